@@ -1,0 +1,388 @@
+//! `seaway.yaml`: parsed, `${VAR}`-expanded and validated into typed settings.
+//!
+//! Every error here names the file and line at fault and, for a misspelt key or name,
+//! the closest valid one. Checks that need the live source (does the mapped table
+//! exist?) are in [`validate`], run after introspection.
+
+mod interpolate;
+mod raw;
+pub mod validate;
+
+pub use interpolate::VarSource;
+
+use crate::dburl::{DbUrl, UrlError};
+use crate::model::NeutralType;
+use globset::{Glob, GlobBuilder, GlobMatcher};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default wait for a connection: long enough for a slow network, short enough that an
+/// unreachable host is reported while the user is still looking.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file, as given.
+    pub path: PathBuf,
+    pub connections: BTreeMap<String, Connection>,
+    /// Name of the source connection.
+    pub source: String,
+    pub destination: Option<String>,
+    pub tables: TableFilter,
+    pub mappings: BTreeMap<String, Mapping>,
+    /// Folder for generated files, resolved against the config's folder.
+    pub output: PathBuf,
+    text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub name: String,
+    pub url: DbUrl,
+    /// PostgreSQL schema to read (default `public`).
+    pub schema: Option<String>,
+    pub connect_timeout: Duration,
+}
+
+/// How a column's values are disguised on the way to the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mask {
+    /// A stable keyed hash: equal inputs stay equal, so joins still work.
+    Hash,
+    /// A fixed placeholder.
+    Redact,
+    /// NULL.
+    Null,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Mapping {
+    pub target: Option<String>,
+    pub columns: BTreeMap<String, String>,
+    pub mask: BTreeMap<String, Mask>,
+    /// Row filter in the source dialect's SQL; trusted, as it comes from the repository.
+    pub filter: Option<String>,
+    pub types: BTreeMap<String, NeutralType>,
+    /// Line of the mapping's key in the config, for later error messages.
+    pub line: usize,
+}
+
+/// `tables: { include, exclude }` compiled to matchers.
+#[derive(Debug, Clone, Default)]
+pub struct TableFilter {
+    pub include: Vec<Pattern>,
+    pub exclude: Vec<Pattern>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    pub text: String,
+    pub line: usize,
+    matcher: GlobMatcher,
+}
+
+impl Pattern {
+    pub fn is_match(&self, name: &str) -> bool {
+        self.matcher.is_match(name)
+    }
+}
+
+impl TableFilter {
+    /// True when `name` is selected: matched by an include (or there are none) and by no exclude.
+    pub fn selects(&self, name: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|p| p.is_match(name)))
+            && !self.exclude.iter().any(|p| p.is_match(name))
+    }
+}
+
+/// A configuration error, always located in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), location(*line, *column))]
+pub struct ConfigError {
+    pub path: PathBuf,
+    /// 1-based; 0 when the fault has no line (the file is missing).
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+fn location(line: usize, column: usize) -> String {
+    match (line, column) {
+        (0, _) => String::new(),
+        (l, 0) => format!(":{l}"),
+        (l, c) => format!(":{l}:{c}"),
+    }
+}
+
+impl Config {
+    /// Reads and validates the config at `path`, with `${VAR}` taken from the environment
+    /// and from a `.env` beside the config.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "config file not found (pass --config <path>, or run from the folder holding seaway.yaml)".into()
+                }
+                _ => format!("cannot read config file: {e}"),
+            },
+        })?;
+        let dir = base_dir(path);
+        let vars = VarSource::load(&dir).map_err(|message| ConfigError { path: path.into(), line: 0, column: 0, message })?;
+        Config::from_text(path, &text, &vars)
+    }
+
+    /// Parses config text as if read from `path` (which only names it in errors and
+    /// anchors relative paths).
+    pub fn from_text(path: &Path, text: &str, vars: &VarSource) -> Result<Config, ConfigError> {
+        let raw: raw::RawConfig = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
+        Builder { path, text, vars, dir: base_dir(path) }.build(raw)
+    }
+
+    /// The 1-based line where `key:` first appears as a mapping key, 0 if not found.
+    pub fn line_of_key(&self, key: &str) -> usize {
+        line_of_key(&self.text, key)
+    }
+
+    pub fn source_connection(&self) -> &Connection {
+        // `build` guarantees the source names a connection.
+        &self.connections[&self.source]
+    }
+
+    pub fn error_at(&self, line: usize, message: impl Into<String>) -> ConfigError {
+        ConfigError { path: self.path.clone(), line, column: 0, message: message.into() }
+    }
+}
+
+fn base_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+struct Builder<'a> {
+    path: &'a Path,
+    text: &'a str,
+    vars: &'a VarSource,
+    dir: PathBuf,
+}
+
+impl Builder<'_> {
+    fn err(&self, line: usize, message: impl Into<String>) -> ConfigError {
+        ConfigError { path: self.path.to_path_buf(), line, column: 0, message: message.into() }
+    }
+
+    /// Expands `${VAR}` in the value of `key` (a dotted path, for the message).
+    fn expand(&self, key: &str, value: &str) -> Result<String, ConfigError> {
+        self.vars.expand(value).map_err(|unset| {
+            let needle = format!("${{{}", unset.name);
+            let line = find_line(self.text, &needle);
+            let from = match &self.vars.dotenv_path {
+                Some(p) => format!("nor in {}", p.display()),
+                None => "and there is no .env file beside the config".to_string(),
+            };
+            if unset.unterminated {
+                self.err(line, format!("{key}: `${{{}` has no closing `}}`", unset.name))
+            } else {
+                self.err(line, format!(
+                    "{key}: environment variable `{}` is not set in the environment {from}; export it or add `{}=...` to .env",
+                    unset.name, unset.name
+                ))
+            }
+        })
+    }
+
+    fn build(self, raw: raw::RawConfig) -> Result<Config, ConfigError> {
+        if raw.connections.is_empty() {
+            return Err(self.err(line_of_key(self.text, "connections"), "`connections` is empty; name at least one database"));
+        }
+        let mut connections = BTreeMap::new();
+        for (name, rc) in &raw.connections {
+            let key = format!("connections.{name}.url");
+            let url_text = self.expand(&key, &rc.url)?;
+            let line = line_of_child(self.text, "connections", name);
+            let url = DbUrl::parse(&url_text, &self.dir).map_err(|e: UrlError| self.err(line, format!("{key}: {e}")))?;
+            let schema = rc.schema.as_deref().map(|s| self.expand(&format!("connections.{name}.schema"), s)).transpose()?;
+            if schema.is_some() && url.dialect() != crate::model::Dialect::Postgres {
+                return Err(self.err(line, format!(
+                    "connections.{name}.schema: only PostgreSQL connections have schemas; for {} the database in the URL is the schema",
+                    url.dialect()
+                )));
+            }
+            let connect_timeout = match rc.connect_timeout {
+                Some(0) => return Err(self.err(line, format!("connections.{name}.connect_timeout must be at least 1 second"))),
+                Some(s) => Duration::from_secs(s),
+                None => DEFAULT_CONNECT_TIMEOUT,
+            };
+            connections.insert(name.clone(), Connection { name: name.clone(), url, schema, connect_timeout });
+        }
+
+        let names: Vec<&str> = connections.keys().map(String::as_str).collect();
+        let pick = |key: &str, value: &Option<String>| -> Result<Option<String>, ConfigError> {
+            let Some(v) = value else { return Ok(None) };
+            let v = self.expand(key, v)?;
+            if connections.contains_key(&v) {
+                Ok(Some(v))
+            } else {
+                Err(self.err(line_of_key(self.text, key), format!(
+                    "{key}: `{v}` is not a connection{}; connections are: {}",
+                    did_you_mean(&v, names.iter().copied()),
+                    names.join(", ")
+                )))
+            }
+        };
+        let source = match pick("source", &raw.source)? {
+            Some(s) => s,
+            None if connections.len() == 1 => names[0].to_string(),
+            None => {
+                return Err(self.err(0, format!(
+                    "no `source:`; with several connections, name the one to read from (one of: {})",
+                    names.join(", ")
+                )));
+            }
+        };
+        let destination = pick("destination", &raw.destination)?;
+
+        let tables = TableFilter {
+            include: self.patterns("tables.include", &raw.tables.include)?,
+            exclude: self.patterns("tables.exclude", &raw.tables.exclude)?,
+        };
+
+        let mut mappings = BTreeMap::new();
+        for (table, rm) in raw.mappings {
+            let line = line_of_child(self.text, "mappings", &table);
+            let at = |k: &str| format!("mappings.{table}.{k}");
+            let mut types = BTreeMap::new();
+            for (col, ty) in &rm.types {
+                let ty = self.expand(&at("types"), ty)?;
+                let parsed = NeutralType::parse(&ty).map_err(|e| self.err(find_line(self.text, &ty).max(line), format!("{}.{col}: {e}", at("types"))))?;
+                types.insert(col.clone(), parsed);
+            }
+            let mut columns = BTreeMap::new();
+            for (from, to) in &rm.columns {
+                columns.insert(from.clone(), self.expand(&at("columns"), to)?);
+            }
+            let mapping = Mapping {
+                target: rm.target.as_deref().map(|t| self.expand(&at("target"), t)).transpose()?,
+                columns,
+                mask: rm.mask,
+                filter: rm.filter.as_deref().map(|w| self.expand(&at("where"), w)).transpose()?,
+                types,
+                line,
+            };
+            mappings.insert(table, mapping);
+        }
+
+        let output = match &raw.output {
+            Some(o) => self.dir.join(self.expand("output", o)?),
+            None => self.dir.join("generated"),
+        };
+
+        Ok(Config {
+            path: self.path.to_path_buf(),
+            connections,
+            source,
+            destination,
+            tables,
+            mappings,
+            output,
+            text: self.text.to_string(),
+        })
+    }
+
+    fn patterns(&self, key: &str, globs: &[String]) -> Result<Vec<Pattern>, ConfigError> {
+        globs
+            .iter()
+            .map(|g| {
+                let text = self.expand(key, g)?;
+                let line = find_line(self.text, g);
+                let glob: Glob = GlobBuilder::new(&text)
+                    .case_insensitive(true)
+                    .literal_separator(false)
+                    .build()
+                    .map_err(|e| self.err(line, format!("{key}: `{text}` is not a valid glob: {}", e.kind())))?;
+                Ok(Pattern { text, line, matcher: glob.compile_matcher() })
+            })
+            .collect()
+    }
+}
+
+/// Turns a serde_yaml error into a located message; for an unknown key, suggests the
+/// closest valid one.
+fn yaml_error(path: &Path, e: &serde_yaml::Error) -> ConfigError {
+    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+    let full = e.to_string();
+    // serde_yaml appends " at line L column C"; the location is already in our prefix.
+    let message = match full.rfind(" at line ") {
+        Some(i) => full[..i].to_string(),
+        None => full,
+    };
+    let message = match unknown_field(&message) {
+        Some((field, expected)) => {
+            let within = message.split_once(": unknown field").map(|(p, _)| format!(" in `{p}`")).unwrap_or_default();
+            format!(
+                "unknown key `{field}`{within}{}; valid keys here: {}",
+                did_you_mean(&field, expected.iter().map(String::as_str)),
+                expected.join(", ")
+            )
+        }
+        None => message,
+    };
+    ConfigError { path: path.to_path_buf(), line, column, message }
+}
+
+/// Parses serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`").
+fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = &message[message.find("unknown field `")? + "unknown field `".len()..];
+    let (field, rest) = rest.split_once('`')?;
+    let expected = rest.split('`').skip(1).step_by(2).map(str::to_string).collect();
+    Some((field.to_string(), expected))
+}
+
+/// `; did you mean `x`?` when a candidate is close enough to be a likely typo.
+pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    closest(wrong, candidates).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default()
+}
+
+/// The candidate most similar to `wrong`, if any is similar at all.
+pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = wrong.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(&lower, &c.to_lowercase()), c))
+        .filter(|(score, _)| *score >= 0.75)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// 1-based line of the first line containing `needle`, 0 if none.
+fn find_line(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).map_or(0, |i| i + 1)
+}
+
+/// 1-based line where `key:` starts a line (ignoring indentation), 0 if none.
+fn line_of_key(text: &str, key: &str) -> usize {
+    let want = format!("{key}:");
+    text.lines().position(|l| l.trim_start().starts_with(&want)).map_or(0, |i| i + 1)
+}
+
+/// Line of `child:` inside the block `parent:`, falling back to the parent's line.
+fn line_of_child(text: &str, parent: &str, child: &str) -> usize {
+    let start = line_of_key(text, parent);
+    let forms = [format!("{child}:"), format!("\"{child}\":"), format!("'{child}':")];
+    text.lines()
+        .enumerate()
+        .skip(start)
+        .find(|(_, l)| forms.iter().any(|f| l.trim_start().starts_with(f.as_str())))
+        .map_or(start, |(i, _)| i + 1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,54 @@
+//! `seaway.yaml` exactly as written: serde types with no validation beyond shape.
+//!
+//! Kept apart from the validated [`super::Config`] (ripgrep's low-level/high-level args
+//! split) so that every check with a user-facing message lives in one place, and so that
+//! `${VAR}` is expanded after parsing: a secret containing `#` or `: ` can never change
+//! the YAML's structure.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub connections: BTreeMap<String, RawConnection>,
+    pub source: Option<String>,
+    pub destination: Option<String>,
+    #[serde(default)]
+    pub tables: RawTables,
+    #[serde(default)]
+    pub mappings: BTreeMap<String, RawMapping>,
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnection {
+    pub url: String,
+    pub schema: Option<String>,
+    /// Seconds to wait for a connection before giving up.
+    pub connect_timeout: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTables {
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMapping {
+    pub target: Option<String>,
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+    #[serde(default)]
+    pub mask: BTreeMap<String, super::Mask>,
+    #[serde(rename = "where")]
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub types: BTreeMap<String, String>,
+}

@@ -1,0 +1,69 @@
+//! Checks of the config against the introspected source: every name the config uses
+//! must exist, and a misspelt one is answered with the closest real one.
+
+use super::{Config, ConfigError, closest};
+use crate::model::Schema;
+
+/// Checks `tables.include` patterns and every mapping against the source schema.
+///
+/// Runs on the unfiltered schema, so a mapping for an excluded table is still checked
+/// for typos (and reported as excluded rather than missing).
+pub fn against_source(config: &Config, source: &Schema) -> Result<(), ConfigError> {
+    let names: Vec<&str> = source.tables.keys().map(String::as_str).collect();
+    for pattern in &config.tables.include {
+        if !names.iter().any(|n| pattern.is_match(n)) {
+            let hint = closest(&pattern.text, names.iter().copied())
+                .map(|c| format!(" (closest table: `{c}`)"))
+                .unwrap_or_default();
+            return Err(config.error_at(pattern.line, format!(
+                "tables.include: pattern `{}` matches no table of connection `{}`{hint}",
+                pattern.text, config.source
+            )));
+        }
+    }
+    for (table_name, mapping) in &config.mappings {
+        let Some(table) = source.tables.get(table_name) else {
+            let hint = closest(table_name, names.iter().copied())
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
+            return Err(config.error_at(mapping.line, format!(
+                "mappings.{table_name}: table `{table_name}` does not exist in connection `{}`{hint}",
+                config.source
+            )));
+        };
+        if !config.tables.selects(table_name) {
+            return Err(config.error_at(mapping.line, format!(
+                "mappings.{table_name}: table `{table_name}` is excluded by `tables:`; remove the mapping or include the table"
+            )));
+        }
+        let columns: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+        let named = mapping.columns.keys().map(|c| ("columns", c))
+            .chain(mapping.mask.keys().map(|c| ("mask", c)))
+            .chain(mapping.types.keys().map(|c| ("types", c)));
+        for (section, column) in named {
+            if !columns.contains(&column.as_str()) {
+                let hint = closest(column, columns.iter().copied())
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                let line = find_line_after(config, mapping.line, column);
+                return Err(config.error_at(line, format!(
+                    "mappings.{table_name}.{section}: column `{column}` does not exist in table `{table_name}`{hint}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Line of the first mention of `needle` at or after `from`, else `from`.
+fn find_line_after(config: &Config, from: usize, needle: &str) -> usize {
+    config.text.lines().enumerate().skip(from.saturating_sub(1))
+        .find(|(_, l)| l.contains(needle))
+        .map_or(from, |(i, _)| i + 1)
+}
+
+/// Keeps only the tables the config selects; views are kept when selected too.
+pub fn select_tables(config: &Config, schema: &mut Schema) {
+    schema.tables.retain(|name, _| config.tables.selects(name));
+    schema.views.retain(|name, _| config.tables.selects(name));
+}

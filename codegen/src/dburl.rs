@@ -1,0 +1,225 @@
+//! Database URLs: which engine, where, and how to print one without its password.
+//!
+//! A `DbUrl` never implements `Display` with the secret in it: the only way to get the
+//! password-bearing form is [`DbUrl::expose`], which connection code calls and nothing
+//! else should. Everything user-facing goes through [`DbUrl::redacted`].
+
+use crate::model::Dialect;
+use std::path::{Path, PathBuf};
+
+/// Replacement for a password in anything printed.
+pub const REDACTED: &str = "***";
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbUrl {
+    dialect: Dialect,
+    /// The full URL, password included. Private: see [`DbUrl::expose`].
+    secret: String,
+    redacted: String,
+    password: Option<String>,
+    /// `host:port` for server engines.
+    endpoint: Option<String>,
+    database: Option<String>,
+    /// Resolved file path for SQLite.
+    sqlite_path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DbUrl").field(&self.redacted).finish()
+    }
+}
+
+impl std::fmt::Display for DbUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
+
+/// Why a URL was refused. Messages never contain the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("`{redacted}` is not a valid URL ({reason})")]
+    Malformed { redacted: String, reason: String },
+    #[error("`{redacted}` has scheme `{scheme}`; seaway speaks postgres://, postgresql://, mysql://, mariadb:// and sqlite://")]
+    UnknownScheme { redacted: String, scheme: String },
+    #[error("`{redacted}` names no database; add it to the path, e.g. {example}")]
+    NoDatabase { redacted: String, example: &'static str },
+}
+
+impl DbUrl {
+    /// Parses a URL. Relative SQLite paths resolve against `base_dir` (the config's folder).
+    pub fn parse(text: &str, base_dir: &Path) -> Result<DbUrl, UrlError> {
+        let scheme = text.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+        if scheme == "sqlite" {
+            return Ok(Self::parse_sqlite(text, base_dir));
+        }
+        let dialect = match scheme.as_str() {
+            "postgres" | "postgresql" => Dialect::Postgres,
+            "mysql" | "mariadb" => Dialect::Mysql,
+            _ => {
+                return Err(UrlError::UnknownScheme { redacted: redact_str(text), scheme });
+            }
+        };
+        let mut url = url::Url::parse(text)
+            .map_err(|e| UrlError::Malformed { redacted: redact_str(text), reason: e.to_string() })?;
+        let password = url.password().map(|p| percent_decode(p));
+        if url.password().is_some() {
+            // Cannot fail: the URL has a host, or it would not have a password.
+            let _ = url.set_password(Some(REDACTED));
+        }
+        let redacted = url.to_string();
+        let host = url.host_str().unwrap_or("localhost").to_string();
+        let port = url.port().unwrap_or(match dialect {
+            Dialect::Postgres => 5432,
+            _ => 3306,
+        });
+        let database = url.path().trim_start_matches('/').to_string();
+        let database = (!database.is_empty()).then_some(database);
+        if dialect == Dialect::Mysql && database.is_none() {
+            return Err(UrlError::NoDatabase { redacted, example: "mysql://user@host:3306/shop" });
+        }
+        if dialect == Dialect::Mysql && scheme == "mariadb" {
+            // sqlx only knows `mysql://`; MariaDB speaks the same protocol.
+            let secret = format!("mysql{}", &text[scheme.len()..]);
+            return Ok(DbUrl {
+                dialect,
+                secret,
+                redacted: format!("mysql{}", &redacted[scheme.len()..]),
+                password,
+                endpoint: Some(format!("{host}:{port}")),
+                database,
+                sqlite_path: None,
+            });
+        }
+        Ok(DbUrl {
+            dialect,
+            secret: text.to_string(),
+            redacted,
+            password,
+            endpoint: Some(format!("{host}:{port}")),
+            database,
+            sqlite_path: None,
+        })
+    }
+
+    /// `sqlite://relative/path.db`, `sqlite:///absolute/path.db` or `sqlite:path.db`.
+    fn parse_sqlite(text: &str, base_dir: &Path) -> DbUrl {
+        let rest = &text["sqlite:".len()..];
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path_part = rest.split('?').next().unwrap_or(rest);
+        let path = Path::new(path_part);
+        let resolved = if path.is_absolute() { path.to_path_buf() } else { base_dir.join(path) };
+        DbUrl {
+            dialect: Dialect::Sqlite,
+            secret: text.to_string(),
+            redacted: text.to_string(),
+            password: None,
+            endpoint: None,
+            database: Some(path_part.to_string()),
+            sqlite_path: Some(resolved),
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The URL with its password replaced by `***`: the only form fit to print.
+    pub fn redacted(&self) -> &str {
+        &self.redacted
+    }
+
+    /// The URL with its password, for handing to a driver. Never print it.
+    pub fn expose(&self) -> &str {
+        &self.secret
+    }
+
+    /// `host:port` of a server engine.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        self.sqlite_path.as_deref()
+    }
+
+    /// Removes this URL's password from any text, e.g. a driver's error message, as a
+    /// second line of defence behind never formatting the secret in the first place.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.replace(&self.secret, &self.redacted);
+        if let Some(pw) = self.password.as_deref().filter(|p| p.len() >= 3) {
+            out = out.replace(pw, REDACTED);
+        }
+        out
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("p={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// Best-effort redaction of a URL-looking string that did not parse: drops everything
+/// between `://` and the last `@` after the user name.
+pub fn redact_str(text: &str) -> String {
+    let Some(start) = text.find("://").map(|i| i + 3) else { return text.to_string() };
+    let Some(at) = text[start..].rfind('@').map(|i| start + i) else { return text.to_string() };
+    match text[start..at].find(':') {
+        Some(colon) => format!("{}:{REDACTED}{}", &text[..start + colon], &text[at..]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_every_form() {
+        let url = DbUrl::parse("postgres://app:hunter2@db.example:6432/shop", Path::new(".")).unwrap();
+        assert_eq!(url.redacted(), "postgres://app:***@db.example:6432/shop");
+        assert_eq!(format!("{url}"), "postgres://app:***@db.example:6432/shop");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(url.endpoint(), Some("db.example:6432"));
+        assert_eq!(url.scrub("failed for hunter2 at postgres://app:hunter2@db.example:6432/shop"),
+            "failed for *** at postgres://app:***@db.example:6432/shop");
+    }
+
+    #[test]
+    fn percent_encoded_passwords_are_scrubbed_decoded_too() {
+        let url = DbUrl::parse("mysql://root:p%40ss%3Aword@127.0.0.1/test", Path::new(".")).unwrap();
+        assert_eq!(url.scrub("bad p@ss:word"), "bad ***");
+        assert_eq!(url.endpoint(), Some("127.0.0.1:3306"));
+    }
+
+    #[test]
+    fn unparseable_urls_are_still_redacted() {
+        let err = DbUrl::parse("postgres://u:topsecret@[bad/db", Path::new(".")).unwrap_err();
+        assert!(!err.to_string().contains("topsecret"), "{err}");
+        let err = DbUrl::parse("oracle://u:topsecret@h/db", Path::new(".")).unwrap_err();
+        assert!(!err.to_string().contains("topsecret"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_paths_resolve_against_the_config_folder() {
+        let url = DbUrl::parse("sqlite://fixtures/chinook.sqlite", Path::new("/proj")).unwrap();
+        assert_eq!(url.sqlite_path(), Some(Path::new("/proj/fixtures/chinook.sqlite")));
+        let url = DbUrl::parse("sqlite:///tmp/x.db", Path::new("/proj")).unwrap();
+        assert_eq!(url.sqlite_path(), Some(Path::new("/tmp/x.db")));
+    }
+
+    #[test]
+    fn mariadb_scheme_is_spoken_as_mysql() {
+        let url = DbUrl::parse("mariadb://root:pw@127.0.0.1:3307/shop", Path::new(".")).unwrap();
+        assert_eq!(url.dialect(), Dialect::Mysql);
+        assert_eq!(url.expose(), "mysql://root:pw@127.0.0.1:3307/shop");
+        assert_eq!(url.redacted(), "mysql://root:***@127.0.0.1:3307/shop");
+    }
+}

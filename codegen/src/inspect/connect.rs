@@ -1,0 +1,130 @@
+//! Opening connections with bounded waits and errors a user can act on.
+//!
+//! The first connection is made on its own, under a timeout, before any pool exists:
+//! a pool retries failed connects until its acquire timeout and then reports only
+//! "timed out", hiding "connection refused" or "password authentication failed".
+
+use crate::config::Connection;
+use sqlx::ConnectOptions;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connection `{connection}`: cannot reach {engine} at {endpoint}: {reason}")]
+    Unreachable { connection: String, engine: &'static str, endpoint: String, reason: String },
+    #[error("connection `{connection}`: no answer from {engine} at {endpoint} within {} s; check the host, port and firewall", .waited.as_secs())]
+    Timeout { connection: String, engine: &'static str, endpoint: String, waited: Duration },
+    #[error("connection `{connection}`: {engine} at {endpoint} refused the credentials in {url}: {reason}")]
+    Auth { connection: String, engine: &'static str, endpoint: String, url: String, reason: String },
+    #[error("connection `{connection}`: database `{database}` does not exist on {engine} at {endpoint}")]
+    DatabaseMissing { connection: String, engine: &'static str, endpoint: String, database: String },
+    #[error("connection `{connection}`: SQLite database file {path} does not exist")]
+    SqliteMissing { connection: String, path: String },
+    #[error("connection `{connection}` ({url}): {reason}")]
+    Other { connection: String, url: String, reason: String },
+}
+
+fn engine(conn: &Connection) -> &'static str {
+    match conn.url.dialect() {
+        crate::model::Dialect::Postgres => "PostgreSQL",
+        crate::model::Dialect::Mysql => "MySQL/MariaDB",
+        crate::model::Dialect::Sqlite => "SQLite",
+    }
+}
+
+/// Maps a driver error from connecting to the most specific [`ConnectError`].
+pub(crate) fn classify(conn: &Connection, err: sqlx::Error) -> ConnectError {
+    let connection = conn.name.clone();
+    let endpoint = conn.url.endpoint().unwrap_or("local file").to_string();
+    let engine = engine(conn);
+    let reason = conn.url.scrub(&err.to_string());
+    match &err {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => ConnectError::Unreachable { connection, engine, endpoint, reason },
+        sqlx::Error::PoolTimedOut => ConnectError::Timeout { connection, engine, endpoint, waited: conn.connect_timeout },
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+            match code.as_str() {
+                // PostgreSQL invalid_password / invalid_authorization_specification; MySQL access denied.
+                "28P01" | "28000" | "1045" => ConnectError::Auth {
+                    connection,
+                    engine,
+                    endpoint,
+                    url: conn.url.redacted().to_string(),
+                    reason: conn.url.scrub(db.message()),
+                },
+                // PostgreSQL invalid_catalog_name; MySQL unknown database.
+                "3D000" | "1049" => ConnectError::DatabaseMissing {
+                    connection,
+                    engine,
+                    endpoint,
+                    database: conn.url.database().unwrap_or("").to_string(),
+                },
+                _ => ConnectError::Other { connection, url: conn.url.redacted().to_string(), reason },
+            }
+        }
+        _ => ConnectError::Other { connection, url: conn.url.redacted().to_string(), reason },
+    }
+}
+
+/// Makes one connection under the configured timeout, to surface the real error early.
+async fn probe<C: sqlx::Connection>(conn: &Connection, opts: &<C as sqlx::Connection>::Options) -> Result<(), ConnectError> {
+    match tokio::time::timeout(conn.connect_timeout, opts.connect()).await {
+        Ok(Ok(c)) => {
+            let _ = c.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(classify(conn, e)),
+        Err(_) => Err(classify(conn, sqlx::Error::PoolTimedOut)),
+    }
+}
+
+fn bad_url(conn: &Connection, e: sqlx::Error) -> ConnectError {
+    ConnectError::Other { connection: conn.name.clone(), url: conn.url.redacted().to_string(), reason: conn.url.scrub(&e.to_string()) }
+}
+
+/// A small PostgreSQL pool whose sessions resolve names in `search_path` first.
+///
+/// `search_path` matters: sea-schema casts `udt_name::regtype`, which only resolves enum
+/// and extension types of schemas on the path.
+pub(crate) async fn postgres(conn: &Connection, search_path: &str) -> Result<sqlx::PgPool, ConnectError> {
+    let opts = sqlx::postgres::PgConnectOptions::from_str(conn.url.expose())
+        .map_err(|e| bad_url(conn, e))?
+        .options([("search_path", search_path), ("TimeZone", "UTC")])
+        .log_statements(tracing::log::LevelFilter::Trace);
+    probe::<sqlx::PgConnection>(conn, &opts).await?;
+    Ok(sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(conn.connect_timeout)
+        .connect_lazy_with(opts))
+}
+
+pub(crate) async fn mysql(conn: &Connection) -> Result<sqlx::MySqlPool, ConnectError> {
+    let opts = sqlx::mysql::MySqlConnectOptions::from_str(conn.url.expose())
+        .map_err(|e| bad_url(conn, e))?
+        .timezone(Some("+00:00".to_string()))
+        .log_statements(tracing::log::LevelFilter::Trace);
+    probe::<sqlx::MySqlConnection>(conn, &opts).await?;
+    Ok(sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(conn.connect_timeout)
+        .connect_lazy_with(opts))
+}
+
+/// Opens an existing SQLite file read-only: introspection must never create or change it.
+pub(crate) async fn sqlite(conn: &Connection) -> Result<sqlx::SqlitePool, ConnectError> {
+    let path = conn.url.sqlite_path().map(|p| p.to_path_buf()).unwrap_or_default();
+    if !path.is_file() {
+        return Err(ConnectError::SqliteMissing { connection: conn.name.clone(), path: path.display().to_string() });
+    }
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .read_only(true)
+        .create_if_missing(false)
+        .log_statements(tracing::log::LevelFilter::Trace);
+    probe::<sqlx::SqliteConnection>(conn, &opts).await?;
+    Ok(sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(conn.connect_timeout)
+        .connect_lazy_with(opts))
+}

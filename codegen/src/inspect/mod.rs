@@ -1,0 +1,88 @@
+//! Introspection: a live database in, the neutral [`Schema`] out.
+//!
+//! sea-schema does the discovery for every dialect; each dialect module then reads the
+//! catalog itself for what sea-schema 0.18 does not report (see `docs/architecture.md`),
+//! and owns its native-type -> neutral-type table. This module dispatches on the URL's
+//! dialect and holds what the dialects share: connecting, and turning driver errors
+//! into messages that name the host, port, database and connection at fault.
+
+mod connect;
+mod mysql;
+mod postgres;
+mod sqlite;
+
+pub use connect::ConnectError;
+
+use crate::config::Connection;
+use crate::model::{Dialect, Schema};
+
+/// What introspection found: the schema and what the user should know about it.
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    pub schema: Schema,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("connection `{connection}` ({url}): PostgreSQL schema `{schema}` does not exist{hint}")]
+    SchemaMissing { connection: String, url: String, schema: String, hint: String },
+    #[error("connection `{connection}` ({url}): reading the catalog ({what}) failed: {reason}")]
+    Catalog { connection: String, url: String, what: String, reason: String },
+}
+
+impl InspectError {
+    /// A catalog query failure, with any secret scrubbed from the driver's message.
+    pub(crate) fn catalog(conn: &Connection, what: &str, err: impl std::fmt::Display) -> InspectError {
+        InspectError::Catalog {
+            connection: conn.name.clone(),
+            url: conn.url.redacted().to_string(),
+            what: what.to_string(),
+            reason: conn.url.scrub(&err.to_string()),
+        }
+    }
+}
+
+/// Connects to `conn`, reads its schema, and names every `other` type in a warning.
+pub async fn introspect(conn: &Connection) -> Result<Introspection, InspectError> {
+    let mut found = match conn.url.dialect() {
+        Dialect::Postgres => postgres::introspect(conn).await?,
+        Dialect::Mysql => mysql::introspect(conn).await?,
+        Dialect::Sqlite => sqlite::introspect(conn).await?,
+    };
+    found.schema.normalize();
+    for (table, column, native) in found.schema.other_types() {
+        found.warnings.push(format!(
+            "{table}.{column}: native type `{native}` has no neutral form; carried as other({native})"
+        ));
+    }
+    Ok(found)
+}
+
+/// Lower-cases and trims a native type name for matching.
+pub(crate) fn norm(native: &str) -> String {
+    native.trim().to_ascii_lowercase()
+}
+
+/// Runs a sea-schema discovery on its own task, so that a `panic!` inside it (its parsers
+/// panic on catalog rows they do not expect) becomes an error naming the connection
+/// instead of a crash.
+pub(crate) async fn guarded<T, E, F>(conn: &Connection, what: &str, discovery: F) -> Result<T, InspectError>
+where
+    F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    match tokio::spawn(discovery).await {
+        Ok(Ok(found)) => Ok(found),
+        Ok(Err(e)) => Err(InspectError::catalog(conn, what, e)),
+        Err(join) if join.is_panic() => Err(InspectError::catalog(
+            conn,
+            what,
+            "sea-schema panicked on this schema; please report it with the output of `SEAWAY_LOG=debug`",
+        )),
+        Err(join) => Err(InspectError::catalog(conn, what, join)),
+    }
+}

@@ -1,0 +1,183 @@
+//! PostgreSQL reader.
+//!
+//! sea-schema supplies the table list, primary keys, foreign keys and enum labels. The
+//! rest comes from `pg_catalog` (see `catalog.rs`), because sea-schema 0.18 reports no
+//! non-unique indexes, comments, domains or partitions, keeps lengths in `u16` (so
+//! `varchar(100000)` loses its limit), returns columns in no defined order, and only
+//! resolves enums of the schema being read.
+
+mod catalog;
+mod types;
+
+use super::{InspectError, Introspection, connect, guarded};
+use crate::config::{Connection, closest};
+use crate::model::{
+    Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, PrimaryKey, ReferentialAction, Schema, Table, View,
+};
+use sea_schema::postgres::def as pg;
+use std::collections::BTreeMap;
+
+pub(super) async fn introspect(conn: &Connection) -> Result<Introspection, InspectError> {
+    let schema_name = conn.schema.clone().unwrap_or_else(|| "public".to_string());
+    let search_path = if schema_name == "public" {
+        "public".to_string()
+    } else {
+        format!("{}, public", quote_ident(&schema_name))
+    };
+    let pool = connect::postgres(conn, &search_path).await?;
+    check_schema_exists(conn, &pool, &schema_name).await?;
+
+    let discovery = sea_schema::postgres::discovery::SchemaDiscovery::new(pool.clone(), &schema_name);
+    let discovered = guarded(conn, "sea-schema discovery", async move { discovery.discover().await }).await?;
+    let cat = catalog::read(conn, &pool, &schema_name).await?;
+    pool.close().await;
+
+    let mut schema = Schema::new(Dialect::Postgres, &schema_name);
+    let mut warnings = Vec::new();
+    for def in &discovered.tables {
+        let name = &def.info.name;
+        let Some(rel) = cat.relations.get(name) else { continue };
+        if rel.is_partition {
+            continue; // a partition's rows and shape belong to its parent
+        }
+        let columns = cat.columns.get(name).map(Vec::as_slice).unwrap_or_default();
+        let mut table = Table {
+            columns: columns.iter().map(|c| column(c, &mut warnings, name)).collect(),
+            primary_key: def.primary_key_constraints.first().map(|pk| PrimaryKey {
+                name: Some(pk.name.clone()),
+                columns: pk.columns.clone(),
+            }),
+            foreign_keys: def.reference_constraints.iter().map(foreign_key).collect(),
+            checks: cat.checks.get(name).cloned().unwrap_or_default(),
+            comment: rel.comment.clone(),
+            partitioned_by: rel.partition_key.clone(),
+            ..Table::default()
+        };
+        for index in cat.indexes.get(name).into_iter().flatten() {
+            match index.as_unique_constraint() {
+                Some(unique) => table.unique.push(unique),
+                None => table.indexes.push(index.to_index()),
+            }
+        }
+        schema.tables.insert(name.clone(), table);
+    }
+    // Partitioned parents are `BASE TABLE`s in information_schema only from some
+    // versions on; make sure none is lost.
+    for (name, rel) in &cat.relations {
+        if rel.kind == catalog::RelKind::Table && !rel.is_partition && !schema.tables.contains_key(name) {
+            warnings.push(format!("{name}: not reported by sea-schema; read from pg_catalog only (no keys)"));
+            let columns = cat.columns.get(name).map(Vec::as_slice).unwrap_or_default();
+            let table = Table {
+                columns: columns.iter().map(|c| column(c, &mut warnings, name)).collect(),
+                checks: cat.checks.get(name).cloned().unwrap_or_default(),
+                comment: rel.comment.clone(),
+                partitioned_by: rel.partition_key.clone(),
+                ..Table::default()
+            };
+            schema.tables.insert(name.clone(), table);
+        }
+        if rel.kind == catalog::RelKind::View {
+            let columns = cat.columns.get(name).map(|cs| cs.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
+            schema.views.insert(name.clone(), View { columns, definition: rel.view_definition.clone() });
+        }
+    }
+    for def in &discovered.enums {
+        schema.enums.insert(def.typename.clone(), def.values.clone());
+    }
+    for (name, labels) in cat.foreign_enums {
+        schema.enums.entry(name).or_insert(labels);
+    }
+    Ok(Introspection { schema, warnings })
+}
+
+async fn check_schema_exists(conn: &Connection, pool: &sqlx::PgPool, schema: &str) -> Result<(), InspectError> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "select nspname::text from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema' order by 1",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(|e| InspectError::catalog(conn, "schemas", e))?;
+    if names.iter().any(|n| n == schema) {
+        return Ok(());
+    }
+    let hint = match closest(schema, names.iter().map(String::as_str)) {
+        Some(c) => format!("; did you mean `{c}`? (schemas: {})", names.join(", ")),
+        None => format!(" (schemas: {})", names.join(", ")),
+    };
+    Err(InspectError::SchemaMissing {
+        connection: conn.name.clone(),
+        url: conn.url.redacted().to_string(),
+        schema: schema.to_string(),
+        hint,
+    })
+}
+
+fn column(c: &catalog::ColumnRow, warnings: &mut Vec<String>, table: &str) -> Column {
+    let ty = types::neutral(&c.type_info);
+    let (default, sequence) = match c.default_expr.as_deref() {
+        Some(expr) if types::is_sequence_default(expr) => (None, true),
+        Some(expr) => (types::classify_default(expr, &ty), false),
+        None => (None, false),
+    };
+    let identity = match (c.identity.as_str(), sequence) {
+        ("a", _) => Some(Identity::Always),
+        ("d", _) => Some(Identity::ByDefault),
+        (_, true) => Some(Identity::Sequence),
+        _ => None,
+    };
+    let generated = match (c.generated.as_str(), &c.default_expr) {
+        ("s", Some(expr)) => Some(Generated { expression: expr.clone(), stored: true }),
+        ("s", None) => {
+            warnings.push(format!("{table}.{}: generated column without a readable expression", c.name));
+            None
+        }
+        _ => None,
+    };
+    let mut extras = Vec::new();
+    if let Some(domain) = &c.domain {
+        extras.push(ColumnExtra::Domain { name: domain.clone(), checks: c.domain_checks.clone() });
+    }
+    if let Some(collation) = &c.collation {
+        extras.push(ColumnExtra::Collation(collation.clone()));
+    }
+    Column {
+        name: c.name.clone(),
+        ty,
+        native: c.native.clone(),
+        nullable: c.nullable,
+        default: if generated.is_some() { None } else { default },
+        identity,
+        generated,
+        comment: c.comment.clone(),
+        extras,
+    }
+}
+
+fn foreign_key(r: &pg::References) -> ForeignKey {
+    ForeignKey {
+        name: r.name.clone(),
+        columns: r.columns.clone(),
+        references: r.table.clone(),
+        referenced_columns: r.foreign_columns.clone(),
+        on_delete: action(r.on_delete.as_ref()),
+        on_update: action(r.on_update.as_ref()),
+    }
+}
+
+fn action(a: Option<&pg::ForeignKeyAction>) -> ReferentialAction {
+    match a {
+        Some(pg::ForeignKeyAction::Cascade) => ReferentialAction::Cascade,
+        Some(pg::ForeignKeyAction::SetNull) => ReferentialAction::SetNull,
+        Some(pg::ForeignKeyAction::SetDefault) => ReferentialAction::SetDefault,
+        Some(pg::ForeignKeyAction::Restrict) => ReferentialAction::Restrict,
+        Some(pg::ForeignKeyAction::NoAction) | None => ReferentialAction::NoAction,
+    }
+}
+
+/// Quotes a PostgreSQL identifier (for `search_path`).
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Catalog rows grouped by table name.
+type ByTable<T> = BTreeMap<String, Vec<T>>;

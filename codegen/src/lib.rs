@@ -1,0 +1,11 @@
+//! seaway's schema side: the declarative config, the neutral schema model, introspection
+//! of PostgreSQL, MySQL/MariaDB and SQLite, and (in later stages) diff, plans and code
+//! generation. The `codegen` binary is a thin shell over this library.
+
+pub mod config;
+pub mod dburl;
+pub mod inspect;
+pub mod model;
+pub mod snapshot_io;
+pub mod cli;
+pub mod commands;
