@@ -30,6 +30,14 @@ impl VarSource {
         Ok(VarSource { dotenv, dotenv_path: Some(path) })
     }
 
+    /// A source with these variables as if read from `.env` (the environment still wins).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> VarSource {
+        VarSource {
+            dotenv: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            dotenv_path: None,
+        }
+    }
+
     fn get(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().or_else(|| self.dotenv.get(name).cloned())
     }
@@ -83,10 +91,7 @@ mod tests {
     use super::*;
 
     fn source(pairs: &[(&str, &str)]) -> VarSource {
-        VarSource {
-            dotenv: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            dotenv_path: None,
-        }
+        VarSource::from_pairs(pairs)
     }
 
     #[test]

@@ -351,15 +351,22 @@ pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a st
     closest(wrong, candidates).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default()
 }
 
-/// The candidate most similar to `wrong`, if any is similar at all.
+/// The candidate most similar to `wrong`, if any is similar enough to be a likely typo:
+/// within a third of its length in edits (transpositions count once), or sharing a
+/// long prefix (Jaro-Winkler).
 pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = wrong.to_lowercase();
+    let budget = (lower.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(&lower, &c.to_lowercase()), c))
-        .filter(|(score, _)| *score >= 0.75)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .filter_map(|c| {
+            let other = c.to_lowercase();
+            let edits = strsim::damerau_levenshtein(&lower, &other);
+            let jw = strsim::jaro_winkler(&lower, &other);
+            (edits <= budget || jw >= 0.85).then_some((edits, std::cmp::Reverse((jw * 1e6) as u64), c))
+        })
+        .min()
+        .map(|(_, _, c)| c)
 }
 
 /// 1-based line of the first line containing `needle`, 0 if none.

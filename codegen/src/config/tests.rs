@@ -69,3 +69,62 @@ fn globs_are_case_insensitive_and_excludes_win() {
     assert!(cfg.tables.selects("track"));
     assert!(!cfg.tables.selects("Album"));
 }
+
+/// The reference block in docs/config.md must parse, use every key, and every key must be
+/// described in the document, so the document and the parser cannot drift apart.
+#[test]
+fn reference_config_in_docs_parses() {
+    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md");
+    let doc = std::fs::read_to_string(&doc_path).expect("docs/config.md");
+    let start = doc.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let end = start + doc[start..].find("```").expect("closed block");
+    let yaml = &doc[start..end];
+    let vars = VarSource::from_pairs(&[("LEGACY_DB_PASSWORD", "pw1"), ("WAREHOUSE_PASSWORD", "pw2")]);
+    let cfg = Config::from_text(Path::new("/proj/seaway.yaml"), yaml, &vars).expect("reference config parses");
+
+    assert_eq!(cfg.source, "legacy");
+    assert_eq!(cfg.destination.as_deref(), Some("warehouse"));
+    assert_eq!(cfg.connections["legacy"].connect_timeout, Duration::from_secs(5));
+    assert_eq!(cfg.connections["warehouse"].schema.as_deref(), Some("shop"));
+    assert_eq!(cfg.connections["warehouse"].url.redacted(), "postgres://etl:***@warehouse.internal:5432/analytics");
+    assert_eq!(cfg.connections["local"].url.sqlite_path(), Some(Path::new("/proj/fixtures/chinook/chinook.sqlite")));
+    assert!(cfg.tables.selects("InvoiceLine") && !cfg.tables.selects("Invoice_backup") && !cfg.tables.selects("Album"));
+    let m = &cfg.mappings["Customer"];
+    assert_eq!(m.target.as_deref(), Some("customers"));
+    assert_eq!(m.columns["FirstName"], "first_name");
+    assert_eq!(m.mask["Email"], Mask::Hash);
+    assert_eq!(m.mask["Phone"], Mask::Redact);
+    assert_eq!(m.mask["Fax"], Mask::Null);
+    assert_eq!(m.filter.as_deref(), Some("Country <> 'Testland'"));
+    assert_eq!(m.types["SupportRepId"], NeutralType::Int { bits: 64, unsigned: false });
+    assert_eq!(cfg.output, Path::new("/proj/generated"));
+
+    // Every key used in the reference is described under "## Keys".
+    let keys_section = &doc[doc.find("## Keys").expect("keys section")..];
+    let value: serde_yaml::Value = serde_yaml::from_str(yaml).expect("yaml");
+    let mut keys = Vec::new();
+    collect_schema_keys(&value, &mut keys, 0);
+    for key in keys {
+        assert!(keys_section.contains(&format!("`{key}`")), "docs/config.md does not describe `{key}`");
+    }
+}
+
+/// Config keys (not user-chosen names such as connection or table names) in the YAML.
+fn collect_schema_keys(v: &serde_yaml::Value, out: &mut Vec<String>, depth: usize) {
+    const NAMED_MAPS: [&str; 5] = ["connections", "mappings", "columns", "mask", "types"];
+    if let serde_yaml::Value::Mapping(m) = v {
+        for (k, child) in m {
+            let Some(k) = k.as_str() else { continue };
+            out.push(k.to_string());
+            if NAMED_MAPS.contains(&k) {
+                if let serde_yaml::Value::Mapping(named) = child {
+                    for (_, inner) in named {
+                        collect_schema_keys(inner, out, depth + 1);
+                    }
+                }
+            } else {
+                collect_schema_keys(child, out, depth + 1);
+            }
+        }
+    }
+}

@@ -43,7 +43,11 @@ pub(crate) fn classify(conn: &Connection, err: sqlx::Error) -> ConnectError {
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) => ConnectError::Unreachable { connection, engine, endpoint, reason },
         sqlx::Error::PoolTimedOut => ConnectError::Timeout { connection, engine, endpoint, waited: conn.connect_timeout },
         sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+            // MySQL's SQLSTATE is too coarse (42000 covers most errors): use its error number.
+            let code = match db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                Some(my) => my.number().to_string(),
+                None => db.code().map(|c| c.to_string()).unwrap_or_default(),
+            };
             match code.as_str() {
                 // PostgreSQL invalid_password / invalid_authorization_specification; MySQL access denied.
                 "28P01" | "28000" | "1045" => ConnectError::Auth {

@@ -86,3 +86,28 @@ where
         Err(join) => Err(InspectError::catalog(conn, what, join)),
     }
 }
+
+/// The server's version string (`SELECT version()`, or SQLite's library version).
+pub async fn server_version(conn: &Connection) -> Result<String, ConnectError> {
+    let fail = |e: sqlx::Error| connect::classify(conn, e);
+    match conn.url.dialect() {
+        Dialect::Postgres => {
+            let pool = connect::postgres(conn, "public").await?;
+            let v: String = sqlx::query_scalar("select version()").fetch_one(&pool).await.map_err(fail)?;
+            pool.close().await;
+            Ok(v)
+        }
+        Dialect::Mysql => {
+            let pool = connect::mysql(conn).await?;
+            let v: String = sqlx::query_scalar("select concat('MySQL/MariaDB ', version())").fetch_one(&pool).await.map_err(fail)?;
+            pool.close().await;
+            Ok(v)
+        }
+        Dialect::Sqlite => {
+            let pool = connect::sqlite(conn).await?;
+            let v: String = sqlx::query_scalar("select 'SQLite ' || sqlite_version()").fetch_one(&pool).await.map_err(fail)?;
+            pool.close().await;
+            Ok(v)
+        }
+    }
+}

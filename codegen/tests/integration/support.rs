@@ -1,0 +1,175 @@
+//! Shared test plumbing: live servers (skipped with a reason when absent, required when
+//! `SEAWAY_REQUIRE_LIVE=1`), throwaway databases, fixture loading, and running the CLI.
+
+use sqlx::Connection;
+use std::path::{Path, PathBuf};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    repo_root().join("fixtures").join(rel)
+}
+
+fn require_live() -> bool {
+    std::env::var("SEAWAY_REQUIRE_LIVE").is_ok_and(|v| v == "1")
+}
+
+/// Reports a missing server: a skip with its reason, or a failure when live tests are required.
+fn unavailable(what: &str, url: &str, err: &dyn std::fmt::Display) -> Option<Server> {
+    let msg = format!("{what} at {url} is not reachable ({err})");
+    if require_live() {
+        panic!("{msg}; SEAWAY_REQUIRE_LIVE=1 requires it (see .ci/run for how CI starts it)");
+    }
+    eprintln!("SKIPPED: {msg}; set {} or start the server, SEAWAY_REQUIRE_LIVE=1 makes this a failure", match what {
+        "PostgreSQL" => "TEST_POSTGRES_URL",
+        _ => "TEST_MYSQL_URL",
+    });
+    None
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Postgres,
+    Mysql,
+}
+
+/// A live server on which tests create their own databases.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub engine: Engine,
+    /// Admin URL without a database path, e.g. `postgres://postgres@127.0.0.1:5432`.
+    base: String,
+}
+
+pub async fn postgres() -> Option<Server> {
+    let url = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let base = url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(url.clone());
+    match tokio::time::timeout(std::time::Duration::from_secs(5), sqlx::PgConnection::connect(&url)).await {
+        Ok(Ok(c)) => {
+            let _ = c.close().await;
+            Some(Server { engine: Engine::Postgres, base })
+        }
+        Ok(Err(e)) => unavailable("PostgreSQL", &url, &e),
+        Err(e) => unavailable("PostgreSQL", &url, &e),
+    }
+}
+
+pub async fn mysql() -> Option<Server> {
+    let url = std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into());
+    let base = url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(url.clone());
+    match tokio::time::timeout(std::time::Duration::from_secs(5), sqlx::MySqlConnection::connect(&url)).await {
+        Ok(Ok(c)) => {
+            let _ = c.close().await;
+            Some(Server { engine: Engine::Mysql, base })
+        }
+        Ok(Err(e)) => unavailable("MariaDB", &url, &e),
+        Err(e) => unavailable("MariaDB", &url, &e),
+    }
+}
+
+impl Server {
+    fn admin_url(&self) -> String {
+        match self.engine {
+            Engine::Postgres => format!("{}/postgres", self.base),
+            Engine::Mysql => format!("{}/mysql", self.base),
+        }
+    }
+
+    /// URL of database `name` on this server.
+    pub fn url(&self, name: &str) -> String {
+        format!("{}/{name}", self.base)
+    }
+
+    /// Drops and recreates database `name`, then runs `sql` in it. Names are per test,
+    /// so tests running in parallel never share a database.
+    pub async fn fresh_db(&self, name: &str, sql: Option<&str>) -> String {
+        match self.engine {
+            Engine::Postgres => {
+                let mut admin = sqlx::PgConnection::connect(&self.admin_url()).await.expect("admin connection");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&mut admin).await.expect("drop db");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut admin).await.expect("create db");
+                let _ = admin.close().await;
+                if let Some(sql) = sql {
+                    let mut c = sqlx::PgConnection::connect(&self.url(name)).await.expect("connect test db");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.expect("load fixture");
+                    let _ = c.close().await;
+                }
+            }
+            Engine::Mysql => {
+                let mut admin = sqlx::MySqlConnection::connect(&self.admin_url()).await.expect("admin connection");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`"))).execute(&mut admin).await.expect("drop db");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))).execute(&mut admin).await.expect("create db");
+                let _ = admin.close().await;
+                if let Some(sql) = sql {
+                    let mut c = sqlx::MySqlConnection::connect(&self.url(name)).await.expect("connect test db");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.expect("load fixture");
+                    let _ = c.close().await;
+                }
+            }
+        }
+        self.url(name)
+    }
+}
+
+/// A temp folder holding a `seaway.yaml`, for running the CLI or loading a Config.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new(config: &str) -> Project {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("seaway.yaml"), config).expect("write config");
+        Project { dir }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("seaway.yaml")
+    }
+
+    pub fn config(&self) -> seaway_codegen::config::Config {
+        seaway_codegen::config::Config::load(&self.config_path()).expect("valid config")
+    }
+
+    pub fn generated(&self) -> PathBuf {
+        self.dir.path().join("generated")
+    }
+
+    /// Runs `codegen --config <this> <args>`; returns (success, stdout, stderr).
+    pub fn codegen(&self, args: &[&str]) -> (bool, String, String) {
+        let out = assert_cmd::Command::cargo_bin("codegen")
+            .expect("codegen binary")
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .env_remove("SEAWAY_CONFIG")
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .expect("run codegen");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+}
+
+/// Reads `-- neutral: X` annotations from the `CREATE TABLE <table>` block of a fixture:
+/// `(column, expected neutral type)` in order.
+pub fn annotations(sql: &str, table: &str) -> Vec<(String, String)> {
+    let start = format!("CREATE TABLE {table} (");
+    let mut inside = false;
+    let mut out = Vec::new();
+    for line in sql.lines() {
+        if line.trim_start().starts_with(&start) {
+            inside = true;
+            continue;
+        }
+        if inside && line.trim_start().starts_with(')') {
+            break;
+        }
+        if let (true, Some((def, ty))) = (inside, line.split_once("-- neutral:")) {
+            let name = def.split_whitespace().next().unwrap_or("").trim_end_matches(',').trim_matches(|c| c == '"' || c == '`');
+            out.push((name.to_string(), ty.trim().to_string()));
+        }
+    }
+    out
+}

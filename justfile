@@ -1,0 +1,37 @@
+# seaway: keep two relational databases in step, declaratively.
+# `just` lists the recipes; every one reads ./seaway.yaml unless SEAWAY_CONFIG says otherwise.
+
+set dotenv-load := true
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+codegen := "cargo run --quiet --locked -p seaway-codegen --bin codegen --"
+migrator := "cargo run --quiet --locked -p seaway-migrator --bin migrator --"
+
+# List the recipes.
+default:
+    @just --list
+
+# Run the pipeline on the bundled Chinook SQLite database (no server needed).
+demo:
+    {{codegen}} introspect
+    @echo "Snapshot written to generated/schema/chinook.yaml; review it like any other code."
+
+# Read the source's schema (or --connection NAME, --all) into generated/schema/.
+introspect *ARGS:
+    {{codegen}} introspect {{ARGS}}
+
+# Check that the live databases still match the committed snapshots (used by CI).
+check:
+    {{codegen}} introspect --check
+
+# Check that every configured connection answers.
+ping:
+    {{migrator}} ping
+
+# Format, lint and run every test (live PostgreSQL/MariaDB tests skip when absent
+# unless SEAWAY_REQUIRE_LIVE=1).
+test:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+    cargo test --workspace --locked
+    {{codegen}} introspect --check
