@@ -17,7 +17,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The declarative config file.
-    #[arg(long, global = true, default_value = "seaway.yaml", env = "SEAWAY_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "seaway.yaml",
+        env = "SEAWAY_CONFIG"
+    )]
     pub config: PathBuf,
 }
 

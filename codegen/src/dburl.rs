@@ -41,16 +41,24 @@ impl std::fmt::Display for DbUrl {
 pub enum UrlError {
     #[error("`{redacted}` is not a valid URL ({reason})")]
     Malformed { redacted: String, reason: String },
-    #[error("`{redacted}` has scheme `{scheme}`; seaway speaks postgres://, postgresql://, mysql://, mariadb:// and sqlite://")]
+    #[error(
+        "`{redacted}` has scheme `{scheme}`; seaway speaks postgres://, postgresql://, mysql://, mariadb:// and sqlite://"
+    )]
     UnknownScheme { redacted: String, scheme: String },
     #[error("`{redacted}` names no database; add it to the path, e.g. {example}")]
-    NoDatabase { redacted: String, example: &'static str },
+    NoDatabase {
+        redacted: String,
+        example: &'static str,
+    },
 }
 
 impl DbUrl {
     /// Parses a URL. Relative SQLite paths resolve against `base_dir` (the config's folder).
     pub fn parse(text: &str, base_dir: &Path) -> Result<DbUrl, UrlError> {
-        let scheme = text.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+        let scheme = text
+            .split_once(':')
+            .map(|(s, _)| s.to_ascii_lowercase())
+            .unwrap_or_default();
         if scheme == "sqlite" {
             return Ok(Self::parse_sqlite(text, base_dir));
         }
@@ -58,12 +66,17 @@ impl DbUrl {
             "postgres" | "postgresql" => Dialect::Postgres,
             "mysql" | "mariadb" => Dialect::Mysql,
             _ => {
-                return Err(UrlError::UnknownScheme { redacted: redact_str(text), scheme });
+                return Err(UrlError::UnknownScheme {
+                    redacted: redact_str(text),
+                    scheme,
+                });
             }
         };
-        let mut url = url::Url::parse(text)
-            .map_err(|e| UrlError::Malformed { redacted: redact_str(text), reason: e.to_string() })?;
-        let password = url.password().map(|p| percent_decode(p));
+        let mut url = url::Url::parse(text).map_err(|e| UrlError::Malformed {
+            redacted: redact_str(text),
+            reason: e.to_string(),
+        })?;
+        let password = url.password().map(percent_decode);
         if url.password().is_some() {
             // Cannot fail: the URL has a host, or it would not have a password.
             let _ = url.set_password(Some(REDACTED));
@@ -77,7 +90,10 @@ impl DbUrl {
         let database = url.path().trim_start_matches('/').to_string();
         let database = (!database.is_empty()).then_some(database);
         if dialect == Dialect::Mysql && database.is_none() {
-            return Err(UrlError::NoDatabase { redacted, example: "mysql://user@host:3306/shop" });
+            return Err(UrlError::NoDatabase {
+                redacted,
+                example: "mysql://user@host:3306/shop",
+            });
         }
         if dialect == Dialect::Mysql && scheme == "mariadb" {
             // sqlx only knows `mysql://`; MariaDB speaks the same protocol.
@@ -109,7 +125,11 @@ impl DbUrl {
         let rest = rest.strip_prefix("//").unwrap_or(rest);
         let path_part = rest.split('?').next().unwrap_or(rest);
         let path = Path::new(path_part);
-        let resolved = if path.is_absolute() { path.to_path_buf() } else { base_dir.join(path) };
+        let resolved = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base_dir.join(path)
+        };
         DbUrl {
             dialect: Dialect::Sqlite,
             secret: text.to_string(),
@@ -169,8 +189,12 @@ fn percent_decode(s: &str) -> String {
 /// Best-effort redaction of a URL-looking string that did not parse: drops everything
 /// between `://` and the last `@` after the user name.
 pub fn redact_str(text: &str) -> String {
-    let Some(start) = text.find("://").map(|i| i + 3) else { return text.to_string() };
-    let Some(at) = text[start..].rfind('@').map(|i| start + i) else { return text.to_string() };
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return text.to_string();
+    };
+    let Some(at) = text[start..].rfind('@').map(|i| start + i) else {
+        return text.to_string();
+    };
     match text[start..at].find(':') {
         Some(colon) => format!("{}:{REDACTED}{}", &text[..start + colon], &text[at..]),
         None => text.to_string(),
@@ -183,18 +207,25 @@ mod tests {
 
     #[test]
     fn redacts_passwords_in_every_form() {
-        let url = DbUrl::parse("postgres://app:hunter2@db.example:6432/shop", Path::new(".")).unwrap();
+        let url = DbUrl::parse(
+            "postgres://app:hunter2@db.example:6432/shop",
+            Path::new("."),
+        )
+        .unwrap();
         assert_eq!(url.redacted(), "postgres://app:***@db.example:6432/shop");
         assert_eq!(format!("{url}"), "postgres://app:***@db.example:6432/shop");
         assert!(!format!("{url:?}").contains("hunter2"));
         assert_eq!(url.endpoint(), Some("db.example:6432"));
-        assert_eq!(url.scrub("failed for hunter2 at postgres://app:hunter2@db.example:6432/shop"),
-            "failed for *** at postgres://app:***@db.example:6432/shop");
+        assert_eq!(
+            url.scrub("failed for hunter2 at postgres://app:hunter2@db.example:6432/shop"),
+            "failed for *** at postgres://app:***@db.example:6432/shop"
+        );
     }
 
     #[test]
     fn percent_encoded_passwords_are_scrubbed_decoded_too() {
-        let url = DbUrl::parse("mysql://root:p%40ss%3Aword@127.0.0.1/test", Path::new(".")).unwrap();
+        let url =
+            DbUrl::parse("mysql://root:p%40ss%3Aword@127.0.0.1/test", Path::new(".")).unwrap();
         assert_eq!(url.scrub("bad p@ss:word"), "bad ***");
         assert_eq!(url.endpoint(), Some("127.0.0.1:3306"));
     }
@@ -210,7 +241,10 @@ mod tests {
     #[test]
     fn sqlite_paths_resolve_against_the_config_folder() {
         let url = DbUrl::parse("sqlite://fixtures/chinook.sqlite", Path::new("/proj")).unwrap();
-        assert_eq!(url.sqlite_path(), Some(Path::new("/proj/fixtures/chinook.sqlite")));
+        assert_eq!(
+            url.sqlite_path(),
+            Some(Path::new("/proj/fixtures/chinook.sqlite"))
+        );
         let url = DbUrl::parse("sqlite:///tmp/x.db", Path::new("/proj")).unwrap();
         assert_eq!(url.sqlite_path(), Some(Path::new("/tmp/x.db")));
     }

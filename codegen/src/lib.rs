@@ -2,10 +2,10 @@
 //! of PostgreSQL, MySQL/MariaDB and SQLite, and (in later stages) diff, plans and code
 //! generation. The `codegen` binary is a thin shell over this library.
 
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod dburl;
 pub mod inspect;
 pub mod model;
 pub mod snapshot_io;
-pub mod cli;
-pub mod commands;

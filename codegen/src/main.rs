@@ -12,7 +12,11 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -31,7 +35,11 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SEAWAY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -53,11 +61,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if args.check {
                 let stale = snapshot_io::stale(&files);
                 for snap in &snapshots {
-                    let state = if stale.contains(&snap.file.path.as_path()) { "STALE" } else { "up to date" };
-                    println!("{}: {} ({state})", snap.connection, snap.file.path.display());
+                    let state = if stale.contains(&snap.file.path.as_path()) {
+                        "STALE"
+                    } else {
+                        "up to date"
+                    };
+                    println!(
+                        "{}: {} ({state})",
+                        snap.connection,
+                        snap.file.path.display()
+                    );
                 }
                 if !stale.is_empty() {
-                    eprintln!("error: {} snapshot(s) differ from the live database; run `just introspect` and commit the result", stale.len());
+                    eprintln!(
+                        "error: {} snapshot(s) differ from the live database; run `just introspect` and commit the result",
+                        stale.len()
+                    );
                     return Ok(ExitCode::from(1));
                 }
                 return Ok(ExitCode::SUCCESS);
@@ -69,7 +88,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     WriteOutcome::Updated => "updated",
                     WriteOutcome::Unchanged => "unchanged",
                 };
-                println!("{}: {} -> {} ({what})", snap.connection, snap.summary, snap.file.path.display());
+                println!(
+                    "{}: {} -> {} ({what})",
+                    snap.connection,
+                    snap.summary,
+                    snap.file.path.display()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -41,17 +41,31 @@ pub fn write_all(files: &[OutputFile]) -> Result<Vec<WriteOutcome>, WriteError> 
             outcomes.push(WriteOutcome::Unchanged);
             continue;
         }
-        let dir = file.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let err = |source| WriteError { path: file.path.clone(), source };
+        let dir = file
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let err = |source| WriteError {
+            path: file.path.clone(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(err)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
         tmp.write_all(file.contents.as_bytes()).map_err(err)?;
         tmp.as_file().sync_all().map_err(err)?;
         staged.push((tmp, file.path.clone()));
-        outcomes.push(if existing.is_some() { WriteOutcome::Updated } else { WriteOutcome::Created });
+        outcomes.push(if existing.is_some() {
+            WriteOutcome::Updated
+        } else {
+            WriteOutcome::Created
+        });
     }
     for (tmp, path) in staged {
-        tmp.persist(&path).map_err(|e| WriteError { path: path.clone(), source: e.error })?;
+        tmp.persist(&path).map_err(|e| WriteError {
+            path: path.clone(),
+            source: e.error,
+        })?;
     }
     Ok(outcomes)
 }

@@ -11,7 +11,12 @@ use std::process::ExitCode;
 #[command(name = "migrator", version)]
 struct Cli {
     /// The declarative config file.
-    #[arg(long, global = true, default_value = "seaway.yaml", env = "SEAWAY_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "seaway.yaml",
+        env = "SEAWAY_CONFIG"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -29,9 +34,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SEAWAY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEAWAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -57,7 +70,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     None => anyhow::bail!(
                         "--connection {name}: no such connection in {} (connections: {})",
                         config.path.display(),
-                        config.connections.keys().cloned().collect::<Vec<_>>().join(", ")
+                        config
+                            .connections
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 },
                 None => config.connections.values().collect(),
@@ -65,14 +83,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut failed = 0;
             for conn in targets {
                 match seaway_migrator::ping::ping(conn).await {
-                    Ok(p) => println!("{}: {} ({}, {} ms)", p.connection, p.server_version, p.url, p.round_trip.as_millis()),
+                    Ok(p) => println!(
+                        "{}: {} ({}, {} ms)",
+                        p.connection,
+                        p.server_version,
+                        p.url,
+                        p.round_trip.as_millis()
+                    ),
                     Err(e) => {
                         failed += 1;
                         eprintln!("error: {e}");
                     }
                 }
             }
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

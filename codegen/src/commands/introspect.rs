@@ -21,7 +21,10 @@ pub enum IntrospectError {
     #[error(transparent)]
     Inspect(#[from] InspectError),
     #[error("cannot render the snapshot of `{connection}`: {source}")]
-    Render { connection: String, source: serde_yaml::Error },
+    Render {
+        connection: String,
+        source: serde_yaml::Error,
+    },
 }
 
 /// One connection's result, ready to write.
@@ -42,25 +45,42 @@ pub async fn run(config: &Config, selection: &Selection) -> Result<Vec<Snapshot>
         Selection::Named(name) if config.connections.contains_key(name) => vec![name.clone()],
         Selection::Named(name) => {
             let known: Vec<&str> = config.connections.keys().map(String::as_str).collect();
-            let hint = closest(name, known.iter().copied()).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
+            let hint = closest(name, known.iter().copied())
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
             return Err(config
-                .error_at(config.line_of_key("connections"), format!("--connection {name}: no such connection{hint} (connections: {})", known.join(", ")))
+                .error_at(
+                    config.line_of_key("connections"),
+                    format!(
+                        "--connection {name}: no such connection{hint} (connections: {})",
+                        known.join(", ")
+                    ),
+                )
                 .into());
         }
     };
     let mut out = Vec::new();
     for name in names {
         let conn = &config.connections[&name];
-        let Introspection { mut schema, warnings } = inspect::introspect(conn).await?;
+        let Introspection {
+            mut schema,
+            warnings,
+        } = inspect::introspect(conn).await?;
         if name == config.source {
             validate::against_source(config, &schema)?;
             validate::select_tables(config, &mut schema);
         }
-        let contents = model::to_yaml(&schema).map_err(|source| IntrospectError::Render { connection: name.clone(), source })?;
+        let contents = model::to_yaml(&schema).map_err(|source| IntrospectError::Render {
+            connection: name.clone(),
+            source,
+        })?;
         out.push(Snapshot {
             summary: schema.summary(),
             warnings,
-            file: OutputFile { path: config.output.join("schema").join(format!("{name}.yaml")), contents },
+            file: OutputFile {
+                path: config.output.join("schema").join(format!("{name}.yaml")),
+                contents,
+            },
             connection: name,
         });
     }

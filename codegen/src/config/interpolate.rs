@@ -19,27 +19,39 @@ impl VarSource {
     pub fn load(dir: &Path) -> Result<VarSource, String> {
         let path = dir.join(".env");
         if !path.is_file() {
-            return Ok(VarSource { dotenv: BTreeMap::new(), dotenv_path: None });
+            return Ok(VarSource {
+                dotenv: BTreeMap::new(),
+                dotenv_path: None,
+            });
         }
-        let iter = dotenvy::from_path_iter(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let iter =
+            dotenvy::from_path_iter(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut dotenv = BTreeMap::new();
         for item in iter {
             let (k, v) = item.map_err(|e| format!("{}: {e}", path.display()))?;
             dotenv.insert(k, v);
         }
-        Ok(VarSource { dotenv, dotenv_path: Some(path) })
+        Ok(VarSource {
+            dotenv,
+            dotenv_path: Some(path),
+        })
     }
 
     /// A source with these variables as if read from `.env` (the environment still wins).
     pub fn from_pairs(pairs: &[(&str, &str)]) -> VarSource {
         VarSource {
-            dotenv: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            dotenv: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             dotenv_path: None,
         }
     }
 
     fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().or_else(|| self.dotenv.get(name).cloned())
+        std::env::var(name)
+            .ok()
+            .or_else(|| self.dotenv.get(name).cloned())
     }
 
     /// Expands `${NAME}` and `${NAME:-fallback}`; `$$` stands for a literal `$`.
@@ -55,7 +67,10 @@ impl VarSource {
                 rest = tail;
             } else if let Some(body) = after.strip_prefix('{') {
                 let Some(end) = body.find('}') else {
-                    return Err(UnsetVar { name: body.to_string(), unterminated: true });
+                    return Err(UnsetVar {
+                        name: body.to_string(),
+                        unterminated: true,
+                    });
                 };
                 let spec = &body[..end];
                 let (name, fallback) = match spec.split_once(":-") {
@@ -65,7 +80,12 @@ impl VarSource {
                 match (self.get(name), fallback) {
                     (Some(v), _) => out.push_str(&v),
                     (None, Some(f)) => out.push_str(f),
-                    (None, None) => return Err(UnsetVar { name: name.to_string(), unterminated: false }),
+                    (None, None) => {
+                        return Err(UnsetVar {
+                            name: name.to_string(),
+                            unterminated: false,
+                        });
+                    }
                 }
                 rest = &body[end + 1..];
             } else {
@@ -97,9 +117,18 @@ mod tests {
     #[test]
     fn expands_from_dotenv_with_fallbacks_and_escapes() {
         let vars = source(&[("SEAWAY_T_PW", "s3cr#t: x")]);
-        assert_eq!(vars.expand("pg://u:${SEAWAY_T_PW}@h").as_deref(), Ok("pg://u:s3cr#t: x@h"));
-        assert_eq!(vars.expand("${SEAWAY_T_UNSET_X:-5432}").as_deref(), Ok("5432"));
-        assert_eq!(vars.expand("cost $$5 and $x").as_deref(), Ok("cost $5 and $x"));
+        assert_eq!(
+            vars.expand("pg://u:${SEAWAY_T_PW}@h").as_deref(),
+            Ok("pg://u:s3cr#t: x@h")
+        );
+        assert_eq!(
+            vars.expand("${SEAWAY_T_UNSET_X:-5432}").as_deref(),
+            Ok("5432")
+        );
+        assert_eq!(
+            vars.expand("cost $$5 and $x").as_deref(),
+            Ok("cost $5 and $x")
+        );
     }
 
     #[test]

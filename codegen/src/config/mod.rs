@@ -134,7 +134,12 @@ impl Config {
             },
         })?;
         let dir = base_dir(path);
-        let vars = VarSource::load(&dir).map_err(|message| ConfigError { path: path.into(), line: 0, column: 0, message })?;
+        let vars = VarSource::load(&dir).map_err(|message| ConfigError {
+            path: path.into(),
+            line: 0,
+            column: 0,
+            message,
+        })?;
         Config::from_text(path, &text, &vars)
     }
 
@@ -142,7 +147,13 @@ impl Config {
     /// anchors relative paths).
     pub fn from_text(path: &Path, text: &str, vars: &VarSource) -> Result<Config, ConfigError> {
         let raw: raw::RawConfig = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
-        Builder { path, text, vars, dir: base_dir(path) }.build(raw)
+        Builder {
+            path,
+            text,
+            vars,
+            dir: base_dir(path),
+        }
+        .build(raw)
     }
 
     /// The 1-based line where `key:` first appears as a mapping key, 0 if not found.
@@ -156,14 +167,20 @@ impl Config {
     }
 
     pub fn error_at(&self, line: usize, message: impl Into<String>) -> ConfigError {
-        ConfigError { path: self.path.clone(), line, column: 0, message: message.into() }
+        ConfigError {
+            path: self.path.clone(),
+            line,
+            column: 0,
+            message: message.into(),
+        }
     }
 }
 
 fn base_dir(path: &Path) -> PathBuf {
     match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+        Some(p) => p.to_path_buf(),
+        // Cannot happen for a file path; the working directory is the sensible fallback.
+        None => PathBuf::new(),
     }
 }
 
@@ -176,7 +193,12 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn err(&self, line: usize, message: impl Into<String>) -> ConfigError {
-        ConfigError { path: self.path.to_path_buf(), line, column: 0, message: message.into() }
+        ConfigError {
+            path: self.path.to_path_buf(),
+            line,
+            column: 0,
+            message: message.into(),
+        }
     }
 
     /// Expands `${VAR}` in the value of `key` (a dotted path, for the message).
@@ -201,15 +223,23 @@ impl Builder<'_> {
 
     fn build(self, raw: raw::RawConfig) -> Result<Config, ConfigError> {
         if raw.connections.is_empty() {
-            return Err(self.err(line_of_key(self.text, "connections"), "`connections` is empty; name at least one database"));
+            return Err(self.err(
+                line_of_key(self.text, "connections"),
+                "`connections` is empty; name at least one database",
+            ));
         }
         let mut connections = BTreeMap::new();
         for (name, rc) in &raw.connections {
             let key = format!("connections.{name}.url");
             let url_text = self.expand(&key, &rc.url)?;
             let line = line_of_child(self.text, "connections", name);
-            let url = DbUrl::parse(&url_text, &self.dir).map_err(|e: UrlError| self.err(line, format!("{key}: {e}")))?;
-            let schema = rc.schema.as_deref().map(|s| self.expand(&format!("connections.{name}.schema"), s)).transpose()?;
+            let url = DbUrl::parse(&url_text, &self.dir)
+                .map_err(|e: UrlError| self.err(line, format!("{key}: {e}")))?;
+            let schema = rc
+                .schema
+                .as_deref()
+                .map(|s| self.expand(&format!("connections.{name}.schema"), s))
+                .transpose()?;
             if schema.is_some() && url.dialect() != crate::model::Dialect::Postgres {
                 return Err(self.err(line, format!(
                     "connections.{name}.schema: only PostgreSQL connections have schemas; for {} the database in the URL is the schema",
@@ -217,11 +247,24 @@ impl Builder<'_> {
                 )));
             }
             let connect_timeout = match rc.connect_timeout {
-                Some(0) => return Err(self.err(line, format!("connections.{name}.connect_timeout must be at least 1 second"))),
+                Some(0) => {
+                    return Err(self.err(
+                        line,
+                        format!("connections.{name}.connect_timeout must be at least 1 second"),
+                    ));
+                }
                 Some(s) => Duration::from_secs(s),
                 None => DEFAULT_CONNECT_TIMEOUT,
             };
-            connections.insert(name.clone(), Connection { name: name.clone(), url, schema, connect_timeout });
+            connections.insert(
+                name.clone(),
+                Connection {
+                    name: name.clone(),
+                    url,
+                    schema,
+                    connect_timeout,
+                },
+            );
         }
 
         let names: Vec<&str> = connections.keys().map(String::as_str).collect();
@@ -231,11 +274,14 @@ impl Builder<'_> {
             if connections.contains_key(&v) {
                 Ok(Some(v))
             } else {
-                Err(self.err(line_of_key(self.text, key), format!(
-                    "{key}: `{v}` is not a connection{}; connections are: {}",
-                    did_you_mean(&v, names.iter().copied()),
-                    names.join(", ")
-                )))
+                Err(self.err(
+                    line_of_key(self.text, key),
+                    format!(
+                        "{key}: `{v}` is not a connection{}; connections are: {}",
+                        did_you_mean(&v, names.iter().copied()),
+                        names.join(", ")
+                    ),
+                ))
             }
         };
         let source = match pick("source", &raw.source)? {
@@ -262,7 +308,12 @@ impl Builder<'_> {
             let mut types = BTreeMap::new();
             for (col, ty) in &rm.types {
                 let ty = self.expand(&at("types"), ty)?;
-                let parsed = NeutralType::parse(&ty).map_err(|e| self.err(find_line(self.text, &ty).max(line), format!("{}.{col}: {e}", at("types"))))?;
+                let parsed = NeutralType::parse(&ty).map_err(|e| {
+                    self.err(
+                        find_line(self.text, &ty).max(line),
+                        format!("{}.{col}: {e}", at("types")),
+                    )
+                })?;
                 types.insert(col.clone(), parsed);
             }
             let mut columns = BTreeMap::new();
@@ -270,10 +321,18 @@ impl Builder<'_> {
                 columns.insert(from.clone(), self.expand(&at("columns"), to)?);
             }
             let mapping = Mapping {
-                target: rm.target.as_deref().map(|t| self.expand(&at("target"), t)).transpose()?,
+                target: rm
+                    .target
+                    .as_deref()
+                    .map(|t| self.expand(&at("target"), t))
+                    .transpose()?,
                 columns,
                 mask: rm.mask,
-                filter: rm.filter.as_deref().map(|w| self.expand(&at("where"), w)).transpose()?,
+                filter: rm
+                    .filter
+                    .as_deref()
+                    .map(|w| self.expand(&at("where"), w))
+                    .transpose()?,
                 types,
                 line,
             };
@@ -307,8 +366,17 @@ impl Builder<'_> {
                     .case_insensitive(true)
                     .literal_separator(false)
                     .build()
-                    .map_err(|e| self.err(line, format!("{key}: `{text}` is not a valid glob: {}", e.kind())))?;
-                Ok(Pattern { text, line, matcher: glob.compile_matcher() })
+                    .map_err(|e| {
+                        self.err(
+                            line,
+                            format!("{key}: `{text}` is not a valid glob: {}", e.kind()),
+                        )
+                    })?;
+                Ok(Pattern {
+                    text,
+                    line,
+                    matcher: glob.compile_matcher(),
+                })
             })
             .collect()
     }
@@ -317,7 +385,10 @@ impl Builder<'_> {
 /// Turns a serde_yaml error into a located message; for an unknown key, suggests the
 /// closest valid one.
 fn yaml_error(path: &Path, e: &serde_yaml::Error) -> ConfigError {
-    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
     let full = e.to_string();
     // serde_yaml appends " at line L column C"; the location is already in our prefix.
     let message = match full.rfind(" at line ") {
@@ -326,7 +397,10 @@ fn yaml_error(path: &Path, e: &serde_yaml::Error) -> ConfigError {
     };
     let message = match unknown_field(&message) {
         Some((field, expected)) => {
-            let within = message.split_once(": unknown field").map(|(p, _)| format!(" in `{p}`")).unwrap_or_default();
+            let within = message
+                .split_once(": unknown field")
+                .map(|(p, _)| format!(" in `{p}`"))
+                .unwrap_or_default();
             format!(
                 "unknown key `{field}`{within}{}; valid keys here: {}",
                 did_you_mean(&field, expected.iter().map(String::as_str)),
@@ -335,20 +409,32 @@ fn yaml_error(path: &Path, e: &serde_yaml::Error) -> ConfigError {
         }
         None => message,
     };
-    ConfigError { path: path.to_path_buf(), line, column, message }
+    ConfigError {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
 }
 
 /// Parses serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`").
 fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     let rest = &message[message.find("unknown field `")? + "unknown field `".len()..];
     let (field, rest) = rest.split_once('`')?;
-    let expected = rest.split('`').skip(1).step_by(2).map(str::to_string).collect();
+    let expected = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
     Some((field.to_string(), expected))
 }
 
 /// `; did you mean `x`?` when a candidate is close enough to be a likely typo.
 pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    closest(wrong, candidates).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default()
+    closest(wrong, candidates)
+        .map(|c| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
 }
 
 /// The candidate most similar to `wrong`, if any is similar enough to be a likely typo:
@@ -363,7 +449,11 @@ pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -
             let other = c.to_lowercase();
             let edits = strsim::damerau_levenshtein(&lower, &other);
             let jw = strsim::jaro_winkler(&lower, &other);
-            (edits <= budget || jw >= 0.85).then_some((edits, std::cmp::Reverse((jw * 1e6) as u64), c))
+            (edits <= budget || jw >= 0.85).then_some((
+                edits,
+                std::cmp::Reverse((jw * 1e6) as u64),
+                c,
+            ))
         })
         .min()
         .map(|(_, _, c)| c)
@@ -371,19 +461,27 @@ pub fn closest<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -
 
 /// 1-based line of the first line containing `needle`, 0 if none.
 fn find_line(text: &str, needle: &str) -> usize {
-    text.lines().position(|l| l.contains(needle)).map_or(0, |i| i + 1)
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map_or(0, |i| i + 1)
 }
 
 /// 1-based line where `key:` starts a line (ignoring indentation), 0 if none.
 fn line_of_key(text: &str, key: &str) -> usize {
     let want = format!("{key}:");
-    text.lines().position(|l| l.trim_start().starts_with(&want)).map_or(0, |i| i + 1)
+    text.lines()
+        .position(|l| l.trim_start().starts_with(&want))
+        .map_or(0, |i| i + 1)
 }
 
 /// Line of `child:` inside the block `parent:`, falling back to the parent's line.
 fn line_of_child(text: &str, parent: &str, child: &str) -> usize {
     let start = line_of_key(text, parent);
-    let forms = [format!("{child}:"), format!("\"{child}\":"), format!("'{child}':")];
+    let forms = [
+        format!("{child}:"),
+        format!("\"{child}\":"),
+        format!("'{child}':"),
+    ];
     text.lines()
         .enumerate()
         .skip(start)

@@ -12,14 +12,17 @@ fn err(text: &str) -> String {
 fn minimal_config_defaults_source_and_output() {
     let cfg = parse("connections:\n  main:\n    url: sqlite://db.sqlite\n").unwrap();
     assert_eq!(cfg.source, "main");
-    assert_eq!(cfg.output, Path::new("./generated"));
+    assert_eq!(cfg.output, Path::new("generated"));
     assert!(cfg.tables.selects("Anything"));
 }
 
 #[test]
 fn malformed_yaml_names_file_line_and_column() {
     let e = err("connections:\n  main:\n    url: [unclosed\n");
-    assert!(e.starts_with("seaway.yaml:4:1: ") || e.starts_with("seaway.yaml:3:"), "{e}");
+    assert!(
+        e.starts_with("seaway.yaml:4:1: ") || e.starts_with("seaway.yaml:3:"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -33,14 +36,21 @@ fn unknown_key_is_named_with_the_closest_valid_key() {
 
 #[test]
 fn unset_variable_is_named_with_its_line() {
-    let e = err("# comment\nconnections:\n  main:\n    url: postgres://u:${SEAWAY_TEST_SURELY_UNSET}@h/db\n");
+    let e = err(
+        "# comment\nconnections:\n  main:\n    url: postgres://u:${SEAWAY_TEST_SURELY_UNSET}@h/db\n",
+    );
     assert!(e.starts_with("seaway.yaml:4: connections.main.url: environment variable `SEAWAY_TEST_SURELY_UNSET` is not set"), "{e}");
 }
 
 #[test]
 fn source_must_name_a_connection() {
-    let e = err("connections:\n  main: {url: 'sqlite://a'}\n  other: {url: 'sqlite://b'}\nsource: mian\n");
-    assert!(e.starts_with("seaway.yaml:4: source: `mian` is not a connection; did you mean `main`?"), "{e}");
+    let e = err(
+        "connections:\n  main: {url: 'sqlite://a'}\n  other: {url: 'sqlite://b'}\nsource: mian\n",
+    );
+    assert!(
+        e.starts_with("seaway.yaml:4: source: `mian` is not a connection; did you mean `main`?"),
+        "{e}"
+    );
     let e = err("connections:\n  main: {url: 'sqlite://a'}\n  other: {url: 'sqlite://b'}\n");
     assert!(e.contains("no `source:`"), "{e}");
 }
@@ -51,13 +61,21 @@ fn bad_urls_and_globs_are_located() {
     assert!(e.starts_with("seaway.yaml:2: connections.main.url:"), "{e}");
     assert!(!e.contains("pw123"), "{e}");
     let e = err("connections:\n  m: {url: 'sqlite://a'}\ntables:\n  include:\n    - 'Inv[oice'\n");
-    assert!(e.starts_with("seaway.yaml:5: tables.include: `Inv[oice` is not a valid glob"), "{e}");
+    assert!(
+        e.starts_with("seaway.yaml:5: tables.include: `Inv[oice` is not a valid glob"),
+        "{e}"
+    );
 }
 
 #[test]
 fn mapping_types_use_the_neutral_grammar() {
-    let e = err("connections:\n  m: {url: 'sqlite://a'}\nmappings:\n  Invoice:\n    types:\n      Total: money\n");
-    assert!(e.contains("mappings.Invoice.types.Total: `money` is not a neutral type"), "{e}");
+    let e = err(
+        "connections:\n  m: {url: 'sqlite://a'}\nmappings:\n  Invoice:\n    types:\n      Total: money\n",
+    );
+    assert!(
+        e.contains("mappings.Invoice.types.Total: `money` is not a neutral type"),
+        "{e}"
+    );
     assert!(e.starts_with("seaway.yaml:6:"), "{e}");
 }
 
@@ -79,16 +97,31 @@ fn reference_config_in_docs_parses() {
     let start = doc.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
     let end = start + doc[start..].find("```").expect("closed block");
     let yaml = &doc[start..end];
-    let vars = VarSource::from_pairs(&[("LEGACY_DB_PASSWORD", "pw1"), ("WAREHOUSE_PASSWORD", "pw2")]);
-    let cfg = Config::from_text(Path::new("/proj/seaway.yaml"), yaml, &vars).expect("reference config parses");
+    let vars =
+        VarSource::from_pairs(&[("LEGACY_DB_PASSWORD", "pw1"), ("WAREHOUSE_PASSWORD", "pw2")]);
+    let cfg = Config::from_text(Path::new("/proj/seaway.yaml"), yaml, &vars)
+        .expect("reference config parses");
 
     assert_eq!(cfg.source, "legacy");
     assert_eq!(cfg.destination.as_deref(), Some("warehouse"));
-    assert_eq!(cfg.connections["legacy"].connect_timeout, Duration::from_secs(5));
+    assert_eq!(
+        cfg.connections["legacy"].connect_timeout,
+        Duration::from_secs(5)
+    );
     assert_eq!(cfg.connections["warehouse"].schema.as_deref(), Some("shop"));
-    assert_eq!(cfg.connections["warehouse"].url.redacted(), "postgres://etl:***@warehouse.internal:5432/analytics");
-    assert_eq!(cfg.connections["local"].url.sqlite_path(), Some(Path::new("/proj/fixtures/chinook/chinook.sqlite")));
-    assert!(cfg.tables.selects("InvoiceLine") && !cfg.tables.selects("Invoice_backup") && !cfg.tables.selects("Album"));
+    assert_eq!(
+        cfg.connections["warehouse"].url.redacted(),
+        "postgres://etl:***@warehouse.internal:5432/analytics"
+    );
+    assert_eq!(
+        cfg.connections["local"].url.sqlite_path(),
+        Some(Path::new("/proj/fixtures/chinook/chinook.sqlite"))
+    );
+    assert!(
+        cfg.tables.selects("InvoiceLine")
+            && !cfg.tables.selects("Invoice_backup")
+            && !cfg.tables.selects("Album")
+    );
     let m = &cfg.mappings["Customer"];
     assert_eq!(m.target.as_deref(), Some("customers"));
     assert_eq!(m.columns["FirstName"], "first_name");
@@ -96,21 +129,30 @@ fn reference_config_in_docs_parses() {
     assert_eq!(m.mask["Phone"], Mask::Redact);
     assert_eq!(m.mask["Fax"], Mask::Null);
     assert_eq!(m.filter.as_deref(), Some("Country <> 'Testland'"));
-    assert_eq!(m.types["SupportRepId"], NeutralType::Int { bits: 64, unsigned: false });
+    assert_eq!(
+        m.types["SupportRepId"],
+        NeutralType::Int {
+            bits: 64,
+            unsigned: false
+        }
+    );
     assert_eq!(cfg.output, Path::new("/proj/generated"));
 
     // Every key used in the reference is described under "## Keys".
     let keys_section = &doc[doc.find("## Keys").expect("keys section")..];
     let value: serde_yaml::Value = serde_yaml::from_str(yaml).expect("yaml");
     let mut keys = Vec::new();
-    collect_schema_keys(&value, &mut keys, 0);
+    collect_schema_keys(&value, &mut keys);
     for key in keys {
-        assert!(keys_section.contains(&format!("`{key}`")), "docs/config.md does not describe `{key}`");
+        assert!(
+            keys_section.contains(&format!("`{key}`")),
+            "docs/config.md does not describe `{key}`"
+        );
     }
 }
 
 /// Config keys (not user-chosen names such as connection or table names) in the YAML.
-fn collect_schema_keys(v: &serde_yaml::Value, out: &mut Vec<String>, depth: usize) {
+fn collect_schema_keys(v: &serde_yaml::Value, out: &mut Vec<String>) {
     const NAMED_MAPS: [&str; 5] = ["connections", "mappings", "columns", "mask", "types"];
     if let serde_yaml::Value::Mapping(m) = v {
         for (k, child) in m {
@@ -119,11 +161,11 @@ fn collect_schema_keys(v: &serde_yaml::Value, out: &mut Vec<String>, depth: usiz
             if NAMED_MAPS.contains(&k) {
                 if let serde_yaml::Value::Mapping(named) = child {
                     for (_, inner) in named {
-                        collect_schema_keys(inner, out, depth + 1);
+                        collect_schema_keys(inner, out);
                     }
                 }
             } else {
-                collect_schema_keys(child, out, depth + 1);
+                collect_schema_keys(child, out);
             }
         }
     }

@@ -15,10 +15,13 @@ pub fn against_source(config: &Config, source: &Schema) -> Result<(), ConfigErro
             let hint = closest(&pattern.text, names.iter().copied())
                 .map(|c| format!(" (closest table: `{c}`)"))
                 .unwrap_or_default();
-            return Err(config.error_at(pattern.line, format!(
-                "tables.include: pattern `{}` matches no table of connection `{}`{hint}",
-                pattern.text, config.source
-            )));
+            return Err(config.error_at(
+                pattern.line,
+                format!(
+                    "tables.include: pattern `{}` matches no table of connection `{}`{hint}",
+                    pattern.text, config.source
+                ),
+            ));
         }
     }
     for (table_name, mapping) in &config.mappings {
@@ -37,7 +40,10 @@ pub fn against_source(config: &Config, source: &Schema) -> Result<(), ConfigErro
             )));
         }
         let columns: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-        let named = mapping.columns.keys().map(|c| ("columns", c))
+        let named = mapping
+            .columns
+            .keys()
+            .map(|c| ("columns", c))
             .chain(mapping.mask.keys().map(|c| ("mask", c)))
             .chain(mapping.types.keys().map(|c| ("types", c)));
         for (section, column) in named {
@@ -57,7 +63,11 @@ pub fn against_source(config: &Config, source: &Schema) -> Result<(), ConfigErro
 
 /// Line of the first mention of `needle` at or after `from`, else `from`.
 fn find_line_after(config: &Config, from: usize, needle: &str) -> usize {
-    config.text.lines().enumerate().skip(from.saturating_sub(1))
+    config
+        .text
+        .lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
         .find(|(_, l)| l.contains(needle))
         .map_or(from, |(i, _)| i + 1)
 }

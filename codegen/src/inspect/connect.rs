@@ -12,17 +12,46 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("connection `{connection}`: cannot reach {engine} at {endpoint}: {reason}")]
-    Unreachable { connection: String, engine: &'static str, endpoint: String, reason: String },
+    Unreachable {
+        connection: String,
+        engine: &'static str,
+        endpoint: String,
+        reason: String,
+    },
     #[error("connection `{connection}`: no answer from {engine} at {endpoint} within {} s; check the host, port and firewall", .waited.as_secs())]
-    Timeout { connection: String, engine: &'static str, endpoint: String, waited: Duration },
-    #[error("connection `{connection}`: {engine} at {endpoint} refused the credentials in {url}: {reason}")]
-    Auth { connection: String, engine: &'static str, endpoint: String, url: String, reason: String },
-    #[error("connection `{connection}`: database `{database}` does not exist on {engine} at {endpoint}")]
-    DatabaseMissing { connection: String, engine: &'static str, endpoint: String, database: String },
+    Timeout {
+        connection: String,
+        engine: &'static str,
+        endpoint: String,
+        waited: Duration,
+    },
+    #[error(
+        "connection `{connection}`: {engine} at {endpoint} refused the credentials in {url}: {reason}"
+    )]
+    Auth {
+        connection: String,
+        engine: &'static str,
+        endpoint: String,
+        url: String,
+        reason: String,
+    },
+    #[error(
+        "connection `{connection}`: database `{database}` does not exist on {engine} at {endpoint}"
+    )]
+    DatabaseMissing {
+        connection: String,
+        engine: &'static str,
+        endpoint: String,
+        database: String,
+    },
     #[error("connection `{connection}`: SQLite database file {path} does not exist")]
     SqliteMissing { connection: String, path: String },
     #[error("connection `{connection}` ({url}): {reason}")]
-    Other { connection: String, url: String, reason: String },
+    Other {
+        connection: String,
+        url: String,
+        reason: String,
+    },
 }
 
 fn engine(conn: &Connection) -> &'static str {
@@ -40,8 +69,18 @@ pub(crate) fn classify(conn: &Connection, err: sqlx::Error) -> ConnectError {
     let engine = engine(conn);
     let reason = conn.url.scrub(&err.to_string());
     match &err {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => ConnectError::Unreachable { connection, engine, endpoint, reason },
-        sqlx::Error::PoolTimedOut => ConnectError::Timeout { connection, engine, endpoint, waited: conn.connect_timeout },
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => ConnectError::Unreachable {
+            connection,
+            engine,
+            endpoint,
+            reason,
+        },
+        sqlx::Error::PoolTimedOut => ConnectError::Timeout {
+            connection,
+            engine,
+            endpoint,
+            waited: conn.connect_timeout,
+        },
         sqlx::Error::Database(db) => {
             // MySQL's SQLSTATE is too coarse (42000 covers most errors): use its error number.
             let code = match db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
@@ -64,15 +103,26 @@ pub(crate) fn classify(conn: &Connection, err: sqlx::Error) -> ConnectError {
                     endpoint,
                     database: conn.url.database().unwrap_or("").to_string(),
                 },
-                _ => ConnectError::Other { connection, url: conn.url.redacted().to_string(), reason },
+                _ => ConnectError::Other {
+                    connection,
+                    url: conn.url.redacted().to_string(),
+                    reason,
+                },
             }
         }
-        _ => ConnectError::Other { connection, url: conn.url.redacted().to_string(), reason },
+        _ => ConnectError::Other {
+            connection,
+            url: conn.url.redacted().to_string(),
+            reason,
+        },
     }
 }
 
 /// Makes one connection under the configured timeout, to surface the real error early.
-async fn probe<C: sqlx::Connection>(conn: &Connection, opts: &<C as sqlx::Connection>::Options) -> Result<(), ConnectError> {
+async fn probe<C: sqlx::Connection>(
+    conn: &Connection,
+    opts: &<C as sqlx::Connection>::Options,
+) -> Result<(), ConnectError> {
     match tokio::time::timeout(conn.connect_timeout, opts.connect()).await {
         Ok(Ok(c)) => {
             let _ = c.close().await;
@@ -84,14 +134,21 @@ async fn probe<C: sqlx::Connection>(conn: &Connection, opts: &<C as sqlx::Connec
 }
 
 fn bad_url(conn: &Connection, e: sqlx::Error) -> ConnectError {
-    ConnectError::Other { connection: conn.name.clone(), url: conn.url.redacted().to_string(), reason: conn.url.scrub(&e.to_string()) }
+    ConnectError::Other {
+        connection: conn.name.clone(),
+        url: conn.url.redacted().to_string(),
+        reason: conn.url.scrub(&e.to_string()),
+    }
 }
 
 /// A small PostgreSQL pool whose sessions resolve names in `search_path` first.
 ///
 /// `search_path` matters: sea-schema casts `udt_name::regtype`, which only resolves enum
 /// and extension types of schemas on the path.
-pub(crate) async fn postgres(conn: &Connection, search_path: &str) -> Result<sqlx::PgPool, ConnectError> {
+pub(crate) async fn postgres(
+    conn: &Connection,
+    search_path: &str,
+) -> Result<sqlx::PgPool, ConnectError> {
     let opts = sqlx::postgres::PgConnectOptions::from_str(conn.url.expose())
         .map_err(|e| bad_url(conn, e))?
         .options([("search_path", search_path), ("TimeZone", "UTC")])
@@ -117,9 +174,16 @@ pub(crate) async fn mysql(conn: &Connection) -> Result<sqlx::MySqlPool, ConnectE
 
 /// Opens an existing SQLite file read-only: introspection must never create or change it.
 pub(crate) async fn sqlite(conn: &Connection) -> Result<sqlx::SqlitePool, ConnectError> {
-    let path = conn.url.sqlite_path().map(|p| p.to_path_buf()).unwrap_or_default();
+    let path = conn
+        .url
+        .sqlite_path()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
     if !path.is_file() {
-        return Err(ConnectError::SqliteMissing { connection: conn.name.clone(), path: path.display().to_string() });
+        return Err(ConnectError::SqliteMissing {
+            connection: conn.name.clone(),
+            path: path.display().to_string(),
+        });
     }
     let opts = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(&path)

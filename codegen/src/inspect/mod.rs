@@ -28,14 +28,28 @@ pub enum InspectError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
     #[error("connection `{connection}` ({url}): PostgreSQL schema `{schema}` does not exist{hint}")]
-    SchemaMissing { connection: String, url: String, schema: String, hint: String },
+    SchemaMissing {
+        connection: String,
+        url: String,
+        schema: String,
+        hint: String,
+    },
     #[error("connection `{connection}` ({url}): reading the catalog ({what}) failed: {reason}")]
-    Catalog { connection: String, url: String, what: String, reason: String },
+    Catalog {
+        connection: String,
+        url: String,
+        what: String,
+        reason: String,
+    },
 }
 
 impl InspectError {
     /// A catalog query failure, with any secret scrubbed from the driver's message.
-    pub(crate) fn catalog(conn: &Connection, what: &str, err: impl std::fmt::Display) -> InspectError {
+    pub(crate) fn catalog(
+        conn: &Connection,
+        what: &str,
+        err: impl std::fmt::Display,
+    ) -> InspectError {
         InspectError::Catalog {
             connection: conn.name.clone(),
             url: conn.url.redacted().to_string(),
@@ -69,7 +83,11 @@ pub(crate) fn norm(native: &str) -> String {
 /// Runs a sea-schema discovery on its own task, so that a `panic!` inside it (its parsers
 /// panic on catalog rows they do not expect) becomes an error naming the connection
 /// instead of a crash.
-pub(crate) async fn guarded<T, E, F>(conn: &Connection, what: &str, discovery: F) -> Result<T, InspectError>
+pub(crate) async fn guarded<T, E, F>(
+    conn: &Connection,
+    what: &str,
+    discovery: F,
+) -> Result<T, InspectError>
 where
     F: std::future::Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
@@ -93,19 +111,28 @@ pub async fn server_version(conn: &Connection) -> Result<String, ConnectError> {
     match conn.url.dialect() {
         Dialect::Postgres => {
             let pool = connect::postgres(conn, "public").await?;
-            let v: String = sqlx::query_scalar("select version()").fetch_one(&pool).await.map_err(fail)?;
+            let v: String = sqlx::query_scalar("select version()")
+                .fetch_one(&pool)
+                .await
+                .map_err(fail)?;
             pool.close().await;
             Ok(v)
         }
         Dialect::Mysql => {
             let pool = connect::mysql(conn).await?;
-            let v: String = sqlx::query_scalar("select concat('MySQL/MariaDB ', version())").fetch_one(&pool).await.map_err(fail)?;
+            let v: String = sqlx::query_scalar("select concat('MySQL/MariaDB ', version())")
+                .fetch_one(&pool)
+                .await
+                .map_err(fail)?;
             pool.close().await;
             Ok(v)
         }
         Dialect::Sqlite => {
             let pool = connect::sqlite(conn).await?;
-            let v: String = sqlx::query_scalar("select 'SQLite ' || sqlite_version()").fetch_one(&pool).await.map_err(fail)?;
+            let v: String = sqlx::query_scalar("select 'SQLite ' || sqlite_version()")
+                .fetch_one(&pool)
+                .await
+                .map_err(fail)?;
             pool.close().await;
             Ok(v)
         }

@@ -4,6 +4,7 @@
 //! database-free too): diff, plan and render stay testable without a server, and a
 //! snapshot file is enough to reproduce any of them.
 
+pub mod naming;
 mod schema;
 mod snapshot;
 mod types;

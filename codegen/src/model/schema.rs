@@ -238,7 +238,13 @@ pub struct View {
 
 impl Schema {
     pub fn new(dialect: Dialect, name: impl Into<String>) -> Schema {
-        Schema { dialect, name: name.into(), tables: BTreeMap::new(), views: BTreeMap::new(), enums: BTreeMap::new() }
+        Schema {
+            dialect,
+            name: name.into(),
+            tables: BTreeMap::new(),
+            views: BTreeMap::new(),
+            enums: BTreeMap::new(),
+        }
     }
 
     /// Puts every order-free collection in a canonical order, so output is byte-stable
@@ -275,7 +281,10 @@ impl Schema {
             views: self.views.len(),
             columns: tables.values().map(|t| t.columns.len()).sum(),
             foreign_keys: tables.values().map(|t| t.foreign_keys.len()).sum(),
-            indexes: tables.values().map(|t| t.indexes.len() + t.unique.len()).sum(),
+            indexes: tables
+                .values()
+                .map(|t| t.indexes.len() + t.unique.len())
+                .sum(),
             enums: self.enums.len(),
             other_types: self.other_types().len(),
         }
@@ -307,7 +316,13 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "{} tables, {} columns, {} foreign keys, {} indexes, {} views, {} enums, {} other types",
-            self.tables, self.columns, self.foreign_keys, self.indexes, self.views, self.enums, self.other_types
+            self.tables,
+            self.columns,
+            self.foreign_keys,
+            self.indexes,
+            self.views,
+            self.enums,
+            self.other_types
         )
     }
 }

@@ -10,7 +10,10 @@ pub const SNAPSHOT_BANNER: &str =
 pub fn to_yaml(schema: &Schema) -> Result<String, serde_yaml::Error> {
     let mut schema = schema.clone();
     schema.normalize();
-    Ok(format!("{SNAPSHOT_BANNER}{}", serde_yaml::to_string(&schema)?))
+    Ok(format!(
+        "{SNAPSHOT_BANNER}{}",
+        serde_yaml::to_string(&schema)?
+    ))
 }
 
 /// Reads a snapshot written by [`to_yaml`].

@@ -1,6 +1,11 @@
 //! One integration-test binary for the codegen crate (ripgrep's `autotests = false`):
 //! faster to link, and the modules share `support`.
 
-mod support;
+// Tests report failure by panicking; `expect` carries the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod bad_input;
+mod chinook;
+mod determinism;
+mod support;
 mod zoo;

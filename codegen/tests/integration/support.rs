@@ -5,7 +5,10 @@ use sqlx::Connection;
 use std::path::{Path, PathBuf};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 pub fn fixture(rel: &str) -> PathBuf {
@@ -22,10 +25,13 @@ fn unavailable(what: &str, url: &str, err: &dyn std::fmt::Display) -> Option<Ser
     if require_live() {
         panic!("{msg}; SEAWAY_REQUIRE_LIVE=1 requires it (see .ci/run for how CI starts it)");
     }
-    eprintln!("SKIPPED: {msg}; set {} or start the server, SEAWAY_REQUIRE_LIVE=1 makes this a failure", match what {
-        "PostgreSQL" => "TEST_POSTGRES_URL",
-        _ => "TEST_MYSQL_URL",
-    });
+    eprintln!(
+        "SKIPPED: {msg}; set {} or start the server, SEAWAY_REQUIRE_LIVE=1 makes this a failure",
+        match what {
+            "PostgreSQL" => "TEST_POSTGRES_URL",
+            _ => "TEST_MYSQL_URL",
+        }
+    );
     None
 }
 
@@ -44,12 +50,24 @@ pub struct Server {
 }
 
 pub async fn postgres() -> Option<Server> {
-    let url = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let base = url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(url.clone());
-    match tokio::time::timeout(std::time::Duration::from_secs(5), sqlx::PgConnection::connect(&url)).await {
+    let url = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let base = url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(url.clone());
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sqlx::PgConnection::connect(&url),
+    )
+    .await
+    {
         Ok(Ok(c)) => {
             let _ = c.close().await;
-            Some(Server { engine: Engine::Postgres, base })
+            Some(Server {
+                engine: Engine::Postgres,
+                base,
+            })
         }
         Ok(Err(e)) => unavailable("PostgreSQL", &url, &e),
         Err(e) => unavailable("PostgreSQL", &url, &e),
@@ -57,12 +75,24 @@ pub async fn postgres() -> Option<Server> {
 }
 
 pub async fn mysql() -> Option<Server> {
-    let url = std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into());
-    let base = url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(url.clone());
-    match tokio::time::timeout(std::time::Duration::from_secs(5), sqlx::MySqlConnection::connect(&url)).await {
+    let url = std::env::var("TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into());
+    let base = url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(url.clone());
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sqlx::MySqlConnection::connect(&url),
+    )
+    .await
+    {
         Ok(Ok(c)) => {
             let _ = c.close().await;
-            Some(Server { engine: Engine::Mysql, base })
+            Some(Server {
+                engine: Engine::Mysql,
+                base,
+            })
         }
         Ok(Err(e)) => unavailable("MariaDB", &url, &e),
         Err(e) => unavailable("MariaDB", &url, &e),
@@ -87,24 +117,56 @@ impl Server {
     pub async fn fresh_db(&self, name: &str, sql: Option<&str>) -> String {
         match self.engine {
             Engine::Postgres => {
-                let mut admin = sqlx::PgConnection::connect(&self.admin_url()).await.expect("admin connection");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&mut admin).await.expect("drop db");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut admin).await.expect("create db");
+                let mut admin = sqlx::PgConnection::connect(&self.admin_url())
+                    .await
+                    .expect("admin connection");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await
+                .expect("drop db");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create db");
                 let _ = admin.close().await;
                 if let Some(sql) = sql {
-                    let mut c = sqlx::PgConnection::connect(&self.url(name)).await.expect("connect test db");
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.expect("load fixture");
+                    let mut c = sqlx::PgConnection::connect(&self.url(name))
+                        .await
+                        .expect("connect test db");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                        .execute(&mut c)
+                        .await
+                        .expect("load fixture");
                     let _ = c.close().await;
                 }
             }
             Engine::Mysql => {
-                let mut admin = sqlx::MySqlConnection::connect(&self.admin_url()).await.expect("admin connection");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`"))).execute(&mut admin).await.expect("drop db");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))).execute(&mut admin).await.expect("create db");
+                let mut admin = sqlx::MySqlConnection::connect(&self.admin_url())
+                    .await
+                    .expect("admin connection");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS `{name}`"
+                )))
+                .execute(&mut admin)
+                .await
+                .expect("drop db");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
+                )))
+                .execute(&mut admin)
+                .await
+                .expect("create db");
                 let _ = admin.close().await;
                 if let Some(sql) = sql {
-                    let mut c = sqlx::MySqlConnection::connect(&self.url(name)).await.expect("connect test db");
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.expect("load fixture");
+                    let mut c = sqlx::MySqlConnection::connect(&self.url(name))
+                        .await
+                        .expect("connect test db");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                        .execute(&mut c)
+                        .await
+                        .expect("load fixture");
                     let _ = c.close().await;
                 }
             }
@@ -148,7 +210,11 @@ impl Project {
             .timeout(std::time::Duration::from_secs(60))
             .output()
             .expect("run codegen");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
     }
 }
 
@@ -167,7 +233,12 @@ pub fn annotations(sql: &str, table: &str) -> Vec<(String, String)> {
             break;
         }
         if let (true, Some((def, ty))) = (inside, line.split_once("-- neutral:")) {
-            let name = def.split_whitespace().next().unwrap_or("").trim_end_matches(',').trim_matches(|c| c == '"' || c == '`');
+            let name = def
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_end_matches(',')
+                .trim_matches(|c| c == '"' || c == '`');
             out.push((name.to_string(), ty.trim().to_string()));
         }
     }

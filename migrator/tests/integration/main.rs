@@ -1,5 +1,8 @@
 //! Integration tests of the `migrator` binary.
 
+// Tests report failure by panicking; `expect` carries the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 fn migrator(config: &Path, args: &[&str]) -> (bool, String, String) {
@@ -11,7 +14,11 @@ fn migrator(config: &Path, args: &[&str]) -> (bool, String, String) {
         .env_remove("SEAWAY_CONFIG")
         .output()
         .expect("run migrator");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -34,6 +41,12 @@ fn ping_reports_sqlite_version_and_names_a_dead_connection() {
     let (ok, stdout, stderr) = migrator(&config, &["ping"]);
     assert!(!ok, "a dead connection must fail the ping");
     assert!(stdout.contains("chinook: SQLite"), "{stdout}");
-    assert!(stderr.contains("connection `dead`: cannot reach PostgreSQL at 127.0.0.1:1"), "{stderr}");
-    assert!(!stderr.contains("Pw0rdXyz") && !stdout.contains("Pw0rdXyz"), "password leaked");
+    assert!(
+        stderr.contains("connection `dead`: cannot reach PostgreSQL at 127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Pw0rdXyz") && !stdout.contains("Pw0rdXyz"),
+        "password leaked"
+    );
 }

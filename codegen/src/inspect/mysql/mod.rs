@@ -12,8 +12,8 @@ mod types;
 use super::{InspectError, Introspection};
 use crate::config::Connection;
 use crate::model::{
-    Check, Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, Index, IndexPart, PrimaryKey,
-    ReferentialAction, Schema, Table, UniqueConstraint, View,
+    Check, Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, Index, IndexPart,
+    PrimaryKey, ReferentialAction, Schema, Table, UniqueConstraint, View,
 };
 use sea_schema::mysql::def as sea;
 use sqlx::mysql::MySqlRow;
@@ -38,15 +38,36 @@ async fn read(conn: &Connection, pool: &MySqlPool) -> Result<Introspection, Insp
     let mut warnings = Vec::new();
     for def in &discovered.tables {
         let name = def.info.name.clone();
-        let table = build_table(conn, def, &catalog, &database, mariadb, &mut schema.enums, &mut warnings)?;
+        let table = build_table(
+            conn,
+            def,
+            &catalog,
+            &database,
+            mariadb,
+            &mut schema.enums,
+            &mut warnings,
+        )?;
         schema.tables.insert(name, table);
     }
     for (name, kind) in &catalog.tables {
         match kind.kind.as_str() {
             "VIEW" => {
-                let columns = catalog.columns.get(name).map(|cols| cols.iter().map(|c| c.name.clone()).collect());
-                let definition = catalog.views.get(name).filter(|d| !d.trim().is_empty()).cloned();
-                schema.views.insert(name.clone(), View { columns: columns.unwrap_or_default(), definition });
+                let columns = catalog
+                    .columns
+                    .get(name)
+                    .map(|cols| cols.iter().map(|c| c.name.clone()).collect());
+                let definition = catalog
+                    .views
+                    .get(name)
+                    .filter(|d| !d.trim().is_empty())
+                    .cloned();
+                schema.views.insert(
+                    name.clone(),
+                    View {
+                        columns: columns.unwrap_or_default(),
+                        definition,
+                    },
+                );
             }
             "SEQUENCE" => warnings.push(format!("{name}: MariaDB sequence is not carried")),
             _ => {}
@@ -57,7 +78,11 @@ async fn read(conn: &Connection, pool: &MySqlPool) -> Result<Introspection, Insp
 
 /// Runs sea-schema's discovery on its own task, so that a panic inside it (it unwraps
 /// catalog values it does not expect, e.g. an unknown index type) becomes an error.
-async fn discover(conn: &Connection, pool: &MySqlPool, database: &str) -> Result<sea::Schema, InspectError> {
+async fn discover(
+    conn: &Connection,
+    pool: &MySqlPool,
+    database: &str,
+) -> Result<sea::Schema, InspectError> {
     let discovery = sea_schema::mysql::discovery::SchemaDiscovery::new(pool.clone(), database);
     match tokio::spawn(discovery.discover()).await {
         Ok(Ok(schema)) => Ok(schema),
@@ -71,7 +96,11 @@ async fn discover(conn: &Connection, pool: &MySqlPool, database: &str) -> Result
                     .unwrap_or_else(|| "panicked".to_string()),
                 Err(join) => join.to_string(),
             };
-            Err(InspectError::catalog(conn, "sea-schema discovery", format!("sea-schema failed: {reason}")))
+            Err(InspectError::catalog(
+                conn,
+                "sea-schema discovery",
+                format!("sea-schema failed: {reason}"),
+            ))
         }
     }
 }
@@ -138,7 +167,12 @@ impl Catalog {
 
         let sql = "SELECT TABLE_NAME, TABLE_TYPE, TABLE_COLLATION FROM information_schema.TABLES \
                    WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME";
-        for row in sqlx::query(sql).bind(db).fetch_all(pool).await.map_err(fail("tables"))? {
+        for row in sqlx::query(sql)
+            .bind(db)
+            .fetch_all(pool)
+            .await
+            .map_err(fail("tables"))?
+        {
             let name = text_or_empty(&row, 0).map_err(fail("tables"))?;
             let kind = text_or_empty(&row, 1).map_err(fail("tables"))?;
             let collation = text(&row, 2).map_err(fail("tables"))?;
@@ -149,7 +183,12 @@ impl Catalog {
                    CAST(DATETIME_PRECISION AS SIGNED), CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, \
                    GENERATION_EXPRESSION FROM information_schema.COLUMNS \
                    WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION";
-        for row in sqlx::query(sql).bind(db).fetch_all(pool).await.map_err(fail("columns"))? {
+        for row in sqlx::query(sql)
+            .bind(db)
+            .fetch_all(pool)
+            .await
+            .map_err(fail("columns"))?
+        {
             let column = (|| -> Result<(String, ColumnRow), sqlx::Error> {
                 let precision: Option<i64> = row.try_get(6)?;
                 Ok((
@@ -188,11 +227,18 @@ impl Catalog {
             )
         };
         if let Some(sql) = checks_sql {
-            for row in sqlx::query(sql).bind(db).fetch_all(pool).await.map_err(fail("check constraints"))? {
+            for row in sqlx::query(sql)
+                .bind(db)
+                .fetch_all(pool)
+                .await
+                .map_err(fail("check constraints"))?
+            {
                 let table = text_or_empty(&row, 0).map_err(fail("check constraints"))?;
                 let check = CheckRow {
                     name: text_or_empty(&row, 1).map_err(fail("check constraints"))?,
-                    column_level: text_or_empty(&row, 2).map_err(fail("check constraints"))?.eq_ignore_ascii_case("Column"),
+                    column_level: text_or_empty(&row, 2)
+                        .map_err(fail("check constraints"))?
+                        .eq_ignore_ascii_case("Column"),
                     clause: text_or_empty(&row, 3).map_err(fail("check constraints"))?,
                 };
                 cat.checks.entry(table).or_default().push(check);
@@ -201,7 +247,12 @@ impl Catalog {
 
         let sql = "SELECT TABLE_NAME, CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA \
                    FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?";
-        for row in sqlx::query(sql).bind(db).fetch_all(pool).await.map_err(fail("foreign keys"))? {
+        for row in sqlx::query(sql)
+            .bind(db)
+            .fetch_all(pool)
+            .await
+            .map_err(fail("foreign keys"))?
+        {
             let table = text_or_empty(&row, 0).map_err(fail("foreign keys"))?;
             let name = text_or_empty(&row, 1).map_err(fail("foreign keys"))?;
             let target = text_or_empty(&row, 2).map_err(fail("foreign keys"))?;
@@ -209,14 +260,23 @@ impl Catalog {
         }
 
         let sql = "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?";
-        for row in sqlx::query(sql).bind(db).fetch_all(pool).await.map_err(fail("views"))? {
+        for row in sqlx::query(sql)
+            .bind(db)
+            .fetch_all(pool)
+            .await
+            .map_err(fail("views"))?
+        {
             let name = text_or_empty(&row, 0).map_err(fail("views"))?;
             let definition = text_or_empty(&row, 1).map_err(fail("views"))?;
             cat.views.insert(name, definition);
         }
 
         let sql = "SELECT CHARACTER_SET_NAME, DEFAULT_COLLATE_NAME FROM information_schema.CHARACTER_SETS";
-        for row in sqlx::query(sql).fetch_all(pool).await.map_err(fail("character sets"))? {
+        for row in sqlx::query(sql)
+            .fetch_all(pool)
+            .await
+            .map_err(fail("character sets"))?
+        {
             let charset = text_or_empty(&row, 0).map_err(fail("character sets"))?;
             let collation = text_or_empty(&row, 1).map_err(fail("character sets"))?;
             cat.charset_default.insert(charset, collation);
@@ -235,33 +295,69 @@ fn build_table(
     warnings: &mut Vec<String>,
 ) -> Result<Table, InspectError> {
     let tname = def.info.name.as_str();
-    let rows = catalog.columns.get(tname).map(Vec::as_slice).unwrap_or_default();
-    let table_collation = catalog.tables.get(tname).and_then(|t| t.collation.as_deref());
-    let checks = catalog.checks.get(tname).map(Vec::as_slice).unwrap_or_default();
+    let rows = catalog
+        .columns
+        .get(tname)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let table_collation = catalog
+        .tables
+        .get(tname)
+        .and_then(|t| t.collation.as_deref());
+    let checks = catalog
+        .checks
+        .get(tname)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
 
     // MariaDB's JSON is `longtext` plus a column-level `json_valid(col)` check.
     let json_columns: BTreeSet<&str> = rows
         .iter()
         .filter(|r| mariadb && r.data_type.to_ascii_lowercase().ends_with("text"))
-        .filter(|r| checks.iter().any(|c| c.column_level && types::is_json_valid_check(&c.clause, &r.name)))
+        .filter(|r| {
+            checks
+                .iter()
+                .any(|c| c.column_level && types::is_json_valid_check(&c.clause, &r.name))
+        })
         .map(|r| r.name.as_str())
         .collect();
 
-    let mut table = Table { comment: Some(def.info.comment.clone()).filter(|c| !c.is_empty()), ..Table::default() };
+    let mut table = Table {
+        comment: Some(def.info.comment.clone()).filter(|c| !c.is_empty()),
+        ..Table::default()
+    };
     for row in rows {
         let Some(info) = def.columns.iter().find(|c| c.name == row.name) else {
-            let why = format!("column `{tname}`.`{}` changed during introspection; run it again", row.name);
+            let why = format!(
+                "column `{tname}`.`{}` changed during introspection; run it again",
+                row.name
+            );
             return Err(InspectError::catalog(conn, "columns", why));
         };
         let json = json_columns.contains(row.name.as_str());
-        table.columns.push(build_column(tname, row, info, json, table_collation, catalog, mariadb, enums, warnings));
+        table.columns.push(build_column(
+            tname,
+            row,
+            info,
+            json,
+            table_collation,
+            catalog,
+            mariadb,
+            enums,
+            warnings,
+        ));
     }
 
     for check in checks {
         let marks_json = check.column_level
-            && json_columns.iter().any(|col| types::is_json_valid_check(&check.clause, col));
+            && json_columns
+                .iter()
+                .any(|col| types::is_json_valid_check(&check.clause, col));
         if !marks_json {
-            table.checks.push(Check { name: check.name.clone(), expression: check.clause.clone() });
+            table.checks.push(Check {
+                name: check.name.clone(),
+                expression: check.clause.clone(),
+            });
         }
     }
 
@@ -271,7 +367,9 @@ fn build_table(
     }
 
     for fk in &def.foreign_keys {
-        let target = catalog.fk_targets.get(&(tname.to_string(), fk.name.clone()));
+        let target = catalog
+            .fk_targets
+            .get(&(tname.to_string(), fk.name.clone()));
         let references = match target {
             Some(db) if db != database => format!("{db}.{}", fk.referenced_table),
             _ => fk.referenced_table.clone(),
@@ -325,21 +423,31 @@ fn build_column(
     }
 
     let extra = row.extra.to_ascii_uppercase();
-    let generated = ["VIRTUAL GENERATED", "STORED GENERATED", "PERSISTENT GENERATED"]
-        .iter()
-        .any(|g| extra.contains(g))
-        .then(|| Generated {
-            expression: row
-                .generation_expression
-                .clone()
-                .or_else(|| info.expression.as_ref().map(|e| e.expr.clone()))
-                .unwrap_or_default(),
-            stored: extra.contains("STORED") || extra.contains("PERSISTENT"),
-        });
+    let generated = [
+        "VIRTUAL GENERATED",
+        "STORED GENERATED",
+        "PERSISTENT GENERATED",
+    ]
+    .iter()
+    .any(|g| extra.contains(g))
+    .then(|| Generated {
+        expression: row
+            .generation_expression
+            .clone()
+            .or_else(|| info.expression.as_ref().map(|e| e.expr.clone()))
+            .unwrap_or_default(),
+        stored: extra.contains("STORED") || extra.contains("PERSISTENT"),
+    });
     let default = if generated.is_some() {
         None
     } else {
-        types::classify_default(row.default.as_deref(), row.nullable, &ty, mariadb, &row.extra)
+        types::classify_default(
+            row.default.as_deref(),
+            row.nullable,
+            &ty,
+            mariadb,
+            &row.extra,
+        )
     };
 
     let mut extras = Vec::new();
@@ -355,7 +463,8 @@ fn build_column(
         let implied = |collation: &str| {
             let charset = row.charset.as_deref().unwrap_or_default();
             let table_charset = table_collation.and_then(|tc| collation_charset(tc, catalog));
-            table_charset != Some(charset) && catalog.charset_default.get(charset).map(String::as_str) == Some(collation)
+            table_charset != Some(charset)
+                && catalog.charset_default.get(charset).map(String::as_str) == Some(collation)
         };
         if let Some(collation) = row.collation.as_deref()
             && Some(collation) != table_collation
@@ -368,7 +477,11 @@ fn build_column(
     Column {
         name: row.name.clone(),
         ty,
-        native: if json { "json".to_string() } else { row.column_type.clone() },
+        native: if json {
+            "json".to_string()
+        } else {
+            row.column_type.clone()
+        },
         nullable: row.nullable,
         default,
         identity: info.extra.auto_increment.then_some(Identity::AutoIncrement),
@@ -389,13 +502,16 @@ fn collation_charset<'a>(collation: &str, catalog: &'a Catalog) -> Option<&'a st
 }
 
 fn add_index(table: &mut Table, index: &sea::IndexInfo, columns: &BTreeSet<&str>) {
+    // MariaDB reports a SUB_PART (32) on SPATIAL index parts that no DDL can declare.
+    let spatial = index.idx_type == sea::IndexType::Spatial;
     let parts: Vec<IndexPart> = index
         .parts
         .iter()
         .map(|p| {
             let plain_column = columns.contains(p.column.as_str());
             let descending = p.order == sea::IndexOrder::Descending;
-            if plain_column && p.sub_part.is_none() && !descending {
+            let sub_part = p.sub_part.filter(|_| !spatial);
+            if plain_column && sub_part.is_none() && !descending {
                 return IndexPart::Column(p.column.clone());
             }
             // Prefix and descending parts in MySQL key-part syntax; functional parts as
@@ -405,7 +521,7 @@ fn add_index(table: &mut Table, index: &sea::IndexInfo, columns: &BTreeSet<&str>
             } else {
                 p.column.clone()
             };
-            if let Some(len) = p.sub_part {
+            if let Some(len) = sub_part {
                 expression.push_str(&format!("({len})"));
             }
             if descending {
@@ -423,7 +539,10 @@ fn add_index(table: &mut Table, index: &sea::IndexInfo, columns: &BTreeSet<&str>
                 IndexPart::Expression { expression } => expression.clone(),
             })
             .collect();
-        table.primary_key = Some(PrimaryKey { name: None, columns });
+        table.primary_key = Some(PrimaryKey {
+            name: None,
+            columns,
+        });
         return;
     }
     let method = match index.idx_type {
@@ -442,7 +561,10 @@ fn add_index(table: &mut Table, index: &sea::IndexInfo, columns: &BTreeSet<&str>
         .collect();
     match plain {
         Some(columns) if index.unique && method.is_none() => {
-            table.unique.push(UniqueConstraint { name: index.name.clone(), columns });
+            table.unique.push(UniqueConstraint {
+                name: index.name.clone(),
+                columns,
+            });
         }
         _ => table.indexes.push(Index {
             name: index.name.clone(),
@@ -454,12 +576,17 @@ fn add_index(table: &mut Table, index: &sea::IndexInfo, columns: &BTreeSet<&str>
     }
 }
 
+/// InnoDB treats `RESTRICT` and `NO ACTION` identically (checked immediately) and MariaDB
+/// reports `RESTRICT` when the DDL said nothing, so both are the neutral default,
+/// `no_action`; otherwise every MySQL foreign key would look different from the same key
+/// in PostgreSQL or SQLite.
 fn action(a: &sea::ForeignKeyAction) -> ReferentialAction {
     match a {
         sea::ForeignKeyAction::Cascade => ReferentialAction::Cascade,
         sea::ForeignKeyAction::SetNull => ReferentialAction::SetNull,
         sea::ForeignKeyAction::SetDefault => ReferentialAction::SetDefault,
-        sea::ForeignKeyAction::Restrict => ReferentialAction::Restrict,
-        sea::ForeignKeyAction::NoAction => ReferentialAction::NoAction,
+        sea::ForeignKeyAction::Restrict | sea::ForeignKeyAction::NoAction => {
+            ReferentialAction::NoAction
+        }
     }
 }

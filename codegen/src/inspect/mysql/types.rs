@@ -25,7 +25,10 @@ pub(super) fn neutral_type(sea: &SeaType, native: &NativeType<'_>, enum_name: &s
     }
     // MariaDB reports `time`, `datetime` and `timestamp` without digits as precision 0.
     let fsp = |fractional: Option<u32>| Some(native.datetime_precision.or(fractional).unwrap_or(0));
-    let int = |bits: u8, unsigned: Option<bool>| N::Int { bits, unsigned: unsigned.unwrap_or(false) };
+    let int = |bits: u8, unsigned: Option<bool>| N::Int {
+        bits,
+        unsigned: unsigned.unwrap_or(false),
+    };
     match sea {
         SeaType::Bool => N::Bool,
         SeaType::TinyInt(a) if a.maximum == Some(1) && a.unsigned != Some(true) => N::Bool,
@@ -36,25 +39,52 @@ pub(super) fn neutral_type(sea: &SeaType, native: &NativeType<'_>, enum_name: &s
         SeaType::BigInt(a) => int(64, a.unsigned),
         SeaType::Serial => int(64, Some(true)),
         // MySQL's DECIMAL(M) is DECIMAL(M,0); the catalog always spells both anyway.
-        SeaType::Decimal(a) => N::Decimal { precision: a.maximum, scale: a.maximum.map(|_| a.decimal.unwrap_or(0)) },
+        SeaType::Decimal(a) => N::Decimal {
+            precision: a.maximum,
+            scale: a.maximum.map(|_| a.decimal.unwrap_or(0)),
+        },
         SeaType::Float(_) => N::Float { bits: 32 },
         SeaType::Double(_) => N::Float { bits: 64 },
-        SeaType::Bit(a) => N::Bit { length: Some(a.maximum.unwrap_or(1)), varying: false },
+        SeaType::Bit(a) => N::Bit {
+            length: Some(a.maximum.unwrap_or(1)),
+            varying: false,
+        },
         SeaType::Char(s) | SeaType::NChar(s) => N::Char { length: s.length },
         SeaType::Varchar(s) | SeaType::NVarchar(s) => N::Varchar { length: s.length },
-        SeaType::Text(_) | SeaType::TinyText(_) | SeaType::MediumText(_) | SeaType::LongText(_) => N::Text,
-        SeaType::Binary(s) => N::Binary { length: s.length, fixed: true },
-        SeaType::Varbinary(s) => N::Binary { length: s.length, fixed: false },
+        SeaType::Text(_) | SeaType::TinyText(_) | SeaType::MediumText(_) | SeaType::LongText(_) => {
+            N::Text
+        }
+        SeaType::Binary(s) => N::Binary {
+            length: s.length,
+            fixed: true,
+        },
+        SeaType::Varbinary(s) => N::Binary {
+            length: s.length,
+            fixed: false,
+        },
         SeaType::Blob(_) | SeaType::TinyBlob | SeaType::MediumBlob | SeaType::LongBlob => {
-            N::Binary { length: None, fixed: false }
+            N::Binary {
+                length: None,
+                fixed: false,
+            }
         }
         SeaType::Date => N::Date,
-        SeaType::Time(t) => N::Time { precision: fsp(t.fractional) },
-        SeaType::DateTime(t) => N::Timestamp { precision: fsp(t.fractional) },
-        SeaType::Timestamp(t) => N::TimestampTz { precision: fsp(t.fractional) },
+        SeaType::Time(t) => N::Time {
+            precision: fsp(t.fractional),
+        },
+        SeaType::DateTime(t) => N::Timestamp {
+            precision: fsp(t.fractional),
+        },
+        SeaType::Timestamp(t) => N::TimestampTz {
+            precision: fsp(t.fractional),
+        },
         SeaType::Year => int(16, None),
-        SeaType::Enum(_) => N::Enum { name: enum_name.to_string() },
-        SeaType::Set(_) => N::Set { name: enum_name.to_string() },
+        SeaType::Enum(_) => N::Enum {
+            name: enum_name.to_string(),
+        },
+        SeaType::Set(_) => N::Set {
+            name: enum_name.to_string(),
+        },
         SeaType::Json => N::Json,
         SeaType::Geometry(_)
         | SeaType::Point(_)
@@ -82,9 +112,22 @@ fn from_data_type(data_type: &str) -> NeutralType {
 /// True for the column-level check MariaDB adds to a `JSON` column (which it stores as
 /// `longtext`): exactly `json_valid(`column`)`.
 pub(super) fn is_json_valid_check(clause: &str, column: &str) -> bool {
-    let squeezed: String = clause.chars().filter(|c| !c.is_whitespace()).collect();
+    // Drop whitespace outside backtick-quoted names (a name may contain spaces).
+    let mut quoted_name = false;
+    let squeezed: String = clause
+        .chars()
+        .filter(|&c| {
+            if c == '`' {
+                quoted_name = !quoted_name;
+            }
+            quoted_name || c == '`' || !c.is_whitespace()
+        })
+        .collect();
     let quoted = format!("`{}`", column.replace('`', "``"));
-    let squeezed = squeezed.strip_prefix('(').and_then(|s| s.strip_suffix(')')).unwrap_or(&squeezed);
+    let squeezed = squeezed
+        .strip_prefix('(')
+        .and_then(|s| s.strip_suffix(')'))
+        .unwrap_or(&squeezed);
     squeezed.len() > "json_valid()".len()
         && squeezed[.."json_valid(".len()].eq_ignore_ascii_case("json_valid(")
         && squeezed["json_valid(".len()..].strip_suffix(')') == Some(quoted.as_str())
@@ -186,7 +229,9 @@ fn time_function(text: &str) -> Option<DefaultValue> {
         None => (lower.as_str(), false),
     };
     match name {
-        "current_timestamp" | "localtimestamp" | "localtime" => Some(DefaultValue::CurrentTimestamp),
+        "current_timestamp" | "localtimestamp" | "localtime" => {
+            Some(DefaultValue::CurrentTimestamp)
+        }
         "now" if parens => Some(DefaultValue::CurrentTimestamp),
         "current_date" => Some(DefaultValue::CurrentDate),
         "curdate" if parens => Some(DefaultValue::CurrentDate),
@@ -225,21 +270,28 @@ pub(super) fn classify_default(
         if is_number(text) {
             return Some(bool_or_number(text));
         }
-        return Some(time_function(text).unwrap_or_else(|| DefaultValue::Expression(text.to_string())));
+        return Some(
+            time_function(text).unwrap_or_else(|| DefaultValue::Expression(text.to_string())),
+        );
     }
     let expression = extra.to_ascii_uppercase().contains("DEFAULT_GENERATED");
     if expression {
         if raw.trim().eq_ignore_ascii_case("null") {
             return (!nullable).then_some(DefaultValue::Null);
         }
-        return Some(time_function(raw).unwrap_or_else(|| DefaultValue::Expression(raw.to_string())));
+        return Some(
+            time_function(raw).unwrap_or_else(|| DefaultValue::Expression(raw.to_string())),
+        );
     }
     if let Some(now) = time_function(raw) {
         return Some(now);
     }
     let numeric = matches!(
         ty,
-        NeutralType::Bool | NeutralType::Int { .. } | NeutralType::Decimal { .. } | NeutralType::Float { .. }
+        NeutralType::Bool
+            | NeutralType::Int { .. }
+            | NeutralType::Decimal { .. }
+            | NeutralType::Float { .. }
     );
     if numeric && is_number(raw.trim()) {
         return Some(bool_or_number(raw.trim()));
@@ -258,10 +310,17 @@ mod tests {
 
     /// Maps a `COLUMN_TYPE` the way introspection does: sea-schema parses, then we map.
     fn map(column_type: &str, data_type: &str, precision: Option<u32>) -> String {
-        let sea = ColumnQueryResult { column_type: column_type.to_string(), ..Default::default() }
-            .parse(&SystemInfo::default())
-            .col_type;
-        let native = NativeType { data_type, datetime_precision: precision, json: false };
+        let sea = ColumnQueryResult {
+            column_type: column_type.to_string(),
+            ..Default::default()
+        }
+        .parse(&SystemInfo::default())
+        .col_type;
+        let native = NativeType {
+            data_type,
+            datetime_precision: precision,
+            json: false,
+        };
         neutral_type(&sea, &native, "t_c").to_string()
     }
 
@@ -307,18 +366,28 @@ mod tests {
             ("vector(3)", "VECTOR", None, "other(vector)"),
         ];
         for (column_type, data_type, precision, want) in cases {
-            assert_eq!(map(column_type, data_type, precision), want, "{column_type}");
+            assert_eq!(
+                map(column_type, data_type, precision),
+                want,
+                "{column_type}"
+            );
         }
     }
 
     #[test]
     fn mariadb_json_is_longtext_plus_check() {
         let sea = SeaType::LongText(Default::default());
-        let native = NativeType { data_type: "longtext", datetime_precision: None, json: true };
+        let native = NativeType {
+            data_type: "longtext",
+            datetime_precision: None,
+            json: true,
+        };
         assert_eq!(neutral_type(&sea, &native, "x").to_string(), "json");
         assert!(is_json_valid_check("json_valid(`c_json`)", "c_json"));
         assert!(is_json_valid_check("JSON_VALID( `c_json` )", "c_json"));
         assert!(is_json_valid_check("json_valid(`a``b`)", "a`b"));
+        assert!(is_json_valid_check("json_valid(`Çol ``x`)", "Çol `x"));
+        assert!(!is_json_valid_check("json_valid(`Çol``x`)", "Çol `x"));
         assert!(!is_json_valid_check("json_valid(`other`)", "c_json"));
         assert!(!is_json_valid_check("json_valid(`c_json`) and 1", "c_json"));
         assert!(!is_json_valid_check("`c_int` >= 0", "c_json"));
@@ -329,7 +398,10 @@ mod tests {
         let labels = |s: &str| parse_labels(s).unwrap_or_else(|| panic!("{s}"));
         assert_eq!(labels("enum('a','b')"), ["a", "b"]);
         assert_eq!(labels("set('x','y')"), ["x", "y"]);
-        assert_eq!(labels("enum('it''s','a,b','','x\\\\y')"), ["it's", "a,b", "", "x\\y"]);
+        assert_eq!(
+            labels("enum('it''s','a,b','','x\\\\y')"),
+            ["it's", "a,b", "", "x\\y"]
+        );
         assert_eq!(labels("enum('(',')', ' spaced ')"), ["(", ")", " spaced "]);
         assert_eq!(labels("enum('Zoë','東京')"), ["Zoë", "東京"]);
         assert_eq!(parse_labels("enum('a'"), None);
@@ -339,12 +411,18 @@ mod tests {
 
     #[test]
     fn classifies_mariadb_defaults() {
-        let int = NeutralType::Int { bits: 32, unsigned: false };
+        let int = NeutralType::Int {
+            bits: 32,
+            unsigned: false,
+        };
         let d = |raw: &str, ty: &NeutralType| classify_default(Some(raw), true, ty, true, "");
         use DefaultValue as D;
         assert_eq!(classify_default(None, false, &int, true, ""), None);
         assert_eq!(d("NULL", &int), None);
-        assert_eq!(classify_default(Some("NULL"), false, &int, true, ""), Some(D::Null));
+        assert_eq!(
+            classify_default(Some("NULL"), false, &int, true, ""),
+            Some(D::Null)
+        );
         assert_eq!(d("0", &NeutralType::Bool), Some(D::Bool(false)));
         assert_eq!(d("1", &NeutralType::Bool), Some(D::Bool(true)));
         assert_eq!(d("0", &int), Some(D::Number("0".into())));
@@ -352,11 +430,26 @@ mod tests {
         assert_eq!(d("1.50", &int), Some(D::Number("1.50".into())));
         assert_eq!(d("1e10", &int), Some(D::Number("1e10".into())));
         assert_eq!(d("''", &NeutralType::Text), Some(D::String(String::new())));
-        assert_eq!(d("'abc'", &NeutralType::Text), Some(D::String("abc".into())));
-        assert_eq!(d("'it''s'", &NeutralType::Text), Some(D::String("it's".into())));
-        assert_eq!(d("'a\\\\b'", &NeutralType::Text), Some(D::String("a\\b".into())));
-        assert_eq!(d("'NULL'", &NeutralType::Text), Some(D::String("NULL".into())));
-        assert_eq!(d("'2024-01-01'", &NeutralType::Date), Some(D::String("2024-01-01".into())));
+        assert_eq!(
+            d("'abc'", &NeutralType::Text),
+            Some(D::String("abc".into()))
+        );
+        assert_eq!(
+            d("'it''s'", &NeutralType::Text),
+            Some(D::String("it's".into()))
+        );
+        assert_eq!(
+            d("'a\\\\b'", &NeutralType::Text),
+            Some(D::String("a\\b".into()))
+        );
+        assert_eq!(
+            d("'NULL'", &NeutralType::Text),
+            Some(D::String("NULL".into()))
+        );
+        assert_eq!(
+            d("'2024-01-01'", &NeutralType::Date),
+            Some(D::String("2024-01-01".into()))
+        );
         assert_eq!(d("current_timestamp()", &int), Some(D::CurrentTimestamp));
         assert_eq!(d("current_timestamp(3)", &int), Some(D::CurrentTimestamp));
         assert_eq!(d("CURRENT_TIMESTAMP", &int), Some(D::CurrentTimestamp));
@@ -366,22 +459,59 @@ mod tests {
         assert_eq!(d("b'101'", &int), Some(D::Expression("b'101'".into())));
         assert_eq!(d("(1 + 2)", &int), Some(D::Expression("(1 + 2)".into())));
         assert_eq!(d("uuid()", &int), Some(D::Expression("uuid()".into())));
-        assert_eq!(d("'a' 'b'", &NeutralType::Text), Some(D::Expression("'a' 'b'".into())));
+        assert_eq!(
+            d("'a' 'b'", &NeutralType::Text),
+            Some(D::Expression("'a' 'b'".into()))
+        );
     }
 
     #[test]
     fn classifies_mysql_defaults() {
         use DefaultValue as D;
-        let int = NeutralType::Int { bits: 32, unsigned: false };
-        let d = |raw: &str, ty: &NeutralType, extra: &str| classify_default(Some(raw), true, ty, false, extra);
-        assert_eq!(d("abc", &NeutralType::Text, ""), Some(D::String("abc".into())));
-        assert_eq!(d("12", &NeutralType::Text, ""), Some(D::String("12".into())));
+        let int = NeutralType::Int {
+            bits: 32,
+            unsigned: false,
+        };
+        let d = |raw: &str, ty: &NeutralType, extra: &str| {
+            classify_default(Some(raw), true, ty, false, extra)
+        };
+        assert_eq!(
+            d("abc", &NeutralType::Text, ""),
+            Some(D::String("abc".into()))
+        );
+        assert_eq!(
+            d("12", &NeutralType::Text, ""),
+            Some(D::String("12".into()))
+        );
         assert_eq!(d("12", &int, ""), Some(D::Number("12".into())));
         assert_eq!(d("1", &NeutralType::Bool, ""), Some(D::Bool(true)));
-        assert_eq!(d("CURRENT_TIMESTAMP", &int, "DEFAULT_GENERATED"), Some(D::CurrentTimestamp));
-        assert_eq!(d("CURRENT_TIMESTAMP(6)", &int, "DEFAULT_GENERATED on update CURRENT_TIMESTAMP(6)"), Some(D::CurrentTimestamp));
-        assert_eq!(d("(rand() * 10)", &int, "DEFAULT_GENERATED"), Some(D::Expression("(rand() * 10)".into())));
-        assert_eq!(d("b'101'", &NeutralType::Bit { length: Some(4), varying: false }, ""), Some(D::Expression("b'101'".into())));
+        assert_eq!(
+            d("CURRENT_TIMESTAMP", &int, "DEFAULT_GENERATED"),
+            Some(D::CurrentTimestamp)
+        );
+        assert_eq!(
+            d(
+                "CURRENT_TIMESTAMP(6)",
+                &int,
+                "DEFAULT_GENERATED on update CURRENT_TIMESTAMP(6)"
+            ),
+            Some(D::CurrentTimestamp)
+        );
+        assert_eq!(
+            d("(rand() * 10)", &int, "DEFAULT_GENERATED"),
+            Some(D::Expression("(rand() * 10)".into()))
+        );
+        assert_eq!(
+            d(
+                "b'101'",
+                &NeutralType::Bit {
+                    length: Some(4),
+                    varying: false
+                },
+                ""
+            ),
+            Some(D::Expression("b'101'".into()))
+        );
     }
 
     #[test]

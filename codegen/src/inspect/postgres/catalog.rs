@@ -87,7 +87,10 @@ impl IndexRow {
             return None;
         }
         let columns: Option<Vec<String>> = self.part_columns.iter().cloned().collect();
-        Some(UniqueConstraint { name: self.name.clone(), columns: columns? })
+        Some(UniqueConstraint {
+            name: self.name.clone(),
+            columns: columns?,
+        })
     }
 
     pub fn to_index(&self) -> Index {
@@ -99,7 +102,9 @@ impl IndexRow {
                 .zip(&self.part_defs)
                 .map(|(col, def)| match col {
                     Some(c) => IndexPart::Column(c.clone()),
-                    None => IndexPart::Expression { expression: def.clone() },
+                    None => IndexPart::Expression {
+                        expression: def.clone(),
+                    },
                 })
                 .collect(),
             unique: self.is_unique,
@@ -216,22 +221,49 @@ struct EnumLabelRow {
 
 pub async fn read(conn: &Connection, pool: &PgPool, schema: &str) -> Result<Catalog, InspectError> {
     let err = |what: &'static str| move |e: sqlx::Error| InspectError::catalog(conn, what, e);
-    let relations: Vec<RelationRow> = sqlx::query_as(RELATIONS).bind(schema).fetch_all(pool).await.map_err(err("relations"))?;
-    let columns: Vec<ColumnRow> = sqlx::query_as(COLUMNS).bind(schema).fetch_all(pool).await.map_err(err("columns"))?;
-    let indexes: Vec<IndexRow> = sqlx::query_as(INDEXES).bind(schema).fetch_all(pool).await.map_err(err("indexes"))?;
-    let checks: Vec<CheckRow> = sqlx::query_as(CHECKS).bind(schema).fetch_all(pool).await.map_err(err("check constraints"))?;
-    let enum_labels: Vec<EnumLabelRow> = sqlx::query_as(FOREIGN_ENUMS).bind(schema).fetch_all(pool).await.map_err(err("enums"))?;
+    let relations: Vec<RelationRow> = sqlx::query_as(RELATIONS)
+        .bind(schema)
+        .fetch_all(pool)
+        .await
+        .map_err(err("relations"))?;
+    let columns: Vec<ColumnRow> = sqlx::query_as(COLUMNS)
+        .bind(schema)
+        .fetch_all(pool)
+        .await
+        .map_err(err("columns"))?;
+    let indexes: Vec<IndexRow> = sqlx::query_as(INDEXES)
+        .bind(schema)
+        .fetch_all(pool)
+        .await
+        .map_err(err("indexes"))?;
+    let checks: Vec<CheckRow> = sqlx::query_as(CHECKS)
+        .bind(schema)
+        .fetch_all(pool)
+        .await
+        .map_err(err("check constraints"))?;
+    let enum_labels: Vec<EnumLabelRow> = sqlx::query_as(FOREIGN_ENUMS)
+        .bind(schema)
+        .fetch_all(pool)
+        .await
+        .map_err(err("enums"))?;
 
     let mut cat = Catalog::default();
     for r in relations {
-        let kind = if matches!(r.kind.as_str(), "v" | "m") { RelKind::View } else { RelKind::Table };
-        cat.relations.insert(r.name, Relation {
-            kind,
-            is_partition: r.is_partition,
-            comment: r.comment,
-            partition_key: r.partition_key,
-            view_definition: r.view_definition,
-        });
+        let kind = if matches!(r.kind.as_str(), "v" | "m") {
+            RelKind::View
+        } else {
+            RelKind::Table
+        };
+        cat.relations.insert(
+            r.name,
+            Relation {
+                kind,
+                is_partition: r.is_partition,
+                comment: r.comment,
+                partition_key: r.partition_key,
+                view_definition: r.view_definition,
+            },
+        );
     }
     for c in columns {
         cat.columns.entry(c.table_name.clone()).or_default().push(c);
@@ -240,8 +272,15 @@ pub async fn read(conn: &Connection, pool: &PgPool, schema: &str) -> Result<Cata
         cat.indexes.entry(i.table_name.clone()).or_default().push(i);
     }
     for k in checks {
-        let expression = k.definition.strip_prefix("CHECK ").unwrap_or(&k.definition).to_string();
-        cat.checks.entry(k.table_name).or_default().push(Check { name: k.name, expression });
+        let expression = k
+            .definition
+            .strip_prefix("CHECK ")
+            .unwrap_or(&k.definition)
+            .to_string();
+        cat.checks.entry(k.table_name).or_default().push(Check {
+            name: k.name,
+            expression,
+        });
     }
     for l in enum_labels {
         cat.foreign_enums.entry(l.name).or_default().push(l.label);

@@ -12,7 +12,8 @@ mod types;
 use super::{InspectError, Introspection, connect, guarded};
 use crate::config::{Connection, closest};
 use crate::model::{
-    Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, PrimaryKey, ReferentialAction, Schema, Table, View,
+    Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, PrimaryKey, ReferentialAction,
+    Schema, Table, View,
 };
 use sea_schema::postgres::def as pg;
 use std::collections::BTreeMap;
@@ -27,8 +28,12 @@ pub(super) async fn introspect(conn: &Connection) -> Result<Introspection, Inspe
     let pool = connect::postgres(conn, &search_path).await?;
     check_schema_exists(conn, &pool, &schema_name).await?;
 
-    let discovery = sea_schema::postgres::discovery::SchemaDiscovery::new(pool.clone(), &schema_name);
-    let discovered = guarded(conn, "sea-schema discovery", async move { discovery.discover().await }).await?;
+    let discovery =
+        sea_schema::postgres::discovery::SchemaDiscovery::new(pool.clone(), &schema_name);
+    let discovered = guarded(conn, "sea-schema discovery", async move {
+        discovery.discover().await
+    })
+    .await?;
     let cat = catalog::read(conn, &pool, &schema_name).await?;
     pool.close().await;
 
@@ -36,13 +41,18 @@ pub(super) async fn introspect(conn: &Connection) -> Result<Introspection, Inspe
     let mut warnings = Vec::new();
     for def in &discovered.tables {
         let name = &def.info.name;
-        let Some(rel) = cat.relations.get(name) else { continue };
+        let Some(rel) = cat.relations.get(name) else {
+            continue;
+        };
         if rel.is_partition {
             continue; // a partition's rows and shape belong to its parent
         }
         let columns = cat.columns.get(name).map(Vec::as_slice).unwrap_or_default();
         let mut table = Table {
-            columns: columns.iter().map(|c| column(c, &mut warnings, name)).collect(),
+            columns: columns
+                .iter()
+                .map(|c| column(c, &mut warnings, name))
+                .collect(),
             primary_key: def.primary_key_constraints.first().map(|pk| PrimaryKey {
                 name: Some(pk.name.clone()),
                 columns: pk.columns.clone(),
@@ -64,11 +74,19 @@ pub(super) async fn introspect(conn: &Connection) -> Result<Introspection, Inspe
     // Partitioned parents are `BASE TABLE`s in information_schema only from some
     // versions on; make sure none is lost.
     for (name, rel) in &cat.relations {
-        if rel.kind == catalog::RelKind::Table && !rel.is_partition && !schema.tables.contains_key(name) {
-            warnings.push(format!("{name}: not reported by sea-schema; read from pg_catalog only (no keys)"));
+        if rel.kind == catalog::RelKind::Table
+            && !rel.is_partition
+            && !schema.tables.contains_key(name)
+        {
+            warnings.push(format!(
+                "{name}: not reported by sea-schema; read from pg_catalog only (no keys)"
+            ));
             let columns = cat.columns.get(name).map(Vec::as_slice).unwrap_or_default();
             let table = Table {
-                columns: columns.iter().map(|c| column(c, &mut warnings, name)).collect(),
+                columns: columns
+                    .iter()
+                    .map(|c| column(c, &mut warnings, name))
+                    .collect(),
                 checks: cat.checks.get(name).cloned().unwrap_or_default(),
                 comment: rel.comment.clone(),
                 partitioned_by: rel.partition_key.clone(),
@@ -77,12 +95,24 @@ pub(super) async fn introspect(conn: &Connection) -> Result<Introspection, Inspe
             schema.tables.insert(name.clone(), table);
         }
         if rel.kind == catalog::RelKind::View {
-            let columns = cat.columns.get(name).map(|cs| cs.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
-            schema.views.insert(name.clone(), View { columns, definition: rel.view_definition.clone() });
+            let columns = cat
+                .columns
+                .get(name)
+                .map(|cs| cs.iter().map(|c| c.name.clone()).collect())
+                .unwrap_or_default();
+            schema.views.insert(
+                name.clone(),
+                View {
+                    columns,
+                    definition: rel.view_definition.clone(),
+                },
+            );
         }
     }
     for def in &discovered.enums {
-        schema.enums.insert(def.typename.clone(), def.values.clone());
+        schema
+            .enums
+            .insert(def.typename.clone(), def.values.clone());
     }
     for (name, labels) in cat.foreign_enums {
         schema.enums.entry(name).or_insert(labels);
@@ -90,7 +120,11 @@ pub(super) async fn introspect(conn: &Connection) -> Result<Introspection, Inspe
     Ok(Introspection { schema, warnings })
 }
 
-async fn check_schema_exists(conn: &Connection, pool: &sqlx::PgPool, schema: &str) -> Result<(), InspectError> {
+async fn check_schema_exists(
+    conn: &Connection,
+    pool: &sqlx::PgPool,
+    schema: &str,
+) -> Result<(), InspectError> {
     let names: Vec<String> = sqlx::query_scalar(
         "select nspname::text from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema' order by 1",
     )
@@ -126,16 +160,25 @@ fn column(c: &catalog::ColumnRow, warnings: &mut Vec<String>, table: &str) -> Co
         _ => None,
     };
     let generated = match (c.generated.as_str(), &c.default_expr) {
-        ("s", Some(expr)) => Some(Generated { expression: expr.clone(), stored: true }),
+        ("s", Some(expr)) => Some(Generated {
+            expression: expr.clone(),
+            stored: true,
+        }),
         ("s", None) => {
-            warnings.push(format!("{table}.{}: generated column without a readable expression", c.name));
+            warnings.push(format!(
+                "{table}.{}: generated column without a readable expression",
+                c.name
+            ));
             None
         }
         _ => None,
     };
     let mut extras = Vec::new();
     if let Some(domain) = &c.domain {
-        extras.push(ColumnExtra::Domain { name: domain.clone(), checks: c.domain_checks.clone() });
+        extras.push(ColumnExtra::Domain {
+            name: domain.clone(),
+            checks: c.domain_checks.clone(),
+        });
     }
     if let Some(collation) = &c.collation {
         extras.push(ColumnExtra::Collation(collation.clone()));

@@ -9,12 +9,20 @@ const DEFAULT_TIME_PRECISION: u32 = 6;
 
 pub fn neutral(info: &TypeInfo) -> NeutralType {
     if info.base_kind == "e" {
-        return NeutralType::Enum { name: info.base_name.clone() };
+        return NeutralType::Enum {
+            name: info.base_name.clone(),
+        };
     }
     if let (Some(kind), Some(name)) = (&info.elem_kind, &info.elem_name) {
         // Arrays: `format_type` prints the element with its modifier then `[]`.
         let elem_native = info.base_native.trim_end_matches("[]").to_string();
-        let elem = TypeInfo { base_native: elem_native, base_kind: kind.clone(), base_name: name.clone(), elem_kind: None, elem_name: None };
+        let elem = TypeInfo {
+            base_native: elem_native,
+            base_kind: kind.clone(),
+            base_name: name.clone(),
+            elem_kind: None,
+            elem_name: None,
+        };
         return NeutralType::Array(Box::new(neutral(&elem)));
     }
     from_native(&info.base_native)
@@ -29,29 +37,60 @@ pub fn from_native(native: &str) -> NeutralType {
     let precision = || Some(first.unwrap_or(DEFAULT_TIME_PRECISION));
     let with_tz = tail.contains("with time zone");
     match head.as_str() {
-        "smallint" => NeutralType::Int { bits: 16, unsigned: false },
-        "integer" => NeutralType::Int { bits: 32, unsigned: false },
-        "bigint" => NeutralType::Int { bits: 64, unsigned: false },
-        "numeric" => NeutralType::Decimal { precision: first, scale: nums.get(1).copied() },
+        "smallint" => NeutralType::Int {
+            bits: 16,
+            unsigned: false,
+        },
+        "integer" => NeutralType::Int {
+            bits: 32,
+            unsigned: false,
+        },
+        "bigint" => NeutralType::Int {
+            bits: 64,
+            unsigned: false,
+        },
+        "numeric" => NeutralType::Decimal {
+            precision: first,
+            scale: nums.get(1).copied(),
+        },
         "real" => NeutralType::Float { bits: 32 },
         "double precision" => NeutralType::Float { bits: 64 },
         "character varying" => NeutralType::Varchar { length: first },
         "character" | "bpchar" => NeutralType::Char { length: first },
         "text" => NeutralType::Text,
-        "bytea" => NeutralType::Binary { length: None, fixed: false },
-        "bit" => NeutralType::Bit { length: first, varying: false },
-        "bit varying" => NeutralType::Bit { length: first, varying: true },
+        "bytea" => NeutralType::Binary {
+            length: None,
+            fixed: false,
+        },
+        "bit" => NeutralType::Bit {
+            length: first,
+            varying: false,
+        },
+        "bit varying" => NeutralType::Bit {
+            length: first,
+            varying: true,
+        },
         "boolean" => NeutralType::Bool,
         "date" => NeutralType::Date,
-        "time" if with_tz => NeutralType::TimeTz { precision: precision() },
-        "time" => NeutralType::Time { precision: precision() },
-        "timestamp" if with_tz => NeutralType::TimestampTz { precision: precision() },
-        "timestamp" => NeutralType::Timestamp { precision: precision() },
+        "time" if with_tz => NeutralType::TimeTz {
+            precision: precision(),
+        },
+        "time" => NeutralType::Time {
+            precision: precision(),
+        },
+        "timestamp" if with_tz => NeutralType::TimestampTz {
+            precision: precision(),
+        },
+        "timestamp" => NeutralType::Timestamp {
+            precision: precision(),
+        },
         h if h.starts_with("interval") => NeutralType::Interval,
         "json" | "jsonb" => NeutralType::Json,
         "uuid" => NeutralType::Uuid,
         "inet" | "cidr" => NeutralType::Inet,
-        _ => NeutralType::Other { native: native.to_string() },
+        _ => NeutralType::Other {
+            native: native.to_string(),
+        },
     }
 }
 
@@ -60,7 +99,10 @@ fn split_modifier(native: &str) -> (String, Vec<String>, String) {
     match (native.find('('), native.find(')')) {
         (Some(open), Some(close)) if close > open => (
             native[..open].trim().to_string(),
-            native[open + 1..close].split(',').map(str::to_string).collect(),
+            native[open + 1..close]
+                .split(',')
+                .map(str::to_string)
+                .collect(),
             native[close + 1..].to_string(),
         ),
         _ => {
@@ -89,12 +131,19 @@ pub fn classify_default(expr: &str, ty: &NeutralType) -> Option<DefaultValue> {
         "null" => DefaultValue::Null,
         "true" => DefaultValue::Bool(true),
         "false" => DefaultValue::Bool(false),
-        "now()" | "current_timestamp" | "transaction_timestamp()" | "localtimestamp" => DefaultValue::CurrentTimestamp,
+        "now()" | "current_timestamp" | "transaction_timestamp()" | "localtimestamp" => {
+            DefaultValue::CurrentTimestamp
+        }
         "current_date" => DefaultValue::CurrentDate,
         "current_time" | "localtime" => DefaultValue::CurrentTime,
         _ => {
             if let Some(text) = unquote(bare) {
-                let numeric = matches!(ty, NeutralType::Int { .. } | NeutralType::Decimal { .. } | NeutralType::Float { .. });
+                let numeric = matches!(
+                    ty,
+                    NeutralType::Int { .. }
+                        | NeutralType::Decimal { .. }
+                        | NeutralType::Float { .. }
+                );
                 if numeric && is_number(&text) {
                     DefaultValue::Number(text)
                 } else {
@@ -141,7 +190,10 @@ fn unquote(s: &str) -> Option<String> {
 }
 
 fn is_number(s: &str) -> bool {
-    !s.is_empty() && s.parse::<f64>().is_ok() && s.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+    !s.is_empty()
+        && s.parse::<f64>().is_ok()
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
 }
 
 #[cfg(test)]
@@ -186,16 +238,43 @@ mod tests {
 
     #[test]
     fn classifies_defaults() {
-        let int = NeutralType::Int { bits: 32, unsigned: false };
+        let int = NeutralType::Int {
+            bits: 32,
+            unsigned: false,
+        };
         let text = NeutralType::Text;
-        assert_eq!(classify_default("'ok'::mood", &text), Some(DefaultValue::String("ok".into())));
-        assert_eq!(classify_default("'it''s'::text", &text), Some(DefaultValue::String("it's".into())));
-        assert_eq!(classify_default("'-1'::integer", &int), Some(DefaultValue::Number("-1".into())));
-        assert_eq!(classify_default("0", &int), Some(DefaultValue::Number("0".into())));
-        assert_eq!(classify_default("now()", &text), Some(DefaultValue::CurrentTimestamp));
-        assert_eq!(classify_default("CURRENT_DATE", &text), Some(DefaultValue::CurrentDate));
-        assert_eq!(classify_default("false", &text), Some(DefaultValue::Bool(false)));
-        assert_eq!(classify_default("(1 + 2)", &int), Some(DefaultValue::Expression("(1 + 2)".into())));
+        assert_eq!(
+            classify_default("'ok'::mood", &text),
+            Some(DefaultValue::String("ok".into()))
+        );
+        assert_eq!(
+            classify_default("'it''s'::text", &text),
+            Some(DefaultValue::String("it's".into()))
+        );
+        assert_eq!(
+            classify_default("'-1'::integer", &int),
+            Some(DefaultValue::Number("-1".into()))
+        );
+        assert_eq!(
+            classify_default("0", &int),
+            Some(DefaultValue::Number("0".into()))
+        );
+        assert_eq!(
+            classify_default("now()", &text),
+            Some(DefaultValue::CurrentTimestamp)
+        );
+        assert_eq!(
+            classify_default("CURRENT_DATE", &text),
+            Some(DefaultValue::CurrentDate)
+        );
+        assert_eq!(
+            classify_default("false", &text),
+            Some(DefaultValue::Bool(false))
+        );
+        assert_eq!(
+            classify_default("(1 + 2)", &int),
+            Some(DefaultValue::Expression("(1 + 2)".into()))
+        );
         assert!(is_sequence_default("nextval('t_id_seq'::regclass)"));
     }
 }

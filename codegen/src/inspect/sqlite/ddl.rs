@@ -91,7 +91,11 @@ pub(super) fn tokenize(sql: &str) -> Vec<Token> {
                 Kind::Punct(c)
             }
         };
-        out.push(Token { kind, start, end: i });
+        out.push(Token {
+            kind,
+            start,
+            end: i,
+        });
     }
     out
 }
@@ -101,7 +105,10 @@ fn is_word_byte(c: u8) -> bool {
 }
 
 fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    b.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    b.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 /// End (exclusive) of a literal opened by `q` at `start`; a doubled `q` is an escape.
@@ -168,7 +175,8 @@ fn split_commas(tokens: &[Token], from: usize, to: usize) -> Vec<(usize, usize)>
 
 /// An identifier as SQLite stores it: quotes removed and doubled quotes undone.
 pub(super) fn unquote(text: &str) -> String {
-    let inner = |open: char, close: char| text.strip_prefix(open).and_then(|t| t.strip_suffix(close));
+    let inner =
+        |open: char, close: char| text.strip_prefix(open).and_then(|t| t.strip_suffix(close));
     if let Some(t) = inner('"', '"') {
         t.replace("\"\"", "\"")
     } else if let Some(t) = inner('`', '`') {
@@ -188,7 +196,9 @@ pub(super) fn strip_outer_parens(text: &str) -> &str {
     let text = text.trim();
     let tokens = tokenize(text);
     match (tokens.first(), tokens.last()) {
-        (Some(first), Some(_)) if first.is(b'(') && matching_close(&tokens, 0) == Some(tokens.len() - 1) => {
+        (Some(first), Some(_))
+            if first.is(b'(') && matching_close(&tokens, 0) == Some(tokens.len() - 1) =>
+        {
             group(text, &tokens, 0).map_or(text, |(_, inner)| inner)
         }
         _ => text,
@@ -249,7 +259,9 @@ pub(super) struct TableDdl {
 impl TableDdl {
     /// The definition of `name` (SQLite identifiers match case-insensitively).
     pub(super) fn column(&self, name: &str) -> Option<&ColumnDdl> {
-        self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -260,27 +272,48 @@ const TABLE_CONSTRAINTS: [&str; 5] = ["CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK"
 /// SELECT` has no definitions to read.
 pub(super) fn parse_create_table(sql: &str) -> TableDdl {
     let tokens = tokenize(sql);
-    let mut ddl =
-        TableDdl { autoincrement: tokens.iter().any(|t| t.is_word(sql, "AUTOINCREMENT")), ..TableDdl::default() };
-    let Some(open) = tokens.iter().position(|t| t.is(b'(')) else { return ddl };
+    let mut ddl = TableDdl {
+        autoincrement: tokens.iter().any(|t| t.is_word(sql, "AUTOINCREMENT")),
+        ..TableDdl::default()
+    };
+    let Some(open) = tokens.iter().position(|t| t.is(b'(')) else {
+        return ddl;
+    };
     if tokens[..open].iter().any(|t| t.is_word(sql, "AS")) {
         return ddl; // CREATE TABLE t AS SELECT ...
     }
-    let Some(close) = matching_close(&tokens, open) else { return ddl };
+    let Some(close) = matching_close(&tokens, open) else {
+        return ddl;
+    };
     for (from, to) in split_commas(&tokens, open + 1, close) {
         let item = &tokens[from..to];
         let Some(first) = item.first() else { continue };
         let is_constraint = TABLE_CONSTRAINTS.iter().any(|k| first.is_word(sql, k));
-        let mut column =
-            (!is_constraint).then(|| ColumnDdl { name: unquote(first.text(sql)), generated: None, collation: None });
-        read_item(sql, item, if is_constraint { 0 } else { 1 }, column.as_mut(), &mut ddl);
+        let mut column = (!is_constraint).then(|| ColumnDdl {
+            name: unquote(first.text(sql)),
+            generated: None,
+            collation: None,
+        });
+        read_item(
+            sql,
+            item,
+            if is_constraint { 0 } else { 1 },
+            column.as_mut(),
+            &mut ddl,
+        );
         ddl.columns.extend(column);
     }
     ddl
 }
 
 /// Walks the top level of one column definition or table constraint from `start`.
-fn read_item(sql: &str, item: &[Token], start: usize, mut column: Option<&mut ColumnDdl>, ddl: &mut TableDdl) {
+fn read_item(
+    sql: &str,
+    item: &[Token],
+    start: usize,
+    mut column: Option<&mut ColumnDdl>,
+    ddl: &mut TableDdl,
+) {
     let next_is_open = |i: usize| item.get(i + 1).is_some_and(|t| t.is(b'('));
     let mut pending_name: Option<String> = None;
     let mut i = start;
@@ -299,12 +332,17 @@ fn read_item(sql: &str, item: &[Token], start: usize, mut column: Option<&mut Co
         let name = pending_name.take();
         if t.is_word(sql, "CHECK") && next_is_open(i) {
             if let Some((close, expression)) = group(sql, item, i + 1) {
-                ddl.checks.push(CheckDdl { name, expression: expression.to_string() });
+                ddl.checks.push(CheckDdl {
+                    name,
+                    expression: expression.to_string(),
+                });
                 i = close + 1;
                 continue;
             }
         } else if t.is_word(sql, "AS") && next_is_open(i) {
-            if let (Some(col), Some((close, expression))) = (column.as_deref_mut(), group(sql, item, i + 1)) {
+            if let (Some(col), Some((close, expression))) =
+                (column.as_deref_mut(), group(sql, item, i + 1))
+            {
                 col.generated = Some(expression.to_string());
                 i = close + 1;
                 continue;
@@ -317,7 +355,10 @@ fn read_item(sql: &str, item: &[Token], start: usize, mut column: Option<&mut Co
             }
         } else if t.is_word(sql, "UNIQUE") {
             match (&column, name) {
-                (Some(col), Some(name)) => ddl.uniques.push(UniqueDdl { name, columns: vec![col.name.clone()] }),
+                (Some(col), Some(name)) => ddl.uniques.push(UniqueDdl {
+                    name,
+                    columns: vec![col.name.clone()],
+                }),
                 (None, Some(name)) if next_is_open(i) => {
                     if let Some(close) = matching_close(item, i + 1) {
                         let columns = split_commas(item, i + 2, close)
@@ -358,7 +399,9 @@ pub(super) fn parse_create_index(sql: &str) -> Option<IndexDdl> {
                 break;
             }
         }
-        let (Some(first), Some(last)) = (part.first(), part.last()) else { return None };
+        let (Some(first), Some(last)) = (part.first(), part.last()) else {
+            return None;
+        };
         parts.push(sql.get(first.start..last.end)?.to_string());
     }
     let predicate = tokens[close..]
@@ -382,7 +425,17 @@ mod tests {
     fn tokenizer_keeps_literals_whole_and_drops_comments() {
         assert_eq!(
             words("a 'x (y'' )' \"q (\" [b (] `c``(` -- ( comment\n/* ) */ f(1)"),
-            ["a", "'x (y'' )'", "\"q (\"", "[b (]", "`c``(`", "f", "(", "1", ")"]
+            [
+                "a",
+                "'x (y'' )'",
+                "\"q (\"",
+                "[b (]",
+                "`c``(`",
+                "f",
+                "(",
+                "1",
+                ")"
+            ]
         );
         assert_eq!(words("naïve_col, 'Zoë'"), ["naïve_col", ",", "'Zoë'"]);
         // Unterminated literals and comments run to the end instead of panicking.
@@ -412,25 +465,48 @@ mod tests {
         let names: Vec<&str> = ddl.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["id", "a", "len", "b c", "d"]);
         assert!(ddl.autoincrement);
-        assert_eq!(ddl.column("LEN").and_then(|c| c.generated.as_deref()), Some("length(a)"));
-        assert_eq!(ddl.column("b c").and_then(|c| c.generated.as_deref()), Some("(a || ')')"));
-        assert_eq!(ddl.column("a").and_then(|c| c.collation.as_deref()), Some("NOCASE"));
+        assert_eq!(
+            ddl.column("LEN").and_then(|c| c.generated.as_deref()),
+            Some("length(a)")
+        );
+        assert_eq!(
+            ddl.column("b c").and_then(|c| c.generated.as_deref()),
+            Some("(a || ')')")
+        );
+        assert_eq!(
+            ddl.column("a").and_then(|c| c.collation.as_deref()),
+            Some("NOCASE")
+        );
         assert_eq!(ddl.column("d").and_then(|c| c.generated.as_deref()), None);
         assert_eq!(
             ddl.checks,
             [
-                CheckDdl { name: None, expression: "a <> 'x)'".into() },
-                CheckDdl { name: Some("d_pos".into()), expression: "d > 0".into() },
-                CheckDdl { name: None, expression: "d < 100 AND (a IS NOT NULL)".into() },
+                CheckDdl {
+                    name: None,
+                    expression: "a <> 'x)'".into()
+                },
+                CheckDdl {
+                    name: Some("d_pos".into()),
+                    expression: "d > 0".into()
+                },
+                CheckDdl {
+                    name: None,
+                    expression: "d < 100 AND (a IS NOT NULL)".into()
+                },
             ]
         );
-        assert_eq!(ddl.uniques, [UniqueDdl { name: "pair".into(), columns: vec!["a".into(), "b c".into()] }]);
+        assert_eq!(
+            ddl.uniques,
+            [UniqueDdl {
+                name: "pair".into(),
+                columns: vec!["a".into(), "b c".into()]
+            }]
+        );
     }
 
     #[test]
     fn comments_and_strings_do_not_fake_clauses() {
-        let sql =
-            "CREATE TABLE t (\n  a INT, -- CHECK (a > 0) AUTOINCREMENT\n  b TEXT DEFAULT 'AS (x)' /* CHECK (1) */\n)";
+        let sql = "CREATE TABLE t (\n  a INT, -- CHECK (a > 0) AUTOINCREMENT\n  b TEXT DEFAULT 'AS (x)' /* CHECK (1) */\n)";
         let ddl = parse_create_table(sql);
         assert!(!ddl.autoincrement);
         assert!(ddl.checks.is_empty());
@@ -440,13 +516,20 @@ mod tests {
 
     #[test]
     fn zoo_style_untyped_column_and_ctas() {
-        let ddl =
-            parse_create_table("CREATE TABLE z (a INTEGER,  -- neutral: int32\n  b ,  -- neutral: text\n  c BLOB)");
+        let ddl = parse_create_table(
+            "CREATE TABLE z (a INTEGER,  -- neutral: int32\n  b ,  -- neutral: text\n  c BLOB)",
+        );
         let names: Vec<&str> = ddl.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);
-        assert_eq!(parse_create_table("CREATE TABLE t AS SELECT (1) AS x"), TableDdl::default());
+        assert_eq!(
+            parse_create_table("CREATE TABLE t AS SELECT (1) AS x"),
+            TableDdl::default()
+        );
         assert_eq!(parse_create_table(""), TableDdl::default());
-        assert_eq!(parse_create_table("CREATE TABLE t (a CHECK ((a)"), TableDdl::default());
+        assert_eq!(
+            parse_create_table("CREATE TABLE t (a CHECK ((a)"),
+            TableDdl::default()
+        );
     }
 
     #[test]
@@ -457,12 +540,22 @@ mod tests {
         assert_eq!(
             ddl,
             Some(IndexDdl {
-                parts: vec!["lower(name)".into(), "\"b\" COLLATE NOCASE".into(), "(a + b)".into()],
+                parts: vec![
+                    "lower(name)".into(),
+                    "\"b\" COLLATE NOCASE".into(),
+                    "(a + b)".into()
+                ],
                 predicate: Some("deleted IS NULL AND x <> ')'".into()),
             })
         );
         let plain = parse_create_index("CREATE INDEX [IFK_AlbumArtistId] ON [Album] ([ArtistId])");
-        assert_eq!(plain, Some(IndexDdl { parts: vec!["[ArtistId]".into()], predicate: None }));
+        assert_eq!(
+            plain,
+            Some(IndexDdl {
+                parts: vec!["[ArtistId]".into()],
+                predicate: None
+            })
+        );
         assert_eq!(parse_create_index("CREATE INDEX broken"), None);
     }
 

@@ -16,8 +16,8 @@ mod types;
 use super::{InspectError, Introspection, connect, guarded};
 use crate::config::Connection;
 use crate::model::{
-    Check, Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, Index, IndexPart, PrimaryKey,
-    ReferentialAction, Schema, Table, UniqueConstraint, View,
+    Check, Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, Index, IndexPart,
+    PrimaryKey, ReferentialAction, Schema, Table, UniqueConstraint, View,
 };
 use sea_schema::sqlite::def as sq;
 use sqlx::SqlitePool;
@@ -98,11 +98,17 @@ struct TableRows {
 }
 
 async fn read(conn: &Connection, pool: &SqlitePool) -> Result<Introspection, InspectError> {
-    let master: Vec<MasterRow> = sqlx::query_as("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
-        .fetch_all(pool)
-        .await
-        .map_err(|e| InspectError::catalog(conn, "sqlite_master", e))?;
-    let sql_of = |name: &str| master.iter().find(|m| m.name == name).and_then(|m| m.sql.as_deref());
+    let master: Vec<MasterRow> =
+        sqlx::query_as("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+            .fetch_all(pool)
+            .await
+            .map_err(|e| InspectError::catalog(conn, "sqlite_master", e))?;
+    let sql_of = |name: &str| {
+        master
+            .iter()
+            .find(|m| m.name == name)
+            .and_then(|m| m.sql.as_deref())
+    };
     let kinds: BTreeMap<String, (String, bool)> = sqlx::query_as::<_, (String, String, i64)>(
         "SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'",
     )
@@ -117,16 +123,25 @@ async fn read(conn: &Connection, pool: &SqlitePool) -> Result<Introspection, Ins
     let discovered = discover(conn, pool).await;
     let names: Vec<String> = match &discovered {
         Some(found) => found.keys().cloned().collect(),
-        None => master.iter().filter(|m| m.kind == "table").map(|m| m.name.clone()).collect(),
+        None => master
+            .iter()
+            .filter(|m| m.kind == "table")
+            .map(|m| m.name.clone())
+            .collect(),
     };
     let mut rows: BTreeMap<String, TableRows> = BTreeMap::new();
     for name in names {
-        let (kind, without_rowid) = kinds.get(&name).cloned().unwrap_or_else(|| ("table".to_string(), false));
+        let (kind, without_rowid) = kinds
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| ("table".to_string(), false));
         if name.to_ascii_lowercase().starts_with("sqlite_") || kind == "shadow" {
             continue; // SQLite's own tables, and tables a virtual table keeps its data in
         }
         if kind == "virtual" {
-            warnings.push(format!("{name}: virtual table (and its shadow tables) skipped; it has no neutral form"));
+            warnings.push(format!(
+                "{name}: virtual table (and its shadow tables) skipped; it has no neutral form"
+            ));
             continue;
         }
         let columns: Vec<ColumnRow> = sqlx::query_as(
@@ -136,17 +151,27 @@ async fn read(conn: &Connection, pool: &SqlitePool) -> Result<Introspection, Ins
         .fetch_all(pool)
         .await
         .map_err(|e| InspectError::catalog(conn, &format!("columns of `{name}`"), e))?;
-        let pk_index: i64 = sqlx::query_scalar("SELECT count(*) FROM pragma_index_list(?) WHERE origin = 'pk'")
-            .bind(&name)
-            .fetch_one(pool)
-            .await
-            .map_err(|e| InspectError::catalog(conn, &format!("indexes of `{name}`"), e))?;
+        let pk_index: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pragma_index_list(?) WHERE origin = 'pk'")
+                .bind(&name)
+                .fetch_one(pool)
+                .await
+                .map_err(|e| InspectError::catalog(conn, &format!("indexes of `{name}`"), e))?;
         let keys = match discovered.as_ref().and_then(|d| d.get(&name)) {
             Some(keys) => keys.clone(),
             None => read_keys(conn, pool, &name).await?,
         };
         let sql = sql_of(&name).unwrap_or_default().to_string();
-        rows.insert(name, TableRows { sql, columns, keys, pk_index: pk_index > 0, without_rowid });
+        rows.insert(
+            name,
+            TableRows {
+                sql,
+                columns,
+                keys,
+                pk_index: pk_index > 0,
+                without_rowid,
+            },
+        );
     }
 
     let mut schema = Schema::new(Dialect::Sqlite, "main");
@@ -154,16 +179,29 @@ async fn read(conn: &Connection, pool: &SqlitePool) -> Result<Introspection, Ins
         let built = build_table(name, table, &rows, &sql_of, &mut warnings);
         schema.tables.insert(name.clone(), built);
     }
-    for view in master.iter().filter(|m| m.kind == "view" && !m.name.to_ascii_lowercase().starts_with("sqlite_")) {
-        let columns = sqlx::query_scalar::<_, String>("SELECT name FROM pragma_table_xinfo(?) ORDER BY cid")
-            .bind(&view.name)
-            .fetch_all(pool)
-            .await
-            .unwrap_or_else(|e| {
-                warnings.push(format!("{}: cannot list the view's columns: {e}", view.name));
-                Vec::new()
-            });
-        schema.views.insert(view.name.clone(), View { columns, definition: view.sql.clone() });
+    for view in master
+        .iter()
+        .filter(|m| m.kind == "view" && !m.name.to_ascii_lowercase().starts_with("sqlite_"))
+    {
+        let columns =
+            sqlx::query_scalar::<_, String>("SELECT name FROM pragma_table_xinfo(?) ORDER BY cid")
+                .bind(&view.name)
+                .fetch_all(pool)
+                .await
+                .unwrap_or_else(|e| {
+                    warnings.push(format!(
+                        "{}: cannot list the view's columns: {e}",
+                        view.name
+                    ));
+                    Vec::new()
+                });
+        schema.views.insert(
+            view.name.clone(),
+            View {
+                columns,
+                definition: view.sql.clone(),
+            },
+        );
     }
     Ok(Introspection { schema, warnings })
 }
@@ -183,11 +221,17 @@ async fn discover(conn: &Connection, pool: &SqlitePool) -> Option<BTreeMap<Strin
     .fetch_one(pool)
     .await;
     if !matches!(hazard, Ok(false)) {
-        tracing::debug!("sqlite: sea-schema discovery skipped (hazard check: {hazard:?}); reading pragmas");
+        tracing::debug!(
+            "sqlite: sea-schema discovery skipped (hazard check: {hazard:?}); reading pragmas"
+        );
         return None;
     }
     let discovery = sea_schema::sqlite::discovery::SchemaDiscovery::new(pool.clone());
-    let found = match guarded(conn, "sea-schema discovery", async move { discovery.discover().await }).await {
+    let found = match guarded(conn, "sea-schema discovery", async move {
+        discovery.discover().await
+    })
+    .await
+    {
         Ok(found) => found,
         Err(e) => {
             tracing::debug!("sqlite: {e}; reading pragmas instead");
@@ -197,17 +241,21 @@ async fn discover(conn: &Connection, pool: &SqlitePool) -> Option<BTreeMap<Strin
     let mut out: BTreeMap<String, Keys> = BTreeMap::new();
     for def in &found.tables {
         let keys = out.entry(def.name.clone()).or_default();
-        keys.foreign_keys.extend(def.foreign_keys.iter().map(|fk| RawFk {
-            columns: fk.from.clone(),
-            references: fk.table.clone(),
-            referenced: fk.to.iter().cloned().map(Some).collect(),
-            on_delete: sea_action(&fk.on_delete),
-            on_update: sea_action(&fk.on_update),
-        }));
+        keys.foreign_keys
+            .extend(def.foreign_keys.iter().map(|fk| RawFk {
+                columns: fk.from.clone(),
+                references: fk.table.clone(),
+                referenced: fk.to.iter().cloned().map(Some).collect(),
+                on_delete: sea_action(&fk.on_delete),
+                on_update: sea_action(&fk.on_update),
+            }));
         keys.indexes.extend(def.constraints.iter().map(sea_index));
     }
     for index in &found.indexes {
-        out.entry(index.table_name.clone()).or_default().indexes.push(sea_index(index));
+        out.entry(index.table_name.clone())
+            .or_default()
+            .indexes
+            .push(sea_index(index));
     }
     Some(out)
 }
@@ -243,7 +291,11 @@ fn action(text: &str) -> ReferentialAction {
 }
 
 /// Foreign keys and indexes of one table from the pragma table-valued functions.
-async fn read_keys(conn: &Connection, pool: &SqlitePool, table: &str) -> Result<Keys, InspectError> {
+async fn read_keys(
+    conn: &Connection,
+    pool: &SqlitePool,
+    table: &str,
+) -> Result<Keys, InspectError> {
     let what = |part: &str| format!("{part} of `{table}`");
     let fk_rows: Vec<(i64, String, String, Option<String>, String, String)> = sqlx::query_as(
         "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq",
@@ -270,19 +322,21 @@ async fn read_keys(conn: &Connection, pool: &SqlitePool, table: &str) -> Result<
         }
         last_id = Some(id);
     }
-    let index_rows: Vec<(String, i64, String, i64)> =
-        sqlx::query_as("SELECT name, \"unique\", origin, partial FROM pragma_index_list(?) ORDER BY seq")
-            .bind(table)
-            .fetch_all(pool)
-            .await
-            .map_err(|e| InspectError::catalog(conn, &what("indexes"), e))?;
+    let index_rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+        "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?) ORDER BY seq",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| InspectError::catalog(conn, &what("indexes"), e))?;
     for (name, unique, origin, partial) in index_rows {
-        let parts: Vec<(i64, Option<String>)> =
-            sqlx::query_as("SELECT cid, name FROM pragma_index_xinfo(?) WHERE key = 1 ORDER BY seqno")
-                .bind(&name)
-                .fetch_all(pool)
-                .await
-                .map_err(|e| InspectError::catalog(conn, &format!("columns of index `{name}`"), e))?;
+        let parts: Vec<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT cid, name FROM pragma_index_xinfo(?) WHERE key = 1 ORDER BY seqno",
+        )
+        .bind(&name)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| InspectError::catalog(conn, &format!("columns of index `{name}`"), e))?;
         let parts = parts
             .into_iter()
             .map(|(cid, column)| match (cid, column) {
@@ -291,7 +345,13 @@ async fn read_keys(conn: &Connection, pool: &SqlitePool, table: &str) -> Result<
                 (_, None) => RawPart::Expression,
             })
             .collect();
-        keys.indexes.push(RawIndex { name, unique: unique != 0, origin, partial: partial != 0, parts });
+        keys.indexes.push(RawIndex {
+            name,
+            unique: unique != 0,
+            origin,
+            partial: partial != 0,
+            parts,
+        });
     }
     Ok(keys)
 }
@@ -307,15 +367,23 @@ fn build_table<'m>(
     let mut pk: Vec<&ColumnRow> = rows.columns.iter().filter(|c| c.pk > 0).collect();
     pk.sort_by_key(|c| c.pk);
     let rowid_alias = match pk.as_slice() {
-        [only] if !rows.pk_index && !rows.without_rowid => {
-            only.declared.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("INTEGER")).then_some(only.name.as_str())
-        }
+        [only] if !rows.pk_index && !rows.without_rowid => only
+            .declared
+            .as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case("INTEGER"))
+            .then_some(only.name.as_str()),
         _ => None,
     };
     let mut table = Table {
-        columns: rows.columns.iter().map(|c| column(name, c, &ddl, rowid_alias, warnings)).collect(),
-        primary_key: (!pk.is_empty())
-            .then(|| PrimaryKey { name: None, columns: pk.iter().map(|c| c.name.clone()).collect() }),
+        columns: rows
+            .columns
+            .iter()
+            .map(|c| column(name, c, &ddl, rowid_alias, warnings))
+            .collect(),
+        primary_key: (!pk.is_empty()).then(|| PrimaryKey {
+            name: None,
+            columns: pk.iter().map(|c| c.name.clone()).collect(),
+        }),
         ..Table::default()
     };
     let mut unnamed = 0;
@@ -324,7 +392,10 @@ fn build_table<'m>(
             unnamed += 1;
             format!("{name}_check_{unnamed}")
         });
-        table.checks.push(Check { name, expression: check.expression.clone() });
+        table.checks.push(Check {
+            name,
+            expression: check.expression.clone(),
+        });
     }
     for index in &rows.keys.indexes {
         add_index(name, index, &ddl, sql_of(&index.name), &mut table, warnings);
@@ -348,14 +419,24 @@ fn column(
 ) -> Column {
     let declared = c.declared.clone().unwrap_or_default();
     let is_rowid = rowid_alias == Some(c.name.as_str());
-    let identity = is_rowid.then_some(if ddl.autoincrement { Identity::AutoIncrement } else { Identity::Rowid });
+    let identity = is_rowid.then_some(if ddl.autoincrement {
+        Identity::AutoIncrement
+    } else {
+        Identity::Rowid
+    });
     let def = ddl.column(&c.name);
     let generated = matches!(c.hidden, 2 | 3).then(|| {
         let expression = def.and_then(|d| d.generated.clone()).unwrap_or_else(|| {
-            warnings.push(format!("{table}.{}: generated column whose expression could not be read", c.name));
+            warnings.push(format!(
+                "{table}.{}: generated column whose expression could not be read",
+                c.name
+            ));
             String::new()
         });
-        Generated { expression, stored: c.hidden == 3 }
+        Generated {
+            expression,
+            stored: c.hidden == 3,
+        }
     });
     let extras = def
         .and_then(|d| d.collation.clone())
@@ -394,17 +475,29 @@ fn add_index(
             RawPart::Column(c) => IndexPart::Column(c.clone()),
             RawPart::Rowid => IndexPart::Column("rowid".to_string()),
             RawPart::Expression => match parsed.as_ref().and_then(|p| p.parts.get(k)) {
-                Some(text) => IndexPart::Expression { expression: text.clone() },
+                Some(text) => IndexPart::Expression {
+                    expression: text.clone(),
+                },
                 None => {
-                    warnings.push(format!("{table}: index `{}` skipped: cannot read its expression", ix.name));
+                    warnings.push(format!(
+                        "{table}: index `{}` skipped: cannot read its expression",
+                        ix.name
+                    ));
                     return;
                 }
             },
         });
     }
-    let predicate = if ix.partial { parsed.as_ref().and_then(|p| p.predicate.clone()) } else { None };
+    let predicate = if ix.partial {
+        parsed.as_ref().and_then(|p| p.predicate.clone())
+    } else {
+        None
+    };
     if ix.partial && predicate.is_none() {
-        warnings.push(format!("{table}: index `{}` is partial but its WHERE clause could not be read", ix.name));
+        warnings.push(format!(
+            "{table}: index `{}` is partial but its WHERE clause could not be read",
+            ix.name
+        ));
     }
     let plain: Option<Vec<String>> = parts
         .iter()
@@ -415,7 +508,11 @@ fn add_index(
         .collect();
     match plain {
         Some(columns) if ix.unique && !ix.partial => {
-            let name = if ix.origin == "u" { unique_name(table, &columns, ddl) } else { ix.name.clone() };
+            let name = if ix.origin == "u" {
+                unique_name(table, &columns, ddl)
+            } else {
+                ix.name.clone()
+            };
             out.unique.push(UniqueConstraint { name, columns });
         }
         _ => out.indexes.push(Index {
@@ -433,7 +530,11 @@ fn add_index(
 /// statement gives one, else `<table>_<columns>_key`.
 fn unique_name(table: &str, columns: &[String], ddl: &ddl::TableDdl) -> String {
     let same = |u: &&ddl::UniqueDdl| {
-        u.columns.len() == columns.len() && u.columns.iter().zip(columns).all(|(a, b)| a.eq_ignore_ascii_case(b))
+        u.columns.len() == columns.len()
+            && u.columns
+                .iter()
+                .zip(columns)
+                .all(|(a, b)| a.eq_ignore_ascii_case(b))
     };
     match ddl.uniques.iter().find(same) {
         Some(u) => u.name.clone(),
@@ -451,8 +552,10 @@ fn foreign_key(
     taken: &[ForeignKey],
     warnings: &mut Vec<String>,
 ) -> Option<ForeignKey> {
-    let target =
-        all.get_key_value(&fk.references).or_else(|| all.iter().find(|(n, _)| n.eq_ignore_ascii_case(&fk.references)));
+    let target = all.get_key_value(&fk.references).or_else(|| {
+        all.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&fk.references))
+    });
     let referenced_columns: Vec<String> = if fk.referenced.iter().all(Option::is_some) {
         fk.referenced
             .iter()
@@ -464,8 +567,9 @@ fn foreign_key(
             })
             .collect()
     } else {
-        let mut pk: Vec<&ColumnRow> =
-            target.map(|(_, t)| t.columns.iter().filter(|c| c.pk > 0).collect()).unwrap_or_default();
+        let mut pk: Vec<&ColumnRow> = target
+            .map(|(_, t)| t.columns.iter().filter(|c| c.pk > 0).collect())
+            .unwrap_or_default();
         pk.sort_by_key(|c| c.pk);
         pk.into_iter().map(|c| c.name.clone()).collect()
     };
@@ -474,7 +578,11 @@ fn foreign_key(
             "{table}: foreign key ({}) skipped: it references the primary key of `{}`, which {}",
             fk.columns.join(", "),
             fk.references,
-            if target.is_some() { "does not match its columns" } else { "does not exist" }
+            if target.is_some() {
+                "does not match its columns"
+            } else {
+                "does not exist"
+            }
         ));
         return None;
     }

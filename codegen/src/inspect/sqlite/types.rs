@@ -17,16 +17,25 @@ pub(super) fn neutral_type(declared: &str) -> NeutralType {
     let (head, params) = match declared.split_once('(') {
         Some((head, rest)) => {
             let args = rest.rsplit_once(')').map_or(rest, |(args, _)| args);
-            let params: Vec<Option<u32>> =
-                args.split(',').map(|p| p.trim().trim_start_matches('+').parse().ok()).collect();
+            let params: Vec<Option<u32>> = args
+                .split(',')
+                .map(|p| p.trim().trim_start_matches('+').parse().ok())
+                .collect();
             (head, params)
         }
         None => (declared, Vec::new()),
     };
-    let head = head.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_uppercase();
+    let head = head
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase();
     let n1 = params.first().copied().flatten();
     let n2 = params.get(1).copied().flatten();
-    let int = |bits| NeutralType::Int { bits, unsigned: false };
+    let int = |bits| NeutralType::Int {
+        bits,
+        unsigned: false,
+    };
     match head.as_str() {
         "INTEGER" | "INT" => int(32),
         "TINYINT" => int(8),
@@ -35,11 +44,21 @@ pub(super) fn neutral_type(declared: &str) -> NeutralType {
         "BIGINT" | "INT8" | "UNSIGNED BIG INT" => int(64),
         "BOOLEAN" | "BOOL" => NeutralType::Bool,
         "REAL" | "DOUBLE" | "DOUBLE PRECISION" | "FLOAT" => NeutralType::Float { bits: 64 },
-        "NUMERIC" | "DECIMAL" => NeutralType::Decimal { precision: n1, scale: n1.and(n2) },
-        "CHAR" | "CHARACTER" | "NCHAR" | "NATIVE CHARACTER" if n1.is_some() => NeutralType::Char { length: n1 },
-        "VARCHAR" | "NVARCHAR" | "VARYING CHARACTER" | "CHARACTER VARYING" => NeutralType::Varchar { length: n1 },
+        "NUMERIC" | "DECIMAL" => NeutralType::Decimal {
+            precision: n1,
+            scale: n1.and(n2),
+        },
+        "CHAR" | "CHARACTER" | "NCHAR" | "NATIVE CHARACTER" if n1.is_some() => {
+            NeutralType::Char { length: n1 }
+        }
+        "VARCHAR" | "NVARCHAR" | "VARYING CHARACTER" | "CHARACTER VARYING" => {
+            NeutralType::Varchar { length: n1 }
+        }
         "TEXT" | "CLOB" => NeutralType::Text,
-        "BLOB" => NeutralType::Binary { length: None, fixed: false },
+        "BLOB" => NeutralType::Binary {
+            length: None,
+            fixed: false,
+        },
         "DATE" => NeutralType::Date,
         "DATETIME" | "TIMESTAMP" => NeutralType::Timestamp { precision: n1 },
         "TIMESTAMPTZ" | "TIMESTAMP WITH TIME ZONE" => NeutralType::TimestampTz { precision: n1 },
@@ -56,15 +75,23 @@ fn by_affinity(declared: &str) -> NeutralType {
     let upper = declared.to_ascii_uppercase();
     let has = |s: &str| upper.contains(s);
     if has("INT") {
-        NeutralType::Int { bits: 64, unsigned: false }
+        NeutralType::Int {
+            bits: 64,
+            unsigned: false,
+        }
     } else if has("CHAR") || has("CLOB") || has("TEXT") {
         NeutralType::Text
     } else if has("BLOB") {
-        NeutralType::Binary { length: None, fixed: false }
+        NeutralType::Binary {
+            length: None,
+            fixed: false,
+        }
     } else if has("REAL") || has("FLOA") || has("DOUB") {
         NeutralType::Float { bits: 64 }
     } else {
-        NeutralType::Other { native: declared.to_string() }
+        NeutralType::Other {
+            native: declared.to_string(),
+        }
     }
 }
 
@@ -186,7 +213,11 @@ mod tests {
             ("Money(10,2)", "other(Money(10,2))"),
         ];
         for (declared, expected) in cases {
-            assert_eq!(neutral_type(declared).to_string(), expected, "declared type {declared:?}");
+            assert_eq!(
+                neutral_type(declared).to_string(),
+                expected,
+                "declared type {declared:?}"
+            );
         }
     }
 
