@@ -205,4 +205,74 @@ async fn sqlite_zoo_maps_every_column() {
     }
     let found = introspect_url(&format!("sqlite://{}", path.display())).await;
     check_zoo(&found, &sql);
+    // sea-schema reports this default as the string 'CURRENT_DATE'.
+    let col = found.schema.tables["type_zoo"]
+        .column("c_date_default")
+        .expect("c_date_default");
+    assert_eq!(
+        col.default,
+        Some(seaway_codegen::model::DefaultValue::CurrentDate)
+    );
+    // A view's definition is its SELECT, as in the other engines.
+    let view = &found.schema.views["zoo_view"];
+    assert!(
+        view.definition
+            .as_deref()
+            .is_some_and(|d| d.starts_with("SELECT")),
+        "{view:?}"
+    );
+}
+
+#[tokio::test]
+async fn postgres_survives_extensions_in_their_own_schema_and_materialized_views() {
+    let Some(pg) = support::postgres().await else {
+        return;
+    };
+    let sql = "CREATE SCHEMA extensions; \
+               CREATE EXTENSION citext SCHEMA extensions; \
+               CREATE EXTENSION hstore SCHEMA extensions; \
+               CREATE TABLE people (id int PRIMARY KEY, email extensions.citext NOT NULL UNIQUE, \
+                                    attrs extensions.hstore, emails extensions.citext[], \
+                                    during tstzrange, EXCLUDE USING gist (during WITH &&)); \
+               CREATE INDEX people_attrs_idx ON people USING gin (attrs); \
+               CREATE INDEX people_lower_idx ON people (lower(email::text)) WHERE id > 0; \
+               CREATE MATERIALIZED VIEW people_count AS SELECT count(*) AS n FROM people;";
+    let url = pg.fresh_db("seaway_t_pg_ext", Some(sql)).await;
+    let found = introspect_url(&url).await;
+    let people = &found.schema.tables["people"];
+    let ty = |c: &str| {
+        people
+            .column(c)
+            .map(|c| c.ty.to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(ty("email"), "other(citext)");
+    assert_eq!(ty("attrs"), "other(hstore)");
+    assert_eq!(ty("emails"), "array(other(citext))");
+    assert_eq!(ty("during"), "other(tstzrange)");
+    assert!(
+        found.warnings.iter().any(|w| w.contains("people.email")),
+        "{:?}",
+        found.warnings
+    );
+    let gin = people
+        .indexes
+        .iter()
+        .find(|i| i.name == "people_attrs_idx")
+        .expect("gin index");
+    assert_eq!(gin.method.as_deref(), Some("gin"));
+    let partial = people
+        .indexes
+        .iter()
+        .find(|i| i.name == "people_lower_idx")
+        .expect("expression index");
+    assert_eq!(partial.predicate.as_deref(), Some("(id > 0)"));
+    assert!(matches!(
+        &partial.columns[..],
+        [seaway_codegen::model::IndexPart::Expression { .. }]
+    ));
+    assert!(
+        found.schema.views.contains_key("people_count"),
+        "materialized view listed as a view"
+    );
 }

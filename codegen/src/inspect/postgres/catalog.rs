@@ -124,6 +124,21 @@ pub struct Catalog {
     pub foreign_enums: BTreeMap<String, Vec<String>>,
 }
 
+/// Schemas, other than the one read and `public`, holding a type that its columns use
+/// (directly, as an array element, or as a domain's base).
+pub const TYPE_SCHEMAS: &str = r#"
+select distinct tn.nspname::text
+from pg_attribute a
+join pg_class c on c.oid = a.attrelid
+join pg_namespace n on n.oid = c.relnamespace
+join pg_type t on t.oid = a.atttypid
+left join pg_type et on et.oid = t.typelem and t.typcategory = 'A'
+left join pg_type bt on bt.oid = t.typbasetype and t.typtype = 'd'
+join pg_namespace tn on tn.oid in (t.typnamespace, et.typnamespace, bt.typnamespace)
+where n.nspname = $1 and a.attnum > 0
+  and tn.nspname not in ('pg_catalog', 'information_schema', 'public', $1)
+order by 1"#;
+
 const RELATIONS: &str = r#"
 select c.relname::text as name, c.relkind::text as kind, c.relispartition as is_partition,
        obj_description(c.oid, 'pg_class') as comment,

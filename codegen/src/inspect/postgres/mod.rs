@@ -20,13 +20,29 @@ use std::collections::BTreeMap;
 
 pub(super) async fn introspect(conn: &Connection) -> Result<Introspection, InspectError> {
     let schema_name = conn.schema.clone().unwrap_or_else(|| "public".to_string());
-    let search_path = if schema_name == "public" {
-        "public".to_string()
-    } else {
-        format!("{}, public", quote_ident(&schema_name))
-    };
-    let pool = connect::postgres(conn, &search_path).await?;
+    let mut path = vec![schema_name.clone()];
+    if schema_name != "public" {
+        path.push("public".to_string());
+    }
+    let mut pool = connect::postgres(conn, &search_path(&path)).await?;
     check_schema_exists(conn, &pool, &schema_name).await?;
+    // sea-schema casts each column's `udt_name::regtype`, which fails ("type citext does
+    // not exist") for a type whose schema is not on the search_path, as with extensions
+    // installed in their own schema. Put every schema that holds a used type on the path.
+    let type_schemas: Vec<String> = sqlx::query_scalar(catalog::TYPE_SCHEMAS)
+        .bind(&schema_name)
+        .fetch_all(&pool)
+        .await
+        .map_err(|e| InspectError::catalog(conn, "type schemas", e))?;
+    let extra: Vec<String> = type_schemas
+        .into_iter()
+        .filter(|s| !path.contains(s))
+        .collect();
+    if !extra.is_empty() {
+        path.extend(extra);
+        pool.close().await;
+        pool = connect::postgres(conn, &search_path(&path)).await?;
+    }
 
     let discovery =
         sea_schema::postgres::discovery::SchemaDiscovery::new(pool.clone(), &schema_name);
@@ -217,9 +233,13 @@ fn action(a: Option<&pg::ForeignKeyAction>) -> ReferentialAction {
     }
 }
 
-/// Quotes a PostgreSQL identifier (for `search_path`).
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+/// A `search_path` value naming `schemas` in order, each quoted.
+fn search_path(schemas: &[String]) -> String {
+    schemas
+        .iter()
+        .map(|s| format!("\"{}\"", s.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Catalog rows grouped by table name.

@@ -413,9 +413,30 @@ pub(super) fn parse_create_index(sql: &str) -> Option<IndexDdl> {
     Some(IndexDdl { parts, predicate })
 }
 
+/// The `SELECT` of a `CREATE VIEW` statement (the text after the first top-level `AS`),
+/// so views read the same as PostgreSQL's and MySQL's definitions.
+pub(super) fn view_select(sql: &str) -> Option<String> {
+    let tokens = tokenize(sql);
+    let as_kw = tokens.iter().position(|t| t.is_word(sql, "AS"))?;
+    let select = tokens.get(as_kw + 1)?;
+    Some(
+        sql.get(select.start..)?
+            .trim()
+            .trim_end_matches(';')
+            .trim_end()
+            .to_string(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn view_select_skips_the_create_header() {
+        let sql = "CREATE VIEW \"as\" (a, b) AS\n  SELECT 1 AS a, 2 AS b;";
+        assert_eq!(view_select(sql).as_deref(), Some("SELECT 1 AS a, 2 AS b"));
+    }
 
     fn words(sql: &str) -> Vec<&str> {
         tokenize(sql).into_iter().map(|t| t.text(sql)).collect()

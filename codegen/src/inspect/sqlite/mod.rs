@@ -199,7 +199,10 @@ async fn read(conn: &Connection, pool: &SqlitePool) -> Result<Introspection, Ins
             view.name.clone(),
             View {
                 columns,
-                definition: view.sql.clone(),
+                definition: view
+                    .sql
+                    .as_deref()
+                    .map(|sql| ddl::view_select(sql).unwrap_or_else(|| sql.to_string())),
             },
         );
     }
