@@ -44,3 +44,37 @@ pub struct IntrospectArgs {
     #[arg(long)]
     pub check: bool,
 }
+
+/// The shared body of every seaway binary's `main`: logging from `SEAWAY_LOG` (default
+/// `warn`, to stderr), a two-thread runtime, and errors printed as one paragraph with
+/// their context chain. Exit code 2 on error; otherwise what `run` returned.
+pub fn execute<F>(run: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<std::process::ExitCode>>,
+{
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SEAWAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

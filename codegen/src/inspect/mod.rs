@@ -107,34 +107,40 @@ where
 
 /// The server's version string (`SELECT version()`, or SQLite's library version).
 pub async fn server_version(conn: &Connection) -> Result<String, ConnectError> {
-    let fail = |e: sqlx::Error| connect::classify(conn, e);
-    match conn.url.dialect() {
+    let version = match conn.url.dialect() {
         Dialect::Postgres => {
-            let pool = connect::postgres(conn, "public").await?;
-            let v: String = sqlx::query_scalar("select version()")
-                .fetch_one(&pool)
-                .await
-                .map_err(fail)?;
-            pool.close().await;
-            Ok(v)
+            one_string(connect::postgres(conn, "public").await?, "select version()").await
         }
         Dialect::Mysql => {
-            let pool = connect::mysql(conn).await?;
-            let v: String = sqlx::query_scalar("select concat('MySQL/MariaDB ', version())")
-                .fetch_one(&pool)
-                .await
-                .map_err(fail)?;
-            pool.close().await;
-            Ok(v)
+            one_string(
+                connect::mysql(conn).await?,
+                "select concat('MySQL/MariaDB ', version())",
+            )
+            .await
         }
         Dialect::Sqlite => {
-            let pool = connect::sqlite(conn).await?;
-            let v: String = sqlx::query_scalar("select 'SQLite ' || sqlite_version()")
-                .fetch_one(&pool)
-                .await
-                .map_err(fail)?;
-            pool.close().await;
-            Ok(v)
+            one_string(
+                connect::sqlite(conn).await?,
+                "select 'SQLite ' || sqlite_version()",
+            )
+            .await
         }
-    }
+    };
+    version.map_err(|e| connect::classify(conn, e))
+}
+
+/// Runs a query returning one text value, then closes the pool.
+async fn one_string<DB: sqlx::Database>(
+    pool: sqlx::Pool<DB>,
+    sql: &'static str,
+) -> Result<String, sqlx::Error>
+where
+    for<'e> &'e sqlx::Pool<DB>: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    String: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let value = sqlx::query_scalar::<DB, String>(sql).fetch_one(&pool).await;
+    pool.close().await;
+    value
 }

@@ -190,6 +190,20 @@ pub enum IndexPart {
     Expression { expression: String },
 }
 
+impl IndexPart {
+    /// The column names, when every part is a plain column (what a unique constraint
+    /// can be made of); `None` when any part is an expression.
+    pub fn plain_columns(parts: &[IndexPart]) -> Option<Vec<String>> {
+        parts
+            .iter()
+            .map(|p| match p {
+                IndexPart::Column(c) => Some(c.clone()),
+                IndexPart::Expression { .. } => None,
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForeignKey {

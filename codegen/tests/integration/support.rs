@@ -20,17 +20,18 @@ fn require_live() -> bool {
 }
 
 /// Reports a missing server: a skip with its reason, or a failure when live tests are required.
-fn unavailable(what: &str, url: &str, err: &dyn std::fmt::Display) -> Option<Server> {
+fn unavailable(
+    what: &str,
+    env_var: &str,
+    url: &str,
+    err: &dyn std::fmt::Display,
+) -> Option<Server> {
     let msg = format!("{what} at {url} is not reachable ({err})");
     if require_live() {
         panic!("{msg}; SEAWAY_REQUIRE_LIVE=1 requires it (see .ci/run for how CI starts it)");
     }
     eprintln!(
-        "SKIPPED: {msg}; set {} or start the server, SEAWAY_REQUIRE_LIVE=1 makes this a failure",
-        match what {
-            "PostgreSQL" => "TEST_POSTGRES_URL",
-            _ => "TEST_MYSQL_URL",
-        }
+        "SKIPPED: {msg}; set {env_var} or start the server (SEAWAY_REQUIRE_LIVE=1 makes this a failure)"
     );
     None
 }
@@ -50,52 +51,44 @@ pub struct Server {
 }
 
 pub async fn postgres() -> Option<Server> {
-    let url = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let base = url
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(url.clone());
-    match tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        sqlx::PgConnection::connect(&url),
+    probe(
+        Engine::Postgres,
+        "TEST_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
     )
     .await
-    {
-        Ok(Ok(c)) => {
-            let _ = c.close().await;
-            Some(Server {
-                engine: Engine::Postgres,
-                base,
-            })
-        }
-        Ok(Err(e)) => unavailable("PostgreSQL", &url, &e),
-        Err(e) => unavailable("PostgreSQL", &url, &e),
-    }
 }
 
 pub async fn mysql() -> Option<Server> {
-    let url = std::env::var("TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into());
+    probe(
+        Engine::Mysql,
+        "TEST_MYSQL_URL",
+        "mysql://root@127.0.0.1:3306/mysql",
+    )
+    .await
+}
+
+/// Connects once to the server named by `env_var` (or `default`), within 5 s.
+async fn probe(engine: Engine, env_var: &str, default: &str) -> Option<Server> {
+    let url = std::env::var(env_var).unwrap_or_else(|_| default.to_string());
     let base = url
         .rsplit_once('/')
         .map(|(b, _)| b.to_string())
         .unwrap_or(url.clone());
-    match tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        sqlx::MySqlConnection::connect(&url),
-    )
-    .await
-    {
-        Ok(Ok(c)) => {
-            let _ = c.close().await;
-            Some(Server {
-                engine: Engine::Mysql,
-                base,
-            })
+    let attempt = async {
+        match engine {
+            Engine::Postgres => sqlx::PgConnection::connect(&url).await?.close().await,
+            Engine::Mysql => sqlx::MySqlConnection::connect(&url).await?.close().await,
         }
-        Ok(Err(e)) => unavailable("MariaDB", &url, &e),
-        Err(e) => unavailable("MariaDB", &url, &e),
+    };
+    let what = match engine {
+        Engine::Postgres => "PostgreSQL",
+        Engine::Mysql => "MariaDB",
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), attempt).await {
+        Ok(Ok(())) => Some(Server { engine, base }),
+        Ok(Err(e)) => unavailable(what, env_var, &url, &e),
+        Err(e) => unavailable(what, env_var, &url, &e),
     }
 }
 

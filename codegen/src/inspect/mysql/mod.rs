@@ -552,13 +552,7 @@ fn add_index(table: &mut Table, index: &sea::IndexInfo, columns: &BTreeSet<&str>
         sea::IndexType::RTree => Some("rtree"),
         sea::IndexType::Spatial => Some("spatial"),
     };
-    let plain: Option<Vec<String>> = parts
-        .iter()
-        .map(|p| match p {
-            IndexPart::Column(c) => Some(c.clone()),
-            IndexPart::Expression { .. } => None,
-        })
-        .collect();
+    let plain = IndexPart::plain_columns(&parts);
     match plain {
         Some(columns) if index.unique && method.is_none() => {
             table.unique.push(UniqueConstraint {

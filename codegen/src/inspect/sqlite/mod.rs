@@ -502,13 +502,7 @@ fn add_index(
             ix.name
         ));
     }
-    let plain: Option<Vec<String>> = parts
-        .iter()
-        .map(|p| match p {
-            IndexPart::Column(c) => Some(c.clone()),
-            IndexPart::Expression { .. } => None,
-        })
-        .collect();
+    let plain = IndexPart::plain_columns(&parts);
     match plain {
         Some(columns) if ix.unique && !ix.partial => {
             let name = if ix.origin == "u" {
