@@ -7,5 +7,6 @@ pub mod commands;
 pub mod config;
 pub mod dburl;
 pub mod inspect;
+pub mod migrations;
 pub mod model;
 pub mod snapshot_io;

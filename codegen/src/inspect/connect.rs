@@ -63,7 +63,7 @@ fn engine(conn: &Connection) -> &'static str {
 }
 
 /// Maps a driver error from connecting to the most specific [`ConnectError`].
-pub(crate) fn classify(conn: &Connection, err: sqlx::Error) -> ConnectError {
+pub fn classify(conn: &Connection, err: sqlx::Error) -> ConnectError {
     let connection = conn.name.clone();
     let endpoint = conn.url.endpoint().unwrap_or("local file").to_string();
     let engine = engine(conn);
@@ -145,7 +145,7 @@ fn bad_url(conn: &Connection, e: sqlx::Error) -> ConnectError {
 ///
 /// `search_path` matters: sea-schema casts `udt_name::regtype`, which only resolves enum
 /// and extension types of schemas on the path.
-pub(crate) async fn postgres(
+pub async fn postgres(
     conn: &Connection,
     search_path: &str,
 ) -> Result<sqlx::PgPool, ConnectError> {
@@ -160,7 +160,7 @@ pub(crate) async fn postgres(
         .connect_lazy_with(opts))
 }
 
-pub(crate) async fn mysql(conn: &Connection) -> Result<sqlx::MySqlPool, ConnectError> {
+pub async fn mysql(conn: &Connection) -> Result<sqlx::MySqlPool, ConnectError> {
     let opts = sqlx::mysql::MySqlConnectOptions::from_str(conn.url.expose())
         .map_err(|e| bad_url(conn, e))?
         .timezone(Some("+00:00".to_string()))
@@ -173,7 +173,7 @@ pub(crate) async fn mysql(conn: &Connection) -> Result<sqlx::MySqlPool, ConnectE
 }
 
 /// Opens an existing SQLite file read-only: introspection must never create or change it.
-pub(crate) async fn sqlite(conn: &Connection) -> Result<sqlx::SqlitePool, ConnectError> {
+pub async fn sqlite(conn: &Connection) -> Result<sqlx::SqlitePool, ConnectError> {
     let path = conn
         .url
         .sqlite_path()
@@ -189,6 +189,33 @@ pub(crate) async fn sqlite(conn: &Connection) -> Result<sqlx::SqlitePool, Connec
         .filename(&path)
         .read_only(true)
         .create_if_missing(false)
+        .log_statements(tracing::log::LevelFilter::Trace);
+    probe::<sqlx::SqliteConnection>(conn, &opts).await?;
+    Ok(sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(conn.connect_timeout)
+        .connect_lazy_with(opts))
+}
+
+/// Opens an SQLite file for writing (a destination), creating it when `create` is set.
+/// Waits up to the connect timeout for another writer's lock instead of failing at once.
+pub async fn sqlite_writable(conn: &Connection, create: bool) -> Result<sqlx::SqlitePool, ConnectError> {
+    let path = conn.url.sqlite_path().map(|p| p.to_path_buf()).unwrap_or_default();
+    if !create && !path.is_file() {
+        return Err(ConnectError::SqliteMissing { connection: conn.name.clone(), path: path.display().to_string() });
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| ConnectError::Other {
+            connection: conn.name.clone(),
+            url: conn.url.redacted().to_string(),
+            reason: format!("cannot create {}: {e}", dir.display()),
+        })?;
+    }
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(create)
+        .busy_timeout(conn.connect_timeout)
+        .foreign_keys(false)
         .log_statements(tracing::log::LevelFilter::Trace);
     probe::<sqlx::SqliteConnection>(conn, &opts).await?;
     Ok(sqlx::sqlite::SqlitePoolOptions::new()

@@ -6,7 +6,7 @@
 //! dialect and holds what the dialects share: connecting, and turning driver errors
 //! into messages that name the host, port, database and connection at fault.
 
-mod connect;
+pub mod connect;
 mod mysql;
 mod postgres;
 mod sqlite;
