@@ -10,3 +10,4 @@ pub mod inspect;
 pub mod migrations;
 pub mod model;
 pub mod snapshot_io;
+pub mod target;

@@ -35,6 +35,10 @@ pub struct Config {
     pub mappings: BTreeMap<String, Mapping>,
     /// Folder for generated files, resolved against the config's folder.
     pub output: PathBuf,
+    /// How destination names derive from source names.
+    pub naming: crate::target::Naming,
+    /// `table.column` patterns (source names) whose lossy casts are accepted.
+    pub allow_lossy: Vec<Pattern>,
     text: String,
 }
 
@@ -159,6 +163,20 @@ impl Config {
     /// The 1-based line where `key:` first appears as a mapping key, 0 if not found.
     pub fn line_of_key(&self, key: &str) -> usize {
         line_of_key(&self.text, key)
+    }
+
+    /// True when `allow_lossy` accepts a lossy cast of source `table.column`.
+    pub fn allows_lossy(&self, table: &str, column: &str) -> bool {
+        let key = format!("{table}.{column}");
+        self.allow_lossy.iter().any(|p| p.is_match(&key))
+    }
+
+    /// The destination connection, or an error saying `destination:` is needed for `what`.
+    pub fn destination_connection(&self, what: &str) -> Result<&Connection, ConfigError> {
+        match &self.destination {
+            Some(name) => Ok(&self.connections[name]),
+            None => Err(self.error_at(0, format!("{what} needs a `destination:` naming the connection to write to"))),
+        }
     }
 
     pub fn source_connection(&self) -> &Connection {
@@ -344,8 +362,16 @@ impl Builder<'_> {
             None => self.dir.join("generated"),
         };
 
+        let allow_lossy = self.patterns("allow_lossy", &raw.allow_lossy)?;
+        for p in &allow_lossy {
+            if !p.text.contains('.') {
+                return Err(self.err(p.line, format!("allow_lossy: `{}` must be `table.column` (globs allowed, e.g. `Invoice.*`)", p.text)));
+            }
+        }
         Ok(Config {
             path: self.path.to_path_buf(),
+            naming: raw.naming,
+            allow_lossy,
             connections,
             source,
             destination,

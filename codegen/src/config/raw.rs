@@ -19,6 +19,10 @@ pub struct RawConfig {
     #[serde(default)]
     pub mappings: BTreeMap<String, RawMapping>,
     pub output: Option<String>,
+    #[serde(default)]
+    pub naming: crate::target::Naming,
+    #[serde(default)]
+    pub allow_lossy: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -137,6 +137,9 @@ fn reference_config_in_docs_parses() {
         }
     );
     assert_eq!(cfg.output, Path::new("/proj/generated"));
+    assert_eq!(cfg.naming, crate::target::Naming::SnakeCase);
+    assert!(cfg.allows_lossy("Invoice", "Total") && cfg.allows_lossy("Track", "Milliseconds"));
+    assert!(!cfg.allows_lossy("Invoice", "InvoiceDate"));
 
     // Every key used in the reference is described under "## Keys".
     let keys_section = &doc[doc.find("## Keys").expect("keys section")..];
