@@ -30,6 +30,16 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Read a database's schema and write <output>/schema/<connection>.yaml.
     Introspect(IntrospectArgs),
+    /// Compare the source (after mappings) with the destination and write the additive
+    /// changes as the next migration in <output>/migrations/<destination>/.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Write nothing; exit 1 if a migration would be written.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

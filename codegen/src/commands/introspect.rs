@@ -27,6 +27,15 @@ pub enum IntrospectError {
     },
 }
 
+/// The source connection's schema, checked against the config's mappings and filtered
+/// to the selected tables: what every later stage starts from.
+pub async fn read_source(config: &Config) -> Result<model::Schema, IntrospectError> {
+    let Introspection { mut schema, .. } = inspect::introspect(config.source_connection()).await?;
+    validate::against_source(config, &schema)?;
+    validate::select_tables(config, &mut schema);
+    Ok(schema)
+}
+
 /// One connection's result, ready to write.
 #[derive(Debug, Clone)]
 pub struct Snapshot {

@@ -1,4 +1,5 @@
 //! What each `codegen` subcommand does, as library functions the binary and the tests
 //! share. Nothing here prints: results come back as values for the caller to report.
 
+pub mod diff;
 pub mod introspect;

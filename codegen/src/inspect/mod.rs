@@ -144,3 +144,44 @@ where
     pool.close().await;
     value
 }
+
+/// Which of `tables` hold at least one row (a NOT NULL column without a default cannot
+/// be added to those). Names come from the introspected schema and are quoted.
+pub async fn populated_tables(conn: &Connection, tables: &[String]) -> Result<std::collections::BTreeSet<String>, ConnectError> {
+    let mut out = std::collections::BTreeSet::new();
+    if tables.is_empty() {
+        return Ok(out);
+    }
+    let quote = |t: &str| match conn.url.dialect() {
+        Dialect::Mysql => format!("`{}`", t.replace('`', "``")),
+        _ => format!("\"{}\"", t.replace('"', "\"\"")),
+    };
+    let fail = |e: sqlx::Error| connect::classify(conn, e);
+    for table in tables {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT 1 FROM {} LIMIT 1", quote(table)));
+        let found = match conn.url.dialect() {
+            Dialect::Postgres => {
+                let pool = connect::postgres(conn, "public").await?;
+                let rows = sqlx::raw_sql(sql).fetch_optional(&pool).await.map_err(fail)?;
+                pool.close().await;
+                rows.is_some()
+            }
+            Dialect::Mysql => {
+                let pool = connect::mysql(conn).await?;
+                let rows = sqlx::raw_sql(sql).fetch_optional(&pool).await.map_err(fail)?;
+                pool.close().await;
+                rows.is_some()
+            }
+            Dialect::Sqlite => {
+                let pool = connect::sqlite(conn).await?;
+                let rows = sqlx::raw_sql(sql).fetch_optional(&pool).await.map_err(fail)?;
+                pool.close().await;
+                rows.is_some()
+            }
+        };
+        if found {
+            out.insert(table.clone());
+        }
+    }
+    Ok(out)
+}

@@ -24,6 +24,7 @@
 //! with `;`, then a blank line. Statements never contain blank lines (seaway renders
 //! each on one line), so a blank line is an unambiguous separator.
 
+pub mod ledger;
 mod sum;
 
 pub use sum::{SUM_FILE, SumError, sum_file, verify_sum};

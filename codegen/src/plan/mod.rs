@@ -1,0 +1,312 @@
+//! Changes -> SQL statements for one destination dialect, rendered through sea-query.
+//!
+//! Column types are passed to sea-query as custom types holding the DDL string the
+//! `target` stage chose, so sea-query never has to render a type itself (it panics with
+//! `unimplemented!` on types a dialect lacks, such as arrays on MySQL). Statements are
+//! split into pre-data (enums, tables, columns) and post-data (indexes, unique
+//! constraints, foreign keys), so data can be loaded between the two.
+
+mod mysql;
+mod postgres;
+mod sqlite;
+
+use crate::diff::Change;
+use crate::migrations::{Section, Statement};
+use crate::model::{Column, DefaultValue, Dialect, ForeignKey, Index, IndexPart, NeutralType, ReferentialAction, Table, UniqueConstraint};
+use sea_query::{Alias, ColumnDef, ColumnType, Expr, ForeignKeyAction, IntoIden, Keyword};
+
+/// What differs between dialects when rendering; one implementation per dialect.
+trait DialectPlan {
+    fn dialect(&self) -> Dialect;
+    /// Renders any sea-query schema statement in this dialect.
+    fn build(&self, stmt: &dyn Buildable) -> String;
+    /// `CREATE TYPE` for an enum (PostgreSQL only).
+    fn create_enum(&self, _name: &str, _labels: &[String]) -> Option<String> {
+        None
+    }
+    fn add_enum_labels(&self, _name: &str, _labels: &[String]) -> Vec<String> {
+        Vec::new()
+    }
+    /// SQL changing a column to `column`'s type (its nullability and default unchanged).
+    fn widen(&self, table: &str, column: &Column) -> String;
+    fn relax_not_null(&self, table: &str, column: &Column) -> String;
+    /// Foreign keys go inside `CREATE TABLE` (SQLite cannot add them later).
+    fn inline_foreign_keys(&self) -> bool {
+        false
+    }
+    /// Extra clause for an identity column, if the dialect can express it here.
+    fn identity(&self, column: &Column, sole_primary_key: bool) -> Option<&'static str>;
+    /// Table options (engine, charset).
+    fn table_options(&self, _create: &mut sea_query::TableCreateStatement) {}
+    /// `CURRENT_DATE`-like defaults in this dialect's spelling.
+    fn now_default(&self, value: &DefaultValue, ty: &NeutralType) -> Expr;
+    /// Quotes an identifier for hand-written SQL.
+    fn quote(&self, name: &str) -> String;
+}
+
+/// The sea-query statements we render, behind one object-safe interface.
+trait Buildable {
+    fn postgres(&self) -> String;
+    fn mysql(&self) -> String;
+    fn sqlite(&self) -> String;
+}
+
+macro_rules! buildable {
+    ($($t:ty),*) => {$(
+        impl Buildable for $t {
+            fn postgres(&self) -> String { self.to_string(sea_query::PostgresQueryBuilder) }
+            fn mysql(&self) -> String { self.to_string(sea_query::MysqlQueryBuilder) }
+            fn sqlite(&self) -> String { self.to_string(sea_query::SqliteQueryBuilder) }
+        }
+    )*};
+}
+buildable!(sea_query::TableCreateStatement, sea_query::TableAlterStatement, sea_query::IndexCreateStatement);
+
+impl Buildable for sea_query::ForeignKeyCreateStatement {
+    fn postgres(&self) -> String {
+        self.to_string(sea_query::PostgresQueryBuilder)
+    }
+    fn mysql(&self) -> String {
+        self.to_string(sea_query::MysqlQueryBuilder)
+    }
+    fn sqlite(&self) -> String {
+        // Never called: SQLite foreign keys are inline (`inline_foreign_keys`).
+        String::new()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{what}: a name containing a line break cannot be written to a migration file")]
+    LineBreak { what: String },
+}
+
+/// Renders `changes` (already filtered by `diff::policy`) for `dialect`.
+pub fn plan(changes: &[Change], dialect: Dialect) -> Result<Vec<Statement>, PlanError> {
+    let d: &dyn DialectPlan = match dialect {
+        Dialect::Postgres => &postgres::Postgres,
+        Dialect::Mysql => &mysql::Mysql,
+        Dialect::Sqlite => &sqlite::Sqlite,
+    };
+    let mut pre = Vec::new();
+    let mut post = Vec::new();
+    let mut push = |section: Section, description: String, sql: String| -> Result<(), PlanError> {
+        if description.contains('\n') || sql.contains("\n\n") {
+            return Err(PlanError::LineBreak { what: description });
+        }
+        let st = Statement { section, description, sql };
+        match section {
+            Section::PreData => pre.push(st),
+            Section::PostData => post.push(st),
+        }
+        Ok(())
+    };
+    for change in changes {
+        match change {
+            Change::CreateEnum { name, labels } => {
+                if let Some(sql) = d.create_enum(name, labels) {
+                    push(Section::PreData, format!("create enum type {}", q(name)), sql)?;
+                }
+            }
+            Change::AddEnumLabels { name, labels } => {
+                for sql in d.add_enum_labels(name, labels) {
+                    push(Section::PreData, format!("add label to enum type {}", q(name)), sql)?;
+                }
+            }
+            Change::AddTable { name, table } => {
+                push(Section::PreData, format!("add table {}", q(name)), create_table(d, name, table))?;
+                for u in &table.unique {
+                    push(Section::PostData, format!("add unique {} on {}", q(&u.name), q(name)), unique(d, name, u))?;
+                }
+                for ix in &table.indexes {
+                    push(Section::PostData, format!("add index {} on {}", q(&ix.name), q(name)), index(d, name, ix))?;
+                }
+                if !d.inline_foreign_keys() {
+                    for fk in &table.foreign_keys {
+                        push(Section::PostData, format!("add foreign key {} on {}", q(&fk.name), q(name)), foreign_key(d, name, fk))?;
+                    }
+                }
+            }
+            Change::AddColumn { table, column } => {
+                let mut alter = sea_query::Table::alter();
+                alter.table(Alias::new(table.as_str())).add_column(&mut column_def(d, column, false));
+                push(Section::PreData, format!("add column {}.{}", q(table), q(&column.name)), d.build(&alter))?;
+            }
+            Change::WidenColumn { table, column, from } => {
+                push(Section::PreData, format!("widen column {}.{} from {from} to {}", q(table), q(&column.name), column.ty), d.widen(table, column))?;
+            }
+            Change::RelaxNotNull { table, column } => {
+                push(Section::PreData, format!("allow NULL in {}.{}", q(table), q(&column.name)), d.relax_not_null(table, column))?;
+            }
+            Change::AddUnique { table, unique: u } => push(Section::PostData, format!("add unique {} on {}", q(&u.name), q(table)), unique(d, table, u))?,
+            Change::AddIndex { table, index: ix } => push(Section::PostData, format!("add index {} on {}", q(&ix.name), q(table)), index(d, table, ix))?,
+            Change::AddForeignKey { table, foreign_key: fk } => {
+                push(Section::PostData, format!("add foreign key {} on {}", q(&fk.name), q(table)), foreign_key(d, table, fk))?;
+            }
+            // `diff::policy` never lets these through.
+            Change::DropTable { .. }
+            | Change::DropColumn { .. }
+            | Change::DropIndex { .. }
+            | Change::DropForeignKey { .. }
+            | Change::NarrowColumn { .. }
+            | Change::ChangeType { .. }
+            | Change::TightenNotNull { .. }
+            | Change::ChangePrimaryKey { .. } => {}
+        }
+    }
+    pre.extend(post);
+    Ok(pre)
+}
+
+/// `"name"`, for descriptions.
+fn q(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn create_table(d: &dyn DialectPlan, name: &str, table: &Table) -> String {
+    let mut create = sea_query::Table::create();
+    create.table(Alias::new(name));
+    let sole_pk = table.primary_key.as_ref().filter(|pk| pk.columns.len() == 1).map(|pk| pk.columns[0].as_str());
+    for col in &table.columns {
+        create.col(&mut column_def(d, col, sole_pk == Some(col.name.as_str())));
+    }
+    if let Some(pk) = &table.primary_key {
+        let mut idx = sea_query::Index::create();
+        for c in &pk.columns {
+            idx.col(Alias::new(c.as_str()));
+        }
+        create.primary_key(&mut idx);
+    }
+    for check in &table.checks {
+        create.check((Alias::new(check.name.as_str()), Expr::cust(check.expression.clone())));
+    }
+    if d.inline_foreign_keys() {
+        for fk in &table.foreign_keys {
+            create.foreign_key(&mut fk_statement(name, fk));
+        }
+    }
+    d.table_options(&mut create);
+    d.build(&create)
+}
+
+fn column_def(d: &dyn DialectPlan, col: &Column, sole_primary_key: bool) -> ColumnDef {
+    let mut def = ColumnDef::new_with_type(Alias::new(col.name.as_str()), ColumnType::custom(Alias::new(col.native.as_str())));
+    if col.nullable {
+        def.null();
+    } else {
+        def.not_null();
+    }
+    if let Some(g) = &col.generated {
+        def.generated(Expr::cust(g.expression.clone()), g.stored);
+    } else if let Some(value) = &col.default {
+        if let Some(expr) = default_expr(d, value, &col.ty) {
+            def.default(expr);
+        }
+    }
+    if col.identity.is_some() {
+        if let Some(clause) = d.identity(col, sole_primary_key) {
+            def.extra(clause);
+        }
+    }
+    def
+}
+
+fn default_expr(d: &dyn DialectPlan, value: &DefaultValue, ty: &NeutralType) -> Option<Expr> {
+    Some(match value {
+        DefaultValue::Null => return None,
+        DefaultValue::Bool(b) => Expr::val(*b),
+        DefaultValue::Number(n) if is_plain_number(n) => Expr::Keyword(Keyword::Custom(Alias::new(n.as_str()).into_iden())),
+        DefaultValue::Number(n) | DefaultValue::String(n) => Expr::val(n.as_str()),
+        DefaultValue::CurrentTimestamp | DefaultValue::CurrentDate | DefaultValue::CurrentTime => d.now_default(value, ty),
+        DefaultValue::Expression(e) => Expr::cust(e.clone()),
+    })
+}
+
+/// A decimal literal safe to write verbatim.
+fn is_plain_number(s: &str) -> bool {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    !body.is_empty()
+        && body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+        && body.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.')
+        && s.parse::<f64>().is_ok()
+}
+
+fn unique(d: &dyn DialectPlan, table: &str, u: &UniqueConstraint) -> String {
+    let mut idx = sea_query::Index::create();
+    idx.name(u.name.as_str()).table(Alias::new(table)).unique();
+    for c in &u.columns {
+        idx.col(Alias::new(c.as_str()));
+    }
+    d.build(&idx)
+}
+
+fn index(d: &dyn DialectPlan, table: &str, ix: &Index) -> String {
+    let plain = IndexPart::plain_columns(&ix.columns);
+    match plain {
+        Some(cols) if ix.predicate.is_none() && ix.method.is_none() => {
+            let mut idx = sea_query::Index::create();
+            idx.name(ix.name.as_str()).table(Alias::new(table));
+            if ix.unique {
+                idx.unique();
+            }
+            for c in &cols {
+                idx.col(Alias::new(c.as_str()));
+            }
+            d.build(&idx)
+        }
+        // Same-dialect only (`target` drops these across dialects): written by hand, with
+        // the parts and predicate exactly as the source engine reported them.
+        _ => {
+            let parts: Vec<String> = ix
+                .columns
+                .iter()
+                .map(|p| match p {
+                    IndexPart::Column(c) => d.quote(c),
+                    IndexPart::Expression { expression } => expression.clone(),
+                })
+                .collect();
+            let unique = if ix.unique { "UNIQUE " } else { "" };
+            let (using_pg, using_my) = match (&ix.method, d.dialect()) {
+                (Some(m), Dialect::Postgres) => (format!(" USING {m}"), String::new()),
+                (Some(m), Dialect::Mysql) if m == "fulltext" || m == "spatial" => (String::new(), format!("{} ", m.to_uppercase())),
+                _ => (String::new(), String::new()),
+            };
+            let unique = if using_my.is_empty() { unique.to_string() } else { using_my };
+            let mut sql = format!("CREATE {unique}INDEX {} ON {}{using_pg} ({})", d.quote(&ix.name), d.quote(table), parts.join(", "));
+            if let Some(p) = &ix.predicate {
+                sql.push_str(&format!(" WHERE {p}"));
+            }
+            sql
+        }
+    }
+}
+
+fn fk_statement(table: &str, fk: &ForeignKey) -> sea_query::ForeignKeyCreateStatement {
+    let mut st = sea_query::ForeignKey::create();
+    st.name(fk.name.as_str()).from_tbl(Alias::new(table)).to_tbl(Alias::new(fk.references.as_str()));
+    for c in &fk.columns {
+        st.from_col(Alias::new(c.as_str()));
+    }
+    for c in &fk.referenced_columns {
+        st.to_col(Alias::new(c.as_str()));
+    }
+    st.on_delete(action(fk.on_delete)).on_update(action(fk.on_update));
+    st
+}
+
+fn foreign_key(d: &dyn DialectPlan, table: &str, fk: &ForeignKey) -> String {
+    d.build(&fk_statement(table, fk))
+}
+
+fn action(a: ReferentialAction) -> ForeignKeyAction {
+    match a {
+        ReferentialAction::NoAction => ForeignKeyAction::NoAction,
+        ReferentialAction::Restrict => ForeignKeyAction::Restrict,
+        ReferentialAction::Cascade => ForeignKeyAction::Cascade,
+        ReferentialAction::SetNull => ForeignKeyAction::SetNull,
+        ReferentialAction::SetDefault => ForeignKeyAction::SetDefault,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,48 @@
+//! SQLite specifics: foreign keys inside `CREATE TABLE`, no column alteration (policy
+//! reports those), and rowid keys instead of identity clauses.
+
+use super::{Buildable, DialectPlan};
+use crate::model::{Column, DefaultValue, Dialect, NeutralType};
+use sea_query::{Expr, Keyword};
+
+pub struct Sqlite;
+
+impl DialectPlan for Sqlite {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn build(&self, stmt: &dyn Buildable) -> String {
+        stmt.sqlite()
+    }
+
+    // `diff::policy` reports column alterations on SQLite instead of emitting them.
+    fn widen(&self, _table: &str, _column: &Column) -> String {
+        String::new()
+    }
+
+    fn relax_not_null(&self, _table: &str, _column: &Column) -> String {
+        String::new()
+    }
+
+    fn inline_foreign_keys(&self) -> bool {
+        true
+    }
+
+    /// A sole `INTEGER PRIMARY KEY` is the rowid and numbers itself.
+    fn identity(&self, _column: &Column, _sole_primary_key: bool) -> Option<&'static str> {
+        None
+    }
+
+    fn now_default(&self, value: &DefaultValue, _ty: &NeutralType) -> Expr {
+        Expr::Keyword(match value {
+            DefaultValue::CurrentDate => Keyword::CurrentDate,
+            DefaultValue::CurrentTime => Keyword::CurrentTime,
+            _ => Keyword::CurrentTimestamp,
+        })
+    }
+
+    fn quote(&self, name: &str) -> String {
+        crate::target::quote_pg_ident(name)
+    }
+}
