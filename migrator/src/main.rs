@@ -2,10 +2,12 @@
 
 use clap::{Parser, Subcommand};
 use seaway_codegen::config::Config;
+use seaway_migrator::apply::{self, ApplyOptions, SectionChoice};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// seaway's data side: check connections (and, in later stages, apply migrations,
+/// seaway's data side: check connections and apply migrations (and, in later stages,
 /// transfer and verify data).
 #[derive(Debug, Parser)]
 #[command(name = "migrator", version)]
@@ -30,6 +32,24 @@ enum Command {
         #[arg(long)]
         connection: Option<String>,
     },
+    /// Apply the destination's pending migrations (<output>/migrations/<destination>/),
+    /// recording each section in its `seaway_migrations` table.
+    Apply {
+        /// pre-data (tables, columns) before a data load, post-data (indexes, foreign
+        /// keys) after it, or all.
+        #[arg(long, value_enum, default_value_t = SectionChoice::All)]
+        section: SectionChoice,
+        /// Print the SQL that would run and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds to wait while another `migrator apply` holds the lock
+        /// [default: 30, or the destination's connect_timeout if longer].
+        #[arg(long, value_name = "SECONDS")]
+        lock_timeout: Option<u64>,
+    },
+    /// List the destination's migrations: each section applied, pending or failed, and
+    /// whether the files still match what was applied.
+    Status,
 }
 
 fn main() -> ExitCode {
@@ -40,6 +60,20 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(&cli.config)?;
     match cli.command {
+        Command::Apply { section, dry_run, lock_timeout } => {
+            let options = ApplyOptions {
+                sections: section,
+                dry_run,
+                lock_timeout: lock_timeout.map(Duration::from_secs),
+            };
+            let summary = apply::apply(&config, &options, &mut |event| println!("{event}")).await?;
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status => {
+            print!("{}", apply::status(&config).await?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Ping { connection } => {
             let targets: Vec<_> = match &connection {
                 Some(name) => match config.connections.get(name) {

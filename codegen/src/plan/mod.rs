@@ -191,10 +191,13 @@ fn create_table(d: &dyn DialectPlan, name: &str, table: &Table) -> String {
 
 fn column_def(d: &dyn DialectPlan, col: &Column, sole_primary_key: bool) -> ColumnDef {
     let mut def = ColumnDef::new_with_type(Alias::new(col.name.as_str()), ColumnType::custom(Alias::new(col.native.as_str())));
-    if col.nullable {
-        def.null();
-    } else {
-        def.not_null();
+    // MariaDB accepts no NULL / NOT NULL on a generated column.
+    if col.generated.is_none() || d.dialect() != Dialect::Mysql {
+        if col.nullable {
+            def.null();
+        } else {
+            def.not_null();
+        }
     }
     if let Some(g) = &col.generated {
         def.generated(Expr::cust(g.expression.clone()), g.stored);
@@ -214,6 +217,8 @@ fn column_def(d: &dyn DialectPlan, col: &Column, sole_primary_key: bool) -> Colu
 fn default_expr(d: &dyn DialectPlan, value: &DefaultValue, ty: &NeutralType) -> Option<Expr> {
     Some(match value {
         DefaultValue::Null => return None,
+        // SQLite and MySQL spell boolean defaults 0 and 1; PostgreSQL wants a boolean.
+        DefaultValue::Number(n) if matches!(ty, NeutralType::Bool) && (n == "0" || n == "1") => Expr::val(n == "1"),
         DefaultValue::Bool(b) => Expr::val(*b),
         DefaultValue::Number(n) if is_plain_number(n) => Expr::Keyword(Keyword::Custom(Alias::new(n.as_str()).into_iden())),
         DefaultValue::Number(n) | DefaultValue::String(n) => Expr::val(n.as_str()),

@@ -40,7 +40,7 @@ impl LedgerRow {
     }
 
     /// True when some of this section is in effect, so its file must not change.
-    fn binds_checksum(&self) -> bool {
+    pub(crate) fn binds_checksum(&self) -> bool {
         self.success || self.statements_done > 0
     }
 }
@@ -77,6 +77,16 @@ pub(crate) struct Key<'a> {
     pub name: &'a str,
     pub section: &'static str,
     pub checksum: &'a str,
+}
+
+/// A statement count as stored (the ledger's integer column).
+pub(crate) fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// A duration as stored in `duration_ms`.
+pub(crate) fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// One (migration, section) to apply.

@@ -303,8 +303,7 @@ pub async fn status(config: &Config) -> Result<StatusReport, ApplyError> {
         Dialect::Mysql => read_only_ledger::<mysql::Mysql>(&prepared).await?,
         Dialect::Sqlite => read_only_ledger::<sqlite::Sqlite>(&prepared).await?,
     };
-    let transactional = prepared.conn.url.dialect() != Dialect::Mysql;
-    Ok(StatusReport::new(prepared.target, prepared.dir, &prepared.migrations, ledger, transactional))
+    Ok(StatusReport::new(prepared.target, prepared.dir, &prepared.migrations, ledger))
 }
 
 async fn read_only_ledger<D: Destination>(p: &Prepared) -> Result<Vec<LedgerRow>, ApplyError> {
