@@ -33,6 +33,8 @@ pub enum Command {
     /// Compare the source (after mappings) with the destination and write the additive
     /// changes as the next migration in <output>/migrations/<destination>/.
     Diff(DiffArgs),
+    /// Check that snapshots, migration files and the destination are all in step (CI).
+    Check,
 }
 
 #[derive(Debug, Args)]

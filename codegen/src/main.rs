@@ -16,6 +16,19 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Check => {
+            let config = Config::load(&cli.global.config)?;
+            let findings = seaway_codegen::commands::check::run(&config).await?;
+            if findings.is_empty() {
+                println!("everything is in step: snapshots current, migrations applied, no drift");
+                return Ok(ExitCode::SUCCESS);
+            }
+            for f in &findings {
+                eprintln!("check: {f}");
+            }
+            eprintln!("error: {} check(s) failed", findings.len());
+            Ok(ExitCode::from(1))
+        }
         Command::Diff(args) => {
             let config = Config::load(&cli.global.config)?;
             let outcome = seaway_codegen::commands::diff::run(&config).await?;

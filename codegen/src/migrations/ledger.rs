@@ -7,12 +7,17 @@ use crate::config::Connection;
 use crate::diff::LEDGER_TABLE;
 use crate::inspect::{ConnectError, connect};
 use crate::model::Dialect;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// (version, section) pairs applied successfully; empty when there is no ledger yet.
 pub async fn applied(conn: &Connection) -> Result<BTreeSet<(u32, Section)>, ConnectError> {
-    let sql = format!("SELECT version, section FROM {LEDGER_TABLE} WHERE success");
-    let rows: Vec<(i64, String)> = match conn.url.dialect() {
+    Ok(applied_checksums(conn).await?.into_keys().collect())
+}
+
+/// Successfully applied (version, section) pairs with the checksum the file had then.
+pub async fn applied_checksums(conn: &Connection) -> Result<BTreeMap<(u32, Section), String>, ConnectError> {
+    let sql = format!("SELECT version, section, checksum FROM {LEDGER_TABLE} WHERE success");
+    let rows: Vec<(i64, String, String)> = match conn.url.dialect() {
         Dialect::Postgres => {
             let pool = connect::postgres(conn, "public").await?;
             let rows = read(&pool, &sql, "select to_regclass('seaway_migrations') is not null").await;
@@ -27,7 +32,7 @@ pub async fn applied(conn: &Connection) -> Result<BTreeSet<(u32, Section)>, Conn
         }
         Dialect::Sqlite => {
             if conn.url.sqlite_path().is_none_or(|p| !p.is_file()) {
-                return Ok(BTreeSet::new());
+                return Ok(BTreeMap::new());
             }
             let pool = connect::sqlite(conn).await?;
             let rows = read(&pool, &sql, "select count(*) > 0 from sqlite_master where type = 'table' and name = 'seaway_migrations'").await;
@@ -38,11 +43,11 @@ pub async fn applied(conn: &Connection) -> Result<BTreeSet<(u32, Section)>, Conn
     .map_err(|e| connect::classify(conn, e))?;
     Ok(rows
         .into_iter()
-        .filter_map(|(v, s)| Some((u32::try_from(v).ok()?, Section::parse(&s)?)))
+        .filter_map(|(v, s, c)| Some(((u32::try_from(v).ok()?, Section::parse(&s)?), c)))
         .collect())
 }
 
-async fn read<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, sql: &str, exists: &'static str) -> Result<Vec<(i64, String)>, sqlx::Error>
+async fn read<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, sql: &str, exists: &'static str) -> Result<Vec<(i64, String, String)>, sqlx::Error>
 where
     for<'e> &'e sqlx::Pool<DB>: sqlx::Executor<'e, Database = DB>,
     <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
@@ -55,5 +60,5 @@ where
     if !present {
         return Ok(Vec::new());
     }
-    sqlx::query_as::<DB, (i64, String)>(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(pool).await
+    sqlx::query_as::<DB, (i64, String, String)>(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(pool).await
 }

@@ -170,7 +170,7 @@ impl Project {
             Engine::Postgres => Db::Pg(sqlx::PgConnection::connect(&self.url).await.expect("connect")),
             Engine::Mysql => Db::My(sqlx::MySqlConnection::connect(&self.url).await.expect("connect")),
             Engine::Sqlite => {
-                let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(self.sqlite_file());
+                let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(self.sqlite_file()).create_if_missing(true);
                 Db::Lite(sqlx::SqliteConnection::connect_with(&opts).await.expect("connect"))
             }
         }
