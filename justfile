@@ -28,6 +28,14 @@ check:
 ping:
     {{migrator}} ping
 
+# Apply pending migrations to the destination (--section pre-data|post-data|all, --dry-run).
+apply *ARGS:
+    {{migrator}} apply {{ARGS}}
+
+# Show which migrations the destination has applied, pending or failed.
+status:
+    {{migrator}} status
+
 # Format, lint and run every test (live PostgreSQL/MariaDB tests skip when absent
 # unless SEAWAY_REQUIRE_LIVE=1).
 test:

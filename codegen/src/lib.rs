@@ -9,7 +9,7 @@ pub mod dburl;
 pub mod diff;
 pub mod inspect;
 pub mod migrations;
-pub mod plan;
 pub mod model;
+pub mod plan;
 pub mod snapshot_io;
 pub mod target;

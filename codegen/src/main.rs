@@ -39,18 +39,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("skipped: {skipped}");
             }
             let Some(name) = &outcome.migration_name else {
-                println!("{} ({}): nothing to do; the destination has every change the source needs", outcome.destination, outcome.dialect);
+                println!(
+                    "{} ({}): nothing to do; the destination has every change the source needs",
+                    outcome.destination, outcome.dialect
+                );
                 return Ok(ExitCode::SUCCESS);
             };
-            let pre = outcome.statements.iter().filter(|s| s.section == seaway_codegen::migrations::Section::PreData).count();
+            let pre = outcome
+                .statements
+                .iter()
+                .filter(|s| s.section == seaway_codegen::migrations::Section::PreData)
+                .count();
             let post = outcome.statements.len() - pre;
             if args.check {
-                println!("{} ({}): {name} would be written ({pre} pre-data, {post} post-data statements)", outcome.destination, outcome.dialect);
+                println!(
+                    "{} ({}): {name} would be written ({pre} pre-data, {post} post-data statements)",
+                    outcome.destination, outcome.dialect
+                );
                 return Ok(ExitCode::from(1));
             }
             snapshot_io::write_all(&outcome.files).context("writing the migration")?;
-            let path = outcome.files.first().map(|f| f.path.display().to_string()).unwrap_or_default();
-            println!("{} ({}): wrote {path} ({pre} pre-data, {post} post-data statements); review it, then `just apply`", outcome.destination, outcome.dialect);
+            let path = outcome
+                .files
+                .first()
+                .map(|f| f.path.display().to_string())
+                .unwrap_or_default();
+            println!(
+                "{} ({}): wrote {path} ({pre} pre-data, {post} post-data statements); review it, then `just apply`",
+                outcome.destination, outcome.dialect
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Introspect(args) => {

@@ -60,7 +60,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(&cli.config)?;
     match cli.command {
-        Command::Apply { section, dry_run, lock_timeout } => {
+        Command::Apply {
+            section,
+            dry_run,
+            lock_timeout,
+        } => {
             let options = ApplyOptions {
                 sections: section,
                 dry_run,

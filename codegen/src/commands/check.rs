@@ -37,17 +37,27 @@ pub async fn run(config: &Config) -> Result<Vec<Finding>, CheckError> {
 
     // Snapshots that exist on disk must match their live databases.
     let snapshot_dir = config.output.join("schema");
-    let with_snapshots: Vec<String> =
-        config.connections.keys().filter(|name| snapshot_dir.join(format!("{name}.yaml")).is_file()).cloned().collect();
+    let with_snapshots: Vec<String> = config
+        .connections
+        .keys()
+        .filter(|name| snapshot_dir.join(format!("{name}.yaml")).is_file())
+        .cloned()
+        .collect();
     for name in with_snapshots {
         for snap in introspect::run(config, &Selection::Named(name)).await? {
             if !snapshot_io::stale(std::slice::from_ref(&snap.file)).is_empty() {
-                findings.push(format!("{} is stale: the database `{}` changed; run `just introspect` and commit", snap.file.path.display(), snap.connection));
+                findings.push(format!(
+                    "{} is stale: the database `{}` changed; run `just introspect` and commit",
+                    snap.file.path.display(),
+                    snap.connection
+                ));
             }
         }
     }
 
-    let Some(dest_name) = &config.destination else { return Ok(findings) };
+    let Some(dest_name) = &config.destination else {
+        return Ok(findings);
+    };
     let dest = &config.connections[dest_name];
     let dir = migrations_dir(config, dest_name);
     let files = match migrations::load_dir(&dir) {
@@ -62,19 +72,27 @@ pub async fn run(config: &Config) -> Result<Vec<Finding>, CheckError> {
     let applied = migrations::ledger::applied_checksums(dest).await?;
     let mut pending = Vec::new();
     for m in &files {
-        let sections: BTreeSet<Section> = migrations::parse(&m.path, &m.contents)?.iter().map(|s| s.section).collect();
+        let sections: BTreeSet<Section> = migrations::parse(&m.path, &m.contents)?
+            .iter()
+            .map(|s| s.section)
+            .collect();
         for section in sections {
             match applied.get(&(m.version, section)) {
                 None => pending.push(format!("{} ({})", m.name, section.as_str())),
                 Some(sum) if *sum != m.checksum => findings.push(format!(
-                    "{}: applied to `{dest_name}` with checksum {sum}, but the file now has {}", m.path.display(), m.checksum
+                    "{}: applied to `{dest_name}` with checksum {sum}, but the file now has {}",
+                    m.path.display(),
+                    m.checksum
                 )),
                 Some(_) => {}
             }
         }
     }
     if !pending.is_empty() {
-        findings.push(format!("`{dest_name}` has migrations not applied: {}; run `just apply`", pending.join(", ")));
+        findings.push(format!(
+            "`{dest_name}` has migrations not applied: {}; run `just apply`",
+            pending.join(", ")
+        ));
         return Ok(findings);
     }
 
@@ -83,7 +101,13 @@ pub async fn run(config: &Config) -> Result<Vec<Finding>, CheckError> {
     let desired = target::desired(&source, config, dest.url.dialect())?;
     let actual = read_destination(dest).await?;
     let changes = diff::diff(&desired.schema, &actual);
-    let existing: Vec<String> = desired.schema.tables.keys().filter(|t| actual.tables.contains_key(*t)).cloned().collect();
+    let existing: Vec<String> = desired
+        .schema
+        .tables
+        .keys()
+        .filter(|t| actual.tables.contains_key(*t))
+        .cloned()
+        .collect();
     let populated = inspect::populated_tables(dest, &existing).await?;
     let decision = policy::decide(changes, dest.url.dialect(), &populated);
     if !decision.emit.is_empty() {

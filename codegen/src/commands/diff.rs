@@ -29,8 +29,13 @@ pub enum DiffError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Migrations(#[from] MigrationError),
-    #[error("destination `{destination}` has migrations not yet applied ({pending}); apply them first (`just apply`), then diff again")]
-    Pending { destination: String, pending: String },
+    #[error(
+        "destination `{destination}` has migrations not yet applied ({pending}); apply them first (`just apply`), then diff again"
+    )]
+    Pending {
+        destination: String,
+        pending: String,
+    },
 }
 
 /// What a diff found and, if anything is to change, the files to write.
@@ -56,7 +61,8 @@ pub fn migrations_dir(config: &Config, destination: &str) -> PathBuf {
 /// Reads the destination; a missing SQLite file is an empty database. The ledger table
 /// is seaway's own and never part of the comparison.
 pub async fn read_destination(conn: &Connection) -> Result<Schema, InspectError> {
-    let missing_file = conn.url.dialect() == Dialect::Sqlite && conn.url.sqlite_path().is_none_or(|p| !p.exists());
+    let missing_file =
+        conn.url.dialect() == Dialect::Sqlite && conn.url.sqlite_path().is_none_or(|p| !p.exists());
     let mut schema = if missing_file {
         Schema::new(Dialect::Sqlite, "main")
     } else {
@@ -74,7 +80,13 @@ pub async fn run(config: &Config) -> Result<DiffOutcome, DiffError> {
     let actual = read_destination(dest_conn).await?;
 
     let changes = diff::diff(&desired.schema, &actual);
-    let existing: Vec<String> = desired.schema.tables.keys().filter(|t| actual.tables.contains_key(*t)).cloned().collect();
+    let existing: Vec<String> = desired
+        .schema
+        .tables
+        .keys()
+        .filter(|t| actual.tables.contains_key(*t))
+        .cloned()
+        .collect();
     let populated = inspect::populated_tables(dest_conn, &existing).await?;
     let decision = policy::decide(changes, dialect, &populated);
     let statements = plan::plan(&decision.emit, dialect)?;
@@ -96,20 +108,29 @@ pub async fn run(config: &Config) -> Result<DiffOutcome, DiffError> {
     refuse_if_pending(dest_conn, &existing_migrations).await?;
 
     let version = existing_migrations.last().map_or(1, |m| m.version + 1);
-    let name = format!("{version:04}_{}", slug(&statements, existing_migrations.is_empty()));
+    let name = format!(
+        "{version:04}_{}",
+        slug(&statements, existing_migrations.is_empty())
+    );
     let summary = format!(
         "{} ({}) -> {} ({})",
-        config.source,
-        source.dialect,
-        dest_conn.name,
-        dialect
+        config.source, source.dialect, dest_conn.name, dialect
     );
     let contents = migrations::render(&name, &summary, &statements);
     let path = dir.join(format!("{name}.sql"));
-    existing_migrations.push(Migration { version, name: name.clone(), checksum: migrations::checksum(&contents), path: path.clone(), contents: contents.clone() });
+    existing_migrations.push(Migration {
+        version,
+        name: name.clone(),
+        checksum: migrations::checksum(&contents),
+        path: path.clone(),
+        contents: contents.clone(),
+    });
     outcome.files = vec![
         OutputFile { path, contents },
-        OutputFile { path: dir.join(migrations::SUM_FILE), contents: migrations::sum_file(&existing_migrations) },
+        OutputFile {
+            path: dir.join(migrations::SUM_FILE),
+            contents: migrations::sum_file(&existing_migrations),
+        },
     ];
     outcome.migration_name = Some(name);
     outcome.statements = statements;
@@ -123,7 +144,10 @@ async fn refuse_if_pending(conn: &Connection, existing: &[Migration]) -> Result<
     let applied = migrations::ledger::applied(conn).await?;
     let mut pending = Vec::new();
     for m in existing {
-        let sections: BTreeSet<Section> = migrations::parse(&m.path, &m.contents)?.iter().map(|s| s.section).collect();
+        let sections: BTreeSet<Section> = migrations::parse(&m.path, &m.contents)?
+            .iter()
+            .map(|s| s.section)
+            .collect();
         if sections.iter().any(|s| !applied.contains(&(m.version, *s))) {
             pending.push(m.name.clone());
         }
@@ -131,16 +155,26 @@ async fn refuse_if_pending(conn: &Connection, existing: &[Migration]) -> Result<
     if pending.is_empty() {
         Ok(())
     } else {
-        Err(DiffError::Pending { destination: conn.name.clone(), pending: pending.join(", ") })
+        Err(DiffError::Pending {
+            destination: conn.name.clone(),
+            pending: pending.join(", "),
+        })
     }
 }
 
 /// `initial` for a first migration that only creates tables, else from the first change.
 fn slug(statements: &[Statement], first: bool) -> String {
-    if first && statements.iter().all(|s| !s.description.starts_with("widen") && !s.description.starts_with("add column")) {
+    if first
+        && statements.iter().all(|s| {
+            !s.description.starts_with("widen") && !s.description.starts_with("add column")
+        })
+    {
         return "initial".to_string();
     }
-    let text = statements.first().map(|s| s.description.as_str()).unwrap_or("change");
+    let text = statements
+        .first()
+        .map(|s| s.description.as_str())
+        .unwrap_or("change");
     let mut slug = String::new();
     for c in text.chars() {
         if c.is_ascii_alphanumeric() {
@@ -152,5 +186,9 @@ fn slug(statements: &[Statement], first: bool) -> String {
     let slug = slug.trim_matches('_');
     let cut: String = slug.chars().take(48).collect();
     let cut = cut.trim_end_matches('_').to_string();
-    if statements.len() > 1 { format!("{cut}_and_more") } else { cut }
+    if statements.len() > 1 {
+        format!("{cut}_and_more")
+    } else {
+        cut
+    }
 }

@@ -175,7 +175,10 @@ impl Config {
     pub fn destination_connection(&self, what: &str) -> Result<&Connection, ConfigError> {
         match &self.destination {
             Some(name) => Ok(&self.connections[name]),
-            None => Err(self.error_at(0, format!("{what} needs a `destination:` naming the connection to write to"))),
+            None => Err(self.error_at(
+                0,
+                format!("{what} needs a `destination:` naming the connection to write to"),
+            )),
         }
     }
 

@@ -15,7 +15,9 @@ mod widen;
 
 pub use widen::is_widening;
 
-use crate::model::{Column, Dialect, ForeignKey, Index, IndexPart, NeutralType, Schema, Table, UniqueConstraint};
+use crate::model::{
+    Column, Dialect, ForeignKey, Index, IndexPart, NeutralType, Schema, Table, UniqueConstraint,
+};
 use std::collections::BTreeSet;
 
 /// Name of the ledger table `migrator apply` keeps in a destination; never part of a diff.
@@ -24,32 +26,88 @@ pub const LEDGER_TABLE: &str = "seaway_migrations";
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// PostgreSQL enum type to create before the tables that use it.
-    CreateEnum { name: String, labels: Vec<String> },
+    CreateEnum {
+        name: String,
+        labels: Vec<String>,
+    },
     /// PostgreSQL enum type missing some labels.
-    AddEnumLabels { name: String, labels: Vec<String> },
-    AddTable { name: String, table: Table },
-    AddColumn { table: String, column: Column },
+    AddEnumLabels {
+        name: String,
+        labels: Vec<String>,
+    },
+    AddTable {
+        name: String,
+        table: Table,
+    },
+    AddColumn {
+        table: String,
+        column: Column,
+    },
     /// The column's type must become wider (`from` is the actual type).
-    WidenColumn { table: String, column: Column, from: NeutralType },
+    WidenColumn {
+        table: String,
+        column: Column,
+        from: NeutralType,
+    },
     /// The desired column accepts NULL and the actual does not.
-    RelaxNotNull { table: String, column: Column },
-    AddUnique { table: String, unique: UniqueConstraint },
-    AddIndex { table: String, index: Index },
-    AddForeignKey { table: String, foreign_key: ForeignKey },
+    RelaxNotNull {
+        table: String,
+        column: Column,
+    },
+    AddUnique {
+        table: String,
+        unique: UniqueConstraint,
+    },
+    AddIndex {
+        table: String,
+        index: Index,
+    },
+    AddForeignKey {
+        table: String,
+        foreign_key: ForeignKey,
+    },
 
     // Never emitted; reported by `policy`.
-    DropTable { name: String },
-    DropColumn { table: String, column: String },
-    DropIndex { table: String, name: String },
-    DropForeignKey { table: String, name: String },
+    DropTable {
+        name: String,
+    },
+    DropColumn {
+        table: String,
+        column: String,
+    },
+    DropIndex {
+        table: String,
+        name: String,
+    },
+    DropForeignKey {
+        table: String,
+        name: String,
+    },
     /// The desired type is narrower than the actual.
-    NarrowColumn { table: String, column: String, from: NeutralType, to: NeutralType },
+    NarrowColumn {
+        table: String,
+        column: String,
+        from: NeutralType,
+        to: NeutralType,
+    },
     /// Neither type contains the other.
-    ChangeType { table: String, column: String, from: NeutralType, to: NeutralType },
+    ChangeType {
+        table: String,
+        column: String,
+        from: NeutralType,
+        to: NeutralType,
+    },
     /// The desired column is NOT NULL and the actual accepts NULL.
-    TightenNotNull { table: String, column: String },
+    TightenNotNull {
+        table: String,
+        column: String,
+    },
     /// The primary keys differ.
-    ChangePrimaryKey { table: String, from: Vec<String>, to: Vec<String> },
+    ChangePrimaryKey {
+        table: String,
+        from: Vec<String>,
+        to: Vec<String>,
+    },
 }
 
 /// Computes every difference that turns `actual` into `desired`.
@@ -63,18 +121,31 @@ pub fn diff(desired: &Schema, actual: &Schema) -> Vec<Change> {
             break; // inline enums change with their column
         }
         match actual.enums.get(name) {
-            None => out.push(Change::CreateEnum { name: name.clone(), labels: labels.clone() }),
+            None => out.push(Change::CreateEnum {
+                name: name.clone(),
+                labels: labels.clone(),
+            }),
             Some(have) => {
-                let missing: Vec<String> = labels.iter().filter(|l| !have.contains(l)).cloned().collect();
+                let missing: Vec<String> = labels
+                    .iter()
+                    .filter(|l| !have.contains(l))
+                    .cloned()
+                    .collect();
                 if !missing.is_empty() {
-                    out.push(Change::AddEnumLabels { name: name.clone(), labels: missing });
+                    out.push(Change::AddEnumLabels {
+                        name: name.clone(),
+                        labels: missing,
+                    });
                 }
             }
         }
     }
     for (name, want) in &desired.tables {
         match actual.tables.get(name) {
-            None => out.push(Change::AddTable { name: name.clone(), table: want.clone() }),
+            None => out.push(Change::AddTable {
+                name: name.clone(),
+                table: want.clone(),
+            }),
             Some(have) => table(name, want, have, actual.dialect, &mut out),
         }
     }
@@ -90,32 +161,67 @@ fn table(name: &str, want: &Table, have: &Table, dialect: Dialect, out: &mut Vec
     let t = || name.to_string();
     for col in &want.columns {
         let Some(actual) = have.column(&col.name) else {
-            out.push(Change::AddColumn { table: t(), column: col.clone() });
+            out.push(Change::AddColumn {
+                table: t(),
+                column: col.clone(),
+            });
             continue;
         };
         if col.ty != actual.ty {
             if is_widening(&actual.ty, &col.ty) {
-                out.push(Change::WidenColumn { table: t(), column: col.clone(), from: actual.ty.clone() });
+                out.push(Change::WidenColumn {
+                    table: t(),
+                    column: col.clone(),
+                    from: actual.ty.clone(),
+                });
             } else if is_widening(&col.ty, &actual.ty) {
-                out.push(Change::NarrowColumn { table: t(), column: col.name.clone(), from: actual.ty.clone(), to: col.ty.clone() });
+                out.push(Change::NarrowColumn {
+                    table: t(),
+                    column: col.name.clone(),
+                    from: actual.ty.clone(),
+                    to: col.ty.clone(),
+                });
             } else {
-                out.push(Change::ChangeType { table: t(), column: col.name.clone(), from: actual.ty.clone(), to: col.ty.clone() });
+                out.push(Change::ChangeType {
+                    table: t(),
+                    column: col.name.clone(),
+                    from: actual.ty.clone(),
+                    to: col.ty.clone(),
+                });
             }
         }
         match (col.nullable, actual.nullable) {
-            (true, false) => out.push(Change::RelaxNotNull { table: t(), column: col.clone() }),
-            (false, true) => out.push(Change::TightenNotNull { table: t(), column: col.name.clone() }),
+            (true, false) => out.push(Change::RelaxNotNull {
+                table: t(),
+                column: col.clone(),
+            }),
+            (false, true) => out.push(Change::TightenNotNull {
+                table: t(),
+                column: col.name.clone(),
+            }),
             _ => {}
         }
     }
     for col in &have.columns {
         if want.column(&col.name).is_none() {
-            out.push(Change::DropColumn { table: t(), column: col.name.clone() });
+            out.push(Change::DropColumn {
+                table: t(),
+                column: col.name.clone(),
+            });
         }
     }
-    let pk = |tb: &Table| tb.primary_key.as_ref().map(|p| p.columns.clone()).unwrap_or_default();
+    let pk = |tb: &Table| {
+        tb.primary_key
+            .as_ref()
+            .map(|p| p.columns.clone())
+            .unwrap_or_default()
+    };
     if pk(want) != pk(have) {
-        out.push(Change::ChangePrimaryKey { table: t(), from: pk(have), to: pk(want) });
+        out.push(Change::ChangePrimaryKey {
+            table: t(),
+            from: pk(have),
+            to: pk(want),
+        });
     }
 
     // Unique constraints and indexes, by shape. A unique index in one engine may be a
@@ -124,39 +230,75 @@ fn table(name: &str, want: &Table, have: &Table, dialect: Dialect, out: &mut Vec
         .unique
         .iter()
         .map(|u| columns_of(&u.columns))
-        .chain(have.indexes.iter().filter(|i| i.unique && i.predicate.is_none()).map(|i| i.columns.clone()))
+        .chain(
+            have.indexes
+                .iter()
+                .filter(|i| i.unique && i.predicate.is_none())
+                .map(|i| i.columns.clone()),
+        )
         .collect();
     for u in &want.unique {
         if !unique_shapes.contains(&columns_of(&u.columns)) {
-            out.push(Change::AddUnique { table: t(), unique: u.clone() });
+            out.push(Change::AddUnique {
+                table: t(),
+                unique: u.clone(),
+            });
         }
     }
     for ix in &want.indexes {
-        if !have.indexes.iter().any(|h| same_index(h, ix)) && !(ix.unique && ix.predicate.is_none() && unique_shapes.contains(&ix.columns)) {
-            out.push(Change::AddIndex { table: t(), index: ix.clone() });
+        if !have.indexes.iter().any(|h| same_index(h, ix))
+            && !(ix.unique && ix.predicate.is_none() && unique_shapes.contains(&ix.columns))
+        {
+            out.push(Change::AddIndex {
+                table: t(),
+                index: ix.clone(),
+            });
         }
     }
-    let want_unique: BTreeSet<Vec<IndexPart>> = want.unique.iter().map(|u| columns_of(&u.columns)).chain(want.indexes.iter().filter(|i| i.unique).map(|i| i.columns.clone())).collect();
+    let want_unique: BTreeSet<Vec<IndexPart>> = want
+        .unique
+        .iter()
+        .map(|u| columns_of(&u.columns))
+        .chain(
+            want.indexes
+                .iter()
+                .filter(|i| i.unique)
+                .map(|i| i.columns.clone()),
+        )
+        .collect();
     for u in &have.unique {
         if !want_unique.contains(&columns_of(&u.columns)) {
-            out.push(Change::DropIndex { table: t(), name: u.name.clone() });
+            out.push(Change::DropIndex {
+                table: t(),
+                name: u.name.clone(),
+            });
         }
     }
     for ix in &have.indexes {
-        let wanted = want.indexes.iter().any(|w| same_index(ix, w)) || (ix.unique && want_unique.contains(&ix.columns));
+        let wanted = want.indexes.iter().any(|w| same_index(ix, w))
+            || (ix.unique && want_unique.contains(&ix.columns));
         if !wanted && !engine_made(ix, have, dialect) {
-            out.push(Change::DropIndex { table: t(), name: ix.name.clone() });
+            out.push(Change::DropIndex {
+                table: t(),
+                name: ix.name.clone(),
+            });
         }
     }
 
     for fk in &want.foreign_keys {
         if !have.foreign_keys.iter().any(|h| same_fk(h, fk)) {
-            out.push(Change::AddForeignKey { table: t(), foreign_key: fk.clone() });
+            out.push(Change::AddForeignKey {
+                table: t(),
+                foreign_key: fk.clone(),
+            });
         }
     }
     for fk in &have.foreign_keys {
         if !want.foreign_keys.iter().any(|w| same_fk(fk, w)) {
-            out.push(Change::DropForeignKey { table: t(), name: fk.name.clone() });
+            out.push(Change::DropForeignKey {
+                table: t(),
+                name: fk.name.clone(),
+            });
         }
     }
 }
@@ -170,7 +312,9 @@ fn same_index(a: &Index, b: &Index) -> bool {
 }
 
 fn same_fk(a: &ForeignKey, b: &ForeignKey) -> bool {
-    a.columns == b.columns && a.references == b.references && a.referenced_columns == b.referenced_columns
+    a.columns == b.columns
+        && a.references == b.references
+        && a.referenced_columns == b.referenced_columns
 }
 
 /// An index the engine created by itself: MySQL indexes every foreign key's columns
@@ -178,7 +322,10 @@ fn same_fk(a: &ForeignKey, b: &ForeignKey) -> bool {
 fn engine_made(ix: &Index, table: &Table, dialect: Dialect) -> bool {
     dialect == Dialect::Mysql
         && !ix.unique
-        && table.foreign_keys.iter().any(|fk| fk.name == ix.name && columns_of(&fk.columns) == ix.columns)
+        && table
+            .foreign_keys
+            .iter()
+            .any(|fk| fk.name == ix.name && columns_of(&fk.columns) == ix.columns)
 }
 
 #[cfg(test)]

@@ -34,7 +34,13 @@ pub struct Decision {
 /// that hold rows (a NOT NULL column without a default cannot be added to those).
 pub fn decide(changes: Vec<Change>, dialect: Dialect, populated: &BTreeSet<String>) -> Decision {
     let mut d = Decision::default();
-    let mut report = |code: &'static str, subject: String, message: String| d.reported.push(Diagnostic { code, subject, message });
+    let mut report = |code: &'static str, subject: String, message: String| {
+        d.reported.push(Diagnostic {
+            code,
+            subject,
+            message,
+        })
+    };
     let mut emit = Vec::new();
     for change in changes {
         match change {

@@ -25,39 +25,117 @@ fn schema(dialect: Dialect, tables: Vec<(&str, Table)>) -> Schema {
 }
 
 fn invoice(cols: Vec<Column>) -> Table {
-    Table { columns: cols, primary_key: Some(PrimaryKey { name: None, columns: vec!["id".into()] }), ..Table::default() }
+    Table {
+        columns: cols,
+        primary_key: Some(PrimaryKey {
+            name: None,
+            columns: vec!["id".into()],
+        }),
+        ..Table::default()
+    }
 }
 
 #[test]
 fn identical_schemas_have_no_difference() {
-    let a = schema(Dialect::Postgres, vec![("invoice", invoice(vec![col("id", "int32", false)]))]);
+    let a = schema(
+        Dialect::Postgres,
+        vec![("invoice", invoice(vec![col("id", "int32", false)]))],
+    );
     assert!(diff(&a, &a).is_empty());
 }
 
 #[test]
 fn additive_changes_are_emitted_and_the_rest_reported() {
-    let desired = schema(Dialect::Postgres, vec![(
-        "invoice",
-        invoice(vec![col("id", "int64", false), col("total", "decimal(12,2)", false), col("currency", "char(3)", false), col("note", "text", true)]),
-    )]);
-    let actual = schema(Dialect::Postgres, vec![
-        ("invoice", invoice(vec![col("id", "int32", false), col("total", "decimal(10,2)", true), col("note", "varchar(20)", false), col("legacy", "text", true)])),
-        ("audit", invoice(vec![col("id", "int32", false)])),
-    ]);
+    let desired = schema(
+        Dialect::Postgres,
+        vec![(
+            "invoice",
+            invoice(vec![
+                col("id", "int64", false),
+                col("total", "decimal(12,2)", false),
+                col("currency", "char(3)", false),
+                col("note", "text", true),
+            ]),
+        )],
+    );
+    let actual = schema(
+        Dialect::Postgres,
+        vec![
+            (
+                "invoice",
+                invoice(vec![
+                    col("id", "int32", false),
+                    col("total", "decimal(10,2)", true),
+                    col("note", "varchar(20)", false),
+                    col("legacy", "text", true),
+                ]),
+            ),
+            ("audit", invoice(vec![col("id", "int32", false)])),
+        ],
+    );
     let populated = BTreeSet::from(["invoice".to_string()]);
     let d = policy::decide(diff(&desired, &actual), Dialect::Postgres, &populated);
-    let kinds: Vec<String> = d.emit.iter().map(|c| format!("{c:?}").split([' ', '{']).next().unwrap_or("").to_string()).collect();
-    assert_eq!(kinds, ["WidenColumn", "WidenColumn", "AddColumn", "WidenColumn", "RelaxNotNull"], "{:#?}", d.emit);
+    let kinds: Vec<String> = d
+        .emit
+        .iter()
+        .map(|c| {
+            format!("{c:?}")
+                .split([' ', '{'])
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "WidenColumn",
+            "WidenColumn",
+            "AddColumn",
+            "WidenColumn",
+            "RelaxNotNull"
+        ],
+        "{:#?}",
+        d.emit
+    );
     // The NOT NULL column without default on a table with rows is added NULL-able.
     assert!(d.emit.iter().any(|c| matches!(c, Change::AddColumn { column, .. } if column.name == "currency" && column.nullable)));
     let codes_seen: Vec<&str> = d.reported.iter().map(|r| r.code).collect();
-    assert_eq!(codes_seen, [codes::EXTRA_TABLE, codes::EXTRA_COLUMN, codes::TIGHTEN_NOT_NULL, codes::ADDED_NULLABLE]);
+    assert_eq!(
+        codes_seen,
+        [
+            codes::EXTRA_TABLE,
+            codes::EXTRA_COLUMN,
+            codes::TIGHTEN_NOT_NULL,
+            codes::ADDED_NULLABLE
+        ]
+    );
 }
 
 #[test]
 fn narrowing_and_incompatible_changes_are_never_emitted() {
-    let desired = schema(Dialect::Mysql, vec![("t", invoice(vec![col("id", "int32", false), col("a", "varchar(10)", true), col("b", "json", true)]))]);
-    let actual = schema(Dialect::Mysql, vec![("t", invoice(vec![col("id", "int32", false), col("a", "varchar(50)", true), col("b", "int32", true)]))]);
+    let desired = schema(
+        Dialect::Mysql,
+        vec![(
+            "t",
+            invoice(vec![
+                col("id", "int32", false),
+                col("a", "varchar(10)", true),
+                col("b", "json", true),
+            ]),
+        )],
+    );
+    let actual = schema(
+        Dialect::Mysql,
+        vec![(
+            "t",
+            invoice(vec![
+                col("id", "int32", false),
+                col("a", "varchar(50)", true),
+                col("b", "int32", true),
+            ]),
+        )],
+    );
     let d = policy::decide(diff(&desired, &actual), Dialect::Mysql, &BTreeSet::new());
     assert!(d.emit.is_empty(), "{:?}", d.emit);
     let codes_seen: Vec<&str> = d.reported.iter().map(|r| r.code).collect();
@@ -66,7 +144,11 @@ fn narrowing_and_incompatible_changes_are_never_emitted() {
 
 #[test]
 fn sqlite_limits_are_reported_not_emitted() {
-    let mut want = invoice(vec![col("id", "int32", false), col("a", "varchar(100)", true), col("b", "int32", false)]);
+    let mut want = invoice(vec![
+        col("id", "int32", false),
+        col("a", "varchar(100)", true),
+        col("b", "int32", false),
+    ]);
     want.foreign_keys.push(ForeignKey {
         name: "fk".into(),
         columns: vec!["b".into()],
@@ -76,18 +158,47 @@ fn sqlite_limits_are_reported_not_emitted() {
         on_update: Default::default(),
     });
     let desired = schema(Dialect::Sqlite, vec![("t", want)]);
-    let actual = schema(Dialect::Sqlite, vec![("t", invoice(vec![col("id", "int32", false), col("a", "varchar(50)", true)]))]);
+    let actual = schema(
+        Dialect::Sqlite,
+        vec![(
+            "t",
+            invoice(vec![
+                col("id", "int32", false),
+                col("a", "varchar(50)", true),
+            ]),
+        )],
+    );
     let d = policy::decide(diff(&desired, &actual), Dialect::Sqlite, &BTreeSet::new());
-    assert!(matches!(&d.emit[..], [Change::AddColumn { column, .. }] if column.name == "b" && column.nullable), "{:?}", d.emit);
+    assert!(
+        matches!(&d.emit[..], [Change::AddColumn { column, .. }] if column.name == "b" && column.nullable),
+        "{:?}",
+        d.emit
+    );
     let codes_seen: Vec<&str> = d.reported.iter().map(|r| r.code).collect();
-    assert_eq!(codes_seen, [codes::ADDED_NULLABLE, codes::SQLITE_ALTER, codes::SQLITE_FOREIGN_KEY]);
+    assert_eq!(
+        codes_seen,
+        [
+            codes::ADDED_NULLABLE,
+            codes::SQLITE_ALTER,
+            codes::SQLITE_FOREIGN_KEY
+        ]
+    );
 }
 
 #[test]
 fn indexes_and_foreign_keys_match_by_shape_not_name() {
     let mut want = invoice(vec![col("id", "int32", false), col("c", "int32", false)]);
-    want.indexes.push(Index { name: "IFK_c".into(), columns: vec![IndexPart::Column("c".into())], unique: false, predicate: None, method: None });
-    want.unique.push(UniqueConstraint { name: "u1".into(), columns: vec!["c".into(), "id".into()] });
+    want.indexes.push(Index {
+        name: "IFK_c".into(),
+        columns: vec![IndexPart::Column("c".into())],
+        unique: false,
+        predicate: None,
+        method: None,
+    });
+    want.unique.push(UniqueConstraint {
+        name: "u1".into(),
+        columns: vec!["c".into(), "id".into()],
+    });
     let mut have = want.clone();
     have.indexes[0].name = "other_name".into();
     have.unique[0].name = "sqlite_autoindex_t_1".into();
@@ -109,7 +220,13 @@ fn mysql_implicit_foreign_key_indexes_are_not_extra() {
     let mut want = invoice(vec![col("id", "int32", false), col("c", "int32", true)]);
     want.foreign_keys.push(fk.clone());
     let mut have = want.clone();
-    have.indexes.push(Index { name: "fk_c".into(), columns: vec![IndexPart::Column("c".into())], unique: false, predicate: None, method: None });
+    have.indexes.push(Index {
+        name: "fk_c".into(),
+        columns: vec![IndexPart::Column("c".into())],
+        unique: false,
+        predicate: None,
+        method: None,
+    });
     let desired = schema(Dialect::Mysql, vec![("t", want)]);
     let actual = schema(Dialect::Mysql, vec![("t", have)]);
     assert!(diff(&desired, &actual).is_empty());

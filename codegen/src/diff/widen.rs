@@ -13,9 +13,16 @@ pub fn is_widening(from: &N, to: &N) -> bool {
         (Some(a), Some(b)) => b >= a,
     };
     match (from, to) {
-        (N::Int { bits: b1, unsigned: u1 }, N::Int { bits: b2, unsigned: u2 }) => {
-            (u1 == u2 && b2 >= b1) || (*u1 && !*u2 && b2 > b1)
-        }
+        (
+            N::Int {
+                bits: b1,
+                unsigned: u1,
+            },
+            N::Int {
+                bits: b2,
+                unsigned: u2,
+            },
+        ) => (u1 == u2 && b2 >= b1) || (*u1 && !*u2 && b2 > b1),
         (N::Int { bits, unsigned }, N::Decimal { precision, scale }) => {
             let digits = match (bits, unsigned) {
                 (8, _) => 3,
@@ -27,7 +34,16 @@ pub fn is_widening(from: &N, to: &N) -> bool {
             };
             precision.is_none_or(|p| p.saturating_sub(scale.unwrap_or(0)) >= digits)
         }
-        (N::Decimal { precision: p1, scale: s1 }, N::Decimal { precision: p2, scale: s2 }) => match (p1, p2) {
+        (
+            N::Decimal {
+                precision: p1,
+                scale: s1,
+            },
+            N::Decimal {
+                precision: p2,
+                scale: s2,
+            },
+        ) => match (p1, p2) {
             (_, None) => true,
             (None, Some(_)) => false,
             (Some(p1), Some(p2)) => {
@@ -36,10 +52,23 @@ pub fn is_widening(from: &N, to: &N) -> bool {
             }
         },
         (N::Float { bits: b1 }, N::Float { bits: b2 }) => b2 > b1,
-        (N::Varchar { length: a }, N::Varchar { length: b }) | (N::Char { length: a }, N::Varchar { length: b }) => at_least(a, b),
+        (N::Varchar { length: a }, N::Varchar { length: b })
+        | (N::Char { length: a }, N::Varchar { length: b }) => at_least(a, b),
         (N::Char { .. } | N::Varchar { .. }, N::Text) => true,
-        (N::Binary { length: a, .. }, N::Binary { length: b, fixed: false }) => at_least(a, b),
-        (N::Bit { length: a, .. }, N::Bit { length: b, varying: true }) => at_least(a, b),
+        (
+            N::Binary { length: a, .. },
+            N::Binary {
+                length: b,
+                fixed: false,
+            },
+        ) => at_least(a, b),
+        (
+            N::Bit { length: a, .. },
+            N::Bit {
+                length: b,
+                varying: true,
+            },
+        ) => at_least(a, b),
         (N::Time { precision: a }, N::Time { precision: b })
         | (N::TimeTz { precision: a }, N::TimeTz { precision: b })
         | (N::Timestamp { precision: a }, N::Timestamp { precision: b })
@@ -72,7 +101,10 @@ mod tests {
             assert!(is_widening(&t(from), &t(to)), "{from} -> {to} widens");
             assert!(!is_widening(&t(to), &t(from)), "{to} -> {from} does not");
         }
-        assert!(!is_widening(&t("decimal(10,2)"), &t("decimal(12,1)")), "scale shrinks");
+        assert!(
+            !is_widening(&t("decimal(10,2)"), &t("decimal(12,1)")),
+            "scale shrinks"
+        );
         assert!(!is_widening(&t("int64"), &t("uint64")), "sign lost");
         assert!(!is_widening(&t("text"), &t("json")));
     }

@@ -145,10 +145,7 @@ fn bad_url(conn: &Connection, e: sqlx::Error) -> ConnectError {
 ///
 /// `search_path` matters: sea-schema casts `udt_name::regtype`, which only resolves enum
 /// and extension types of schemas on the path.
-pub async fn postgres(
-    conn: &Connection,
-    search_path: &str,
-) -> Result<sqlx::PgPool, ConnectError> {
+pub async fn postgres(conn: &Connection, search_path: &str) -> Result<sqlx::PgPool, ConnectError> {
     let opts = sqlx::postgres::PgConnectOptions::from_str(conn.url.expose())
         .map_err(|e| bad_url(conn, e))?
         .options([("search_path", search_path), ("TimeZone", "UTC")])
@@ -199,10 +196,20 @@ pub async fn sqlite(conn: &Connection) -> Result<sqlx::SqlitePool, ConnectError>
 
 /// Opens an SQLite file for writing (a destination), creating it when `create` is set.
 /// Waits up to the connect timeout for another writer's lock instead of failing at once.
-pub async fn sqlite_writable(conn: &Connection, create: bool) -> Result<sqlx::SqlitePool, ConnectError> {
-    let path = conn.url.sqlite_path().map(|p| p.to_path_buf()).unwrap_or_default();
+pub async fn sqlite_writable(
+    conn: &Connection,
+    create: bool,
+) -> Result<sqlx::SqlitePool, ConnectError> {
+    let path = conn
+        .url
+        .sqlite_path()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
     if !create && !path.is_file() {
-        return Err(ConnectError::SqliteMissing { connection: conn.name.clone(), path: path.display().to_string() });
+        return Err(ConnectError::SqliteMissing {
+            connection: conn.name.clone(),
+            path: path.display().to_string(),
+        });
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| ConnectError::Other {

@@ -147,7 +147,10 @@ where
 
 /// Which of `tables` hold at least one row (a NOT NULL column without a default cannot
 /// be added to those). Names come from the introspected schema and are quoted.
-pub async fn populated_tables(conn: &Connection, tables: &[String]) -> Result<std::collections::BTreeSet<String>, ConnectError> {
+pub async fn populated_tables(
+    conn: &Connection,
+    tables: &[String],
+) -> Result<std::collections::BTreeSet<String>, ConnectError> {
     let mut out = std::collections::BTreeSet::new();
     if tables.is_empty() {
         return Ok(out);
@@ -162,19 +165,28 @@ pub async fn populated_tables(conn: &Connection, tables: &[String]) -> Result<st
         let found = match conn.url.dialect() {
             Dialect::Postgres => {
                 let pool = connect::postgres(conn, "public").await?;
-                let rows = sqlx::raw_sql(sql).fetch_optional(&pool).await.map_err(fail)?;
+                let rows = sqlx::raw_sql(sql)
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(fail)?;
                 pool.close().await;
                 rows.is_some()
             }
             Dialect::Mysql => {
                 let pool = connect::mysql(conn).await?;
-                let rows = sqlx::raw_sql(sql).fetch_optional(&pool).await.map_err(fail)?;
+                let rows = sqlx::raw_sql(sql)
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(fail)?;
                 pool.close().await;
                 rows.is_some()
             }
             Dialect::Sqlite => {
                 let pool = connect::sqlite(conn).await?;
-                let rows = sqlx::raw_sql(sql).fetch_optional(&pool).await.map_err(fail)?;
+                let rows = sqlx::raw_sql(sql)
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(fail)?;
                 pool.close().await;
                 rows.is_some()
             }

@@ -15,7 +15,9 @@ pub async fn applied(conn: &Connection) -> Result<BTreeSet<(u32, Section)>, Conn
 }
 
 /// Successfully applied (version, section) pairs with the checksum the file had then.
-pub async fn applied_checksums(conn: &Connection) -> Result<BTreeMap<(u32, Section), String>, ConnectError> {
+pub async fn applied_checksums(
+    conn: &Connection,
+) -> Result<BTreeMap<(u32, Section), String>, ConnectError> {
     let sql = format!("SELECT version, section, checksum FROM {LEDGER_TABLE} WHERE success");
     let rows: Vec<(i64, String, String)> = match conn.url.dialect() {
         Dialect::Postgres => {
@@ -47,7 +49,11 @@ pub async fn applied_checksums(conn: &Connection) -> Result<BTreeMap<(u32, Secti
         .collect())
 }
 
-async fn read<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, sql: &str, exists: &'static str) -> Result<Vec<(i64, String, String)>, sqlx::Error>
+async fn read<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    sql: &str,
+    exists: &'static str,
+) -> Result<Vec<(i64, String, String)>, sqlx::Error>
 where
     for<'e> &'e sqlx::Pool<DB>: sqlx::Executor<'e, Database = DB>,
     <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
@@ -56,9 +62,13 @@ where
     String: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
-    let present: bool = sqlx::query_scalar::<DB, bool>(exists).fetch_one(pool).await?;
+    let present: bool = sqlx::query_scalar::<DB, bool>(exists)
+        .fetch_one(pool)
+        .await?;
     if !present {
         return Ok(Vec::new());
     }
-    sqlx::query_as::<DB, (i64, String, String)>(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(pool).await
+    sqlx::query_as::<DB, (i64, String, String)>(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_all(pool)
+        .await
 }

@@ -38,25 +38,45 @@ pub fn verify_sum(dir: &Path, migrations: &[Migration]) -> Result<(), SumError> 
     let recorded = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(_) if migrations.is_empty() => return Ok(()),
-        Err(_) => return Err(SumError::Missing { dir: dir.to_path_buf() }),
+        Err(_) => {
+            return Err(SumError::Missing {
+                dir: dir.to_path_buf(),
+            });
+        }
     };
     if recorded == sum_file(migrations) {
         return Ok(());
     }
-    let mismatch = |detail: String| SumError::Mismatch { path: path.clone(), detail };
-    let listed: Vec<(&str, &str)> = recorded.lines().skip(1).filter_map(|l| l.split_once(' ')).collect();
+    let mismatch = |detail: String| SumError::Mismatch {
+        path: path.clone(),
+        detail,
+    };
+    let listed: Vec<(&str, &str)> = recorded
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(' '))
+        .collect();
     for m in migrations {
         let file = format!("{}.sql", m.name);
         match listed.iter().find(|(f, _)| *f == file) {
             None => return Err(mismatch(format!("{file} is not listed (added by hand?)"))),
-            Some((_, sum)) if *sum != m.checksum => return Err(mismatch(format!("{file} was edited after it was generated"))),
+            Some((_, sum)) if *sum != m.checksum => {
+                return Err(mismatch(format!(
+                    "{file} was edited after it was generated"
+                )));
+            }
             Some(_) => {}
         }
     }
     for (file, _) in &listed {
-        if !migrations.iter().any(|m| format!("{}.sql", m.name) == *file) {
+        if !migrations
+            .iter()
+            .any(|m| format!("{}.sql", m.name) == *file)
+        {
             return Err(mismatch(format!("{file} is listed but missing")));
         }
     }
-    Err(mismatch("the file list or its order does not match the recorded sum".to_string()))
+    Err(mismatch(
+        "the file list or its order does not match the recorded sum".to_string(),
+    ))
 }

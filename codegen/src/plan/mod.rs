@@ -12,7 +12,10 @@ mod sqlite;
 
 use crate::diff::Change;
 use crate::migrations::{Section, Statement};
-use crate::model::{Column, DefaultValue, Dialect, ForeignKey, Index, IndexPart, NeutralType, ReferentialAction, Table, UniqueConstraint};
+use crate::model::{
+    Column, DefaultValue, Dialect, ForeignKey, Index, IndexPart, NeutralType, ReferentialAction,
+    Table, UniqueConstraint,
+};
 use sea_query::{Alias, ColumnDef, ColumnType, Expr, ForeignKeyAction, IntoIden, Keyword};
 
 /// What differs between dialects when rendering; one implementation per dialect.
@@ -60,20 +63,10 @@ macro_rules! buildable {
         }
     )*};
 }
-buildable!(sea_query::TableCreateStatement, sea_query::TableAlterStatement, sea_query::IndexCreateStatement);
-
-impl Buildable for sea_query::ForeignKeyCreateStatement {
-    fn postgres(&self) -> String {
-        self.to_string(sea_query::PostgresQueryBuilder)
-    }
-    fn mysql(&self) -> String {
-        self.to_string(sea_query::MysqlQueryBuilder)
-    }
-    fn sqlite(&self) -> String {
-        // Never called: SQLite foreign keys are inline (`inline_foreign_keys`).
-        String::new()
-    }
-}
+buildable!(
+    sea_query::TableCreateStatement,
+    sea_query::TableAlterStatement
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -94,7 +87,11 @@ pub fn plan(changes: &[Change], dialect: Dialect) -> Result<Vec<Statement>, Plan
         if description.contains('\n') || sql.contains("\n\n") {
             return Err(PlanError::LineBreak { what: description });
         }
-        let st = Statement { section, description, sql };
+        let st = Statement {
+            section,
+            description,
+            sql,
+        };
         match section {
             Section::PreData => pre.push(st),
             Section::PostData => post.push(st),
@@ -105,43 +102,105 @@ pub fn plan(changes: &[Change], dialect: Dialect) -> Result<Vec<Statement>, Plan
         match change {
             Change::CreateEnum { name, labels } => {
                 if let Some(sql) = d.create_enum(name, labels) {
-                    push(Section::PreData, format!("create enum type {}", q(name)), sql)?;
+                    push(
+                        Section::PreData,
+                        format!("create enum type {}", q(name)),
+                        sql,
+                    )?;
                 }
             }
             Change::AddEnumLabels { name, labels } => {
                 for sql in d.add_enum_labels(name, labels) {
-                    push(Section::PreData, format!("add label to enum type {}", q(name)), sql)?;
+                    push(
+                        Section::PreData,
+                        format!("add label to enum type {}", q(name)),
+                        sql,
+                    )?;
                 }
             }
             Change::AddTable { name, table } => {
-                push(Section::PreData, format!("add table {}", q(name)), create_table(d, name, table))?;
+                push(
+                    Section::PreData,
+                    format!("add table {}", q(name)),
+                    create_table(d, name, table),
+                )?;
                 for u in &table.unique {
-                    push(Section::PostData, format!("add unique {} on {}", q(&u.name), q(name)), unique(d, name, u))?;
+                    push(
+                        Section::PostData,
+                        format!("add unique {} on {}", q(&u.name), q(name)),
+                        unique(d, name, u),
+                    )?;
                 }
                 for ix in &table.indexes {
-                    push(Section::PostData, format!("add index {} on {}", q(&ix.name), q(name)), index(d, name, ix))?;
+                    push(
+                        Section::PostData,
+                        format!("add index {} on {}", q(&ix.name), q(name)),
+                        index(d, name, ix),
+                    )?;
                 }
                 if !d.inline_foreign_keys() {
                     for fk in &table.foreign_keys {
-                        push(Section::PostData, format!("add foreign key {} on {}", q(&fk.name), q(name)), foreign_key(d, name, fk))?;
+                        push(
+                            Section::PostData,
+                            format!("add foreign key {} on {}", q(&fk.name), q(name)),
+                            foreign_key(d, name, fk),
+                        )?;
                     }
                 }
             }
             Change::AddColumn { table, column } => {
                 let mut alter = sea_query::Table::alter();
-                alter.table(Alias::new(table.as_str())).add_column(&mut column_def(d, column, false));
-                push(Section::PreData, format!("add column {}.{}", q(table), q(&column.name)), d.build(&alter))?;
+                alter
+                    .table(Alias::new(table.as_str()))
+                    .add_column(&mut column_def(d, column, false));
+                push(
+                    Section::PreData,
+                    format!("add column {}.{}", q(table), q(&column.name)),
+                    d.build(&alter),
+                )?;
             }
-            Change::WidenColumn { table, column, from } => {
-                push(Section::PreData, format!("widen column {}.{} from {from} to {}", q(table), q(&column.name), column.ty), d.widen(table, column))?;
+            Change::WidenColumn {
+                table,
+                column,
+                from,
+            } => {
+                push(
+                    Section::PreData,
+                    format!(
+                        "widen column {}.{} from {from} to {}",
+                        q(table),
+                        q(&column.name),
+                        column.ty
+                    ),
+                    d.widen(table, column),
+                )?;
             }
             Change::RelaxNotNull { table, column } => {
-                push(Section::PreData, format!("allow NULL in {}.{}", q(table), q(&column.name)), d.relax_not_null(table, column))?;
+                push(
+                    Section::PreData,
+                    format!("allow NULL in {}.{}", q(table), q(&column.name)),
+                    d.relax_not_null(table, column),
+                )?;
             }
-            Change::AddUnique { table, unique: u } => push(Section::PostData, format!("add unique {} on {}", q(&u.name), q(table)), unique(d, table, u))?,
-            Change::AddIndex { table, index: ix } => push(Section::PostData, format!("add index {} on {}", q(&ix.name), q(table)), index(d, table, ix))?,
-            Change::AddForeignKey { table, foreign_key: fk } => {
-                push(Section::PostData, format!("add foreign key {} on {}", q(&fk.name), q(table)), foreign_key(d, table, fk))?;
+            Change::AddUnique { table, unique: u } => push(
+                Section::PostData,
+                format!("add unique {} on {}", q(&u.name), q(table)),
+                unique(d, table, u),
+            )?,
+            Change::AddIndex { table, index: ix } => push(
+                Section::PostData,
+                format!("add index {} on {}", q(&ix.name), q(table)),
+                index(d, table, ix),
+            )?,
+            Change::AddForeignKey {
+                table,
+                foreign_key: fk,
+            } => {
+                push(
+                    Section::PostData,
+                    format!("add foreign key {} on {}", q(&fk.name), q(table)),
+                    foreign_key(d, table, fk),
+                )?;
             }
             // `diff::policy` never lets these through.
             Change::DropTable { .. }
@@ -166,7 +225,11 @@ fn q(name: &str) -> String {
 fn create_table(d: &dyn DialectPlan, name: &str, table: &Table) -> String {
     let mut create = sea_query::Table::create();
     create.table(Alias::new(name));
-    let sole_pk = table.primary_key.as_ref().filter(|pk| pk.columns.len() == 1).map(|pk| pk.columns[0].as_str());
+    let sole_pk = table
+        .primary_key
+        .as_ref()
+        .filter(|pk| pk.columns.len() == 1)
+        .map(|pk| pk.columns[0].as_str());
     for col in &table.columns {
         create.col(&mut column_def(d, col, sole_pk == Some(col.name.as_str())));
     }
@@ -178,7 +241,10 @@ fn create_table(d: &dyn DialectPlan, name: &str, table: &Table) -> String {
         create.primary_key(&mut idx);
     }
     for check in &table.checks {
-        create.check((Alias::new(check.name.as_str()), Expr::cust(check.expression.clone())));
+        create.check((
+            Alias::new(check.name.as_str()),
+            Expr::cust(check.expression.clone()),
+        ));
     }
     if d.inline_foreign_keys() {
         for fk in &table.foreign_keys {
@@ -190,7 +256,10 @@ fn create_table(d: &dyn DialectPlan, name: &str, table: &Table) -> String {
 }
 
 fn column_def(d: &dyn DialectPlan, col: &Column, sole_primary_key: bool) -> ColumnDef {
-    let mut def = ColumnDef::new_with_type(Alias::new(col.name.as_str()), ColumnType::custom(Alias::new(col.native.as_str())));
+    let mut def = ColumnDef::new_with_type(
+        Alias::new(col.name.as_str()),
+        ColumnType::custom(Alias::new(col.native.as_str())),
+    );
     // MariaDB accepts no NULL / NOT NULL on a generated column.
     if col.generated.is_none() || d.dialect() != Dialect::Mysql {
         if col.nullable {
@@ -218,11 +287,17 @@ fn default_expr(d: &dyn DialectPlan, value: &DefaultValue, ty: &NeutralType) -> 
     Some(match value {
         DefaultValue::Null => return None,
         // SQLite and MySQL spell boolean defaults 0 and 1; PostgreSQL wants a boolean.
-        DefaultValue::Number(n) if matches!(ty, NeutralType::Bool) && (n == "0" || n == "1") => Expr::val(n == "1"),
+        DefaultValue::Number(n) if matches!(ty, NeutralType::Bool) && (n == "0" || n == "1") => {
+            Expr::val(n == "1")
+        }
         DefaultValue::Bool(b) => Expr::val(*b),
-        DefaultValue::Number(n) if is_plain_number(n) => Expr::Keyword(Keyword::Custom(Alias::new(n.as_str()).into_iden())),
+        DefaultValue::Number(n) if is_plain_number(n) => {
+            Expr::Keyword(Keyword::Custom(Alias::new(n.as_str()).into_iden()))
+        }
         DefaultValue::Number(n) | DefaultValue::String(n) => Expr::val(n.as_str()),
-        DefaultValue::CurrentTimestamp | DefaultValue::CurrentDate | DefaultValue::CurrentTime => d.now_default(value, ty),
+        DefaultValue::CurrentTimestamp | DefaultValue::CurrentDate | DefaultValue::CurrentTime => {
+            d.now_default(value, ty)
+        }
         DefaultValue::Expression(e) => Expr::cust(e.clone()),
     })
 }
@@ -231,76 +306,115 @@ fn default_expr(d: &dyn DialectPlan, value: &DefaultValue, ty: &NeutralType) -> 
 fn is_plain_number(s: &str) -> bool {
     let body = s.strip_prefix('-').unwrap_or(s);
     !body.is_empty()
-        && body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
-        && body.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.')
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+        && body
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.')
         && s.parse::<f64>().is_ok()
 }
 
 fn unique(d: &dyn DialectPlan, table: &str, u: &UniqueConstraint) -> String {
-    let mut idx = sea_query::Index::create();
-    idx.name(u.name.as_str()).table(Alias::new(table)).unique();
-    for c in &u.columns {
-        idx.col(Alias::new(c.as_str()));
-    }
-    d.build(&idx)
+    let columns: Vec<IndexPart> = u
+        .columns
+        .iter()
+        .map(|c| IndexPart::Column(c.clone()))
+        .collect();
+    index(
+        d,
+        table,
+        &Index {
+            name: u.name.clone(),
+            columns,
+            unique: true,
+            predicate: None,
+            method: None,
+        },
+    )
 }
 
+/// `CREATE INDEX`, written here rather than by sea-query, which puts index names inside
+/// quotes without escaping quotes they contain. Expression parts and predicates occur
+/// only between databases of one engine (`target` drops them otherwise) and are written
+/// exactly as that engine reported them.
 fn index(d: &dyn DialectPlan, table: &str, ix: &Index) -> String {
-    let plain = IndexPart::plain_columns(&ix.columns);
-    match plain {
-        Some(cols) if ix.predicate.is_none() && ix.method.is_none() => {
-            let mut idx = sea_query::Index::create();
-            idx.name(ix.name.as_str()).table(Alias::new(table));
-            if ix.unique {
-                idx.unique();
-            }
-            for c in &cols {
-                idx.col(Alias::new(c.as_str()));
-            }
-            d.build(&idx)
+    let parts: Vec<String> = ix
+        .columns
+        .iter()
+        .map(|p| match p {
+            IndexPart::Column(c) => d.quote(c),
+            IndexPart::Expression { expression } => expression.clone(),
+        })
+        .collect();
+    let mut kind = if ix.unique { "UNIQUE " } else { "" }.to_string();
+    let mut using = String::new();
+    match (&ix.method, d.dialect()) {
+        (Some(m), Dialect::Postgres) => using = format!(" USING {m}"),
+        (Some(m), Dialect::Mysql) if m == "fulltext" || m == "spatial" => {
+            kind = format!("{} ", m.to_uppercase())
         }
-        // Same-dialect only (`target` drops these across dialects): written by hand, with
-        // the parts and predicate exactly as the source engine reported them.
-        _ => {
-            let parts: Vec<String> = ix
-                .columns
-                .iter()
-                .map(|p| match p {
-                    IndexPart::Column(c) => d.quote(c),
-                    IndexPart::Expression { expression } => expression.clone(),
-                })
-                .collect();
-            let unique = if ix.unique { "UNIQUE " } else { "" };
-            let (using_pg, using_my) = match (&ix.method, d.dialect()) {
-                (Some(m), Dialect::Postgres) => (format!(" USING {m}"), String::new()),
-                (Some(m), Dialect::Mysql) if m == "fulltext" || m == "spatial" => (String::new(), format!("{} ", m.to_uppercase())),
-                _ => (String::new(), String::new()),
-            };
-            let unique = if using_my.is_empty() { unique.to_string() } else { using_my };
-            let mut sql = format!("CREATE {unique}INDEX {} ON {}{using_pg} ({})", d.quote(&ix.name), d.quote(table), parts.join(", "));
-            if let Some(p) = &ix.predicate {
-                sql.push_str(&format!(" WHERE {p}"));
-            }
-            sql
-        }
+        _ => {}
     }
+    let mut sql = format!(
+        "CREATE {kind}INDEX {} ON {}{using} ({})",
+        d.quote(&ix.name),
+        d.quote(table),
+        parts.join(", ")
+    );
+    if let Some(p) = &ix.predicate {
+        sql.push_str(&format!(" WHERE {p}"));
+    }
+    sql
 }
 
 fn fk_statement(table: &str, fk: &ForeignKey) -> sea_query::ForeignKeyCreateStatement {
     let mut st = sea_query::ForeignKey::create();
-    st.name(fk.name.as_str()).from_tbl(Alias::new(table)).to_tbl(Alias::new(fk.references.as_str()));
+    st.name(fk.name.as_str())
+        .from_tbl(Alias::new(table))
+        .to_tbl(Alias::new(fk.references.as_str()));
     for c in &fk.columns {
         st.from_col(Alias::new(c.as_str()));
     }
     for c in &fk.referenced_columns {
         st.to_col(Alias::new(c.as_str()));
     }
-    st.on_delete(action(fk.on_delete)).on_update(action(fk.on_update));
+    st.on_delete(action(fk.on_delete))
+        .on_update(action(fk.on_update));
     st
 }
 
+/// `ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY`, written here for the same reason as
+/// `index`: sea-query does not escape quotes inside constraint names.
 fn foreign_key(d: &dyn DialectPlan, table: &str, fk: &ForeignKey) -> String {
-    d.build(&fk_statement(table, fk))
+    let cols = |names: &[String]| {
+        names
+            .iter()
+            .map(|c| d.quote(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
+        d.quote(table),
+        d.quote(&fk.name),
+        cols(&fk.columns),
+        d.quote(&fk.references),
+        cols(&fk.referenced_columns),
+        action_sql(fk.on_delete),
+        action_sql(fk.on_update)
+    )
+}
+
+fn action_sql(a: ReferentialAction) -> &'static str {
+    match a {
+        ReferentialAction::NoAction => "NO ACTION",
+        ReferentialAction::Restrict => "RESTRICT",
+        ReferentialAction::Cascade => "CASCADE",
+        ReferentialAction::SetNull => "SET NULL",
+        ReferentialAction::SetDefault => "SET DEFAULT",
+    }
 }
 
 fn action(a: ReferentialAction) -> ForeignKeyAction {

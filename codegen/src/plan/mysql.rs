@@ -10,7 +10,9 @@ pub struct Mysql;
 impl Mysql {
     fn modify(&self, table: &str, column: &Column) -> String {
         let mut alter = sea_query::Table::alter();
-        alter.table(Alias::new(table)).modify_column(&mut column_def(self, column, false));
+        alter
+            .table(Alias::new(table))
+            .modify_column(&mut column_def(self, column, false));
         self.build(&alter)
     }
 }
@@ -33,12 +35,16 @@ impl DialectPlan for Mysql {
     }
 
     fn identity(&self, column: &Column, sole_primary_key: bool) -> Option<&'static str> {
-        (sole_primary_key && matches!(column.ty, NeutralType::Int { .. })).then_some("AUTO_INCREMENT")
+        (sole_primary_key && matches!(column.ty, NeutralType::Int { .. }))
+            .then_some("AUTO_INCREMENT")
     }
 
     /// utf8mb4, so 4-byte characters (emoji) from PostgreSQL or SQLite fit.
     fn table_options(&self, create: &mut sea_query::TableCreateStatement) {
-        create.engine("InnoDB").character_set("utf8mb4").collate("utf8mb4_unicode_ci");
+        create
+            .engine("InnoDB")
+            .character_set("utf8mb4")
+            .collate("utf8mb4_unicode_ci");
     }
 
     /// `datetime(6) DEFAULT CURRENT_TIMESTAMP` is refused: the precisions must match.
@@ -46,9 +52,13 @@ impl DialectPlan for Mysql {
         match (value, ty) {
             (DefaultValue::CurrentDate, _) => Expr::cust("curdate()"),
             (DefaultValue::CurrentTime, _) => Expr::cust("curtime()"),
-            (_, NeutralType::Timestamp { precision: Some(p) } | NeutralType::TimestampTz { precision: Some(p) }) if *p > 0 => {
-                Expr::Keyword(Keyword::Custom(Alias::new(format!("CURRENT_TIMESTAMP({p})")).into_iden()))
-            }
+            (
+                _,
+                NeutralType::Timestamp { precision: Some(p) }
+                | NeutralType::TimestampTz { precision: Some(p) },
+            ) if *p > 0 => Expr::Keyword(Keyword::Custom(
+                Alias::new(format!("CURRENT_TIMESTAMP({p})")).into_iden(),
+            )),
             _ => Expr::Keyword(Keyword::CurrentTimestamp),
         }
     }

@@ -18,19 +18,41 @@ impl DialectPlan for Postgres {
 
     fn create_enum(&self, name: &str, labels: &[String]) -> Option<String> {
         let labels: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
-        Some(format!("CREATE TYPE {} AS ENUM ({})", self.quote(name), labels.join(", ")))
+        Some(format!(
+            "CREATE TYPE {} AS ENUM ({})",
+            self.quote(name),
+            labels.join(", ")
+        ))
     }
 
     fn add_enum_labels(&self, name: &str, labels: &[String]) -> Vec<String> {
-        labels.iter().map(|l| format!("ALTER TYPE {} ADD VALUE IF NOT EXISTS {}", self.quote(name), quote_literal(l))).collect()
+        labels
+            .iter()
+            .map(|l| {
+                format!(
+                    "ALTER TYPE {} ADD VALUE IF NOT EXISTS {}",
+                    self.quote(name),
+                    quote_literal(l)
+                )
+            })
+            .collect()
     }
 
     fn widen(&self, table: &str, column: &Column) -> String {
-        format!("ALTER TABLE {} ALTER COLUMN {} TYPE {}", self.quote(table), self.quote(&column.name), column.native)
+        format!(
+            "ALTER TABLE {} ALTER COLUMN {} TYPE {}",
+            self.quote(table),
+            self.quote(&column.name),
+            column.native
+        )
     }
 
     fn relax_not_null(&self, table: &str, column: &Column) -> String {
-        format!("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL", self.quote(table), self.quote(&column.name))
+        format!(
+            "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL",
+            self.quote(table),
+            self.quote(&column.name)
+        )
     }
 
     /// BY DEFAULT rather than ALWAYS, so the transfer can write the source's key values.

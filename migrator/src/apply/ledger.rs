@@ -55,7 +55,10 @@ pub(crate) struct Loaded {
 
 impl Loaded {
     pub fn section(&self, section: Section) -> Vec<&Statement> {
-        self.statements.iter().filter(|s| s.section == section).collect()
+        self.statements
+            .iter()
+            .filter(|s| s.section == section)
+            .collect()
     }
 
     pub fn db_version(&self) -> i32 {
@@ -112,7 +115,11 @@ impl Unit<'_> {
 
 /// Refuses when a migration that is (partly) applied no longer matches its file: the
 /// destination would silently differ from what the repository says it has.
-pub(crate) fn verify_checksums(loaded: &[Loaded], ledger: &[LedgerRow], target: &str) -> Result<(), ApplyError> {
+pub(crate) fn verify_checksums(
+    loaded: &[Loaded],
+    ledger: &[LedgerRow],
+    target: &str,
+) -> Result<(), ApplyError> {
     for m in loaded {
         let changed = [Section::PreData, Section::PostData]
             .into_iter()
@@ -150,12 +157,19 @@ pub(crate) fn plan<'a>(
             }
             if !choice.includes(section) {
                 if section == Section::PreData && choice == SectionChoice::PostData {
-                    return Err(ApplyError::PreDataPending { migration: m.file.name.clone() });
+                    return Err(ApplyError::PreDataPending {
+                        migration: m.file.name.clone(),
+                    });
                 }
                 continue;
             }
             let done = row.map_or(0, |r| r.statements_done().min(statements.len()));
-            units.push(Unit { migration: m, section, statements, done });
+            units.push(Unit {
+                migration: m,
+                section,
+                statements,
+                done,
+            });
         }
     }
     Ok(units)
@@ -178,7 +192,11 @@ mod tests {
             },
             statements: sections
                 .iter()
-                .map(|&section| Statement { section, description: "d".into(), sql: "s".into() })
+                .map(|&section| Statement {
+                    section,
+                    description: "d".into(),
+                    sql: "s".into(),
+                })
                 .collect(),
         }
     }
@@ -196,7 +214,10 @@ mod tests {
     }
 
     fn summary(units: &[Unit<'_>]) -> Vec<(u32, &'static str, usize)> {
-        units.iter().map(|u| (u.migration.file.version, u.section.as_str(), u.done)).collect()
+        units
+            .iter()
+            .map(|u| (u.migration.file.version, u.section.as_str(), u.done))
+            .collect()
     }
 
     use Section::{PostData as Post, PreData as Pre};
@@ -206,7 +227,10 @@ mod tests {
         let files = [loaded(1, &[Pre, Post]), loaded(2, &[Pre, Pre, Post])];
         let ledger = [row(1, Pre, true, 1, "h1:1")];
         let all = plan(&files, &ledger, SectionChoice::All, "t").unwrap();
-        assert_eq!(summary(&all), [(1, "post-data", 0), (2, "pre-data", 0), (2, "post-data", 0)]);
+        assert_eq!(
+            summary(&all),
+            [(1, "post-data", 0), (2, "pre-data", 0), (2, "post-data", 0)]
+        );
         let pre = plan(&files, &ledger, SectionChoice::PreData, "t").unwrap();
         assert_eq!(summary(&pre), [(2, "pre-data", 0)]);
         assert_eq!(pre[0].statements.len(), 2);
@@ -223,19 +247,45 @@ mod tests {
     fn failed_sections_resume_after_their_done_statements() {
         let files = [loaded(1, &[Pre, Pre, Pre])];
         let ledger = [row(1, Pre, false, 2, "h1:1")];
-        assert_eq!(summary(&plan(&files, &ledger, SectionChoice::All, "t").unwrap()), [(1, "pre-data", 2)]);
+        assert_eq!(
+            summary(&plan(&files, &ledger, SectionChoice::All, "t").unwrap()),
+            [(1, "pre-data", 2)]
+        );
     }
 
     #[test]
     fn changed_checksums_refuse_only_while_something_is_in_effect() {
         let files = [loaded(1, &[Pre])];
-        let err = plan(&files, &[row(1, Pre, true, 1, "h1:old")], SectionChoice::All, "t").unwrap_err();
+        let err = plan(
+            &files,
+            &[row(1, Pre, true, 1, "h1:old")],
+            SectionChoice::All,
+            "t",
+        )
+        .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("0001_m.sql") && text.contains("h1:old") && text.contains("h1:1"), "{text}");
+        assert!(
+            text.contains("0001_m.sql") && text.contains("h1:old") && text.contains("h1:1"),
+            "{text}"
+        );
         // A transactional failure left nothing behind: the fixed file may run.
-        let units = plan(&files, &[row(1, Pre, false, 0, "h1:old")], SectionChoice::All, "t").unwrap();
+        let units = plan(
+            &files,
+            &[row(1, Pre, false, 0, "h1:old")],
+            SectionChoice::All,
+            "t",
+        )
+        .unwrap();
         assert_eq!(summary(&units), [(1, "pre-data", 0)]);
         // A partial MySQL section must not be continued with different statements.
-        assert!(plan(&files, &[row(1, Pre, false, 1, "h1:old")], SectionChoice::All, "t").is_err());
+        assert!(
+            plan(
+                &files,
+                &[row(1, Pre, false, 1, "h1:old")],
+                SectionChoice::All,
+                "t"
+            )
+            .is_err()
+        );
     }
 }

@@ -50,7 +50,9 @@ pub(crate) async fn postgres(conn: &mut PgConnection, wait: Duration) -> Result<
         .execute(&mut *conn)
         .await;
     // Migrations run under the session's normal lock_timeout.
-    sqlx::raw_sql("RESET lock_timeout").execute(&mut *conn).await?;
+    sqlx::raw_sql("RESET lock_timeout")
+        .execute(&mut *conn)
+        .await?;
     match taken {
         Ok(_) => Ok(true),
         // lock_not_available: lock_timeout expired.
@@ -60,7 +62,11 @@ pub(crate) async fn postgres(conn: &mut PgConnection, wait: Duration) -> Result<
 }
 
 /// Takes the named lock, waiting at most `wait` (whole seconds). `Ok(false)`: held elsewhere.
-pub(crate) async fn mysql(conn: &mut MySqlConnection, name: &str, wait: Duration) -> Result<bool, sqlx::Error> {
+pub(crate) async fn mysql(
+    conn: &mut MySqlConnection,
+    name: &str,
+    wait: Duration,
+) -> Result<bool, sqlx::Error> {
     let seconds = i64::try_from(wait.as_secs()).unwrap_or(i64::MAX);
     // 1 = taken, 0 = timed out, NULL = the wait was interrupted.
     let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
@@ -72,7 +78,10 @@ pub(crate) async fn mysql(conn: &mut MySqlConnection, name: &str, wait: Duration
 }
 
 /// SQLite locks per transaction: this only sets how long `BEGIN IMMEDIATE` waits.
-pub(crate) async fn sqlite(conn: &mut SqliteConnection, wait: Duration) -> Result<bool, sqlx::Error> {
+pub(crate) async fn sqlite(
+    conn: &mut SqliteConnection,
+    wait: Duration,
+) -> Result<bool, sqlx::Error> {
     let ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {ms}")))
         .execute(&mut *conn)
@@ -82,7 +91,9 @@ pub(crate) async fn sqlite(conn: &mut SqliteConnection, wait: Duration) -> Resul
 
 /// SQLITE_BUSY or SQLITE_LOCKED (any extended code): another connection holds the lock.
 pub(crate) fn sqlite_busy(err: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = err else { return false };
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
     let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
     matches!(code & 0xff, 5 | 6)
 }

@@ -73,20 +73,35 @@ impl Target {
             Dialect::Mysql => ("MySQL/MariaDB", server_location(conn)),
             Dialect::Sqlite => (
                 "SQLite",
-                conn.url.sqlite_path().map(|p| p.display().to_string()).unwrap_or_default(),
+                conn.url
+                    .sqlite_path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
             ),
         };
-        Target { connection: conn.name.clone(), engine, location }
+        Target {
+            connection: conn.name.clone(),
+            engine,
+            location,
+        }
     }
 }
 
 fn server_location(conn: &Connection) -> String {
-    format!("{}/{}", conn.url.endpoint().unwrap_or("?"), conn.url.database().unwrap_or(""))
+    format!(
+        "{}/{}",
+        conn.url.endpoint().unwrap_or("?"),
+        conn.url.database().unwrap_or("")
+    )
 }
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` ({} at {})", self.connection, self.engine, self.location)
+        write!(
+            f,
+            "`{}` ({} at {})",
+            self.connection, self.engine, self.location
+        )
     }
 }
 
@@ -102,7 +117,12 @@ pub enum ApplyError {
         "{}: migration applied to {target} with checksum {recorded}, but the file now has checksum {current}; an applied migration must not change: restore the file and put new changes in a new migration (`just diff`)",
         path.display()
     )]
-    ChecksumChanged { path: PathBuf, target: String, recorded: String, current: String },
+    ChecksumChanged {
+        path: PathBuf,
+        target: String,
+        recorded: String,
+        current: String,
+    },
     #[error(
         "{migration}: its pre-data section is not applied yet, and post-data refers to what it creates; run `migrator apply --section pre-data` (or `--section all`) first"
     )]
@@ -113,31 +133,53 @@ pub enum ApplyError {
     )]
     LockBusy { location: String, waited: Duration },
     #[error("{target}: {what} failed: {reason}")]
-    Database { target: String, what: String, reason: String },
-    #[error(
-        "migration {migration} ({section}) failed on {target} at statement {number} of {total}, `{description}`: {reason}. {hint}"
-    )]
-    Statement {
-        migration: String,
-        section: &'static str,
+    Database {
         target: String,
-        number: usize,
-        total: usize,
-        description: String,
-        /// The database's message, password scrubbed.
+        what: String,
         reason: String,
-        /// What state the section is in and what to do.
-        hint: String,
     },
+    /// Boxed: the error is returned on every path and this variant is much the largest.
+    #[error(transparent)]
+    Statement(Box<StatementFailure>),
+}
+
+/// A migration statement the destination refused.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "migration {migration} ({section}) failed on {target} at statement {number} of {total}, `{description}`: {reason}. {hint}"
+)]
+pub struct StatementFailure {
+    pub migration: String,
+    pub section: &'static str,
+    pub target: String,
+    pub number: usize,
+    pub total: usize,
+    pub description: String,
+    /// The database's message, password scrubbed.
+    pub reason: String,
+    /// What state the section is in and what to do.
+    pub hint: String,
 }
 
 /// What `apply` reports as it goes; `Display` is the line the binary prints.
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A section was applied: `ran` of its `total` statements (fewer when resuming).
-    Applied { migration: String, section: Section, ran: usize, total: usize, duration: Duration },
+    Applied {
+        migration: String,
+        section: Section,
+        ran: usize,
+        total: usize,
+        duration: Duration,
+    },
     /// `--dry-run`: the SQL that would run, each statement after its `-- ` description.
-    WouldApply { migration: String, section: Section, ran: usize, total: usize, sql: String },
+    WouldApply {
+        migration: String,
+        section: Section,
+        ran: usize,
+        total: usize,
+        sql: String,
+    },
     /// Another run applied this section while this one waited for the lock (SQLite).
     AlreadyApplied { migration: String, section: Section },
 }
@@ -147,13 +189,23 @@ fn statements(n: usize) -> String {
 }
 
 fn resumed(ran: usize, total: usize) -> String {
-    if ran == total { String::new() } else { format!(" (resuming at statement {} of {total})", total - ran + 1) }
+    if ran == total {
+        String::new()
+    } else {
+        format!(" (resuming at statement {} of {total})", total - ran + 1)
+    }
 }
 
 impl std::fmt::Display for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Event::Applied { migration, section, ran, total, duration } => write!(
+            Event::Applied {
+                migration,
+                section,
+                ran,
+                total,
+                duration,
+            } => write!(
                 f,
                 "{migration} {}: {}{} in {} ms",
                 section.as_str(),
@@ -161,7 +213,13 @@ impl std::fmt::Display for Event {
                 resumed(*ran, *total),
                 duration.as_millis()
             ),
-            Event::WouldApply { migration, section, ran, total, sql } => write!(
+            Event::WouldApply {
+                migration,
+                section,
+                ran,
+                total,
+                sql,
+            } => write!(
                 f,
                 "-- {migration} {}: {}{}\n{sql}",
                 section.as_str(),
@@ -169,7 +227,11 @@ impl std::fmt::Display for Event {
                 resumed(*ran, *total)
             ),
             Event::AlreadyApplied { migration, section } => {
-                write!(f, "{migration} {}: already applied by another run", section.as_str())
+                write!(
+                    f,
+                    "{migration} {}: already applied by another run",
+                    section.as_str()
+                )
             }
         }
     }
@@ -197,7 +259,11 @@ impl std::fmt::Display for Summary {
                     SectionChoice::PostData => write!(f, " (--section post-data)"),
                 }
             }
-            (n, true) => write!(f, "dry run: {n} section{plural} would be applied to {}; nothing was changed", self.target),
+            (n, true) => write!(
+                f,
+                "dry run: {n} section{plural} would be applied to {}; nothing was changed",
+                self.target
+            ),
             (n, false) => write!(f, "applied {n} section{plural} to {}", self.target),
         }
     }
@@ -248,7 +314,11 @@ pub(crate) trait Destination: Sized {
 
     /// The ledger, empty when its table does not exist yet.
     async fn ledger(&mut self) -> Result<Vec<LedgerRow>, sqlx::Error> {
-        if self.ledger_exists().await? { self.read_ledger().await } else { Ok(Vec::new()) }
+        if self.ledger_exists().await? {
+            self.read_ledger().await
+        } else {
+            Ok(Vec::new())
+        }
     }
 }
 
@@ -265,19 +335,37 @@ struct Prepared {
 fn prepare(config: &Config) -> Result<Prepared, ApplyError> {
     let Some(name) = &config.destination else {
         return Err(config
-            .error_at(0, "no `destination:` is set; apply and status need the connection to migrate")
+            .error_at(
+                0,
+                "no `destination:` is set; apply and status need the connection to migrate",
+            )
             .into());
     };
     let Some(conn) = config.connections.get(name) else {
         let line = config.line_of_key("destination");
-        return Err(config.error_at(line, format!("destination `{name}` is not a configured connection")).into());
+        return Err(config
+            .error_at(
+                line,
+                format!("destination `{name}` is not a configured connection"),
+            )
+            .into());
     };
     let dir = config.output.join("migrations").join(name);
     let migrations = migrations::load_dir(&dir)?
         .into_iter()
-        .map(|file| Ok(Loaded { statements: migrations::parse(&file.path, &file.contents)?, file }))
+        .map(|file| {
+            Ok(Loaded {
+                statements: migrations::parse(&file.path, &file.contents)?,
+                file,
+            })
+        })
         .collect::<Result<Vec<_>, MigrationError>>()?;
-    Ok(Prepared { conn: conn.clone(), target: Target::of(conn), dir, migrations })
+    Ok(Prepared {
+        conn: conn.clone(),
+        target: Target::of(conn),
+        dir,
+        migrations,
+    })
 }
 
 /// Applies the destination's pending migrations (see the module docs), calling
@@ -303,23 +391,45 @@ pub async fn status(config: &Config) -> Result<StatusReport, ApplyError> {
         Dialect::Mysql => read_only_ledger::<mysql::Mysql>(&prepared).await?,
         Dialect::Sqlite => read_only_ledger::<sqlite::Sqlite>(&prepared).await?,
     };
-    Ok(StatusReport::new(prepared.target, prepared.dir, &prepared.migrations, ledger))
+    Ok(StatusReport::new(
+        prepared.target,
+        prepared.dir,
+        &prepared.migrations,
+        ledger,
+    ))
 }
 
 async fn read_only_ledger<D: Destination>(p: &Prepared) -> Result<Vec<LedgerRow>, ApplyError> {
-    let Some(mut db) = D::open_read_only(&p.conn).await? else { return Ok(Vec::new()) };
-    let ledger = db.ledger().await.map_err(|e| database_error::<D>(p, Duration::ZERO, "reading the ledger", e));
+    let Some(mut db) = D::open_read_only(&p.conn).await? else {
+        return Ok(Vec::new());
+    };
+    let ledger = db
+        .ledger()
+        .await
+        .map_err(|e| database_error::<D>(p, Duration::ZERO, "reading the ledger", e));
     db.close().await;
     ledger
 }
 
 /// Wraps a driver error with the destination and the step; the engine's "busy" error
 /// becomes [`ApplyError::LockBusy`].
-fn database_error<D: Destination>(p: &Prepared, wait: Duration, what: &str, err: sqlx::Error) -> ApplyError {
+fn database_error<D: Destination>(
+    p: &Prepared,
+    wait: Duration,
+    what: &str,
+    err: sqlx::Error,
+) -> ApplyError {
     if D::is_busy(&err) {
-        return ApplyError::LockBusy { location: p.target.location.clone(), waited: wait };
+        return ApplyError::LockBusy {
+            location: p.target.location.clone(),
+            waited: wait,
+        };
     }
-    ApplyError::Database { target: p.target.to_string(), what: what.to_string(), reason: message(&p.conn, &err) }
+    ApplyError::Database {
+        target: p.target.to_string(),
+        what: what.to_string(),
+        reason: message(&p.conn, &err),
+    }
 }
 
 /// The database's own message when there is one (without driver decoration), scrubbed.
@@ -343,7 +453,12 @@ async fn run<D: Destination>(
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<Summary, ApplyError> {
     let target = p.target.to_string();
-    let mut summary = Summary { target: p.target.clone(), sections: 0, dry_run: options.dry_run, choice: options.sections };
+    let mut summary = Summary {
+        target: p.target.clone(),
+        sections: 0,
+        dry_run: options.dry_run,
+        choice: options.sections,
+    };
     if options.dry_run {
         let ledger = read_only_ledger::<D>(p).await?;
         for unit in ledger::plan(&p.migrations, &ledger, options.sections, &target)? {
@@ -353,12 +468,31 @@ async fn run<D: Destination>(
         return Ok(summary);
     }
     let wait = lock::wait_bound(&p.conn, options.lock_timeout);
-    let mut run = Run { db: D::open(&p.conn).await?, p, wait };
-    if !run.db.lock(wait).await.map_err(|e| run.error("taking the apply lock", e))? {
-        return Err(ApplyError::LockBusy { location: p.target.location.clone(), waited: wait });
+    let mut run = Run {
+        db: D::open(&p.conn).await?,
+        p,
+        wait,
+    };
+    if !run
+        .db
+        .lock(wait)
+        .await
+        .map_err(|e| run.error("taking the apply lock", e))?
+    {
+        return Err(ApplyError::LockBusy {
+            location: p.target.location.clone(),
+            waited: wait,
+        });
     }
-    run.db.create_ledger().await.map_err(|e| run.error("creating the ledger table", e))?;
-    let ledger = run.db.read_ledger().await.map_err(|e| run.error("reading the ledger", e))?;
+    run.db
+        .create_ledger()
+        .await
+        .map_err(|e| run.error("creating the ledger table", e))?;
+    let ledger = run
+        .db
+        .read_ledger()
+        .await
+        .map_err(|e| run.error("reading the ledger", e))?;
     for unit in ledger::plan(&p.migrations, &ledger, options.sections, &target)? {
         let event = run.apply_unit(&unit).await?;
         if matches!(event, Event::Applied { .. }) {
@@ -406,21 +540,44 @@ impl<D: Destination> Run<'_, D> {
         let key = unit.key();
         let migration = unit.migration.file.name.clone();
         if D::TRANSACTIONAL_DDL {
-            self.db.execute(D::BEGIN).await.map_err(|e| self.error("starting a transaction", e))?;
+            self.db
+                .execute(D::BEGIN)
+                .await
+                .map_err(|e| self.error("starting a transaction", e))?;
             // On SQLite this is where the lock is taken; a concurrent run may have applied
             // the section while this one waited.
-            if self.db.is_applied(&key).await.map_err(|e| self.error("reading the ledger", e))? {
-                self.db.execute("ROLLBACK").await.map_err(|e| self.error("ending a transaction", e))?;
-                return Ok(Event::AlreadyApplied { migration, section: unit.section });
+            if self
+                .db
+                .is_applied(&key)
+                .await
+                .map_err(|e| self.error("reading the ledger", e))?
+            {
+                self.db
+                    .execute("ROLLBACK")
+                    .await
+                    .map_err(|e| self.error("ending a transaction", e))?;
+                return Ok(Event::AlreadyApplied {
+                    migration,
+                    section: unit.section,
+                });
             }
         }
         match self.run_statements(unit, &key, started).await {
             Ok(()) => {
                 if D::TRANSACTIONAL_DDL {
-                    self.db.execute("COMMIT").await.map_err(|e| self.error("committing", e))?;
+                    self.db
+                        .execute("COMMIT")
+                        .await
+                        .map_err(|e| self.error("committing", e))?;
                 }
                 let total = unit.statements.len();
-                Ok(Event::Applied { migration, section: unit.section, ran: total - unit.done, total, duration: started.elapsed() })
+                Ok(Event::Applied {
+                    migration,
+                    section: unit.section,
+                    ran: total - unit.done,
+                    total,
+                    duration: started.elapsed(),
+                })
             }
             Err(stop) => {
                 if D::TRANSACTIONAL_DDL {
@@ -429,13 +586,20 @@ impl<D: Destination> Run<'_, D> {
                 }
                 Err(match stop {
                     Stop::Ledger(what, e) => self.error(what, e),
-                    Stop::Statement(index, e) => self.statement_failed(unit, &key, index, &e, started).await,
+                    Stop::Statement(index, e) => {
+                        self.statement_failed(unit, &key, index, &e, started).await
+                    }
                 })
             }
         }
     }
 
-    async fn run_statements(&mut self, unit: &Unit<'_>, key: &Key<'_>, started: Instant) -> Result<(), Stop> {
+    async fn run_statements(
+        &mut self,
+        unit: &Unit<'_>,
+        key: &Key<'_>,
+        started: Instant,
+    ) -> Result<(), Stop> {
         let total = unit.statements.len();
         self.db
             .record_start(key, unit.done)
@@ -443,7 +607,10 @@ impl<D: Destination> Run<'_, D> {
             .map_err(|e| Stop::Ledger("recording the start in the ledger", e))?;
         for (index, statement) in unit.statements.iter().enumerate().skip(unit.done) {
             tracing::debug!(migration = key.name, section = key.section, statement = %statement.description, "applying");
-            self.db.execute(&statement.sql).await.map_err(|e| Stop::Statement(index, e))?;
+            self.db
+                .execute(&statement.sql)
+                .await
+                .map_err(|e| Stop::Statement(index, e))?;
             if !D::TRANSACTIONAL_DDL {
                 self.db
                     .record_progress(key, index + 1)
@@ -470,18 +637,27 @@ impl<D: Destination> Run<'_, D> {
         let total = unit.statements.len();
         let statement = unit.statements[index];
         let reason = message(&self.p.conn, err);
-        let note = format!("statement {} of {total} ({}): {reason}", index + 1, statement.description);
+        let note = format!(
+            "statement {} of {total} ({}): {reason}",
+            index + 1,
+            statement.description
+        );
         let done = if D::TRANSACTIONAL_DDL { 0 } else { index };
         let recorded = async {
             if D::TRANSACTIONAL_DDL {
                 // The rollback took the row's start with it.
                 self.db.record_start(key, 0).await?;
             }
-            self.db.record_finish(key, done, started.elapsed(), Some(&note)).await
+            self.db
+                .record_finish(key, done, started.elapsed(), Some(&note))
+                .await
         }
         .await;
         if let Err(e) = recorded {
-            tracing::warn!("could not record the failure in the ledger: {}", message(&self.p.conn, &e));
+            tracing::warn!(
+                "could not record the failure in the ledger: {}",
+                message(&self.p.conn, &e)
+            );
         }
         let hint = match (D::TRANSACTIONAL_DDL, done) {
             (true, _) => "Its transaction rolled back, so nothing of this section is applied; fix the cause and re-run.".to_string(),
@@ -489,7 +665,7 @@ impl<D: Destination> Run<'_, D> {
             (false, 1) => "Statement 1 stayed applied (MySQL commits each DDL statement); fix the cause and re-run: apply resumes at this statement.".to_string(),
             (false, n) => format!("Statements 1-{n} stayed applied (MySQL commits each DDL statement); fix the cause and re-run: apply resumes at this statement."),
         };
-        ApplyError::Statement {
+        ApplyError::Statement(Box::new(StatementFailure {
             migration: unit.migration.file.name.clone(),
             section: key.section,
             target: self.p.target.to_string(),
@@ -498,6 +674,6 @@ impl<D: Destination> Run<'_, D> {
             description: statement.description.clone(),
             reason,
             hint,
-        }
+        }))
     }
 }

@@ -18,8 +18,14 @@ impl Destination for Mysql {
 
     async fn open(conn: &Connection) -> Result<Self, ConnectError> {
         let pool = connect::mysql(conn).await?;
-        let pooled = pool.acquire().await.map_err(|e| connect::classify(conn, e))?;
-        Ok(Mysql { conn: pooled.detach(), lock_name: lock::mysql_lock_name(conn.url.database().unwrap_or("")) })
+        let pooled = pool
+            .acquire()
+            .await
+            .map_err(|e| connect::classify(conn, e))?;
+        Ok(Mysql {
+            conn: pooled.detach(),
+            lock_name: lock::mysql_lock_name(conn.url.database().unwrap_or("")),
+        })
     }
 
     async fn close(self) {
@@ -61,21 +67,27 @@ impl Destination for Mysql {
     }
 
     async fn read_ledger(&mut self) -> Result<Vec<LedgerRow>, sqlx::Error> {
-        sqlx::query_as(SELECT_LEDGER).fetch_all(&mut self.conn).await
+        sqlx::query_as(SELECT_LEDGER)
+            .fetch_all(&mut self.conn)
+            .await
     }
 
     async fn is_applied(&mut self, key: &Key<'_>) -> Result<bool, sqlx::Error> {
-        let success: Option<bool> =
-            sqlx::query_scalar("SELECT success FROM seaway_migrations WHERE version = ? AND section = ?")
-                .bind(key.version)
-                .bind(key.section)
-                .fetch_optional(&mut self.conn)
-                .await?;
+        let success: Option<bool> = sqlx::query_scalar(
+            "SELECT success FROM seaway_migrations WHERE version = ? AND section = ?",
+        )
+        .bind(key.version)
+        .bind(key.section)
+        .fetch_optional(&mut self.conn)
+        .await?;
         Ok(success == Some(true))
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut self.conn).await.map(drop)
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
     }
 
     async fn record_start(&mut self, key: &Key<'_>, done: usize) -> Result<(), sqlx::Error> {
@@ -96,13 +108,15 @@ impl Destination for Mysql {
     }
 
     async fn record_progress(&mut self, key: &Key<'_>, done: usize) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE seaway_migrations SET statements_done = ? WHERE version = ? AND section = ?")
-            .bind(count(done))
-            .bind(key.version)
-            .bind(key.section)
-            .execute(&mut self.conn)
-            .await
-            .map(drop)
+        sqlx::query(
+            "UPDATE seaway_migrations SET statements_done = ? WHERE version = ? AND section = ?",
+        )
+        .bind(count(done))
+        .bind(key.version)
+        .bind(key.section)
+        .execute(&mut self.conn)
+        .await
+        .map(drop)
     }
 
     async fn record_finish(

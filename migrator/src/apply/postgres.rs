@@ -17,8 +17,13 @@ impl Destination for Postgres {
     async fn open(conn: &Connection) -> Result<Self, ConnectError> {
         // The configured schema first on search_path: migrations and the ledger land there.
         let pool = connect::postgres(conn, conn.schema.as_deref().unwrap_or("public")).await?;
-        let pooled = pool.acquire().await.map_err(|e| connect::classify(conn, e))?;
-        Ok(Postgres { conn: pooled.detach() })
+        let pooled = pool
+            .acquire()
+            .await
+            .map_err(|e| connect::classify(conn, e))?;
+        Ok(Postgres {
+            conn: pooled.detach(),
+        })
     }
 
     async fn close(self) {
@@ -56,21 +61,27 @@ impl Destination for Postgres {
     }
 
     async fn read_ledger(&mut self) -> Result<Vec<LedgerRow>, sqlx::Error> {
-        sqlx::query_as(SELECT_LEDGER).fetch_all(&mut self.conn).await
+        sqlx::query_as(SELECT_LEDGER)
+            .fetch_all(&mut self.conn)
+            .await
     }
 
     async fn is_applied(&mut self, key: &Key<'_>) -> Result<bool, sqlx::Error> {
-        let success: Option<bool> =
-            sqlx::query_scalar("SELECT success FROM seaway_migrations WHERE version = $1 AND section = $2")
-                .bind(key.version)
-                .bind(key.section)
-                .fetch_optional(&mut self.conn)
-                .await?;
+        let success: Option<bool> = sqlx::query_scalar(
+            "SELECT success FROM seaway_migrations WHERE version = $1 AND section = $2",
+        )
+        .bind(key.version)
+        .bind(key.section)
+        .fetch_optional(&mut self.conn)
+        .await?;
         Ok(success == Some(true))
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut self.conn).await.map(drop)
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
     }
 
     async fn record_start(&mut self, key: &Key<'_>, done: usize) -> Result<(), sqlx::Error> {
@@ -95,13 +106,15 @@ impl Destination for Postgres {
     }
 
     async fn record_progress(&mut self, key: &Key<'_>, done: usize) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE seaway_migrations SET statements_done = $1 WHERE version = $2 AND section = $3")
-            .bind(count(done))
-            .bind(key.version)
-            .bind(key.section)
-            .execute(&mut self.conn)
-            .await
-            .map(drop)
+        sqlx::query(
+            "UPDATE seaway_migrations SET statements_done = $1 WHERE version = $2 AND section = $3",
+        )
+        .bind(count(done))
+        .bind(key.version)
+        .bind(key.section)
+        .execute(&mut self.conn)
+        .await
+        .map(drop)
     }
 
     async fn record_finish(

@@ -13,8 +13,13 @@ pub(crate) struct Sqlite {
 }
 
 async fn detach(conn: &Connection, pool: SqlitePool) -> Result<Sqlite, ConnectError> {
-    let pooled = pool.acquire().await.map_err(|e| connect::classify(conn, e))?;
-    Ok(Sqlite { conn: pooled.detach() })
+    let pooled = pool
+        .acquire()
+        .await
+        .map_err(|e| connect::classify(conn, e))?;
+    Ok(Sqlite {
+        conn: pooled.detach(),
+    })
 }
 
 impl Destination for Sqlite {
@@ -78,21 +83,27 @@ impl Destination for Sqlite {
     }
 
     async fn read_ledger(&mut self) -> Result<Vec<LedgerRow>, sqlx::Error> {
-        sqlx::query_as(SELECT_LEDGER).fetch_all(&mut self.conn).await
+        sqlx::query_as(SELECT_LEDGER)
+            .fetch_all(&mut self.conn)
+            .await
     }
 
     async fn is_applied(&mut self, key: &Key<'_>) -> Result<bool, sqlx::Error> {
-        let success: Option<bool> =
-            sqlx::query_scalar("SELECT success FROM seaway_migrations WHERE version = ? AND section = ?")
-                .bind(key.version)
-                .bind(key.section)
-                .fetch_optional(&mut self.conn)
-                .await?;
+        let success: Option<bool> = sqlx::query_scalar(
+            "SELECT success FROM seaway_migrations WHERE version = ? AND section = ?",
+        )
+        .bind(key.version)
+        .bind(key.section)
+        .fetch_optional(&mut self.conn)
+        .await?;
         Ok(success == Some(true))
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut self.conn).await.map(drop)
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
     }
 
     async fn record_start(&mut self, key: &Key<'_>, done: usize) -> Result<(), sqlx::Error> {
@@ -112,13 +123,15 @@ impl Destination for Sqlite {
     }
 
     async fn record_progress(&mut self, key: &Key<'_>, done: usize) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE seaway_migrations SET statements_done = ? WHERE version = ? AND section = ?")
-            .bind(count(done))
-            .bind(key.version)
-            .bind(key.section)
-            .execute(&mut self.conn)
-            .await
-            .map(drop)
+        sqlx::query(
+            "UPDATE seaway_migrations SET statements_done = ? WHERE version = ? AND section = ?",
+        )
+        .bind(count(done))
+        .bind(key.version)
+        .bind(key.section)
+        .execute(&mut self.conn)
+        .await
+        .map(drop)
     }
 
     async fn record_finish(

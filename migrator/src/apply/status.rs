@@ -14,10 +14,16 @@ pub enum SectionState {
     Pending,
     Applied,
     /// Failed; `done` of `total` statements are in effect (only ever > 0 on MySQL).
-    Failed { done: usize, total: usize },
+    Failed {
+        done: usize,
+        total: usize,
+    },
     /// Started and not finished: running now, or killed (MySQL; transactional engines
     /// roll such a section back).
-    Incomplete { done: usize, total: usize },
+    Incomplete {
+        done: usize,
+        total: usize,
+    },
 }
 
 /// Does the file still match what was applied?
@@ -27,7 +33,10 @@ pub enum ChecksumState {
     NotRecorded,
     Matches,
     /// The ledger recorded another checksum (`apply` refuses while any of it is in effect).
-    Differs { recorded: String, file: String },
+    Differs {
+        recorded: String,
+        file: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -50,7 +59,12 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
-    pub(crate) fn new(target: Target, dir: PathBuf, files: &[Loaded], ledger: Vec<LedgerRow>) -> Self {
+    pub(crate) fn new(
+        target: Target,
+        dir: PathBuf,
+        files: &[Loaded],
+        ledger: Vec<LedgerRow>,
+    ) -> Self {
         let migrations = files
             .iter()
             .map(|m| {
@@ -64,7 +78,10 @@ impl StatusReport {
                 let checksum = match recorded {
                     None => ChecksumState::NotRecorded,
                     Some(c) if *c == m.file.checksum => ChecksumState::Matches,
-                    Some(c) => ChecksumState::Differs { recorded: c.clone(), file: m.file.checksum.clone() },
+                    Some(c) => ChecksumState::Differs {
+                        recorded: c.clone(),
+                        file: m.file.checksum.clone(),
+                    },
                 };
                 MigrationStatus {
                     version: m.file.version,
@@ -75,8 +92,16 @@ impl StatusReport {
                 }
             })
             .collect();
-        let orphans = ledger.into_iter().filter(|r| !files.iter().any(|m| m.db_version() == r.version)).collect();
-        StatusReport { target, dir, migrations, orphans }
+        let orphans = ledger
+            .into_iter()
+            .filter(|r| !files.iter().any(|m| m.db_version() == r.version))
+            .collect();
+        StatusReport {
+            target,
+            dir,
+            migrations,
+            orphans,
+        }
     }
 }
 
@@ -86,8 +111,14 @@ fn section_state(m: &Loaded, ledger: &[LedgerRow], section: Section) -> SectionS
         _ if total == 0 => SectionState::Empty,
         None => SectionState::Pending,
         Some(r) if r.success => SectionState::Applied,
-        Some(r) if r.error.is_some() => SectionState::Failed { done: r.statements_done(), total },
-        Some(r) => SectionState::Incomplete { done: r.statements_done(), total },
+        Some(r) if r.error.is_some() => SectionState::Failed {
+            done: r.statements_done(),
+            total,
+        },
+        Some(r) => SectionState::Incomplete {
+            done: r.statements_done(),
+            total,
+        },
     }
 }
 
@@ -99,7 +130,9 @@ impl fmt::Display for SectionState {
             SectionState::Applied => f.write_str("applied"),
             SectionState::Failed { done: 0, .. } => f.write_str("failed"),
             SectionState::Failed { done, total } => write!(f, "failed ({done}/{total} done)"),
-            SectionState::Incomplete { done, total } => write!(f, "incomplete ({done}/{total} done)"),
+            SectionState::Incomplete { done, total } => {
+                write!(f, "incomplete ({done}/{total} done)")
+            }
         }
     }
 }
@@ -109,7 +142,9 @@ impl fmt::Display for ChecksumState {
         match self {
             ChecksumState::NotRecorded => f.write_str("-"),
             ChecksumState::Matches => f.write_str("ok"),
-            ChecksumState::Differs { recorded, file } => write!(f, "CHANGED (ledger {recorded}, file {file})"),
+            ChecksumState::Differs { recorded, file } => {
+                write!(f, "CHANGED (ledger {recorded}, file {file})")
+            }
         }
     }
 }
@@ -117,17 +152,40 @@ impl fmt::Display for ChecksumState {
 /// An aligned table, one row per file, then any orphaned ledger rows.
 impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}: ledger {LEDGER_TABLE}, migrations in {}", self.target, self.dir.display())?;
+        writeln!(
+            f,
+            "{}: ledger {LEDGER_TABLE}, migrations in {}",
+            self.target,
+            self.dir.display()
+        )?;
         if self.migrations.is_empty() {
             writeln!(f, "no migration files")?;
         } else {
-            let mut rows = vec![["version".into(), "name".into(), "pre-data".into(), "post-data".into(), "checksum".into()]];
+            let mut rows = vec![[
+                "version".into(),
+                "name".into(),
+                "pre-data".into(),
+                "post-data".into(),
+                "checksum".into(),
+            ]];
             rows.extend(self.migrations.iter().map(|m| {
-                [format!("{:04}", m.version), m.name.clone(), m.pre_data.to_string(), m.post_data.to_string(), m.checksum.to_string()]
+                [
+                    format!("{:04}", m.version),
+                    m.name.clone(),
+                    m.pre_data.to_string(),
+                    m.post_data.to_string(),
+                    m.checksum.to_string(),
+                ]
             }));
-            let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+            let widths: Vec<usize> = (0..5)
+                .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+                .collect();
             for row in &rows {
-                let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:w$}")).collect();
+                let cells: Vec<String> = row
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:w$}"))
+                    .collect();
                 writeln!(f, "{}", cells.join("  ").trim_end())?;
             }
         }
@@ -135,7 +193,11 @@ impl fmt::Display for StatusReport {
             writeln!(f, "in the ledger but without a migration file:")?;
             for r in &self.orphans {
                 let state = if r.success { "applied" } else { "failed" };
-                writeln!(f, "  {:04} {} {} {state} ({})", r.version, r.name, r.section, r.checksum)?;
+                writeln!(
+                    f,
+                    "  {:04} {} {} {state} ({})",
+                    r.version, r.name, r.section, r.checksum
+                )?;
             }
         }
         Ok(())

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 /// `hold` takes the lock on the test's connection, `release` lets it go.
 async fn waits_for_the_lock_then_gives_up(engine: Engine, hold: &str, release: &str) {
-    let Some(p) = Project::new(engine, "lock").await else { return };
+    let Some(p) = Project::new(engine, "lock").await else {
+        return;
+    };
     initial(&p);
     let mut holder: Db = p.db().await;
     holder.execute(hold).await;
@@ -16,9 +18,20 @@ async fn waits_for_the_lock_then_gives_up(engine: Engine, hold: &str, release: &
     let started = Instant::now();
     let out = p.migrator(&["apply", "--lock-timeout", "1"]);
     assert!(!out.ok, "apply must not run while another holds the lock");
-    assert!(started.elapsed() < Duration::from_secs(20), "apply waited {:?}", started.elapsed());
-    let expected = format!("another `migrator apply` holds the lock on {}", location(&p));
-    assert!(out.stderr.contains(&expected), "missing {expected:?} in {}", out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "apply waited {:?}",
+        started.elapsed()
+    );
+    let expected = format!(
+        "another `migrator apply` holds the lock on {}",
+        location(&p)
+    );
+    assert!(
+        out.stderr.contains(&expected),
+        "missing {expected:?} in {}",
+        out.stderr
+    );
     assert!(out.stderr.contains("gave up after 1 s"), "{}", out.stderr);
     assert!(!out.stdout.contains("pre-data:"), "{}", out.stdout);
 
@@ -33,8 +46,14 @@ fn location(p: &Project) -> String {
     match p.engine {
         Engine::Sqlite => p.database.clone(),
         _ => {
-            let after_scheme = p.url.split_once("://").map_or(p.url.as_str(), |(_, rest)| rest);
-            after_scheme.rsplit_once('@').map_or(after_scheme, |(_, host)| host).to_string()
+            let after_scheme = p
+                .url
+                .split_once("://")
+                .map_or(p.url.as_str(), |(_, rest)| rest);
+            after_scheme
+                .rsplit_once('@')
+                .map_or(after_scheme, |(_, host)| host)
+                .to_string()
         }
     }
 }

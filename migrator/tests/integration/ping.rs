@@ -18,13 +18,18 @@ fn ping_reports_sqlite_version_and_names_a_dead_connection() {
     .expect("write config");
     let out = run_migrator(&config, &["ping", "--connection", "chinook"]);
     assert!(out.ok, "{}", out.stderr);
-    assert!(out.stdout.starts_with("chinook: SQLite 3."), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("chinook: SQLite 3."),
+        "{}",
+        out.stdout
+    );
 
     let out = run_migrator(&config, &["ping"]);
     assert!(!out.ok, "a dead connection must fail the ping");
     assert!(out.stdout.contains("chinook: SQLite"), "{}", out.stdout);
     assert!(
-        out.stderr.contains("connection `dead`: cannot reach PostgreSQL at 127.0.0.1:1"),
+        out.stderr
+            .contains("connection `dead`: cannot reach PostgreSQL at 127.0.0.1:1"),
         "{}",
         out.stderr
     );

@@ -35,8 +35,16 @@ fn require_live() -> bool {
 /// does not answer within 5 s.
 async fn server(engine: Engine) -> Option<String> {
     let (env_var, default, what) = match engine {
-        Engine::Postgres => ("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres", "PostgreSQL"),
-        Engine::Mysql => ("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql", "MariaDB"),
+        Engine::Postgres => (
+            "TEST_POSTGRES_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "PostgreSQL",
+        ),
+        Engine::Mysql => (
+            "TEST_MYSQL_URL",
+            "mysql://root@127.0.0.1:3306/mysql",
+            "MariaDB",
+        ),
         Engine::Sqlite => return Some(String::new()),
     };
     let url = std::env::var(env_var).unwrap_or_else(|_| default.to_string());
@@ -55,7 +63,9 @@ async fn server(engine: Engine) -> Option<String> {
     if require_live() {
         panic!("{msg}; SEAWAY_REQUIRE_LIVE=1 requires it (see .ci/run for how CI starts it)");
     }
-    eprintln!("SKIPPED: {msg}; set {env_var} or start the server (SEAWAY_REQUIRE_LIVE=1 makes this a failure)");
+    eprintln!(
+        "SKIPPED: {msg}; set {env_var} or start the server (SEAWAY_REQUIRE_LIVE=1 makes this a failure)"
+    );
     None
 }
 
@@ -91,23 +101,47 @@ impl Project {
         let dir = tempfile::tempdir().expect("tempdir");
         let database = format!("seaway_m_{name}_{}", engine.suffix());
         let (url, database) = match engine {
-            Engine::Sqlite => ("sqlite://dest.db".to_string(), dir.path().join("dest.db").display().to_string()),
+            Engine::Sqlite => (
+                "sqlite://dest.db".to_string(),
+                dir.path().join("dest.db").display().to_string(),
+            ),
             Engine::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&admin).await.expect("admin connection");
-                for sql in [format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"), format!("CREATE DATABASE \"{database}\"")] {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.expect("recreate database");
+                let mut c = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("admin connection");
+                for sql in [
+                    format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
+                    format!("CREATE DATABASE \"{database}\""),
+                ] {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut c)
+                        .await
+                        .expect("recreate database");
                 }
                 (with_database(&admin, &database), database)
             }
             Engine::Mysql => {
-                let mut c = sqlx::MySqlConnection::connect(&admin).await.expect("admin connection");
-                for sql in [format!("DROP DATABASE IF EXISTS `{database}`"), format!("CREATE DATABASE `{database}`")] {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.expect("recreate database");
+                let mut c = sqlx::MySqlConnection::connect(&admin)
+                    .await
+                    .expect("admin connection");
+                for sql in [
+                    format!("DROP DATABASE IF EXISTS `{database}`"),
+                    format!("CREATE DATABASE `{database}`"),
+                ] {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut c)
+                        .await
+                        .expect("recreate database");
                 }
                 (with_database(&admin, &database), database)
             }
         };
-        let project = Project { engine, dir, url, database };
+        let project = Project {
+            engine,
+            dir,
+            url,
+            database,
+        };
         project.write_config(&project.url.clone());
         std::fs::create_dir_all(project.migrations_dir()).expect("migrations dir");
         Some(project)
@@ -115,7 +149,8 @@ impl Project {
 
     /// (Re)writes `seaway.yaml` with `url` as the destination.
     pub fn write_config(&self, url: &str) {
-        let config = format!("connections:\n  dest:\n    url: \"{url}\"\nsource: dest\ndestination: dest\n");
+        let config =
+            format!("connections:\n  dest:\n    url: \"{url}\"\nsource: dest\ndestination: dest\n");
         std::fs::write(self.config_path(), config).expect("write config");
     }
 
@@ -135,10 +170,15 @@ impl Project {
     pub fn migration(&self, name: &str, statements: &[(Section, &str, &str)]) -> PathBuf {
         let statements: Vec<Statement> = statements
             .iter()
-            .map(|&(section, description, sql)| Statement { section, description: description.into(), sql: sql.into() })
+            .map(|&(section, description, sql)| Statement {
+                section,
+                description: description.into(),
+                sql: sql.into(),
+            })
             .collect();
         let path = self.migrations_dir().join(format!("{name}.sql"));
-        std::fs::write(&path, migrations::render(name, "test", &statements)).expect("write migration");
+        std::fs::write(&path, migrations::render(name, "test", &statements))
+            .expect("write migration");
         self.write_sum();
         path
     }
@@ -152,11 +192,18 @@ impl Project {
                 let path = e.expect("dir entry").path();
                 let (version, name) = migrations::version_of(&path.file_name()?.to_string_lossy())?;
                 let contents = std::fs::read_to_string(&path).expect("read migration");
-                Some(Migration { version, name, checksum: migrations::checksum(&contents), path, contents })
+                Some(Migration {
+                    version,
+                    name,
+                    checksum: migrations::checksum(&contents),
+                    path,
+                    contents,
+                })
             })
             .collect();
         files.sort_by_key(|m| m.version);
-        std::fs::write(dir.join(migrations::SUM_FILE), migrations::sum_file(&files)).expect("write sum");
+        std::fs::write(dir.join(migrations::SUM_FILE), migrations::sum_file(&files))
+            .expect("write sum");
     }
 
     /// Runs `migrator --config <this> <args>`.
@@ -167,11 +214,25 @@ impl Project {
     /// A new connection to the destination, for looking at it behind the binary's back.
     pub async fn db(&self) -> Db {
         match self.engine {
-            Engine::Postgres => Db::Pg(sqlx::PgConnection::connect(&self.url).await.expect("connect")),
-            Engine::Mysql => Db::My(sqlx::MySqlConnection::connect(&self.url).await.expect("connect")),
+            Engine::Postgres => Db::Pg(
+                sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect"),
+            ),
+            Engine::Mysql => Db::My(
+                sqlx::MySqlConnection::connect(&self.url)
+                    .await
+                    .expect("connect"),
+            ),
             Engine::Sqlite => {
-                let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(self.sqlite_file()).create_if_missing(true);
-                Db::Lite(sqlx::SqliteConnection::connect_with(&opts).await.expect("connect"))
+                let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.sqlite_file())
+                    .create_if_missing(true);
+                Db::Lite(
+                    sqlx::SqliteConnection::connect_with(&opts)
+                        .await
+                        .expect("connect"),
+                )
             }
         }
     }
@@ -225,8 +286,12 @@ impl Db {
 
     pub async fn has_table(&mut self, name: &str) -> bool {
         let sql = match self {
-            Db::Pg(_) => format!("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = '{name}'"),
-            Db::My(_) => format!("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{name}'"),
+            Db::Pg(_) => format!(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = '{name}'"
+            ),
+            Db::My(_) => format!(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{name}'"
+            ),
             Db::Lite(_) => format!("SELECT count(*) FROM sqlite_master WHERE name = '{name}'"),
         };
         self.count(&sql).await > 0
@@ -235,8 +300,12 @@ impl Db {
     pub async fn has_index(&mut self, name: &str) -> bool {
         let sql = match self {
             Db::Pg(_) => format!("SELECT count(*) FROM pg_indexes WHERE indexname = '{name}'"),
-            Db::My(_) => format!("SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() AND index_name = '{name}'"),
-            Db::Lite(_) => format!("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '{name}'"),
+            Db::My(_) => format!(
+                "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() AND index_name = '{name}'"
+            ),
+            Db::Lite(_) => format!(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = '{name}'"
+            ),
         };
         self.count(&sql).await > 0
     }
@@ -257,9 +326,21 @@ pub fn initial(project: &Project) -> PathBuf {
     project.migration(
         "0001_initial",
         &[
-            (Section::PreData, "add table \"t_a\"", "CREATE TABLE t_a (id integer primary key, name varchar(40))"),
-            (Section::PreData, "add table \"t_b\"", "CREATE TABLE t_b (id integer primary key, a_id integer)"),
-            (Section::PostData, "add index \"t_a_name\" on \"t_a\"", "CREATE INDEX t_a_name ON t_a (name)"),
+            (
+                Section::PreData,
+                "add table \"t_a\"",
+                "CREATE TABLE t_a (id integer primary key, name varchar(40))",
+            ),
+            (
+                Section::PreData,
+                "add table \"t_b\"",
+                "CREATE TABLE t_b (id integer primary key, a_id integer)",
+            ),
+            (
+                Section::PostData,
+                "add index \"t_a_name\" on \"t_a\"",
+                "CREATE INDEX t_a_name ON t_a (name)",
+            ),
         ],
     )
 }
