@@ -246,9 +246,9 @@ fn table(name: &str, want: &Table, have: &Table, dialect: Dialect, out: &mut Vec
         }
     }
     for ix in &want.indexes {
-        if !have.indexes.iter().any(|h| same_index(h, ix))
-            && !(ix.unique && ix.predicate.is_none() && unique_shapes.contains(&ix.columns))
-        {
+        let covered = have.indexes.iter().any(|h| same_index(h, ix))
+            || (ix.unique && ix.predicate.is_none() && unique_shapes.contains(&ix.columns));
+        if !covered {
             out.push(Change::AddIndex {
                 table: t(),
                 index: ix.clone(),

@@ -152,7 +152,7 @@ pub fn plan(changes: &[Change], dialect: Dialect) -> Result<Vec<Statement>, Plan
                 let mut alter = sea_query::Table::alter();
                 alter
                     .table(Alias::new(table.as_str()))
-                    .add_column(&mut column_def(d, column, false));
+                    .add_column(column_def(d, column, false));
                 push(
                     Section::PreData,
                     format!("add column {}.{}", q(table), q(&column.name)),
@@ -231,7 +231,7 @@ fn create_table(d: &dyn DialectPlan, name: &str, table: &Table) -> String {
         .filter(|pk| pk.columns.len() == 1)
         .map(|pk| pk.columns[0].as_str());
     for col in &table.columns {
-        create.col(&mut column_def(d, col, sole_pk == Some(col.name.as_str())));
+        create.col(column_def(d, col, sole_pk == Some(col.name.as_str())));
     }
     if let Some(pk) = &table.primary_key {
         let mut idx = sea_query::Index::create();
@@ -270,15 +270,15 @@ fn column_def(d: &dyn DialectPlan, col: &Column, sole_primary_key: bool) -> Colu
     }
     if let Some(g) = &col.generated {
         def.generated(Expr::cust(g.expression.clone()), g.stored);
-    } else if let Some(value) = &col.default {
-        if let Some(expr) = default_expr(d, value, &col.ty) {
-            def.default(expr);
-        }
+    } else if let Some(expr) = col
+        .default
+        .as_ref()
+        .and_then(|v| default_expr(d, v, &col.ty))
+    {
+        def.default(expr);
     }
-    if col.identity.is_some() {
-        if let Some(clause) = d.identity(col, sole_primary_key) {
-            def.extra(clause);
-        }
+    if let Some(clause) = col.identity.and_then(|_| d.identity(col, sole_primary_key)) {
+        def.extra(clause);
     }
     def
 }

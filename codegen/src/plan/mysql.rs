@@ -12,7 +12,7 @@ impl Mysql {
         let mut alter = sea_query::Table::alter();
         alter
             .table(Alias::new(table))
-            .modify_column(&mut column_def(self, column, false));
+            .modify_column(column_def(self, column, false));
         self.build(&alter)
     }
 }

@@ -88,11 +88,11 @@ impl Target {
 }
 
 fn server_location(conn: &Connection) -> String {
-    format!(
-        "{}/{}",
-        conn.url.endpoint().unwrap_or("?"),
-        conn.url.database().unwrap_or("")
-    )
+    let endpoint = conn.url.endpoint().unwrap_or_default();
+    match conn.url.database() {
+        Some(db) => format!("{endpoint}/{db}"),
+        None => endpoint.to_string(),
+    }
 }
 
 impl std::fmt::Display for Target {

@@ -6,14 +6,16 @@ use crate::support::{Db, Engine, Project, initial};
 use seaway_migrator::apply::{POSTGRES_LOCK_KEY, mysql_lock_name};
 use std::time::{Duration, Instant};
 
-/// `hold` takes the lock on the test's connection, `release` lets it go.
-async fn waits_for_the_lock_then_gives_up(engine: Engine, hold: &str, release: &str) {
+/// `sql(project)` gives the statements that take the lock on the test's connection and
+/// release it.
+async fn waits_for_the_lock_then_gives_up(engine: Engine, sql: fn(&Project) -> [String; 2]) {
     let Some(p) = Project::new(engine, "lock").await else {
         return;
     };
     initial(&p);
+    let [hold, release] = sql(&p);
     let mut holder: Db = p.db().await;
-    holder.execute(hold).await;
+    holder.execute(&hold).await;
 
     let started = Instant::now();
     let out = p.migrator(&["apply", "--lock-timeout", "1"]);
@@ -35,7 +37,7 @@ async fn waits_for_the_lock_then_gives_up(engine: Engine, hold: &str, release: &
     assert!(out.stderr.contains("gave up after 1 s"), "{}", out.stderr);
     assert!(!out.stdout.contains("pre-data:"), "{}", out.stdout);
 
-    holder.execute(release).await;
+    holder.execute(&release).await;
     let out = p.migrator(&["apply", "--lock-timeout", "1"]);
     assert!(out.ok, "{}", out.stderr);
     assert!(out.stdout.contains("applied 2 sections"), "{}", out.stdout);
@@ -60,26 +62,32 @@ fn location(p: &Project) -> String {
 
 #[tokio::test]
 async fn lock_held_postgres() {
-    waits_for_the_lock_then_gives_up(
-        Engine::Postgres,
-        &format!("SELECT pg_advisory_lock({POSTGRES_LOCK_KEY})"),
-        &format!("SELECT pg_advisory_unlock({POSTGRES_LOCK_KEY})"),
-    )
+    waits_for_the_lock_then_gives_up(Engine::Postgres, |_| {
+        [
+            format!("SELECT pg_advisory_lock({POSTGRES_LOCK_KEY})"),
+            format!("SELECT pg_advisory_unlock({POSTGRES_LOCK_KEY})"),
+        ]
+    })
     .await;
 }
 
 #[tokio::test]
 async fn lock_held_mariadb() {
-    let name = mysql_lock_name("seaway_m_lock_my");
-    waits_for_the_lock_then_gives_up(
-        Engine::Mysql,
-        &format!("SELECT GET_LOCK('{name}', 0)"),
-        &format!("SELECT RELEASE_LOCK('{name}')"),
-    )
+    waits_for_the_lock_then_gives_up(Engine::Mysql, |p| {
+        let name = mysql_lock_name(&p.database);
+        [
+            format!("SELECT GET_LOCK('{name}', 0)"),
+            format!("SELECT RELEASE_LOCK('{name}')"),
+        ]
+    })
     .await;
 }
 
+/// SQLite's lock is the write lock: a test transaction holding it stands for another run.
 #[tokio::test]
 async fn lock_held_sqlite() {
-    waits_for_the_lock_then_gives_up(Engine::Sqlite, "BEGIN IMMEDIATE", "COMMIT").await;
+    waits_for_the_lock_then_gives_up(Engine::Sqlite, |_| {
+        ["BEGIN IMMEDIATE".into(), "COMMIT".into()]
+    })
+    .await;
 }
