@@ -20,9 +20,17 @@ demo:
 introspect *ARGS:
     {{codegen}} introspect {{ARGS}}
 
-# Check that the live databases still match the committed snapshots (used by CI).
+# Write the source's additive changes as the next migration for the destination.
+diff *ARGS:
+    {{codegen}} diff {{ARGS}}
+
+# Exit non-zero when snapshots, migrations or the destination are out of step (CI runs it).
 check:
-    {{codegen}} introspect --check
+    {{codegen}} check
+
+# Rewrite the golden files from the current output, on purpose (review the git diff!).
+bless:
+    SEAWAY_BLESS=1 cargo test --locked --workspace -- convergence
 
 # Check that every configured connection answers.
 ping:

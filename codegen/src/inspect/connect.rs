@@ -9,6 +9,10 @@ use sqlx::ConnectOptions;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Statements slower than this are logged at debug level: migrations and lock waits are
+/// legitimately slow, and a warning on stderr would read like an error.
+const SLOW_STATEMENT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("connection `{connection}`: cannot reach {engine} at {endpoint}: {reason}")]
@@ -149,7 +153,8 @@ pub async fn postgres(conn: &Connection, search_path: &str) -> Result<sqlx::PgPo
     let opts = sqlx::postgres::PgConnectOptions::from_str(conn.url.expose())
         .map_err(|e| bad_url(conn, e))?
         .options([("search_path", search_path), ("TimeZone", "UTC")])
-        .log_statements(tracing::log::LevelFilter::Trace);
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
     probe::<sqlx::PgConnection>(conn, &opts).await?;
     Ok(sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
@@ -161,7 +166,8 @@ pub async fn mysql(conn: &Connection) -> Result<sqlx::MySqlPool, ConnectError> {
     let opts = sqlx::mysql::MySqlConnectOptions::from_str(conn.url.expose())
         .map_err(|e| bad_url(conn, e))?
         .timezone(Some("+00:00".to_string()))
-        .log_statements(tracing::log::LevelFilter::Trace);
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
     probe::<sqlx::MySqlConnection>(conn, &opts).await?;
     Ok(sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(2)
@@ -186,7 +192,8 @@ pub async fn sqlite(conn: &Connection) -> Result<sqlx::SqlitePool, ConnectError>
         .filename(&path)
         .read_only(true)
         .create_if_missing(false)
-        .log_statements(tracing::log::LevelFilter::Trace);
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
     probe::<sqlx::SqliteConnection>(conn, &opts).await?;
     Ok(sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
@@ -223,7 +230,8 @@ pub async fn sqlite_writable(
         .create_if_missing(create)
         .busy_timeout(conn.connect_timeout)
         .foreign_keys(false)
-        .log_statements(tracing::log::LevelFilter::Trace);
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
     probe::<sqlx::SqliteConnection>(conn, &opts).await?;
     Ok(sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod apply;
+mod convergence;
 mod failures;
 mod lock;
 mod ping;

@@ -33,7 +33,7 @@ fn require_live() -> bool {
 
 /// The admin URL of the engine's test server, or `None` (after printing why) when it
 /// does not answer within 5 s.
-async fn server(engine: Engine) -> Option<String> {
+pub async fn server(engine: Engine) -> Option<String> {
     let (env_var, default, what) = match engine {
         Engine::Postgres => (
             "TEST_POSTGRES_URL",
@@ -70,7 +70,7 @@ async fn server(engine: Engine) -> Option<String> {
 }
 
 /// `base/name` for a server URL `base/admin_db`.
-fn with_database(admin_url: &str, name: &str) -> String {
+pub fn with_database(admin_url: &str, name: &str) -> String {
     let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
     format!("{base}/{name}")
 }

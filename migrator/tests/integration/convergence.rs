@@ -1,0 +1,225 @@
+//! The property that proves diff and apply right: for every source engine and every
+//! destination engine, diff + apply, then a second diff is empty (nothing to write,
+//! nothing skipped). Run on Chinook, on the type zoos and on awkward identifiers.
+//!
+//! The first migration of each pair is also a golden file
+//! (`tests/golden/<case>/<source>-to-<destination>.sql`), compared byte for byte;
+//! `just bless` (SEAWAY_BLESS=1) rewrites them on purpose.
+
+use crate::support::{self, Engine};
+use seaway_codegen::commands::diff;
+use seaway_codegen::config::Config;
+use sqlx::Connection;
+use std::path::{Path, PathBuf};
+
+const ENGINES: [Engine; 3] = [Engine::Postgres, Engine::Mysql, Engine::Sqlite];
+
+fn tag(e: Engine) -> &'static str {
+    match e {
+        Engine::Postgres => "postgres",
+        Engine::Mysql => "mysql",
+        Engine::Sqlite => "sqlite",
+    }
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(rel)
+}
+
+/// A fresh database `name` on `engine`, loaded with `sql` when given; its URL, or `None`
+/// when the server is absent (the skip is printed by `support::server`).
+async fn database(engine: Engine, name: &str, sql: Option<&str>, dir: &Path) -> Option<String> {
+    let admin = support::server(engine).await?;
+    let url = match engine {
+        Engine::Sqlite => {
+            let path = dir.join(format!("{name}.sqlite"));
+            if path.exists() {
+                std::fs::remove_file(&path).expect("remove the previous database file");
+            }
+            if let Some(sql) = sql {
+                let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true);
+                let mut c = sqlx::SqliteConnection::connect_with(&opts)
+                    .await
+                    .expect("create sqlite");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut c)
+                    .await
+                    .expect("load sqlite fixture");
+                c.close().await.expect("close");
+            }
+            return Some(format!("sqlite://{}", path.display()));
+        }
+        _ => support::with_database(&admin, name),
+    };
+    let (drop, create) = match engine {
+        Engine::Postgres => (
+            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            format!("CREATE DATABASE \"{name}\""),
+        ),
+        _ => (
+            format!("DROP DATABASE IF EXISTS `{name}`"),
+            format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
+        ),
+    };
+    match engine {
+        Engine::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&admin).await.expect("admin");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+                .execute(&mut c)
+                .await
+                .expect("drop");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                .execute(&mut c)
+                .await
+                .expect("create");
+            if let Some(sql) = sql {
+                let mut db = sqlx::PgConnection::connect(&url).await.expect("connect");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut db)
+                    .await
+                    .expect("load fixture");
+            }
+        }
+        _ => {
+            let mut c = sqlx::MySqlConnection::connect(&admin).await.expect("admin");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+                .execute(&mut c)
+                .await
+                .expect("drop");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                .execute(&mut c)
+                .await
+                .expect("create");
+            if let Some(sql) = sql {
+                let mut db = sqlx::MySqlConnection::connect(&url).await.expect("connect");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut db)
+                    .await
+                    .expect("load fixture");
+            }
+        }
+    }
+    Some(url)
+}
+
+/// The source of `case` on `engine`: Chinook's own SQLite file, else its SQL fixture.
+async fn source(case: &str, engine: Engine, dir: &Path) -> Option<String> {
+    if case == "chinook" && engine == Engine::Sqlite {
+        return Some(format!(
+            "sqlite://{}",
+            fixture("chinook/chinook.sqlite").display()
+        ));
+    }
+    let sql =
+        std::fs::read_to_string(fixture(&format!("{case}/{}.sql", tag(engine)))).expect("fixture");
+    database(engine, &format!("seaway_c_src_{case}"), Some(&sql), dir).await
+}
+
+fn golden(case: &str, from: Engine, to: Engine, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "tests/golden/{case}/{}-to-{}.sql",
+        tag(from),
+        tag(to)
+    ));
+    if std::env::var("SEAWAY_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, actual).expect("bless");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `just bless` to create it", path.display()));
+    assert!(
+        expected == actual,
+        "{} differs from the generated migration; if the change is intended, run `just bless`\n--- generated:\n{actual}",
+        path.display()
+    );
+}
+
+async fn converge(case: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut done = Vec::new();
+    for from in ENGINES {
+        let Some(src) = source(case, from, dir.path()).await else {
+            continue;
+        };
+        for to in ENGINES {
+            let Some(dst) = database(
+                to,
+                &format!("seaway_c_dst_{case}_{}", tag(to)),
+                None,
+                dir.path(),
+            )
+            .await
+            else {
+                continue;
+            };
+            let project = tempfile::tempdir().expect("project");
+            let exclude = if from == to {
+                ""
+            } else {
+                "tables: { exclude: [zoo_carried] }\n"
+            };
+            let config_path = project.path().join("seaway.yaml");
+            std::fs::write(
+                &config_path,
+                format!("connections:\n  src: {{ url: \"{src}\" }}\n  dst: {{ url: \"{dst}\" }}\nsource: src\ndestination: dst\n{exclude}allow_lossy: [\"*.*\"]\n"),
+            )
+            .expect("config");
+            let config = Config::load(&config_path).expect("config");
+            let pair = format!("{case}: {} -> {}", tag(from), tag(to));
+
+            let first = diff::run(&config)
+                .await
+                .unwrap_or_else(|e| panic!("{pair}: first diff: {e}"));
+            assert!(
+                first.skipped.is_empty(),
+                "{pair}: first diff skipped {:?}",
+                first.skipped
+            );
+            let migration = first
+                .files
+                .first()
+                .unwrap_or_else(|| panic!("{pair}: first diff wrote nothing"));
+            golden(case, from, to, &migration.contents);
+            seaway_codegen::snapshot_io::write_all(&first.files).expect("write migration");
+
+            let applied = support::run_migrator(&config_path, &["apply"]);
+            assert!(applied.ok, "{pair}: apply failed:\n{}", applied.stderr);
+
+            let second = diff::run(&config)
+                .await
+                .unwrap_or_else(|e| panic!("{pair}: second diff: {e}"));
+            assert!(
+                second.migration_name.is_none(),
+                "{pair}: second diff is not empty: {:#?}",
+                second.statements
+            );
+            assert!(
+                second.skipped.is_empty(),
+                "{pair}: second diff skipped {:?}",
+                second.skipped
+            );
+            done.push(pair);
+        }
+    }
+    eprintln!("converged: {done:?}");
+}
+
+#[tokio::test]
+async fn chinook_converges_across_all_engine_pairs() {
+    converge("chinook").await;
+}
+
+#[tokio::test]
+async fn type_zoos_converge_across_all_engine_pairs() {
+    converge("zoo").await;
+}
+
+#[tokio::test]
+async fn awkward_identifiers_converge_across_all_engine_pairs() {
+    converge("weird").await;
+}
