@@ -14,7 +14,11 @@ default:
 # Run the pipeline on the bundled Chinook SQLite database (no server needed).
 demo:
     {{codegen}} introspect
-    @echo "Snapshot written to generated/schema/chinook.yaml; review it like any other code."
+    rm -f .seaway/demo/replica.sqlite
+    {{migrator}} apply
+    {{codegen}} diff
+    {{migrator}} apply
+    {{migrator}} status
 
 # Read the source's schema (or --connection NAME, --all) into generated/schema/.
 introspect *ARGS:
@@ -50,4 +54,11 @@ test:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
     cargo test --workspace --locked
-    {{codegen}} introspect --check
+    just check-generated
+
+# Rebuild the demo destination from the committed migrations, then check that snapshots,
+# migrations and destination are in step: fails when generated/ is stale.
+check-generated:
+    rm -f .seaway/demo/replica.sqlite
+    {{migrator}} apply
+    {{codegen}} check
