@@ -7,5 +7,6 @@
 mod bad_input;
 mod chinook;
 mod determinism;
+mod diff_cli;
 mod support;
 mod zoo;
