@@ -5,6 +5,7 @@
 //! else should. Everything user-facing goes through [`DbUrl::redacted`].
 
 use crate::model::Dialect;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use std::path::{Path, PathBuf};
 
 /// Replacement for a password in anything printed.
@@ -16,7 +17,9 @@ pub struct DbUrl {
     /// The full URL, password included. Private: see [`DbUrl::expose`].
     secret: String,
     redacted: String,
-    password: Option<String>,
+    /// Every form of the password that could show up in a driver's message (decoded,
+    /// percent-encoded, as written), longest first; empty when there is none.
+    password_forms: Vec<String>,
     /// `host:port` for server engines.
     endpoint: Option<String>,
     database: Option<String>,
@@ -72,12 +75,23 @@ impl DbUrl {
                 });
             }
         };
-        let mut url = url::Url::parse(text).map_err(|e| UrlError::Malformed {
+        // The userinfo is split and percent-encoded here, not by `url`: a password may
+        // hold `#`, `/`, `?` or `@`, which a URL parser reads as the end of the authority
+        // (leaking the rest into the path or fragment, and taking part of the password as
+        // the host).
+        let (encoded, written_password) = encode_userinfo(text);
+        let mut url = url::Url::parse(&encoded).map_err(|e| UrlError::Malformed {
             redacted: redact_str(text),
             reason: e.to_string(),
         })?;
-        let password = url.password().map(percent_decode);
-        if url.password().is_some() {
+        let mut password_forms = Vec::new();
+        if let Some(pw) = url.password() {
+            let decoded = percent_decode_str(pw).decode_utf8_lossy().into_owned();
+            password_forms = vec![decoded, pw.to_string()];
+            password_forms.extend(written_password);
+            password_forms.retain(|f| !f.is_empty());
+            password_forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+            password_forms.dedup();
             // Cannot fail: the URL has a host, or it would not have a password.
             let _ = url.set_password(Some(REDACTED));
         }
@@ -95,24 +109,20 @@ impl DbUrl {
                 example: "mysql://user@host:3306/shop",
             });
         }
-        if dialect == Dialect::Mysql && scheme == "mariadb" {
+        let (secret, redacted) = if dialect == Dialect::Mysql && scheme == "mariadb" {
             // sqlx only knows `mysql://`; MariaDB speaks the same protocol.
-            let secret = format!("mysql{}", &text[scheme.len()..]);
-            return Ok(DbUrl {
-                dialect,
-                secret,
-                redacted: format!("mysql{}", &redacted[scheme.len()..]),
-                password,
-                endpoint: Some(format!("{host}:{port}")),
-                database,
-                sqlite_path: None,
-            });
-        }
+            (
+                format!("mysql{}", &encoded[scheme.len()..]),
+                format!("mysql{}", &redacted[scheme.len()..]),
+            )
+        } else {
+            (encoded, redacted)
+        };
         Ok(DbUrl {
             dialect,
-            secret: text.to_string(),
+            secret,
             redacted,
-            password,
+            password_forms,
             endpoint: Some(format!("{host}:{port}")),
             database,
             sqlite_path: None,
@@ -134,7 +144,7 @@ impl DbUrl {
             dialect: Dialect::Sqlite,
             secret: text.to_string(),
             redacted: text.to_string(),
-            password: None,
+            password_forms: Vec::new(),
             endpoint: None,
             database: Some(path_part.to_string()),
             sqlite_path: Some(resolved),
@@ -170,24 +180,90 @@ impl DbUrl {
 
     /// Removes this URL's password from any text, e.g. a driver's error message, as a
     /// second line of defence behind never formatting the secret in the first place.
+    ///
+    /// Every non-empty password is scrubbed, in each form a driver might echo (decoded,
+    /// percent-encoded, as written), however short: a short password is still a secret,
+    /// and a message with a few letters starred out is still readable.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.replace(&self.secret, &self.redacted);
-        if let Some(pw) = self.password.as_deref().filter(|p| p.len() >= 3) {
-            out = out.replace(pw, REDACTED);
+        for form in &self.password_forms {
+            out = out.replace(form.as_str(), REDACTED);
         }
         out
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("p={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_string())
+/// Characters left as they are in the user name and password: RFC 3986's unreserved
+/// characters and sub-delimiters. Everything else (`#`, `/`, `?`, `@`, `:`, `%` not
+/// starting an escape, space, non-ASCII) is percent-encoded.
+const USERINFO_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=');
+
+/// Percent-encodes the user name and password of a `scheme://user:password@host/...`
+/// URL, so that any character may appear in a password. The userinfo runs from `://` to
+/// the *last* `@` (a password may itself contain `@`, `/`, `?` or `#`); the user name
+/// ends at its first `:`. Existing `%XX` escapes are kept, so an already-encoded
+/// password means what it always did. Returns the URL and the password as written.
+fn encode_userinfo(text: &str) -> (String, Option<String>) {
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return (text.to_string(), None);
+    };
+    let Some(at) = text[start..].rfind('@').map(|i| start + i) else {
+        return (text.to_string(), None);
+    };
+    let (userinfo, password) = match text[start..at].split_once(':') {
+        Some((user, pw)) => (
+            format!("{}:{}", encode_part(user), encode_part(pw)),
+            Some(pw.to_string()),
+        ),
+        None => (encode_part(&text[start..at]), None),
+    };
+    (
+        format!("{}{userinfo}{}", &text[..start], &text[at..]),
+        password,
+    )
+}
+
+/// Percent-encodes what [`USERINFO_KEEP`] does not keep, leaving `%XX` escapes alone.
+fn encode_part(part: &str) -> String {
+    let mut out = String::with_capacity(part.len());
+    let mut rest = part;
+    while let Some(pos) = rest.find('%') {
+        out.extend(utf8_percent_encode(&rest[..pos], USERINFO_KEEP));
+        let escape = rest
+            .get(pos + 1..pos + 3)
+            .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        match escape {
+            Some(_) => {
+                out.push_str(&rest[pos..pos + 3]);
+                rest = &rest[pos + 3..];
+            }
+            None => {
+                out.push_str("%25");
+                rest = &rest[pos + 1..];
+            }
+        }
+    }
+    out.extend(utf8_percent_encode(rest, USERINFO_KEEP));
+    out
 }
 
 /// Best-effort redaction of a URL-looking string that did not parse: drops everything
-/// between `://` and the last `@` after the user name.
+/// between the user name's `:` and the last `@`, the same split [`DbUrl::parse`] makes.
 pub fn redact_str(text: &str) -> String {
     let Some(start) = text.find("://").map(|i| i + 3) else {
         return text.to_string();

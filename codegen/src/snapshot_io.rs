@@ -1,8 +1,10 @@
 //! Writing generated files so that a failed run leaves nothing half-written.
 //!
-//! Every file is first written to a temporary sibling and renamed into place only after
-//! all of a run's files were produced in memory, so an error part-way (a second
-//! connection unreachable, a disk full) leaves `generated/` as it was.
+//! Every file is produced in memory first, then written to a temporary sibling and
+//! renamed into place only when all of them were written: an error while producing or
+//! writing (a second connection unreachable, a disk full) leaves `generated/` as it was.
+//! The renames themselves are atomic per file; should one fail after another succeeded,
+//! the files are each whole, and `migrations.sum` (renamed last) then refuses the set.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -54,6 +56,15 @@ pub fn write_all(files: &[OutputFile]) -> Result<Vec<WriteOutcome>, WriteError> 
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
         tmp.write_all(file.contents.as_bytes()).map_err(err)?;
         tmp.as_file().sync_all().map_err(err)?;
+        // Temp files are created 0600; generated files are read by CI, reviewers and
+        // servers running as other users, so give them the usual mode.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(err)?;
+        }
         staged.push((tmp, file.path.clone()));
         outcomes.push(if existing.is_some() {
             WriteOutcome::Updated

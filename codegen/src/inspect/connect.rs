@@ -153,7 +153,7 @@ pub async fn postgres(conn: &Connection, search_path: &str) -> Result<sqlx::PgPo
     let opts = sqlx::postgres::PgConnectOptions::from_str(conn.url.expose())
         .map_err(|e| bad_url(conn, e))?
         .options([("search_path", search_path), ("TimeZone", "UTC")])
-        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
     probe::<sqlx::PgConnection>(conn, &opts).await?;
     Ok(sqlx::postgres::PgPoolOptions::new()
@@ -166,7 +166,7 @@ pub async fn mysql(conn: &Connection) -> Result<sqlx::MySqlPool, ConnectError> {
     let opts = sqlx::mysql::MySqlConnectOptions::from_str(conn.url.expose())
         .map_err(|e| bad_url(conn, e))?
         .timezone(Some("+00:00".to_string()))
-        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
     probe::<sqlx::MySqlConnection>(conn, &opts).await?;
     Ok(sqlx::mysql::MySqlPoolOptions::new()
@@ -192,7 +192,7 @@ pub async fn sqlite(conn: &Connection) -> Result<sqlx::SqlitePool, ConnectError>
         .filename(&path)
         .read_only(true)
         .create_if_missing(false)
-        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
     probe::<sqlx::SqliteConnection>(conn, &opts).await?;
     Ok(sqlx::sqlite::SqlitePoolOptions::new()
@@ -230,7 +230,7 @@ pub async fn sqlite_writable(
         .create_if_missing(create)
         .busy_timeout(conn.connect_timeout)
         .foreign_keys(false)
-        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
     probe::<sqlx::SqliteConnection>(conn, &opts).await?;
     Ok(sqlx::sqlite::SqlitePoolOptions::new()

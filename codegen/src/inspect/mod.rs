@@ -61,10 +61,29 @@ impl InspectError {
 
 /// Connects to `conn`, reads its schema, and names every `other` type in a warning.
 pub async fn introspect(conn: &Connection) -> Result<Introspection, InspectError> {
-    let mut found = match conn.url.dialect() {
-        Dialect::Postgres => postgres::introspect(conn).await?,
-        Dialect::Mysql => mysql::introspect(conn).await?,
-        Dialect::Sqlite => sqlite::introspect(conn).await?,
+    // The whole reader runs on its own task: a panic anywhere in it (sea-schema or ours)
+    // becomes an error naming the connection, never a crash with a backtrace.
+    let owned = conn.clone();
+    let reader = tokio::spawn(async move {
+        match owned.url.dialect() {
+            Dialect::Postgres => postgres::introspect(&owned).await,
+            Dialect::Mysql => mysql::introspect(&owned).await,
+            Dialect::Sqlite => sqlite::introspect(&owned).await,
+        }
+    });
+    let mut found = match reader.await {
+        Ok(result) => result?,
+        Err(join) => {
+            return Err(InspectError::catalog(
+                conn,
+                "introspection",
+                if join.is_panic() {
+                    "seaway panicked on this schema; please report it with `SEAWAY_LOG=debug` output"
+                } else {
+                    "the reader was cancelled"
+                },
+            ));
+        }
     };
     found.schema.normalize();
     for (table, column, native) in found.schema.other_types() {

@@ -276,3 +276,37 @@ async fn postgres_survives_extensions_in_their_own_schema_and_materialized_views
         "materialized view listed as a view"
     );
 }
+
+/// Regression: a foreign key into another schema read as a same-named local table, and an
+/// enum of another schema took the labels of a same-named local enum.
+#[tokio::test]
+async fn postgres_names_from_other_schemas_are_qualified() {
+    let Some(pg) = support::postgres().await else {
+        return;
+    };
+    let sql = "CREATE SCHEMA \"Odd Schema\"; CREATE TABLE \"Odd Schema\".parent (z int PRIMARY KEY); \
+               CREATE TABLE public.parent (z int PRIMARY KEY); \
+               CREATE TABLE xref (p int REFERENCES \"Odd Schema\".parent (z), q int REFERENCES public.parent (z)); \
+               CREATE TYPE mood AS ENUM ('a', 'b'); CREATE SCHEMA other; CREATE TYPE other.mood AS ENUM ('x', 'y', 'z'); \
+               CREATE TABLE u (m mood, o other.mood, os other.mood[]);";
+    let url = pg.fresh_db("seaway_t_pg_qualified", Some(sql)).await;
+    let found = introspect_url(&url).await;
+    let refs: Vec<&str> = found.schema.tables["xref"]
+        .foreign_keys
+        .iter()
+        .map(|f| f.references.as_str())
+        .collect();
+    assert_eq!(refs, ["Odd Schema.parent", "parent"]);
+    let u = &found.schema.tables["u"];
+    let ty = |c: &str| u.column(c).map(|c| c.ty.to_string()).unwrap_or_default();
+    assert_eq!(
+        (ty("m"), ty("o"), ty("os")),
+        (
+            "enum(mood)".into(),
+            "enum(other.mood)".into(),
+            "array(enum(other.mood))".into()
+        )
+    );
+    assert_eq!(found.schema.enums["mood"], ["a", "b"]);
+    assert_eq!(found.schema.enums["other.mood"], ["x", "y", "z"]);
+}

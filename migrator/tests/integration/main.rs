@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod apply;
+mod check;
 mod convergence;
+mod extras;
 mod failures;
 mod lock;
 mod ping;

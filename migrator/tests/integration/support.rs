@@ -97,9 +97,14 @@ impl Project {
     /// A project whose destination is a new, empty database; `None` when the engine's
     /// server is absent (the test then returns: skipped).
     pub async fn new(engine: Engine, name: &str) -> Option<Project> {
+        Project::named(engine, &format!("seaway_m_{name}_{}", engine.suffix())).await
+    }
+
+    /// As [`Project::new`], with the server database's full name chosen by the caller.
+    pub async fn named(engine: Engine, database: &str) -> Option<Project> {
         let admin = server(engine).await?;
         let dir = tempfile::tempdir().expect("tempdir");
-        let database = format!("seaway_m_{name}_{}", engine.suffix());
+        let database = database.to_string();
         let (url, database) = match engine {
             Engine::Sqlite => (
                 "sqlite://dest.db".to_string(),
@@ -185,25 +190,7 @@ impl Project {
 
     /// Writes `migrations.sum` for the files now in the folder, as `codegen` would.
     pub fn write_sum(&self) {
-        let dir = self.migrations_dir();
-        let mut files: Vec<Migration> = std::fs::read_dir(&dir)
-            .expect("read migrations dir")
-            .filter_map(|e| {
-                let path = e.expect("dir entry").path();
-                let (version, name) = migrations::version_of(&path.file_name()?.to_string_lossy())?;
-                let contents = std::fs::read_to_string(&path).expect("read migration");
-                Some(Migration {
-                    version,
-                    name,
-                    checksum: migrations::checksum(&contents),
-                    path,
-                    contents,
-                })
-            })
-            .collect();
-        files.sort_by_key(|m| m.version);
-        std::fs::write(dir.join(migrations::SUM_FILE), migrations::sum_file(&files))
-            .expect("write sum");
+        write_sum(&self.migrations_dir());
     }
 
     /// Runs `migrator --config <this> <args>`.
@@ -236,6 +223,28 @@ impl Project {
             }
         }
     }
+}
+
+/// Writes `migrations.sum` for the migration files now in `dir`, as `codegen` would.
+pub fn write_sum(dir: &Path) {
+    let mut files: Vec<Migration> = std::fs::read_dir(dir)
+        .expect("read migrations dir")
+        .filter_map(|e| {
+            let path = e.expect("dir entry").path();
+            let (version, name) = migrations::version_of(&path.file_name()?.to_string_lossy())?;
+            let contents = std::fs::read_to_string(&path).expect("read migration");
+            Some(Migration {
+                version,
+                name,
+                checksum: migrations::checksum(&contents),
+                path,
+                contents,
+            })
+        })
+        .collect();
+    files.sort_by_key(|m| m.version);
+    std::fs::write(dir.join(migrations::SUM_FILE), migrations::sum_file(&files))
+        .expect("write sum");
 }
 
 pub fn run_migrator(config: &Path, args: &[&str]) -> Output {
@@ -343,4 +352,103 @@ pub fn initial(project: &Project) -> PathBuf {
             ),
         ],
     )
+}
+
+/// The bundled Chinook SQLite database, as an absolute `sqlite://` URL.
+pub fn chinook_sqlite_url() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/chinook/chinook.sqlite");
+    let path = path
+        .canonicalize()
+        .expect("fixtures/chinook/chinook.sqlite");
+    format!("sqlite://{}", path.display())
+}
+
+/// A new, empty database `name` on `engine` (dropped first if a previous run left it):
+/// its URL, or `None` when the server is absent. SQLite: `<dir>/<name>.sqlite`, removed
+/// if present and not created (seaway creates it on first apply).
+pub async fn fresh_database(engine: Engine, name: &str, dir: &Path) -> Option<String> {
+    let admin = server(engine).await?;
+    let statements = match engine {
+        Engine::Sqlite => {
+            let path = dir.join(format!("{name}.sqlite"));
+            if path.exists() {
+                std::fs::remove_file(&path).expect("remove the previous database file");
+            }
+            return Some(format!("sqlite://{}", path.display()));
+        }
+        Engine::Postgres => [
+            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            format!("CREATE DATABASE \"{name}\""),
+        ],
+        Engine::Mysql => [
+            format!("DROP DATABASE IF EXISTS `{name}`"),
+            format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
+        ],
+    };
+    let mut admin_db = Db::connect(engine, &admin).await;
+    for sql in statements {
+        admin_db.execute(&sql).await;
+    }
+    admin_db.close().await;
+    Some(with_database(&admin, name))
+}
+
+/// The password in a server URL (`scheme://user:password@host...`), if it has one.
+pub fn password_of(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let (userinfo, _) = rest.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    Some(password).filter(|p| !p.is_empty())
+}
+
+impl Db {
+    /// A connection to `url` (a SQLite file is created if missing).
+    pub async fn connect(engine: Engine, url: &str) -> Db {
+        match engine {
+            Engine::Postgres => Db::Pg(sqlx::PgConnection::connect(url).await.expect("connect")),
+            Engine::Mysql => Db::My(sqlx::MySqlConnection::connect(url).await.expect("connect")),
+            Engine::Sqlite => {
+                let path = url.strip_prefix("sqlite://").expect("a sqlite:// URL");
+                let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true);
+                Db::Lite(
+                    sqlx::SqliteConnection::connect_with(&opts)
+                        .await
+                        .expect("connect"),
+                )
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        match self {
+            Db::Pg(c) => c.close().await,
+            Db::My(c) => c.close().await,
+            Db::Lite(c) => c.close().await,
+        }
+        .expect("close");
+    }
+
+    /// A query returning one text value (or NULL).
+    pub async fn text(&mut self, sql: &str) -> Option<String> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match self {
+            Db::Pg(c) => sqlx::query_scalar(sql).fetch_one(c).await,
+            Db::My(c) => sqlx::query_scalar(sql).fetch_one(c).await,
+            Db::Lite(c) => sqlx::query_scalar(sql).fetch_one(c).await,
+        }
+        .expect("text query")
+    }
+
+    /// A query returning one integer, or `None` when it returns no row.
+    pub async fn maybe_count(&mut self, sql: &str) -> Option<i64> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match self {
+            Db::Pg(c) => sqlx::query_scalar(sql).fetch_optional(c).await,
+            Db::My(c) => sqlx::query_scalar(sql).fetch_optional(c).await,
+            Db::Lite(c) => sqlx::query_scalar(sql).fetch_optional(c).await,
+        }
+        .expect("count query")
+    }
 }

@@ -128,9 +128,15 @@ pub(super) fn is_json_valid_check(clause: &str, column: &str) -> bool {
         .strip_prefix('(')
         .and_then(|s| s.strip_suffix(')'))
         .unwrap_or(&squeezed);
-    squeezed.len() > "json_valid()".len()
-        && squeezed[.."json_valid(".len()].eq_ignore_ascii_case("json_valid(")
-        && squeezed["json_valid(".len()..].strip_suffix(')') == Some(quoted.as_str())
+    // `get` rather than indexing: a byte offset may fall inside a non-ASCII character.
+    let prefix = "json_valid(";
+    squeezed
+        .get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        && squeezed
+            .get(prefix.len()..)
+            .and_then(|rest| rest.strip_suffix(')'))
+            == Some(quoted.as_str())
 }
 
 /// The labels of an `enum('a','b')` or `set('x','y')` column type, unquoted and
@@ -391,6 +397,14 @@ mod tests {
         assert!(!is_json_valid_check("json_valid(`other`)", "c_json"));
         assert!(!is_json_valid_check("json_valid(`c_json`) and 1", "c_json"));
         assert!(!is_json_valid_check("`c_int` >= 0", "c_json"));
+    }
+
+    /// Regression: a CHECK with non-ASCII text around byte 11 panicked (char boundary).
+    #[test]
+    fn json_valid_check_with_non_ascii_text_does_not_panic() {
+        assert!(!is_json_valid_check("(`note` <> 'xéééééé')", "note"));
+        assert!(!is_json_valid_check("json_valiéé", "note"));
+        assert!(is_json_valid_check("json_valid(`note`)", "note"));
     }
 
     #[test]

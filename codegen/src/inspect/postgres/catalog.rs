@@ -120,6 +120,8 @@ pub struct Catalog {
     pub columns: ByTable<ColumnRow>,
     pub indexes: ByTable<IndexRow>,
     pub checks: ByTable<Check>,
+    pub primary_keys: BTreeMap<String, KeyRow>,
+    pub foreign_keys: ByTable<ForeignKeyRow>,
     /// Labels of enums from other schemas that columns here use.
     pub foreign_enums: BTreeMap<String, Vec<String>>,
 }
@@ -152,8 +154,10 @@ const COLUMNS: &str = r#"
 select c.relname::text as table_name, a.attname::text as name,
        format_type(a.atttypid, a.atttypmod) as native,
        format_type(bt.oid, case when t.typtype = 'd' then t.typtypmod else a.atttypmod end) as base_native,
-       bt.typtype::text as base_kind, bt.typname::text as base_name,
-       et.typtype::text as elem_kind, et.typname::text as elem_name,
+       bt.typtype::text as base_kind,
+       case when bn.nspname = $1 then bt.typname::text else bn.nspname || '.' || bt.typname end as base_name,
+       et.typtype::text as elem_kind,
+       case when en.nspname = $1 then et.typname::text else en.nspname || '.' || et.typname end as elem_name,
        case when t.typtype = 'd' then t.typname::text end as domain,
        array(select pg_get_constraintdef(k.oid) from pg_constraint k
              where k.contypid = t.oid order by k.conname) as domain_checks,
@@ -167,7 +171,9 @@ join pg_class c on c.oid = a.attrelid
 join pg_namespace n on n.oid = c.relnamespace
 join pg_type t on t.oid = a.atttypid
 join pg_type bt on bt.oid = case when t.typtype = 'd' then t.typbasetype else t.oid end
+join pg_namespace bn on bn.oid = bt.typnamespace
 left join pg_type et on et.oid = bt.typelem and bt.typcategory = 'A'
+left join pg_namespace en on en.oid = et.typnamespace
 left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
 left join pg_collation co on co.oid = a.attcollation
 where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm') and a.attnum > 0 and not a.attisdropped
@@ -190,6 +196,34 @@ join pg_am am on am.oid = i.relam
 where n.nspname = $1 and not ix.indisprimary and t.relkind in ('r', 'p')
 order by 1, 2"#;
 
+/// Primary keys, columns in key order.
+const PRIMARY_KEYS: &str = r#"
+select c.relname::text as table_name, k.conname::text as name,
+       array(select a.attname::text from unnest(k.conkey) with ordinality u(attnum, ord)
+             join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.attnum order by u.ord) as columns
+from pg_constraint k
+join pg_class c on c.oid = k.conrelid
+join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = $1 and k.contype = 'p' and not c.relispartition
+order by 1"#;
+
+/// Foreign keys with both column lists in key order; partitions' cloned keys skipped.
+const FOREIGN_KEYS: &str = r#"
+select c.relname::text as table_name, k.conname::text as name,
+       array(select a.attname::text from unnest(k.conkey) with ordinality u(attnum, ord)
+             join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.attnum order by u.ord) as columns,
+       case when rn.nspname = $1 then rc.relname::text else rn.nspname || '.' || rc.relname end as references,
+       array(select a.attname::text from unnest(k.confkey) with ordinality u(attnum, ord)
+             join pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.attnum order by u.ord) as referenced_columns,
+       k.confdeltype::text as on_delete, k.confupdtype::text as on_update
+from pg_constraint k
+join pg_class c on c.oid = k.conrelid
+join pg_namespace n on n.oid = c.relnamespace
+join pg_class rc on rc.oid = k.confrelid
+join pg_namespace rn on rn.oid = rc.relnamespace
+where n.nspname = $1 and k.contype = 'f' and k.conparentid = 0 and not c.relispartition
+order by 1, 2"#;
+
 const CHECKS: &str = r#"
 select c.relname::text as table_name, k.conname::text as name, pg_get_constraintdef(k.oid) as definition
 from pg_constraint k
@@ -200,7 +234,7 @@ order by 1, 2"#;
 
 /// Enums defined outside the schema but used by its columns (directly or as array elements).
 const FOREIGN_ENUMS: &str = r#"
-select distinct et.typname::text as name, e.enumlabel::text as label, e.enumsortorder
+select distinct en.nspname || '.' || et.typname as name, e.enumlabel::text as label, e.enumsortorder
 from pg_attribute a
 join pg_class c on c.oid = a.attrelid
 join pg_namespace n on n.oid = c.relnamespace
@@ -219,6 +253,25 @@ struct RelationRow {
     comment: Option<String>,
     partition_key: Option<String>,
     view_definition: Option<String>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct KeyRow {
+    pub table_name: String,
+    pub name: String,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ForeignKeyRow {
+    pub table_name: String,
+    pub name: String,
+    pub columns: Vec<String>,
+    pub references: String,
+    pub referenced_columns: Vec<String>,
+    /// `pg_constraint` action codes: a, r, c, n, d.
+    pub on_delete: String,
+    pub on_update: String,
 }
 
 #[derive(FromRow)]
@@ -256,6 +309,16 @@ pub async fn read(conn: &Connection, pool: &PgPool, schema: &str) -> Result<Cata
         .fetch_all(pool)
         .await
         .map_err(err("check constraints"))?;
+    let primary_keys: Vec<KeyRow> = sqlx::query_as(PRIMARY_KEYS)
+        .bind(schema)
+        .fetch_all(pool)
+        .await
+        .map_err(err("primary keys"))?;
+    let foreign_keys: Vec<ForeignKeyRow> = sqlx::query_as(FOREIGN_KEYS)
+        .bind(schema)
+        .fetch_all(pool)
+        .await
+        .map_err(err("foreign keys"))?;
     let enum_labels: Vec<EnumLabelRow> = sqlx::query_as(FOREIGN_ENUMS)
         .bind(schema)
         .fetch_all(pool)
@@ -296,6 +359,15 @@ pub async fn read(conn: &Connection, pool: &PgPool, schema: &str) -> Result<Cata
             name: k.name,
             expression,
         });
+    }
+    for pk in primary_keys {
+        cat.primary_keys.insert(pk.table_name.clone(), pk);
+    }
+    for fk in foreign_keys {
+        cat.foreign_keys
+            .entry(fk.table_name.clone())
+            .or_default()
+            .push(fk);
     }
     for l in enum_labels {
         cat.foreign_enums.entry(l.name).or_default().push(l.label);
