@@ -48,6 +48,13 @@ pub enum UrlError {
         "`{redacted}` has scheme `{scheme}`; seaway speaks postgres://, postgresql://, mysql://, mariadb:// and sqlite://"
     )]
     UnknownScheme { redacted: String, scheme: String },
+    #[error(
+        "`{redacted}`: the {part} holds a `%` escape that does not decode to UTF-8; a `%` followed by two hex digits is read as an escape, so write a literal `%` there as `%25`"
+    )]
+    BadEscape {
+        redacted: String,
+        part: &'static str,
+    },
     #[error("`{redacted}` names no database; add it to the path, e.g. {example}")]
     NoDatabase {
         redacted: String,
@@ -84,6 +91,19 @@ impl DbUrl {
             redacted: redact_str(text),
             reason: e.to_string(),
         })?;
+        for (part, value) in [
+            ("user name", url.username()),
+            ("password", url.password().unwrap_or("")),
+        ] {
+            // sqlx would refuse it with "invalid utf-8 sequence", naming neither which
+            // part nor why.
+            if percent_decode_str(value).decode_utf8().is_err() {
+                return Err(UrlError::BadEscape {
+                    redacted: redact_str(&encoded),
+                    part,
+                });
+            }
+        }
         let mut password_forms = Vec::new();
         if let Some(pw) = url.password() {
             let decoded = percent_decode_str(pw).decode_utf8_lossy().into_owned();
@@ -183,7 +203,7 @@ impl DbUrl {
     ///
     /// Every non-empty password is scrubbed, in each form a driver might echo (decoded,
     /// percent-encoded, as written), however short: a short password is still a secret,
-    /// and a message with a few letters starred out is still readable.
+    /// and a driver message with a few letters starred out is the lesser harm.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.replace(&self.secret, &self.redacted);
         for form in &self.password_forms {
@@ -304,6 +324,98 @@ mod tests {
             DbUrl::parse("mysql://root:p%40ss%3Aword@127.0.0.1/test", Path::new(".")).unwrap();
         assert_eq!(url.scrub("bad p@ss:word"), "bad ***");
         assert_eq!(url.endpoint(), Some("127.0.0.1:3306"));
+    }
+
+    /// The password sqlx will send for `url`, read back the way sqlx parses it.
+    fn password_sqlx_sends(url: &DbUrl) -> String {
+        use sqlx::ConnectOptions;
+        use std::str::FromStr;
+        let lossy = match url.dialect() {
+            Dialect::Postgres => sqlx::postgres::PgConnectOptions::from_str(url.expose())
+                .unwrap()
+                .to_url_lossy(),
+            _ => sqlx::mysql::MySqlConnectOptions::from_str(url.expose())
+                .unwrap()
+                .to_url_lossy(),
+        };
+        percent_decode_str(lossy.password().unwrap_or(""))
+            .decode_utf8()
+            .unwrap()
+            .into_owned()
+    }
+
+    /// Regression: `postgres://postgres:1234#abcSECRET@127.0.0.1:5432/db` was parsed
+    /// with host `postgres`, port `1234`, and `#abcSECRET@...` kept in the printed URL's
+    /// fragment. Passwords holding URL delimiters must reach the driver intact, leave
+    /// the endpoint alone, and never show in the redacted form.
+    #[test]
+    fn password_with_url_delimiters_keeps_the_endpoint_and_stays_secret() {
+        let cases = [
+            ("1234#abc", "1234#abc"),
+            ("1234#abcSECRET", "1234#abcSECRET"),
+            ("a/b?c", "a/b?c"),
+            ("p@ss", "p@ss"),
+            ("with space", "with space"),
+            ("p%40ss", "p@ss"),
+            ("plus+sign", "plus+sign"),
+            ("50%off:#/?@x", "50%off:#/?@x"),
+        ];
+        for (written, sent) in cases {
+            for (scheme, port) in [("postgres", 5432), ("mysql", 3306), ("mariadb", 3306)] {
+                let text = format!("{scheme}://app:{written}@127.0.0.1:{port}/db");
+                let url = DbUrl::parse(&text, Path::new(".")).unwrap();
+                let shown = if scheme == "mariadb" { "mysql" } else { scheme };
+                assert_eq!(
+                    url.redacted(),
+                    format!("{shown}://app:***@127.0.0.1:{port}/db"),
+                    "{written}"
+                );
+                assert_eq!(format!("{url:?}"), format!("DbUrl({:?})", url.redacted()));
+                assert_eq!(url.endpoint(), Some(format!("127.0.0.1:{port}").as_str()));
+                assert_eq!(url.database(), Some("db"), "{written}");
+                assert_eq!(password_sqlx_sends(&url), sent, "{text}");
+                for part in [written, sent] {
+                    assert!(!url.redacted().contains(part), "{written}");
+                    assert_eq!(url.scrub(&format!("<{part}>")), "<***>", "{written}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_that_are_not_utf8_are_refused_without_showing_the_password() {
+        let err = DbUrl::parse("mysql://root:Ic%Ae@127.0.0.1/db", Path::new(".")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("`mysql://root:***@127.0.0.1/db`: the password holds a `%` escape that does not decode to UTF-8"), "{text}");
+        assert!(!text.contains("Ic"), "{text}");
+        let url = DbUrl::parse("mysql://root:%C3%A9t%C3%A9@127.0.0.1/db", Path::new(".")).unwrap();
+        assert_eq!(password_sqlx_sends(&url), "\u{e9}t\u{e9}");
+    }
+
+    #[test]
+    fn user_names_with_url_delimiters_are_encoded_too() {
+        let url = DbUrl::parse("postgres://a@b#c:p/w@h:1/db", Path::new(".")).unwrap();
+        assert_eq!(url.endpoint(), Some("h:1"));
+        assert_eq!(url.redacted(), "postgres://a%40b%23c:***@h:1/db");
+        assert_eq!(password_sqlx_sends(&url), "p/w");
+        let url = DbUrl::parse("postgres://only@h/db", Path::new(".")).unwrap();
+        assert_eq!(url.redacted(), "postgres://only@h/db");
+        assert_eq!(url.scrub("only"), "only");
+    }
+
+    /// Regression: the password was decoded as form data (`+` became a space, while
+    /// sqlx sends `+`), and passwords under 3 characters were never scrubbed.
+    #[test]
+    fn scrub_catches_plus_signs_and_short_passwords() {
+        let url = DbUrl::parse("mysql://root:pl+us@127.0.0.1/test", Path::new(".")).unwrap();
+        assert_eq!(url.scrub("denied for pl+us"), "denied for ***");
+        let url = DbUrl::parse("mysql://root:pl%2Bus@127.0.0.1/test", Path::new(".")).unwrap();
+        assert_eq!(url.scrub("denied for pl+us"), "denied for ***");
+        assert_eq!(url.scrub("denied for pl%2Bus"), "denied for ***");
+        let url = DbUrl::parse("postgres://u:Zq@127.0.0.1/db", Path::new(".")).unwrap();
+        assert_eq!(url.scrub("password Zq was wrong"), "password *** was wrong");
+        let url = DbUrl::parse("postgres://u:@127.0.0.1/db", Path::new(".")).unwrap();
+        assert_eq!(url.scrub("nothing to hide"), "nothing to hide");
     }
 
     #[test]

@@ -3,31 +3,18 @@
 //! by hand, the destination has migrations not applied (or applied from a file that
 //! changed since), or the destination has drifted from what the migrations describe.
 
-use super::diff::{migrations_dir, read_destination};
-use super::introspect::{self, IntrospectError, Selection, read_source};
-use crate::config::{Config, ConfigError};
+use super::diff::{DiffError, migrations_dir, read_destination};
+use super::introspect::{self, Selection, read_source};
+use crate::config::Config;
 use crate::diff::{self, policy};
-use crate::inspect::{self, ConnectError, InspectError};
-use crate::migrations::{self, MigrationError, Section};
+use crate::inspect;
+use crate::migrations::{self, Section};
 use crate::snapshot_io;
-use crate::target::{self, TargetError};
+use crate::target;
 use std::collections::BTreeSet;
 
-#[derive(Debug, thiserror::Error)]
-pub enum CheckError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Introspect(#[from] IntrospectError),
-    #[error(transparent)]
-    Inspect(#[from] InspectError),
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    #[error(transparent)]
-    Target(#[from] TargetError),
-    #[error(transparent)]
-    Migrations(#[from] MigrationError),
-}
+/// `check` fails in the same ways `diff` does.
+pub type CheckError = DiffError;
 
 /// One finding; `check` passes when there are none.
 pub type Finding = String;

@@ -55,8 +55,8 @@ impl VarSource {
     }
 
     /// Expands `${NAME}` and `${NAME:-fallback}`; `$$` stands for a literal `$`.
-    /// Returns the name of the first unset variable on failure.
-    pub fn expand(&self, text: &str) -> Result<String, UnsetVar> {
+    /// Fails on the first unset variable, unclosed `${`, or `${}` naming no variable.
+    pub fn expand(&self, text: &str) -> Result<String, ExpandError> {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(pos) = rest.find('$') {
@@ -67,9 +67,8 @@ impl VarSource {
                 rest = tail;
             } else if let Some(body) = after.strip_prefix('{') {
                 let Some(end) = body.find('}') else {
-                    return Err(UnsetVar {
-                        name: body.to_string(),
-                        unterminated: true,
+                    return Err(ExpandError::Unterminated {
+                        body: body.to_string(),
                     });
                 };
                 let spec = &body[..end];
@@ -77,13 +76,17 @@ impl VarSource {
                     Some((n, f)) => (n, Some(f)),
                     None => (spec, None),
                 };
+                if name.is_empty() {
+                    return Err(ExpandError::NoName {
+                        spec: spec.to_string(),
+                    });
+                }
                 match (self.get(name), fallback) {
                     (Some(v), _) => out.push_str(&v),
                     (None, Some(f)) => out.push_str(f),
                     (None, None) => {
-                        return Err(UnsetVar {
+                        return Err(ExpandError::Unset {
                             name: name.to_string(),
-                            unterminated: false,
                         });
                     }
                 }
@@ -98,12 +101,26 @@ impl VarSource {
     }
 }
 
-/// A `${NAME}` whose variable is set neither in the environment nor in `.env`.
+/// Why a `${...}` could not be expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnsetVar {
-    pub name: String,
-    /// `${` with no closing `}`.
-    pub unterminated: bool,
+pub enum ExpandError {
+    /// `${NAME}` whose variable is set neither in the environment nor in `.env`.
+    Unset { name: String },
+    /// `${` with no closing `}`; `body` is what follows the `${`.
+    Unterminated { body: String },
+    /// `${}` or `${:-fallback}`: the braces name no variable.
+    NoName { spec: String },
+}
+
+impl ExpandError {
+    /// The text as written in the config, for finding its line: `${NAME`, `${body`, `${}`.
+    pub fn needle(&self) -> String {
+        match self {
+            ExpandError::Unset { name } => format!("${{{name}"),
+            ExpandError::Unterminated { body } => format!("${{{body}"),
+            ExpandError::NoName { spec } => format!("${{{spec}}}"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -134,7 +151,25 @@ mod tests {
     #[test]
     fn names_the_unset_variable() {
         let err = source(&[]).expand("a ${SEAWAY_T_NOPE_1} b").unwrap_err();
-        assert_eq!(err.name, "SEAWAY_T_NOPE_1");
-        assert!(source(&[]).expand("${OPEN").unwrap_err().unterminated);
+        assert_eq!(
+            err,
+            ExpandError::Unset {
+                name: "SEAWAY_T_NOPE_1".into()
+            }
+        );
+        assert!(matches!(
+            source(&[]).expand("${OPEN").unwrap_err(),
+            ExpandError::Unterminated { .. }
+        ));
+    }
+
+    /// Regression: `${}` was reported as "environment variable `` is not set".
+    #[test]
+    fn empty_braces_name_no_variable() {
+        let err = source(&[("", "x")]).expand("pw ${} end").unwrap_err();
+        assert_eq!(err, ExpandError::NoName { spec: "".into() });
+        assert_eq!(err.needle(), "${}");
+        let err = source(&[]).expand("${:-5432}").unwrap_err();
+        assert_eq!(err.needle(), "${:-5432}");
     }
 }

@@ -6,9 +6,12 @@
 
 mod interpolate;
 mod raw;
+mod unique_map;
 pub mod validate;
 
 pub use interpolate::VarSource;
+
+use interpolate::ExpandError;
 
 use crate::dburl::{DbUrl, UrlError};
 use crate::model::NeutralType;
@@ -150,7 +153,8 @@ impl Config {
     /// Parses config text as if read from `path` (which only names it in errors and
     /// anchors relative paths).
     pub fn from_text(path: &Path, text: &str, vars: &VarSource) -> Result<Config, ConfigError> {
-        let raw: raw::RawConfig = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
+        let raw: raw::RawConfig =
+            serde_yaml::from_str(text).map_err(|e| yaml_error(path, text, &e))?;
         Builder {
             path,
             text,
@@ -224,21 +228,26 @@ impl Builder<'_> {
 
     /// Expands `${VAR}` in the value of `key` (a dotted path, for the message).
     fn expand(&self, key: &str, value: &str) -> Result<String, ConfigError> {
-        self.vars.expand(value).map_err(|unset| {
-            let needle = format!("${{{}", unset.name);
-            let line = find_line(self.text, &needle);
-            let from = match &self.vars.dotenv_path {
-                Some(p) => format!("nor in {}", p.display()),
-                None => "and there is no .env file beside the config".to_string(),
+        self.vars.expand(value).map_err(|e| {
+            let line = find_line(self.text, &e.needle());
+            let message = match e {
+                ExpandError::Unterminated { body } => {
+                    format!("{key}: `${{{body}` has no closing `}}`")
+                }
+                ExpandError::NoName { spec } => format!(
+                    "{key}: `${{{spec}}}` names no variable; write `${{NAME}}`, or `$$` for a literal `$`"
+                ),
+                ExpandError::Unset { name } => {
+                    let from = match &self.vars.dotenv_path {
+                        Some(p) => format!("nor in {}", p.display()),
+                        None => "and there is no .env file beside the config".to_string(),
+                    };
+                    format!(
+                        "{key}: environment variable `{name}` is not set in the environment {from}; export it or add `{name}=...` to .env"
+                    )
+                }
             };
-            if unset.unterminated {
-                self.err(line, format!("{key}: `${{{}` has no closing `}}`", unset.name))
-            } else {
-                self.err(line, format!(
-                    "{key}: environment variable `{}` is not set in the environment {from}; export it or add `{}=...` to .env",
-                    unset.name, unset.name
-                ))
-            }
+            self.err(line, message)
         })
     }
 
@@ -251,6 +260,8 @@ impl Builder<'_> {
         }
         let mut connections = BTreeMap::new();
         for (name, rc) in &raw.connections {
+            check_connection_name(name)
+                .map_err(|m| self.err(line_of_child(self.text, "connections", name), m))?;
             let key = format!("connections.{name}.url");
             let url_text = self.expand(&key, &rc.url)?;
             let line = line_of_child(self.text, "connections", name);
@@ -348,7 +359,7 @@ impl Builder<'_> {
                     .map(|t| self.expand(&at("target"), t))
                     .transpose()?,
                 columns,
-                mask: rm.mask,
+                mask: rm.mask.into_inner(),
                 filter: rm
                     .filter
                     .as_deref()
@@ -411,10 +422,14 @@ impl Builder<'_> {
     }
 }
 
-/// Turns a serde_yaml error into a located message; for an unknown key, suggests the
-/// closest valid one.
-fn yaml_error(path: &Path, e: &serde_yaml::Error) -> ConfigError {
-    let (line, column) = e
+/// Turns a serde_yaml error into a located message: a file of the wrong shape (empty,
+/// or not a mapping at the top) is said so plainly, a repeated key is located at its
+/// second occurrence, and an unknown key comes with the closest valid one.
+fn yaml_error(path: &Path, text: &str, e: &serde_yaml::Error) -> ConfigError {
+    if let Some(shape) = shape_error(path, text) {
+        return shape;
+    }
+    let (mut line, mut column) = e
         .location()
         .map(|l| (l.line(), l.column()))
         .unwrap_or((0, 0));
@@ -424,19 +439,29 @@ fn yaml_error(path: &Path, e: &serde_yaml::Error) -> ConfigError {
         Some(i) => full[..i].to_string(),
         None => full,
     };
-    let message = match unknown_field(&message) {
-        Some((field, expected)) => {
-            let within = message
-                .split_once(": unknown field")
-                .map(|(p, _)| format!(" in `{p}`"))
-                .unwrap_or_default();
-            format!(
-                "unknown key `{field}`{within}{}; valid keys here: {}",
-                did_you_mean(&field, expected.iter().map(String::as_str)),
-                expected.join(", ")
-            )
+    let message = if let Some((within, key)) = duplicate_key(&message) {
+        // serde_yaml locates the error at the map's first key; point at the repeat.
+        let (at, first) = repeated_key_lines(text, line, column, key);
+        let first = first
+            .map(|l| format!(" (first at line {l})"))
+            .unwrap_or_default();
+        if let Some((l, c)) = at {
+            (line, column) = (l, c);
         }
-        None => message,
+        let within = within.map(|w| format!(" in `{w}`")).unwrap_or_default();
+        format!("duplicate key `{key}`{within}{first}; each name may appear only once")
+    } else if let Some((field, expected)) = unknown_field(&message) {
+        let within = message
+            .split_once(": unknown field")
+            .map(|(p, _)| format!(" in `{p}`"))
+            .unwrap_or_default();
+        format!(
+            "unknown key `{field}`{within}{}; valid keys here: {}",
+            did_you_mean(&field, expected.iter().map(String::as_str)),
+            expected.join(", ")
+        )
+    } else {
+        message
     };
     ConfigError {
         path: path.to_path_buf(),
@@ -444,6 +469,114 @@ fn yaml_error(path: &Path, e: &serde_yaml::Error) -> ConfigError {
         column,
         message,
     }
+}
+
+/// A located error for a file with nothing in it, or whose top level is not a mapping
+/// (serde would say "missing field `connections`" or "invalid type: sequence, expected
+/// struct RawConfig"); `None` when the file has the right shape.
+fn shape_error(path: &Path, text: &str) -> Option<ConfigError> {
+    let blank = |l: &str| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+    };
+    let Some(first) = text.lines().position(|l| !blank(l)) else {
+        return Some(ConfigError {
+            path: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message:
+                "the file is empty; a config needs at least `connections:` (see docs/config.md)"
+                    .into(),
+        });
+    };
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(serde_yaml::Value::Mapping(_)) | Err(_) => None,
+        Ok(_) => {
+            let indent = text
+                .lines()
+                .nth(first)
+                .map_or(0, |l| l.len() - l.trim_start().len());
+            Some(ConfigError {
+                path: path.to_path_buf(),
+                line: first + 1,
+                column: indent + 1,
+                message: "the top level must be a mapping of keys such as `connections:` (see docs/config.md)"
+                    .into(),
+            })
+        }
+    }
+}
+
+/// Splits `mappings: duplicate key `Invoice`` (from [`unique_map`]) into the key path
+/// (`mappings`, absent at the top level) and the key.
+fn duplicate_key(message: &str) -> Option<(Option<&str>, &str)> {
+    let (within, rest) = match message.split_once(&format!(": {}", unique_map::DUPLICATE_KEY)) {
+        Some((within, rest)) => (Some(within), rest),
+        None => (None, message.strip_prefix(unique_map::DUPLICATE_KEY)?),
+    };
+    Some((within, rest.strip_suffix('`')?))
+}
+
+/// For a block mapping whose first key is at `line`:`column`, the (line, column) of
+/// the second `key:` in it and the line of the first; `(None, None)` for flow style
+/// (`{a: 1, a: 2}`) or when the key cannot be found, so the caller keeps serde's place.
+fn repeated_key_lines(
+    text: &str,
+    line: usize,
+    column: usize,
+    key: &str,
+) -> (Option<(usize, usize)>, Option<usize>) {
+    let indent = column.saturating_sub(1);
+    let forms = [
+        format!("{key}:"),
+        format!("\"{key}\":"),
+        format!("'{key}':"),
+    ];
+    let mut found = Vec::new();
+    for (i, l) in text.lines().enumerate().skip(line.saturating_sub(1)) {
+        let trimmed = l.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let this_indent = l.len() - trimmed.len();
+        if this_indent < indent {
+            break;
+        }
+        if this_indent == indent
+            && forms.iter().any(|f| {
+                trimmed
+                    .strip_prefix(f.as_str())
+                    .is_some_and(|after| after.is_empty() || after.starts_with([' ', '\t']))
+            })
+        {
+            found.push(i + 1);
+        }
+    }
+    match found.as_slice() {
+        [first, second, ..] => (Some((*second, indent + 1)), Some(*first)),
+        _ => (None, None),
+    }
+}
+
+/// Connection names become file names (`<output>/schema/<name>.yaml`,
+/// `<output>/migrations/<name>/`), so they are kept to characters that are safe in a
+/// path on every platform: a name such as `../x` or `a/b` would write elsewhere.
+fn check_connection_name(name: &str) -> Result<(), String> {
+    const RULE: &str = "connection names may use only letters, digits, `_` and `-`, because they name files (<output>/schema/<name>.yaml)";
+    if name.is_empty() {
+        return Err(format!(
+            "connections: a connection has an empty name; {RULE}"
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        return Err(format!(
+            "connections.{name}: connection name `{name}` contains `{bad}`; {RULE}"
+        ));
+    }
+    Ok(())
 }
 
 /// Parses serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`").

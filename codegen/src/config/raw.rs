@@ -4,20 +4,23 @@
 //! split) so that every check with a user-facing message lives in one place, and so that
 //! `${VAR}` is expanded after parsing: a secret containing `#` or `: ` can never change
 //! the YAML's structure.
+//!
+//! Every map keyed by a user-chosen name is a [`UniqueMap`], so a name written twice is
+//! an error rather than the last one silently winning.
 
+use super::unique_map::UniqueMap;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    pub connections: BTreeMap<String, RawConnection>,
+    pub connections: UniqueMap<String, RawConnection>,
     pub source: Option<String>,
     pub destination: Option<String>,
     #[serde(default)]
     pub tables: RawTables,
     #[serde(default)]
-    pub mappings: BTreeMap<String, RawMapping>,
+    pub mappings: UniqueMap<String, RawMapping>,
     pub output: Option<String>,
     #[serde(default)]
     pub naming: crate::target::Naming,
@@ -48,11 +51,11 @@ pub struct RawTables {
 pub struct RawMapping {
     pub target: Option<String>,
     #[serde(default)]
-    pub columns: BTreeMap<String, String>,
+    pub columns: UniqueMap<String, String>,
     #[serde(default)]
-    pub mask: BTreeMap<String, super::Mask>,
+    pub mask: UniqueMap<String, super::Mask>,
     #[serde(rename = "where")]
     pub filter: Option<String>,
     #[serde(default)]
-    pub types: BTreeMap<String, String>,
+    pub types: UniqueMap<String, String>,
 }

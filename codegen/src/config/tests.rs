@@ -173,3 +173,166 @@ fn collect_schema_keys(v: &serde_yaml::Value, out: &mut Vec<String>) {
         }
     }
 }
+
+/// Regression: with `PW=1234#abcSECRET`, the URL below was read with host `postgres`
+/// and port `1234`, and the printed URL kept `#abcSECRET@...` as its fragment.
+#[test]
+fn password_with_hash_from_a_variable_keeps_the_endpoint_and_stays_secret() {
+    let vars = VarSource::from_pairs(&[("SEAWAY_T_HASH_PW", "1234#abcSECRET")]);
+    let cfg = Config::from_text(
+        Path::new("seaway.yaml"),
+        "connections:\n  main:\n    url: \"postgres://postgres:${SEAWAY_T_HASH_PW}@127.0.0.1:5432/db\"\n",
+        &vars,
+    )
+    .unwrap();
+    let url = &cfg.connections["main"].url;
+    assert_eq!(url.endpoint(), Some("127.0.0.1:5432"));
+    assert_eq!(url.redacted(), "postgres://postgres:***@127.0.0.1:5432/db");
+    assert!(!format!("{cfg:?}").contains("abc"), "{cfg:?}");
+}
+
+/// Regression: connection names went unchecked into `<output>/schema/<name>.yaml` and
+/// `<output>/migrations/<name>/`, so `../../x` wrote outside the output folder.
+#[test]
+fn connection_names_that_are_not_safe_file_names_are_rejected() {
+    for (name, line) in [("../../x", 3), ("a/b", 3), ("a b", 3), ("\"\"", 3)] {
+        let e = err(&format!(
+            "connections:\n  main: {{url: 'sqlite://a'}}\n  {name}: {{url: 'sqlite://b'}}\nsource: main\n"
+        ));
+        assert!(
+            e.starts_with(&format!("seaway.yaml:{line}: connections")),
+            "{e}"
+        );
+        assert!(
+            e.contains("connection names may use only letters, digits, `_` and `-`"),
+            "{e}"
+        );
+        if name != "\"\"" {
+            assert!(e.contains(&format!("`{name}`")), "{e}");
+        }
+    }
+    let e = err("connections:\n  '../x': {url: 'sqlite://b'}\n");
+    assert!(
+        e.starts_with("seaway.yaml:2: connections.../x: connection name `../x` contains `.`"),
+        "{e}"
+    );
+    let cfg = parse("connections:\n  Prod_eu-1: {url: 'sqlite://a'}\n").unwrap();
+    assert_eq!(cfg.source, "Prod_eu-1");
+}
+
+/// Regression: a name written twice under `connections:`, `mappings:`, `columns:`,
+/// `mask:` or `types:` silently kept only the last one.
+#[test]
+fn duplicate_keys_are_errors_located_at_the_repeat() {
+    let e = err(
+        "connections:\n  main: {url: 'sqlite://a'}\n  other: {url: 'sqlite://b'}\n  main: {url: 'sqlite://c'}\nsource: main\n",
+    );
+    assert!(
+        e.starts_with("seaway.yaml:4:3: duplicate key `main` in `connections` (first at line 2)"),
+        "{e}"
+    );
+    let base = "connections:\n  m: {url: 'sqlite://a'}\nmappings:\n";
+    let e = err(&format!(
+        "{base}  Invoice:\n    target: a\n  # comment\n\n  Invoice:\n    target: b\n"
+    ));
+    assert!(
+        e.starts_with("seaway.yaml:8:3: duplicate key `Invoice` in `mappings` (first at line 4)"),
+        "{e}"
+    );
+    for section in ["columns", "mask", "types"] {
+        let value = if section == "mask" { "hash" } else { "int64" };
+        let e = err(&format!(
+            "{base}  Invoice:\n    {section}:\n      Total: {value}\n      Total: {value}\n"
+        ));
+        assert!(
+            e.starts_with(&format!(
+                "seaway.yaml:7:7: duplicate key `Total` in `mappings.Invoice.{section}` (first at line 6)"
+            )),
+            "{e}"
+        );
+    }
+    // Flow style: serde's location (the mapping) is kept.
+    let e = err("connections: {a: {url: 'sqlite://a'}, a: {url: 'sqlite://b'}}\n");
+    assert!(
+        e.starts_with("seaway.yaml:1:") && e.contains("duplicate key `a` in `connections`"),
+        "{e}"
+    );
+}
+
+/// Regression: an empty or comment-only file said "missing field `connections`".
+#[test]
+fn empty_or_comment_only_file_says_it_is_empty() {
+    for text in ["", "\n\n", "# just a comment\n  # another\n", "---\n"] {
+        assert_eq!(
+            err(text),
+            "seaway.yaml: the file is empty; a config needs at least `connections:` (see docs/config.md)",
+            "{text:?}"
+        );
+    }
+}
+
+/// Regression: a file whose top level is a list or a scalar said "invalid type:
+/// sequence, expected struct RawConfig".
+#[test]
+fn top_level_list_or_scalar_says_it_must_be_a_mapping() {
+    for (text, at) in [
+        ("- connections\n- main\n", "1:1"),
+        ("connections\n", "1:1"),
+        ("# header\n\n~\n", "3:1"),
+    ] {
+        let e = err(text);
+        assert_eq!(
+            e,
+            format!(
+                "seaway.yaml:{at}: the top level must be a mapping of keys such as `connections:` (see docs/config.md)"
+            ),
+            "{text:?}"
+        );
+    }
+}
+
+/// Regression: `${}` was reported as "environment variable `` is not set".
+#[test]
+fn empty_braces_say_they_name_no_variable() {
+    let e = err("connections:\n  main:\n    url: postgres://u:${}@h/db\n");
+    assert!(
+        e.starts_with("seaway.yaml:3: connections.main.url: `${}` names no variable"),
+        "{e}"
+    );
+    let e = err("connections:\n  main:\n    url: postgres://u:${:-pw}@h/db\n");
+    assert!(e.contains("`${:-pw}` names no variable"), "{e}");
+}
+
+/// Regression: an include pattern matching only a view was reported as matching no
+/// table, although `select_tables` keeps the views it matches.
+#[test]
+fn include_pattern_matching_only_a_view_is_accepted() {
+    use crate::model::{Dialect, Schema, Table, View};
+    let cfg = parse(
+        "connections:\n  m: {url: 'sqlite://a'}\ntables:\n  include: ['Invoice', 'sales_by_*']\n",
+    )
+    .unwrap();
+    let mut schema = Schema::new(Dialect::Sqlite, "main");
+    schema.tables.insert("Invoice".into(), Table::default());
+    schema.views.insert(
+        "sales_by_month".into(),
+        View {
+            columns: vec![],
+            definition: None,
+        },
+    );
+    validate::against_source(&cfg, &schema).unwrap();
+    validate::select_tables(&cfg, &mut schema);
+    assert!(schema.views.contains_key("sales_by_month"));
+
+    let cfg =
+        parse("connections:\n  m: {url: 'sqlite://a'}\ntables:\n  include: ['sales_by_mnth']\n")
+            .unwrap();
+    let e = validate::against_source(&cfg, &schema)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("pattern `sales_by_mnth` matches no table or view of connection `m` (closest view: `sales_by_month`)"),
+        "{e}"
+    );
+}

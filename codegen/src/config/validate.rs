@@ -10,15 +10,21 @@ use crate::model::Schema;
 /// for typos (and reported as excluded rather than missing).
 pub fn against_source(config: &Config, source: &Schema) -> Result<(), ConfigError> {
     let names: Vec<&str> = source.tables.keys().map(String::as_str).collect();
+    // `tables:` selects views too (see `select_tables`), so a pattern is used when it
+    // matches a table or a view.
+    let views: Vec<&str> = source.views.keys().map(String::as_str).collect();
     for pattern in &config.tables.include {
-        if !names.iter().any(|n| pattern.is_match(n)) {
-            let hint = closest(&pattern.text, names.iter().copied())
-                .map(|c| format!(" (closest table: `{c}`)"))
+        if !names.iter().chain(&views).any(|n| pattern.is_match(n)) {
+            let hint = closest(&pattern.text, names.iter().chain(&views).copied())
+                .map(|c| {
+                    let kind = if names.contains(&c) { "table" } else { "view" };
+                    format!(" (closest {kind}: `{c}`)")
+                })
                 .unwrap_or_default();
             return Err(config.error_at(
                 pattern.line,
                 format!(
-                    "tables.include: pattern `{}` matches no table of connection `{}`{hint}",
+                    "tables.include: pattern `{}` matches no table or view of connection `{}`{hint}",
                     pattern.text, config.source
                 ),
             ));

@@ -180,39 +180,28 @@ pub async fn populated_tables(
     };
     let fail = |e: sqlx::Error| connect::classify(conn, e);
     for table in tables {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT 1 FROM {} LIMIT 1", quote(table)));
+        let sql = format!("SELECT 1 FROM {} LIMIT 1", quote(table));
         let found = match conn.url.dialect() {
-            Dialect::Postgres => {
-                let pool = connect::postgres(conn, "public").await?;
-                let rows = sqlx::raw_sql(sql)
-                    .fetch_optional(&pool)
-                    .await
-                    .map_err(fail)?;
-                pool.close().await;
-                rows.is_some()
-            }
-            Dialect::Mysql => {
-                let pool = connect::mysql(conn).await?;
-                let rows = sqlx::raw_sql(sql)
-                    .fetch_optional(&pool)
-                    .await
-                    .map_err(fail)?;
-                pool.close().await;
-                rows.is_some()
-            }
-            Dialect::Sqlite => {
-                let pool = connect::sqlite(conn).await?;
-                let rows = sqlx::raw_sql(sql)
-                    .fetch_optional(&pool)
-                    .await
-                    .map_err(fail)?;
-                pool.close().await;
-                rows.is_some()
-            }
-        };
+            Dialect::Postgres => has_row(connect::postgres(conn, "public").await?, sql).await,
+            Dialect::Mysql => has_row(connect::mysql(conn).await?, sql).await,
+            Dialect::Sqlite => has_row(connect::sqlite(conn).await?, sql).await,
+        }
+        .map_err(fail)?;
         if found {
             out.insert(table.clone());
         }
     }
     Ok(out)
+}
+
+/// Runs a query and says whether it returned a row, then closes the pool.
+async fn has_row<DB: sqlx::Database>(pool: sqlx::Pool<DB>, sql: String) -> Result<bool, sqlx::Error>
+where
+    for<'e> &'e sqlx::Pool<DB>: sqlx::Executor<'e, Database = DB>,
+{
+    let row = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .fetch_optional(&pool)
+        .await;
+    pool.close().await;
+    Ok(row?.is_some())
 }
