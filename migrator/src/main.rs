@@ -1,5 +1,6 @@
 //! `migrator`: thin shell over `seaway_migrator`.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use seaway_codegen::config::Config;
 use seaway_migrator::apply::{self, ApplyOptions, SectionChoice};
@@ -50,6 +51,22 @@ enum Command {
     /// List the destination's migrations: each section applied, pending or failed, and
     /// whether the files still match what was applied.
     Status,
+    /// Copy the selected tables' rows into the destination: upserts on the primary key,
+    /// keyset pages, resumable after a crash (state in .seaway/state.sqlite).
+    Transfer {
+        /// Start over instead of resuming an unfinished run.
+        #[arg(long)]
+        restart: bool,
+        /// Rows per page (one read and one bulk upsert).
+        #[arg(long, default_value_t = 5000)]
+        page_size: usize,
+        /// What to do with a row the destination refuses.
+        #[arg(long, value_enum, default_value_t = seaway_migrator::transfer::OnError::Reject)]
+        on_error: seaway_migrator::transfer::OnError,
+        /// Also write the summary as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -73,6 +90,67 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let summary = apply::apply(&config, &options, &mut |event| println!("{event}")).await?;
             println!("{summary}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Transfer {
+            restart,
+            page_size,
+            on_error,
+            report,
+        } => {
+            use seaway_migrator::transfer::{self, Event, Options};
+            let opts = Options {
+                restart,
+                page_size: page_size.max(1),
+                on_error,
+                ..Options::default()
+            };
+            let mut last_log = std::time::Instant::now();
+            let summary = transfer::transfer(&config, &opts, &mut |event| match event {
+                Event::TableStarted { .. } => {}
+                Event::Page { table, rows } => {
+                    if last_log.elapsed() >= std::time::Duration::from_secs(5) {
+                        eprintln!("{table}: {rows} rows so far");
+                        last_log = std::time::Instant::now();
+                    }
+                }
+                Event::TableDone(t) => match &t.error {
+                    Some(e) => eprintln!("{}: FAILED: {e}", t.table),
+                    None => println!(
+                        "{:<24} {:>10} rows {:>6} rejected {:>8.2} s",
+                        t.table, t.rows, t.rejected, t.seconds
+                    ),
+                },
+            })
+            .await?;
+            println!(
+                "transferred {} rows into `{}` in {:.2} s ({:.0} rows/s){}{}",
+                summary.rows,
+                summary.destination,
+                summary.seconds,
+                summary.rows_per_second,
+                if summary.rejected > 0 {
+                    format!(", {} rejected (see .seaway/rejects/)", summary.rejected)
+                } else {
+                    String::new()
+                },
+                if summary.resumed {
+                    ", resumed an unfinished run"
+                } else {
+                    ""
+                },
+            );
+            if let Some(path) = report {
+                let json =
+                    serde_json::to_string_pretty(&summary).context("rendering the report")?;
+                std::fs::write(&path, json + "\n")
+                    .with_context(|| format!("writing the report {}", path.display()))?;
+            }
+            let failed = summary.tables.iter().filter(|t| t.error.is_some()).count();
+            Ok(if failed == 0 && summary.rejected == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Status => {
             print!("{}", apply::status(&config).await?);

@@ -12,9 +12,9 @@ use seaway_codegen::config::Config;
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 
-const ENGINES: [Engine; 3] = [Engine::Postgres, Engine::Mysql, Engine::Sqlite];
+pub const ENGINES: [Engine; 3] = [Engine::Postgres, Engine::Mysql, Engine::Sqlite];
 
-fn tag(e: Engine) -> &'static str {
+pub fn tag(e: Engine) -> &'static str {
     match e {
         Engine::Postgres => "postgres",
         Engine::Mysql => "mysql",
@@ -30,7 +30,7 @@ fn fixture(rel: &str) -> PathBuf {
 
 /// A fresh database `name` on `engine`, loaded with `sql` when given; its URL, or `None`
 /// when the server is absent (the skip is printed by `support::server`).
-async fn database(engine: Engine, name: &str, sql: Option<&str>, dir: &Path) -> Option<String> {
+pub async fn database(engine: Engine, name: &str, sql: Option<&str>, dir: &Path) -> Option<String> {
     let admin = support::server(engine).await?;
     let url = match engine {
         Engine::Sqlite => {
@@ -107,7 +107,7 @@ async fn database(engine: Engine, name: &str, sql: Option<&str>, dir: &Path) -> 
 }
 
 /// The source of `case` on `engine`: Chinook's own SQLite file, else its SQL fixture.
-async fn source(case: &str, engine: Engine, dir: &Path) -> Option<String> {
+pub async fn source(case: &str, engine: Engine, dir: &Path) -> Option<String> {
     if case == "chinook" && engine == Engine::Sqlite {
         return Some(format!(
             "sqlite://{}",

@@ -14,4 +14,5 @@ mod lock;
 mod ping;
 mod refusals;
 mod support;
+mod transfer;
 mod unreachable;

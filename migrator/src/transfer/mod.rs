@@ -1,0 +1,612 @@
+//! `migrator transfer`: copies the selected tables' rows from the source to the
+//! destination, upserting on the primary key, in keyset pages within key-range chunks,
+//! resumable from the state store, with rows the destination refuses written to reject
+//! files instead of stopping the run (unless `--on-error stop`).
+
+pub mod read;
+pub mod source;
+pub mod state;
+pub mod values;
+pub mod write;
+
+use seaway_codegen::commands::diff::{DiffError, read_destination};
+use seaway_codegen::commands::introspect::read_source;
+use seaway_codegen::config::{Config, Mask};
+use seaway_codegen::model::{Column, NeutralType, Schema};
+use seaway_codegen::target::{self, Desired};
+use serde::Serialize;
+use source::Source;
+use state::{Chunk, State};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+use values::Family;
+use write::{Target, Writer};
+
+/// What to do with a row the destination refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnError {
+    /// Write it to `.seaway/rejects/<table>.jsonl` with the reason and go on.
+    Reject,
+    /// Stop the run.
+    Stop,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Start over instead of resuming an unfinished run.
+    pub restart: bool,
+    /// Rows per keyset page (one read, one bulk upsert).
+    pub page_size: usize,
+    /// Keys per chunk when an integer key is split by range.
+    pub chunk_span: i64,
+    pub on_error: OnError,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            restart: false,
+            page_size: 5_000,
+            chunk_span: 100_000,
+            on_error: OnError::Reject,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    pub table: String,
+    pub source_table: String,
+    pub rows: u64,
+    pub rejected: u64,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub source: String,
+    pub destination: String,
+    pub resumed: bool,
+    pub tables: Vec<TableReport>,
+    pub rows: u64,
+    pub rejected: u64,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+}
+
+#[derive(Debug)]
+pub enum Event<'a> {
+    TableStarted { table: &'a str, chunks: usize },
+    Page { table: &'a str, rows: u64 },
+    TableDone(&'a TableReport),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error(transparent)]
+    Prepare(#[from] DiffError),
+    #[error(transparent)]
+    Connect(#[from] seaway_codegen::inspect::ConnectError),
+    #[error("the transfer state store {}: {source}", path.display())]
+    State { path: PathBuf, source: sqlx::Error },
+    #[error(
+        "destination `{destination}` lacks table(s) {tables}; run `just apply` (at least `--section pre-data`) first"
+    )]
+    MissingTables { destination: String, tables: String },
+    #[error(
+        "table `{table}`: the destination refused a row ({reason}); stopped because of --on-error stop"
+    )]
+    Stopped { table: String, reason: String },
+    #[error("table `{table}`: reading the source failed: {reason}")]
+    Read { table: String, reason: String },
+    #[error("cannot write the reject file {}: {source}", path.display())]
+    Rejects {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Runs a transfer for the config's source and destination.
+pub async fn transfer(
+    config: &Config,
+    opts: &Options,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Report, TransferError> {
+    let started = Instant::now();
+    let dest_conn = config
+        .destination_connection("transfer")
+        .map_err(DiffError::from)?;
+    let source_schema = read_source(config).await.map_err(DiffError::from)?;
+    let desired = target::desired(&source_schema, config, dest_conn.url.dialect())
+        .map_err(DiffError::from)?;
+    let actual = read_destination(dest_conn).await.map_err(DiffError::from)?;
+    let missing: Vec<&str> = desired
+        .schema
+        .tables
+        .keys()
+        .filter(|t| !actual.tables.contains_key(*t))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(TransferError::MissingTables {
+            destination: dest_conn.name.clone(),
+            tables: missing.join(", "),
+        });
+    }
+
+    let base = config
+        .path
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+        .join(".seaway");
+    let state_path = base.join("state.sqlite");
+    let state_err = |source| TransferError::State {
+        path: state_path.clone(),
+        source,
+    };
+    let state = State::open(&state_path, &config.source, &dest_conn.name, opts.restart)
+        .await
+        .map_err(state_err)?;
+    let source = Source::open(config.source_connection()).await?;
+    let writer = Writer::open(dest_conn).await?;
+    let mut job = Job {
+        config,
+        opts,
+        desired: &desired,
+        source_schema: &source_schema,
+        source: &source,
+        writer: &writer,
+        state: &state,
+        rejects_dir: base.join("rejects"),
+    };
+
+    let mut tables = Vec::new();
+    for name in load_order(&desired.schema) {
+        let report = job.table(&name, on_event).await;
+        let report = match report {
+            Ok(r) => r,
+            Err(
+                e @ (TransferError::Stopped { .. }
+                | TransferError::State { .. }
+                | TransferError::Rejects { .. }),
+            ) => {
+                source.close().await;
+                writer.close().await;
+                state.close().await;
+                return Err(e);
+            }
+            Err(e) => TableReport {
+                table: name.clone(),
+                source_table: desired
+                    .origins
+                    .get(&name)
+                    .map(|o| o.source_table.clone())
+                    .unwrap_or_default(),
+                rows: 0,
+                rejected: 0,
+                seconds: 0.0,
+                error: Some(dest_conn.url.scrub(&e.to_string())),
+            },
+        };
+        on_event(Event::TableDone(&report));
+        tables.push(report);
+    }
+    job.state
+        .finish()
+        .await
+        .map_err(|source| TransferError::State {
+            path: state_path.clone(),
+            source,
+        })?;
+    let resumed = state.resumed;
+    source.close().await;
+    writer.close().await;
+    state.close().await;
+    let seconds = started.elapsed().as_secs_f64();
+    let rows = tables.iter().map(|t| t.rows).sum();
+    Ok(Report {
+        source: config.source.clone(),
+        destination: dest_conn.name.clone(),
+        resumed,
+        rejected: tables.iter().map(|t| t.rejected).sum(),
+        rows_per_second: if seconds > 0.0 {
+            rows as f64 / seconds
+        } else {
+            0.0
+        },
+        rows,
+        seconds,
+        tables,
+    })
+}
+
+/// Referenced tables before the tables that reference them (ties and cycles by name),
+/// so foreign keys already in place accept every row.
+pub fn load_order(schema: &Schema) -> Vec<String> {
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut order = Vec::new();
+    while order.len() < schema.tables.len() {
+        let ready: Vec<String> = schema
+            .tables
+            .iter()
+            .filter(|(name, _)| !done.contains(*name))
+            .filter(|(name, t)| {
+                t.foreign_keys.iter().all(|fk| {
+                    fk.references == **name
+                        || done.contains(&fk.references)
+                        || !schema.tables.contains_key(&fk.references)
+                })
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        let next = if ready.is_empty() {
+            // A cycle: take the first remaining table by name.
+            schema
+                .tables
+                .keys()
+                .find(|n| !done.contains(*n))
+                .cloned()
+                .into_iter()
+                .collect()
+        } else {
+            ready
+        };
+        for n in next {
+            done.insert(n.clone());
+            order.push(n);
+        }
+    }
+    order
+}
+
+struct Job<'a> {
+    config: &'a Config,
+    opts: &'a Options,
+    desired: &'a Desired,
+    source_schema: &'a Schema,
+    source: &'a Source,
+    writer: &'a Writer,
+    state: &'a State,
+    rejects_dir: PathBuf,
+}
+
+impl Job<'_> {
+    async fn table(
+        &mut self,
+        name: &str,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<TableReport, TransferError> {
+        let started = Instant::now();
+        let origin = &self.desired.origins[name];
+        let dest = &self.desired.schema.tables[name];
+        let src = &self.source_schema.tables[&origin.source_table];
+        let src_dialect = self.source_schema.dialect;
+        let dest_dialect = self.desired.schema.dialect;
+        let mut report = TableReport {
+            table: name.to_string(),
+            source_table: origin.source_table.clone(),
+            rows: 0,
+            rejected: 0,
+            seconds: 0.0,
+            error: None,
+        };
+
+        let key_names: Vec<String> = dest
+            .primary_key
+            .as_ref()
+            .map(|pk| pk.columns.clone())
+            .unwrap_or_default();
+        if key_names.is_empty() {
+            report.error = Some(format!(
+                "table `{}` has no primary key to match rows on; it was not transferred",
+                origin.source_table
+            ));
+            return Ok(report);
+        }
+        let by_dest: BTreeMap<&str, &str> = origin
+            .columns
+            .iter()
+            .map(|(d, s)| (d.as_str(), s.as_str()))
+            .collect();
+        let mut src_cols: Vec<&Column> = Vec::new();
+        let mut targets: Vec<Target> = Vec::new();
+        for (dest_name, src_name) in &origin.columns {
+            let (Some(dc), Some(sc)) = (dest.column(dest_name), src.column(src_name)) else {
+                continue;
+            };
+            if dc.generated.is_some() {
+                continue; // the destination computes it
+            }
+            src_cols.push(sc);
+            targets.push(Target {
+                name: dest_name.clone(),
+                ty: dc.ty.clone(),
+                native: dc.native.clone(),
+                source: Family::of(&sc.ty),
+                is_key: key_names.contains(dest_name),
+            });
+        }
+        let key_cols: Vec<&Column> = key_names
+            .iter()
+            .filter_map(|k| by_dest.get(k.as_str()).and_then(|s| src.column(s)))
+            .collect();
+        let mapping = self.config.mappings.get(&origin.source_table);
+        let filter = mapping.and_then(|m| m.filter.as_deref());
+        let masks: Vec<Option<Mask>> = src_cols
+            .iter()
+            .map(|c| mapping.and_then(|m| m.mask.get(&c.name).copied()))
+            .collect();
+
+        let chunks = match self
+            .state
+            .chunks(name)
+            .await
+            .map_err(|e| self.state_error(e))?
+        {
+            Some(chunks) => chunks,
+            None => {
+                let ranges = self.ranges(&origin.source_table, &key_cols, filter).await?;
+                self.state
+                    .plan(name, &ranges)
+                    .await
+                    .map_err(|e| self.state_error(e))?
+            }
+        };
+        report.rows = chunks.iter().map(|c| c.rows.max(0) as u64).sum();
+        on_event(Event::TableStarted {
+            table: name,
+            chunks: chunks.len(),
+        });
+        for chunk in chunks.into_iter().filter(|c| !c.done) {
+            self.chunk(
+                name,
+                &origin.source_table,
+                &chunk,
+                &src_cols,
+                &key_cols,
+                &targets,
+                &masks,
+                filter,
+                &mut report,
+                on_event,
+            )
+            .await?;
+        }
+        self.writer
+            .finish_table(name, &targets)
+            .await
+            .map_err(|e| TransferError::Read {
+                table: name.to_string(),
+                reason: e.to_string(),
+            })?;
+        let _ = (src_dialect, dest_dialect);
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    fn state_error(&self, source: sqlx::Error) -> TransferError {
+        TransferError::State {
+            path: self.rejects_dir.with_file_name("state.sqlite"),
+            source,
+        }
+    }
+
+    /// Key-range chunks for a single integer key, else one chunk for the table.
+    async fn ranges(
+        &self,
+        table: &str,
+        keys: &[&Column],
+        filter: Option<&str>,
+    ) -> Result<Vec<(Option<i64>, Option<i64>)>, TransferError> {
+        let [key] = keys else {
+            return Ok(vec![(None, None)]);
+        };
+        if !matches!(key.ty, NeutralType::Int { .. }) {
+            return Ok(vec![(None, None)]);
+        }
+        let d = self.source_schema.dialect;
+        let k = read::quote(d, &key.name);
+        let as_text = |e: String| match d {
+            seaway_codegen::model::Dialect::Mysql => format!("CAST({e} AS CHAR)"),
+            _ => format!("CAST({e} AS TEXT)"),
+        };
+        let where_clause = filter.map(|f| format!(" WHERE ({f})")).unwrap_or_default();
+        let sql = format!(
+            "SELECT {}, {} FROM {}{where_clause}",
+            as_text(format!("MIN({k})")),
+            as_text(format!("MAX({k})")),
+            read::quote(d, table)
+        );
+        let rows = self
+            .source
+            .rows(&sql, &[])
+            .await
+            .map_err(|e| TransferError::Read {
+                table: table.to_string(),
+                reason: e.to_string(),
+            })?;
+        let bound = |i: usize| {
+            rows.first()
+                .and_then(|r| r.get(i))
+                .cloned()
+                .flatten()
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        let (Some(min), Some(max)) = (bound(0), bound(1)) else {
+            return Ok(vec![(None, None)]);
+        };
+        let span = self.opts.chunk_span.max(1);
+        let mut out = Vec::new();
+        let mut lo = min - 1;
+        while lo < max {
+            let hi = lo.saturating_add(span).min(max);
+            out.push((Some(lo), Some(hi)));
+            lo = hi;
+        }
+        // The last chunk is open-ended so rows added above max during the run still come.
+        if let Some(last) = out.last_mut() {
+            last.1 = None;
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn chunk(
+        &mut self,
+        name: &str,
+        source_table: &str,
+        chunk: &Chunk,
+        src_cols: &[&Column],
+        key_cols: &[&Column],
+        targets: &[Target],
+        masks: &[Option<Mask>],
+        filter: Option<&str>,
+        report: &mut TableReport,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), TransferError> {
+        let d = self.source_schema.dialect;
+        let mut last: Option<Vec<String>> = chunk.last_key.clone();
+        loop {
+            let q = read::page_query(
+                d,
+                source_table,
+                src_cols,
+                key_cols,
+                last.is_some(),
+                (chunk.lo, chunk.hi),
+                filter,
+                self.opts.page_size,
+            );
+            let rows = self
+                .source
+                .rows(&q.sql, last.as_deref().unwrap_or_default())
+                .await
+                .map_err(|e| TransferError::Read {
+                    table: source_table.to_string(),
+                    reason: self.config.source_connection().url.scrub(&e.to_string()),
+                })?;
+            if rows.is_empty() {
+                break;
+            }
+            let full = rows.len() == self.opts.page_size;
+            let mut data = Vec::with_capacity(rows.len());
+            let mut keys = Vec::with_capacity(rows.len());
+            for mut row in rows {
+                let key: Vec<Option<String>> = row.split_off(q.width);
+                for (value, mask) in row.iter_mut().zip(masks) {
+                    apply_mask(value, *mask, self.config);
+                }
+                data.push(row);
+                keys.push(key);
+            }
+            let written = self.write(name, targets, &data, &keys, report).await?;
+            let last_key: Vec<String> = keys
+                .last()
+                .map(|k| k.iter().map(|v| v.clone().unwrap_or_default()).collect())
+                .unwrap_or_default();
+            self.state
+                .progress(chunk, &last_key, written)
+                .await
+                .map_err(|e| self.state_error(e))?;
+            report.rows += written as u64;
+            on_event(Event::Page {
+                table: name,
+                rows: report.rows,
+            });
+            last = Some(last_key);
+            if !full {
+                break;
+            }
+        }
+        self.state
+            .chunk_done(chunk)
+            .await
+            .map_err(|e| self.state_error(e))
+    }
+
+    /// Upserts a page; if the destination refuses it, retries row by row so only the
+    /// refused rows go to the reject file (pgloader's approach).
+    async fn write(
+        &self,
+        name: &str,
+        targets: &[Target],
+        data: &[Vec<Option<String>>],
+        keys: &[Vec<Option<String>>],
+        report: &mut TableReport,
+    ) -> Result<usize, TransferError> {
+        let scrub = |e: sqlx::Error| {
+            self.config
+                .destination_connection("transfer")
+                .map(|c| c.url.scrub(&e.to_string()))
+                .unwrap_or_else(|_| e.to_string())
+        };
+        match self.writer.upsert(name, targets, data).await {
+            Ok(_) => return Ok(data.len()),
+            Err(e) if self.opts.on_error == OnError::Stop => {
+                return Err(TransferError::Stopped {
+                    table: name.to_string(),
+                    reason: scrub(e),
+                });
+            }
+            Err(_) => {}
+        }
+        let mut written = 0;
+        for (row, key) in data.iter().zip(keys) {
+            match self
+                .writer
+                .upsert(name, targets, std::slice::from_ref(row))
+                .await
+            {
+                Ok(_) => written += 1,
+                Err(e) => {
+                    report.rejected += 1;
+                    self.reject(name, key, &scrub(e))?;
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    fn reject(
+        &self,
+        table: &str,
+        key: &[Option<String>],
+        reason: &str,
+    ) -> Result<(), TransferError> {
+        let path = self.rejects_dir.join(format!("{table}.jsonl"));
+        let err = |source| TransferError::Rejects {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.rejects_dir).map_err(err)?;
+        let line = serde_json::json!({ "run": self.state.run, "table": table, "key": key, "reason": reason });
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(err)?;
+        writeln!(file, "{line}").map_err(err)
+    }
+}
+
+/// Disguises a value per the mapping's `mask:`; a hash is keyed by `SEAWAY_MASK_KEY`
+/// (or the config path) so equal inputs give equal outputs and joins still work.
+fn apply_mask(value: &mut Option<String>, mask: Option<Mask>, config: &Config) {
+    let Some(mask) = mask else { return };
+    *value = match (mask, value.take()) {
+        (_, None) | (Mask::Null, _) => None,
+        (Mask::Redact, Some(_)) => Some("REDACTED".to_string()),
+        (Mask::Hash, Some(v)) => {
+            use sha2::Digest;
+            let key = std::env::var("SEAWAY_MASK_KEY")
+                .unwrap_or_else(|_| config.path.display().to_string());
+            let digest = sha2::Sha256::digest(format!("{key}\u{0}{v}").as_bytes());
+            Some(digest.iter().take(12).map(|b| format!("{b:02x}")).collect())
+        }
+    };
+}

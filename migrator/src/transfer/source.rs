@@ -1,0 +1,82 @@
+//! Reading pages from the source, whichever engine it is.
+
+use seaway_codegen::config::Connection;
+use seaway_codegen::inspect::{ConnectError, connect};
+use seaway_codegen::model::Dialect;
+
+pub enum Source {
+    Postgres(sqlx::PgPool),
+    Mysql(sqlx::MySqlPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Source")
+    }
+}
+
+/// Rows of canonical text.
+pub type Rows = Vec<Vec<Option<String>>>;
+
+impl Source {
+    pub async fn open(conn: &Connection) -> Result<Source, ConnectError> {
+        Ok(match conn.url.dialect() {
+            Dialect::Postgres => {
+                let schema = conn.schema.clone().unwrap_or_else(|| "public".into());
+                let pool = connect::postgres(conn, &format!("\"{}\"", schema.replace('"', "\"\"")))
+                    .await?;
+                Source::Postgres(pool)
+            }
+            Dialect::Mysql => Source::Mysql(connect::mysql(conn).await?),
+            Dialect::Sqlite => Source::Sqlite(connect::sqlite(conn).await?),
+        })
+    }
+
+    /// Runs `sql` with text parameters; every column is read as optional text.
+    pub async fn rows(&self, sql: &str, params: &[String]) -> Result<Rows, sqlx::Error> {
+        match self {
+            Source::Postgres(p) => {
+                // ISO 8601 intervals read back everywhere (and PostgreSQL accepts them).
+                let mut conn = p.acquire().await?;
+                sqlx::raw_sql("SET IntervalStyle = 'iso_8601'")
+                    .execute(&mut *conn)
+                    .await?;
+                fetch(&mut *conn, sql, params).await
+            }
+            Source::Mysql(p) => fetch(p, sql, params).await,
+            Source::Sqlite(p) => fetch(p, sql, params).await,
+        }
+    }
+
+    pub async fn close(self) {
+        match self {
+            Source::Postgres(p) => p.close().await,
+            Source::Mysql(p) => p.close().await,
+            Source::Sqlite(p) => p.close().await,
+        }
+    }
+}
+
+async fn fetch<'e, DB, E>(executor: E, sql: &str, params: &[String]) -> Result<Rows, sqlx::Error>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    String: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    use sqlx::Row;
+    let mut query = sqlx::query::<DB>(sqlx::AssertSqlSafe(sql.to_string()));
+    for p in params {
+        query = query.bind(p.clone());
+    }
+    let rows = query.fetch_all(executor).await?;
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| row.try_get::<Option<String>, _>(i))
+                .collect()
+        })
+        .collect()
+}

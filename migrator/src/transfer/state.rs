@@ -1,0 +1,182 @@
+//! Where a transfer is: an SQLite file (`.seaway/state.sqlite` beside the config) with one
+//! row per run and per chunk, holding the last key written. A killed run is resumed by
+//! the next one: finished chunks are skipped, an unfinished chunk restarts after its last
+//! recorded key, and because every write is an upsert, a page written but not yet
+//! recorded is simply written again, never doubled.
+
+use sqlx::SqlitePool;
+use std::path::Path;
+
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub table: String,
+    pub index: i64,
+    /// Exclusive lower and inclusive upper bound of an integer key, when planned by range.
+    pub lo: Option<i64>,
+    pub hi: Option<i64>,
+    /// Canonical text of the last key written, as a JSON array.
+    pub last_key: Option<Vec<String>>,
+    pub rows: i64,
+    pub done: bool,
+}
+
+#[derive(Debug)]
+pub struct State {
+    pool: SqlitePool,
+    pub run: i64,
+    /// True when this run continues one that did not finish.
+    pub resumed: bool,
+}
+
+impl State {
+    /// Opens the store and starts a run for (source, destination), resuming an
+    /// unfinished one unless `restart`.
+    pub async fn open(
+        path: &Path,
+        source: &str,
+        destination: &str,
+        restart: bool,
+    ) -> Result<State, sqlx::Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+        }
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, source TEXT NOT NULL, destination TEXT NOT NULL,
+                 started_at TEXT NOT NULL, finished_at TEXT);
+             CREATE TABLE IF NOT EXISTS chunks (run INTEGER NOT NULL, tbl TEXT NOT NULL, idx INTEGER NOT NULL,
+                 lo INTEGER, hi INTEGER, last_key TEXT, rows INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0,
+                 PRIMARY KEY (run, tbl, idx));",
+        )
+        .execute(&pool)
+        .await?;
+        let unfinished: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM runs WHERE source = ? AND destination = ? AND finished_at IS NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(source)
+        .bind(destination)
+        .fetch_optional(&pool)
+        .await?;
+        if let (Some(run), false) = (unfinished, restart) {
+            return Ok(State {
+                pool,
+                run,
+                resumed: true,
+            });
+        }
+        sqlx::query("UPDATE runs SET finished_at = 'abandoned' WHERE source = ? AND destination = ? AND finished_at IS NULL")
+            .bind(source)
+            .bind(destination)
+            .execute(&pool)
+            .await?;
+        let run = sqlx::query(
+            "INSERT INTO runs (source, destination, started_at) VALUES (?, ?, datetime('now'))",
+        )
+        .bind(source)
+        .bind(destination)
+        .execute(&pool)
+        .await?
+        .last_insert_rowid();
+        Ok(State {
+            pool,
+            run,
+            resumed: false,
+        })
+    }
+
+    /// The table's chunks in this run, or `None` if not planned yet.
+    pub async fn chunks(&self, table: &str) -> Result<Option<Vec<Chunk>>, sqlx::Error> {
+        let rows: Vec<(i64, Option<i64>, Option<i64>, Option<String>, i64, i64)> =
+            sqlx::query_as("SELECT idx, lo, hi, last_key, rows, done FROM chunks WHERE run = ? AND tbl = ? ORDER BY idx")
+                .bind(self.run)
+                .bind(table)
+                .fetch_all(&self.pool)
+                .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            rows.into_iter()
+                .map(|(index, lo, hi, last_key, rows, done)| Chunk {
+                    table: table.to_string(),
+                    index,
+                    lo,
+                    hi,
+                    last_key: last_key.and_then(|k| serde_json::from_str(&k).ok()),
+                    rows,
+                    done: done != 0,
+                })
+                .collect(),
+        ))
+    }
+
+    pub async fn plan(
+        &self,
+        table: &str,
+        ranges: &[(Option<i64>, Option<i64>)],
+    ) -> Result<Vec<Chunk>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for (i, (lo, hi)) in ranges.iter().enumerate() {
+            sqlx::query("INSERT INTO chunks (run, tbl, idx, lo, hi) VALUES (?, ?, ?, ?, ?)")
+                .bind(self.run)
+                .bind(table)
+                .bind(i as i64)
+                .bind(lo)
+                .bind(hi)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(self.chunks(table).await?.unwrap_or_default())
+    }
+
+    /// Records a page written: the chunk's last key and row count.
+    pub async fn progress(
+        &self,
+        chunk: &Chunk,
+        last_key: &[String],
+        rows: usize,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE chunks SET last_key = ?, rows = rows + ? WHERE run = ? AND tbl = ? AND idx = ?",
+        )
+        .bind(serde_json::to_string(last_key).unwrap_or_default())
+        .bind(rows as i64)
+        .bind(self.run)
+        .bind(&chunk.table)
+        .bind(chunk.index)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    pub async fn chunk_done(&self, chunk: &Chunk) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE chunks SET done = 1 WHERE run = ? AND tbl = ? AND idx = ?")
+            .bind(self.run)
+            .bind(&chunk.table)
+            .bind(chunk.index)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+    }
+
+    pub async fn finish(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE runs SET finished_at = datetime('now') WHERE id = ?")
+            .bind(self.run)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+    }
+
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,110 @@
+//! Destination side: bulk upserts, one module per dialect, matched on the primary key,
+//! so a page written twice (a resumed or repeated run) leaves one row.
+
+mod mysql;
+mod postgres;
+mod sqlite;
+
+use super::values::Family;
+use seaway_codegen::model::{Dialect, NeutralType};
+
+/// A destination column being written, with the family of the source value feeding it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub ty: NeutralType,
+    /// The destination's DDL type (for PostgreSQL staging tables).
+    pub native: String,
+    pub source: Family,
+    pub is_key: bool,
+}
+
+/// An open destination writer.
+pub enum Writer {
+    Postgres(postgres::PgWriter),
+    Mysql(mysql::MyWriter),
+    Sqlite(sqlite::LiteWriter),
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+impl Writer {
+    pub async fn open(
+        conn: &seaway_codegen::config::Connection,
+    ) -> Result<Writer, seaway_codegen::inspect::ConnectError> {
+        use seaway_codegen::inspect::connect;
+        Ok(match conn.url.dialect() {
+            Dialect::Postgres => {
+                let schema = conn.schema.clone().unwrap_or_else(|| "public".into());
+                Writer::Postgres(postgres::PgWriter(
+                    connect::postgres(conn, &format!("\"{}\"", schema.replace('"', "\"\"")))
+                        .await?,
+                ))
+            }
+            Dialect::Mysql => Writer::Mysql(mysql::MyWriter(connect::mysql(conn).await?)),
+            Dialect::Sqlite => Writer::Sqlite(sqlite::LiteWriter(
+                connect::sqlite_writable(conn, false).await?,
+            )),
+        })
+    }
+
+    /// Upserts `rows` (canonical text, in `targets` order) into `table`; returns rows written.
+    pub async fn upsert(
+        &self,
+        table: &str,
+        targets: &[Target],
+        rows: &[Vec<Option<String>>],
+    ) -> Result<usize, sqlx::Error> {
+        match self {
+            Writer::Postgres(w) => w.upsert(table, targets, rows).await,
+            Writer::Mysql(w) => w.upsert(table, targets, rows).await,
+            Writer::Sqlite(w) => w.upsert(table, targets, rows).await,
+        }
+    }
+
+    /// After a table is loaded: move identity sequences past the loaded keys.
+    pub async fn finish_table(&self, table: &str, targets: &[Target]) -> Result<(), sqlx::Error> {
+        match self {
+            Writer::Postgres(w) => w.finish_table(table, targets).await,
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn close(self) {
+        match self {
+            Writer::Postgres(w) => w.0.close().await,
+            Writer::Mysql(w) => w.0.close().await,
+            Writer::Sqlite(w) => w.0.close().await,
+        }
+    }
+}
+
+/// Converts a canonical value for a destination whose input syntax differs; `None` in,
+/// `None` out.
+pub fn for_destination(dialect: Dialect, target: &Target, value: Option<&str>) -> Option<String> {
+    let v = value?;
+    let dest = Family::of(&target.ty);
+    Some(match (dialect, target.source, dest) {
+        (Dialect::Postgres, Family::Bytes, Family::Bytes) => format!("\\x{v}"),
+        (Dialect::Postgres, Family::TimestampTz, Family::TimestampTz) => format!("{v}+00"),
+        (Dialect::Postgres, Family::Array, Family::Array) => {
+            super::values::json_array_to_pg(v).unwrap_or_else(|| v.to_string())
+        }
+        (Dialect::Postgres, Family::Set, Family::Array) => {
+            super::values::json_array_to_pg(&super::values::set_to_json_array(v))
+                .unwrap_or_default()
+        }
+        (Dialect::Sqlite, Family::TimestampTz, Family::TimestampTz) => format!("{v}+00:00"),
+        (_, Family::Set, Family::Json) => super::values::set_to_json_array(v),
+        _ => v.to_string(),
+    })
+}
+
+/// Columns to update on conflict: every target that is not part of the key.
+fn non_keys(targets: &[Target]) -> impl Iterator<Item = &Target> {
+    targets.iter().filter(|t| !t.is_key)
+}

@@ -1,0 +1,87 @@
+//! MySQL/MariaDB: multi-row `INSERT ... ON DUPLICATE KEY UPDATE`, each statement sized
+//! under the 65,535-placeholder limit and a byte budget well inside the server's
+//! `max_allowed_packet`.
+
+use super::{Target, for_destination, non_keys};
+use crate::transfer::read::quote;
+use crate::transfer::values::Family;
+use seaway_codegen::model::Dialect;
+
+const MAX_PLACEHOLDERS: usize = 65_535;
+/// Bytes of values per statement; MariaDB's default `max_allowed_packet` is 16 MiB.
+const MAX_BYTES: usize = 4 << 20;
+
+#[derive(Debug)]
+pub struct MyWriter(pub sqlx::MySqlPool);
+
+/// The placeholder for a column, converting canonical text where MySQL cannot.
+fn placeholder(t: &Target) -> &'static str {
+    match Family::of(&t.ty) {
+        Family::Bytes if t.source == Family::Bytes => "UNHEX(?)",
+        Family::Bit => "CAST(CONV(?, 2, 10) AS UNSIGNED)",
+        _ => "?",
+    }
+}
+
+impl MyWriter {
+    pub async fn upsert(
+        &self,
+        table: &str,
+        targets: &[Target],
+        rows: &[Vec<Option<String>>],
+    ) -> Result<usize, sqlx::Error> {
+        let q = |n: &str| quote(Dialect::Mysql, n);
+        let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
+        let tuple = format!(
+            "({})",
+            targets
+                .iter()
+                .map(placeholder)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let updates: Vec<String> = non_keys(targets)
+            .map(|t| format!("{0} = VALUES({0})", q(&t.name)))
+            .collect();
+        let tail = if updates.is_empty() {
+            let first = cols.first().cloned().unwrap_or_default();
+            format!(" ON DUPLICATE KEY UPDATE {first} = {first}")
+        } else {
+            format!(" ON DUPLICATE KEY UPDATE {}", updates.join(", "))
+        };
+        let per_statement = (MAX_PLACEHOLDERS / targets.len().max(1)).max(1);
+        let mut written = 0;
+        let mut start = 0;
+        while start < rows.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < rows.len()
+                && end - start < per_statement
+                && (bytes < MAX_BYTES || end == start)
+            {
+                bytes += rows[end]
+                    .iter()
+                    .map(|v| v.as_ref().map_or(4, String::len))
+                    .sum::<usize>();
+                end += 1;
+            }
+            let batch = &rows[start..end];
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES {}{tail}",
+                q(table),
+                cols.join(", "),
+                vec![tuple.as_str(); batch.len()].join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in batch {
+                for (t, v) in targets.iter().zip(row) {
+                    query = query.bind(for_destination(Dialect::Mysql, t, v.as_deref()));
+                }
+            }
+            query.execute(&self.0).await?;
+            written += batch.len();
+            start = end;
+        }
+        Ok(written)
+    }
+}
