@@ -472,16 +472,16 @@ impl Job<'_> {
         let d = self.source_schema.dialect;
         let mut last: Option<Vec<String>> = chunk.last_key.clone();
         loop {
-            let q = read::page_query(
-                d,
-                source_table,
-                src_cols,
-                key_cols,
-                last.is_some(),
-                (chunk.lo, chunk.hi),
+            let page = read::Page {
+                table: source_table,
+                columns: src_cols,
+                keys: key_cols,
+                after: last.is_some(),
+                range: (chunk.lo, chunk.hi),
                 filter,
-                self.opts.page_size,
-            );
+                limit: self.opts.page_size,
+            };
+            let q = read::page_query(d, page);
             let rows = self
                 .source
                 .rows(&q.sql, last.as_deref().unwrap_or_default())

@@ -77,18 +77,31 @@ pub struct PageQuery {
     pub width: usize,
 }
 
-/// Builds the page query for a table. `after` says whether a previous key is bound;
-/// `range` bounds an integer key: `(lo, hi]`.
-pub fn page_query(
-    dialect: Dialect,
-    table: &str,
-    columns: &[&Column],
-    keys: &[&Column],
-    after: bool,
-    range: (Option<i64>, Option<i64>),
-    filter: Option<&str>,
-    limit: usize,
-) -> PageQuery {
+/// What one page reads: the table, its columns (in order) and key, where to start, the
+/// integer key's chunk range `(lo, hi]`, the mapping's `where:` filter, and how many rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Page<'a> {
+    pub table: &'a str,
+    pub columns: &'a [&'a Column],
+    pub keys: &'a [&'a Column],
+    /// Whether a previous key is bound (`$1..$n` / `?`).
+    pub after: bool,
+    pub range: (Option<i64>, Option<i64>),
+    pub filter: Option<&'a str>,
+    pub limit: usize,
+}
+
+/// Builds the page query for `page` in `dialect`.
+pub fn page_query(dialect: Dialect, page: Page<'_>) -> PageQuery {
+    let Page {
+        table,
+        columns,
+        keys,
+        after,
+        range,
+        filter,
+        limit,
+    } = page;
     let mut select: Vec<String> = columns.iter().map(|c| select_expr(dialect, c)).collect();
     select.extend(keys.iter().map(|k| select_expr(dialect, k)));
     let key_list: Vec<String> = keys.iter().map(|k| quote(dialect, &k.name)).collect();
@@ -166,16 +179,17 @@ mod tests {
     #[test]
     fn pages_are_ordered_by_the_stored_key_not_its_text() {
         let (a, b) = (col("playlist_id"), col("track_id"));
-        let q = page_query(
-            Dialect::Postgres,
-            "playlist_track",
-            &[&a, &b],
-            &[&a, &b],
-            true,
-            (None, None),
-            None,
-            10,
-        );
+        let cols = [&a, &b];
+        let page = Page {
+            table: "playlist_track",
+            columns: &cols,
+            keys: &cols,
+            after: true,
+            range: (None, None),
+            filter: None,
+            limit: 10,
+        };
+        let q = page_query(Dialect::Postgres, page);
         assert!(
             q.sql.ends_with(
                 r#"ORDER BY "playlist_track"."playlist_id", "playlist_track"."track_id" LIMIT 10"#

@@ -20,6 +20,10 @@ pub struct Chunk {
     pub done: bool,
 }
 
+/// A `chunks` row: idx, lo, hi, last_key, rows, done.
+#[derive(sqlx::FromRow)]
+struct ChunkRow(i64, Option<i64>, Option<i64>, Option<String>, i64, i64);
+
 #[derive(Debug)]
 pub struct State {
     pool: SqlitePool,
@@ -94,7 +98,7 @@ impl State {
 
     /// The table's chunks in this run, or `None` if not planned yet.
     pub async fn chunks(&self, table: &str) -> Result<Option<Vec<Chunk>>, sqlx::Error> {
-        let rows: Vec<(i64, Option<i64>, Option<i64>, Option<String>, i64, i64)> =
+        let rows: Vec<ChunkRow> =
             sqlx::query_as("SELECT idx, lo, hi, last_key, rows, done FROM chunks WHERE run = ? AND tbl = ? ORDER BY idx")
                 .bind(self.run)
                 .bind(table)
@@ -105,7 +109,7 @@ impl State {
         }
         Ok(Some(
             rows.into_iter()
-                .map(|(index, lo, hi, last_key, rows, done)| Chunk {
+                .map(|ChunkRow(index, lo, hi, last_key, rows, done)| Chunk {
                     table: table.to_string(),
                     index,
                     lo,

@@ -25,16 +25,16 @@ async fn contents(
             .as_ref()
             .map(|pk| pk.columns.iter().filter_map(|k| table.column(k)).collect())
             .unwrap_or_default();
-        let q = read::page_query(
-            schema.dialect,
-            name,
-            &cols,
-            &keys,
-            false,
-            (None, None),
-            None,
-            1_000_000,
-        );
+        let page = read::Page {
+            table: name,
+            columns: &cols,
+            keys: &keys,
+            after: false,
+            range: (None, None),
+            filter: None,
+            limit: 1_000_000,
+        };
+        let q = read::page_query(schema.dialect, page);
         let rows = db.rows(&q.sql, &[]).await.expect("read table");
         let rows = rows
             .into_iter()
