@@ -17,7 +17,9 @@ demo:
     rm -f .seaway/demo/replica.sqlite
     {{migrator}} apply
     {{codegen}} diff
-    {{migrator}} apply
+    {{migrator}} apply --section pre-data
+    {{migrator}} transfer --restart
+    {{migrator}} apply --section post-data
     {{migrator}} status
 
 # Read the source's schema (or --connection NAME, --all) into generated/schema/.
@@ -31,6 +33,10 @@ diff *ARGS:
 # Exit non-zero when snapshots, migrations or the destination are out of step (CI runs it).
 check:
     {{codegen}} check
+
+# Copy the source's rows into the destination (upserts; resumes an interrupted run).
+transfer *ARGS:
+    {{migrator}} transfer {{ARGS}}
 
 # Rewrite the golden files from the current output, on purpose (review the git diff!).
 bless:
