@@ -19,7 +19,7 @@ pub async fn applied_checksums(
     conn: &Connection,
 ) -> Result<BTreeMap<(u32, Section), String>, ConnectError> {
     let sql = format!("SELECT version, section, checksum FROM {LEDGER_TABLE} WHERE success");
-    let rows: Vec<(i64, String, String)> = match conn.url.dialect() {
+    let rows: Vec<(i32, String, String)> = match conn.url.dialect() {
         Dialect::Postgres => {
             let pool = connect::postgres(conn, "public").await?;
             let rows = read(&pool, &sql, "select to_regclass('seaway_migrations') is not null").await;
@@ -53,12 +53,12 @@ async fn read<DB: sqlx::Database>(
     pool: &sqlx::Pool<DB>,
     sql: &str,
     exists: &'static str,
-) -> Result<Vec<(i64, String, String)>, sqlx::Error>
+) -> Result<Vec<(i32, String, String)>, sqlx::Error>
 where
     for<'e> &'e sqlx::Pool<DB>: sqlx::Executor<'e, Database = DB>,
     <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
     bool: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    i32: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
     String: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
@@ -68,7 +68,7 @@ where
     if !present {
         return Ok(Vec::new());
     }
-    sqlx::query_as::<DB, (i64, String, String)>(sqlx::AssertSqlSafe(sql.to_string()))
+    sqlx::query_as::<DB, (i32, String, String)>(sqlx::AssertSqlSafe(sql.to_string()))
         .fetch_all(pool)
         .await
 }

@@ -171,7 +171,6 @@ async fn check_passes_when_in_step_and_names_what_differs_sqlite() {
 }
 
 #[tokio::test]
-#[ignore = "product bug: codegen/src/migrations/ledger.rs reads the ledger's `version` as i64, but migrator's PostgreSQL ledger declares it `integer`, so check fails after the first apply"]
 async fn check_passes_when_in_step_and_names_what_differs_postgres() {
     check_through_a_project_life(Engine::Postgres, "seaway_x_check_pg").await;
 }
