@@ -334,6 +334,18 @@ impl Builder<'_> {
                 ),
             );
         }
+        // MySQL's TIME is a duration (-838:59:59 to 838:59:59), not a time of day: values
+        // beyond a day have no `time` elsewhere (override the type to `interval` to keep them).
+        let mut cast = cast;
+        if self.source.dialect == Dialect::Mysql
+            && self.dest != Dialect::Mysql
+            && matches!(source_ty, NeutralType::Time { .. })
+            && cast.safety == Safety::Safe
+        {
+            cast.safety = Safety::Lossy(
+                "MySQL TIME values beyond 24 hours are refused by a time of day; map the column to `interval` to keep them".into(),
+            );
+        }
         let what = format!(
             "{source_ty} -> {}",
             if cast.ddl.is_empty() { "?" } else { &cast.ddl }

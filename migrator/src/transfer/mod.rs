@@ -358,6 +358,7 @@ impl Job<'_> {
             }
         };
         report.rows = chunks.iter().map(|c| c.rows.max(0) as u64).sum();
+        report.rejected = chunks.iter().map(|c| c.rejected.max(0) as u64).sum();
         on_event(Event::TableStarted {
             table: name,
             chunks: chunks.len(),
@@ -504,16 +505,17 @@ impl Job<'_> {
                 data.push(row);
                 keys.push(key);
             }
-            let written = self.write(name, targets, &data, &keys, report).await?;
+            let (written, refused) = self.write(name, targets, &data, &keys).await?;
             let last_key: Vec<String> = keys
                 .last()
                 .map(|k| k.iter().map(|v| v.clone().unwrap_or_default()).collect())
                 .unwrap_or_default();
             self.state
-                .progress(chunk, &last_key, written)
+                .progress(chunk, &last_key, written, refused)
                 .await
                 .map_err(|e| self.state_error(e))?;
             report.rows += written as u64;
+            report.rejected += refused as u64;
             on_event(Event::Page {
                 table: name,
                 rows: report.rows,
@@ -529,47 +531,46 @@ impl Job<'_> {
             .map_err(|e| self.state_error(e))
     }
 
-    /// Upserts a page; if the destination refuses it, retries row by row so only the
-    /// refused rows go to the reject file (pgloader's approach).
+    /// Upserts a page; if the destination refuses it, retries the halves, and their
+    /// halves, until only the refused rows are left, which go to the reject file
+    /// (pgloader's idea, with halving instead of row by row: one bad row in a page of
+    /// 5,000 costs about 25 retries instead of 5,000). Returns (written, refused).
     async fn write(
         &self,
         name: &str,
         targets: &[Target],
         data: &[Vec<Option<String>>],
         keys: &[Vec<Option<String>>],
-        report: &mut TableReport,
-    ) -> Result<usize, TransferError> {
+    ) -> Result<(usize, usize), TransferError> {
         let scrub = |e: sqlx::Error| {
             self.config
                 .destination_connection("transfer")
                 .map(|c| c.url.scrub(&e.to_string()))
                 .unwrap_or_else(|_| e.to_string())
         };
-        match self.writer.upsert(name, targets, data).await {
-            Ok(_) => return Ok(data.len()),
-            Err(e) if self.opts.on_error == OnError::Stop => {
-                return Err(TransferError::Stopped {
-                    table: name.to_string(),
-                    reason: scrub(e),
-                });
-            }
-            Err(_) => {}
-        }
-        let mut written = 0;
-        for (row, key) in data.iter().zip(keys) {
-            match self
-                .writer
-                .upsert(name, targets, std::slice::from_ref(row))
-                .await
-            {
-                Ok(_) => written += 1,
-                Err(e) => {
-                    report.rejected += 1;
-                    self.reject(name, key, &scrub(e))?;
+        let (mut written, mut refused) = (0, 0);
+        let mut pending = vec![(0, data.len())];
+        while let Some((start, end)) = pending.pop() {
+            match self.writer.upsert(name, targets, &data[start..end]).await {
+                Ok(_) => written += end - start,
+                Err(e) if self.opts.on_error == OnError::Stop => {
+                    return Err(TransferError::Stopped {
+                        table: name.to_string(),
+                        reason: scrub(e),
+                    });
+                }
+                Err(e) if end - start == 1 => {
+                    refused += 1;
+                    self.reject(name, &keys[start], &scrub(e))?;
+                }
+                Err(_) => {
+                    let mid = start + (end - start) / 2;
+                    pending.push((mid, end));
+                    pending.push((start, mid));
                 }
             }
         }
-        Ok(written)
+        Ok((written, refused))
     }
 
     fn reject(
@@ -584,13 +585,17 @@ impl Job<'_> {
             source,
         };
         std::fs::create_dir_all(&self.rejects_dir).map_err(err)?;
-        let line = serde_json::json!({ "run": self.state.run, "table": table, "key": key, "reason": reason });
+        // One write per line: a kill can then never leave half a JSON line behind.
+        let line = format!(
+            "{}\n",
+            serde_json::json!({ "run": self.state.run, "table": table, "key": key, "reason": reason })
+        );
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(err)?;
-        writeln!(file, "{line}").map_err(err)
+        file.write_all(line.as_bytes()).map_err(err)
     }
 }
 

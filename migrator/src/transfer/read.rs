@@ -3,7 +3,7 @@
 //! `WHERE (k1, k2) > (last1, last2) AND <chunk range> ORDER BY k1, k2 LIMIT n`.
 
 use super::values::Family;
-use seaway_codegen::model::{Column, Dialect};
+use seaway_codegen::model::{Column, Dialect, NeutralType};
 
 /// Quotes an identifier for `dialect`.
 pub fn quote(dialect: Dialect, name: &str) -> String {
@@ -16,47 +16,122 @@ pub fn quote(dialect: Dialect, name: &str) -> String {
 /// The expression that reads `col` as canonical text.
 pub fn select_expr(dialect: Dialect, col: &Column) -> String {
     let c = quote(dialect, &col.name);
-    let family = Family::of(&col.ty);
     match dialect {
-        Dialect::Postgres => match family {
-            Family::Bool => format!("CASE WHEN {c} THEN '1' WHEN NOT {c} THEN '0' END"),
-            Family::Bytes => format!("encode({c}, 'hex')"),
-            Family::Date => format!("to_char({c}, 'YYYY-MM-DD')"),
-            Family::Time if col.native.contains("with time zone") => {
-                format!("to_char(({c} AT TIME ZONE 'UTC')::time, 'HH24:MI:SS.US')")
-            }
-            Family::Time => format!("to_char({c}, 'HH24:MI:SS.US')"),
-            Family::Timestamp => format!("to_char({c}, 'YYYY-MM-DD HH24:MI:SS.US')"),
-            Family::TimestampTz => {
-                format!("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
-            }
-            Family::Array => format!("array_to_json({c})::text"),
-            _ => format!("{c}::text"),
-        },
-        Dialect::Mysql => match family {
-            Family::Bytes => format!("LOWER(HEX({c}))"),
-            Family::Bit => {
-                let width = match col.ty {
-                    seaway_codegen::model::NeutralType::Bit { length, .. } => length.unwrap_or(1),
-                    _ => 1,
-                };
-                format!("LPAD(BIN({c} + 0), {width}, '0')")
-            }
-            Family::Date => format!("DATE_FORMAT({c}, '%Y-%m-%d')"),
-            Family::Time => format!("TIME_FORMAT({c}, '%H:%i:%s.%f')"),
-            Family::Timestamp | Family::TimestampTz => {
-                format!("DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f')")
-            }
-            _ => format!("CAST({c} AS CHAR)"),
-        },
-        Dialect::Sqlite => match family {
-            Family::Bool => {
-                format!("CASE WHEN {c} IS NULL THEN NULL WHEN {c} THEN '1' ELSE '0' END")
-            }
-            Family::Bytes => format!("lower(hex({c}))"),
-            _ => format!("CAST({c} AS TEXT)"),
-        },
+        Dialect::Postgres => postgres_expr(&c, col),
+        Dialect::Mysql => mysql_expr(&c, col),
+        Dialect::Sqlite => sqlite_expr(&c, col),
     }
+}
+
+fn postgres_expr(c: &str, col: &Column) -> String {
+    match Family::of(&col.ty) {
+        Family::Bool => format!("CASE WHEN {c} THEN '1' WHEN NOT {c} THEN '0' END"),
+        Family::Bytes => format!("encode({c}, 'hex')"),
+        Family::Date => format!("to_char({c}, 'YYYY-MM-DD')"),
+        // The zone is part of the value: a PostgreSQL destination keeps it, the others
+        // convert to UTC when they drop it (write/mysql.rs, write/sqlite.rs).
+        Family::TimeTz => format!(
+            "to_char({c}::time, 'HH24:MI:SS.US') || substring({c}::text from '[+-][0-9:]+$')"
+        ),
+        Family::Time => format!("to_char({c}, 'HH24:MI:SS.US')"),
+        Family::Timestamp => format!("to_char({c}, 'YYYY-MM-DD HH24:MI:SS.US')"),
+        Family::TimestampTz => {
+            format!("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
+        }
+        Family::Array => format!("array_to_json({c})::text"),
+        // `inet::text` always appends the netmask (`::1/128`); the type's own output
+        // (which `format` uses) leaves it off a single host, as every engine writes it.
+        _ if col.ty == NeutralType::Inet => {
+            format!("CASE WHEN {c} IS NULL THEN NULL ELSE format('%s', {c}) END")
+        }
+        _ => format!("{c}::text"),
+    }
+}
+
+fn mysql_expr(c: &str, col: &Column) -> String {
+    match Family::of(&col.ty) {
+        // `tinyint(1)` holds any small integer; MySQL reads non-zero as true, and the
+        // canonical text (which PostgreSQL's boolean accepts) is only `0` or `1`.
+        Family::Bool => {
+            format!("CASE WHEN {c} IS NULL THEN NULL WHEN {c} <> 0 THEN '1' ELSE '0' END")
+        }
+        // FLOAT prints six significant digits (`-3.40282e38`), losing the stored value;
+        // as DOUBLE it prints the exact float, which every destination rounds back.
+        Family::Number if col.ty == NeutralType::Float { bits: 32 } => {
+            format!("CAST(CAST({c} AS DOUBLE) AS CHAR)")
+        }
+        Family::Bytes => format!("LOWER(HEX({c}))"),
+        Family::Bit => {
+            let width = match col.ty {
+                NeutralType::Bit { length, .. } => length.unwrap_or(1),
+                _ => 1,
+            };
+            format!("LPAD(BIN({c} + 0), {width}, '0')")
+        }
+        Family::Date => format!("DATE_FORMAT({c}, '%Y-%m-%d')"),
+        Family::Time => format!("TIME_FORMAT({c}, '%H:%i:%s.%f')"),
+        Family::Timestamp | Family::TimestampTz => {
+            format!("DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f')")
+        }
+        // Spatial types (MySQL's only `other`) have no text form that reads back; their
+        // stored bytes do (as `mysqldump --hex-blob` writes them).
+        Family::Other => format!("LOWER(HEX({c}))"),
+        _ => format!("CAST({c} AS CHAR)"),
+    }
+}
+
+/// SQLite keeps whatever it was given, so its reads normalise storage classes too.
+fn sqlite_expr(c: &str, col: &Column) -> String {
+    match Family::of(&col.ty) {
+        Family::Bool => {
+            format!("CASE WHEN {c} IS NULL THEN NULL WHEN {c} THEN '1' ELSE '0' END")
+        }
+        // hex(NULL) is '', which would turn a NULL into empty bytes.
+        Family::Bytes => format!("CASE WHEN {c} IS NULL THEN NULL ELSE lower(hex({c})) END"),
+        // `CAST(real AS TEXT)` prints 15 significant digits, which loses doubles
+        // (2.718281828459045, -1.7976931348623157e308 becomes -inf when read back);
+        // take the fewest of 15, 16 or 17 digits that read back as the stored value.
+        Family::Number => format!(
+            "CASE WHEN typeof({c}) = 'real' THEN {} ELSE CAST({c} AS TEXT) END",
+            sqlite_real(c)
+        ),
+        // SQLite's documented date-time storage: text (ISO 8601, perhaps with a `T` and a
+        // zone), an integer (Unix time) or a real (Julian day). All become the UTC
+        // reading `YYYY-MM-DD HH:MM:SS[.fff]`; a zone in the text is applied, as
+        // SQLite's own date functions do.
+        Family::Timestamp | Family::TimestampTz => {
+            let zone = format!(
+                "CASE WHEN {c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' THEN 6 WHEN {c} GLOB '*[Zz]' THEN 1 END"
+            );
+            let base = format!("substr({c}, 1, length({c}) - ({zone}))");
+            format!(
+                "CASE typeof({c}) \
+                 WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%S', {c}, 'unixepoch') \
+                 WHEN 'real' THEN strftime('%Y-%m-%d %H:%M:%f', {c}) \
+                 WHEN 'text' THEN CASE \
+                 WHEN length({c}) > 19 AND ({zone}) IS NOT NULL THEN \
+                 COALESCE(strftime('%Y-%m-%d %H:%M:%S', {c}) || CASE WHEN substr({base}, 20, 1) = '.' THEN substr({base}, 20) ELSE '' END, {c}) \
+                 WHEN substr({c}, 11, 1) = 'T' THEN substr({c}, 1, 10) || ' ' || substr({c}, 12) \
+                 ELSE {c} END \
+                 ELSE CAST({c} AS TEXT) END"
+            )
+        }
+        // Same engine only: an SQL literal keeps the storage class (a blob in a
+        // `GEOMETRY` column is not text); write/sqlite.rs binds it back as that class.
+        Family::Other => format!("CASE WHEN {c} IS NULL THEN NULL ELSE quote({c}) END"),
+        _ => format!("CAST({c} AS TEXT)"),
+    }
+}
+
+/// An SQLite REAL in the fewest significant digits (15, 16 or 17) that read back as it.
+fn sqlite_real(c: &str) -> String {
+    let digits = |n: u8| format!("printf('%!.{n}g', {c})");
+    format!(
+        "CASE WHEN CAST({d15} AS REAL) = {c} THEN {d15} WHEN CAST({d16} AS REAL) = {c} THEN {d16} ELSE {d17} END",
+        d15 = digits(15),
+        d16 = digits(16),
+        d17 = digits(17),
+    )
 }
 
 /// A placeholder for a key value in a comparison, cast back to the key's type where the
@@ -155,7 +230,6 @@ pub fn page_query(dialect: Dialect, page: Page<'_>) -> PageQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use seaway_codegen::model::NeutralType;
 
     fn col(name: &str) -> Column {
         Column {

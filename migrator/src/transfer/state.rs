@@ -17,12 +17,15 @@ pub struct Chunk {
     /// Canonical text of the last key written, as a JSON array.
     pub last_key: Option<Vec<String>>,
     pub rows: i64,
+    /// Rows of this chunk refused by the destination so far (kept so a resumed run still
+    /// reports them).
+    pub rejected: i64,
     pub done: bool,
 }
 
-/// A `chunks` row: idx, lo, hi, last_key, rows, done.
+/// A `chunks` row: idx, lo, hi, last_key, rows, done, rejected.
 #[derive(sqlx::FromRow)]
-struct ChunkRow(i64, Option<i64>, Option<i64>, Option<String>, i64, i64);
+struct ChunkRow(i64, Option<i64>, Option<i64>, Option<String>, i64, i64, i64);
 
 #[derive(Debug)]
 pub struct State {
@@ -57,7 +60,7 @@ impl State {
             "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, source TEXT NOT NULL, destination TEXT NOT NULL,
                  started_at TEXT NOT NULL, finished_at TEXT);
              CREATE TABLE IF NOT EXISTS chunks (run INTEGER NOT NULL, tbl TEXT NOT NULL, idx INTEGER NOT NULL,
-                 lo INTEGER, hi INTEGER, last_key TEXT, rows INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0,
+                 lo INTEGER, hi INTEGER, last_key TEXT, rows INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0, rejected INTEGER NOT NULL DEFAULT 0,
                  PRIMARY KEY (run, tbl, idx));",
         )
         .execute(&pool)
@@ -99,7 +102,7 @@ impl State {
     /// The table's chunks in this run, or `None` if not planned yet.
     pub async fn chunks(&self, table: &str) -> Result<Option<Vec<Chunk>>, sqlx::Error> {
         let rows: Vec<ChunkRow> =
-            sqlx::query_as("SELECT idx, lo, hi, last_key, rows, done FROM chunks WHERE run = ? AND tbl = ? ORDER BY idx")
+            sqlx::query_as("SELECT idx, lo, hi, last_key, rows, done, rejected FROM chunks WHERE run = ? AND tbl = ? ORDER BY idx")
                 .bind(self.run)
                 .bind(table)
                 .fetch_all(&self.pool)
@@ -109,15 +112,18 @@ impl State {
         }
         Ok(Some(
             rows.into_iter()
-                .map(|ChunkRow(index, lo, hi, last_key, rows, done)| Chunk {
-                    table: table.to_string(),
-                    index,
-                    lo,
-                    hi,
-                    last_key: last_key.and_then(|k| serde_json::from_str(&k).ok()),
-                    rows,
-                    done: done != 0,
-                })
+                .map(
+                    |ChunkRow(index, lo, hi, last_key, rows, done, rejected)| Chunk {
+                        rejected,
+                        table: table.to_string(),
+                        index,
+                        lo,
+                        hi,
+                        last_key: last_key.and_then(|k| serde_json::from_str(&k).ok()),
+                        rows,
+                        done: done != 0,
+                    },
+                )
                 .collect(),
         ))
     }
@@ -142,18 +148,20 @@ impl State {
         Ok(self.chunks(table).await?.unwrap_or_default())
     }
 
-    /// Records a page written: the chunk's last key and row count.
+    /// Records a page written: the chunk's last key, rows written and rows refused.
     pub async fn progress(
         &self,
         chunk: &Chunk,
         last_key: &[String],
         rows: usize,
+        rejected: usize,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "UPDATE chunks SET last_key = ?, rows = rows + ? WHERE run = ? AND tbl = ? AND idx = ?",
+            "UPDATE chunks SET last_key = ?, rows = rows + ?, rejected = rejected + ? WHERE run = ? AND tbl = ? AND idx = ?",
         )
         .bind(serde_json::to_string(last_key).unwrap_or_default())
         .bind(rows as i64)
+        .bind(rejected as i64)
         .bind(self.run)
         .bind(&chunk.table)
         .bind(chunk.index)

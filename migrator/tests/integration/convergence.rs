@@ -107,7 +107,9 @@ pub async fn database(engine: Engine, name: &str, sql: Option<&str>, dir: &Path)
 }
 
 /// The source of `case` on `engine`: Chinook's own SQLite file, else its SQL fixture.
-pub async fn source(case: &str, engine: Engine, dir: &Path) -> Option<String> {
+/// `owner` prefixes the source database's name, so tests loading the same case in
+/// parallel never drop each other's database.
+pub async fn source(owner: &str, case: &str, engine: Engine, dir: &Path) -> Option<String> {
     if case == "chinook" && engine == Engine::Sqlite {
         return Some(format!(
             "sqlite://{}",
@@ -116,7 +118,7 @@ pub async fn source(case: &str, engine: Engine, dir: &Path) -> Option<String> {
     }
     let sql =
         std::fs::read_to_string(fixture(&format!("{case}/{}.sql", tag(engine)))).expect("fixture");
-    database(engine, &format!("seaway_c_src_{case}"), Some(&sql), dir).await
+    database(engine, &format!("{owner}_src_{case}"), Some(&sql), dir).await
 }
 
 fn golden(case: &str, from: Engine, to: Engine, actual: &str) {
@@ -143,7 +145,7 @@ async fn converge(case: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut done = Vec::new();
     for from in ENGINES {
-        let Some(src) = source(case, from, dir.path()).await else {
+        let Some(src) = source("seaway_c", case, from, dir.path()).await else {
             continue;
         };
         for to in ENGINES {

@@ -15,4 +15,5 @@ mod ping;
 mod refusals;
 mod support;
 mod transfer;
+mod transfer_faults;
 mod unreachable;

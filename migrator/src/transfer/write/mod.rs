@@ -84,24 +84,21 @@ impl Writer {
 }
 
 /// Converts a canonical value for a destination whose input syntax differs; `None` in,
-/// `None` out.
+/// `None` out. Each dialect's module owns its own conversions (`input`); what is left
+/// is common to all.
 pub fn for_destination(dialect: Dialect, target: &Target, value: Option<&str>) -> Option<String> {
     let v = value?;
-    let dest = Family::of(&target.ty);
-    Some(match (dialect, target.source, dest) {
-        (Dialect::Postgres, Family::Bytes, Family::Bytes) => format!("\\x{v}"),
-        (Dialect::Postgres, Family::TimestampTz, Family::TimestampTz) => format!("{v}+00"),
-        (Dialect::Postgres, Family::Array, Family::Array) => {
-            super::values::json_array_to_pg(v).unwrap_or_else(|| v.to_string())
-        }
-        (Dialect::Postgres, Family::Set, Family::Array) => {
-            super::values::json_array_to_pg(&super::values::set_to_json_array(v))
-                .unwrap_or_default()
-        }
-        (Dialect::Sqlite, Family::TimestampTz, Family::TimestampTz) => format!("{v}+00:00"),
-        (_, Family::Set, Family::Json) => super::values::set_to_json_array(v),
-        _ => v.to_string(),
-    })
+    let own = match dialect {
+        Dialect::Postgres => postgres::input(target, v),
+        Dialect::Mysql => mysql::input(target, v),
+        Dialect::Sqlite => sqlite::input(target, v),
+    };
+    Some(
+        own.unwrap_or_else(|| match (target.source, Family::of(&target.ty)) {
+            (Family::Set, Family::Json) => super::values::set_to_json_array(v),
+            _ => v.to_string(),
+        }),
+    )
 }
 
 /// Columns to update on conflict: every target that is not part of the key.

@@ -4,8 +4,8 @@
 
 use super::{Target, for_destination, non_keys};
 use crate::transfer::read::quote;
-use crate::transfer::values::Family;
-use seaway_codegen::model::Dialect;
+use crate::transfer::values::{self, Family};
+use seaway_codegen::model::{Dialect, NeutralType};
 
 const MAX_PLACEHOLDERS: usize = 65_535;
 /// Bytes of values per statement; MariaDB's default `max_allowed_packet` is 16 MiB.
@@ -16,10 +16,30 @@ pub struct MyWriter(pub sqlx::MySqlPool);
 
 /// The placeholder for a column, converting canonical text where MySQL cannot.
 fn placeholder(t: &Target) -> &'static str {
-    match Family::of(&t.ty) {
-        Family::Bytes if t.source == Family::Bytes => "UNHEX(?)",
-        Family::Bit => "CAST(CONV(?, 2, 10) AS UNSIGNED)",
+    match (Family::of(&t.ty), t.source) {
+        (Family::Bytes, Family::Bytes) | (Family::Other, Family::Other) => "UNHEX(?)",
+        (Family::Bit, _) => "CAST(CONV(?, 2, 10) AS UNSIGNED)",
         _ => "?",
+    }
+}
+
+/// Canonical text in MySQL's input syntax, where it differs (`None`: as it is).
+pub(super) fn input(t: &Target, v: &str) -> Option<String> {
+    match (t.source, Family::of(&t.ty)) {
+        // MySQL refuses a FLOAT literal above FLT_MAX as a double, and the shortest text
+        // of the largest float (`3.4028235e38`) is just above it: write the float's
+        // exact value instead, which MySQL stores as that same float.
+        (_, Family::Number) if t.ty == NeutralType::Float { bits: 32 } => v
+            .trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|f| format!("{:e}", f64::from(f))),
+        // `timetz` -> `time` drops the zone (lossy): stored as the UTC time of day.
+        (Family::TimeTz, Family::Time) => values::timetz_to_utc(v),
+        // CONV('', 2, 10) is NULL; an empty bit string (PostgreSQL `varbit`) is zero.
+        (Family::Bit, Family::Bit) if v.is_empty() => Some("0".to_string()),
+        _ => None,
     }
 }
 

@@ -5,11 +5,24 @@
 
 use super::{Target, for_destination, non_keys};
 use crate::transfer::read::quote;
-use crate::transfer::values::copy_escape;
-use seaway_codegen::model::Dialect;
+use crate::transfer::values::{self, Family, copy_escape};
+use seaway_codegen::model::{Dialect, NeutralType};
 
 #[derive(Debug)]
 pub struct PgWriter(pub sqlx::PgPool);
+
+/// Canonical text in PostgreSQL's input syntax, where it differs (`None`: as it is).
+pub(super) fn input(t: &Target, v: &str) -> Option<String> {
+    match (t.source, Family::of(&t.ty)) {
+        (Family::Bytes, Family::Bytes) => Some(format!("\\x{v}")),
+        (Family::TimestampTz, Family::TimestampTz) => Some(format!("{v}+00")),
+        (Family::Array, Family::Array) => values::json_array_to_pg(v),
+        (Family::Set, Family::Array) => {
+            Some(values::json_array_to_pg(&values::set_to_json_array(v)).unwrap_or_default())
+        }
+        _ => None,
+    }
+}
 
 impl PgWriter {
     pub async fn upsert(
@@ -81,8 +94,10 @@ impl PgWriter {
             .await?;
         copy.send(data.into_bytes()).await?;
         copy.finish().await?;
+        // OVERRIDING SYSTEM VALUE: the source's keys are kept, also in a `GENERATED ALWAYS`
+        // identity column (which refuses them otherwise); tables without one ignore it.
         let insert = format!(
-            "INSERT INTO {} ({cols}) SELECT {distinct}{cols} FROM seaway_stage{}{conflict}",
+            "INSERT INTO {} ({cols}) OVERRIDING SYSTEM VALUE SELECT {distinct}{cols} FROM seaway_stage{}{conflict}",
             q(table),
             if keys.is_empty() {
                 String::new()
@@ -98,10 +113,14 @@ impl PgWriter {
         Ok(usize::try_from(done.rows_affected()).unwrap_or(rows.len()))
     }
 
-    /// Identity columns were written with explicit values; move their sequences on so
-    /// the application's next insert does not collide.
+    /// Identity and serial columns were written with explicit values; move their
+    /// sequences on so the application's next insert does not collide. Every integer
+    /// column, not only the key: a `serial` outside the key hands out values too.
     pub async fn finish_table(&self, table: &str, targets: &[Target]) -> Result<(), sqlx::Error> {
-        for t in targets.iter().filter(|t| t.is_key) {
+        for t in targets
+            .iter()
+            .filter(|t| matches!(t.ty, NeutralType::Int { .. }))
+        {
             let sql = format!(
                 "SELECT setval(s, (SELECT COALESCE(max({col}), 0) + 1 FROM {tbl}), false) FROM pg_get_serial_sequence($1, $2) AS s WHERE s IS NOT NULL",
                 col = quote(Dialect::Postgres, &t.name),
