@@ -60,6 +60,9 @@ enum Command {
         /// Rows per page (one read and one bulk upsert).
         #[arg(long, default_value_t = 5000)]
         page_size: usize,
+        /// Chunks of a table copied at the same time.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
         /// What to do with a row the destination refuses.
         #[arg(long, value_enum, default_value_t = seaway_migrator::transfer::OnError::Reject)]
         on_error: seaway_migrator::transfer::OnError,
@@ -94,6 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Transfer {
             restart,
             page_size,
+            workers,
             on_error,
             report,
         } => {
@@ -101,6 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let opts = Options {
                 restart,
                 page_size: page_size.max(1),
+                workers: workers.max(1),
                 on_error,
                 ..Options::default()
             };

@@ -157,7 +157,7 @@ pub async fn postgres(conn: &Connection, search_path: &str) -> Result<sqlx::PgPo
         .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
     probe::<sqlx::PgConnection>(conn, &opts).await?;
     Ok(sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
+        .max_connections(8)
         .acquire_timeout(conn.connect_timeout)
         .connect_lazy_with(opts))
 }
@@ -170,7 +170,7 @@ pub async fn mysql(conn: &Connection) -> Result<sqlx::MySqlPool, ConnectError> {
         .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
     probe::<sqlx::MySqlConnection>(conn, &opts).await?;
     Ok(sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(2)
+        .max_connections(8)
         .acquire_timeout(conn.connect_timeout)
         .connect_lazy_with(opts))
 }

@@ -9,6 +9,7 @@ pub mod state;
 pub mod values;
 pub mod write;
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use seaway_codegen::commands::diff::{DiffError, read_destination};
 use seaway_codegen::commands::introspect::read_source;
 use seaway_codegen::config::{Config, Mask};
@@ -17,6 +18,7 @@ use seaway_codegen::target::{self, Desired};
 use serde::Serialize;
 use source::Source;
 use state::{Chunk, State};
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -42,6 +44,8 @@ pub struct Options {
     /// Keys per chunk when an integer key is split by range.
     pub chunk_span: i64,
     pub on_error: OnError,
+    /// Chunks of a table copied at the same time.
+    pub workers: usize,
 }
 
 impl Default for Options {
@@ -51,6 +55,7 @@ impl Default for Options {
             page_size: 5_000,
             chunk_span: 100_000,
             on_error: OnError::Reject,
+            workers: 2,
         }
     }
 }
@@ -264,6 +269,26 @@ pub fn load_order(schema: &Schema) -> Vec<String> {
     order
 }
 
+/// What every chunk of one table shares.
+#[derive(Clone, Copy)]
+struct TableSpec<'a> {
+    name: &'a str,
+    source_table: &'a str,
+    src_cols: &'a [&'a Column],
+    key_cols: &'a [&'a Column],
+    targets: &'a [Target],
+    masks: &'a [Option<Mask>],
+    filter: Option<&'a str>,
+}
+
+/// Counters the chunks of a table update as they go; the chunks run concurrently inside
+/// one task (`buffer_unordered`), so cells suffice.
+struct Progress<'e, 'f> {
+    rows: Cell<u64>,
+    rejected: Cell<u64>,
+    events: RefCell<&'e mut (dyn FnMut(Event<'_>) + 'f)>,
+}
+
 struct Job<'a> {
     config: &'a Config,
     opts: &'a Options,
@@ -363,21 +388,33 @@ impl Job<'_> {
             table: name,
             chunks: chunks.len(),
         });
-        for chunk in chunks.into_iter().filter(|c| !c.done) {
-            self.chunk(
-                name,
-                &origin.source_table,
-                &chunk,
-                &src_cols,
-                &key_cols,
-                &targets,
-                &masks,
-                filter,
-                &mut report,
-                on_event,
-            )
+        // Chunks of the table in flight at once; each holds at most one page, so memory
+        // is bounded by workers x page size whatever the table's size.
+        let progress = Progress {
+            rows: Cell::new(report.rows),
+            rejected: Cell::new(report.rejected),
+            events: RefCell::new(on_event),
+        };
+        let spec = TableSpec {
+            name,
+            source_table: &origin.source_table,
+            src_cols: &src_cols,
+            key_cols: &key_cols,
+            targets: &targets,
+            masks: &masks,
+            filter,
+        };
+        let this = &*self;
+        stream::iter(chunks.into_iter().filter(|c| !c.done))
+            .map(|chunk| {
+                let (spec, progress) = (&spec, &progress);
+                async move { this.chunk(spec, &chunk, progress).await }
+            })
+            .buffer_unordered(self.opts.workers.max(1))
+            .try_collect::<Vec<()>>()
             .await?;
-        }
+        report.rows = progress.rows.get();
+        report.rejected = progress.rejected.get();
         self.writer
             .finish_table(name, &targets)
             .await
@@ -456,20 +493,21 @@ impl Job<'_> {
         Ok(out)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn chunk(
-        &mut self,
-        name: &str,
-        source_table: &str,
+        &self,
+        spec: &TableSpec<'_>,
         chunk: &Chunk,
-        src_cols: &[&Column],
-        key_cols: &[&Column],
-        targets: &[Target],
-        masks: &[Option<Mask>],
-        filter: Option<&str>,
-        report: &mut TableReport,
-        on_event: &mut dyn FnMut(Event<'_>),
+        progress: &Progress<'_, '_>,
     ) -> Result<(), TransferError> {
+        let TableSpec {
+            name,
+            source_table,
+            src_cols,
+            key_cols,
+            targets,
+            masks,
+            filter,
+        } = *spec;
         let d = self.source_schema.dialect;
         let mut last: Option<Vec<String>> = chunk.last_key.clone();
         loop {
@@ -514,11 +552,14 @@ impl Job<'_> {
                 .progress(chunk, &last_key, written, refused)
                 .await
                 .map_err(|e| self.state_error(e))?;
-            report.rows += written as u64;
-            report.rejected += refused as u64;
-            on_event(Event::Page {
+            progress.rows.set(progress.rows.get() + written as u64);
+            progress
+                .rejected
+                .set(progress.rejected.get() + refused as u64);
+            // Borrowed only for the call, never across an await.
+            (progress.events.borrow_mut())(Event::Page {
                 table: name,
-                rows: report.rows,
+                rows: progress.rows.get(),
             });
             last = Some(last_key);
             if !full {
