@@ -26,7 +26,7 @@ pub enum WriteOutcome {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {}: {source}", path.display())]
+#[error("cannot write {}", path.display())]
 pub struct WriteError {
     pub path: PathBuf,
     pub source: std::io::Error,

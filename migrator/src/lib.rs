@@ -5,4 +5,5 @@
 
 pub mod apply;
 pub mod ping;
+pub mod progress;
 pub mod transfer;

@@ -101,7 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             on_error,
             report,
         } => {
-            use seaway_migrator::transfer::{self, Event, Options};
+            use seaway_migrator::transfer::{self, Options};
             let opts = Options {
                 restart,
                 page_size: page_size.max(1),
@@ -109,24 +109,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 on_error,
                 ..Options::default()
             };
-            let mut last_log = std::time::Instant::now();
-            let summary = transfer::transfer(&config, &opts, &mut |event| match event {
-                Event::TableStarted { .. } => {}
-                Event::Page { table, rows } => {
-                    if last_log.elapsed() >= std::time::Duration::from_secs(5) {
-                        eprintln!("{table}: {rows} rows so far");
-                        last_log = std::time::Instant::now();
-                    }
-                }
-                Event::TableDone(t) => match &t.error {
-                    Some(e) => eprintln!("{}: FAILED: {e}", t.table),
-                    None => println!(
-                        "{:<24} {:>10} rows {:>6} rejected {:>8.2} s",
-                        t.table, t.rows, t.rejected, t.seconds
-                    ),
-                },
-            })
-            .await?;
+            let mut display = seaway_migrator::progress::Display::new();
+            let summary =
+                transfer::transfer(&config, &opts, &mut |event| display.event(&event)).await;
+            display.finish();
+            let summary = summary?;
             println!(
                 "transferred {} rows into `{}` in {:.2} s ({:.0} rows/s){}{}",
                 summary.rows,

@@ -20,7 +20,7 @@ pub enum IntrospectError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Inspect(#[from] InspectError),
-    #[error("cannot render the snapshot of `{connection}`: {source}")]
+    #[error("cannot render the snapshot of `{connection}`")]
     Render {
         connection: String,
         source: serde_yaml::Error,

@@ -84,7 +84,7 @@ pub struct Migration {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -85,8 +85,22 @@ pub struct Report {
 
 #[derive(Debug)]
 pub enum Event<'a> {
-    TableStarted { table: &'a str, chunks: usize },
-    Page { table: &'a str, rows: u64 },
+    /// The run starts with this many tables.
+    Started {
+        tables: usize,
+    },
+    /// A table starts: its chunks, the rows the source holds for it (to show progress
+    /// against), and the rows already written by an interrupted run being resumed.
+    TableStarted {
+        table: &'a str,
+        chunks: usize,
+        rows: Option<u64>,
+        done: u64,
+    },
+    Page {
+        table: &'a str,
+        rows: u64,
+    },
     TableDone(&'a TableReport),
 }
 
@@ -96,7 +110,7 @@ pub enum TransferError {
     Prepare(#[from] DiffError),
     #[error(transparent)]
     Connect(#[from] seaway_codegen::inspect::ConnectError),
-    #[error("the transfer state store {}: {source}", path.display())]
+    #[error("the transfer state store {}", path.display())]
     State { path: PathBuf, source: sqlx::Error },
     #[error(
         "destination `{destination}` lacks table(s) {tables}; run `just apply` (at least `--section pre-data`) first"
@@ -108,7 +122,7 @@ pub enum TransferError {
     Stopped { table: String, reason: String },
     #[error("table `{table}`: reading the source failed: {reason}")]
     Read { table: String, reason: String },
-    #[error("cannot write the reject file {}: {source}", path.display())]
+    #[error("cannot write the reject file {}", path.display())]
     Rejects {
         path: PathBuf,
         source: std::io::Error,
@@ -171,7 +185,11 @@ pub async fn transfer(
     };
 
     let mut tables = Vec::new();
-    for name in load_order(&desired.schema) {
+    let order = load_order(&desired.schema);
+    on_event(Event::Started {
+        tables: order.len(),
+    });
+    for name in order {
         let report = job.table(&name, on_event).await;
         let report = match report {
             Ok(r) => r,
@@ -384,9 +402,12 @@ impl Job<'_> {
         };
         report.rows = chunks.iter().map(|c| c.rows.max(0) as u64).sum();
         report.rejected = chunks.iter().map(|c| c.rejected.max(0) as u64).sum();
+        let total = self.count(&origin.source_table, filter).await;
         on_event(Event::TableStarted {
             table: name,
             chunks: chunks.len(),
+            rows: total,
+            done: report.rows,
         });
         // Chunks of the table in flight at once; each holds at most one page, so memory
         // is bounded by workers x page size whatever the table's size.
@@ -425,6 +446,23 @@ impl Job<'_> {
         let _ = (src_dialect, dest_dialect);
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
+    }
+
+    /// How many rows the source holds for the table (after the mapping's filter); `None`
+    /// if counting fails, which only costs the progress display its total.
+    async fn count(&self, table: &str, filter: Option<&str>) -> Option<u64> {
+        let d = self.source_schema.dialect;
+        let as_text = match d {
+            seaway_codegen::model::Dialect::Mysql => "CAST(count(*) AS CHAR)",
+            _ => "CAST(count(*) AS TEXT)",
+        };
+        let where_clause = filter.map(|f| format!(" WHERE ({f})")).unwrap_or_default();
+        let sql = format!(
+            "SELECT {as_text} FROM {}{where_clause}",
+            read::quote(d, table)
+        );
+        let rows = self.source.rows(&sql, &[]).await.ok()?;
+        rows.first()?.first()?.as_deref()?.parse().ok()
     }
 
     fn state_error(&self, source: sqlx::Error) -> TransferError {

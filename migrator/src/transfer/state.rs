@@ -65,6 +65,7 @@ impl State {
         )
         .execute(&pool)
         .await?;
+        upgrade(&pool).await?;
         let unfinished: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM runs WHERE source = ? AND destination = ? AND finished_at IS NULL ORDER BY id DESC LIMIT 1",
         )
@@ -190,5 +191,59 @@ impl State {
 
     pub async fn close(self) {
         self.pool.close().await;
+    }
+}
+
+/// Brings a state file written by an older seaway up to date, so upgrading never breaks
+/// a resume. Each step is idempotent.
+async fn upgrade(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('chunks')")
+        .fetch_all(pool)
+        .await?;
+    if !columns.iter().any(|c| c == "rejected") {
+        sqlx::raw_sql("ALTER TABLE chunks ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0")
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a state file from before reject counts were kept made every later
+    /// transfer fail with "no such column: rejected".
+    #[tokio::test]
+    async fn opens_a_state_file_written_before_reject_counts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.sqlite");
+        {
+            let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .connect_with(opts)
+                .await
+                .expect("create");
+            sqlx::raw_sql(
+                "CREATE TABLE runs (id INTEGER PRIMARY KEY, source TEXT NOT NULL, destination TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT);
+                 CREATE TABLE chunks (run INTEGER NOT NULL, tbl TEXT NOT NULL, idx INTEGER NOT NULL, lo INTEGER, hi INTEGER, last_key TEXT,
+                     rows INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (run, tbl, idx));
+                 INSERT INTO runs (source, destination, started_at) VALUES ('s', 'd', 'then');
+                 INSERT INTO chunks (run, tbl, idx, rows) VALUES (1, 't', 0, 7);",
+            )
+            .execute(&pool)
+            .await
+            .expect("old schema");
+            pool.close().await;
+        }
+        let state = State::open(&path, "s", "d", false)
+            .await
+            .expect("opens and upgrades");
+        assert!(state.resumed);
+        let chunks = state.chunks("t").await.expect("read").expect("planned");
+        assert_eq!((chunks[0].rows, chunks[0].rejected), (7, 0));
+        state.close().await;
     }
 }
