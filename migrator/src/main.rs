@@ -63,6 +63,10 @@ enum Command {
         /// Chunks of a table copied at the same time.
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        /// Only rows whose watermark column (`mappings.<table>.watermark`) is past this
+        /// value, e.g. a timestamp; implies incremental mode.
+        #[arg(long, value_name = "VALUE")]
+        since: Option<String>,
         /// What to do with a row the destination refuses.
         #[arg(long, value_enum, default_value_t = seaway_migrator::transfer::OnError::Reject)]
         on_error: seaway_migrator::transfer::OnError,
@@ -98,6 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             restart,
             page_size,
             workers,
+            since,
             on_error,
             report,
         } => {
@@ -106,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 restart,
                 page_size: page_size.max(1),
                 workers: workers.max(1),
+                since,
                 on_error,
                 ..Options::default()
             };

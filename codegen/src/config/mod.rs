@@ -42,6 +42,7 @@ pub struct Config {
     pub naming: crate::target::Naming,
     /// `table.column` patterns (source names) whose lossy casts are accepted.
     pub allow_lossy: Vec<Pattern>,
+    pub transfer_mode: TransferMode,
     text: String,
 }
 
@@ -74,8 +75,20 @@ pub struct Mapping {
     /// Row filter in the source dialect's SQL; trusted, as it comes from the repository.
     pub filter: Option<String>,
     pub types: BTreeMap<String, NeutralType>,
+    /// Column whose value only grows as rows change (e.g. `updated_at`), for
+    /// `transfer.mode: incremental`.
+    pub watermark: Option<String>,
     /// Line of the mapping's key in the config, for later error messages.
     pub line: usize,
+}
+
+/// `transfer.mode`: copy everything (upserting) or only rows past each table's watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMode {
+    #[default]
+    Full,
+    Incremental,
 }
 
 /// `tables: { include, exclude }` compiled to matchers.
@@ -366,6 +379,7 @@ impl Builder<'_> {
                     .map(|w| self.expand(&at("where"), w))
                     .transpose()?,
                 types,
+                watermark: rm.watermark.clone(),
                 line,
             };
             mappings.insert(table, mapping);
@@ -385,6 +399,7 @@ impl Builder<'_> {
         Ok(Config {
             path: self.path.to_path_buf(),
             naming: raw.naming,
+            transfer_mode: raw.transfer.mode,
             allow_lossy,
             connections,
             source,

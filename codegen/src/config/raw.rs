@@ -26,6 +26,15 @@ pub struct RawConfig {
     pub naming: crate::target::Naming,
     #[serde(default)]
     pub allow_lossy: Vec<String>,
+    #[serde(default)]
+    pub transfer: RawTransfer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransfer {
+    #[serde(default)]
+    pub mode: super::TransferMode,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,4 +67,5 @@ pub struct RawMapping {
     pub filter: Option<String>,
     #[serde(default)]
     pub types: UniqueMap<String, String>,
+    pub watermark: Option<String>,
 }

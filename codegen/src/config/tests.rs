@@ -138,6 +138,8 @@ fn reference_config_in_docs_parses() {
     );
     assert_eq!(cfg.output, Path::new("/proj/generated"));
     assert_eq!(cfg.naming, crate::target::Naming::SnakeCase);
+    assert_eq!(cfg.transfer_mode, TransferMode::Incremental);
+    assert_eq!(m.watermark.as_deref(), Some("LastModified"));
     assert!(cfg.allows_lossy("Invoice", "Total") && cfg.allows_lossy("Track", "Milliseconds"));
     assert!(!cfg.allows_lossy("Invoice", "InvoiceDate"));
 

@@ -51,7 +51,8 @@ pub fn against_source(config: &Config, source: &Schema) -> Result<(), ConfigErro
             .keys()
             .map(|c| ("columns", c))
             .chain(mapping.mask.keys().map(|c| ("mask", c)))
-            .chain(mapping.types.keys().map(|c| ("types", c)));
+            .chain(mapping.types.keys().map(|c| ("types", c)))
+            .chain(mapping.watermark.iter().map(|c| ("watermark", c)));
         for (section, column) in named {
             if !columns.contains(&column.as_str()) {
                 let hint = closest(column, columns.iter().copied())

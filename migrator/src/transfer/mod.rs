@@ -46,6 +46,8 @@ pub struct Options {
     pub on_error: OnError,
     /// Chunks of a table copied at the same time.
     pub workers: usize,
+    /// Only rows whose watermark column is past this value (implies incremental mode).
+    pub since: Option<String>,
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
             chunk_span: 100_000,
             on_error: OnError::Reject,
             workers: 2,
+            since: None,
         }
     }
 }
@@ -287,6 +290,14 @@ pub fn load_order(schema: &Schema) -> Vec<String> {
     order
 }
 
+/// The rows of one incremental run of a table: a SQL condition on the watermark column,
+/// and the mark to record once they are all copied.
+#[derive(Debug, Clone)]
+struct Window {
+    condition: String,
+    upper: Option<String>,
+}
+
 /// What every chunk of one table shares.
 #[derive(Clone, Copy)]
 struct TableSpec<'a> {
@@ -379,7 +390,16 @@ impl Job<'_> {
             .filter_map(|k| by_dest.get(k.as_str()).and_then(|s| src.column(s)))
             .collect();
         let mapping = self.config.mappings.get(&origin.source_table);
-        let filter = mapping.and_then(|m| m.filter.as_deref());
+        let window = self
+            .watermark_window(name, &origin.source_table, mapping)
+            .await?;
+        let combined: Option<String> = match (mapping.and_then(|m| m.filter.as_deref()), &window) {
+            (Some(f), Some(w)) => Some(format!("({f}) AND {}", w.condition)),
+            (None, Some(w)) => Some(w.condition.clone()),
+            (Some(f), None) => Some(f.to_string()),
+            (None, None) => None,
+        };
+        let filter = combined.as_deref();
         let masks: Vec<Option<Mask>> = src_cols
             .iter()
             .map(|c| mapping.and_then(|m| m.mask.get(&c.name).copied()))
@@ -444,8 +464,74 @@ impl Job<'_> {
                 reason: e.to_string(),
             })?;
         let _ = (src_dialect, dest_dialect);
+        if let Some(upper) = window.and_then(|w| w.upper) {
+            self.state
+                .set_watermark(
+                    &self.config.source,
+                    &self.desired_destination(),
+                    name,
+                    &upper,
+                )
+                .await
+                .map_err(|e| self.state_error(e))?;
+        }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
+    }
+
+    /// In incremental mode, the rows to copy for a table with a watermark column: past the
+    /// mark the last run reached (or `--since`), up to the source's current maximum, read
+    /// now so rows changing during the run are taken by the next one. The new mark is
+    /// stored only after the table is done, so a crash never skips rows.
+    async fn watermark_window(
+        &self,
+        name: &str,
+        table: &str,
+        mapping: Option<&seaway_codegen::config::Mapping>,
+    ) -> Result<Option<Window>, TransferError> {
+        let incremental = self.opts.since.is_some()
+            || self.config.transfer_mode == seaway_codegen::config::TransferMode::Incremental;
+        let Some(column) = mapping
+            .and_then(|m| m.watermark.as_deref())
+            .filter(|_| incremental)
+        else {
+            return Ok(None);
+        };
+        let d = self.source_schema.dialect;
+        let col = read::quote(d, column);
+        let as_text = match d {
+            seaway_codegen::model::Dialect::Mysql => format!("CAST(max({col}) AS CHAR)"),
+            _ => format!("CAST(max({col}) AS TEXT)"),
+        };
+        let sql = format!("SELECT {as_text} FROM {}", read::quote(d, table));
+        let rows = self
+            .source
+            .rows(&sql, &[])
+            .await
+            .map_err(|e| TransferError::Read {
+                table: table.to_string(),
+                reason: e.to_string(),
+            })?;
+        let upper = rows.first().and_then(|r| r.first()).cloned().flatten();
+        let lower = match &self.opts.since {
+            Some(since) => Some(since.clone()),
+            None => self
+                .state
+                .watermark(&self.config.source, &self.desired_destination(), name)
+                .await
+                .map_err(|e| self.state_error(e))?,
+        };
+        let literal = |v: &str| format!("'{}'", v.replace('\'', "''"));
+        let condition = match (&lower, &upper) {
+            (_, None) => "1 = 0".to_string(), // empty table: nothing to copy
+            (Some(lo), Some(hi)) => format!("{col} > {} AND {col} <= {}", literal(lo), literal(hi)),
+            (None, Some(hi)) => format!("{col} <= {}", literal(hi)),
+        };
+        Ok(Some(Window { condition, upper }))
+    }
+
+    fn desired_destination(&self) -> String {
+        self.config.destination.clone().unwrap_or_default()
     }
 
     /// How many rows the source holds for the table (after the mapping's filter); `None`

@@ -181,6 +181,41 @@ impl State {
             .map(drop)
     }
 
+    /// The high-water mark an incremental run reached for `table`, if any.
+    pub async fn watermark(
+        &self,
+        source: &str,
+        destination: &str,
+        table: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT mark FROM watermarks WHERE source = ? AND destination = ? AND tbl = ?",
+        )
+        .bind(source)
+        .bind(destination)
+        .bind(table)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Records the mark once every row up to it is in the destination.
+    pub async fn set_watermark(
+        &self,
+        source: &str,
+        destination: &str,
+        table: &str,
+        mark: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT OR REPLACE INTO watermarks (source, destination, tbl, mark) VALUES (?, ?, ?, ?)")
+            .bind(source)
+            .bind(destination)
+            .bind(table)
+            .bind(mark)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+    }
+
     pub async fn finish(&self) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE runs SET finished_at = datetime('now') WHERE id = ?")
             .bind(self.run)
@@ -197,6 +232,12 @@ impl State {
 /// Brings a state file written by an older seaway up to date, so upgrading never breaks
 /// a resume. Each step is idempotent.
 async fn upgrade(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS watermarks (source TEXT NOT NULL, destination TEXT NOT NULL, tbl TEXT NOT NULL,
+             mark TEXT NOT NULL, PRIMARY KEY (source, destination, tbl))",
+    )
+    .execute(pool)
+    .await?;
     let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('chunks')")
         .fetch_all(pool)
         .await?;
