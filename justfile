@@ -38,6 +38,10 @@ check:
 transfer *ARGS:
     {{migrator}} transfer {{ARGS}}
 
+# Time transfer against the COPY pipe and pgloader on 1M generated rows (BENCH_ROWS=20000: quick).
+bench-transfer:
+    bash bench/transfer.sh
+
 # Rewrite the golden files from the current output, on purpose (review the git diff!).
 bless:
     SEAWAY_BLESS=1 cargo test --locked --workspace -- convergence

@@ -339,8 +339,6 @@ impl Job<'_> {
         let origin = &self.desired.origins[name];
         let dest = &self.desired.schema.tables[name];
         let src = &self.source_schema.tables[&origin.source_table];
-        let src_dialect = self.source_schema.dialect;
-        let dest_dialect = self.desired.schema.dialect;
         let mut report = TableReport {
             table: name.to_string(),
             source_table: origin.source_table.clone(),
@@ -461,9 +459,8 @@ impl Job<'_> {
             .await
             .map_err(|e| TransferError::Read {
                 table: name.to_string(),
-                reason: e.to_string(),
+                reason: self.scrub_destination(&e),
             })?;
-        let _ = (src_dialect, dest_dialect);
         if let Some(upper) = window.and_then(|w| w.upper) {
             self.state
                 .set_watermark(
@@ -510,7 +507,7 @@ impl Job<'_> {
             .await
             .map_err(|e| TransferError::Read {
                 table: table.to_string(),
-                reason: e.to_string(),
+                reason: self.config.source_connection().url.scrub(&e.to_string()),
             })?;
         let upper = rows.first().and_then(|r| r.first()).cloned().flatten();
         let lower = match &self.opts.since {
@@ -549,6 +546,14 @@ impl Job<'_> {
         );
         let rows = self.source.rows(&sql, &[]).await.ok()?;
         rows.first()?.first()?.as_deref()?.parse().ok()
+    }
+
+    /// A destination driver message with the destination's password removed.
+    fn scrub_destination(&self, e: &sqlx::Error) -> String {
+        match self.config.destination_connection("transfer") {
+            Ok(c) => c.url.scrub(&e.to_string()),
+            Err(_) => e.to_string(),
+        }
     }
 
     fn state_error(&self, source: sqlx::Error) -> TransferError {
@@ -590,7 +595,7 @@ impl Job<'_> {
             .await
             .map_err(|e| TransferError::Read {
                 table: table.to_string(),
-                reason: e.to_string(),
+                reason: self.config.source_connection().url.scrub(&e.to_string()),
             })?;
         let bound = |i: usize| {
             rows.first()
@@ -707,12 +712,7 @@ impl Job<'_> {
         data: &[Vec<Option<String>>],
         keys: &[Vec<Option<String>>],
     ) -> Result<(usize, usize), TransferError> {
-        let scrub = |e: sqlx::Error| {
-            self.config
-                .destination_connection("transfer")
-                .map(|c| c.url.scrub(&e.to_string()))
-                .unwrap_or_else(|_| e.to_string())
-        };
+        let scrub = |e: sqlx::Error| self.scrub_destination(&e);
         let (mut written, mut refused) = (0, 0);
         let mut pending = vec![(0, data.len())];
         while let Some((start, end)) = pending.pop() {
