@@ -150,9 +150,20 @@ fn bad_url(conn: &Connection, e: sqlx::Error) -> ConnectError {
 /// `search_path` matters: sea-schema casts `udt_name::regtype`, which only resolves enum
 /// and extension types of schemas on the path.
 pub async fn postgres(conn: &Connection, search_path: &str) -> Result<sqlx::PgPool, ConnectError> {
+    postgres_with(conn, search_path, &[]).await
+}
+
+/// [`postgres`] with extra session settings sent in the startup packet, so they cost no
+/// round trip per statement (e.g. the transfer's `IntervalStyle`).
+pub async fn postgres_with(
+    conn: &Connection,
+    search_path: &str,
+    settings: &[(&str, &str)],
+) -> Result<sqlx::PgPool, ConnectError> {
     let opts = sqlx::postgres::PgConnectOptions::from_str(conn.url.expose())
         .map_err(|e| bad_url(conn, e))?
         .options([("search_path", search_path), ("TimeZone", "UTC")])
+        .options(settings.iter().copied())
         .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
     probe::<sqlx::PgConnection>(conn, &opts).await?;

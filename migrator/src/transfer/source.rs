@@ -24,8 +24,14 @@ impl Source {
         Ok(match conn.url.dialect() {
             Dialect::Postgres => {
                 let schema = conn.schema.clone().unwrap_or_else(|| "public".into());
-                let pool = connect::postgres(conn, &format!("\"{}\"", schema.replace('"', "\"\"")))
-                    .await?;
+                // ISO 8601 intervals read back everywhere (and PostgreSQL accepts them); set
+                // once per session, not per page.
+                let pool = connect::postgres_with(
+                    conn,
+                    &format!("\"{}\"", schema.replace('"', "\"\"")),
+                    &[("IntervalStyle", "iso_8601")],
+                )
+                .await?;
                 Source::Postgres(pool)
             }
             Dialect::Mysql => Source::Mysql(connect::mysql(conn).await?),
@@ -36,14 +42,7 @@ impl Source {
     /// Runs `sql` with text parameters; every column is read as optional text.
     pub async fn rows(&self, sql: &str, params: &[String]) -> Result<Rows, sqlx::Error> {
         match self {
-            Source::Postgres(p) => {
-                // ISO 8601 intervals read back everywhere (and PostgreSQL accepts them).
-                let mut conn = p.acquire().await?;
-                sqlx::raw_sql("SET IntervalStyle = 'iso_8601'")
-                    .execute(&mut *conn)
-                    .await?;
-                fetch(&mut *conn, sql, params).await
-            }
+            Source::Postgres(p) => fetch(p, sql, params).await,
             Source::Mysql(p) => fetch(p, sql, params).await,
             Source::Sqlite(p) => fetch(p, sql, params).await,
         }

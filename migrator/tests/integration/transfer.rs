@@ -597,3 +597,42 @@ async fn fresh_values_after_transfer(url: &str) -> Vec<String> {
     db.close().await.expect("close");
     failures
 }
+
+/// Regression: IntervalStyle was set by an extra statement before every page; it is now
+/// a session setting of the source pool, and must still reach the reads.
+#[tokio::test]
+async fn postgres_intervals_are_read_in_iso_8601() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(src) = database(
+        crate::support::Engine::Postgres,
+        "seaway_t_interval_src",
+        Some("CREATE TABLE spans (id int PRIMARY KEY, d interval NOT NULL); INSERT INTO spans VALUES (1, '-3 days -04:05:06');"),
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let dst = dir.path().join("dst.sqlite");
+    let config_path = dir.path().join("seaway.yaml");
+    std::fs::write(
+        &config_path,
+        format!("connections:\n  src: {{ url: \"{src}\" }}\n  dst: {{ url: \"sqlite://{}\" }}\nsource: src\ndestination: dst\nallow_lossy: [\"spans.d\"]\n", dst.display()),
+    )
+    .expect("config");
+    let config = Config::load(&config_path).expect("config");
+    let first = diff::run(&config).await.expect("diff");
+    seaway_codegen::snapshot_io::write_all(&first.files).expect("write migration");
+    assert!(support::run_migrator(&config_path, &["apply"]).ok);
+    let out = support::run_migrator(&config_path, &["transfer"]);
+    assert!(out.ok, "{}", out.stderr);
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&dst);
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&opts)
+        .await
+        .expect("open");
+    let d: String = sqlx::query_scalar("SELECT d FROM spans")
+        .fetch_one(&mut c)
+        .await
+        .expect("row");
+    assert_eq!(d, "P-3DT-4H-5M-6S");
+}
