@@ -113,8 +113,16 @@ fn summary_line(t: &TableReport) {
     match &t.error {
         Some(e) => eprintln!("{}: FAILED: {e}", t.table),
         None => println!(
-            "{:<24} {:>10} rows {:>6} rejected {:>8.2} s",
-            t.table, t.rows, t.rejected, t.seconds
+            "{:<24} {:>10} rows {:>6} rejected {:>8.2} s{}",
+            t.table,
+            t.rows,
+            t.rejected,
+            t.seconds,
+            if t.zero_dates > 0 {
+                format!(" ({} MySQL zero dates written as NULL)", t.zero_dates)
+            } else {
+                String::new()
+            }
         ),
     }
 }

@@ -43,6 +43,7 @@ pub struct Config {
     /// `table.column` patterns (source names) whose lossy casts are accepted.
     pub allow_lossy: Vec<Pattern>,
     pub transfer_mode: TransferMode,
+    pub zero_dates: ZeroDates,
     text: String,
 }
 
@@ -78,6 +79,12 @@ pub struct Mapping {
     /// Column whose value only grows as rows change (e.g. `updated_at`), for
     /// `transfer.mode: incremental`.
     pub watermark: Option<String>,
+    /// Source columns that identify a row of a table without a primary key; the
+    /// destination gets a unique constraint on them and transfer upserts on it.
+    pub key: Vec<String>,
+    /// A table with neither primary key nor `key:` whose rows are only ever added: each
+    /// transfer replaces the rows of its window (all of them, or the watermark's).
+    pub append_only: bool,
     /// Line of the mapping's key in the config, for later error messages.
     pub line: usize,
 }
@@ -89,6 +96,18 @@ pub enum TransferMode {
     #[default]
     Full,
     Incremental,
+}
+
+/// `transfer.zero_dates`: what becomes of MySQL's zero dates (`0000-00-00`, or a zero
+/// month or day), which no other engine can store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZeroDates {
+    /// NULL in the destination, counted in the summary and the report.
+    #[default]
+    Null,
+    /// The row goes to the reject file with the column named.
+    Reject,
 }
 
 /// `tables: { include, exclude }` compiled to matchers.
@@ -365,6 +384,20 @@ impl Builder<'_> {
             for (from, to) in &rm.columns {
                 columns.insert(from.clone(), self.expand(&at("columns"), to)?);
             }
+            if rm.key.as_ref().is_some_and(Vec::is_empty) {
+                return Err(self.err(
+                    find_line_after_text(self.text, line, "key"),
+                    format!("{}: name at least one column, e.g. `key: [id]`", at("key")),
+                ));
+            }
+            if rm.key.is_some() && rm.append_only {
+                return Err(self.err(
+                    find_line_after_text(self.text, line, "append_only"),
+                    format!(
+                        "mappings.{table}: `key:` and `append_only: true` exclude each other: with a key, rows are matched and updated; append_only is for tables with no key at all"
+                    ),
+                ));
+            }
             let mapping = Mapping {
                 target: rm
                     .target
@@ -380,6 +413,8 @@ impl Builder<'_> {
                     .transpose()?,
                 types,
                 watermark: rm.watermark.clone(),
+                key: rm.key.clone().unwrap_or_default(),
+                append_only: rm.append_only,
                 line,
             };
             mappings.insert(table, mapping);
@@ -400,6 +435,7 @@ impl Builder<'_> {
             path: self.path.to_path_buf(),
             naming: raw.naming,
             transfer_mode: raw.transfer.mode,
+            zero_dates: raw.transfer.zero_dates,
             allow_lossy,
             connections,
             source,
@@ -668,3 +704,12 @@ fn line_of_child(text: &str, parent: &str, child: &str) -> usize {
 
 #[cfg(test)]
 mod tests;
+
+/// Line of the first line at or after `from` that mentions `needle`, else `from`.
+fn find_line_after_text(text: &str, from: usize, needle: &str) -> usize {
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .find(|(_, l)| l.contains(needle))
+        .map_or(from, |(i, _)| i + 1)
+}

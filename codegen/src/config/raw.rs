@@ -35,6 +35,8 @@ pub struct RawConfig {
 pub struct RawTransfer {
     #[serde(default)]
     pub mode: super::TransferMode,
+    #[serde(default)]
+    pub zero_dates: super::ZeroDates,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,4 +70,7 @@ pub struct RawMapping {
     #[serde(default)]
     pub types: UniqueMap<String, String>,
     pub watermark: Option<String>,
+    pub key: Option<Vec<String>>,
+    #[serde(default)]
+    pub append_only: bool,
 }

@@ -52,7 +52,8 @@ pub fn against_source(config: &Config, source: &Schema) -> Result<(), ConfigErro
             .map(|c| ("columns", c))
             .chain(mapping.mask.keys().map(|c| ("mask", c)))
             .chain(mapping.types.keys().map(|c| ("types", c)))
-            .chain(mapping.watermark.iter().map(|c| ("watermark", c)));
+            .chain(mapping.watermark.iter().map(|c| ("watermark", c)))
+            .chain(mapping.key.iter().map(|c| ("key", c)));
         for (section, column) in named {
             if !columns.contains(&column.as_str()) {
                 let hint = closest(column, columns.iter().copied())
@@ -63,6 +64,35 @@ pub fn against_source(config: &Config, source: &Schema) -> Result<(), ConfigErro
                     "mappings.{table_name}.{section}: column `{column}` does not exist in table `{table_name}`{hint}"
                 )));
             }
+        }
+        key_fits(config, table_name, table, mapping)?;
+    }
+    Ok(())
+}
+
+/// `key:` names NOT NULL columns of a table that has no primary key: a NULL never
+/// equals another, so it could not match a row on the next run.
+fn key_fits(
+    config: &Config,
+    table_name: &str,
+    table: &crate::model::Table,
+    mapping: &super::Mapping,
+) -> Result<(), ConfigError> {
+    if mapping.key.is_empty() {
+        return Ok(());
+    }
+    let line = find_line_after(config, mapping.line, "key");
+    if let Some(pk) = &table.primary_key {
+        return Err(config.error_at(line, format!(
+            "mappings.{table_name}.key: table `{table_name}` already has a primary key ({}); `key:` is only for tables without one",
+            pk.columns.join(", ")
+        )));
+    }
+    for name in &mapping.key {
+        if table.column(name).is_some_and(|c| c.nullable) {
+            return Err(config.error_at(line, format!(
+                "mappings.{table_name}.key: column `{name}` is nullable; a key column must be NOT NULL, since a NULL never matches the row it was copied from"
+            )));
         }
     }
     Ok(())

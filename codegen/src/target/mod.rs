@@ -243,6 +243,23 @@ impl Builder<'_> {
                 columns: cols(&u.columns),
             });
         }
+        // `key:` for a table without a primary key: the destination needs a unique
+        // constraint on it for the upsert to match rows (ON CONFLICT / ON DUPLICATE KEY).
+        let key = self
+            .config
+            .mappings
+            .get(src_name)
+            .map(|m| cols(&m.key))
+            .unwrap_or_default();
+        if table.primary_key.is_none()
+            && !key.is_empty()
+            && !table.unique.iter().any(|u| u.columns == key)
+        {
+            table.unique.push(UniqueConstraint {
+                name: format!("{name}_seaway_key"),
+                columns: key,
+            });
+        }
         for ix in &src.indexes {
             if let Some(index) = self.index(src_name, name, ix) {
                 table.indexes.push(index);

@@ -3,6 +3,7 @@
 //! resumable from the state store, with rows the destination refuses written to reject
 //! files instead of stopping the run (unless `--on-error stop`).
 
+pub mod copy_pipe;
 pub mod read;
 pub mod source;
 pub mod state;
@@ -12,7 +13,7 @@ pub mod write;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use seaway_codegen::commands::diff::{DiffError, read_destination};
 use seaway_codegen::commands::introspect::read_source;
-use seaway_codegen::config::{Config, Mask};
+use seaway_codegen::config::{Config, Mask, ZeroDates};
 use seaway_codegen::model::{Column, NeutralType, Schema};
 use seaway_codegen::target::{self, Desired};
 use serde::Serialize;
@@ -69,6 +70,8 @@ pub struct TableReport {
     pub source_table: String,
     pub rows: u64,
     pub rejected: u64,
+    /// MySQL zero dates written as NULL (`transfer.zero_dates: null`) in this run.
+    pub zero_dates: u64,
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -82,6 +85,7 @@ pub struct Report {
     pub tables: Vec<TableReport>,
     pub rows: u64,
     pub rejected: u64,
+    pub zero_dates: u64,
     pub seconds: f64,
     pub rows_per_second: f64,
 }
@@ -215,6 +219,7 @@ pub async fn transfer(
                     .unwrap_or_default(),
                 rows: 0,
                 rejected: 0,
+                zero_dates: 0,
                 seconds: 0.0,
                 error: Some(dest_conn.url.scrub(&e.to_string())),
             },
@@ -240,6 +245,7 @@ pub async fn transfer(
         destination: dest_conn.name.clone(),
         resumed,
         rejected: tables.iter().map(|t| t.rejected).sum(),
+        zero_dates: tables.iter().map(|t| t.zero_dates).sum(),
         rows_per_second: if seconds > 0.0 {
             rows as f64 / seconds
         } else {
@@ -249,6 +255,32 @@ pub async fn transfer(
         seconds,
         tables,
     })
+}
+
+/// The destination columns rows are matched on: the primary key, else the mapping's
+/// `key:` (renamed as the destination names them), else none.
+fn key_columns(
+    dest: &seaway_codegen::model::Table,
+    origin: &target::Origin,
+    config: &Config,
+) -> Vec<String> {
+    if let Some(pk) = &dest.primary_key {
+        return pk.columns.clone();
+    }
+    let Some(mapping) = config.mappings.get(&origin.source_table) else {
+        return Vec::new();
+    };
+    mapping
+        .key
+        .iter()
+        .filter_map(|k| {
+            origin
+                .columns
+                .iter()
+                .find(|(_, s)| s == k)
+                .map(|(d, _)| d.clone())
+        })
+        .collect()
 }
 
 /// Referenced tables before the tables that reference them (ties and cycles by name),
@@ -315,6 +347,7 @@ struct TableSpec<'a> {
 struct Progress<'e, 'f> {
     rows: Cell<u64>,
     rejected: Cell<u64>,
+    zero_dates: Cell<u64>,
     events: RefCell<&'e mut (dyn FnMut(Event<'_>) + 'f)>,
 }
 
@@ -344,18 +377,15 @@ impl Job<'_> {
             source_table: origin.source_table.clone(),
             rows: 0,
             rejected: 0,
+            zero_dates: 0,
             seconds: 0.0,
             error: None,
         };
 
-        let key_names: Vec<String> = dest
-            .primary_key
-            .as_ref()
-            .map(|pk| pk.columns.clone())
-            .unwrap_or_default();
+        let key_names = key_columns(dest, origin, self.config);
         if key_names.is_empty() {
             report.error = Some(format!(
-                "table `{}` has no primary key to match rows on; it was not transferred",
+                "table `{0}` has no primary key to match rows on; it was not transferred. Name the columns that identify a row (`mappings.{0}.key: [...]`), or set `mappings.{0}.append_only: true` if rows are only ever added",
                 origin.source_table
             ));
             return Ok(report);
@@ -432,6 +462,7 @@ impl Job<'_> {
         let progress = Progress {
             rows: Cell::new(report.rows),
             rejected: Cell::new(report.rejected),
+            zero_dates: Cell::new(0),
             events: RefCell::new(on_event),
         };
         let spec = TableSpec {
@@ -454,6 +485,7 @@ impl Job<'_> {
             .await?;
         report.rows = progress.rows.get();
         report.rejected = progress.rejected.get();
+        report.zero_dates = progress.zero_dates.get();
         self.writer
             .finish_table(name, &targets)
             .await
@@ -639,6 +671,26 @@ impl Job<'_> {
         } = *spec;
         let d = self.source_schema.dialect;
         let mut last: Option<Vec<String>> = chunk.last_key.clone();
+        // MySQL date and date-time columns, which may hold zero dates.
+        let dated: Vec<usize> = if d == seaway_codegen::model::Dialect::Mysql {
+            src_cols
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| {
+                    matches!(
+                        Family::of(&c.ty),
+                        Family::Date | Family::Timestamp | Family::TimestampTz
+                    )
+                })
+                .map(|(i, _)| i)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let fresh = self.range_is_fresh(spec, chunk).await;
+        if fresh && self.stream_chunk(spec, chunk, progress).await? {
+            return Ok(());
+        }
         loop {
             let page = read::Page {
                 table: source_table,
@@ -664,19 +716,45 @@ impl Job<'_> {
             let full = rows.len() == self.opts.page_size;
             let mut data = Vec::with_capacity(rows.len());
             let mut keys = Vec::with_capacity(rows.len());
+            let mut zero_refused = 0;
+            // The page's last key, even when its row is refused below.
+            let last_key: Vec<String> = rows
+                .last()
+                .map(|r| {
+                    r[q.width..]
+                        .iter()
+                        .map(|v| v.clone().unwrap_or_default())
+                        .collect()
+                })
+                .unwrap_or_default();
             for mut row in rows {
                 let key: Vec<Option<String>> = row.split_off(q.width);
                 for (value, mask) in row.iter_mut().zip(masks) {
                     apply_mask(value, *mask, self.config);
                 }
+                if let Some(reason) = self.zero_dates(src_cols, &dated, &mut row, progress) {
+                    self.reject(name, &key, &reason)?;
+                    zero_refused += 1;
+                    continue;
+                }
                 data.push(row);
                 keys.push(key);
             }
-            let (written, refused) = self.write(name, targets, &data, &keys).await?;
-            let last_key: Vec<String> = keys
-                .last()
-                .map(|k| k.iter().map(|v| v.clone().unwrap_or_default()).collect())
-                .unwrap_or_default();
+            // Into a range that was empty, a plain insert first; any refusal (a row the
+            // destination rejects, a key someone else wrote meanwhile) falls back to the
+            // upsert, which isolates refused rows.
+            let plain = if fresh {
+                self.writer.insert_fresh(name, targets, &data).await.ok()
+            } else {
+                None
+            };
+            let (written, refused) = match plain {
+                Some(n) => (n, zero_refused),
+                None => {
+                    let (w, r) = self.write(name, targets, &data, &keys).await?;
+                    (w, r + zero_refused)
+                }
+            };
             self.state
                 .progress(chunk, &last_key, written, refused)
                 .await
@@ -699,6 +777,123 @@ impl Job<'_> {
             .chunk_done(chunk)
             .await
             .map_err(|e| self.state_error(e))
+    }
+
+    /// MySQL zero dates in a row (`0000-00-00`, a zero month or day), which no other
+    /// engine stores: NULL and counted (`transfer.zero_dates: null`, the default), or the
+    /// reason to reject the row (`reject`).
+    fn zero_dates(
+        &self,
+        src_cols: &[&Column],
+        dated: &[usize],
+        row: &mut [Option<String>],
+        progress: &Progress<'_, '_>,
+    ) -> Option<String> {
+        for &i in dated {
+            let Some(v) = row.get(i).and_then(|v| v.as_deref()) else {
+                continue;
+            };
+            if !values::is_zero_date(v) {
+                continue;
+            }
+            match self.config.zero_dates {
+                ZeroDates::Null => {
+                    row[i] = None;
+                    progress.zero_dates.set(progress.zero_dates.get() + 1);
+                }
+                ZeroDates::Reject => {
+                    return Some(format!(
+                        "column `{}` holds the MySQL zero date `{v}`, which the destination cannot store (transfer.zero_dates: reject)",
+                        src_cols[i].name
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether the rest of the chunk's key range is empty in the destination, so pages can
+    /// go in as plain inserts. Asked once per chunk; a chunk resumed part-way, a composite
+    /// or non-integer key split into ranges, or any error answers `false` (upsert).
+    async fn range_is_fresh(&self, spec: &TableSpec<'_>, chunk: &Chunk) -> bool {
+        let key = match spec.targets.iter().filter(|t| t.is_key).collect::<Vec<_>>()[..] {
+            [k] => Some(k.name.as_str()),
+            _ => None,
+        };
+        let ranged = chunk.lo.is_some() || chunk.hi.is_some();
+        if chunk.last_key.is_some() || (ranged && key.is_none()) {
+            return false;
+        }
+        let range = if ranged {
+            (chunk.lo, chunk.hi)
+        } else {
+            (None, None)
+        };
+        self.writer
+            .range_is_empty(spec.name, key.filter(|_| ranged), range)
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Loads a whole fresh chunk PostgreSQL to PostgreSQL as one `COPY` pipe (see
+    /// `copy_pipe.rs`) when no value needs converting. `Ok(false)`: not eligible, or the pipe
+    /// failed and left the range empty; the caller then loads the chunk page by page.
+    async fn stream_chunk(
+        &self,
+        spec: &TableSpec<'_>,
+        chunk: &Chunk,
+        progress: &Progress<'_, '_>,
+    ) -> Result<bool, TransferError> {
+        let (Some(source), Some(destination)) = (self.source.postgres(), self.writer.postgres())
+        else {
+            return Ok(false);
+        };
+        let masked = spec.masks.iter().any(Option::is_some);
+        if !copy_pipe::eligible(spec.src_cols, spec.targets, masked) {
+            return Ok(false);
+        }
+        let key = match spec.key_cols {
+            [k] => Some(*k),
+            _ => None,
+        };
+        let copy_out = copy_pipe::select(
+            spec.source_table,
+            spec.src_cols,
+            key,
+            (chunk.lo, chunk.hi),
+            spec.filter,
+        );
+        let copy_in = write::postgres::copy_in_statement(spec.name, spec.targets);
+        // Other chunks add to the same counter meanwhile: add this chunk's increments.
+        let counted = Cell::new(0u64);
+        let mut on_rows = |rows: u64| {
+            progress
+                .rows
+                .set(progress.rows.get() + rows - counted.replace(rows));
+            (progress.events.borrow_mut())(Event::Page {
+                table: spec.name,
+                rows: progress.rows.get(),
+            });
+        };
+        match copy_pipe::pipe(source, destination, &copy_out, &copy_in, &mut on_rows).await {
+            Ok(rows) => {
+                self.state
+                    .chunk_streamed(chunk, rows)
+                    .await
+                    .map_err(|e| self.state_error(e))?;
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::debug!(
+                    table = spec.name,
+                    chunk = chunk.index,
+                    "COPY pipe refused, loading page by page: {}",
+                    self.scrub_destination(&e)
+                );
+                progress.rows.set(progress.rows.get() - counted.get());
+                Ok(false)
+            }
+        }
     }
 
     /// Upserts a page; if the destination refuses it, retries the halves, and their

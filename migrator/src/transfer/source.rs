@@ -48,6 +48,14 @@ impl Source {
         }
     }
 
+    /// The pool, when the source is PostgreSQL (for `COPY ... TO STDOUT`).
+    pub fn postgres(&self) -> Option<&sqlx::PgPool> {
+        match self {
+            Source::Postgres(p) => Some(p),
+            _ => None,
+        }
+    }
+
     pub async fn close(self) {
         match self {
             Source::Postgres(p) => p.close().await,

@@ -171,6 +171,18 @@ impl State {
         .map(drop)
     }
 
+    /// Records a chunk loaded in one piece (the streaming path): its rows, and done.
+    pub async fn chunk_streamed(&self, chunk: &Chunk, rows: u64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE chunks SET rows = ?, done = 1 WHERE run = ? AND tbl = ? AND idx = ?")
+            .bind(i64::try_from(rows).unwrap_or(i64::MAX))
+            .bind(self.run)
+            .bind(&chunk.table)
+            .bind(chunk.index)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+    }
+
     pub async fn chunk_done(&self, chunk: &Chunk) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE chunks SET done = 1 WHERE run = ? AND tbl = ? AND idx = ?")
             .bind(self.run)

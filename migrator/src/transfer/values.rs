@@ -289,6 +289,12 @@ pub fn set_to_json_array(set: &str) -> String {
 
 /// A value in PostgreSQL's COPY text format: backslash, tab, newline and carriage
 /// return escaped; NULL as `\N`.
+/// Whether MySQL canonical date or date-time text is a "zero date": `0000-00-00`, or a
+/// zero month or day (`2020-00-15`), which MySQL may store and no other engine can.
+pub fn is_zero_date(v: &str) -> bool {
+    v.len() >= 10 && (v.get(5..7) == Some("00") || v.get(8..10) == Some("00"))
+}
+
 pub fn copy_escape(value: Option<&str>, out: &mut String) {
     let Some(v) = value else {
         out.push_str("\\N");
@@ -308,6 +314,27 @@ pub fn copy_escape(value: Option<&str>, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_dates_are_any_zero_month_or_day() {
+        for zero in [
+            "0000-00-00",
+            "0000-00-00 00:00:00.000000",
+            "2020-00-15",
+            "2020-05-00 10:00:00",
+        ] {
+            assert!(is_zero_date(zero), "{zero}");
+        }
+        for date in [
+            "2020-01-01",
+            "0000-01-01",
+            "2020-10-10 00:00:00.000000",
+            "10:00",
+            "",
+        ] {
+            assert!(!is_zero_date(date), "{date}");
+        }
+    }
 
     #[test]
     fn json_arrays_become_postgres_array_literals() {

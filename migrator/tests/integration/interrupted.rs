@@ -62,6 +62,7 @@ impl Running {
             out.status.code(),
             Output {
                 ok: out.status.success(),
+                code: out.status.code(),
                 stdout: String::from_utf8_lossy(&out.stdout).into(),
                 stderr: String::from_utf8_lossy(&out.stderr).into(),
             },

@@ -17,4 +17,5 @@ mod refusals;
 mod support;
 mod transfer;
 mod transfer_faults;
+mod transfer_options;
 mod unreachable;

@@ -79,6 +79,8 @@ pub fn with_database(admin_url: &str, name: &str) -> String {
 #[derive(Debug)]
 pub struct Output {
     pub ok: bool,
+    /// The exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -259,6 +261,7 @@ pub fn run_migrator(config: &Path, args: &[&str]) -> Output {
         .expect("run migrator");
     Output {
         ok: out.status.success(),
+        code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into(),
         stderr: String::from_utf8_lossy(&out.stderr).into(),
     }

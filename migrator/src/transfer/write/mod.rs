@@ -2,7 +2,7 @@
 //! so a page written twice (a resumed or repeated run) leaves one row.
 
 mod mysql;
-mod postgres;
+pub(crate) mod postgres;
 mod sqlite;
 
 use super::values::Family;
@@ -63,6 +63,43 @@ impl Writer {
             Writer::Postgres(w) => w.upsert(table, targets, rows).await,
             Writer::Mysql(w) => w.upsert(table, targets, rows).await,
             Writer::Sqlite(w) => w.upsert(table, targets, rows).await,
+        }
+    }
+
+    /// Whether a plain load can go into the key range `(lo, hi]` of `table` (see
+    /// `PgWriter::range_is_empty`). Only PostgreSQL has a faster path for it (a plain
+    /// `COPY` against staging + `ON CONFLICT`); the others answer `false` without asking.
+    pub async fn range_is_empty(
+        &self,
+        table: &str,
+        key: Option<&str>,
+        range: (Option<i64>, Option<i64>),
+    ) -> Result<bool, sqlx::Error> {
+        match self {
+            Writer::Postgres(w) => w.range_is_empty(table, key, range).await,
+            _ => Ok(false),
+        }
+    }
+
+    /// Inserts rows whose keys the destination does not hold (checked by
+    /// `range_is_empty`); where no faster path exists, this is `upsert`.
+    pub async fn insert_fresh(
+        &self,
+        table: &str,
+        targets: &[Target],
+        rows: &[Vec<Option<String>>],
+    ) -> Result<usize, sqlx::Error> {
+        match self {
+            Writer::Postgres(w) => w.insert_fresh(table, targets, rows).await,
+            _ => self.upsert(table, targets, rows).await,
+        }
+    }
+
+    /// The pool, when the destination is PostgreSQL (for `COPY ... FROM STDIN`).
+    pub fn postgres(&self) -> Option<&sqlx::PgPool> {
+        match self {
+            Writer::Postgres(w) => Some(&w.0),
+            _ => None,
         }
     }
 

@@ -24,7 +24,89 @@ pub(super) fn input(t: &Target, v: &str) -> Option<String> {
     }
 }
 
+/// Rows as `COPY ... FROM STDIN` text, each value in PostgreSQL's input syntax.
+fn copy_text(targets: &[Target], rows: &[Vec<Option<String>>]) -> String {
+    let mut data = String::with_capacity(rows.len() * 64);
+    for row in rows {
+        for (i, (t, v)) in targets.iter().zip(row).enumerate() {
+            if i > 0 {
+                data.push('\t');
+            }
+            copy_escape(
+                for_destination(Dialect::Postgres, t, v.as_deref()).as_deref(),
+                &mut data,
+            );
+        }
+        data.push('\n');
+    }
+    data
+}
+
+/// `COPY "table" ("a", "b") FROM STDIN` for the targets' columns.
+pub(crate) fn copy_in_statement(table: &str, targets: &[Target]) -> String {
+    let cols: Vec<String> = targets
+        .iter()
+        .map(|t| quote(Dialect::Postgres, &t.name))
+        .collect();
+    format!(
+        "COPY {} ({}) FROM STDIN",
+        quote(Dialect::Postgres, table),
+        cols.join(", ")
+    )
+}
+
 impl PgWriter {
+    /// Whether the table holds no row with `key` in `(lo, hi]` (either end open when
+    /// `None`; the whole table when `key` is `None`). Asked before a chunk is loaded: an
+    /// empty range can take a plain `COPY`, with no staging table and no `ON CONFLICT`.
+    pub async fn range_is_empty(
+        &self,
+        table: &str,
+        key: Option<&str>,
+        (lo, hi): (Option<i64>, Option<i64>),
+    ) -> Result<bool, sqlx::Error> {
+        let mut conditions = Vec::new();
+        if let Some(k) = key.map(|k| quote(Dialect::Postgres, k)) {
+            conditions.extend(lo.map(|lo| format!("{k} > {lo}")));
+            conditions.extend(hi.map(|hi| format!("{k} <= {hi}")));
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT 1 FROM {}{where_clause} LIMIT 1",
+            quote(Dialect::Postgres, table)
+        );
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_optional(&self.0)
+            .await?;
+        Ok(found.is_none())
+    }
+
+    /// Writes `rows` with one plain `COPY` straight into the table: for key ranges the
+    /// destination did not have when the chunk began. Fails as a whole on any conflict
+    /// (someone else wrote into the range), and the caller falls back to `upsert`.
+    pub async fn insert_fresh(
+        &self,
+        table: &str,
+        targets: &[Target],
+        rows: &[Vec<Option<String>>],
+    ) -> Result<usize, sqlx::Error> {
+        use sqlx::postgres::PgPoolCopyExt;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut copy = self
+            .0
+            .copy_in_raw(&copy_in_statement(table, targets))
+            .await?;
+        copy.send(copy_text(targets, rows).into_bytes()).await?;
+        let done = copy.finish().await?;
+        Ok(usize::try_from(done).unwrap_or(rows.len()))
+    }
+
     pub async fn upsert(
         &self,
         table: &str,
@@ -45,19 +127,7 @@ impl PgWriter {
             .iter()
             .map(|t| format!("{} {}", q(&t.name), t.native))
             .collect();
-        let mut data = String::with_capacity(rows.len() * 64);
-        for row in rows {
-            for (i, (t, v)) in targets.iter().zip(row).enumerate() {
-                if i > 0 {
-                    data.push('\t');
-                }
-                copy_escape(
-                    for_destination(Dialect::Postgres, t, v.as_deref()).as_deref(),
-                    &mut data,
-                );
-            }
-            data.push('\n');
-        }
+        let data = copy_text(targets, rows);
         let conflict = if keys.is_empty() {
             String::new()
         } else {

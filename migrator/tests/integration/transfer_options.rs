@@ -1,0 +1,290 @@
+//! Transfer options for awkward sources: `mappings.<table>.key` for a table without a
+//! primary key, and `transfer.zero_dates` for MySQL's zero dates.
+//!
+//! Every database here is named `seaway_o_*`. Destination tables are made the way a user
+//! makes them: `diff` (the library) writes the migration, `migrator apply` applies it.
+
+use crate::convergence::database;
+use crate::support::{self, Db, Engine};
+use seaway_codegen::commands::diff;
+use seaway_codegen::config::Config;
+use std::path::{Path, PathBuf};
+
+/// A project folder copying `src` into `dst` with `extra` appended to its `seaway.yaml`;
+/// the destination's tables are created by `diff` + `migrator apply`.
+async fn project(src: &str, dst: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("project dir");
+    let config_path = dir.path().join("seaway.yaml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "connections:\n  src: {{ url: \"{src}\" }}\n  dst: {{ url: \"{dst}\" }}\nsource: src\ndestination: dst\n{extra}"
+        ),
+    )
+    .expect("write config");
+    let config = Config::load(&config_path).expect("config");
+    let outcome = diff::run(&config).await.expect("diff");
+    seaway_codegen::snapshot_io::write_all(&outcome.files).expect("write migration");
+    let applied = support::run_migrator(&config_path, &["apply"]);
+    assert!(
+        applied.ok,
+        "apply failed:\n{}\n{}",
+        applied.stdout, applied.stderr
+    );
+    (dir, config_path)
+}
+
+fn transfer(config: &Path, args: &[&str]) -> support::Output {
+    let mut all = vec!["transfer"];
+    all.extend_from_slice(args);
+    support::run_migrator(config, &all)
+}
+
+const PLAYS: &str = "CREATE TABLE plays (track_id INTEGER NOT NULL, played_at TEXT NOT NULL, seconds INTEGER, note TEXT);
+INSERT INTO plays VALUES (1, '2024-01-01 10:00:00', 200, 'a'), (1, '2024-01-02 10:00:00', 180, NULL),
+  (2, '2024-01-01 10:00:00', 90, 'b'), (3, '2024-01-03 09:00:00', NULL, 'c');";
+
+const PLAYS_KEY: &str = "mappings:\n  plays:\n    key: [track_id, played_at]\n";
+
+/// A table without a primary key is copied with `key:`, upserted on it: a second run adds
+/// nothing, and a changed source row is updated in place.
+#[tokio::test]
+async fn a_table_without_primary_key_is_upserted_on_its_configured_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for dest in [Engine::Postgres, Engine::Mysql, Engine::Sqlite] {
+        let tag = format!("{dest:?}").to_lowercase();
+        let Some(src) = database(
+            Engine::Sqlite,
+            &format!("seaway_o_key_src_{tag}"),
+            Some(PLAYS),
+            dir.path(),
+        )
+        .await
+        else {
+            return;
+        };
+        let Some(dst) = database(dest, &format!("seaway_o_key_dst_{tag}"), None, dir.path()).await
+        else {
+            return;
+        };
+        let (_project, config) = project(&src, &dst, PLAYS_KEY).await;
+        let mut source = Db::connect(Engine::Sqlite, &src).await;
+        let mut target = Db::connect(dest, &dst).await;
+
+        let again = diff::run(&Config::load(&config).expect("config"))
+            .await
+            .expect("diff again");
+        assert!(
+            again.files.is_empty(),
+            "{tag}: the key's unique constraint converges (a second diff writes nothing): {:?}",
+            again.files.iter().map(|f| &f.path).collect::<Vec<_>>()
+        );
+        let first = transfer(&config, &[]);
+        assert!(
+            first.ok,
+            "{tag}: first transfer:\n{}\n{}",
+            first.stdout, first.stderr
+        );
+        assert_eq!(target.count("SELECT count(*) FROM plays").await, 4, "{tag}");
+
+        source
+            .execute("UPDATE plays SET seconds = 999 WHERE track_id = 2")
+            .await;
+        let second = transfer(&config, &[]);
+        assert!(
+            second.ok,
+            "{tag}: second transfer:\n{}\n{}",
+            second.stdout, second.stderr
+        );
+        assert_eq!(
+            target.count("SELECT count(*) FROM plays").await,
+            4,
+            "{tag}: the second run matched every row on the key instead of adding it again"
+        );
+        assert_eq!(
+            target
+                .count("SELECT count(*) FROM plays WHERE track_id = 2 AND seconds = 999")
+                .await,
+            1,
+            "{tag}: the changed row was updated in place"
+        );
+    }
+}
+
+/// Without `key:` the table is reported as failed, and the message says what to write.
+#[tokio::test]
+async fn a_table_without_any_key_is_refused_with_the_fix_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(src) = database(
+        Engine::Sqlite,
+        "seaway_o_nokey_src",
+        Some(PLAYS),
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let Some(dst) = database(Engine::Sqlite, "seaway_o_nokey_dst", None, dir.path()).await else {
+        return;
+    };
+    let (_project, config) = project(&src, &dst, "").await;
+    let run = transfer(&config, &[]);
+    assert!(!run.ok, "a table that cannot be matched is a failure");
+    assert!(
+        run.stderr.contains("plays")
+            && run.stderr.contains("mappings.plays.key")
+            && run.stderr.contains("append_only"),
+        "the failure names the table and both ways out:\n{}",
+        run.stderr
+    );
+}
+
+/// `key:` naming a nullable column, or on a table that has a primary key, is a config
+/// error at the line, naming the column or the key.
+#[tokio::test]
+async fn a_key_that_cannot_match_rows_is_a_config_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture = format!("{PLAYS}\nCREATE TABLE keyed (id INTEGER PRIMARY KEY, v TEXT);");
+    let Some(src) = database(
+        Engine::Sqlite,
+        "seaway_o_badkey_src",
+        Some(&fixture),
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    for (mapping, expected) in [
+        (
+            "mappings:\n  plays:\n    key: [track_id, note]\n",
+            "column `note` is nullable",
+        ),
+        (
+            "mappings:\n  keyed:\n    key: [v]\n",
+            "already has a primary key (id)",
+        ),
+    ] {
+        let project = tempfile::tempdir().expect("project");
+        let config = project.path().join("seaway.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "connections:\n  src: {{ url: \"{src}\" }}\n  dst: {{ url: \"sqlite://dst.sqlite\" }}\nsource: src\ndestination: dst\n{mapping}"
+            ),
+        )
+        .expect("config");
+        let out = assert_cmd::Command::cargo_bin("codegen")
+            .expect("codegen")
+            .args(["--config"])
+            .arg(&config)
+            .arg("diff")
+            .output()
+            .expect("run codegen");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{mapping}: {stderr}");
+        assert!(
+            stderr.contains(expected) && stderr.contains("seaway.yaml:"),
+            "{mapping}: the error names the fault and its line:\n{stderr}"
+        );
+    }
+}
+
+const ZERO_DATES: &str = "SET SESSION sql_mode = '';
+CREATE TABLE events (id INT PRIMARY KEY, day DATE, at DATETIME(6), note VARCHAR(20));
+INSERT INTO events VALUES (1, '2024-02-29', '2024-02-29 12:00:00.5', 'fine'),
+  (2, '0000-00-00', '2024-01-01 00:00:00', 'zero day'),
+  (3, '2024-03-01', '0000-00-00 00:00:00', 'zero at'),
+  (4, '2020-00-15', '2020-05-00 10:00:00', 'zero parts'),
+  (5, NULL, NULL, 'nulls');";
+
+/// MySQL zero dates become NULL and are counted (the default), or go to the reject file
+/// with the column named (`transfer.zero_dates: reject`); the other rows load either way.
+#[tokio::test]
+async fn mysql_zero_dates_become_null_and_are_counted_or_rejected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (mode, dest) in [("null", Engine::Postgres), ("reject", Engine::Sqlite)] {
+        let Some(src) = database(
+            Engine::Mysql,
+            &format!("seaway_o_zero_src_{mode}"),
+            Some(ZERO_DATES),
+            dir.path(),
+        )
+        .await
+        else {
+            return;
+        };
+        let Some(dst) =
+            database(dest, &format!("seaway_o_zero_dst_{mode}"), None, dir.path()).await
+        else {
+            return;
+        };
+        let (project_dir, config) =
+            project(&src, &dst, &format!("transfer:\n  zero_dates: {mode}\n")).await;
+        let report = project_dir.path().join("report.json");
+        let run = transfer(&config, &["--report", report.to_str().expect("utf-8")]);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+        let mut target = Db::connect(dest, &dst).await;
+        let rejects =
+            std::fs::read_to_string(project_dir.path().join(".seaway/rejects/events.jsonl"))
+                .unwrap_or_default();
+        if mode == "null" {
+            assert!(run.ok, "{mode}: {}\n{}", run.stdout, run.stderr);
+            assert_eq!(report["zero_dates"], 4, "{mode}: {report:#}");
+            assert_eq!(report["rejected"], 0, "{mode}: {report:#}");
+            assert!(
+                run.stdout.contains("4 MySQL zero dates written as NULL"),
+                "{mode}: the summary says so:\n{}",
+                run.stdout
+            );
+            assert_eq!(target.count("SELECT count(*) FROM events").await, 5);
+            assert_eq!(
+                target
+                    .count("SELECT count(*) FROM events WHERE day IS NULL")
+                    .await,
+                3,
+                "ids 2, 4 (zero dates) and 5 (NULL)"
+            );
+            assert_eq!(
+                target
+                    .count("SELECT count(*) FROM events WHERE at IS NULL")
+                    .await,
+                3,
+                "ids 3, 4 (zero dates) and 5 (NULL)"
+            );
+            assert!(rejects.is_empty(), "{rejects}");
+        } else {
+            assert_eq!(
+                run.code,
+                Some(1),
+                "rejects make the exit 1:\n{}",
+                run.stderr
+            );
+            assert_eq!(report["zero_dates"], 0, "{mode}: {report:#}");
+            assert_eq!(report["rejected"], 3, "{mode}: {report:#}");
+            let mut ids: Vec<i64> = rejects
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+                    assert!(
+                        v["reason"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .contains("zero date"),
+                        "{l}"
+                    );
+                    v["key"][0]
+                        .as_str()
+                        .unwrap_or_default()
+                        .parse()
+                        .expect("id")
+                })
+                .collect();
+            ids.sort();
+            assert_eq!(ids, [2, 3, 4], "{rejects}");
+            assert_eq!(target.count("SELECT count(*) FROM events").await, 2);
+        }
+    }
+}
