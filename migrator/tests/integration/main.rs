@@ -18,3 +18,4 @@ mod support;
 mod transfer;
 mod transfer_faults;
 mod unreachable;
+mod verify;
