@@ -391,3 +391,110 @@ async fn chinook_verifies_identical_after_transfer_in_all_nine_pairs() {
     }
     eprintln!("verified: {done:?}");
 }
+
+/// `--continuous`: checks until `--checks` runs while consistency holds, and exits 1 with
+/// an alert as soon as it falls below `--alert-below`.
+#[tokio::test]
+async fn continuous_checks_alert_when_consistency_drops_below_the_threshold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(src) = database(
+        Engine::Sqlite,
+        "seaway_v_cont_src",
+        Some(&faults_source(Engine::Sqlite)),
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let dst = format!(
+        "sqlite://{}",
+        dir.path().join("seaway_v_cont_dst.sqlite").display()
+    );
+    let project = tempfile::tempdir().expect("project");
+    let config = transferred(project.path(), &src, &dst, "", "continuous").await;
+    let args = [
+        "verify",
+        "--continuous",
+        "--interval",
+        "0",
+        "--checks",
+        "3",
+        "--alert-below",
+        "99",
+    ];
+    let run = migrator(&config.path, &args);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stdout.matches("verified 20 rows").count(),
+        3,
+        "three checks: {}",
+        run.stdout
+    );
+    assert!(!run.stderr.contains("ALERT"), "{}", run.stderr);
+
+    // One row in 20 differs: 95% < 99%, so the first check alerts and stops.
+    let mut db = Db::connect(Engine::Sqlite, &dst).await;
+    db.execute("UPDATE faults SET label = 'drift' WHERE id = 3")
+        .await;
+    db.close().await;
+    let run = migrator(&config.path, &args);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("ALERT: consistency 95.0000% is below 99% (check 1)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout.matches("verified 20 rows").count(), 1);
+
+    // Above the threshold it keeps checking, and only reports.
+    let lenient = [
+        "verify",
+        "--continuous",
+        "--interval",
+        "0",
+        "--checks",
+        "2",
+        "--alert-below",
+        "90",
+    ];
+    let run = migrator(&config.path, &lenient);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stdout
+            .matches("verified 20 rows")
+            .zip(
+                run.stdout
+                    .matches("0 missing, 0 extra, 1 changed, 0 failed")
+            )
+            .count(),
+        2,
+        "{}",
+        run.stdout
+    );
+}
+
+/// Errors exit 2, name the connection at fault, and never print its password.
+#[test]
+fn unreachable_destination_exits_2_without_the_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("seaway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "connections:\n  src: {{ url: \"{}\" }}\n  dst: {{ url: \"postgres://app:Sekr3tPw@127.0.0.1:1/shop\" }}\nsource: src\ndestination: dst\n",
+            support::chinook_sqlite_url()
+        ),
+    )
+    .expect("config");
+    let run = migrator(&config, &["verify"]);
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("connection `dst`: cannot reach PostgreSQL at 127.0.0.1:1"),
+        "{}",
+        run.stderr
+    );
+    assert!(!format!("{}{}", run.stdout, run.stderr).contains("Sekr3tPw"));
+}
