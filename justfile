@@ -21,6 +21,7 @@ demo:
     {{migrator}} transfer --restart
     {{migrator}} apply --section post-data
     {{migrator}} status
+    {{migrator}} verify
 
 # Read the source's schema (or --connection NAME, --all) into generated/schema/.
 introspect *ARGS:
@@ -38,9 +39,18 @@ check:
 transfer *ARGS:
     {{migrator}} transfer {{ARGS}}
 
+# Compare the destination's rows with the source's (--report FILE, --show-values,
+# --repair [--delete-extra], --continuous --interval SECS --alert-below PERCENT).
+verify *ARGS:
+    {{migrator}} verify {{ARGS}}
+
 # Time transfer against the COPY pipe and pgloader on 1M generated rows (BENCH_ROWS=20000: quick).
 bench-transfer:
     bash bench/transfer.sh
+
+# Time verify against data-diff and a plain read of both tables (BENCH_ROWS=20000: quick).
+bench-verify:
+    bash bench/verify.sh
 
 # Rewrite the golden files from the current output, on purpose (review the git diff!).
 bless:

@@ -7,3 +7,4 @@ pub mod apply;
 pub mod ping;
 pub mod progress;
 pub mod transfer;
+pub mod verify;

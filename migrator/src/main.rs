@@ -74,6 +74,55 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
     },
+    /// Compare the destination's rows with the source's (after mappings): per table, row
+    /// counts and a checksum per key-range chunk; differing chunks are diffed to the row.
+    /// Exit 0 when identical, 1 when anything differs, 2 on error.
+    Verify {
+        /// Chunks of a table checked at the same time.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Keys per chunk (tables with a single integer key; others are one chunk).
+        #[arg(long, default_value_t = 10_000, value_name = "KEYS")]
+        chunk_size: i64,
+        /// Show the differing values (they may be sensitive); otherwise only keys and
+        /// column names.
+        #[arg(long)]
+        show_values: bool,
+        /// At most this many differing rows listed per table (counts stay exact).
+        #[arg(long, default_value_t = 1000, value_name = "ROWS")]
+        max_listed: usize,
+        /// Also write the report as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Re-send missing and changed rows through the transfer writer (extra rows are
+        /// only reported, unless --delete-extra).
+        #[arg(long)]
+        repair: bool,
+        /// With --repair: delete the destination's extra rows.
+        #[arg(long, requires = "repair")]
+        delete_extra: bool,
+        /// Check again every --interval seconds, until stopped (or --checks runs).
+        #[arg(long)]
+        continuous: bool,
+        /// Seconds between two checks with --continuous.
+        #[arg(
+            long,
+            default_value_t = 300,
+            value_name = "SECONDS",
+            requires = "continuous"
+        )]
+        interval: u64,
+        /// With --continuous: alert (and exit 1, unless --keep-going) when the consistency
+        /// of a check falls below this percentage.
+        #[arg(long, value_name = "PERCENT", requires = "continuous")]
+        alert_below: Option<f64>,
+        /// With --continuous: log alerts and errors and go on checking.
+        #[arg(long, requires = "continuous")]
+        keep_going: bool,
+        /// With --continuous: stop after this many checks.
+        #[arg(long, value_name = "N", requires = "continuous")]
+        checks: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -150,6 +199,71 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Verify {
+            workers,
+            chunk_size,
+            show_values,
+            max_listed,
+            report,
+            repair,
+            delete_extra,
+            continuous,
+            interval,
+            alert_below,
+            keep_going,
+            checks,
+        } => {
+            let opts = seaway_migrator::verify::Options {
+                workers: workers.max(1),
+                chunk_span: chunk_size.max(1),
+                show_values,
+                max_listed,
+                repair,
+                delete_extra,
+                ..Default::default()
+            };
+            if !continuous {
+                let summary = verify_once(&config, &opts, report.as_deref()).await?;
+                return Ok(if summary.failed() {
+                    ExitCode::from(2)
+                } else if summary.differs() {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                });
+            }
+            let mut alerted = false;
+            let mut round = 0u64;
+            loop {
+                round += 1;
+                match verify_once(&config, &opts, report.as_deref()).await {
+                    Ok(summary) => {
+                        if let Some(threshold) = alert_below
+                            && summary.consistency < threshold
+                        {
+                            eprintln!(
+                                "ALERT: consistency {:.4}% is below {threshold}% (check {round})",
+                                summary.consistency
+                            );
+                            alerted = true;
+                            if !keep_going {
+                                return Ok(ExitCode::from(1));
+                            }
+                        }
+                    }
+                    Err(e) if keep_going => eprintln!("error: check {round}: {e:#}"),
+                    Err(e) => return Err(e),
+                }
+                if checks.is_some_and(|n| round >= n) {
+                    return Ok(if alerted {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    });
+                }
+                tokio::time::sleep(Duration::from_secs(interval)).await;
+            }
+        }
         Command::Status => {
             print!("{}", apply::status(&config).await?);
             Ok(ExitCode::SUCCESS)
@@ -194,4 +308,109 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// One verify run: each table's line as it finishes, then the differences and the
+/// summary; the JSON report too when asked.
+async fn verify_once(
+    config: &Config,
+    opts: &seaway_migrator::verify::Options,
+    report: Option<&std::path::Path>,
+) -> anyhow::Result<seaway_migrator::verify::Report> {
+    use seaway_migrator::verify::{self, Kind};
+    let summary = verify::verify(config, opts, &mut |t| match &t.error {
+        Some(e) => eprintln!("{}: FAILED: {e}", t.table),
+        None => println!(
+            "{:<24} {:>10} rows {:>9.4}% consistent  {}",
+            t.table,
+            t.rows_checked,
+            t.consistency,
+            if t.differs() {
+                format!(
+                    "{} missing, {} extra, {} changed",
+                    t.missing, t.extra, t.changed
+                )
+            } else {
+                "identical".to_string()
+            }
+        ),
+    })
+    .await?;
+    /// Differences printed per table; the JSON report has up to --max-listed.
+    const SHOWN: usize = 20;
+    for t in summary.tables.iter().filter(|t| t.differs()) {
+        println!("\n{} (source `{}`):", t.table, t.source_table);
+        for d in t.differences.iter().take(SHOWN) {
+            let key: Vec<String> = d
+                .key
+                .iter()
+                .map(|k| k.clone().unwrap_or_else(|| "NULL".into()))
+                .collect();
+            let kind = match d.kind {
+                Kind::Missing => "missing in destination",
+                Kind::Extra => "extra in destination",
+                Kind::Changed => "changed",
+            };
+            let columns = if d.columns.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", d.columns.join(", "))
+            };
+            println!("  key ({}) {kind}{columns}", key.join(", "));
+            for v in d.values.iter().flatten() {
+                println!(
+                    "    {}: source {}, destination {}",
+                    v.column,
+                    shown(v.source.as_deref()),
+                    shown(v.destination.as_deref())
+                );
+            }
+        }
+        let total = (t.missing + t.extra + t.changed) as usize;
+        if total > SHOWN {
+            println!("  ... and {} more (see --report)", total - SHOWN);
+        }
+        if opts.repair {
+            println!(
+                "  repaired {} row(s), deleted {} extra row(s)",
+                t.repaired, t.deleted
+            );
+        }
+    }
+    let (missing, extra, changed) = summary.tables.iter().fold((0, 0, 0), |acc, t| {
+        (acc.0 + t.missing, acc.1 + t.extra, acc.2 + t.changed)
+    });
+    println!(
+        "verified {} rows in {} tables of `{}` against `{}` in {:.2} s: {}",
+        summary.rows_checked,
+        summary.tables.len(),
+        summary.destination,
+        summary.source,
+        summary.seconds,
+        if summary.identical {
+            "identical".to_string()
+        } else {
+            format!(
+                "{missing} missing, {extra} extra, {changed} changed, {} failed (consistency {:.4}%){}",
+                summary.tables.iter().filter(|t| t.error.is_some()).count(),
+                summary.consistency,
+                if opts.repair {
+                    "; repaired: run verify again to confirm"
+                } else {
+                    ""
+                }
+            )
+        }
+    );
+    if let Some(path) = report {
+        let json = serde_json::to_string_pretty(&summary).context("rendering the report")?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
+    Ok(summary)
+}
+
+/// A value for the terminal: quoted, or NULL.
+fn shown(v: Option<&str>) -> String {
+    v.map_or_else(|| "NULL".to_string(), |v| format!("{v:?}"))
 }

@@ -4,6 +4,7 @@
 //! files instead of stopping the run (unless `--on-error stop`).
 
 pub mod copy_pipe;
+pub mod plan;
 pub mod read;
 pub mod source;
 pub mod state;
@@ -20,7 +21,7 @@ use serde::Serialize;
 use source::Source;
 use state::{Chunk, State};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -257,32 +258,6 @@ pub async fn transfer(
     })
 }
 
-/// The destination columns rows are matched on: the primary key, else the mapping's
-/// `key:` (renamed as the destination names them), else none.
-fn key_columns(
-    dest: &seaway_codegen::model::Table,
-    origin: &target::Origin,
-    config: &Config,
-) -> Vec<String> {
-    if let Some(pk) = &dest.primary_key {
-        return pk.columns.clone();
-    }
-    let Some(mapping) = config.mappings.get(&origin.source_table) else {
-        return Vec::new();
-    };
-    mapping
-        .key
-        .iter()
-        .filter_map(|k| {
-            origin
-                .columns
-                .iter()
-                .find(|(_, s)| s == k)
-                .map(|(d, _)| d.clone())
-        })
-        .collect()
-}
-
 /// Referenced tables before the tables that reference them (ties and cycles by name),
 /// so foreign keys already in place accept every row.
 pub fn load_order(schema: &Schema) -> Vec<String> {
@@ -370,8 +345,6 @@ impl Job<'_> {
     ) -> Result<TableReport, TransferError> {
         let started = Instant::now();
         let origin = &self.desired.origins[name];
-        let dest = &self.desired.schema.tables[name];
-        let src = &self.source_schema.tables[&origin.source_table];
         let mut report = TableReport {
             table: name.to_string(),
             source_table: origin.source_table.clone(),
@@ -382,56 +355,28 @@ impl Job<'_> {
             error: None,
         };
 
-        let key_names = key_columns(dest, origin, self.config);
-        if key_names.is_empty() {
-            report.error = Some(format!(
-                "table `{0}` has no primary key to match rows on; it was not transferred. Name the columns that identify a row (`mappings.{0}.key: [...]`), or set `mappings.{0}.append_only: true` if rows are only ever added",
-                origin.source_table
-            ));
-            return Ok(report);
-        }
-        let by_dest: BTreeMap<&str, &str> = origin
-            .columns
-            .iter()
-            .map(|(d, s)| (d.as_str(), s.as_str()))
-            .collect();
-        let mut src_cols: Vec<&Column> = Vec::new();
-        let mut targets: Vec<Target> = Vec::new();
-        for (dest_name, src_name) in &origin.columns {
-            let (Some(dc), Some(sc)) = (dest.column(dest_name), src.column(src_name)) else {
-                continue;
-            };
-            if dc.generated.is_some() {
-                continue; // the destination computes it
+        let plan = match plan::TablePlan::new(name, self.desired, self.source_schema, self.config) {
+            Ok(plan) => plan,
+            Err(e) => {
+                report.error = Some(format!("{e}; it was not transferred"));
+                return Ok(report);
             }
-            src_cols.push(sc);
-            targets.push(Target {
-                name: dest_name.clone(),
-                ty: dc.ty.clone(),
-                native: dc.native.clone(),
-                source: Family::of(&sc.ty),
-                is_key: key_names.contains(dest_name),
-            });
-        }
-        let key_cols: Vec<&Column> = key_names
-            .iter()
-            .filter_map(|k| by_dest.get(k.as_str()).and_then(|s| src.column(s)))
-            .collect();
+        };
+        let src_cols: Vec<&Column> = plan.src_cols.iter().collect();
+        let key_cols: Vec<&Column> = plan.key_cols.iter().collect();
+        let targets = &plan.targets;
         let mapping = self.config.mappings.get(&origin.source_table);
         let window = self
             .watermark_window(name, &origin.source_table, mapping)
             .await?;
-        let combined: Option<String> = match (mapping.and_then(|m| m.filter.as_deref()), &window) {
+        let combined: Option<String> = match (plan.filter.as_deref(), &window) {
             (Some(f), Some(w)) => Some(format!("({f}) AND {}", w.condition)),
             (None, Some(w)) => Some(w.condition.clone()),
             (Some(f), None) => Some(f.to_string()),
             (None, None) => None,
         };
         let filter = combined.as_deref();
-        let masks: Vec<Option<Mask>> = src_cols
-            .iter()
-            .map(|c| mapping.and_then(|m| m.mask.get(&c.name).copied()))
-            .collect();
+        let masks = &plan.masks;
 
         let chunks = match self
             .state
@@ -470,8 +415,8 @@ impl Job<'_> {
             source_table: &origin.source_table,
             src_cols: &src_cols,
             key_cols: &key_cols,
-            targets: &targets,
-            masks: &masks,
+            targets,
+            masks,
             filter,
         };
         let this = &*self;
@@ -487,7 +432,7 @@ impl Job<'_> {
         report.rejected = progress.rejected.get();
         report.zero_dates = progress.zero_dates.get();
         self.writer
-            .finish_table(name, &targets)
+            .finish_table(name, targets)
             .await
             .map_err(|e| TransferError::Read {
                 table: name.to_string(),
@@ -639,19 +584,7 @@ impl Job<'_> {
         let (Some(min), Some(max)) = (bound(0), bound(1)) else {
             return Ok(vec![(None, None)]);
         };
-        let span = self.opts.chunk_span.max(1);
-        let mut out = Vec::new();
-        let mut lo = min - 1;
-        while lo < max {
-            let hi = lo.saturating_add(span).min(max);
-            out.push((Some(lo), Some(hi)));
-            lo = hi;
-        }
-        // The last chunk is open-ended so rows added above max during the run still come.
-        if let Some(last) = out.last_mut() {
-            last.1 = None;
-        }
-        Ok(out)
+        Ok(plan::split(min, max, self.opts.chunk_span))
     }
 
     async fn chunk(
@@ -961,7 +894,7 @@ impl Job<'_> {
 
 /// Disguises a value per the mapping's `mask:`; a hash is keyed by `SEAWAY_MASK_KEY`
 /// (or the config path) so equal inputs give equal outputs and joins still work.
-fn apply_mask(value: &mut Option<String>, mask: Option<Mask>, config: &Config) {
+pub fn apply_mask(value: &mut Option<String>, mask: Option<Mask>, config: &Config) {
     let Some(mask) = mask else { return };
     *value = match (mask, value.take()) {
         (_, None) | (Mask::Null, _) => None,

@@ -167,7 +167,8 @@ fn plain_number(v: &str) -> Option<String> {
 }
 
 /// A JSON value with every object's keys in sorted order, whatever `serde_json`'s map
-/// keeps (insertion order under its `preserve_order` feature).
+/// keeps (insertion order under its `preserve_order` feature), and integral numbers
+/// spelt as integers.
 fn sorted_json(v: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
@@ -182,6 +183,14 @@ fn sorted_json(v: serde_json::Value) -> serde_json::Value {
             )
         }
         Value::Array(items) => Value::Array(items.into_iter().map(sorted_json).collect()),
+        // `1.0` and `1` are one JSON number (PostgreSQL's jsonb keeps `1.0`, MariaDB may
+        // print `1`): a float with no fraction within f64's exact integers is an integer.
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                Value::Number((f as i64).into())
+            }
+            _ => Value::Number(n),
+        },
         other => other,
     }
 }

@@ -19,3 +19,4 @@ mod transfer;
 mod transfer_faults;
 mod transfer_options;
 mod unreachable;
+mod verify;

@@ -111,6 +111,47 @@ impl Writer {
         }
     }
 
+    /// Deletes the rows whose key (canonical text as the destination reads it, in key
+    /// order) is in `keys`, one statement per row; returns the rows deleted. Verify's
+    /// `--delete-extra` is its only user, and extra rows are few.
+    pub async fn delete(
+        &self,
+        table: &str,
+        key_cols: &[seaway_codegen::model::Column],
+        keys: &[Vec<Option<String>>],
+    ) -> Result<u64, sqlx::Error> {
+        let dialect = match self {
+            Writer::Postgres(_) => Dialect::Postgres,
+            Writer::Mysql(_) => Dialect::Mysql,
+            Writer::Sqlite(_) => Dialect::Sqlite,
+        };
+        let conditions: Vec<String> = key_cols
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                format!(
+                    "{} = {}",
+                    super::read::quote(dialect, &k.name),
+                    super::read::key_param(dialect, i + 1, k)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "DELETE FROM {} WHERE {}",
+            super::read::quote(dialect, table),
+            conditions.join(" AND ")
+        );
+        let mut deleted = 0;
+        for key in keys {
+            deleted += match self {
+                Writer::Postgres(w) => execute(&w.0, &sql, key).await?,
+                Writer::Mysql(w) => execute(&w.0, &sql, key).await?,
+                Writer::Sqlite(w) => execute(&w.0, &sql, key).await?,
+            };
+        }
+        Ok(deleted)
+    }
+
     pub async fn close(self) {
         match self {
             Writer::Postgres(w) => w.0.close().await,
@@ -141,4 +182,47 @@ pub fn for_destination(dialect: Dialect, target: &Target, value: Option<&str>) -
 /// Columns to update on conflict: every target that is not part of the key.
 fn non_keys(targets: &[Target]) -> impl Iterator<Item = &Target> {
     targets.iter().filter(|t| !t.is_key)
+}
+
+/// Runs one statement with optional text parameters; returns the rows it affected.
+async fn execute<'e, DB, E>(
+    executor: E,
+    sql: &str,
+    params: &[Option<String>],
+) -> Result<u64, sqlx::Error>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    Option<String>: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB>,
+    DB::QueryResult: RowsAffected,
+{
+    let mut query = sqlx::query::<DB>(sqlx::AssertSqlSafe(sql.to_string()));
+    for p in params {
+        query = query.bind(p.clone());
+    }
+    Ok(query.execute(executor).await?.rows())
+}
+
+/// The affected-row count of each driver's query result.
+trait RowsAffected {
+    fn rows(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::mysql::MySqlQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows(&self) -> u64 {
+        self.rows_affected()
+    }
 }

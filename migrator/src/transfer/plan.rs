@@ -1,0 +1,177 @@
+//! What moving (or comparing) one table's rows needs, worked out once from the
+//! destination model, its origin and the config's mapping: the source columns read (in
+//! destination column order), the key, the destination columns written with the family
+//! of their source value, the masks and the `where:` filter. Transfer and verify both
+//! build their per-table work from a [`TablePlan`], so verify compares exactly what
+//! transfer writes.
+
+use super::values::Family;
+use super::write::Target;
+use seaway_codegen::config::{Config, Mask};
+use seaway_codegen::model::{Column, NeutralType, Schema};
+use seaway_codegen::target::Desired;
+use std::collections::BTreeMap;
+
+/// One destination table's plan.
+#[derive(Debug, Clone)]
+pub struct TablePlan {
+    /// The destination table.
+    pub name: String,
+    pub source_table: String,
+    /// Source columns read, one per target, in destination column order (generated
+    /// destination columns are left out: the destination computes them).
+    pub src_cols: Vec<Column>,
+    /// The source columns of the destination's primary key (or the mapping's `key:`),
+    /// in key order.
+    pub key_cols: Vec<Column>,
+    /// The destination's primary-key columns, in key order.
+    pub dest_key_cols: Vec<Column>,
+    /// The destination columns written, one per source column.
+    pub targets: Vec<Target>,
+    /// The mapping's mask of each source column.
+    pub masks: Vec<Option<Mask>>,
+    /// The mapping's `where:` filter, in the source dialect's SQL.
+    pub filter: Option<String>,
+}
+
+/// Why a table cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "table `{0}` has no primary key to match rows on. Name the columns that identify a row (`mappings.{0}.key: [...]`), or set `mappings.{0}.append_only: true` if rows are only ever added"
+    )]
+    NoKey(String),
+}
+
+impl TablePlan {
+    /// The plan for destination table `name` (which `desired` must hold).
+    pub fn new(
+        name: &str,
+        desired: &Desired,
+        source_schema: &Schema,
+        config: &Config,
+    ) -> Result<TablePlan, PlanError> {
+        let origin = &desired.origins[name];
+        let dest = &desired.schema.tables[name];
+        let src = &source_schema.tables[&origin.source_table];
+        let key_names = key_names(dest, origin, config);
+        if key_names.is_empty() {
+            return Err(PlanError::NoKey(origin.source_table.clone()));
+        }
+        let by_dest: BTreeMap<&str, &str> = origin
+            .columns
+            .iter()
+            .map(|(d, s)| (d.as_str(), s.as_str()))
+            .collect();
+        let mut src_cols = Vec::new();
+        let mut targets = Vec::new();
+        for (dest_name, src_name) in &origin.columns {
+            let (Some(dc), Some(sc)) = (dest.column(dest_name), src.column(src_name)) else {
+                continue;
+            };
+            if dc.generated.is_some() {
+                continue; // the destination computes it
+            }
+            src_cols.push(sc.clone());
+            targets.push(Target {
+                name: dest_name.clone(),
+                ty: dc.ty.clone(),
+                native: dc.native.clone(),
+                source: Family::of(&sc.ty),
+                is_key: key_names.contains(dest_name),
+            });
+        }
+        let key_cols: Vec<Column> = key_names
+            .iter()
+            .filter_map(|k| by_dest.get(k.as_str()).and_then(|s| src.column(s)))
+            .cloned()
+            .collect();
+        let dest_key_cols: Vec<Column> = key_names
+            .iter()
+            .filter_map(|k| dest.column(k))
+            .cloned()
+            .collect();
+        let mapping = config.mappings.get(&origin.source_table);
+        let masks = src_cols
+            .iter()
+            .map(|c| mapping.and_then(|m| m.mask.get(&c.name).copied()))
+            .collect();
+        Ok(TablePlan {
+            name: name.to_string(),
+            source_table: origin.source_table.clone(),
+            src_cols,
+            key_cols,
+            dest_key_cols,
+            targets,
+            masks,
+            filter: mapping.and_then(|m| m.filter.clone()),
+        })
+    }
+
+    /// Whether the key is a single integer column, which can be split into ranges.
+    pub fn integer_key(&self) -> bool {
+        matches!(
+            self.key_cols.as_slice(),
+            [k] if matches!(k.ty, NeutralType::Int { .. })
+        )
+    }
+}
+
+/// The destination columns rows are matched on: the primary key, else the mapping's
+/// `key:` (renamed as the destination names them), else none.
+fn key_names(
+    dest: &seaway_codegen::model::Table,
+    origin: &seaway_codegen::target::Origin,
+    config: &Config,
+) -> Vec<String> {
+    if let Some(pk) = &dest.primary_key {
+        return pk.columns.clone();
+    }
+    let Some(mapping) = config.mappings.get(&origin.source_table) else {
+        return Vec::new();
+    };
+    mapping
+        .key
+        .iter()
+        .filter_map(|k| {
+            origin
+                .columns
+                .iter()
+                .find(|(_, s)| s == k)
+                .map(|(d, _)| d.clone())
+        })
+        .collect()
+}
+
+/// Splits the keys `min..=max` into ranges `(lo, hi]` of `span` keys, the transfer's
+/// chunks: the first starts at `min - 1`, and the last is open-ended (`hi: None`).
+pub fn split(min: i64, max: i64, span: i64) -> Vec<(Option<i64>, Option<i64>)> {
+    let span = span.max(1);
+    let mut out = Vec::new();
+    let mut lo = min.saturating_sub(1);
+    while lo < max {
+        let hi = lo.saturating_add(span).min(max);
+        out.push((Some(lo), Some(hi)));
+        lo = hi;
+    }
+    // The last chunk is open-ended so rows added above max during the run still come.
+    if let Some(last) = out.last_mut() {
+        last.1 = None;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_every_key_once_and_leave_the_top_open() {
+        assert_eq!(
+            split(1, 25, 10),
+            vec![(Some(0), Some(10)), (Some(10), Some(20)), (Some(20), None)]
+        );
+        assert_eq!(split(5, 5, 10), vec![(Some(4), None)]);
+        assert_eq!(split(-3, 2, 100), vec![(Some(-4), None)]);
+    }
+}

@@ -1,0 +1,738 @@
+//! `migrator verify`: are the destination's rows the source's (after the config's
+//! mappings)? Per table, both sides are read in the transfer's key-range chunks, each row
+//! is brought to the canonical encoding of `canon.rs` and hashed, and each chunk's
+//! checksum (row count and the wrapping sum of the row hashes, so row order never
+//! matters) is compared. A chunk whose checksums differ is diffed row by row on the
+//! hashes already in memory: missing rows, extra rows, and changed rows with the columns
+//! that differ. `--repair` sends missing and changed rows through the transfer writer,
+//! and `--delete-extra` deletes extra ones. docs/architecture.md explains why the
+//! hashing is done here and not in SQL, and what that means for bisection.
+
+pub mod canon;
+
+use crate::transfer::plan::{self, TablePlan};
+use crate::transfer::read::{self, Page};
+use crate::transfer::source::Source;
+use crate::transfer::write::Writer;
+use crate::transfer::{apply_mask, load_order};
+use canon::{Rule, Side};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use seaway_codegen::commands::diff::{DiffError, read_destination};
+use seaway_codegen::commands::introspect::read_source;
+use seaway_codegen::config::{Config, Connection};
+use seaway_codegen::model::{Column, Dialect, NeutralType, Schema};
+use seaway_codegen::target::{self, Desired};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Chunks of a table checked at the same time.
+    pub workers: usize,
+    /// Keys per chunk when an integer key is split by range.
+    pub chunk_span: i64,
+    /// Rows per read (keyset pages within a chunk).
+    pub page_size: usize,
+    /// Put the differing values in the report (they may be sensitive).
+    pub show_values: bool,
+    /// Re-send missing and changed rows through the transfer writer.
+    pub repair: bool,
+    /// Delete extra destination rows (with `repair`).
+    pub delete_extra: bool,
+    /// At most this many differences listed per table (the counts are always exact).
+    pub max_listed: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            workers: 2,
+            chunk_span: 10_000,
+            page_size: 10_000,
+            show_values: false,
+            repair: false,
+            delete_extra: false,
+            max_listed: 1_000,
+        }
+    }
+}
+
+/// What kind of difference a row shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// In the source, not in the destination.
+    Missing,
+    /// In the destination, not in the source.
+    Extra,
+    /// In both, with different values.
+    Changed,
+}
+
+/// One source and one destination value of a changed column (`--show-values`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Values {
+    pub column: String,
+    pub source: Option<String>,
+    pub destination: Option<String>,
+}
+
+/// One differing row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Difference {
+    pub kind: Kind,
+    /// The row's key values, in key order.
+    pub key: Vec<Option<String>>,
+    /// The destination columns that differ (changed rows only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<Values>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    pub table: String,
+    pub source_table: String,
+    pub source_rows: u64,
+    pub destination_rows: u64,
+    /// Distinct keys seen on either side.
+    pub rows_checked: u64,
+    /// Rows in both sides with equal values.
+    pub identical_rows: u64,
+    /// identical rows / rows checked, in percent (100 for two empty tables).
+    pub consistency: f64,
+    pub missing: u64,
+    pub extra: u64,
+    pub changed: u64,
+    /// Chunks compared, and how many of them had different checksums.
+    pub chunks: u64,
+    pub chunks_differing: u64,
+    /// The differences, ordered by key, at most `--max-listed`.
+    pub differences: Vec<Difference>,
+    /// Whether `differences` lists every difference.
+    pub complete: bool,
+    /// Rows re-sent by `--repair`, and deleted by `--delete-extra`.
+    pub repaired: u64,
+    pub deleted: u64,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl TableReport {
+    pub fn differs(&self) -> bool {
+        self.missing + self.extra + self.changed > 0
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub source: String,
+    pub destination: String,
+    pub tables: Vec<TableReport>,
+    pub rows_checked: u64,
+    pub identical_rows: u64,
+    /// Over all tables, in percent.
+    pub consistency: f64,
+    /// No table differs and none failed.
+    pub identical: bool,
+    pub seconds: f64,
+}
+
+impl Report {
+    pub fn differs(&self) -> bool {
+        self.tables.iter().any(TableReport::differs)
+    }
+
+    pub fn failed(&self) -> bool {
+        self.tables.iter().any(|t| t.error.is_some())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Prepare(#[from] DiffError),
+    #[error(transparent)]
+    Connect(#[from] seaway_codegen::inspect::ConnectError),
+    #[error(
+        "destination `{destination}` lacks table(s) {tables}; run `just apply` and `just transfer` first"
+    )]
+    MissingTables { destination: String, tables: String },
+    #[error("table `{table}`: reading the {side} `{connection}` failed: {reason}")]
+    Read {
+        table: String,
+        side: &'static str,
+        connection: String,
+        reason: String,
+    },
+    #[error("table `{table}`: repairing the destination failed: {reason}")]
+    Repair { table: String, reason: String },
+}
+
+/// Verifies the config's destination against its source; `on_table` sees each table's
+/// report as it is done.
+pub async fn verify(
+    config: &Config,
+    opts: &Options,
+    on_table: &mut dyn FnMut(&TableReport),
+) -> Result<Report, VerifyError> {
+    let started = Instant::now();
+    let dest_conn = config
+        .destination_connection("verify")
+        .map_err(DiffError::from)?;
+    let source_schema = read_source(config).await.map_err(DiffError::from)?;
+    let desired = target::desired(&source_schema, config, dest_conn.url.dialect())
+        .map_err(DiffError::from)?;
+    let actual = read_destination(dest_conn).await.map_err(DiffError::from)?;
+    let missing: Vec<&str> = desired
+        .schema
+        .tables
+        .keys()
+        .filter(|t| !actual.tables.contains_key(*t))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(VerifyError::MissingTables {
+            destination: dest_conn.name.clone(),
+            tables: missing.join(", "),
+        });
+    }
+    let source = Source::open(config.source_connection()).await?;
+    let destination = Source::open(dest_conn).await?;
+    let writer = if opts.repair {
+        Some(Writer::open(dest_conn).await?)
+    } else {
+        None
+    };
+    let job = Job {
+        config,
+        opts,
+        source: Side1 {
+            db: &source,
+            conn: config.source_connection(),
+            dialect: source_schema.dialect,
+        },
+        destination: Side1 {
+            db: &destination,
+            conn: dest_conn,
+            dialect: dest_conn.url.dialect(),
+        },
+        writer: writer.as_ref(),
+    };
+    let order = load_order(&desired.schema);
+    let mut tables = Vec::new();
+    let mut extras: Vec<(TablePlan, Vec<Vec<Option<String>>>)> = Vec::new();
+    let mut fatal = None;
+    for name in &order {
+        let (report, extra) = match job.table(name, &desired, &source_schema).await {
+            Ok(done) => done,
+            Err(e @ VerifyError::Repair { .. }) => {
+                fatal = Some(e);
+                break;
+            }
+            Err(e) => (
+                failed(name, &desired, &dest_conn.url.scrub(&e.to_string())),
+                None,
+            ),
+        };
+        on_table(&report);
+        tables.push(report);
+        extras.extend(extra);
+    }
+    // Extra rows go last, children before parents, so foreign keys never refuse.
+    if fatal.is_none() && opts.delete_extra {
+        if let Some(w) = &writer {
+            for (plan, keys) in extras.into_iter().rev() {
+                let deleted = w
+                    .delete(&plan.name, &plan.dest_key_cols, &keys)
+                    .await
+                    .map_err(|e| VerifyError::Repair {
+                        table: plan.name.clone(),
+                        reason: dest_conn.url.scrub(&e.to_string()),
+                    });
+                match deleted {
+                    Ok(n) => {
+                        if let Some(t) = tables.iter_mut().find(|t| t.table == plan.name) {
+                            t.deleted = n;
+                        }
+                    }
+                    Err(e) => {
+                        fatal = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    source.close().await;
+    destination.close().await;
+    if let Some(w) = writer {
+        w.close().await;
+    }
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    let rows_checked = tables.iter().map(|t| t.rows_checked).sum();
+    let identical_rows = tables.iter().map(|t| t.identical_rows).sum();
+    let identical = !tables.iter().any(|t| t.differs() || t.error.is_some());
+    Ok(Report {
+        source: config.source.clone(),
+        destination: dest_conn.name.clone(),
+        consistency: percent(identical_rows, rows_checked),
+        rows_checked,
+        identical_rows,
+        identical,
+        seconds: started.elapsed().as_secs_f64(),
+        tables,
+    })
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        100.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+fn failed(name: &str, desired: &Desired, error: &str) -> TableReport {
+    TableReport {
+        table: name.to_string(),
+        source_table: desired
+            .origins
+            .get(name)
+            .map(|o| o.source_table.clone())
+            .unwrap_or_default(),
+        source_rows: 0,
+        destination_rows: 0,
+        rows_checked: 0,
+        identical_rows: 0,
+        consistency: 0.0,
+        missing: 0,
+        extra: 0,
+        changed: 0,
+        chunks: 0,
+        chunks_differing: 0,
+        differences: Vec::new(),
+        complete: false,
+        repaired: 0,
+        deleted: 0,
+        seconds: 0.0,
+        error: Some(error.to_string()),
+    }
+}
+
+/// One side's open database.
+struct Side1<'a> {
+    db: &'a Source,
+    conn: &'a Connection,
+    dialect: Dialect,
+}
+
+struct Job<'a> {
+    config: &'a Config,
+    opts: &'a Options,
+    source: Side1<'a>,
+    destination: Side1<'a>,
+    writer: Option<&'a Writer>,
+}
+
+/// A table's plan with what reading and comparing its destination side needs.
+struct Work {
+    plan: TablePlan,
+    /// The destination columns, one per target.
+    dest_cols: Vec<Column>,
+    /// How each target column, and each key column, is compared.
+    rules: Vec<Rule>,
+    key_rules: Vec<Rule>,
+}
+
+/// One row as read: its key in comparable form (the match between sides), its key as
+/// the side's canonical text (for keyset pages and deletes), its values as canonical
+/// text (masked on the source side), and the hash of its canonical encoding.
+struct Row {
+    key: Vec<Option<String>>,
+    raw_key: Vec<Option<String>>,
+    values: Vec<Option<String>>,
+    hash: u128,
+}
+
+/// A chunk's outcome.
+#[derive(Default)]
+struct ChunkResult {
+    source_rows: u64,
+    destination_rows: u64,
+    differing: bool,
+    differences: Vec<Difference>,
+    /// Source rows (masked canonical text) to re-send, and extra rows' destination keys.
+    resend: Vec<Vec<Option<String>>>,
+    extra_keys: Vec<Vec<Option<String>>>,
+}
+
+impl Job<'_> {
+    /// Verifies one table; with `--delete-extra`, also returns its extra rows' keys.
+    #[allow(clippy::type_complexity)]
+    async fn table(
+        &self,
+        name: &str,
+        desired: &Desired,
+        source_schema: &Schema,
+    ) -> Result<(TableReport, Option<(TablePlan, Vec<Vec<Option<String>>>)>), VerifyError> {
+        let started = Instant::now();
+        let mut report = failed(name, desired, "");
+        report.error = None;
+        let plan = match TablePlan::new(name, desired, source_schema, self.config) {
+            Ok(plan) => plan,
+            Err(e) => {
+                report.error = Some(format!("{e}; it was not verified"));
+                return Ok((report, None));
+            }
+        };
+        let dest_table = &desired.schema.tables[name];
+        let dest_cols: Vec<Column> = plan
+            .targets
+            .iter()
+            .filter_map(|t| dest_table.column(&t.name).cloned())
+            .collect();
+        let (from, to) = (self.source.dialect, self.destination.dialect);
+        let rules = plan
+            .src_cols
+            .iter()
+            .zip(&dest_cols)
+            .map(|(s, d)| Rule::of(&s.ty, &d.ty, from, to))
+            .collect();
+        let key_rules = plan
+            .key_cols
+            .iter()
+            .zip(&plan.dest_key_cols)
+            .map(|(s, d)| Rule::of(&s.ty, &d.ty, from, to))
+            .collect();
+        let work = Work {
+            plan,
+            dest_cols,
+            rules,
+            key_rules,
+        };
+        let ranges = self.ranges(&work).await?;
+        report.chunks = ranges.len() as u64;
+        let results: Vec<ChunkResult> = stream::iter(ranges)
+            .map(|range| self.chunk(&work, range))
+            .buffer_unordered(self.opts.workers.max(1))
+            .try_collect()
+            .await?;
+        let mut differences = Vec::new();
+        let mut extra_keys = Vec::new();
+        for r in results {
+            report.source_rows += r.source_rows;
+            report.destination_rows += r.destination_rows;
+            report.chunks_differing += u64::from(r.differing);
+            report.repaired += r.resend.len() as u64;
+            differences.extend(r.differences);
+            extra_keys.extend(r.extra_keys);
+        }
+        if report.repaired > 0
+            && let Some(w) = self.writer
+        {
+            w.finish_table(name, &work.plan.targets)
+                .await
+                .map_err(|e| self.repair_error(name, &e))?;
+        }
+        for d in &differences {
+            match d.kind {
+                Kind::Missing => report.missing += 1,
+                Kind::Extra => report.extra += 1,
+                Kind::Changed => report.changed += 1,
+            }
+        }
+        differences.sort_by(|a, b| key_order(&a.key, &b.key));
+        report.complete = differences.len() <= self.opts.max_listed;
+        differences.truncate(self.opts.max_listed);
+        report.differences = differences;
+        report.rows_checked = report.source_rows + report.extra;
+        report.identical_rows = report.source_rows - report.missing - report.changed;
+        report.consistency = percent(report.identical_rows, report.rows_checked);
+        report.seconds = started.elapsed().as_secs_f64();
+        let extras =
+            (self.opts.delete_extra && !extra_keys.is_empty()).then(|| (work.plan, extra_keys));
+        Ok((report, extras))
+    }
+
+    fn repair_error(&self, table: &str, e: &sqlx::Error) -> VerifyError {
+        VerifyError::Repair {
+            table: table.to_string(),
+            reason: self.destination.conn.url.scrub(&e.to_string()),
+        }
+    }
+
+    /// The chunks: the transfer's key ranges for a single integer key, spanning both
+    /// sides' keys and open at both ends (so extra rows outside the source's keys are
+    /// seen); one chunk for any other key.
+    async fn ranges(&self, work: &Work) -> Result<Vec<(Option<i64>, Option<i64>)>, VerifyError> {
+        let plan = &work.plan;
+        let dest_int = matches!(
+            plan.dest_key_cols.as_slice(),
+            [k] if matches!(k.ty, NeutralType::Int { .. })
+        );
+        let ([sk], [dk]) = (plan.key_cols.as_slice(), plan.dest_key_cols.as_slice()) else {
+            return Ok(vec![(None, None)]);
+        };
+        if !plan.integer_key() || !dest_int {
+            return Ok(vec![(None, None)]);
+        }
+        let (s, d) = tokio::join!(
+            self.min_max(Side::Source, &plan.source_table, sk, plan.filter.as_deref()),
+            self.min_max(Side::Destination, &plan.name, dk, None),
+        );
+        let bounds: Vec<(i64, i64)> = [s?, d?].into_iter().flatten().collect();
+        let (Some(min), Some(max)) = (
+            bounds.iter().map(|b| b.0).min(),
+            bounds.iter().map(|b| b.1).max(),
+        ) else {
+            return Ok(vec![(None, None)]);
+        };
+        let mut ranges = plan::split(min, max, self.opts.chunk_span);
+        if let Some(first) = ranges.first_mut() {
+            first.0 = None;
+        }
+        Ok(ranges)
+    }
+
+    fn side(&self, side: Side) -> &Side1<'_> {
+        match side {
+            Side::Source => &self.source,
+            Side::Destination => &self.destination,
+        }
+    }
+
+    fn read_error(&self, side: Side, table: &str, e: &sqlx::Error) -> VerifyError {
+        let s = self.side(side);
+        VerifyError::Read {
+            table: table.to_string(),
+            side: match side {
+                Side::Source => "source",
+                Side::Destination => "destination",
+            },
+            connection: s.conn.name.clone(),
+            reason: s.conn.url.scrub(&e.to_string()),
+        }
+    }
+
+    /// The smallest and largest integer key of one side, `None` when it has no rows.
+    async fn min_max(
+        &self,
+        side: Side,
+        table: &str,
+        key: &Column,
+        filter: Option<&str>,
+    ) -> Result<Option<(i64, i64)>, VerifyError> {
+        let s = self.side(side);
+        let k = read::quote(s.dialect, &key.name);
+        let as_text = |e: String| match s.dialect {
+            Dialect::Mysql => format!("CAST({e} AS CHAR)"),
+            _ => format!("CAST({e} AS TEXT)"),
+        };
+        let where_clause = filter.map(|f| format!(" WHERE ({f})")).unwrap_or_default();
+        let sql = format!(
+            "SELECT {}, {} FROM {}{where_clause}",
+            as_text(format!("MIN({k})")),
+            as_text(format!("MAX({k})")),
+            read::quote(s.dialect, table)
+        );
+        let rows =
+            s.db.rows(&sql, &[])
+                .await
+                .map_err(|e| self.read_error(side, table, &e))?;
+        let bound = |i: usize| {
+            rows.first()
+                .and_then(|r| r.get(i))
+                .cloned()
+                .flatten()
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        Ok(bound(0).zip(bound(1)))
+    }
+
+    /// Reads one side's rows of a chunk in keyset pages, encoded and hashed.
+    async fn read(
+        &self,
+        side: Side,
+        work: &Work,
+        range: (Option<i64>, Option<i64>),
+    ) -> Result<Vec<Row>, VerifyError> {
+        let s = self.side(side);
+        let plan = &work.plan;
+        let (table, cols, keys, filter): (&str, Vec<&Column>, Vec<&Column>, Option<&str>) =
+            match side {
+                Side::Source => (
+                    &plan.source_table,
+                    plan.src_cols.iter().collect(),
+                    plan.key_cols.iter().collect(),
+                    plan.filter.as_deref(),
+                ),
+                Side::Destination => (
+                    &plan.name,
+                    work.dest_cols.iter().collect(),
+                    plan.dest_key_cols.iter().collect(),
+                    None,
+                ),
+            };
+        let mut out = Vec::new();
+        let mut last: Option<Vec<String>> = None;
+        let mut encoded = Vec::with_capacity(256);
+        loop {
+            let q = read::page_query(
+                s.dialect,
+                Page {
+                    table,
+                    columns: &cols,
+                    keys: &keys,
+                    after: last.is_some(),
+                    range,
+                    filter,
+                    limit: self.opts.page_size,
+                },
+            );
+            let rows =
+                s.db.rows(&q.sql, last.as_deref().unwrap_or_default())
+                    .await
+                    .map_err(|e| self.read_error(side, table, &e))?;
+            let full = rows.len() == self.opts.page_size;
+            for mut values in rows {
+                let raw_key = values.split_off(q.width);
+                if side == Side::Source {
+                    for (v, mask) in values.iter_mut().zip(&plan.masks) {
+                        apply_mask(v, *mask, self.config);
+                    }
+                }
+                encoded.clear();
+                for (v, rule) in values.iter().zip(&work.rules) {
+                    let c = v.as_deref().map(|v| rule.encode(side, v));
+                    canon::push_value(&mut encoded, c.as_deref());
+                }
+                let key = raw_key
+                    .iter()
+                    .zip(&work.key_rules)
+                    .map(|(v, rule)| v.as_deref().map(|v| rule.encode(side, v)))
+                    .collect();
+                out.push(Row {
+                    key,
+                    raw_key,
+                    values,
+                    hash: canon::hash(&encoded),
+                });
+            }
+            if !full {
+                break;
+            }
+            last = out.last().map(|r| {
+                r.raw_key
+                    .iter()
+                    .map(|v| v.clone().unwrap_or_default())
+                    .collect()
+            });
+        }
+        Ok(out)
+    }
+
+    /// Checks one chunk: both sides read at once, checksums compared, and, when they
+    /// differ, the rows diffed by key (and repaired with `--repair`).
+    async fn chunk(
+        &self,
+        work: &Work,
+        range: (Option<i64>, Option<i64>),
+    ) -> Result<ChunkResult, VerifyError> {
+        let (src, dst) = tokio::join!(
+            self.read(Side::Source, work, range),
+            self.read(Side::Destination, work, range)
+        );
+        let (src, dst) = (src?, dst?);
+        let checksum = |rows: &[Row]| {
+            rows.iter().fold((rows.len(), 0u128), |(n, sum), r| {
+                (n, sum.wrapping_add(r.hash))
+            })
+        };
+        let mut result = ChunkResult {
+            source_rows: src.len() as u64,
+            destination_rows: dst.len() as u64,
+            ..ChunkResult::default()
+        };
+        if checksum(&src) == checksum(&dst) {
+            return Ok(result);
+        }
+        result.differing = true;
+        let mut by_key: HashMap<&[Option<String>], &Row> =
+            dst.iter().map(|r| (r.key.as_slice(), r)).collect();
+        for s in &src {
+            match by_key.remove(s.key.as_slice()) {
+                None => {
+                    result.differences.push(Difference {
+                        kind: Kind::Missing,
+                        key: s.key.clone(),
+                        columns: Vec::new(),
+                        values: None,
+                    });
+                    result.resend.push(s.values.clone());
+                }
+                Some(d) if d.hash != s.hash => {
+                    let mut columns = Vec::new();
+                    let mut values = Vec::new();
+                    for (i, rule) in work.rules.iter().enumerate() {
+                        let enc = |side, row: &Row| {
+                            row.values[i].as_deref().map(|v| rule.encode(side, v))
+                        };
+                        if enc(Side::Source, s) != enc(Side::Destination, d) {
+                            let column = work.plan.targets[i].name.clone();
+                            values.push(Values {
+                                column: column.clone(),
+                                source: s.values[i].clone(),
+                                destination: d.values[i].clone(),
+                            });
+                            columns.push(column);
+                        }
+                    }
+                    result.differences.push(Difference {
+                        kind: Kind::Changed,
+                        key: s.key.clone(),
+                        columns,
+                        values: self.opts.show_values.then_some(values),
+                    });
+                    result.resend.push(s.values.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        let mut extra: Vec<&Row> = by_key.into_values().collect();
+        extra.sort_by(|a, b| key_order(&a.key, &b.key));
+        for d in extra {
+            result.differences.push(Difference {
+                kind: Kind::Extra,
+                key: d.key.clone(),
+                columns: Vec::new(),
+                values: None,
+            });
+            result.extra_keys.push(d.raw_key.clone());
+        }
+        match self.writer {
+            Some(w) if !result.resend.is_empty() => {
+                w.upsert(&work.plan.name, &work.plan.targets, &result.resend)
+                    .await
+                    .map_err(|e| self.repair_error(&work.plan.name, &e))?;
+            }
+            _ => result.resend.clear(),
+        }
+        Ok(result)
+    }
+}
+
+/// Keys in a stable order for reports: integers numerically, other values as text.
+fn key_order(a: &[Option<String>], b: &[Option<String>]) -> std::cmp::Ordering {
+    let sort_key = |v: &Option<String>| match v.as_deref().map(|s| (s.parse::<i128>(), s)) {
+        None => (0, 0, String::new()),
+        Some((Ok(n), _)) => (1, n, String::new()),
+        Some((Err(_), s)) => (2, 0, s.to_string()),
+    };
+    a.iter().map(sort_key).cmp(b.iter().map(sort_key))
+}

@@ -1,0 +1,500 @@
+//! Verify: a small table transferred in all nine engine pairs, then faults planted in the
+//! destination with plain SQL; `migrator verify` must find exactly those (and call the
+//! JSON document with its keys in another order equal), `--repair` must fix all but the
+//! extra row, `--delete-extra` that one too, and a last verify must be clean. Chinook,
+//! transferred, must verify clean in every pair (no false differences).
+
+use crate::convergence::{ENGINES, database, source, tag};
+use crate::support::{self, Db, Engine};
+use seaway_codegen::commands::diff;
+use seaway_codegen::config::Config;
+use std::path::Path;
+use std::time::Duration;
+
+/// One run of `migrator verify`: its exit code and output.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn migrator(config: &Path, args: &[&str]) -> Run {
+    let out = assert_cmd::Command::cargo_bin("migrator")
+        .expect("migrator binary")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("SEAWAY_CONFIG")
+        .timeout(Duration::from_secs(180))
+        .output()
+        .expect("run migrator");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+/// The source table, in each engine's own types: a key, text, nullable text, an exact
+/// decimal, a timestamp with microseconds, a JSON document and a case-sensitive label.
+fn faults_source(engine: Engine) -> String {
+    let (ddl, doc) = match engine {
+        Engine::Postgres => (
+            "CREATE TABLE faults (id integer PRIMARY KEY, name varchar(40) NOT NULL, note text, \
+             amount numeric(12,4), seen_at timestamp(6), doc json, label varchar(40));",
+            "",
+        ),
+        Engine::Mysql => (
+            "CREATE TABLE faults (id int PRIMARY KEY, name varchar(40) NOT NULL, note text, \
+             amount decimal(12,4), seen_at datetime(6), doc json, label varchar(40)) \
+             CHARACTER SET utf8mb4;",
+            "",
+        ),
+        Engine::Sqlite => (
+            "CREATE TABLE faults (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL, note TEXT, \
+             amount NUMERIC(12,4), seen_at DATETIME, doc JSON, label VARCHAR(40));",
+            "",
+        ),
+    };
+    let rows: Vec<String> = (1..=20)
+        .map(|i| {
+            let note = if i == 4 {
+                "NULL".to_string()
+            } else {
+                format!("'note {i}'")
+            };
+            let amount = if i == 5 {
+                "12.3456".to_string()
+            } else {
+                format!("{i}.5000")
+            };
+            let seen = if i == 6 {
+                "2024-01-01 10:00:00".to_string()
+            } else {
+                format!("2024-02-{:02} 08:30:15.123456", i)
+            };
+            let json = if i == 7 {
+                r#"{"a": 1, "b": [1, 2], "c": {"x": "y", "w": 2.5}}"#.to_string()
+            } else {
+                format!(r#"{{"n": {i}}}"#)
+            };
+            let label = if i == 8 {
+                "hello".to_string()
+            } else {
+                format!("Label {i}")
+            };
+            format!(
+                "({i}, 'row {i}', {note}, {amount}, '{seen}', '{json}{doc}', '{label}')",
+                doc = doc
+            )
+        })
+        .collect();
+    format!(
+        "{ddl}\nINSERT INTO faults (id, name, note, amount, seen_at, doc, label) VALUES {};",
+        rows.join(", ")
+    )
+}
+
+/// The faults, as SQL every engine runs alike.
+const PLANT: [&str; 8] = [
+    "UPDATE faults SET name = 'changed' WHERE id = 1",
+    "DELETE FROM faults WHERE id = 2",
+    "INSERT INTO faults (id, name, note, amount, seen_at, doc, label) \
+     VALUES (100, 'extra', NULL, 1, '2024-01-01 00:00:00', '{}', 'x')",
+    "UPDATE faults SET note = '' WHERE id = 4",
+    "UPDATE faults SET amount = 12.3457 WHERE id = 5",
+    "UPDATE faults SET seen_at = '2024-01-01 11:00:00' WHERE id = 6",
+    r#"UPDATE faults SET doc = '{"c": {"w": 2.5, "x": "y"}, "b": [1, 2], "a": 1}' WHERE id = 7"#,
+    "UPDATE faults SET label = 'HELLO' WHERE id = 8",
+];
+
+/// (kind, key, changed columns) of every planted fault, in key order.
+fn expected() -> Vec<(String, String, Vec<String>)> {
+    let e = |kind: &str, key: u32, cols: &[&str]| {
+        (
+            kind.to_string(),
+            key.to_string(),
+            cols.iter().map(|c| c.to_string()).collect(),
+        )
+    };
+    vec![
+        e("changed", 1, &["name"]),
+        e("missing", 2, &[]),
+        e("changed", 4, &["note"]),
+        e("changed", 5, &["amount"]),
+        e("changed", 6, &["seen_at"]),
+        e("changed", 8, &["label"]),
+        e("extra", 100, &[]),
+    ]
+}
+
+/// The report's differences for `faults` as (kind, key, columns).
+fn found(report: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    let table = report["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["table"] == "faults")
+        .expect("faults in the report");
+    table["differences"]
+        .as_array()
+        .expect("differences")
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap_or_default().to_string(),
+                d["key"][0].as_str().unwrap_or_default().to_string(),
+                d["columns"]
+                    .as_array()
+                    .map(|cs| {
+                        cs.iter()
+                            .map(|c| c.as_str().unwrap_or_default().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn read_report(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("report file")).expect("json")
+}
+
+/// Writes the project's config, diffs, applies and transfers; the config path.
+async fn transferred(project: &Path, src: &str, dst: &str, extra: &str, pair: &str) -> Config {
+    let config_path = project.join("seaway.yaml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "connections:\n  src: {{ url: \"{src}\" }}\n  dst: {{ url: \"{dst}\" }}\nsource: src\ndestination: dst\n{extra}"
+        ),
+    )
+    .expect("config");
+    let config = Config::load(&config_path).expect("config");
+    let first = diff::run(&config)
+        .await
+        .unwrap_or_else(|e| panic!("{pair}: diff: {e}"));
+    seaway_codegen::snapshot_io::write_all(&first.files).expect("write migration");
+    let out = support::run_migrator(&config_path, &["apply"]);
+    assert!(out.ok, "{pair}: apply: {}", out.stderr);
+    let out = support::run_migrator(&config_path, &["transfer"]);
+    assert!(out.ok, "{pair}: transfer: {}\n{}", out.stdout, out.stderr);
+    config
+}
+
+#[tokio::test]
+async fn verify_finds_exactly_the_planted_faults_in_all_nine_pairs_and_repair_fixes_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut done = Vec::new();
+    for from in ENGINES {
+        let Some(src) = database(
+            from,
+            &format!("seaway_v_src_{}", tag(from)),
+            Some(&faults_source(from)),
+            dir.path(),
+        )
+        .await
+        else {
+            continue;
+        };
+        for to in ENGINES {
+            let Some(dst) =
+                database(to, &format!("seaway_v_dst_{}", tag(to)), None, dir.path()).await
+            else {
+                continue;
+            };
+            let pair = format!("{} -> {}", tag(from), tag(to));
+            let project = tempfile::tempdir().expect("project");
+            let config = transferred(project.path(), &src, &dst, "", &pair).await;
+            let report = project.path().join("report.json");
+            let report_arg = report.to_str().expect("utf-8 path");
+
+            let run = migrator(&config.path, &["verify"]);
+            assert_eq!(
+                run.code,
+                Some(0),
+                "{pair}: verify after transfer: {}\n{}",
+                run.stdout,
+                run.stderr
+            );
+            assert!(run.stdout.contains("identical"), "{pair}: {}", run.stdout);
+
+            let mut db = Db::connect(to, &dst).await;
+            for sql in PLANT {
+                db.execute(sql).await;
+            }
+
+            let run = migrator(&config.path, &["verify", "--report", report_arg]);
+            assert_eq!(run.code, Some(1), "{pair}: {}\n{}", run.stdout, run.stderr);
+            let json = read_report(&report);
+            assert_eq!(found(&json), expected(), "{pair}: {}", run.stdout);
+            let faults = &json["tables"][0];
+            assert_eq!(faults["table"], "faults");
+            assert_eq!(
+                (&faults["missing"], &faults["extra"], &faults["changed"]),
+                (&1.into(), &1.into(), &5.into()),
+                "{pair}"
+            );
+            assert_eq!(faults["source_rows"], 20, "{pair}");
+            assert_eq!(faults["identical_rows"], 14, "{pair}");
+            // Values stay out of the report unless asked for.
+            let text = std::fs::read_to_string(&report).expect("report");
+            assert!(
+                !run.stdout.contains("row 1") && !text.contains("\"values\""),
+                "{pair}: values shown without --show-values:\n{}\n{text}",
+                run.stdout
+            );
+
+            let run = migrator(
+                &config.path,
+                &["verify", "--show-values", "--report", report_arg],
+            );
+            assert_eq!(run.code, Some(1), "{pair}: {}", run.stderr);
+            let json = read_report(&report);
+            let first = &json["tables"][0]["differences"][0];
+            assert_eq!(
+                first["values"],
+                serde_json::json!([{ "column": "name", "source": "row 1", "destination": "changed" }]),
+                "{pair}"
+            );
+
+            // Repair: everything but the extra row.
+            let run = migrator(&config.path, &["verify", "--repair"]);
+            assert_eq!(
+                run.code,
+                Some(1),
+                "{pair}: repair: {}\n{}",
+                run.stdout,
+                run.stderr
+            );
+            let run = migrator(&config.path, &["verify", "--report", report_arg]);
+            assert_eq!(run.code, Some(1), "{pair}: after repair: {}", run.stdout);
+            assert_eq!(
+                found(&read_report(&report)),
+                vec![("extra".to_string(), "100".to_string(), vec![])],
+                "{pair}: after repair"
+            );
+            let run = migrator(&config.path, &["verify", "--repair", "--delete-extra"]);
+            assert_eq!(run.code, Some(1), "{pair}: {}\n{}", run.stdout, run.stderr);
+            let run = migrator(&config.path, &["verify"]);
+            assert_eq!(
+                run.code,
+                Some(0),
+                "{pair}: after --delete-extra: {}\n{}",
+                run.stdout,
+                run.stderr
+            );
+            assert_eq!(db.count("SELECT count(*) FROM faults").await, 20, "{pair}");
+            db.close().await;
+            done.push(pair);
+        }
+    }
+    eprintln!("verified: {done:?}");
+}
+
+/// A masked, renamed column is compared as transfer writes it: masked on the source
+/// side first; changing the destination's masked value is found.
+#[tokio::test]
+async fn masked_and_renamed_columns_compare_as_transferred() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(src) = database(
+        Engine::Sqlite,
+        "seaway_v_mask_src",
+        Some(&faults_source(Engine::Sqlite)),
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let dst = format!(
+        "sqlite://{}",
+        dir.path().join("seaway_v_mask_dst.sqlite").display()
+    );
+    let project = tempfile::tempdir().expect("project");
+    let config = transferred(
+        project.path(),
+        &src,
+        &dst,
+        "mappings:\n  faults:\n    target: audited\n    columns: { label: tag }\n    mask: { name: hash, note: redact }\n    where: \"id <= 10\"\n",
+        "masked",
+    )
+    .await;
+    let run = migrator(&config.path, &["verify"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("10 rows"), "{}", run.stdout);
+
+    let mut db = Db::connect(Engine::Sqlite, &dst).await;
+    db.execute("UPDATE audited SET note = 'plain' WHERE id = 3")
+        .await;
+    db.execute("UPDATE audited SET tag = 'Other' WHERE id = 9")
+        .await;
+    let report = project.path().join("r.json");
+    let run = migrator(
+        &config.path,
+        &["verify", "--report", report.to_str().expect("path")],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let json = read_report(&report);
+    let diffs: Vec<(String, Vec<String>)> = json["tables"][0]["differences"]
+        .as_array()
+        .expect("differences")
+        .iter()
+        .map(|d| {
+            (
+                d["key"][0].as_str().unwrap_or_default().to_string(),
+                serde_json::from_value(d["columns"].clone()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        diffs,
+        vec![
+            ("3".to_string(), vec!["note".to_string()]),
+            ("9".to_string(), vec!["tag".to_string()])
+        ]
+    );
+    db.close().await;
+}
+
+/// Chinook, transferred into every pair, verifies clean: no false differences from
+/// engine representations (decimals, timestamps, text in other collations).
+#[tokio::test]
+async fn chinook_verifies_identical_after_transfer_in_all_nine_pairs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut done = Vec::new();
+    for from in ENGINES {
+        let Some(src) = source("seaway_v_chinook", "chinook", from, dir.path()).await else {
+            continue;
+        };
+        for to in ENGINES {
+            let Some(dst) = database(
+                to,
+                &format!("seaway_v_chinook_{}", tag(to)),
+                None,
+                dir.path(),
+            )
+            .await
+            else {
+                continue;
+            };
+            let pair = format!("{} -> {}", tag(from), tag(to));
+            let project = tempfile::tempdir().expect("project");
+            let config = transferred(project.path(), &src, &dst, "", &pair).await;
+            // Small chunks, so every table's keys span several.
+            let run = migrator(&config.path, &["verify", "--chunk-size", "500"]);
+            assert_eq!(run.code, Some(0), "{pair}: {}\n{}", run.stdout, run.stderr);
+            assert!(run.stdout.contains("15607 rows"), "{pair}: {}", run.stdout);
+            done.push(pair);
+        }
+    }
+    eprintln!("verified: {done:?}");
+}
+
+/// `--continuous`: checks until `--checks` runs while consistency holds, and exits 1 with
+/// an alert as soon as it falls below `--alert-below`.
+#[tokio::test]
+async fn continuous_checks_alert_when_consistency_drops_below_the_threshold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(src) = database(
+        Engine::Sqlite,
+        "seaway_v_cont_src",
+        Some(&faults_source(Engine::Sqlite)),
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let dst = format!(
+        "sqlite://{}",
+        dir.path().join("seaway_v_cont_dst.sqlite").display()
+    );
+    let project = tempfile::tempdir().expect("project");
+    let config = transferred(project.path(), &src, &dst, "", "continuous").await;
+    let args = [
+        "verify",
+        "--continuous",
+        "--interval",
+        "0",
+        "--checks",
+        "3",
+        "--alert-below",
+        "99",
+    ];
+    let run = migrator(&config.path, &args);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stdout.matches("verified 20 rows").count(),
+        3,
+        "three checks: {}",
+        run.stdout
+    );
+    assert!(!run.stderr.contains("ALERT"), "{}", run.stderr);
+
+    // One row in 20 differs: 95% < 99%, so the first check alerts and stops.
+    let mut db = Db::connect(Engine::Sqlite, &dst).await;
+    db.execute("UPDATE faults SET label = 'drift' WHERE id = 3")
+        .await;
+    db.close().await;
+    let run = migrator(&config.path, &args);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("ALERT: consistency 95.0000% is below 99% (check 1)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout.matches("verified 20 rows").count(), 1);
+
+    // Above the threshold it keeps checking, and only reports.
+    let lenient = [
+        "verify",
+        "--continuous",
+        "--interval",
+        "0",
+        "--checks",
+        "2",
+        "--alert-below",
+        "90",
+    ];
+    let run = migrator(&config.path, &lenient);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stdout
+            .matches("verified 20 rows")
+            .zip(
+                run.stdout
+                    .matches("0 missing, 0 extra, 1 changed, 0 failed")
+            )
+            .count(),
+        2,
+        "{}",
+        run.stdout
+    );
+}
+
+/// Errors exit 2, name the connection at fault, and never print its password.
+#[test]
+fn unreachable_destination_exits_2_without_the_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("seaway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "connections:\n  src: {{ url: \"{}\" }}\n  dst: {{ url: \"postgres://app:Sekr3tPw@127.0.0.1:1/shop\" }}\nsource: src\ndestination: dst\n",
+            support::chinook_sqlite_url()
+        ),
+    )
+    .expect("config");
+    let run = migrator(&config, &["verify"]);
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("connection `dst`: cannot reach PostgreSQL at 127.0.0.1:1"),
+        "{}",
+        run.stderr
+    );
+    assert!(!format!("{}{}", run.stdout, run.stderr).contains("Sekr3tPw"));
+}
