@@ -128,6 +128,10 @@ pub enum TransferError {
         "table `{table}`: the destination refused a row ({reason}); stopped because of --on-error stop"
     )]
     Stopped { table: String, reason: String },
+    #[error(
+        "table `{table}`: the destination refused a row ({reason}); an append-only table is copied all or nothing, so none of this run's rows of it were written"
+    )]
+    AppendRefused { table: String, reason: String },
     #[error("table `{table}`: reading the source failed: {reason}")]
     Read { table: String, reason: String },
     #[error("cannot write the reject file {}", path.display())]
@@ -302,6 +306,9 @@ pub fn load_order(schema: &Schema) -> Vec<String> {
 #[derive(Debug, Clone)]
 struct Window {
     condition: String,
+    /// The mark the window starts after (the last run's, or `--since`), as the source
+    /// printed it.
+    lower: Option<String>,
     upper: Option<String>,
 }
 
@@ -419,15 +426,22 @@ impl Job<'_> {
             masks,
             filter,
         };
-        let this = &*self;
-        stream::iter(chunks.into_iter().filter(|c| !c.done))
-            .map(|chunk| {
-                let (spec, progress) = (&spec, &progress);
-                async move { this.chunk(spec, &chunk, progress).await }
-            })
-            .buffer_unordered(self.opts.workers.max(1))
-            .try_collect::<Vec<()>>()
-            .await?;
+        if plan.append_only {
+            if let Some(chunk) = chunks.iter().find(|c| !c.done) {
+                self.append(&spec, chunk, window.as_ref(), mapping, &progress)
+                    .await?;
+            }
+        } else {
+            let this = &*self;
+            stream::iter(chunks.into_iter().filter(|c| !c.done))
+                .map(|chunk| {
+                    let (spec, progress) = (&spec, &progress);
+                    async move { this.chunk(spec, &chunk, progress).await }
+                })
+                .buffer_unordered(self.opts.workers.max(1))
+                .try_collect::<Vec<()>>()
+                .await?;
+        }
         report.rows = progress.rows.get();
         report.rejected = progress.rejected.get();
         report.zero_dates = progress.zero_dates.get();
@@ -501,7 +515,11 @@ impl Job<'_> {
             (Some(lo), Some(hi)) => format!("{col} > {} AND {col} <= {}", literal(lo), literal(hi)),
             (None, Some(hi)) => format!("{col} <= {}", literal(hi)),
         };
-        Ok(Some(Window { condition, upper }))
+        Ok(Some(Window {
+            condition,
+            lower,
+            upper,
+        }))
     }
 
     fn desired_destination(&self) -> String {
@@ -604,22 +622,7 @@ impl Job<'_> {
         } = *spec;
         let d = self.source_schema.dialect;
         let mut last: Option<Vec<String>> = chunk.last_key.clone();
-        // MySQL date and date-time columns, which may hold zero dates.
-        let dated: Vec<usize> = if d == seaway_codegen::model::Dialect::Mysql {
-            src_cols
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| {
-                    matches!(
-                        Family::of(&c.ty),
-                        Family::Date | Family::Timestamp | Family::TimestampTz
-                    )
-                })
-                .map(|(i, _)| i)
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let dated = dated_columns(d, src_cols);
         let fresh = self.range_is_fresh(spec, chunk).await;
         if fresh && self.stream_chunk(spec, chunk, progress).await? {
             return Ok(());
@@ -710,6 +713,133 @@ impl Job<'_> {
             .chunk_done(chunk)
             .await
             .map_err(|e| self.state_error(e))
+    }
+
+    /// An append-only table (no key to match rows on): the window's rows replace what an
+    /// earlier copy of the same window wrote (rows past the window's lower mark; every
+    /// row in full mode or on a first run), in one destination transaction
+    /// (`write::Tx`). Without a key a copy can neither resume part-way nor upsert, so it
+    /// is all or nothing instead: a refused row rolls the window back and fails the table,
+    /// and a killed run leaves the destination as it was.
+    async fn append(
+        &self,
+        spec: &TableSpec<'_>,
+        chunk: &Chunk,
+        window: Option<&Window>,
+        mapping: Option<&seaway_codegen::config::Mapping>,
+        progress: &Progress<'_, '_>,
+    ) -> Result<(), TransferError> {
+        let d = self.source_schema.dialect;
+        let source_err = |e: sqlx::Error| TransferError::Read {
+            table: spec.source_table.to_string(),
+            reason: self.config.source_connection().url.scrub(&e.to_string()),
+        };
+        let refused = |e: sqlx::Error| {
+            let reason = self.scrub_destination(&e);
+            match self.opts.on_error {
+                OnError::Stop => TransferError::Stopped {
+                    table: spec.name.to_string(),
+                    reason,
+                },
+                OnError::Reject => TransferError::AppendRefused {
+                    table: spec.name.to_string(),
+                    reason,
+                },
+            }
+        };
+        let column = mapping.and_then(|m| m.watermark.as_deref());
+        let after = match (window.and_then(|w| w.lower.as_deref()), column) {
+            (Some(lower), Some(column)) => {
+                match spec.src_cols.iter().position(|c| c.name == column) {
+                    Some(i) => self
+                        .canonical_mark(spec, spec.src_cols[i], lower)
+                        .await
+                        .map_err(source_err)?
+                        .map(|mark| (&spec.targets[i], mark)),
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let mut tx = self.writer.begin().await.map_err(refused)?;
+        tx.clear(spec.name, after.as_ref().map(|(t, m)| (*t, m.as_str())))
+            .await
+            .map_err(refused)?;
+
+        let select: Vec<String> = spec
+            .src_cols
+            .iter()
+            .map(|c| read::select_expr(d, c))
+            .collect();
+        let where_clause = spec
+            .filter
+            .map(|f| format!(" WHERE ({f})"))
+            .unwrap_or_default();
+        let sql = format!(
+            "SELECT {} FROM {}{where_clause}",
+            select.join(", "),
+            read::quote(d, spec.source_table)
+        );
+        let dated = dated_columns(d, spec.src_cols);
+        let mut pages = self.source.stream(&sql).chunks(self.opts.page_size.max(1));
+        let (mut written, mut rejected, mut ordinal) = (0u64, 0u64, 0u64);
+        while let Some(page) = pages.next().await {
+            let mut data = Vec::with_capacity(page.len());
+            for row in page {
+                let mut row = row.map_err(source_err)?;
+                ordinal += 1;
+                for (value, mask) in row.iter_mut().zip(spec.masks) {
+                    apply_mask(value, *mask, self.config);
+                }
+                if let Some(reason) = self.zero_dates(spec.src_cols, &dated, &mut row, progress) {
+                    // No key to name it by: the row's place in the read.
+                    self.reject(spec.name, &[Some(format!("row {ordinal}"))], &reason)?;
+                    rejected += 1;
+                    continue;
+                }
+                data.push(row);
+            }
+            written += tx
+                .insert(spec.name, spec.targets, &data)
+                .await
+                .map_err(refused)?;
+            progress.rows.set(progress.rows.get() + data.len() as u64);
+            (progress.events.borrow_mut())(Event::Page {
+                table: spec.name,
+                rows: progress.rows.get(),
+            });
+        }
+        drop(pages);
+        tx.commit().await.map_err(refused)?;
+        progress.rejected.set(progress.rejected.get() + rejected);
+        self.state
+            .chunk_streamed(chunk, written)
+            .await
+            .map_err(|e| self.state_error(e))
+    }
+
+    /// The canonical text of the largest watermark value at or below `mark` (a mark as
+    /// the source printed it), to compare with the destination's copy; `None` when no
+    /// row is that old.
+    async fn canonical_mark(
+        &self,
+        spec: &TableSpec<'_>,
+        column: &Column,
+        mark: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let d = self.source_schema.dialect;
+        let col = read::quote(d, &column.name);
+        let sql = format!(
+            "SELECT {} FROM (SELECT max({col}) AS {col} FROM {} WHERE {col} <= {}) AS seaway_mark",
+            read::select_expr(d, column),
+            read::quote(d, spec.source_table),
+            format_args!("'{}'", mark.replace('\'', "''")),
+        );
+        let rows = self.source.rows(&sql, &[]).await?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten()))
     }
 
     /// MySQL zero dates in a row (`0000-00-00`, a zero month or day), which no other
@@ -890,6 +1020,23 @@ impl Job<'_> {
             .map_err(err)?;
         file.write_all(line.as_bytes()).map_err(err)
     }
+}
+
+/// The MySQL date and date-time columns among `cols`, which may hold zero dates.
+fn dated_columns(d: seaway_codegen::model::Dialect, cols: &[&Column]) -> Vec<usize> {
+    if d != seaway_codegen::model::Dialect::Mysql {
+        return Vec::new();
+    }
+    cols.iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            matches!(
+                Family::of(&c.ty),
+                Family::Date | Family::Timestamp | Family::TimestampTz
+            )
+        })
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Disguises a value per the mapping's `mask:`; a hash is keyed by `SEAWAY_MASK_KEY`

@@ -32,6 +32,8 @@ pub struct TablePlan {
     pub masks: Vec<Option<Mask>>,
     /// The mapping's `where:` filter, in the source dialect's SQL.
     pub filter: Option<String>,
+    /// `append_only: true`: no key (`key_cols` is empty); rows are inserted, never matched.
+    pub append_only: bool,
 }
 
 /// Why a table cannot be planned.
@@ -55,7 +57,11 @@ impl TablePlan {
         let dest = &desired.schema.tables[name];
         let src = &source_schema.tables[&origin.source_table];
         let key_names = key_names(dest, origin, config);
-        if key_names.is_empty() {
+        let append_only = config
+            .mappings
+            .get(&origin.source_table)
+            .is_some_and(|m| m.append_only);
+        if key_names.is_empty() && !append_only {
             return Err(PlanError::NoKey(origin.source_table.clone()));
         }
         let by_dest: BTreeMap<&str, &str> = origin
@@ -105,6 +111,7 @@ impl TablePlan {
             targets,
             masks,
             filter: mapping.and_then(|m| m.filter.clone()),
+            append_only: key_names.is_empty(),
         })
     }
 

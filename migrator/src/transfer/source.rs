@@ -48,6 +48,19 @@ impl Source {
         }
     }
 
+    /// Runs `sql` and streams its rows as optional text, for reads that cannot be paged
+    /// by key (an append-only table has none); memory holds what the caller keeps.
+    pub fn stream<'a>(
+        &'a self,
+        sql: &str,
+    ) -> futures_util::stream::BoxStream<'a, Result<Vec<Option<String>>, sqlx::Error>> {
+        match self {
+            Source::Postgres(p) => stream_rows(p, sql),
+            Source::Mysql(p) => stream_rows(p, sql),
+            Source::Sqlite(p) => stream_rows(p, sql),
+        }
+    }
+
     /// The pool, when the source is PostgreSQL (for `COPY ... TO STDOUT`).
     pub fn postgres(&self) -> Option<&sqlx::PgPool> {
         match self {
@@ -63,6 +76,30 @@ impl Source {
             Source::Sqlite(p) => p.close().await,
         }
     }
+}
+
+fn stream_rows<'e, DB, E>(
+    executor: E,
+    sql: &str,
+) -> futures_util::stream::BoxStream<'e, Result<Vec<Option<String>>, sqlx::Error>>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'e, Database = DB> + 'e,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    String: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    use futures_util::StreamExt;
+    use sqlx::Row;
+    sqlx::query::<DB>(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch(executor)
+        .map(|row| {
+            let row = row?;
+            (0..row.len())
+                .map(|i| row.try_get::<Option<String>, _>(i))
+                .collect()
+        })
+        .boxed()
 }
 
 async fn fetch<'e, DB, E>(executor: E, sql: &str, params: &[String]) -> Result<Rows, sqlx::Error>

@@ -385,6 +385,13 @@ impl Job<'_> {
         let mut report = failed(name, desired, "");
         report.error = None;
         let plan = match TablePlan::new(name, desired, source_schema, self.config) {
+            Ok(plan) if plan.append_only => {
+                report.error = Some(format!(
+                    "table `{}` is append_only (it has no key), and rows are compared by key; it was not verified",
+                    plan.source_table
+                ));
+                return Ok((report, None));
+            }
             Ok(plan) => plan,
             Err(e) => {
                 report.error = Some(format!("{e}; it was not verified"));

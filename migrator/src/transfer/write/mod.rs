@@ -152,6 +152,15 @@ impl Writer {
         Ok(deleted)
     }
 
+    /// Opens a destination transaction for an append-only table's window (see [`Tx`]).
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Writer::Postgres(w) => Tx::Postgres(w.0.begin().await?),
+            Writer::Mysql(w) => Tx::Mysql(w.0.begin().await?),
+            Writer::Sqlite(w) => Tx::Sqlite(w.0.begin().await?),
+        })
+    }
+
     pub async fn close(self) {
         match self {
             Writer::Postgres(w) => w.0.close().await,
@@ -224,5 +233,85 @@ impl RowsAffected for sqlx::mysql::MySqlQueryResult {
 impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
     fn rows(&self) -> u64 {
         self.rows_affected()
+    }
+}
+
+/// One destination transaction in which an append-only table (no key to match rows on)
+/// gets its window replaced: the rows an earlier, interrupted copy of the same window
+/// wrote are deleted, then the window's rows inserted, all or nothing. Without a key a
+/// copy cannot resume part-way or upsert, so it is made atomic instead.
+pub enum Tx {
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Mysql(sqlx::Transaction<'static, sqlx::MySql>),
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tx")
+    }
+}
+
+impl Tx {
+    fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Postgres(_) => Dialect::Postgres,
+            Tx::Mysql(_) => Dialect::Mysql,
+            Tx::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Deletes the table's rows whose watermark column `after.0` is past `after.1`
+    /// (canonical text), or every row when `after` is `None`; returns the rows deleted.
+    pub async fn clear(
+        &mut self,
+        table: &str,
+        after: Option<(&Target, &str)>,
+    ) -> Result<u64, sqlx::Error> {
+        let d = self.dialect();
+        let mut sql = format!("DELETE FROM {}", super::read::quote(d, table));
+        let mut params = Vec::new();
+        if let Some((column, mark)) = after {
+            let placeholder = match d {
+                Dialect::Postgres => format!("CAST($1 AS {})", column.native),
+                _ => "?".to_string(),
+            };
+            sql.push_str(&format!(
+                " WHERE {} > {placeholder}",
+                super::read::quote(d, &column.name)
+            ));
+            params.push(for_destination(d, column, Some(mark)));
+        }
+        match self {
+            Tx::Postgres(tx) => execute(&mut **tx, &sql, &params).await,
+            Tx::Mysql(tx) => execute(&mut **tx, &sql, &params).await,
+            Tx::Sqlite(tx) => execute(&mut **tx, &sql, &params).await,
+        }
+    }
+
+    /// Inserts rows (canonical text, in `targets` order, no key among the targets).
+    pub async fn insert(
+        &mut self,
+        table: &str,
+        targets: &[Target],
+        rows: &[Vec<Option<String>>],
+    ) -> Result<u64, sqlx::Error> {
+        match self {
+            Tx::Postgres(tx) => postgres::copy_rows(tx, table, targets, rows).await,
+            Tx::Mysql(tx) => mysql::insert_rows(tx, table, targets, rows)
+                .await
+                .map(|n| n as u64),
+            Tx::Sqlite(tx) => sqlite::insert_rows(tx, table, targets, rows)
+                .await
+                .map(|n| n as u64),
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Postgres(tx) => tx.commit().await,
+            Tx::Mysql(tx) => tx.commit().await,
+            Tx::Sqlite(tx) => tx.commit().await,
+        }
     }
 }

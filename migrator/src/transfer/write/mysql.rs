@@ -50,58 +50,67 @@ impl MyWriter {
         targets: &[Target],
         rows: &[Vec<Option<String>>],
     ) -> Result<usize, sqlx::Error> {
-        let q = |n: &str| quote(Dialect::Mysql, n);
-        let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
-        let tuple = format!(
-            "({})",
-            targets
-                .iter()
-                .map(placeholder)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let updates: Vec<String> = non_keys(targets)
-            .map(|t| format!("{0} = VALUES({0})", q(&t.name)))
-            .collect();
-        let tail = if updates.is_empty() {
-            let first = cols.first().cloned().unwrap_or_default();
-            format!(" ON DUPLICATE KEY UPDATE {first} = {first}")
-        } else {
-            format!(" ON DUPLICATE KEY UPDATE {}", updates.join(", "))
-        };
-        let per_statement = (MAX_PLACEHOLDERS / targets.len().max(1)).max(1);
-        let mut written = 0;
-        let mut start = 0;
-        while start < rows.len() {
-            let mut end = start;
-            let mut bytes = 0;
-            while end < rows.len()
-                && end - start < per_statement
-                && (bytes < MAX_BYTES || end == start)
-            {
-                bytes += rows[end]
-                    .iter()
-                    .map(|v| v.as_ref().map_or(4, String::len))
-                    .sum::<usize>();
-                end += 1;
-            }
-            let batch = &rows[start..end];
-            let sql = format!(
-                "INSERT INTO {} ({}) VALUES {}{tail}",
-                q(table),
-                cols.join(", "),
-                vec![tuple.as_str(); batch.len()].join(", ")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for row in batch {
-                for (t, v) in targets.iter().zip(row) {
-                    query = query.bind(for_destination(Dialect::Mysql, t, v.as_deref()));
-                }
-            }
-            query.execute(&self.0).await?;
-            written += batch.len();
-            start = end;
-        }
-        Ok(written)
+        insert_rows(&mut *self.0.acquire().await?, table, targets, rows).await
     }
+}
+
+/// Multi-row upserts (plain inserts when no target is a key: ON DUPLICATE KEY then has
+/// nothing to match) on an open connection, inside the caller's transaction if any.
+pub(super) async fn insert_rows(
+    conn: &mut sqlx::MySqlConnection,
+    table: &str,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<usize, sqlx::Error> {
+    let q = |n: &str| quote(Dialect::Mysql, n);
+    let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
+    let tuple = format!(
+        "({})",
+        targets
+            .iter()
+            .map(placeholder)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let updates: Vec<String> = non_keys(targets)
+        .map(|t| format!("{0} = VALUES({0})", q(&t.name)))
+        .collect();
+    let tail = if updates.is_empty() {
+        let first = cols.first().cloned().unwrap_or_default();
+        format!(" ON DUPLICATE KEY UPDATE {first} = {first}")
+    } else {
+        format!(" ON DUPLICATE KEY UPDATE {}", updates.join(", "))
+    };
+    let per_statement = (MAX_PLACEHOLDERS / targets.len().max(1)).max(1);
+    let mut written = 0;
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < rows.len() && end - start < per_statement && (bytes < MAX_BYTES || end == start)
+        {
+            bytes += rows[end]
+                .iter()
+                .map(|v| v.as_ref().map_or(4, String::len))
+                .sum::<usize>();
+            end += 1;
+        }
+        let batch = &rows[start..end];
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES {}{tail}",
+            q(table),
+            cols.join(", "),
+            vec![tuple.as_str(); batch.len()].join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in batch {
+            for (t, v) in targets.iter().zip(row) {
+                query = query.bind(for_destination(Dialect::Mysql, t, v.as_deref()));
+            }
+        }
+        query.execute(&mut *conn).await?;
+        written += batch.len();
+        start = end;
+    }
+    Ok(written)
 }

@@ -55,6 +55,22 @@ pub(crate) fn copy_in_statement(table: &str, targets: &[Target]) -> String {
     )
 }
 
+/// One plain `COPY` of `rows` on an open connection (inside the caller's transaction,
+/// if any); returns the rows copied.
+pub(super) async fn copy_rows(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<u64, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut copy = conn.copy_in_raw(&copy_in_statement(table, targets)).await?;
+    copy.send(copy_text(targets, rows).into_bytes()).await?;
+    copy.finish().await
+}
+
 impl PgWriter {
     /// Whether the table holds no row with `key` in `(lo, hi]` (either end open when
     /// `None`; the whole table when `key` is `None`). Asked before a chunk is loaded: an
@@ -94,16 +110,8 @@ impl PgWriter {
         targets: &[Target],
         rows: &[Vec<Option<String>>],
     ) -> Result<usize, sqlx::Error> {
-        use sqlx::postgres::PgPoolCopyExt;
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let mut copy = self
-            .0
-            .copy_in_raw(&copy_in_statement(table, targets))
-            .await?;
-        copy.send(copy_text(targets, rows).into_bytes()).await?;
-        let done = copy.finish().await?;
+        let mut conn = self.0.acquire().await?;
+        let done = copy_rows(&mut conn, table, targets, rows).await?;
         Ok(usize::try_from(done).unwrap_or(rows.len()))
     }
 

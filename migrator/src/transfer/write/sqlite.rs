@@ -85,51 +85,62 @@ impl LiteWriter {
         targets: &[Target],
         rows: &[Vec<Option<String>>],
     ) -> Result<usize, sqlx::Error> {
-        let q = |n: &str| quote(Dialect::Sqlite, n);
-        let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
-        let keys: Vec<String> = targets
-            .iter()
-            .filter(|t| t.is_key)
-            .map(|t| q(&t.name))
-            .collect();
-        let tuple = format!(
-            "({})",
-            targets
-                .iter()
-                .map(placeholder)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let updates: Vec<String> = non_keys(targets)
-            .map(|t| format!("{0} = excluded.{0}", q(&t.name)))
-            .collect();
-        let tail = match (keys.is_empty(), updates.is_empty()) {
-            (true, _) => String::new(),
-            (false, true) => format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", ")),
-            (false, false) => format!(
-                " ON CONFLICT ({}) DO UPDATE SET {}",
-                keys.join(", "),
-                updates.join(", ")
-            ),
-        };
-        let per_statement = (MAX_PLACEHOLDERS / targets.len().max(1)).max(1);
-        let mut tx = self.0.begin().await?;
-        for batch in rows.chunks(per_statement) {
-            let sql = format!(
-                "INSERT INTO {} ({}) VALUES {}{tail}",
-                q(table),
-                cols.join(", "),
-                vec![tuple.as_str(); batch.len()].join(", ")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for row in batch {
-                for (t, v) in targets.iter().zip(row) {
-                    query = bind(query, t, v.as_deref());
-                }
-            }
-            query.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(rows.len())
+        insert_rows(&mut *self.0.acquire().await?, table, targets, rows).await
     }
+}
+
+/// Multi-row upserts (plain inserts when no target is a key) on an open connection, in
+/// one transaction (a savepoint inside the caller's transaction, if any).
+pub(super) async fn insert_rows(
+    conn: &mut sqlx::SqliteConnection,
+    table: &str,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<usize, sqlx::Error> {
+    let q = |n: &str| quote(Dialect::Sqlite, n);
+    let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
+    let keys: Vec<String> = targets
+        .iter()
+        .filter(|t| t.is_key)
+        .map(|t| q(&t.name))
+        .collect();
+    let tuple = format!(
+        "({})",
+        targets
+            .iter()
+            .map(placeholder)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let updates: Vec<String> = non_keys(targets)
+        .map(|t| format!("{0} = excluded.{0}", q(&t.name)))
+        .collect();
+    let tail = match (keys.is_empty(), updates.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", ")),
+        (false, false) => format!(
+            " ON CONFLICT ({}) DO UPDATE SET {}",
+            keys.join(", "),
+            updates.join(", ")
+        ),
+    };
+    let per_statement = (MAX_PLACEHOLDERS / targets.len().max(1)).max(1);
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    for batch in rows.chunks(per_statement) {
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES {}{tail}",
+            q(table),
+            cols.join(", "),
+            vec![tuple.as_str(); batch.len()].join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in batch {
+            for (t, v) in targets.iter().zip(row) {
+                query = bind(query, t, v.as_deref());
+            }
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len())
 }
