@@ -44,6 +44,9 @@ pub struct Config {
     pub allow_lossy: Vec<Pattern>,
     pub transfer_mode: TransferMode,
     pub zero_dates: ZeroDates,
+    /// `transfer.state`: the PostgreSQL connection holding the transfer state, instead
+    /// of the SQLite file `.seaway/state.sqlite`.
+    pub state: Option<String>,
     text: String,
 }
 
@@ -360,6 +363,32 @@ impl Builder<'_> {
         };
         let destination = pick("destination", &raw.destination)?;
 
+        let state = match &raw.transfer.state {
+            None => None,
+            Some(v) => {
+                let line =
+                    find_line_after_text(self.text, line_of_key(self.text, "transfer"), "state:");
+                let v = self.expand("transfer.state", v)?;
+                let Some(conn) = connections.get(&v) else {
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "transfer.state: `{v}` is not a connection{}; connections are: {}",
+                            did_you_mean(&v, names.iter().copied()),
+                            names.join(", ")
+                        ),
+                    ));
+                };
+                if conn.url.dialect() != crate::model::Dialect::Postgres {
+                    return Err(self.err(line, format!(
+                        "transfer.state: connection `{v}` is {:?}, but a shared transfer state must be in PostgreSQL (without `transfer.state`, it is the SQLite file .seaway/state.sqlite beside the config)",
+                        conn.url.dialect()
+                    )));
+                }
+                Some(v)
+            }
+        };
+
         let tables = TableFilter {
             include: self.patterns("tables.include", &raw.tables.include)?,
             exclude: self.patterns("tables.exclude", &raw.tables.exclude)?,
@@ -436,6 +465,7 @@ impl Builder<'_> {
             naming: raw.naming,
             transfer_mode: raw.transfer.mode,
             zero_dates: raw.transfer.zero_dates,
+            state,
             allow_lossy,
             connections,
             source,

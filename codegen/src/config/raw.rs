@@ -37,6 +37,7 @@ pub struct RawTransfer {
     pub mode: super::TransferMode,
     #[serde(default)]
     pub zero_dates: super::ZeroDates,
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

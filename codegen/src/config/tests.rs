@@ -338,3 +338,25 @@ fn include_pattern_matching_only_a_view_is_accepted() {
         "{e}"
     );
 }
+
+#[test]
+fn transfer_state_must_name_a_postgresql_connection() {
+    let base = "connections:\n  a: {url: 'sqlite://a'}\n  my: {url: 'mysql://root@h/db'}\n  pg: {url: 'postgres://u:secret@h/db'}\nsource: a\ntransfer:\n";
+    let cfg = parse(&format!("{base}  state: pg\n")).unwrap();
+    assert_eq!(cfg.state.as_deref(), Some("pg"));
+    let e = err(&format!("{base}  state: my\n"));
+    assert!(e.contains(":7") && e.contains("`my` is Mysql") && e.contains("PostgreSQL"), "{e}");
+    let e = err(&format!("{base}  state: pgg\n"));
+    assert!(e.contains("`pgg` is not a connection") && e.contains("pg"), "{e}");
+    let e = err(&format!("{base}  key: [a]\n"));
+    assert!(e.contains("unknown key `key` in `transfer`"), "{e}");
+}
+
+#[test]
+fn key_and_append_only_are_checked_where_they_are_written() {
+    let base = "connections:\n  a: {url: 'sqlite://a'}\nmappings:\n  t:\n";
+    let e = err(&format!("{base}    key: []\n"));
+    assert!(e.contains(":5") && e.contains("at least one column"), "{e}");
+    let e = err(&format!("{base}    key: [id]\n    append_only: true\n"));
+    assert!(e.contains(":6") && e.contains("exclude each other"), "{e}");
+}

@@ -118,8 +118,8 @@ pub enum TransferError {
     Prepare(#[from] DiffError),
     #[error(transparent)]
     Connect(#[from] seaway_codegen::inspect::ConnectError),
-    #[error("the transfer state store {}", path.display())]
-    State { path: PathBuf, source: sqlx::Error },
+    #[error("the transfer state store {store}")]
+    State { store: String, source: sqlx::Error },
     #[error(
         "destination `{destination}` lacks table(s) {tables}; run `just apply` (at least `--section pre-data`) first"
     )]
@@ -175,14 +175,7 @@ pub async fn transfer(
         .map(PathBuf::from)
         .unwrap_or_default()
         .join(".seaway");
-    let state_path = base.join("state.sqlite");
-    let state_err = |source| TransferError::State {
-        path: state_path.clone(),
-        source,
-    };
-    let state = State::open(&state_path, &config.source, &dest_conn.name, opts.restart)
-        .await
-        .map_err(state_err)?;
+    let (state, store) = open_state(config, &base, &dest_conn.name, opts.restart).await?;
     let source = Source::open(config.source_connection()).await?;
     let writer = Writer::open(dest_conn).await?;
     let mut job = Job {
@@ -193,6 +186,7 @@ pub async fn transfer(
         source: &source,
         writer: &writer,
         state: &state,
+        store: store.clone(),
         rejects_dir: base.join("rejects"),
     };
 
@@ -236,7 +230,7 @@ pub async fn transfer(
         .finish()
         .await
         .map_err(|source| TransferError::State {
-            path: state_path.clone(),
+            store: store.clone(),
             source,
         })?;
     let resumed = state.resumed;
@@ -260,6 +254,46 @@ pub async fn transfer(
         seconds,
         tables,
     })
+}
+
+/// Opens the transfer state: in the PostgreSQL connection `transfer.state` names, else in
+/// the SQLite file `<config dir>/.seaway/state.sqlite`. Returns it with how errors name it.
+async fn open_state(
+    config: &Config,
+    base: &std::path::Path,
+    destination: &str,
+    restart: bool,
+) -> Result<(State, String), TransferError> {
+    match &config.state {
+        Some(name) => {
+            let conn = &config.connections[name];
+            let store = format!("in connection `{name}` ({})", conn.url.redacted());
+            let schema = conn.schema.clone().unwrap_or_else(|| "public".into());
+            let pool = seaway_codegen::inspect::connect::postgres(
+                conn,
+                &format!("\"{}\"", schema.replace('"', "\"\"")),
+            )
+            .await?;
+            let state = State::open_postgres(pool, &config.source, destination, restart)
+                .await
+                .map_err(|source| TransferError::State {
+                    store: store.clone(),
+                    source,
+                })?;
+            Ok((state, store))
+        }
+        None => {
+            let path = base.join("state.sqlite");
+            let store = path.display().to_string();
+            let state = State::open(&path, &config.source, destination, restart)
+                .await
+                .map_err(|source| TransferError::State {
+                    store: store.clone(),
+                    source,
+                })?;
+            Ok((state, store))
+        }
+    }
 }
 
 /// Referenced tables before the tables that reference them (ties and cycles by name),
@@ -341,6 +375,8 @@ struct Job<'a> {
     source: &'a Source,
     writer: &'a Writer,
     state: &'a State,
+    /// How errors name the state store (a path, or a connection with its URL redacted).
+    store: String,
     rejects_dir: PathBuf,
 }
 
@@ -553,7 +589,7 @@ impl Job<'_> {
 
     fn state_error(&self, source: sqlx::Error) -> TransferError {
         TransferError::State {
-            path: self.rejects_dir.with_file_name("state.sqlite"),
+            store: self.store.clone(),
             source,
         }
     }

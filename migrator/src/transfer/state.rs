@@ -1,12 +1,13 @@
-//! Where a transfer is: an SQLite file (`.seaway/state.sqlite` beside the config) with one
-//! row per run and per chunk, holding the last key written. A killed run is resumed by
-//! the next one: finished chunks are skipped, an unfinished chunk restarts after its last
-//! recorded key, and because every write is an upsert, a page written but not yet
-//! recorded is simply written again, never doubled.
+//! Where a transfer is: one row per run and per chunk, holding the last key written, in
+//! an SQLite file (`.seaway/state.sqlite` beside the config, the default) or in PostgreSQL
+//! tables `seaway_transfer_*` (`transfer.state: <connection>`), for runs from machines
+//! that share no disk. A killed run is resumed by the next one: finished chunks are
+//! skipped, an unfinished chunk restarts after its last recorded key, and because every
+//! write is an upsert, a page written but not yet recorded is simply written again, never
+//! doubled.
 
-use sqlx::SqlitePool;
+use sqlx::{PgPool, SqlitePool};
 use std::path::Path;
-
 #[derive(Debug, Clone)]
 pub struct Chunk {
     pub table: String,
@@ -27,17 +28,54 @@ pub struct Chunk {
 #[derive(sqlx::FromRow)]
 struct ChunkRow(i64, Option<i64>, Option<i64>, Option<String>, i64, i64, i64);
 
+/// The database behind the state.
+#[derive(Debug)]
+enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store has: the same sqlx calls
+/// compile for both drivers, so each statement is written once.
+macro_rules! on_store {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Table names: the SQLite file is seaway's own; in a shared PostgreSQL database the
+/// tables carry a prefix so they cannot be mistaken for (or collide with) the user's.
+struct Names {
+    runs: &'static str,
+    chunks: &'static str,
+    watermarks: &'static str,
+}
+
+const SQLITE_NAMES: Names = Names {
+    runs: "runs",
+    chunks: "chunks",
+    watermarks: "watermarks",
+};
+const POSTGRES_NAMES: Names = Names {
+    runs: "seaway_transfer_runs",
+    chunks: "seaway_transfer_chunks",
+    watermarks: "seaway_transfer_watermarks",
+};
+
 #[derive(Debug)]
 pub struct State {
-    pool: SqlitePool,
+    store: Store,
     pub run: i64,
     /// True when this run continues one that did not finish.
     pub resumed: bool,
 }
 
 impl State {
-    /// Opens the store and starts a run for (source, destination), resuming an
-    /// unfinished one unless `restart`.
+    /// Opens the SQLite state file at `path` and starts a run for (source, destination),
+    /// resuming an unfinished one unless `restart`.
     pub async fn open(
         path: &Path,
         source: &str,
@@ -66,48 +104,104 @@ impl State {
         .execute(&pool)
         .await?;
         upgrade(&pool).await?;
-        let unfinished: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM runs WHERE source = ? AND destination = ? AND finished_at IS NULL ORDER BY id DESC LIMIT 1",
-        )
-        .bind(source)
-        .bind(destination)
-        .fetch_optional(&pool)
+        Self::start(Store::Sqlite(pool), source, destination, restart).await
+    }
+
+    /// Opens the state in PostgreSQL (`pool`'s search path), creating its tables if
+    /// needed, and starts a run as [`State::open`] does.
+    pub async fn open_postgres(
+        pool: PgPool,
+        source: &str,
+        destination: &str,
+        restart: bool,
+    ) -> Result<State, sqlx::Error> {
+        let n = &POSTGRES_NAMES;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE IF NOT EXISTS {runs} (id BIGSERIAL PRIMARY KEY, source TEXT NOT NULL, destination TEXT NOT NULL,
+                 started_at TEXT NOT NULL, finished_at TEXT);
+             CREATE TABLE IF NOT EXISTS {chunks} (run BIGINT NOT NULL, tbl TEXT NOT NULL, idx BIGINT NOT NULL,
+                 lo BIGINT, hi BIGINT, last_key TEXT, rows BIGINT NOT NULL DEFAULT 0, done BIGINT NOT NULL DEFAULT 0,
+                 rejected BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (run, tbl, idx));
+             CREATE TABLE IF NOT EXISTS {marks} (source TEXT NOT NULL, destination TEXT NOT NULL, tbl TEXT NOT NULL,
+                 mark TEXT NOT NULL, PRIMARY KEY (source, destination, tbl));",
+            runs = n.runs,
+            chunks = n.chunks,
+            marks = n.watermarks,
+        )))
+        .execute(&pool)
         .await?;
+        Self::start(Store::Postgres(pool), source, destination, restart).await
+    }
+
+    async fn start(
+        store: Store,
+        source: &str,
+        destination: &str,
+        restart: bool,
+    ) -> Result<State, sqlx::Error> {
+        let (names, now) = names_of(&store);
+        let unfinished: Option<i64> = on_store!(&store, pool => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(placeholders(&store, &format!(
+                "SELECT id FROM {} WHERE source = ? AND destination = ? AND finished_at IS NULL ORDER BY id DESC LIMIT 1",
+                names.runs
+            ))))
+            .bind(source)
+            .bind(destination)
+            .fetch_optional(pool)
+            .await?
+        });
         if let (Some(run), false) = (unfinished, restart) {
             return Ok(State {
-                pool,
+                store,
                 run,
                 resumed: true,
             });
         }
-        sqlx::query("UPDATE runs SET finished_at = 'abandoned' WHERE source = ? AND destination = ? AND finished_at IS NULL")
+        on_store!(&store, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(placeholders(&store, &format!(
+                "UPDATE {} SET finished_at = 'abandoned' WHERE source = ? AND destination = ? AND finished_at IS NULL",
+                names.runs
+            ))))
             .bind(source)
             .bind(destination)
-            .execute(&pool)
-            .await?;
-        let run = sqlx::query(
-            "INSERT INTO runs (source, destination, started_at) VALUES (?, ?, datetime('now'))",
-        )
-        .bind(source)
-        .bind(destination)
-        .execute(&pool)
-        .await?
-        .last_insert_rowid();
+            .execute(pool)
+            .await
+            .map(drop)?
+        });
+        let run: i64 = on_store!(&store, pool => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(placeholders(&store, &format!(
+                "INSERT INTO {} (source, destination, started_at) VALUES (?, ?, {now}) RETURNING id",
+                names.runs
+            ))))
+            .bind(source)
+            .bind(destination)
+            .fetch_one(pool)
+            .await?
+        });
         Ok(State {
-            pool,
+            store,
             run,
             resumed: false,
         })
     }
 
+    fn sql(&self, statement: &str) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(placeholders(&self.store, statement))
+    }
+
+    fn names(&self) -> &'static Names {
+        names_of(&self.store).0
+    }
+
     /// The table's chunks in this run, or `None` if not planned yet.
     pub async fn chunks(&self, table: &str) -> Result<Option<Vec<Chunk>>, sqlx::Error> {
-        let rows: Vec<ChunkRow> =
-            sqlx::query_as("SELECT idx, lo, hi, last_key, rows, done, rejected FROM chunks WHERE run = ? AND tbl = ? ORDER BY idx")
-                .bind(self.run)
-                .bind(table)
-                .fetch_all(&self.pool)
-                .await?;
+        let sql = self.sql(&format!(
+            "SELECT idx, lo, hi, last_key, rows, done, rejected FROM {} WHERE run = ? AND tbl = ? ORDER BY idx",
+            self.names().chunks
+        ));
+        let rows: Vec<ChunkRow> = on_store!(&self.store, pool => {
+            sqlx::query_as(sql).bind(self.run).bind(table).fetch_all(pool).await?
+        });
         if rows.is_empty() {
             return Ok(None);
         }
@@ -134,18 +228,24 @@ impl State {
         table: &str,
         ranges: &[(Option<i64>, Option<i64>)],
     ) -> Result<Vec<Chunk>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        for (i, (lo, hi)) in ranges.iter().enumerate() {
-            sqlx::query("INSERT INTO chunks (run, tbl, idx, lo, hi) VALUES (?, ?, ?, ?, ?)")
-                .bind(self.run)
-                .bind(table)
-                .bind(i as i64)
-                .bind(lo)
-                .bind(hi)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        let statement = format!(
+            "INSERT INTO {} (run, tbl, idx, lo, hi) VALUES (?, ?, ?, ?, ?)",
+            self.names().chunks
+        );
+        on_store!(&self.store, pool => {
+            let mut tx = pool.begin().await?;
+            for (i, (lo, hi)) in ranges.iter().enumerate() {
+                sqlx::query(self.sql(&statement))
+                    .bind(self.run)
+                    .bind(table)
+                    .bind(i as i64)
+                    .bind(lo)
+                    .bind(hi)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?
+        });
         Ok(self.chunks(table).await?.unwrap_or_default())
     }
 
@@ -157,40 +257,57 @@ impl State {
         rows: usize,
         rejected: usize,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE chunks SET last_key = ?, rows = rows + ?, rejected = rejected + ? WHERE run = ? AND tbl = ? AND idx = ?",
-        )
-        .bind(serde_json::to_string(last_key).unwrap_or_default())
-        .bind(rows as i64)
-        .bind(rejected as i64)
-        .bind(self.run)
-        .bind(&chunk.table)
-        .bind(chunk.index)
-        .execute(&self.pool)
-        .await
-        .map(drop)
+        let sql = self.sql(&format!(
+            "UPDATE {} SET last_key = ?, rows = rows + ?, rejected = rejected + ? WHERE run = ? AND tbl = ? AND idx = ?",
+            self.names().chunks
+        ));
+        on_store!(&self.store, pool => {
+            sqlx::query(sql)
+                .bind(serde_json::to_string(last_key).unwrap_or_default())
+                .bind(rows as i64)
+                .bind(rejected as i64)
+                .bind(self.run)
+                .bind(&chunk.table)
+                .bind(chunk.index)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
     }
 
-    /// Records a chunk loaded in one piece (the streaming path): its rows, and done.
+    /// Records a chunk loaded in one piece (the COPY pipe, an append-only window): its
+    /// rows, and done.
     pub async fn chunk_streamed(&self, chunk: &Chunk, rows: u64) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE chunks SET rows = ?, done = 1 WHERE run = ? AND tbl = ? AND idx = ?")
-            .bind(i64::try_from(rows).unwrap_or(i64::MAX))
-            .bind(self.run)
-            .bind(&chunk.table)
-            .bind(chunk.index)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+        let sql = self.sql(&format!(
+            "UPDATE {} SET rows = ?, done = 1 WHERE run = ? AND tbl = ? AND idx = ?",
+            self.names().chunks
+        ));
+        on_store!(&self.store, pool => {
+            sqlx::query(sql)
+                .bind(i64::try_from(rows).unwrap_or(i64::MAX))
+                .bind(self.run)
+                .bind(&chunk.table)
+                .bind(chunk.index)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
     }
 
     pub async fn chunk_done(&self, chunk: &Chunk) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE chunks SET done = 1 WHERE run = ? AND tbl = ? AND idx = ?")
-            .bind(self.run)
-            .bind(&chunk.table)
-            .bind(chunk.index)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+        let sql = self.sql(&format!(
+            "UPDATE {} SET done = 1 WHERE run = ? AND tbl = ? AND idx = ?",
+            self.names().chunks
+        ));
+        on_store!(&self.store, pool => {
+            sqlx::query(sql)
+                .bind(self.run)
+                .bind(&chunk.table)
+                .bind(chunk.index)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
     }
 
     /// The high-water mark an incremental run reached for `table`, if any.
@@ -200,14 +317,18 @@ impl State {
         destination: &str,
         table: &str,
     ) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT mark FROM watermarks WHERE source = ? AND destination = ? AND tbl = ?",
-        )
-        .bind(source)
-        .bind(destination)
-        .bind(table)
-        .fetch_optional(&self.pool)
-        .await
+        let sql = self.sql(&format!(
+            "SELECT mark FROM {} WHERE source = ? AND destination = ? AND tbl = ?",
+            self.names().watermarks
+        ));
+        on_store!(&self.store, pool => {
+            sqlx::query_scalar(sql)
+                .bind(source)
+                .bind(destination)
+                .bind(table)
+                .fetch_optional(pool)
+                .await
+        })
     }
 
     /// Records the mark once every row up to it is in the destination.
@@ -218,27 +339,64 @@ impl State {
         table: &str,
         mark: &str,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT OR REPLACE INTO watermarks (source, destination, tbl, mark) VALUES (?, ?, ?, ?)")
-            .bind(source)
-            .bind(destination)
-            .bind(table)
-            .bind(mark)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+        let sql = self.sql(&format!(
+            "INSERT INTO {} (source, destination, tbl, mark) VALUES (?, ?, ?, ?)
+             ON CONFLICT (source, destination, tbl) DO UPDATE SET mark = excluded.mark",
+            self.names().watermarks
+        ));
+        on_store!(&self.store, pool => {
+            sqlx::query(sql)
+                .bind(source)
+                .bind(destination)
+                .bind(table)
+                .bind(mark)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
     }
 
     pub async fn finish(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE runs SET finished_at = datetime('now') WHERE id = ?")
-            .bind(self.run)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+        let now = names_of(&self.store).1;
+        let sql = self.sql(&format!(
+            "UPDATE {} SET finished_at = {now} WHERE id = ?",
+            self.names().runs
+        ));
+        on_store!(&self.store, pool => {
+            sqlx::query(sql).bind(self.run).execute(pool).await.map(drop)
+        })
     }
 
     pub async fn close(self) {
-        self.pool.close().await;
+        on_store!(self.store, pool => pool.close().await)
     }
+}
+
+/// The store's table names and its SQL for "now" as text.
+fn names_of(store: &Store) -> (&'static Names, &'static str) {
+    match store {
+        Store::Sqlite(_) => (&SQLITE_NAMES, "datetime('now')"),
+        Store::Postgres(_) => (&POSTGRES_NAMES, "now()::text"),
+    }
+}
+
+/// Statements are written with `?`; PostgreSQL numbers its placeholders (`$1`, `$2`).
+/// None of the statements holds a `?` anywhere else.
+fn placeholders(store: &Store, statement: &str) -> String {
+    if matches!(store, Store::Sqlite(_)) {
+        return statement.to_string();
+    }
+    let mut out = String::with_capacity(statement.len() + 8);
+    let mut n = 0;
+    for c in statement.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Brings a state file written by an older seaway up to date, so upgrading never breaks

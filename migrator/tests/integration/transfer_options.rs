@@ -13,12 +13,22 @@ use std::path::{Path, PathBuf};
 /// A project folder copying `src` into `dst` with `extra` appended to its `seaway.yaml`;
 /// the destination's tables are created by `diff` + `migrator apply`.
 async fn project(src: &str, dst: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
+    project_with(src, dst, "", extra).await
+}
+
+/// [`project`] with more connections (`connections`: YAML lines under `connections:`).
+async fn project_with(
+    src: &str,
+    dst: &str,
+    connections: &str,
+    extra: &str,
+) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("project dir");
     let config_path = dir.path().join("seaway.yaml");
     std::fs::write(
         &config_path,
         format!(
-            "connections:\n  src: {{ url: \"{src}\" }}\n  dst: {{ url: \"{dst}\" }}\nsource: src\ndestination: dst\n{extra}"
+            "connections:\n  src: {{ url: \"{src}\" }}\n  dst: {{ url: \"{dst}\" }}\n{connections}source: src\ndestination: dst\n{extra}"
         ),
     )
     .expect("write config");
@@ -411,5 +421,79 @@ async fn a_refused_row_leaves_an_append_only_table_as_it_was() {
         target.count("SELECT count(*) FROM log").await,
         4,
         "the previous copy is still whole"
+    );
+}
+
+/// `transfer.state` keeps the runs and chunks in PostgreSQL instead of the SQLite file: a
+/// run left unfinished there is resumed by the next transfer, from any machine.
+#[tokio::test]
+async fn the_transfer_state_can_live_in_postgresql() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let items = "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
+        INSERT INTO items SELECT i, 'item ' || i FROM n;";
+    let Some(src) = database(
+        Engine::Sqlite,
+        "seaway_o_state_src",
+        Some(items),
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let Some(dst) = database(Engine::Sqlite, "seaway_o_state_dst", None, dir.path()).await else {
+        return;
+    };
+    let Some(state) = database(Engine::Postgres, "seaway_o_state_pg", None, dir.path()).await
+    else {
+        return;
+    };
+    let (project_dir, config) = project_with(
+        &src,
+        &dst,
+        &format!("  shared: {{ url: \"{state}\" }}\n"),
+        "transfer:\n  state: shared\n",
+    )
+    .await;
+
+    let first = transfer(&config, &["--page-size", "100"]);
+    assert!(first.ok, "{}\n{}", first.stdout, first.stderr);
+    assert!(
+        !project_dir.path().join(".seaway/state.sqlite").exists(),
+        "no SQLite state file when the state is in PostgreSQL"
+    );
+    let mut pg = Db::connect(Engine::Postgres, &state).await;
+    assert_eq!(
+        pg.count("SELECT count(*) FROM seaway_transfer_runs WHERE finished_at IS NOT NULL")
+            .await,
+        1
+    );
+    assert_eq!(
+        pg.count("SELECT sum(rows)::bigint FROM seaway_transfer_chunks")
+            .await,
+        500
+    );
+
+    // Make it look as if that run died half way through its chunk.
+    pg.execute(
+        "UPDATE seaway_transfer_runs SET finished_at = NULL;
+         UPDATE seaway_transfer_chunks SET done = 0, rows = 250, last_key = '[\"250\"]'",
+    )
+    .await;
+    let mut target = Db::connect(Engine::Sqlite, &dst).await;
+    target.execute("DELETE FROM items WHERE id > 250").await;
+    let second = transfer(&config, &["--page-size", "100"]);
+    assert!(second.ok, "{}\n{}", second.stdout, second.stderr);
+    assert!(
+        second.stdout.contains("resumed an unfinished run"),
+        "the run recorded in PostgreSQL was resumed:\n{}",
+        second.stdout
+    );
+    assert_eq!(target.count("SELECT count(*) FROM items").await, 500);
+    assert_eq!(
+        pg.count("SELECT count(*) FROM seaway_transfer_runs").await,
+        1,
+        "resumed, not started anew"
     );
 }
