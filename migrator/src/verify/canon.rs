@@ -6,6 +6,7 @@
 
 use crate::transfer::values::{self, Family, comparable};
 use seaway_codegen::model::{Dialect, NeutralType};
+use std::borrow::Cow;
 
 /// How one column's two sides are brought to a comparable form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +76,20 @@ impl Rule {
 
     /// The comparable form of one side's canonical text. Text that a rule cannot parse
     /// is kept as it is, so a malformed value still compares unequal to a good one.
-    pub fn encode(self, side: Side, v: &str) -> String {
-        match (self, side) {
+    pub fn encode(self, side: Side, v: &str) -> Cow<'_, str> {
+        Cow::Owned(match (self, side) {
+            // Already comparable as read: no copy (most columns of most tables).
+            (
+                Rule::Same(
+                    Family::Text
+                    | Family::Bool
+                    | Family::Date
+                    | Family::Set
+                    | Family::Bit
+                    | Family::Other,
+                ),
+                _,
+            ) => return Cow::Borrowed(v),
             (Rule::Same(family), _) => comparable(family, v),
             (Rule::Float { bits32 }, _) => float(v, bits32).unwrap_or_else(|| v.to_string()),
             (Rule::UtcTime, Side::Source) => values::timetz_to_utc(v)
@@ -96,7 +109,7 @@ impl Rule {
             (Rule::Duration, _) => duration_micros(v)
                 .map(|m| m.to_string())
                 .unwrap_or_else(|| v.to_string()),
-        }
+        })
     }
 }
 

@@ -243,26 +243,27 @@ pub async fn verify(
         extras.extend(extra);
     }
     // Extra rows go last, children before parents, so foreign keys never refuse.
-    if fatal.is_none() && opts.delete_extra {
-        if let Some(w) = &writer {
-            for (plan, keys) in extras.into_iter().rev() {
-                let deleted = w
-                    .delete(&plan.name, &plan.dest_key_cols, &keys)
-                    .await
-                    .map_err(|e| VerifyError::Repair {
-                        table: plan.name.clone(),
-                        reason: dest_conn.url.scrub(&e.to_string()),
-                    });
-                match deleted {
-                    Ok(n) => {
-                        if let Some(t) = tables.iter_mut().find(|t| t.table == plan.name) {
-                            t.deleted = n;
-                        }
+    if fatal.is_none()
+        && opts.delete_extra
+        && let Some(w) = &writer
+    {
+        for (plan, keys) in extras.into_iter().rev() {
+            let deleted = w
+                .delete(&plan.name, &plan.dest_key_cols, &keys)
+                .await
+                .map_err(|e| VerifyError::Repair {
+                    table: plan.name.clone(),
+                    reason: dest_conn.url.scrub(&e.to_string()),
+                });
+            match deleted {
+                Ok(n) => {
+                    if let Some(t) = tables.iter_mut().find(|t| t.table == plan.name) {
+                        t.deleted = n;
                     }
-                    Err(e) => {
-                        fatal = Some(e);
-                        break;
-                    }
+                }
+                Err(e) => {
+                    fatal = Some(e);
+                    break;
                 }
             }
         }
@@ -463,7 +464,7 @@ impl Job<'_> {
         report.consistency = percent(report.identical_rows, report.rows_checked);
         report.seconds = started.elapsed().as_secs_f64();
         let extras =
-            (self.opts.delete_extra && !extra_keys.is_empty()).then(|| (work.plan, extra_keys));
+            (self.opts.delete_extra && !extra_keys.is_empty()).then_some((work.plan, extra_keys));
         Ok((report, extras))
     }
 
@@ -622,7 +623,7 @@ impl Job<'_> {
                 let key = raw_key
                     .iter()
                     .zip(&work.key_rules)
-                    .map(|(v, rule)| v.as_deref().map(|v| rule.encode(side, v)))
+                    .map(|(v, rule)| v.as_deref().map(|v| rule.encode(side, v).into_owned()))
                     .collect();
                 out.push(Row {
                     key,
@@ -687,10 +688,11 @@ impl Job<'_> {
                     let mut columns = Vec::new();
                     let mut values = Vec::new();
                     for (i, rule) in work.rules.iter().enumerate() {
-                        let enc = |side, row: &Row| {
-                            row.values[i].as_deref().map(|v| rule.encode(side, v))
-                        };
-                        if enc(Side::Source, s) != enc(Side::Destination, d) {
+                        let theirs = d.values[i].as_deref();
+                        let ours = s.values[i].as_deref();
+                        if ours.map(|v| rule.encode(Side::Source, v))
+                            != theirs.map(|v| rule.encode(Side::Destination, v))
+                        {
                             let column = work.plan.targets[i].name.clone();
                             values.push(Values {
                                 column: column.clone(),
