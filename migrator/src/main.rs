@@ -63,6 +63,10 @@ enum Command {
         /// Chunks of a table copied at the same time.
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        /// Keys per chunk: integer keys split by range, other keys at sampled keys. A chunk
+        /// is the unit of parallel work and of the fast first-load path.
+        #[arg(long, default_value_t = 100_000, value_name = "KEYS")]
+        chunk_size: i64,
         /// Only rows whose watermark column (`mappings.<table>.watermark`) is past this
         /// value, e.g. a timestamp; implies incremental mode.
         #[arg(long, value_name = "VALUE")]
@@ -151,6 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             restart,
             page_size,
             workers,
+            chunk_size,
             since,
             on_error,
             report,
@@ -160,6 +165,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 restart,
                 page_size: page_size.max(1),
                 workers: workers.max(1),
+                chunk_span: chunk_size.max(1),
                 since,
                 on_error,
                 ..Options::default()

@@ -345,9 +345,15 @@ fn transfer_state_must_name_a_postgresql_connection() {
     let cfg = parse(&format!("{base}  state: pg\n")).unwrap();
     assert_eq!(cfg.state.as_deref(), Some("pg"));
     let e = err(&format!("{base}  state: my\n"));
-    assert!(e.contains(":7") && e.contains("`my` is Mysql") && e.contains("PostgreSQL"), "{e}");
+    assert!(
+        e.contains(":7") && e.contains("`my` is Mysql") && e.contains("PostgreSQL"),
+        "{e}"
+    );
     let e = err(&format!("{base}  state: pgg\n"));
-    assert!(e.contains("`pgg` is not a connection") && e.contains("pg"), "{e}");
+    assert!(
+        e.contains("`pgg` is not a connection") && e.contains("pg"),
+        "{e}"
+    );
     let e = err(&format!("{base}  key: [a]\n"));
     assert!(e.contains("unknown key `key` in `transfer`"), "{e}");
 }

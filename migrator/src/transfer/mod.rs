@@ -19,7 +19,7 @@ use seaway_codegen::model::{Column, NeutralType, Schema};
 use seaway_codegen::target::{self, Desired};
 use serde::Serialize;
 use source::Source;
-use state::{Chunk, State};
+use state::{Bounds, Chunk, State};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -594,19 +594,22 @@ impl Job<'_> {
         }
     }
 
-    /// Key-range chunks for a single integer key, else one chunk for the table.
+    /// The table's chunks: key ranges of `--chunk-span` keys from min and max for a single
+    /// integer key; for any other key, ranges between sampled keys; one chunk for a table
+    /// without a key.
     async fn ranges(
         &self,
         table: &str,
         keys: &[&Column],
         filter: Option<&str>,
-    ) -> Result<Vec<(Option<i64>, Option<i64>)>, TransferError> {
-        let [key] = keys else {
-            return Ok(vec![(None, None)]);
+    ) -> Result<Vec<Bounds>, TransferError> {
+        let whole = vec![Bounds::default()];
+        let int_key = match keys {
+            [] => return Ok(whole),
+            [key] if matches!(key.ty, NeutralType::Int { .. }) => *key,
+            _ => return self.sampled_ranges(table, keys, filter).await,
         };
-        if !matches!(key.ty, NeutralType::Int { .. }) {
-            return Ok(vec![(None, None)]);
-        }
+        let key = int_key;
         let d = self.source_schema.dialect;
         let k = read::quote(d, &key.name);
         let as_text = |e: String| match d {
@@ -636,9 +639,66 @@ impl Job<'_> {
                 .and_then(|v| v.parse::<i64>().ok())
         };
         let (Some(min), Some(max)) = (bound(0), bound(1)) else {
-            return Ok(vec![(None, None)]);
+            return Ok(whole);
         };
-        Ok(plan::split(min, max, self.opts.chunk_span))
+        Ok(plan::split(min, max, self.opts.chunk_span)
+            .into_iter()
+            .map(|(lo, hi)| Bounds {
+                lo,
+                hi,
+                ..Bounds::default()
+            })
+            .collect())
+    }
+
+    /// Ranges for a composite or non-integer key: every `--chunk-span`-th key in key order
+    /// is a boundary, found in one pass over the key (a window function over the index;
+    /// no OFFSET). The first range is open below, the last open above, so rows added
+    /// during the run still fall in one.
+    async fn sampled_ranges(
+        &self,
+        table: &str,
+        keys: &[&Column],
+        filter: Option<&str>,
+    ) -> Result<Vec<Bounds>, TransferError> {
+        let d = self.source_schema.dialect;
+        let names: Vec<String> = keys.iter().map(|k| read::quote(d, &k.name)).collect();
+        let canonical: Vec<String> = keys.iter().map(|k| read::select_expr(d, k)).collect();
+        let where_clause = filter.map(|f| format!(" WHERE ({f})")).unwrap_or_default();
+        let sql = format!(
+            "SELECT {canon} FROM (SELECT {cols}, row_number() OVER (ORDER BY {cols}) AS seaway_rn FROM {t}{where_clause}) AS seaway_keys WHERE seaway_rn % {span} = 0 ORDER BY {cols}",
+            canon = canonical.join(", "),
+            cols = names.join(", "),
+            t = read::quote(d, table),
+            span = self.opts.chunk_span.max(1),
+        );
+        let rows = self
+            .source
+            .rows(&sql, &[])
+            .await
+            .map_err(|e| TransferError::Read {
+                table: table.to_string(),
+                reason: self.config.source_connection().url.scrub(&e.to_string()),
+            })?;
+        let cuts: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
+            .collect();
+        let mut out = Vec::with_capacity(cuts.len() + 1);
+        let mut lo: Option<Vec<String>> = None;
+        for cut in cuts {
+            out.push(Bounds {
+                lo_key: lo.take(),
+                hi_key: Some(cut.clone()),
+                ..Bounds::default()
+            });
+            lo = Some(cut);
+        }
+        out.push(Bounds {
+            lo_key: lo,
+            ..Bounds::default()
+        });
+        Ok(out)
     }
 
     async fn chunk(
@@ -670,18 +730,26 @@ impl Job<'_> {
                 keys: key_cols,
                 after: last.is_some(),
                 range: (chunk.lo, chunk.hi),
+                key_range: (chunk.lo_key.is_some(), chunk.hi_key.is_some()),
                 filter,
                 limit: self.opts.page_size,
             };
             let q = read::page_query(d, page);
-            let rows = self
-                .source
-                .rows(&q.sql, last.as_deref().unwrap_or_default())
-                .await
-                .map_err(|e| TransferError::Read {
-                    table: source_table.to_string(),
-                    reason: self.config.source_connection().url.scrub(&e.to_string()),
-                })?;
+            let params: Vec<String> = last
+                .iter()
+                .chain(&chunk.lo_key)
+                .chain(&chunk.hi_key)
+                .flatten()
+                .cloned()
+                .collect();
+            let rows =
+                self.source
+                    .rows(&q.sql, &params)
+                    .await
+                    .map_err(|e| TransferError::Read {
+                        table: source_table.to_string(),
+                        reason: self.config.source_connection().url.scrub(&e.to_string()),
+                    })?;
             if rows.is_empty() {
                 break;
             }
@@ -920,7 +988,8 @@ impl Job<'_> {
             _ => None,
         };
         let ranged = chunk.lo.is_some() || chunk.hi.is_some();
-        if chunk.last_key.is_some() || (ranged && key.is_none()) {
+        let sampled = chunk.lo_key.is_some() || chunk.hi_key.is_some();
+        if chunk.last_key.is_some() || sampled || (ranged && key.is_none()) {
             return false;
         }
         let range = if ranged {

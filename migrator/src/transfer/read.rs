@@ -162,6 +162,9 @@ pub struct Page<'a> {
     /// Whether a previous key is bound (`$1..$n` / `?`).
     pub after: bool,
     pub range: (Option<i64>, Option<i64>),
+    /// Whether the chunk's sampled key bounds `(lo, hi]` are bound after the previous key
+    /// (other keys than a single integer: composite or text keys).
+    pub key_range: (bool, bool),
     pub filter: Option<&'a str>,
     pub limit: usize,
 }
@@ -174,6 +177,7 @@ pub fn page_query(dialect: Dialect, page: Page<'_>) -> PageQuery {
         keys,
         after,
         range,
+        key_range,
         filter,
         limit,
     } = page;
@@ -181,17 +185,27 @@ pub fn page_query(dialect: Dialect, page: Page<'_>) -> PageQuery {
     select.extend(keys.iter().map(|k| select_expr(dialect, k)));
     let key_list: Vec<String> = keys.iter().map(|k| quote(dialect, &k.name)).collect();
     let mut conditions = Vec::new();
-    if after {
+    // Parameters are numbered in the order they appear (MySQL's and SQLite's `?` are
+    // positional): the previous key, then the chunk's lower bound, then its upper.
+    let mut bound = 0;
+    let mut compare = |op: &str| {
         let params: Vec<String> = keys
             .iter()
-            .enumerate()
-            .map(|(i, k)| key_param(dialect, i + 1, k))
+            .map(|k| {
+                bound += 1;
+                key_param(dialect, bound, k)
+            })
             .collect();
-        conditions.push(format!(
-            "({}) > ({})",
-            key_list.join(", "),
-            params.join(", ")
-        ));
+        format!("({}) {op} ({})", key_list.join(", "), params.join(", "))
+    };
+    if after {
+        conditions.push(compare(">"));
+    }
+    if key_range.0 {
+        conditions.push(compare(">"));
+    }
+    if key_range.1 {
+        conditions.push(compare("<="));
     }
     if let (Some(k), (lo, hi)) = (key_list.first().filter(|_| keys.len() == 1), range) {
         if let Some(lo) = lo {
@@ -260,6 +274,7 @@ mod tests {
             keys: &cols,
             after: true,
             range: (None, None),
+            key_range: (false, true),
             filter: None,
             limit: 10,
         };
@@ -273,7 +288,7 @@ mod tests {
         );
         assert!(
             q.sql.contains(
-                r#"WHERE ("playlist_id", "track_id") > (CAST($1 AS integer), CAST($2 AS integer))"#
+                r#"WHERE ("playlist_id", "track_id") > (CAST($1 AS integer), CAST($2 AS integer)) AND ("playlist_id", "track_id") <= (CAST($3 AS integer), CAST($4 AS integer))"#
             ),
             "{}",
             q.sql

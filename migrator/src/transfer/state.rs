@@ -15,6 +15,10 @@ pub struct Chunk {
     /// Exclusive lower and inclusive upper bound of an integer key, when planned by range.
     pub lo: Option<i64>,
     pub hi: Option<i64>,
+    /// Exclusive lower and inclusive upper bound of any other key (canonical text, in key
+    /// order), when planned from sampled keys.
+    pub lo_key: Option<Vec<String>>,
+    pub hi_key: Option<Vec<String>>,
     /// Canonical text of the last key written, as a JSON array.
     pub last_key: Option<Vec<String>>,
     pub rows: i64,
@@ -24,9 +28,29 @@ pub struct Chunk {
     pub done: bool,
 }
 
-/// A `chunks` row: idx, lo, hi, last_key, rows, done, rejected.
+/// A `chunks` row: idx, lo, hi, last_key, rows, done, rejected, lo_key, hi_key.
 #[derive(sqlx::FromRow)]
-struct ChunkRow(i64, Option<i64>, Option<i64>, Option<String>, i64, i64, i64);
+struct ChunkRow(
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
+/// Where a planned chunk starts and ends: `(lo, hi]` of a single integer key, or of any
+/// other key as canonical text; `None` ends are open.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bounds {
+    pub lo: Option<i64>,
+    pub hi: Option<i64>,
+    pub lo_key: Option<Vec<String>>,
+    pub hi_key: Option<Vec<String>>,
+}
 
 /// The database behind the state.
 #[derive(Debug)]
@@ -121,7 +145,7 @@ impl State {
                  started_at TEXT NOT NULL, finished_at TEXT);
              CREATE TABLE IF NOT EXISTS {chunks} (run BIGINT NOT NULL, tbl TEXT NOT NULL, idx BIGINT NOT NULL,
                  lo BIGINT, hi BIGINT, last_key TEXT, rows BIGINT NOT NULL DEFAULT 0, done BIGINT NOT NULL DEFAULT 0,
-                 rejected BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (run, tbl, idx));
+                 rejected BIGINT NOT NULL DEFAULT 0, lo_key TEXT, hi_key TEXT, PRIMARY KEY (run, tbl, idx));
              CREATE TABLE IF NOT EXISTS {marks} (source TEXT NOT NULL, destination TEXT NOT NULL, tbl TEXT NOT NULL,
                  mark TEXT NOT NULL, PRIMARY KEY (source, destination, tbl));",
             runs = n.runs,
@@ -196,7 +220,7 @@ impl State {
     /// The table's chunks in this run, or `None` if not planned yet.
     pub async fn chunks(&self, table: &str) -> Result<Option<Vec<Chunk>>, sqlx::Error> {
         let sql = self.sql(&format!(
-            "SELECT idx, lo, hi, last_key, rows, done, rejected FROM {} WHERE run = ? AND tbl = ? ORDER BY idx",
+            "SELECT idx, lo, hi, last_key, rows, done, rejected, lo_key, hi_key FROM {} WHERE run = ? AND tbl = ? ORDER BY idx",
             self.names().chunks
         ));
         let rows: Vec<ChunkRow> = on_store!(&self.store, pool => {
@@ -208,39 +232,45 @@ impl State {
         Ok(Some(
             rows.into_iter()
                 .map(
-                    |ChunkRow(index, lo, hi, last_key, rows, done, rejected)| Chunk {
-                        rejected,
-                        table: table.to_string(),
-                        index,
-                        lo,
-                        hi,
-                        last_key: last_key.and_then(|k| serde_json::from_str(&k).ok()),
-                        rows,
-                        done: done != 0,
+                    |ChunkRow(index, lo, hi, last_key, rows, done, rejected, lo_key, hi_key)| {
+                        Chunk {
+                            rejected,
+                            table: table.to_string(),
+                            index,
+                            lo,
+                            hi,
+                            lo_key: lo_key.and_then(|k| serde_json::from_str(&k).ok()),
+                            hi_key: hi_key.and_then(|k| serde_json::from_str(&k).ok()),
+                            last_key: last_key.and_then(|k| serde_json::from_str(&k).ok()),
+                            rows,
+                            done: done != 0,
+                        }
                     },
                 )
                 .collect(),
         ))
     }
 
-    pub async fn plan(
-        &self,
-        table: &str,
-        ranges: &[(Option<i64>, Option<i64>)],
-    ) -> Result<Vec<Chunk>, sqlx::Error> {
+    pub async fn plan(&self, table: &str, ranges: &[Bounds]) -> Result<Vec<Chunk>, sqlx::Error> {
         let statement = format!(
-            "INSERT INTO {} (run, tbl, idx, lo, hi) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO {} (run, tbl, idx, lo, hi, lo_key, hi_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
             self.names().chunks
         );
+        let json = |k: &Option<Vec<String>>| {
+            k.as_ref()
+                .map(|k| serde_json::to_string(k).unwrap_or_default())
+        };
         on_store!(&self.store, pool => {
             let mut tx = pool.begin().await?;
-            for (i, (lo, hi)) in ranges.iter().enumerate() {
+            for (i, b) in ranges.iter().enumerate() {
                 sqlx::query(self.sql(&statement))
                     .bind(self.run)
                     .bind(table)
                     .bind(i as i64)
-                    .bind(lo)
-                    .bind(hi)
+                    .bind(b.lo)
+                    .bind(b.hi)
+                    .bind(json(&b.lo_key))
+                    .bind(json(&b.hi_key))
                     .execute(&mut *tx)
                     .await?;
             }
@@ -411,10 +441,17 @@ async fn upgrade(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('chunks')")
         .fetch_all(pool)
         .await?;
-    if !columns.iter().any(|c| c == "rejected") {
-        sqlx::raw_sql("ALTER TABLE chunks ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0")
-            .execute(pool)
-            .await?;
+    for (column, ddl) in [
+        (
+            "rejected",
+            "ALTER TABLE chunks ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0",
+        ),
+        ("lo_key", "ALTER TABLE chunks ADD COLUMN lo_key TEXT"),
+        ("hi_key", "ALTER TABLE chunks ADD COLUMN hi_key TEXT"),
+    ] {
+        if !columns.iter().any(|c| c == column) {
+            sqlx::raw_sql(ddl).execute(pool).await?;
+        }
     }
     Ok(())
 }

@@ -599,6 +599,7 @@ impl Job<'_> {
                     keys: &keys,
                     after: last.is_some(),
                     range,
+                    key_range: (false, false),
                     filter,
                     limit: self.opts.page_size,
                 },

@@ -34,6 +34,7 @@ async fn contents(
             keys: &keys,
             after: false,
             range: (None, None),
+            key_range: (false, false),
             filter: None,
             limit: 1_000_000,
         };

@@ -188,6 +188,43 @@ pub fn for_destination(dialect: Dialect, target: &Target, value: Option<&str>) -
     )
 }
 
+/// A multi-row `INSERT INTO t (a, b) VALUES (..), (..)<tail>` for MySQL and SQLite, each
+/// value's placeholder chosen by the dialect (`UNHEX(?)` where bytes arrive as hex).
+pub(super) struct MultiRowInsert {
+    head: String,
+    tuple: String,
+    tail: String,
+}
+
+impl MultiRowInsert {
+    pub(super) fn new(
+        dialect: Dialect,
+        table: &str,
+        targets: &[Target],
+        placeholder: fn(&Target) -> &'static str,
+        tail: String,
+    ) -> MultiRowInsert {
+        let q = |n: &str| super::read::quote(dialect, n);
+        let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
+        let marks: Vec<&str> = targets.iter().map(placeholder).collect();
+        MultiRowInsert {
+            head: format!("INSERT INTO {} ({})", q(table), cols.join(", ")),
+            tuple: format!("({})", marks.join(", ")),
+            tail,
+        }
+    }
+
+    /// The statement for `rows` rows.
+    pub(super) fn sql(&self, rows: usize) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(format!(
+            "{} VALUES {}{}",
+            self.head,
+            vec![self.tuple.as_str(); rows].join(", "),
+            self.tail
+        ))
+    }
+}
+
 /// Columns to update on conflict: every target that is not part of the key.
 fn non_keys(targets: &[Target]) -> impl Iterator<Item = &Target> {
     targets.iter().filter(|t| !t.is_key)

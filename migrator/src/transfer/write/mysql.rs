@@ -2,7 +2,7 @@
 //! under the 65,535-placeholder limit and a byte budget well inside the server's
 //! `max_allowed_packet`.
 
-use super::{Target, for_destination, non_keys};
+use super::{MultiRowInsert, Target, for_destination, non_keys};
 use crate::transfer::read::quote;
 use crate::transfer::values::{self, Family};
 use seaway_codegen::model::{Dialect, NeutralType};
@@ -63,24 +63,16 @@ pub(super) async fn insert_rows(
     rows: &[Vec<Option<String>>],
 ) -> Result<usize, sqlx::Error> {
     let q = |n: &str| quote(Dialect::Mysql, n);
-    let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
-    let tuple = format!(
-        "({})",
-        targets
-            .iter()
-            .map(placeholder)
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     let updates: Vec<String> = non_keys(targets)
         .map(|t| format!("{0} = VALUES({0})", q(&t.name)))
         .collect();
     let tail = if updates.is_empty() {
-        let first = cols.first().cloned().unwrap_or_default();
+        let first = targets.first().map(|t| q(&t.name)).unwrap_or_default();
         format!(" ON DUPLICATE KEY UPDATE {first} = {first}")
     } else {
         format!(" ON DUPLICATE KEY UPDATE {}", updates.join(", "))
     };
+    let insert = MultiRowInsert::new(Dialect::Mysql, table, targets, placeholder, tail);
     let per_statement = (MAX_PLACEHOLDERS / targets.len().max(1)).max(1);
     let mut written = 0;
     let mut start = 0;
@@ -96,13 +88,7 @@ pub(super) async fn insert_rows(
             end += 1;
         }
         let batch = &rows[start..end];
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES {}{tail}",
-            q(table),
-            cols.join(", "),
-            vec![tuple.as_str(); batch.len()].join(", ")
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(insert.sql(batch.len()));
         for row in batch {
             for (t, v) in targets.iter().zip(row) {
                 query = query.bind(for_destination(Dialect::Mysql, t, v.as_deref()));

@@ -1,7 +1,7 @@
 //! SQLite: multi-row `INSERT ... ON CONFLICT DO UPDATE` inside one transaction per
 //! page, each statement under SQLite's 32,766-placeholder limit.
 
-use super::{Target, non_keys};
+use super::{MultiRowInsert, Target, non_keys};
 use crate::transfer::read::quote;
 use crate::transfer::values::{self, Family};
 use seaway_codegen::model::Dialect;
@@ -98,20 +98,11 @@ pub(super) async fn insert_rows(
     rows: &[Vec<Option<String>>],
 ) -> Result<usize, sqlx::Error> {
     let q = |n: &str| quote(Dialect::Sqlite, n);
-    let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
     let keys: Vec<String> = targets
         .iter()
         .filter(|t| t.is_key)
         .map(|t| q(&t.name))
         .collect();
-    let tuple = format!(
-        "({})",
-        targets
-            .iter()
-            .map(placeholder)
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     let updates: Vec<String> = non_keys(targets)
         .map(|t| format!("{0} = excluded.{0}", q(&t.name)))
         .collect();
@@ -124,16 +115,11 @@ pub(super) async fn insert_rows(
             updates.join(", ")
         ),
     };
+    let insert = MultiRowInsert::new(Dialect::Sqlite, table, targets, placeholder, tail);
     let per_statement = (MAX_PLACEHOLDERS / targets.len().max(1)).max(1);
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     for batch in rows.chunks(per_statement) {
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES {}{tail}",
-            q(table),
-            cols.join(", "),
-            vec![tuple.as_str(); batch.len()].join(", ")
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(insert.sql(batch.len()));
         for row in batch {
             for (t, v) in targets.iter().zip(row) {
                 query = bind(query, t, v.as_deref());
