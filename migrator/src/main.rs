@@ -168,7 +168,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 chunk_span: chunk_size.max(1),
                 since,
                 on_error,
-                ..Options::default()
             };
             let mut display = seaway_migrator::progress::Display::new();
             let summary =
