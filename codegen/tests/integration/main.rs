@@ -6,7 +6,9 @@
 
 mod bad_input;
 mod chinook;
+mod contract;
 mod determinism;
 mod diff_cli;
+mod services;
 mod support;
 mod zoo;
