@@ -211,7 +211,10 @@ fn field_view(index: usize, f: &Field, dialect: Dialect, pseudo_key: bool) -> Fi
     ];
     if f.in_key || pseudo_key {
         sea.insert(0, "primary_key".to_string());
-        sea.insert(1, format!("auto_increment = {}", f.in_key && f.optional_on_create));
+        sea.insert(
+            1,
+            format!("auto_increment = {}", f.in_key && f.optional_on_create),
+        );
     }
     sea.extend(r.sea.iter().cloned());
     let mut serde = Vec::new();
