@@ -9,6 +9,7 @@ mod chinook;
 mod contract;
 mod determinism;
 mod diff_cli;
+mod service_zoo;
 mod services;
 mod support;
 mod zoo;
