@@ -35,6 +35,25 @@ pub enum Command {
     Diff(DiffArgs),
     /// Check that snapshots, migration files and the destination are all in step (CI).
     Check,
+    /// Detect service boundaries in the source snapshot and write <output>/boundaries.yaml,
+    /// and per service <output>/services/<name>/ (openapi.yaml and an axum + sea-orm crate).
+    Generate(GenerateArgs),
+    /// Time boundary detection and rendering on a synthetic schema (`just bench-generate`).
+    BenchGenerate(BenchGenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchGenerateArgs {
+    /// Tables in the synthetic schema.
+    #[arg(long, default_value_t = 500)]
+    pub tables: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Write nothing; exit 1 if any generated file differs from what is on disk.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! of PostgreSQL, MySQL/MariaDB and SQLite, and (in later stages) diff, plans and code
 //! generation. The `codegen` binary is a thin shell over this library.
 
+pub mod boundary;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -11,5 +12,7 @@ pub mod inspect;
 pub mod migrations;
 pub mod model;
 pub mod plan;
+pub mod render;
 pub mod snapshot_io;
+pub mod synthetic;
 pub mod target;

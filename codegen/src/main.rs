@@ -29,6 +29,73 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("error: {} check(s) failed", findings.len());
             Ok(ExitCode::from(1))
         }
+        Command::BenchGenerate(args) => {
+            let schema = seaway_codegen::synthetic::schema(args.tables);
+            let services = seaway_codegen::config::Services::default();
+            let fks: usize = schema.tables.values().map(|t| t.foreign_keys.len()).sum();
+            let start = std::time::Instant::now();
+            let boundaries = seaway_codegen::boundary::detect(&schema, &services)?;
+            let detected = start.elapsed();
+            let rendered = seaway_codegen::render::render(
+                &schema,
+                &services,
+                std::path::Path::new("bench-output"),
+            )?;
+            let total = start.elapsed();
+            println!(
+                "{} tables, {fks} foreign keys -> {} services, {} files",
+                schema.tables.len(),
+                boundaries.services.len(),
+                rendered.files.len()
+            );
+            println!(
+                "boundary detection {:.3} s; detection + rendering (incl. rustfmt) {:.3} s",
+                detected.as_secs_f64(),
+                (total - detected).as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate(args) => {
+            let config = Config::load(&cli.global.config)?;
+            let generated = seaway_codegen::commands::generate::run(&config)?;
+            if args.check {
+                let stale = snapshot_io::stale(&generated.files);
+                for p in &stale {
+                    eprintln!("stale: {}", p.display());
+                }
+                for p in &generated.orphans {
+                    eprintln!("not generated any more: {}", p.display());
+                }
+                if stale.is_empty() && generated.orphans.is_empty() {
+                    println!(
+                        "generated services are current ({} files)",
+                        generated.files.len()
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                eprintln!("error: generated services are stale; run `just generate` and commit");
+                return Ok(ExitCode::from(1));
+            }
+            let outcomes =
+                snapshot_io::write_all(&generated.files).context("writing generated services")?;
+            for p in &generated.orphans {
+                std::fs::remove_file(p).with_context(|| format!("removing {}", p.display()))?;
+            }
+            let changed = outcomes
+                .iter()
+                .filter(|o| **o != WriteOutcome::Unchanged)
+                .count();
+            for (name, tables) in &generated.services {
+                println!("service {name}: {tables} tables");
+            }
+            println!(
+                "{} files ({changed} written, {} removed) under {}",
+                generated.files.len(),
+                generated.orphans.len(),
+                config.output.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Diff(args) => {
             let config = Config::load(&cli.global.config)?;
             let outcome = seaway_codegen::commands::diff::run(&config).await?;

@@ -42,6 +42,27 @@ pub async fn run(config: &Config) -> Result<Vec<Finding>, CheckError> {
         }
     }
 
+    // Generated services, when any were generated, must match the snapshot.
+    if config.output.join("boundaries.yaml").is_file() {
+        match super::generate::run(config) {
+            Ok(generated) => {
+                for p in snapshot_io::stale(&generated.files) {
+                    findings.push(format!(
+                        "{} is stale; run `just generate` and commit",
+                        p.display()
+                    ));
+                }
+                for p in &generated.orphans {
+                    findings.push(format!(
+                        "{} is not generated any more; run `just generate` and commit",
+                        p.display()
+                    ));
+                }
+            }
+            Err(e) => findings.push(format!("cannot generate services: {e}")),
+        }
+    }
+
     let Some(dest_name) = &config.destination else {
         return Ok(findings);
     };

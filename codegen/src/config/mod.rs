@@ -47,7 +47,57 @@ pub struct Config {
     /// `transfer.state`: the PostgreSQL connection holding the transfer state, instead
     /// of the SQLite file `.seaway/state.sqlite`.
     pub state: Option<String>,
+    pub services: Services,
     text: String,
+}
+
+/// `services:` validated: names are safe crate and folder names.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// Table -> (service, line in the config).
+    pub pin: BTreeMap<String, (String, usize)>,
+    /// Table -> (service name for the detected service holding it, line).
+    pub names: BTreeMap<String, (String, usize)>,
+    /// A detected service with more tables than this is split at its weakest links.
+    pub max_tables: usize,
+    /// A table referenced from at least this many other tables, and referencing none,
+    /// is a lookup: owned by one service, referenced by id from the rest.
+    pub lookup_referrers: usize,
+    /// How the services' database names derive from the source's (the services may
+    /// serve a copy of the source written with `naming: snake_case`).
+    pub database_naming: crate::target::Naming,
+}
+
+/// Default for `services.max_tables`: a service a small team can own.
+pub const DEFAULT_MAX_SERVICE_TABLES: usize = 12;
+/// Default for `services.lookup_referrers`.
+pub const DEFAULT_LOOKUP_REFERRERS: usize = 3;
+
+impl Default for Services {
+    fn default() -> Services {
+        Services {
+            pin: BTreeMap::new(),
+            names: BTreeMap::new(),
+            max_tables: DEFAULT_MAX_SERVICE_TABLES,
+            lookup_referrers: DEFAULT_LOOKUP_REFERRERS,
+            database_naming: crate::target::Naming::Preserve,
+        }
+    }
+}
+
+/// A service name becomes a folder, a crate name (`<name>-service`) and a Rust module:
+/// lowercase ASCII letters, digits and `_`, starting with a letter.
+pub fn check_service_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "service name `{name}` must be lowercase ASCII letters, digits and `_`, starting with a letter (it names a folder and a crate)"
+        ))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -460,8 +510,10 @@ impl Builder<'_> {
                 return Err(self.err(p.line, format!("allow_lossy: `{}` must be `table.column` (globs allowed, e.g. `Invoice.*`)", p.text)));
             }
         }
+        let services = self.services(raw.services)?;
         Ok(Config {
             path: self.path.to_path_buf(),
+            services,
             naming: raw.naming,
             transfer_mode: raw.transfer.mode,
             zero_dates: raw.transfer.zero_dates,
@@ -475,6 +527,45 @@ impl Builder<'_> {
             output,
             text: self.text.to_string(),
         })
+    }
+
+    fn services(&self, raw: raw::RawServices) -> Result<Services, ConfigError> {
+        let mut out = Services {
+            database_naming: raw.database_naming,
+            ..Services::default()
+        };
+        for (key, map, dest) in [
+            ("pin", raw.pin, &mut out.pin),
+            ("names", raw.names, &mut out.names),
+        ] {
+            for (table, service) in map {
+                let line = line_of_child(self.text, key, &table);
+                let service = self.expand(&format!("services.{key}.{table}"), &service)?;
+                check_service_name(&service)
+                    .map_err(|m| self.err(line, format!("services.{key}.{table}: {m}")))?;
+                dest.insert(table, (service, line));
+            }
+        }
+        for (key, value, dest) in [
+            ("max_tables", raw.max_tables, &mut out.max_tables),
+            (
+                "lookup_referrers",
+                raw.lookup_referrers,
+                &mut out.lookup_referrers,
+            ),
+        ] {
+            match value {
+                Some(0) => {
+                    return Err(self.err(
+                        line_of_key(self.text, key),
+                        format!("services.{key} must be at least 1"),
+                    ));
+                }
+                Some(n) => *dest = n,
+                None => {}
+            }
+        }
+        Ok(out)
     }
 
     fn patterns(&self, key: &str, globs: &[String]) -> Result<Vec<Pattern>, ConfigError> {

@@ -28,6 +28,24 @@ pub struct RawConfig {
     pub allow_lossy: Vec<String>,
     #[serde(default)]
     pub transfer: RawTransfer,
+    #[serde(default)]
+    pub services: RawServices,
+}
+
+/// `services:`: how `codegen generate` cuts the source into REST services.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServices {
+    /// Table -> service name; wins over detection.
+    #[serde(default)]
+    pub pin: UniqueMap<String, String>,
+    /// Table -> name of the detected service that holds it.
+    #[serde(default)]
+    pub names: UniqueMap<String, String>,
+    pub max_tables: Option<usize>,
+    pub lookup_referrers: Option<usize>,
+    #[serde(default)]
+    pub database_naming: crate::target::Naming,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -142,6 +142,14 @@ fn reference_config_in_docs_parses() {
     assert_eq!(m.watermark.as_deref(), Some("LastModified"));
     assert!(cfg.allows_lossy("Invoice", "Total") && cfg.allows_lossy("Track", "Milliseconds"));
     assert!(!cfg.allows_lossy("Invoice", "InvoiceDate"));
+    assert_eq!(cfg.services.pin["Employee"].0, "staff");
+    assert_eq!(cfg.services.names["Invoice"].0, "sales");
+    assert_eq!(cfg.services.max_tables, 12);
+    assert_eq!(cfg.services.lookup_referrers, 3);
+    assert_eq!(
+        cfg.services.database_naming,
+        crate::target::Naming::SnakeCase
+    );
 
     // Every key used in the reference is described under "## Keys".
     let keys_section = &doc[doc.find("## Keys").expect("keys section")..];
@@ -158,7 +166,15 @@ fn reference_config_in_docs_parses() {
 
 /// Config keys (not user-chosen names such as connection or table names) in the YAML.
 fn collect_schema_keys(v: &serde_yaml::Value, out: &mut Vec<String>) {
-    const NAMED_MAPS: [&str; 5] = ["connections", "mappings", "columns", "mask", "types"];
+    const NAMED_MAPS: [&str; 7] = [
+        "connections",
+        "mappings",
+        "columns",
+        "mask",
+        "types",
+        "pin",
+        "names",
+    ];
     if let serde_yaml::Value::Mapping(m) = v {
         for (k, child) in m {
             let Some(k) = k.as_str() else { continue };

@@ -6,7 +6,10 @@
 
 mod bad_input;
 mod chinook;
+mod contract;
 mod determinism;
 mod diff_cli;
+mod service_zoo;
+mod services;
 mod support;
 mod zoo;
