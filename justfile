@@ -57,7 +57,7 @@ bench-generate:
 
 # Rewrite the golden files from the current output, on purpose (review the git diff!).
 bless:
-    SEAWAY_BLESS=1 cargo test --locked --workspace -- convergence services::
+    SEAWAY_BLESS=1 cargo test --locked --workspace -- convergence services:: service_zoo::
 
 # Check that every configured connection answers.
 ping:
