@@ -622,8 +622,15 @@ mod tests {
         }
         let owner = b.service_of("lookup_000").expect("lookup placed");
         let lookup = &b.services[owner].tables["lookup_000"];
-        assert!(lookup.reason.starts_with("lookup referenced by"), "{}", lookup.reason);
-        assert!(!lookup.across.is_empty(), "other services reference it by id");
+        assert!(
+            lookup.reason.starts_with("lookup referenced by"),
+            "{}",
+            lookup.reason
+        );
+        assert!(
+            !lookup.across.is_empty(),
+            "other services reference it by id"
+        );
         // Deterministic.
         assert_eq!(detect(&schema, &cfg).expect("again"), b);
     }
