@@ -6,6 +6,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 codegen := "cargo run --quiet --locked -p seaway-codegen --bin codegen --"
 migrator := "cargo run --quiet --locked -p seaway-migrator --bin migrator --"
+# Binaries of the last `cargo build --workspace`.
+bin := env_var_or_default("CARGO_TARGET_DIR", "target") / "debug"
 
 # List the recipes.
 default:
@@ -65,7 +67,7 @@ bench-generate:
 
 # Rewrite the golden files from the current output, on purpose (review the git diff!).
 bless:
-    SEAWAY_BLESS=1 cargo test --locked --workspace -- convergence services::
+    SEAWAY_BLESS=1 cargo test --locked --workspace -- convergence services:: service_zoo::
 
 # Check that every configured connection answers.
 ping:
@@ -87,7 +89,11 @@ test:
     bash .ci/python-tools || echo "warning: schemathesis/openapi-spec-validator not installed; their tests will skip"
     cargo build --workspace --locked
     cargo test --workspace --locked
-    just check-generated
+    # check-generated, with the binaries just built: `cargo run -p` would build the database
+    # stack again with one package's features (the generated services enable more).
+    rm -f .seaway/demo/replica.sqlite
+    {{bin}}/migrator apply
+    {{bin}}/codegen check
 
 # Rebuild the demo destination from the committed migrations, then check that snapshots,
 # migrations and destination are in step: fails when generated/ is stale.

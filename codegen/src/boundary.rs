@@ -602,6 +602,40 @@ mod tests {
     }
 
     #[test]
+    fn lookups_have_one_owner_and_no_service_exceeds_the_maximum() {
+        let schema = crate::synthetic::schema(200);
+        let cfg = Services {
+            max_tables: 8,
+            ..Services::default()
+        };
+        let b = detect(&schema, &cfg).expect("detect");
+        let placed: usize = b.services.values().map(|s| s.tables.len()).sum();
+        assert_eq!(placed, 200, "every table in exactly one service");
+        for (name, s) in &b.services {
+            // A lookup may join a full service; detection itself stays within the maximum.
+            let detected = s
+                .tables
+                .values()
+                .filter(|p| !p.reason.starts_with("lookup"))
+                .count();
+            assert!(detected <= 8, "{name} has {detected} tables");
+        }
+        let owner = b.service_of("lookup_000").expect("lookup placed");
+        let lookup = &b.services[owner].tables["lookup_000"];
+        assert!(
+            lookup.reason.starts_with("lookup referenced by"),
+            "{}",
+            lookup.reason
+        );
+        assert!(
+            !lookup.across.is_empty(),
+            "other services reference it by id"
+        );
+        // Deterministic.
+        assert_eq!(detect(&schema, &cfg).expect("again"), b);
+    }
+
+    #[test]
     fn identifiers_are_safe() {
         assert_eq!(service_identifier("InvoiceLine"), "invoice_line");
         assert_eq!(service_identifier("2fa codes"), "s_2fa_codes");
