@@ -49,7 +49,9 @@ impl Default for Options {
         Options {
             workers: 2,
             chunk_span: 10_000,
-            page_size: 10_000,
+            // Above the chunk span, so a chunk of an integer key is one query, not a
+            // full page and then an empty one.
+            page_size: 20_000,
             show_values: false,
             repair: false,
             delete_extra: false,

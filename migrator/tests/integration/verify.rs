@@ -382,8 +382,12 @@ async fn chinook_verifies_identical_after_transfer_in_all_nine_pairs() {
             let pair = format!("{} -> {}", tag(from), tag(to));
             let project = tempfile::tempdir().expect("project");
             let config = transferred(project.path(), &src, &dst, "", &pair).await;
-            // Small chunks, so every table's keys span several.
-            let run = migrator(&config.path, &["verify", "--chunk-size", "500"]);
+            // Small chunks, so every table's keys span several, and small pages, so
+            // composite keys (PlaylistTrack) are read in many keyset pages.
+            let run = migrator(
+                &config.path,
+                &["verify", "--chunk-size", "500", "--page-size", "300"],
+            );
             assert_eq!(run.code, Some(0), "{pair}: {}\n{}", run.stdout, run.stderr);
             assert!(run.stdout.contains("15607 rows"), "{pair}: {}", run.stdout);
             done.push(pair);
