@@ -58,6 +58,9 @@ fi
 echo "$($DATA_DIFF --version 2>/dev/null | tail -n1), $(hyperfine --version)"
 
 bench_build
+# The commit the binaries were built from (a commit made during the run is not in them).
+commit=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -n $(cd "$ROOT" && git status --porcelain -- migrator codegen Cargo.toml Cargo.lock 2>/dev/null) ]] && commit="$commit+uncommitted"
 
 BENCH_TMP=$(mktemp -d /tmp/seaway-bench-verify.XXXXXX)
 DBS=("$SRC")
@@ -214,8 +217,6 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   done
 } >"$BENCH_TMP/table.md"
 
-commit=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -n $(cd "$ROOT" && git status --porcelain -- migrator codegen Cargo.toml Cargo.lock 2>/dev/null) ]] && commit="$commit+uncommitted"
 header="$(date -u +%Y-%m-%d) on $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), \
 load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; \
 PostgreSQL $(pgval -d postgres -c 'SHOW server_version' | cut -d' ' -f1), MariaDB $(my -N -B -e 'SELECT version()' | cut -d- -f1), \

@@ -88,6 +88,9 @@ enum Command {
         /// Keys per chunk (tables with a single integer key; others are one chunk).
         #[arg(long, default_value_t = 10_000, value_name = "KEYS")]
         chunk_size: i64,
+        /// Rows per read [default: 20000, or one more than --chunk-size if larger].
+        #[arg(long, value_name = "ROWS")]
+        page_size: Option<usize>,
         /// Show the differing values (they may be sensitive); otherwise only keys and
         /// column names.
         #[arg(long)]
@@ -207,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify {
             workers,
             chunk_size,
+            page_size,
             show_values,
             max_listed,
             report,
@@ -218,14 +222,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             keep_going,
             checks,
         } => {
+            let defaults = seaway_migrator::verify::Options::default();
             let opts = seaway_migrator::verify::Options {
                 workers: workers.max(1),
                 chunk_span: chunk_size.max(1),
+                // Pages above the chunk size: one query per chunk.
+                page_size: page_size
+                    .unwrap_or_else(|| {
+                        defaults
+                            .page_size
+                            .max(usize::try_from(chunk_size).unwrap_or(0).saturating_add(1))
+                    })
+                    .max(1),
                 show_values,
                 max_listed,
                 repair,
                 delete_extra,
-                ..Default::default()
             };
             if !continuous {
                 let summary = verify_once(&config, &opts, report.as_deref()).await?;

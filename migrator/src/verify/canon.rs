@@ -5,7 +5,7 @@
 //! collation, float printing or JSON spacing. docs/types.md lists the rules.
 
 use crate::transfer::values::{self, Family, comparable};
-use seaway_codegen::model::{Dialect, NeutralType};
+use seaway_codegen::model::{Column, Dialect, NeutralType};
 use std::borrow::Cow;
 
 /// How one column's two sides are brought to a comparable form.
@@ -38,12 +38,15 @@ pub enum Side {
 }
 
 impl Rule {
-    /// The rule for a column of type `src` in `from` written to a column of type `dst`
+    /// The rule for a source column `src` in `from` written to a destination column `dst`
     /// in `to` (the casts of docs/types.md that change a value's form).
-    pub fn of(src: &NeutralType, dst: &NeutralType, from: Dialect, to: Dialect) -> Rule {
+    pub fn of(src: &Column, dst: &Column, from: Dialect, to: Dialect) -> Rule {
         use NeutralType as T;
+        if verbatim(src, dst, from, to) {
+            return Rule::Same(Family::Text);
+        }
         let into_sqlite_numeric = to == Dialect::Sqlite && from != to;
-        match (src, dst) {
+        match (&src.ty, &dst.ty) {
             (T::Float { bits: 32 }, _) | (_, T::Float { bits: 32 }) => Rule::Float { bits32: true },
             (T::Float { .. }, _) | (_, T::Float { .. }) => Rule::Float { bits32: false },
             (T::TimeTz { .. }, T::Time { .. }) => Rule::UtcTime,
@@ -70,7 +73,7 @@ impl Rule {
                 },
                 T::Decimal { .. },
             ) if into_sqlite_numeric => Rule::Float { bits32: false },
-            _ => Rule::Same(Family::of(dst)),
+            _ => Rule::Same(Family::of(&dst.ty)),
         }
     }
 
@@ -90,6 +93,13 @@ impl Rule {
                 ),
                 _,
             ) => return Cow::Borrowed(v),
+            (Rule::Same(Family::Number), _) if plain_decimal(v) => return Cow::Borrowed(v),
+            (Rule::Same(Family::Time | Family::Timestamp | Family::TimestampTz), _)
+                if v.split_once('.')
+                    .is_none_or(|(_, f)| !f.is_empty() && !f.ends_with('0')) =>
+            {
+                return Cow::Borrowed(v);
+            }
             (Rule::Same(family), _) => comparable(family, v),
             (Rule::Float { bits32 }, _) => float(v, bits32).unwrap_or_else(|| v.to_string()),
             (Rule::UtcTime, Side::Source) => values::timetz_to_utc(v)
@@ -111,6 +121,55 @@ impl Rule {
                 .unwrap_or_else(|| v.to_string()),
         })
     }
+}
+
+/// Whether both sides print equal values of this column as the same bytes, so the
+/// canonical text is already comparable: the same server engine (not SQLite, which
+/// stores whatever it is given), the same native type, and a type whose canonical text
+/// is a function of the value alone. Not PostgreSQL `json` or MariaDB's JSON (they keep
+/// the text as written: key order, spacing), not an unbounded `numeric` (it keeps the
+/// scale it was given: `1.50` and `1.5` are equal). Saves parsing every decimal, timestamp and document in same-engine pairs.
+fn verbatim(src: &Column, dst: &Column, from: Dialect, to: Dialect) -> bool {
+    use NeutralType as T;
+    from == to
+        && from != Dialect::Sqlite
+        && src.ty == dst.ty
+        && src.native.eq_ignore_ascii_case(&dst.native)
+        && match &src.ty {
+            T::Bool
+            | T::Int { .. }
+            | T::Float { .. }
+            | T::Date
+            | T::Time { .. }
+            | T::Timestamp { .. }
+            | T::TimestampTz { .. }
+            | T::Uuid
+            | T::Char { .. }
+            | T::Varchar { .. }
+            | T::Text
+            | T::Binary { .. } => true,
+            T::Decimal { scale, .. } => scale.is_some(),
+            T::Json => src.native.eq_ignore_ascii_case("jsonb"),
+            _ => false,
+        }
+}
+
+/// Whether `v` is already a decimal in `values::comparable`'s form (no exponent, no
+/// redundant zeros, no `-0`), so it needs no copy.
+fn plain_decimal(v: &str) -> bool {
+    let (negative, body) = match v.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, v),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(int)
+        && (int == "0" || !int.starts_with('0'))
+        && frac.is_none_or(|f| digits(f) && !f.ends_with('0'))
+        && !(negative && int == "0" && frac.is_none())
 }
 
 /// The float rule: parse as a binary64 (rounded to binary32 when `bits32`) and print the
@@ -260,6 +319,65 @@ mod tests {
         assert_ne!(enc(&[None]), enc(&[Some("")]));
         assert_ne!(enc(&[Some("ab"), Some("c")]), enc(&[Some("a"), Some("bc")]));
         assert_eq!(enc(&[Some("x"), None]), enc(&[Some("x"), None]));
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_full_normalisation() {
+        for v in [
+            "0", "-0", "7", "-7", "007", "1.50", "1.5", "-0.5", "0.0", "1e3", "12.3450", "-", ".5",
+            "5.", "1.05",
+        ] {
+            assert_eq!(
+                Rule::Same(Family::Number).encode(Side::Source, v),
+                comparable(Family::Number, v),
+                "{v}"
+            );
+        }
+        for v in [
+            "2024-01-01 10:00:00",
+            "2024-01-01 10:00:00.",
+            "2024-01-01 10:00:00.000000",
+            "2024-01-01 10:00:00.123400",
+            "2024-01-01 10:00:00.000001",
+        ] {
+            assert_eq!(
+                Rule::Same(Family::Timestamp).encode(Side::Source, v),
+                comparable(Family::Timestamp, v),
+                "{v}"
+            );
+        }
+    }
+
+    fn col(ty: &str, native: &str) -> Column {
+        Column {
+            name: "c".into(),
+            ty: NeutralType::parse(ty).expect("type"),
+            native: native.into(),
+            nullable: true,
+            default: None,
+            identity: None,
+            generated: None,
+            comment: None,
+            extras: vec![],
+        }
+    }
+
+    #[test]
+    fn only_same_engine_deterministic_types_compare_verbatim() {
+        use Dialect::{Mysql, Postgres, Sqlite};
+        let verbatim =
+            |a: &Column, b: &Column, from, to| Rule::of(a, b, from, to) == Rule::Same(Family::Text);
+        let jsonb = col("json", "jsonb");
+        let json = col("json", "json");
+        let money = col("decimal(12,2)", "numeric(12,2)");
+        let any_numeric = col("decimal", "numeric");
+        assert!(verbatim(&jsonb, &jsonb, Postgres, Postgres));
+        assert!(!verbatim(&json, &json, Postgres, Postgres));
+        assert!(!verbatim(&json, &json, Mysql, Mysql));
+        assert!(verbatim(&money, &money, Postgres, Postgres));
+        assert!(!verbatim(&money, &money, Postgres, Mysql));
+        assert!(!verbatim(&money, &money, Sqlite, Sqlite));
+        assert!(!verbatim(&any_numeric, &any_numeric, Postgres, Postgres));
     }
 
     #[test]

@@ -49,7 +49,9 @@ impl Default for Options {
         Options {
             workers: 2,
             chunk_span: 10_000,
-            page_size: 10_000,
+            // Above the chunk span, so a chunk of an integer key is one query, not a
+            // full page and then an empty one.
+            page_size: 20_000,
             show_values: false,
             repair: false,
             delete_extra: false,
@@ -168,6 +170,9 @@ pub enum VerifyError {
         connection: String,
         reason: String,
     },
+    /// A hashing task panicked or was cancelled (a bug, never the data).
+    #[error("table `{table}`: hashing rows failed: {reason}")]
+    Hashing { table: String, reason: String },
     #[error("table `{table}`: repairing the destination failed: {reason}")]
     Repair { table: String, reason: String },
 }
@@ -410,13 +415,13 @@ impl Job<'_> {
             .src_cols
             .iter()
             .zip(&dest_cols)
-            .map(|(s, d)| Rule::of(&s.ty, &d.ty, from, to))
+            .map(|(s, d)| Rule::of(s, d, from, to))
             .collect();
         let key_rules = plan
             .key_cols
             .iter()
             .zip(&plan.dest_key_cols)
-            .map(|(s, d)| Rule::of(&s.ty, &d.ty, from, to))
+            .map(|(s, d)| Rule::of(s, d, from, to))
             .collect();
         let work = Work {
             plan,
@@ -587,9 +592,10 @@ impl Job<'_> {
                     None,
                 ),
             };
-        let mut out = Vec::new();
+        // Each page is encoded and hashed on the blocking pool while the next page is
+        // read, so decoding, hashing and the servers' work overlap on every core.
+        let mut pages = Vec::new();
         let mut last: Option<Vec<String>> = None;
-        let mut encoded = Vec::with_capacity(256);
         loop {
             let q = read::page_query(
                 s.dialect,
@@ -604,44 +610,38 @@ impl Job<'_> {
                     limit: self.opts.page_size,
                 },
             );
-            let rows =
+            let mut rows =
                 s.db.rows(&q.sql, last.as_deref().unwrap_or_default())
                     .await
                     .map_err(|e| self.read_error(side, table, &e))?;
             let full = rows.len() == self.opts.page_size;
-            for mut values in rows {
-                let raw_key = values.split_off(q.width);
-                if side == Side::Source {
+            if side == Side::Source && plan.masks.iter().any(Option::is_some) {
+                for values in &mut rows {
                     for (v, mask) in values.iter_mut().zip(&plan.masks) {
                         apply_mask(v, *mask, self.config);
                     }
                 }
-                encoded.clear();
-                for (v, rule) in values.iter().zip(&work.rules) {
-                    let c = v.as_deref().map(|v| rule.encode(side, v));
-                    canon::push_value(&mut encoded, c.as_deref());
-                }
-                let key = raw_key
-                    .iter()
-                    .zip(&work.key_rules)
-                    .map(|(v, rule)| v.as_deref().map(|v| rule.encode(side, v).into_owned()))
-                    .collect();
-                out.push(Row {
-                    key,
-                    raw_key,
-                    values,
-                    hash: canon::hash(&encoded),
-                });
             }
-            if !full {
-                break;
-            }
-            last = out.last().map(|r| {
-                r.raw_key
+            last = rows.last().map(|r| {
+                r[q.width..]
                     .iter()
                     .map(|v| v.clone().unwrap_or_default())
                     .collect()
             });
+            let (rules, key_rules, width) = (work.rules.clone(), work.key_rules.clone(), q.width);
+            pages.push(tokio::task::spawn_blocking(move || {
+                encode_page(rows, width, &rules, &key_rules, side)
+            }));
+            if !full {
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        for page in pages {
+            out.extend(page.await.map_err(|e| VerifyError::Hashing {
+                table: table.to_string(),
+                reason: e.to_string(),
+            })?);
         }
         Ok(out)
     }
@@ -735,6 +735,39 @@ impl Job<'_> {
         }
         Ok(result)
     }
+}
+
+/// Encodes and hashes one page of rows (each: the values, then the key columns from
+/// `width` on).
+fn encode_page(
+    rows: Vec<Vec<Option<String>>>,
+    width: usize,
+    rules: &[Rule],
+    key_rules: &[Rule],
+    side: Side,
+) -> Vec<Row> {
+    let mut encoded = Vec::with_capacity(256);
+    rows.into_iter()
+        .map(|mut values| {
+            let raw_key = values.split_off(width);
+            encoded.clear();
+            for (v, rule) in values.iter().zip(rules) {
+                let c = v.as_deref().map(|v| rule.encode(side, v));
+                canon::push_value(&mut encoded, c.as_deref());
+            }
+            let key = raw_key
+                .iter()
+                .zip(key_rules)
+                .map(|(v, rule)| v.as_deref().map(|v| rule.encode(side, v).into_owned()))
+                .collect();
+            Row {
+                key,
+                raw_key,
+                values,
+                hash: canon::hash(&encoded),
+            }
+        })
+        .collect()
 }
 
 /// Keys in a stable order for reports: integers numerically, other values as text.

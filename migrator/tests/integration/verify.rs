@@ -11,6 +11,23 @@ use seaway_codegen::config::Config;
 use std::path::Path;
 use std::time::Duration;
 
+/// Drops a server database this file created (SQLite files go with their temp folder).
+async fn drop_database(engine: Engine, name: &str) {
+    if engine == Engine::Sqlite {
+        return;
+    }
+    let Some(admin) = support::server(engine).await else {
+        return;
+    };
+    let mut db = Db::connect(engine, &admin).await;
+    let sql = match engine {
+        Engine::Postgres => format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        _ => format!("DROP DATABASE IF EXISTS `{name}`"),
+    };
+    db.execute(&sql).await;
+    db.close().await;
+}
+
 /// One run of `migrator verify`: its exit code and output.
 struct Run {
     code: Option<i32>,
@@ -287,8 +304,10 @@ async fn verify_finds_exactly_the_planted_faults_in_all_nine_pairs_and_repair_fi
             );
             assert_eq!(db.count("SELECT count(*) FROM faults").await, 20, "{pair}");
             db.close().await;
+            drop_database(to, &format!("seaway_v_dst_{}", tag(to))).await;
             done.push(pair);
         }
+        drop_database(from, &format!("seaway_v_src_{}", tag(from))).await;
     }
     eprintln!("verified: {done:?}");
 }
@@ -382,12 +401,18 @@ async fn chinook_verifies_identical_after_transfer_in_all_nine_pairs() {
             let pair = format!("{} -> {}", tag(from), tag(to));
             let project = tempfile::tempdir().expect("project");
             let config = transferred(project.path(), &src, &dst, "", &pair).await;
-            // Small chunks, so every table's keys span several.
-            let run = migrator(&config.path, &["verify", "--chunk-size", "500"]);
+            // Small chunks, so every table's keys span several, and small pages, so
+            // composite keys (PlaylistTrack) are read in many keyset pages.
+            let run = migrator(
+                &config.path,
+                &["verify", "--chunk-size", "500", "--page-size", "300"],
+            );
             assert_eq!(run.code, Some(0), "{pair}: {}\n{}", run.stdout, run.stderr);
             assert!(run.stdout.contains("15607 rows"), "{pair}: {}", run.stdout);
+            drop_database(to, &format!("seaway_v_chinook_{}", tag(to))).await;
             done.push(pair);
         }
+        drop_database(from, "seaway_v_chinook_src_chinook").await;
     }
     eprintln!("verified: {done:?}");
 }
@@ -590,8 +615,10 @@ async fn type_zoos_verify_clean_after_transfer_in_all_nine_pairs() {
                     run.code, run.stderr
                 ));
             }
+            drop_database(to, &format!("seaway_v_zoo_{}", tag(to))).await;
             done.push(pair);
         }
+        drop_database(from, "seaway_v_zoo_src").await;
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     eprintln!("verified: {done:?}");
