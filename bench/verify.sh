@@ -6,7 +6,7 @@
 # first with no differences, then with 10 scattered changed rows.
 #
 # It installs what it needs when absent (hyperfine, GNU time, the database clients, and
-# data-diff in the git-ignored virtualenv .venv-anchors), builds seaway in release mode,
+# data-diff in its own git-ignored virtualenv .venv-datadiff, apart from the test tools), builds seaway in release mode,
 # generates the sources, creates each pair's destination with seaway's own migration and
 # fills it with PostgreSQL's COPY pipe, checks that seaway and data-diff agree on what
 # differs (nothing, then exactly the 10 rows), times every case, prints the table and the
@@ -42,7 +42,9 @@ REPORT=${BENCH_REPORT:-$ROOT/target/bench/verify.md}
 # ---- 1. tools --------------------------------------------------------------------------
 log "tools"
 bench_tools
-VENV="$ROOT/.venv-anchors"
+# Its own venv: data-diff pins old urllib3/pydantic, which must not touch the venv the
+# service contract tests run schemathesis from (.venv-anchors, .ci/python-tools).
+VENV="$ROOT/.venv-datadiff"
 DATA_DIFF="$VENV/bin/data-diff"
 if [[ ! -x $DATA_DIFF ]]; then
   echo "installing data-diff 0.11.2 into $VENV"
