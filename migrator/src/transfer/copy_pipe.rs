@@ -18,6 +18,10 @@ use sqlx::postgres::PgPoolCopyExt;
 
 /// Rows reported to `on_rows` at most this often, so progress stays cheap.
 const REPORT_EVERY: u64 = 5_000;
+/// Bytes forwarded to the destination per `COPY` data message.
+const BATCH_BYTES: usize = 1 << 20;
+/// Buffers read ahead of the destination, per pipe.
+const IN_FLIGHT: usize = 4;
 
 /// Whether the chunk's values can pass through as PostgreSQL text unchanged: every
 /// destination column has exactly the source column's neutral type (so the source's
@@ -75,9 +79,37 @@ pub async fn pipe(
             return Err(e);
         }
     };
+    // The source is read on its own task into a few large buffers while the destination
+    // takes the previous ones: forwarding each small network read with `send().await`
+    // between reads leaves both servers waiting on each other (measured: a single chunk
+    // took 2.3x the `psql | psql` pipe that way). Bounded, so memory stays a few MiB.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, sqlx::Error>>(IN_FLIGHT);
+    let reader = tokio::spawn(async move {
+        let mut buf = Vec::with_capacity(BATCH_BYTES);
+        while let Some(bytes) = out.next().await {
+            match bytes {
+                Ok(b) => {
+                    buf.extend_from_slice(&b);
+                    if buf.len() >= BATCH_BYTES {
+                        let full = std::mem::replace(&mut buf, Vec::with_capacity(BATCH_BYTES));
+                        if tx.send(Ok(full)).await.is_err() {
+                            return; // the destination gave up
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+        if !buf.is_empty() {
+            let _ = tx.send(Ok(buf)).await;
+        }
+    });
     let (mut rows, mut reported) = (0u64, 0u64);
-    while let Some(bytes) = out.next().await {
-        let bytes = match bytes {
+    while let Some(batch) = rx.recv().await {
+        let batch = match batch {
             Ok(b) => b,
             Err(e) => {
                 let _ = copy.abort("seaway: the source failed mid-read").await;
@@ -85,8 +117,11 @@ pub async fn pipe(
             }
         };
         // Text format: one line per row; a newline inside a value is escaped as `\n`.
-        rows += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-        copy.send(bytes).await?;
+        rows += batch.iter().filter(|&&b| b == b'\n').count() as u64;
+        if let Err(e) = copy.send(batch).await {
+            reader.abort();
+            return Err(e);
+        }
         if rows - reported >= REPORT_EVERY {
             on_rows(rows);
             reported = rows;
