@@ -119,7 +119,13 @@ pub fn rustfmt_all(files: &mut [OutputFile]) -> Result<(), RenderError> {
     let scratch = tempfile::tempdir().map_err(|e| fail("a scratch folder", e.to_string()))?;
     let mut paths = Vec::with_capacity(rust.len());
     let mut roots = Vec::new();
-    for &i in &rust {
+    // Module files rendered identically in many crates (each service's `error.rs`,
+    // `codec.rs`, `page.rs`) are formatted once: the others are written empty for rustfmt
+    // to pass over, then take the first one's result. rustfmt's output for a module file
+    // depends only on its text, the edition and the config, which all runs share.
+    let mut first_with: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut same_as: Vec<Option<usize>> = Vec::with_capacity(rust.len());
+    for (k, &i) in rust.iter().enumerate() {
         let rel: PathBuf = files[i]
             .path
             .components()
@@ -130,11 +136,28 @@ pub fn rustfmt_all(files: &mut [OutputFile]) -> Result<(), RenderError> {
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
-        std::fs::write(&p, &files[i].contents).map_err(err)?;
         let path = &files[i].path;
         let is_root = path.ends_with("src/lib.rs") || path.ends_with("src/main.rs");
         // A file outside any crate layout is formatted on its own.
         let in_crate = path.components().any(|c| c.as_os_str() == "src");
+        let twin = if is_root || !in_crate {
+            None
+        } else {
+            match first_with.entry(files[i].contents.as_str()) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(k);
+                    None
+                }
+            }
+        };
+        let text = if twin.is_some() {
+            ""
+        } else {
+            files[i].contents.as_str()
+        };
+        std::fs::write(&p, text).map_err(err)?;
+        same_as.push(twin);
         if is_root || !in_crate {
             roots.push(p.clone());
         }
@@ -175,9 +198,17 @@ pub fn rustfmt_all(files: &mut [OutputFile]) -> Result<(), RenderError> {
     if !errors.is_empty() {
         return Err(fail("generated sources", errors.join("\n")));
     }
-    for (p, &i) in paths.iter().zip(&rust) {
-        files[i].contents = std::fs::read_to_string(p)
-            .map_err(|e| fail(&files[i].path.display().to_string(), e.to_string()))?;
+    let mut formatted: Vec<String> = Vec::with_capacity(rust.len());
+    for (k, p) in paths.iter().enumerate() {
+        let text = match same_as[k] {
+            Some(first) => formatted.get(first).cloned().unwrap_or_default(),
+            None => std::fs::read_to_string(p)
+                .map_err(|e| fail(&files[rust[k]].path.display().to_string(), e.to_string()))?,
+        };
+        formatted.push(text);
+    }
+    for (text, &i) in formatted.into_iter().zip(&rust) {
+        files[i].contents = text;
     }
     Ok(())
 }
