@@ -12,11 +12,10 @@ pub mod values;
 pub mod write;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use seaway_codegen::commands::diff::{DiffError, read_destination};
-use seaway_codegen::commands::introspect::read_source;
+use seaway_codegen::commands::diff::DiffError;
 use seaway_codegen::config::{Config, Mask, ZeroDates};
 use seaway_codegen::model::{Column, NeutralType, Schema};
-use seaway_codegen::target::{self, Desired};
+use seaway_codegen::target::Desired;
 use serde::Serialize;
 use source::Source;
 use state::{Bounds, Chunk, State};
@@ -148,24 +147,18 @@ pub async fn transfer(
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<Report, TransferError> {
     let started = Instant::now();
-    let dest_conn = config
-        .destination_connection("transfer")
-        .map_err(DiffError::from)?;
-    let source_schema = read_source(config).await.map_err(DiffError::from)?;
-    let desired = target::desired(&source_schema, config, dest_conn.url.dialect())
-        .map_err(DiffError::from)?;
-    let actual = read_destination(dest_conn).await.map_err(DiffError::from)?;
-    let missing: Vec<&str> = desired
-        .schema
-        .tables
-        .keys()
-        .filter(|t| !actual.tables.contains_key(*t))
-        .map(String::as_str)
-        .collect();
-    if !missing.is_empty() {
+    let (
+        plan::Prepared {
+            dest_conn,
+            source_schema,
+            desired,
+        },
+        missing,
+    ) = plan::prepare(config, "transfer").await?;
+    if let Some(tables) = missing {
         return Err(TransferError::MissingTables {
             destination: dest_conn.name.clone(),
-            tables: missing.join(", "),
+            tables,
         });
     }
 

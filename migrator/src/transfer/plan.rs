@@ -150,6 +150,50 @@ fn key_names(
         .collect()
 }
 
+/// What transfer and verify both start from: the destination connection, the source's
+/// schema and the destination model the config asks for.
+#[derive(Debug)]
+pub struct Prepared<'c> {
+    pub dest_conn: &'c seaway_codegen::config::Connection,
+    pub source_schema: Schema,
+    pub desired: Desired,
+}
+
+/// Reads the source, builds the desired destination model and checks the destination
+/// has its tables; the second value lists those it lacks (comma-separated), if any.
+/// `what` names the command in the error when the config has no destination.
+pub async fn prepare<'c>(
+    config: &'c Config,
+    what: &str,
+) -> Result<(Prepared<'c>, Option<String>), seaway_codegen::commands::diff::DiffError> {
+    use seaway_codegen::commands::diff::{DiffError, read_destination};
+    let dest_conn = config
+        .destination_connection(what)
+        .map_err(DiffError::from)?;
+    let source_schema = seaway_codegen::commands::introspect::read_source(config)
+        .await
+        .map_err(DiffError::from)?;
+    let desired = seaway_codegen::target::desired(&source_schema, config, dest_conn.url.dialect())
+        .map_err(DiffError::from)?;
+    let actual = read_destination(dest_conn).await.map_err(DiffError::from)?;
+    let missing: Vec<&str> = desired
+        .schema
+        .tables
+        .keys()
+        .filter(|t| !actual.tables.contains_key(*t))
+        .map(String::as_str)
+        .collect();
+    let missing = (!missing.is_empty()).then(|| missing.join(", "));
+    Ok((
+        Prepared {
+            dest_conn,
+            source_schema,
+            desired,
+        },
+        missing,
+    ))
+}
+
 /// Splits the keys `min..=max` into ranges `(lo, hi]` of `span` keys, the transfer's
 /// chunks: the first starts at `min - 1`, and the last is open-ended (`hi: None`).
 pub fn split(min: i64, max: i64, span: i64) -> Vec<(Option<i64>, Option<i64>)> {

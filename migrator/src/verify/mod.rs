@@ -17,11 +17,10 @@ use crate::transfer::write::Writer;
 use crate::transfer::{apply_mask, load_order};
 use canon::{Rule, Side};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use seaway_codegen::commands::diff::{DiffError, read_destination};
-use seaway_codegen::commands::introspect::read_source;
+use seaway_codegen::commands::diff::DiffError;
 use seaway_codegen::config::{Config, Connection};
 use seaway_codegen::model::{Column, Dialect, NeutralType, Schema};
-use seaway_codegen::target::{self, Desired};
+use seaway_codegen::target::Desired;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -185,24 +184,18 @@ pub async fn verify(
     on_table: &mut dyn FnMut(&TableReport),
 ) -> Result<Report, VerifyError> {
     let started = Instant::now();
-    let dest_conn = config
-        .destination_connection("verify")
-        .map_err(DiffError::from)?;
-    let source_schema = read_source(config).await.map_err(DiffError::from)?;
-    let desired = target::desired(&source_schema, config, dest_conn.url.dialect())
-        .map_err(DiffError::from)?;
-    let actual = read_destination(dest_conn).await.map_err(DiffError::from)?;
-    let missing: Vec<&str> = desired
-        .schema
-        .tables
-        .keys()
-        .filter(|t| !actual.tables.contains_key(*t))
-        .map(String::as_str)
-        .collect();
-    if !missing.is_empty() {
+    let (
+        crate::transfer::plan::Prepared {
+            dest_conn,
+            source_schema,
+            desired,
+        },
+        missing,
+    ) = crate::transfer::plan::prepare(config, "verify").await?;
+    if let Some(tables) = missing {
         return Err(VerifyError::MissingTables {
             destination: dest_conn.name.clone(),
-            tables: missing.join(", "),
+            tables,
         });
     }
     let source = Source::open(config.source_connection()).await?;
