@@ -17,7 +17,7 @@ use crate::transfer::apply_mask;
 use crate::transfer::read;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
-use seaway_codegen::model::Dialect;
+use seaway_codegen::model::{Column, Dialect};
 
 /// A key range `(lo, hi]` of a single integer key; `None` is open.
 pub type Range = (Option<i64>, Option<i64>);
@@ -26,9 +26,9 @@ pub type Range = (Option<i64>, Option<i64>);
 /// client compares itself.
 #[derive(Debug, Clone)]
 pub struct SqlPlan {
-    /// The canonical text expressions each side hashes (hashable targets, then the key).
-    pub source_parts: Vec<String>,
-    pub destination_parts: Vec<String>,
+    /// Each side's row digest (`sql_hash`) over the hashable targets and the key.
+    pub source_digest: String,
+    pub destination_digest: String,
     /// Indexes into the plan's targets of the columns read and hashed by the client.
     pub client: Vec<usize>,
     /// The smallest and largest key over both sides when the chunks were planned, which
@@ -130,17 +130,17 @@ impl Job<'_> {
     ) -> Result<Summary, VerifyError> {
         let s = self.side(side);
         let plan = &work.plan;
-        let (table, key, parts, filter) = match side {
+        let (table, key, digest, filter) = match side {
             Side::Source => (
                 &plan.source_table,
                 &plan.key_cols[0],
-                &sql.source_parts,
+                &sql.source_digest,
                 plan.filter.as_deref(),
             ),
             Side::Destination => (
                 &plan.name,
                 &plan.dest_key_cols[0],
-                &sql.destination_parts,
+                &sql.destination_digest,
                 None,
             ),
         };
@@ -164,7 +164,7 @@ impl Job<'_> {
         if sql.client.is_empty() {
             let q = format!(
                 "SELECT {} FROM {from}{where_clause}",
-                sql_hash::count_and_sum(s.dialect, parts)
+                sql_hash::count_and_sum(s.dialect, digest)
             );
             let rows =
                 s.db.rows(&q, &[])
@@ -197,8 +197,7 @@ impl Job<'_> {
             })
             .collect();
         let q = format!(
-            "SELECT {}, {} FROM {from}{where_clause}",
-            sql_hash::row_digest(s.dialect, parts),
+            "SELECT {digest}, {} FROM {from}{where_clause}",
             cols.join(", ")
         );
         let mut rows =
@@ -244,14 +243,25 @@ pub fn sql_plan(work: &Work, from: Dialect, to: Dialect, bounds: (i64, i64)) -> 
     if !(sql_hash::supported(from) && sql_hash::supported(to)) {
         return None;
     }
+    // Two PostgreSQL databases hash the row's own text over the columns of one native
+    // type on both sides; every other pair hashes the canonical text.
+    let records = from == Dialect::Postgres && to == Dialect::Postgres;
+    let part = |dialect: Dialect, col: &Column, same_native: bool| {
+        if records && same_native {
+            read::quote(dialect, &col.name)
+        } else {
+            read::select_expr(dialect, col)
+        }
+    };
     let mut source_parts = Vec::new();
     let mut destination_parts = Vec::new();
     let mut client = Vec::new();
     for (i, rule) in work.rules.iter().enumerate() {
         let (src, dst) = (&plan.src_cols[i], &work.dest_cols[i]);
         if plan.masks[i].is_none() && canon::hashable_in_sql(*rule, src, dst, from, to) {
-            source_parts.push(read::select_expr(from, src));
-            destination_parts.push(read::select_expr(to, dst));
+            let same = src.ty == dst.ty && src.native.eq_ignore_ascii_case(&dst.native);
+            source_parts.push(part(from, src, same));
+            destination_parts.push(part(to, dst, same));
         } else {
             client.push(i);
         }
@@ -262,9 +272,16 @@ pub fn sql_plan(work: &Work, from: Dialect, to: Dialect, bounds: (i64, i64)) -> 
     // The key too, so that a row moved to another key never hashes alike.
     source_parts.push(read::select_expr(from, &plan.key_cols[0]));
     destination_parts.push(read::select_expr(to, &plan.dest_key_cols[0]));
+    let digest = |dialect: Dialect, parts: &[String]| {
+        if records {
+            sql_hash::record_digest(parts)
+        } else {
+            sql_hash::row_digest(dialect, parts)
+        }
+    };
     Some(SqlPlan {
-        source_parts,
-        destination_parts,
+        source_digest: digest(from, &source_parts),
+        destination_digest: digest(to, &destination_parts),
         client,
         bounds,
     })

@@ -44,10 +44,17 @@ pub fn row_digest(dialect: Dialect, parts: &[String]) -> String {
     }
 }
 
-/// `count(*)` and the sum of the rows' 60-bit hashes, both as decimal text (0 for no
-/// rows), as a select list.
-pub fn count_and_sum(dialect: Dialect, parts: &[String]) -> String {
-    let digest = row_digest(dialect, parts);
+/// Between two PostgreSQL databases: the MD5 of the row's own text (`ROW(...)::text`,
+/// whose quoting is unambiguous) over the columns themselves, which skips building the
+/// canonical text (`to_char` on timestamps alone costs more than the digest). Both
+/// sessions run in UTC with the same settings, so equal values print alike.
+pub fn record_digest(columns: &[String]) -> String {
+    format!("md5(ROW({})::text)", columns.join(", "))
+}
+
+/// `count(*)` and the sum of the rows' 60-bit hashes (from `digest`, one of the digest
+/// expressions above), both as decimal text (0 for no rows), as a select list.
+pub fn count_and_sum(dialect: Dialect, digest: &str) -> String {
     match dialect {
         Dialect::Mysql => format!(
             "CAST(COUNT(*) AS CHAR), \
