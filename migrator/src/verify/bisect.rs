@@ -11,10 +11,11 @@
 //! and side.
 
 use super::canon::{self, Side};
-use super::sql_hash;
+use super::sql_hash::{self, RowHash};
 use super::{ChunkResult, Job, VerifyError, Work};
 use crate::transfer::apply_mask;
 use crate::transfer::read;
+use crate::transfer::values::Family;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
 use seaway_codegen::model::{Column, Dialect};
@@ -26,9 +27,9 @@ pub type Range = (Option<i64>, Option<i64>);
 /// client compares itself.
 #[derive(Debug, Clone)]
 pub struct SqlPlan {
-    /// Each side's row digest (`sql_hash`) over the hashable targets and the key.
-    pub source_digest: String,
-    pub destination_digest: String,
+    /// Each side's row forms (`sql_hash`) over the hashable targets and the key.
+    pub source: RowHash,
+    pub destination: RowHash,
     /// Indexes into the plan's targets of the columns read and hashed by the client.
     pub client: Vec<usize>,
     /// The smallest and largest key over both sides when the chunks were planned, which
@@ -134,15 +135,10 @@ impl Job<'_> {
             Side::Source => (
                 &plan.source_table,
                 &plan.key_cols[0],
-                &sql.source_digest,
+                &sql.source,
                 plan.filter.as_deref(),
             ),
-            Side::Destination => (
-                &plan.name,
-                &plan.dest_key_cols[0],
-                &sql.destination_digest,
-                None,
-            ),
+            Side::Destination => (&plan.name, &plan.dest_key_cols[0], &sql.destination, None),
         };
         let k = read::quote(s.dialect, &key.name);
         let mut conditions = Vec::new();
@@ -170,7 +166,8 @@ impl Job<'_> {
                 s.db.rows(&q, &[])
                     .await
                     .map_err(|e| self.read_error(side, table, &e))?;
-            let number = |i: usize| -> Result<u128, VerifyError> {
+            // Sums of signed 64-bit hashes may be negative; the comparison is modulo 2^128.
+            let number = |i: usize| -> Result<i128, VerifyError> {
                 let text = rows.first().and_then(|r| r.get(i)).cloned().flatten();
                 text.as_deref()
                     .unwrap_or("0")
@@ -182,7 +179,7 @@ impl Job<'_> {
             };
             return Ok(Summary {
                 rows: number(0)? as u64,
-                sum: number(1)?,
+                sum: number(1)? as u128,
             });
         }
         let cols: Vec<String> = sql
@@ -197,7 +194,8 @@ impl Job<'_> {
             })
             .collect();
         let q = format!(
-            "SELECT {digest}, {} FROM {from}{where_clause}",
+            "SELECT {}, {} FROM {from}{where_clause}",
+            digest.text,
             cols.join(", ")
         );
         let mut rows =
@@ -238,30 +236,28 @@ impl Job<'_> {
 
 /// The plan for checking a table in SQL, when both engines can hash rows, the key is a
 /// single integer on both sides, and at least one column can be hashed by the databases.
-pub fn sql_plan(work: &Work, from: Dialect, to: Dialect, bounds: (i64, i64)) -> Option<SqlPlan> {
+/// `pg_by_value`: both sides are PostgreSQL 14 or later (`sql_hash::postgres_record`).
+pub fn sql_plan(
+    work: &Work,
+    from: Dialect,
+    to: Dialect,
+    bounds: (i64, i64),
+    pg_by_value: bool,
+) -> Option<SqlPlan> {
     let plan = &work.plan;
     if !(sql_hash::supported(from) && sql_hash::supported(to)) {
         return None;
     }
-    // Two PostgreSQL databases hash the row's own text over the columns of one native
-    // type on both sides; every other pair hashes the canonical text.
     let records = from == Dialect::Postgres && to == Dialect::Postgres;
-    let part = |dialect: Dialect, col: &Column, same_native: bool| {
-        if records && same_native {
-            read::quote(dialect, &col.name)
-        } else {
-            read::select_expr(dialect, col)
-        }
-    };
     let mut source_parts = Vec::new();
     let mut destination_parts = Vec::new();
     let mut client = Vec::new();
-    for (i, rule) in work.rules.iter().enumerate() {
-        let (src, dst) = (&plan.src_cols[i], &work.dest_cols[i]);
+    let pairs = plan.src_cols.iter().zip(&work.dest_cols).zip(&work.rules);
+    for (i, ((src, dst), rule)) in pairs.enumerate() {
         if plan.masks[i].is_none() && canon::hashable_in_sql(*rule, src, dst, from, to) {
             let same = src.ty == dst.ty && src.native.eq_ignore_ascii_case(&dst.native);
-            source_parts.push(part(from, src, same));
-            destination_parts.push(part(to, dst, same));
+            source_parts.push(part(from, src, records && same));
+            destination_parts.push(part(to, dst, records && same));
         } else {
             client.push(i);
         }
@@ -270,21 +266,60 @@ pub fn sql_plan(work: &Work, from: Dialect, to: Dialect, bounds: (i64, i64)) -> 
         return None;
     }
     // The key too, so that a row moved to another key never hashes alike.
-    source_parts.push(read::select_expr(from, &plan.key_cols[0]));
-    destination_parts.push(read::select_expr(to, &plan.dest_key_cols[0]));
-    let digest = |dialect: Dialect, parts: &[String]| {
+    source_parts.push(part(from, &plan.key_cols[0], records));
+    destination_parts.push(part(to, &plan.dest_key_cols[0], records));
+    let row = |dialect: Dialect, parts: &[sql_hash::Part]| {
         if records {
-            sql_hash::record_digest(parts)
+            let columns: Vec<String> = parts.iter().map(|p| p.expr.clone()).collect();
+            sql_hash::postgres_record(&columns, pg_by_value)
         } else {
-            sql_hash::row_digest(dialect, parts)
+            sql_hash::canonical(dialect, parts)
         }
     };
     Some(SqlPlan {
-        source_digest: digest(from, &source_parts),
-        destination_digest: digest(to, &destination_parts),
+        source: row(from, &source_parts),
+        destination: row(to, &destination_parts),
         client,
         bounds,
     })
+}
+
+/// One column's part of a row hashed in SQL. `raw`: two PostgreSQL columns of one
+/// native type, hashed as themselves where the type has a hash function of its own
+/// (text under `COLLATE "C"`); everything else as its canonical text.
+fn part(dialect: Dialect, col: &Column, raw: bool) -> sql_hash::Part {
+    use seaway_codegen::model::NeutralType as T;
+    let own_hash = raw
+        && match &col.ty {
+            T::Bool
+            | T::Int { .. }
+            | T::Decimal { .. }
+            | T::Float { .. }
+            | T::Date
+            | T::Time { .. }
+            | T::Timestamp { .. }
+            | T::TimestampTz { .. }
+            | T::Uuid
+            | T::Binary { .. } => true,
+            T::Char { .. } | T::Varchar { .. } | T::Text => true,
+            T::Json => col.native.eq_ignore_ascii_case("jsonb"),
+            _ => false,
+        };
+    let quoted = read::quote(dialect, &col.name);
+    let textual = matches!(
+        Family::of(&col.ty),
+        Family::Text | Family::Set | Family::Json | Family::Array | Family::Other
+    );
+    let expr = match (own_hash, &col.ty) {
+        (true, T::Char { .. } | T::Varchar { .. } | T::Text) => format!("{quoted} COLLATE \"C\""),
+        (true, _) => quoted,
+        (false, _) if raw => format!("({}) COLLATE \"C\"", read::select_expr(dialect, col)),
+        (false, _) => read::select_expr(dialect, col),
+    };
+    sql_hash::Part {
+        expr,
+        free_text: textual,
+    }
 }
 
 #[cfg(test)]

@@ -202,6 +202,16 @@ pub async fn verify(
     on_table: &mut dyn FnMut(&TableReport),
 ) -> Result<Report, VerifyError> {
     let started = Instant::now();
+    let dest_conn = config
+        .destination_connection("verify")
+        .map_err(DiffError::from)?;
+    // Reading both schemas and connecting both sides overlap: each connection costs
+    // round trips (a TLS handshake among them), and none depends on the others.
+    let (prepared, source, destination) = tokio::join!(
+        crate::transfer::plan::prepare(config, "verify"),
+        Source::open(config.source_connection()),
+        Source::open(dest_conn),
+    );
     let (
         crate::transfer::plan::Prepared {
             dest_conn,
@@ -209,15 +219,14 @@ pub async fn verify(
             desired,
         },
         missing,
-    ) = crate::transfer::plan::prepare(config, "verify").await?;
+    ) = prepared?;
     if let Some(tables) = missing {
         return Err(VerifyError::MissingTables {
             destination: dest_conn.name.clone(),
             tables,
         });
     }
-    let source = Source::open(config.source_connection()).await?;
-    let destination = Source::open(dest_conn).await?;
+    let (source, destination) = (source?, destination?);
     let writer = if opts.repair {
         Some(Writer::open(dest_conn).await?)
     } else {
@@ -237,6 +246,10 @@ pub async fn verify(
             dialect: dest_conn.url.dialect(),
         },
         writer: writer.as_ref(),
+        pg_by_value: matches!(
+            tokio::join!(pg_by_value(&source), pg_by_value(&destination)),
+            (true, true)
+        ),
     };
     let order = load_order(&desired.schema);
     let mut tables = Vec::new();
@@ -307,6 +320,22 @@ pub async fn verify(
     })
 }
 
+/// Whether `db` is PostgreSQL 14 or later (`hash_record_extended`); anything else, or
+/// a server that does not say, is not.
+async fn pg_by_value(db: &Source) -> bool {
+    if db.postgres().is_none() {
+        return false;
+    }
+    let rows = db
+        .rows("SELECT current_setting('server_version_num')", &[])
+        .await
+        .unwrap_or_default();
+    rows.first()
+        .and_then(|r| r.first().cloned().flatten())
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|v| v >= 140_000)
+}
+
 fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         100.0
@@ -358,6 +387,8 @@ struct Job<'a> {
     source: Side1<'a>,
     destination: Side1<'a>,
     writer: Option<&'a Writer>,
+    /// Both sides are PostgreSQL 14 or later (rows hashed by value, `sql_hash.rs`).
+    pg_by_value: bool,
 }
 
 /// A table's plan with what reading and comparing its destination side needs.
@@ -466,7 +497,7 @@ impl Job<'_> {
         };
         let (ranges, bounds) = self.ranges(&work).await?;
         if let Some(bounds) = bounds {
-            work.sql = bisect::sql_plan(&work, from, to, bounds);
+            work.sql = bisect::sql_plan(&work, from, to, bounds, self.pg_by_value);
         }
         if work.sql.is_some() {
             report.checksums = "sql";
