@@ -123,11 +123,12 @@ pub fn classify(conn: &Connection, err: sqlx::Error) -> ConnectError {
 }
 
 /// A lazy pool whose first connection is made now, under the configured timeout, and
-/// kept. On failure, one direct connection attempt ([`probe`]) reports the real error
-/// (a pool reports only that it timed out). Keeping the first connection matters:
-/// sqlx 0.9 leaves Nagle's algorithm on, so each TLS handshake waits twice for a
-/// delayed ACK (about 90 ms on loopback), and a probe connection thrown away doubled
-/// that for every pool.
+/// kept. A direct connection attempt ([`probe`]) runs beside it, because a pool retries
+/// a refused connection until its timeout and then reports only that it timed out: a
+/// failing probe reports the real error at once. Racing the two instead of probing
+/// first matters: sqlx 0.9 leaves Nagle's algorithm on, so each TLS handshake waits
+/// twice for a delayed ACK (about 90 ms on loopback), and a probe made before the pool
+/// doubled that for every pool.
 async fn open<DB: sqlx::Database>(
     conn: &Connection,
     pool: sqlx::pool::PoolOptions<DB>,
@@ -136,21 +137,25 @@ async fn open<DB: sqlx::Database>(
     let pool = pool
         .acquire_timeout(conn.connect_timeout)
         .connect_lazy_with(opts.clone());
-    match tokio::time::timeout(conn.connect_timeout, pool.acquire()).await {
-        Ok(Ok(first)) => {
-            drop(first);
+    let mut first = Box::pin(tokio::time::timeout(conn.connect_timeout, pool.acquire()));
+    let mut probe = Box::pin(probe::<DB::Connection>(conn, &opts));
+    let first = tokio::select! {
+        // The pool's connection is up: the probe's is not needed.
+        first = &mut first => first,
+        probed = &mut probe => match probed {
+            Ok(()) => first.await,
+            // The pending acquire and the pool are dropped, not awaited: closing a pool
+            // waits for a connection attempt that may never end.
+            Err(e) => return Err(e),
+        },
+    };
+    match first {
+        Ok(Ok(c)) => {
+            drop(c);
             Ok(pool)
         }
-        Ok(Err(e)) => {
-            pool.close().await;
-            probe::<DB::Connection>(conn, &opts).await?;
-            Err(classify(conn, e))
-        }
-        Err(_) => {
-            pool.close().await;
-            probe::<DB::Connection>(conn, &opts).await?;
-            Err(classify(conn, sqlx::Error::PoolTimedOut))
-        }
+        Ok(Err(e)) => Err(classify(conn, e)),
+        Err(_) => Err(classify(conn, sqlx::Error::PoolTimedOut)),
     }
 }
 
