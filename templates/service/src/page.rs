@@ -4,10 +4,11 @@
 //! rows strictly after it in that order. Cursor values are bound as parameters by the
 //! query builder; nothing from a request is ever spliced into SQL.
 
+use crate::codec::Kind;
 use crate::error::ApiError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sea_orm::sea_query::Value;
+use sea_orm::sea_query::{SimpleExpr, Value};
 use sea_orm::{ColumnTrait, Condition};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,73 @@ pub fn limit(requested: Option<i64>) -> Result<u64, ApiError> {
             format!("{n} is out of range 1..={MAX_LIMIT}"),
         )),
     }
+}
+
+/// A column a list can be filtered by: its query parameter, how its values are checked,
+/// and whether it also takes ranges (`<param>.gte`, `<param>.lte`). Each handler has a
+/// table of these, so the filtering code exists once per crate, not once per column.
+#[derive(Debug, Clone, Copy)]
+pub struct Filter<C> {
+    pub param: &'static str,
+    pub column: C,
+    pub kind: Kind,
+    pub ranges: bool,
+}
+
+/// The query string of a list request, checked: paging, sort key and filter conditions.
+#[derive(Debug)]
+pub struct ListQuery {
+    pub limit: u64,
+    pub cursor: Option<String>,
+    pub sort: String,
+    pub filters: Vec<SimpleExpr>,
+}
+
+/// Reads a list request's query string against the resource's `filters`. Parameters the
+/// document does not name are ignored; one given twice is a 400 (which one would win?).
+pub fn list_query<C: ColumnTrait + Copy>(
+    pairs: Vec<(String, String)>,
+    filters: &[Filter<C>],
+) -> Result<ListQuery, ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut q = ListQuery {
+        limit: DEFAULT_LIMIT,
+        cursor: None,
+        sort: String::new(),
+        filters: Vec::new(),
+    };
+    for (name, text) in pairs {
+        if !seen.insert(name.clone()) {
+            return Err(ApiError::invalid(&name, "given more than once"));
+        }
+        match name.as_str() {
+            "limit" => {
+                let n = text.parse().map_err(|_| ApiError::invalid("limit", "not an integer"))?;
+                q.limit = limit(Some(n))?;
+            }
+            "cursor" => q.cursor = Some(text),
+            "sort" => q.sort = text,
+            _ => {
+                let (param, op) = match name.rsplit_once('.') {
+                    Some((p, "gte")) => (p, Some(true)),
+                    Some((p, "lte")) => (p, Some(false)),
+                    _ => (name.as_str(), None),
+                };
+                let found = filters
+                    .iter()
+                    .find(|f| f.param == param && (op.is_none() || f.ranges));
+                if let Some(f) = found {
+                    let v = crate::codec::parse(&name, f.kind, text)?;
+                    q.filters.push(match op {
+                        None => f.column.eq(v),
+                        Some(true) => f.column.gte(v),
+                        Some(false) => f.column.lte(v),
+                    });
+                }
+            }
+        }
+    }
+    Ok(q)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
