@@ -34,6 +34,9 @@ struct Repr {
     sea: Vec<String>,
     /// Serialiser for the model field (`None`: the type's own).
     ser: Option<(&'static str, &'static str)>,
+    /// A serialiser path taking the place of `ser` when it is computed (`ser_bits::<12, _>`);
+    /// the nullable one is the same path with `ser_opt_` for `ser_`.
+    ser_with: Option<String>,
     /// The `crate::codec::Kind` a filter value of the column is checked as (filterable
     /// columns only; see `Field::filterable`).
     kind: String,
@@ -47,18 +50,73 @@ fn repr(f: &Field, dialect: Dialect) -> Repr {
         sea: Vec::new(),
         ser: None,
         kind: String::new(),
+        ser_with: None,
     };
     let text_cast = |native: &str| {
         let mut r = plain("String");
-        if dialect == Dialect::Postgres {
-            r.sea = vec![
-                "select_as = \"text\"".to_string(),
-                format!("save_as = {}", lit(native)),
-            ];
+        match dialect {
+            Dialect::Postgres => {
+                r.sea = vec![
+                    "select_as = \"text\"".to_string(),
+                    format!("save_as = {}", lit(native)),
+                ];
+            }
+            // A declared type SQLite does not know has NUMERIC affinity and may hold
+            // numbers, which the driver refuses to read as text.
+            Dialect::Sqlite => r.sea = vec!["select_as = \"text\"".to_string()],
+            Dialect::Mysql => {}
         }
         r
     };
+    let native = f.native.to_ascii_lowercase();
     match &f.ty {
+        // The MySQL driver reads a type it does not know (spatial types) only as bytes of
+        // a binary string, so `CAST(col AS binary)`: the server's internal form, which
+        // it also accepts on write.
+        NeutralType::Other { .. } if dialect == Dialect::Mysql => Repr {
+            base: "Vec<u8>".to_string(),
+            wire: "String".to_string(),
+            conv: "crate::codec::bytes({f}, {v})".to_string(),
+            sea: vec!["select_as = \"binary\"".to_string()],
+            ser: Some(("crate::codec::ser_bytes", "crate::codec::ser_opt_bytes")),
+            kind: String::new(),
+            ser_with: None,
+        },
+        // MySQL sends BIT as raw bytes the driver reads as an integer; the API keeps the
+        // bit string of the document (`0`/`1`, one per bit, leading zeros kept).
+        NeutralType::Bit {
+            length,
+            varying: false,
+        } if dialect == Dialect::Mysql => {
+            let n = length.unwrap_or(1);
+            Repr {
+                base: "u64".to_string(),
+                wire: "String".to_string(),
+                conv: format!("crate::codec::bits({{f}}, {{v}}, {n})"),
+                sea: Vec::new(),
+                ser: None,
+                kind: String::new(),
+                ser_with: Some(format!("crate::codec::ser_bits::<{n}, _>")),
+            }
+        }
+        // MySQL's YEAR is unsigned on the wire (the driver reads it as `u16` only).
+        NeutralType::Int { .. } if f.is_mysql_year() => {
+            let mut r = plain("u16");
+            r.conv = "crate::codec::range({f}, {v}, 1901, 2155)".to_string();
+            r.kind = "Kind::U16".to_string();
+            r
+        }
+        NeutralType::Char { .. } | NeutralType::Varchar { .. } | NeutralType::Text
+            if dialect == Dialect::Sqlite && !sqlite_text_affinity(&native) =>
+        {
+            let mut r = text_cast("text");
+            r.kind = "Kind::Text(None)".to_string();
+            if let NeutralType::Char { length: Some(n) } | NeutralType::Varchar { length: Some(n) } = &f.ty {
+                r.conv = format!("crate::codec::max_chars({{f}}, {{v}}, {n})");
+                r.kind = format!("Kind::Text(Some({n}))");
+            }
+            r
+        }
         NeutralType::Bool => with_kind(plain("bool"), "Bool"),
         NeutralType::Int { bits, unsigned } => {
             let base = match (bits, unsigned) {
@@ -94,6 +152,7 @@ fn repr(f: &Field, dialect: Dialect) -> Repr {
                 sea: Vec::new(),
                 ser: None,
                 kind: format!("Kind::Decimal({int}, {s})"),
+                ser_with: None,
             }
         }
         NeutralType::Decimal { .. } => {
@@ -133,6 +192,7 @@ fn repr(f: &Field, dialect: Dialect) -> Repr {
             sea: Vec::new(),
             ser: Some(("crate::codec::ser_bytes", "crate::codec::ser_opt_bytes")),
             kind: String::new(),
+            ser_with: None,
         },
         NeutralType::Date => with_kind(plain("chrono::NaiveDate"), "Date"),
         NeutralType::Time { .. } => plain("chrono::NaiveTime"),
@@ -166,6 +226,12 @@ fn repr(f: &Field, dialect: Dialect) -> Repr {
         NeutralType::Array(inner) => text_cast(&format!("{}[]", pg_name(inner))),
         NeutralType::Other { native } => text_cast(native),
     }
+}
+
+/// SQLite's rule for TEXT affinity: the declared type names CHAR, CLOB or TEXT (and no
+/// INT, which wins). Any other column may hold numbers or blobs.
+fn sqlite_text_affinity(native: &str) -> bool {
+    !native.contains("int") && ["char", "clob", "text"].iter().any(|t| native.contains(t))
 }
 
 fn with_kind(mut r: Repr, kind: &str) -> Repr {
@@ -257,6 +323,14 @@ fn field_view(f: &Field, dialect: Dialect, pseudo_key: bool) -> FieldView {
             "serialize_with = {}",
             lit(if f.nullable { maybe } else { one })
         ));
+    }
+    if let Some(path) = &r.ser_with {
+        let path = if f.nullable {
+            path.replace("::ser_", "::ser_opt_")
+        } else {
+            path.clone()
+        };
+        serde.push(format!("serialize_with = {}", lit(&path)));
     }
     // `checked(var)`: the value of `var` after its column's check (`?` propagates a 400);
     // a column any value of whose type is valid is taken as it is.

@@ -169,6 +169,33 @@ pub fn bytes(field: &str, v: String) -> Result<Vec<u8>, ApiError> {
         .map_err(|_| ApiError::invalid(field, "not base64"))
 }
 
+/// A bit string of at most `n` bits (`0`/`1`) to its value (MySQL `BIT(n)`).
+pub fn bits(field: &str, v: String, n: usize) -> Result<u64, ApiError> {
+    if v.is_empty() || v.len() > n || !v.bytes().all(|b| b == b'0' || b == b'1') {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be 1 to {n} bits, each 0 or 1"),
+        ));
+    }
+    u64::from_str_radix(&v, 2).map_err(|_| ApiError::invalid(field, "not a bit string"))
+}
+
+/// Serialises a `BIT(N)` value as its bit string of exactly `N` bits.
+pub fn ser_bits<const N: usize, S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:0w$b}", w = N))
+}
+
+/// Serialises an optional `BIT(N)` value as its bit string or null.
+pub fn ser_opt_bits<const N: usize, S: Serializer>(
+    v: &Option<u64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(b) => ser_bits::<N, S>(b, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// Serialises bytes as base64 text.
 pub fn ser_bytes<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&STANDARD.encode(v))

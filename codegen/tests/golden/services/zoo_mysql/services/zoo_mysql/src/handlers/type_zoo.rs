@@ -185,7 +185,7 @@ const FILTERS: &[page::Filter<Column>] = &[
     page::Filter {
         param: "c_year",
         column: Column::CYear,
-        kind: Kind::I16,
+        kind: Kind::U16,
         ranges: true,
     },
     page::Filter {
@@ -360,7 +360,7 @@ pub struct Create {
     #[serde(default, deserialize_with = "crate::codec::nullable")]
     c_timestamp6: Option<Option<chrono::DateTime<chrono::FixedOffset>>>,
     #[serde(default, deserialize_with = "crate::codec::nullable")]
-    c_year: Option<Option<i16>>,
+    c_year: Option<Option<u16>>,
     #[serde(default, deserialize_with = "crate::codec::present")]
     c_enum: Option<String>,
     #[serde(default, deserialize_with = "crate::codec::nullable")]
@@ -455,11 +455,15 @@ pub async fn create(
         None => NotSet,
     };
     am.c_bit1 = match b.c_bit1 {
-        Some(v) => Set(v),
+        Some(v) => Set(crate::codec::opt(v, |v| {
+            crate::codec::bits("c_bit1", v, 1)
+        })?),
         None => NotSet,
     };
     am.c_bit12 = match b.c_bit12 {
-        Some(v) => Set(v),
+        Some(v) => Set(crate::codec::opt(v, |v| {
+            crate::codec::bits("c_bit12", v, 12)
+        })?),
         None => NotSet,
     };
     am.c_char3 = match b.c_char3 {
@@ -551,7 +555,9 @@ pub async fn create(
         None => NotSet,
     };
     am.c_year = match b.c_year {
-        Some(v) => Set(v),
+        Some(v) => Set(crate::codec::opt(v, |v| {
+            crate::codec::range("c_year", v, 1901, 2155)
+        })?),
         None => NotSet,
     };
     am.c_enum = match b.c_enum {
@@ -679,7 +685,7 @@ pub struct Update {
     #[serde(default)]
     c_timestamp6: Option<chrono::DateTime<chrono::FixedOffset>>,
     #[serde(default)]
-    c_year: Option<i16>,
+    c_year: Option<u16>,
     c_enum: String,
     #[serde(default)]
     c_set: Option<String>,
@@ -726,8 +732,12 @@ pub async fn update(
         crate::codec::float32("c_float", v)
     })?);
     am.c_double = Set(b.c_double);
-    am.c_bit1 = Set(b.c_bit1);
-    am.c_bit12 = Set(b.c_bit12);
+    am.c_bit1 = Set(crate::codec::opt(b.c_bit1, |v| {
+        crate::codec::bits("c_bit1", v, 1)
+    })?);
+    am.c_bit12 = Set(crate::codec::opt(b.c_bit12, |v| {
+        crate::codec::bits("c_bit12", v, 12)
+    })?);
     am.c_char3 = Set(crate::codec::opt(b.c_char3, |v| {
         crate::codec::max_chars("c_char3", v, 3)
     })?);
@@ -765,7 +775,9 @@ pub async fn update(
     am.c_datetime6 = Set(b.c_datetime6);
     am.c_timestamp = Set(b.c_timestamp);
     am.c_timestamp6 = Set(b.c_timestamp6);
-    am.c_year = Set(b.c_year);
+    am.c_year = Set(crate::codec::opt(b.c_year, |v| {
+        crate::codec::range("c_year", v, 1901, 2155)
+    })?);
     am.c_enum = Set(crate::codec::one_of("c_enum", b.c_enum, &["a", "b"])?);
     am.c_set = Set(b.c_set);
     am.c_json = Set(b.c_json);
@@ -852,7 +864,7 @@ pub struct Patch {
     #[serde(default, deserialize_with = "crate::codec::nullable")]
     c_timestamp6: Option<Option<chrono::DateTime<chrono::FixedOffset>>>,
     #[serde(default, deserialize_with = "crate::codec::nullable")]
-    c_year: Option<Option<i16>>,
+    c_year: Option<Option<u16>>,
     #[serde(default, deserialize_with = "crate::codec::present")]
     c_enum: Option<String>,
     #[serde(default, deserialize_with = "crate::codec::nullable")]
@@ -947,11 +959,15 @@ pub async fn patch(
         changed = true;
     }
     if let Some(v) = b.c_bit1 {
-        am.c_bit1 = Set(v);
+        am.c_bit1 = Set(crate::codec::opt(v, |v| {
+            crate::codec::bits("c_bit1", v, 1)
+        })?);
         changed = true;
     }
     if let Some(v) = b.c_bit12 {
-        am.c_bit12 = Set(v);
+        am.c_bit12 = Set(crate::codec::opt(v, |v| {
+            crate::codec::bits("c_bit12", v, 12)
+        })?);
         changed = true;
     }
     if let Some(v) = b.c_char3 {
@@ -1043,7 +1059,9 @@ pub async fn patch(
         changed = true;
     }
     if let Some(v) = b.c_year {
-        am.c_year = Set(v);
+        am.c_year = Set(crate::codec::opt(v, |v| {
+            crate::codec::range("c_year", v, 1901, 2155)
+        })?);
         changed = true;
     }
     if let Some(v) = b.c_enum {

@@ -113,11 +113,13 @@ pub async fn create(
     let mut am = <ActiveModel as ActiveModelBehavior>::new();
     am.id = Set(b.id);
     am.c_geometry = match b.c_geometry {
-        Some(v) => Set(v),
+        Some(v) => Set(crate::codec::opt(v, |v| {
+            crate::codec::bytes("c_geometry", v)
+        })?),
         None => NotSet,
     };
     am.c_point = match b.c_point {
-        Some(v) => Set(v),
+        Some(v) => Set(crate::codec::opt(v, |v| crate::codec::bytes("c_point", v))?),
         None => NotSet,
     };
     let model = am.insert(&db).await?;
@@ -168,8 +170,12 @@ pub async fn update(
     let Json(b) = body.map_err(|e| ApiError::rejected("body", e))?;
     let existing = find(&db, k0).await?;
     let mut am: ActiveModel = existing.into();
-    am.c_geometry = Set(b.c_geometry);
-    am.c_point = Set(b.c_point);
+    am.c_geometry = Set(crate::codec::opt(b.c_geometry, |v| {
+        crate::codec::bytes("c_geometry", v)
+    })?);
+    am.c_point = Set(crate::codec::opt(b.c_point, |v| {
+        crate::codec::bytes("c_point", v)
+    })?);
     Ok(Json(am.update(&db).await?))
 }
 
@@ -195,11 +201,13 @@ pub async fn patch(
     let mut am: ActiveModel = existing.clone().into();
     let mut changed = false;
     if let Some(v) = b.c_geometry {
-        am.c_geometry = Set(v);
+        am.c_geometry = Set(crate::codec::opt(v, |v| {
+            crate::codec::bytes("c_geometry", v)
+        })?);
         changed = true;
     }
     if let Some(v) = b.c_point {
-        am.c_point = Set(v);
+        am.c_point = Set(crate::codec::opt(v, |v| crate::codec::bytes("c_point", v))?);
         changed = true;
     }
     if !changed {
