@@ -432,7 +432,6 @@ fn field_view(f: &Field, dialect: Dialect, pseudo_key: bool) -> FieldView {
 struct SortView {
     lit: String,
     columns: String,
-    descending: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -489,13 +488,10 @@ fn resource_view(r: &Resource, dialect: Dialect) -> ResourceView {
         let first = format!("Column::{}", f.variant);
         let mut cols = vec![first.clone()];
         cols.extend(key_variants.iter().filter(|k| **k != first).cloned());
-        for (prefix, desc) in [("", false), ("-", true)] {
-            sorts.push(SortView {
-                lit: lit(&format!("{prefix}{}", f.json)),
-                columns: cols.join(", "),
-                descending: desc,
-            });
-        }
+        sorts.push(SortView {
+            lit: lit(&f.json),
+            columns: cols.join(", "),
+        });
     }
     let keys: Vec<KeyView> = keyed
         .iter()

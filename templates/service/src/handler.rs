@@ -19,12 +19,8 @@ use axum::http::StatusCode;
 {%- endif %}
 use axum::extract::{Query, State};
 use sea_orm::entity::prelude::*;
-use sea_orm::QuerySelect;
 {%- if !r.read_only && !r.active_values.is_empty() %}
 use sea_orm::ActiveValue::{{ r.active_values }};
-{%- endif %}
-{%- if !r.read_only || !r.order_all.is_empty() %}
-use sea_orm::{Order, QueryOrder};
 {%- endif %}
 {%- if !r.read_only %}
 use serde::Deserialize;
@@ -42,6 +38,30 @@ const FILTERS: &[page::Filter<Column>] = &[
 {%- endfor %}
 ];
 
+{%- if r.read_only %}
+
+/// The order rows are listed in (all ordered columns: the table has no key).
+const ORDER: &[Column] = &[{% for v in r.order_all %}Column::{{ v }}, {% endfor %}];
+
+/// Lists rows a page at a time, filtered as asked.
+pub async fn list(
+    State(db): State<DatabaseConnection>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<Page<Model>>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::rejected("query", e))?;
+    let q = page::list_query(q, FILTERS)?;
+    Ok(Json(page::list_by_offset::<Entity>(&db, q, ORDER).await?))
+}
+{%- else %}
+
+/// The sort keys: a column, then the primary key (`-<key>` sorts descending).
+const SORTS: &[(&str, &[Column])] = &[
+    ("", &[{{ r.key_columns }}]),
+{%- for s in r.sorts %}
+    ({{ s.lit }}, &[{{ s.columns }}]),
+{%- endfor %}
+];
+
 /// Lists rows a page at a time, filtered and sorted as asked.
 pub async fn list(
     State(db): State<DatabaseConnection>,
@@ -49,69 +69,7 @@ pub async fn list(
 ) -> Result<Json<Page<Model>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::rejected("query", e))?;
     let q = page::list_query(q, FILTERS)?;
-    let limit = q.limit;
-    let mut select = Entity::find();
-    for f in q.filters {
-        select = select.filter(f);
-    }
-{%- if r.read_only %}
-    // No key to page by: the cursor is a position in a stable order of all columns.
-    let offset = match &q.cursor {
-        Some(c) => match page::decode(c, "@offset", 1)?.into_iter().next() {
-            Some(v) => page::value::<u64>(v)?,
-            None => 0,
-        },
-        None => 0,
-    };
-{%- for v in r.order_all %}
-    select = select.order_by(Column::{{ v }}, Order::Asc);
-{%- endfor %}
-    let mut rows = select.offset(offset).limit(limit + 1).all(&db).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        Some(page::encode("@offset", vec![serde_json::json!(offset + limit)]))
-    } else {
-        None
-    };
-    Ok(Json(Page {
-        items: rows,
-        next_cursor,
-    }))
-}
-{%- else %}
-    let sort = q.sort;
-    let (columns, descending): (Vec<Column>, bool) = match sort.as_str() {
-        "" => (vec![{{ r.key_columns }}], false),
-{%- for s in r.sorts %}
-        {{ s.lit }} => (vec![{{ s.columns }}], {{ s.descending }}),
-{%- endfor %}
-        other => return Err(ApiError::invalid("sort", format!("`{other}` is not a sort key"))),
-    };
-    if let Some(c) = &q.cursor {
-        let raw = page::decode(c, &sort, columns.len())?;
-        let key = columns
-            .iter()
-            .zip(raw)
-            .map(|(c, v)| key_value(*c, v))
-            .collect::<Result<Vec<_>, _>>()?;
-        select = select.filter(page::after(&columns, &key, descending));
-    }
-    let order = if descending { Order::Desc } else { Order::Asc };
-    for c in &columns {
-        select = select.order_by(*c, order.clone());
-    }
-    let mut rows = select.limit(limit + 1).all(&db).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last()
-            .map(|m| page::encode(&sort, columns.iter().map(|c| key_json(m, *c)).collect()))
-    } else {
-        None
-    };
-    Ok(Json(Page {
-        items: rows,
-        next_cursor,
-    }))
+    Ok(Json(page::list::<Entity>(&db, q, SORTS, key_value, key_json).await?))
 }
 
 /// A cursor value of key column `c`, typed.

@@ -9,7 +9,10 @@ use crate::error::ApiError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::sea_query::{SimpleExpr, Value};
-use sea_orm::{ColumnTrait, Condition};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_LIMIT: u64 = 100;
@@ -162,6 +165,80 @@ pub fn after<C: ColumnTrait + Copy>(columns: &[C], key: &[Value], descending: bo
         any = any.add(all);
     }
     any
+}
+
+/// One page of a resource with a primary key: filtered, in the order of a sort key of
+/// `sorts` (`-name` for descending; `""` is the primary key), after the cursor's row.
+/// Generic over the entity so each handler holds only its tables, not this code.
+pub async fn list<E: EntityTrait>(
+    db: &DatabaseConnection,
+    q: ListQuery,
+    sorts: &[(&str, &[E::Column])],
+    key_value: fn(E::Column, serde_json::Value) -> Result<Value, ApiError>,
+    key_json: fn(&E::Model, E::Column) -> serde_json::Value,
+) -> Result<Page<E::Model>, ApiError> {
+    let (name, descending) = direction(&q.sort);
+    let columns = sorts
+        .iter()
+        .find(|(n, _)| *n == name && !(descending && n.is_empty()))
+        .map(|(_, c)| *c)
+        .ok_or_else(|| ApiError::invalid("sort", format!("`{}` is not a sort key", q.sort)))?;
+    let mut select = E::find();
+    for f in q.filters {
+        select = select.filter(f);
+    }
+    if let Some(c) = &q.cursor {
+        let raw = decode(c, &q.sort, columns.len())?;
+        let key = columns
+            .iter()
+            .zip(raw)
+            .map(|(c, v)| key_value(*c, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        select = select.filter(after(columns, &key, descending));
+    }
+    let order = if descending { Order::Desc } else { Order::Asc };
+    for c in columns {
+        select = select.order_by(*c, order.clone());
+    }
+    let mut items = select.limit(q.limit + 1).all(db).await?;
+    let mut next_cursor = None;
+    if items.len() as u64 > q.limit {
+        items.truncate(q.limit as usize);
+        next_cursor = items
+            .last()
+            .map(|m| encode(&q.sort, columns.iter().map(|c| key_json(m, *c)).collect()));
+    }
+    Ok(Page { items, next_cursor })
+}
+
+/// One page of a resource without a primary key: filtered, in the order of all of
+/// `order`, paged by position (the cursor holds the offset of the next page).
+pub async fn list_by_offset<E: EntityTrait>(
+    db: &DatabaseConnection,
+    q: ListQuery,
+    order: &[E::Column],
+) -> Result<Page<E::Model>, ApiError> {
+    let offset = match &q.cursor {
+        Some(c) => match decode(c, "@offset", 1)?.into_iter().next() {
+            Some(v) => value::<u64>(v)?,
+            None => 0,
+        },
+        None => 0,
+    };
+    let mut select = E::find();
+    for f in q.filters {
+        select = select.filter(f);
+    }
+    for c in order {
+        select = select.order_by(*c, Order::Asc);
+    }
+    let mut items = select.offset(offset).limit(q.limit + 1).all(db).await?;
+    let mut next_cursor = None;
+    if items.len() as u64 > q.limit {
+        items.truncate(q.limit as usize);
+        next_cursor = Some(encode("@offset", vec![serde_json::json!(offset + q.limit)]));
+    }
+    Ok(Page { items, next_cursor })
 }
 
 /// Splits `-field` into (`field`, descending).

@@ -8,9 +8,7 @@ use crate::page::{self, Page};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use sea_orm::QuerySelect;
 use sea_orm::entity::prelude::*;
-use sea_orm::{Order, QueryOrder};
 
 /// The columns a list can be filtered by.
 const FILTERS: &[page::Filter<Column>] = &[
@@ -28,40 +26,15 @@ const FILTERS: &[page::Filter<Column>] = &[
     },
 ];
 
-/// Lists rows a page at a time, filtered and sorted as asked.
+/// The order rows are listed in (all ordered columns: the table has no key).
+const ORDER: &[Column] = &[Column::At, Column::Message];
+
+/// Lists rows a page at a time, filtered as asked.
 pub async fn list(
     State(db): State<DatabaseConnection>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Page<Model>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::rejected("query", e))?;
     let q = page::list_query(q, FILTERS)?;
-    let limit = q.limit;
-    let mut select = Entity::find();
-    for f in q.filters {
-        select = select.filter(f);
-    }
-    // No key to page by: the cursor is a position in a stable order of all columns.
-    let offset = match &q.cursor {
-        Some(c) => match page::decode(c, "@offset", 1)?.into_iter().next() {
-            Some(v) => page::value::<u64>(v)?,
-            None => 0,
-        },
-        None => 0,
-    };
-    select = select.order_by(Column::At, Order::Asc);
-    select = select.order_by(Column::Message, Order::Asc);
-    let mut rows = select.offset(offset).limit(limit + 1).all(&db).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        Some(page::encode(
-            "@offset",
-            vec![serde_json::json!(offset + limit)],
-        ))
-    } else {
-        None
-    };
-    Ok(Json(Page {
-        items: rows,
-        next_cursor,
-    }))
+    Ok(Json(page::list_by_offset::<Entity>(&db, q, ORDER).await?))
 }

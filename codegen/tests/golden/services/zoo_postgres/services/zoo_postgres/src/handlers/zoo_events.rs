@@ -13,9 +13,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use sea_orm::ActiveValue::Set;
-use sea_orm::QuerySelect;
 use sea_orm::entity::prelude::*;
-use sea_orm::{Order, QueryOrder};
 use serde::Deserialize;
 
 /// The columns a list can be filtered by.
@@ -34,6 +32,13 @@ const FILTERS: &[page::Filter<Column>] = &[
     },
 ];
 
+/// The sort keys: a column, then the primary key (`-<key>` sorts descending).
+const SORTS: &[(&str, &[Column])] = &[
+    ("", &[Column::Id, Column::HappenedOn]),
+    ("id", &[Column::Id, Column::HappenedOn]),
+    ("happened_on", &[Column::HappenedOn, Column::Id]),
+];
+
 /// Lists rows a page at a time, filtered and sorted as asked.
 pub async fn list(
     State(db): State<DatabaseConnection>,
@@ -41,50 +46,9 @@ pub async fn list(
 ) -> Result<Json<Page<Model>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::rejected("query", e))?;
     let q = page::list_query(q, FILTERS)?;
-    let limit = q.limit;
-    let mut select = Entity::find();
-    for f in q.filters {
-        select = select.filter(f);
-    }
-    let sort = q.sort;
-    let (columns, descending): (Vec<Column>, bool) = match sort.as_str() {
-        "" => (vec![Column::Id, Column::HappenedOn], false),
-        "id" => (vec![Column::Id, Column::HappenedOn], false),
-        "-id" => (vec![Column::Id, Column::HappenedOn], true),
-        "happened_on" => (vec![Column::HappenedOn, Column::Id], false),
-        "-happened_on" => (vec![Column::HappenedOn, Column::Id], true),
-        other => {
-            return Err(ApiError::invalid(
-                "sort",
-                format!("`{other}` is not a sort key"),
-            ));
-        }
-    };
-    if let Some(c) = &q.cursor {
-        let raw = page::decode(c, &sort, columns.len())?;
-        let key = columns
-            .iter()
-            .zip(raw)
-            .map(|(c, v)| key_value(*c, v))
-            .collect::<Result<Vec<_>, _>>()?;
-        select = select.filter(page::after(&columns, &key, descending));
-    }
-    let order = if descending { Order::Desc } else { Order::Asc };
-    for c in &columns {
-        select = select.order_by(*c, order.clone());
-    }
-    let mut rows = select.limit(limit + 1).all(&db).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last()
-            .map(|m| page::encode(&sort, columns.iter().map(|c| key_json(m, *c)).collect()))
-    } else {
-        None
-    };
-    Ok(Json(Page {
-        items: rows,
-        next_cursor,
-    }))
+    Ok(Json(
+        page::list::<Entity>(&db, q, SORTS, key_value, key_json).await?,
+    ))
 }
 
 /// A cursor value of key column `c`, typed.
