@@ -103,7 +103,11 @@ impl Field {
     /// A MySQL `YEAR`: neutral `int16`, but 1901..=2155 and unsigned on the wire.
     pub fn is_mysql_year(&self) -> bool {
         self.dialect == Dialect::Mysql
-            && self.ty == NeutralType::Int { bits: 16, unsigned: false }
+            && self.ty
+                == NeutralType::Int {
+                    bits: 16,
+                    unsigned: false,
+                }
             && self.native.to_ascii_lowercase().starts_with("year")
     }
 

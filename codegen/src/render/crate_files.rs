@@ -111,7 +111,9 @@ fn repr(f: &Field, dialect: Dialect) -> Repr {
         {
             let mut r = text_cast("text");
             r.kind = "Kind::Text(None)".to_string();
-            if let NeutralType::Char { length: Some(n) } | NeutralType::Varchar { length: Some(n) } = &f.ty {
+            if let NeutralType::Char { length: Some(n) }
+            | NeutralType::Varchar { length: Some(n) } = &f.ty
+            {
                 r.conv = format!("crate::codec::max_chars({{f}}, {{v}}, {n})");
                 r.kind = format!("Kind::Text(Some({n}))");
             }
@@ -380,7 +382,11 @@ fn field_view(f: &Field, dialect: Dialect, pseudo_key: bool) -> FieldView {
     } else if f.optional_on_create {
         (opt(&r.wire), attr(present), or_not_set(checked("v")))
     } else {
-        (r.wire.clone(), attr(""), format!("Set({})", checked(&field)))
+        (
+            r.wire.clone(),
+            attr(""),
+            format!("Set({})", checked(&field)),
+        )
     };
     let (update_ty, update_serde, update_set) = if f.nullable {
         (
@@ -389,7 +395,11 @@ fn field_view(f: &Field, dialect: Dialect, pseudo_key: bool) -> FieldView {
             format!("Set({})", checked_opt(&field)),
         )
     } else {
-        (r.wire.clone(), attr(""), format!("Set({})", checked(&field)))
+        (
+            r.wire.clone(),
+            attr(""),
+            format!("Set({})", checked(&field)),
+        )
     };
     let (patch_ty, patch_serde, patch_conv) = if f.nullable {
         (opt(&opt(&r.wire)), attr(nullable), checked_opt("v"))
@@ -568,9 +578,7 @@ fn resource_view(r: &Resource, dialect: Dialect) -> ResourceView {
             .collect(),
         active_values: {
             let set = r.writable().next().is_some();
-            let not_set = r
-                .writable()
-                .any(|f| f.nullable || f.optional_on_create);
+            let not_set = r.writable().any(|f| f.nullable || f.optional_on_create);
             match (set, not_set) {
                 (true, true) => "{NotSet, Set}".to_string(),
                 (true, false) => "Set".to_string(),
