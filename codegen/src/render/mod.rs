@@ -102,7 +102,9 @@ pub fn one_newline(mut s: String) -> String {
 fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
     let shm = std::path::Path::new("/dev/shm");
     if shm.is_dir()
-        && let Ok(dir) = tempfile::Builder::new().prefix("seaway-fmt").tempdir_in(shm)
+        && let Ok(dir) = tempfile::Builder::new()
+            .prefix("seaway-fmt")
+            .tempdir_in(shm)
     {
         return Ok(dir);
     }
