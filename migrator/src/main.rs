@@ -108,6 +108,13 @@ enum Command {
         /// With --repair: delete the destination's extra rows.
         #[arg(long, requires = "repair")]
         delete_extra: bool,
+        /// Key ranges a differing range is split into when the databases compute the
+        /// checksums (PostgreSQL and MySQL/MariaDB, single integer keys).
+        #[arg(long, default_value_t = 8, value_name = "N")]
+        bisection_factor: usize,
+        /// A differing range of at most this many rows is read and diffed row by row.
+        #[arg(long, default_value_t = 256, value_name = "ROWS")]
+        bisection_threshold: usize,
         /// Check again every --interval seconds, until stopped (or --checks runs).
         #[arg(long)]
         continuous: bool,
@@ -216,6 +223,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             report,
             repair,
             delete_extra,
+            bisection_factor,
+            bisection_threshold,
             continuous,
             interval,
             alert_below,
@@ -238,6 +247,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_listed,
                 repair,
                 delete_extra,
+                bisection_factor: bisection_factor.max(2),
+                bisection_threshold,
             };
             if !continuous {
                 let summary = verify_once(&config, &opts, report.as_deref()).await?;

@@ -122,7 +122,39 @@ pub fn classify(conn: &Connection, err: sqlx::Error) -> ConnectError {
     }
 }
 
-/// Makes one connection under the configured timeout, to surface the real error early.
+/// A lazy pool whose first connection is made now, under the configured timeout, and
+/// kept. On failure, one direct connection attempt ([`probe`]) reports the real error
+/// (a pool reports only that it timed out). Keeping the first connection matters:
+/// sqlx 0.9 leaves Nagle's algorithm on, so each TLS handshake waits twice for a
+/// delayed ACK (about 90 ms on loopback), and a probe connection thrown away doubled
+/// that for every pool.
+async fn open<DB: sqlx::Database>(
+    conn: &Connection,
+    pool: sqlx::pool::PoolOptions<DB>,
+    opts: <DB::Connection as sqlx::Connection>::Options,
+) -> Result<sqlx::Pool<DB>, ConnectError> {
+    let pool = pool
+        .acquire_timeout(conn.connect_timeout)
+        .connect_lazy_with(opts.clone());
+    match tokio::time::timeout(conn.connect_timeout, pool.acquire()).await {
+        Ok(Ok(first)) => {
+            drop(first);
+            Ok(pool)
+        }
+        Ok(Err(e)) => {
+            pool.close().await;
+            probe::<DB::Connection>(conn, &opts).await?;
+            Err(classify(conn, e))
+        }
+        Err(_) => {
+            pool.close().await;
+            probe::<DB::Connection>(conn, &opts).await?;
+            Err(classify(conn, sqlx::Error::PoolTimedOut))
+        }
+    }
+}
+
+/// Makes one connection under the configured timeout, to surface the real error.
 async fn probe<C: sqlx::Connection>(
     conn: &Connection,
     opts: &<C as sqlx::Connection>::Options,
@@ -166,11 +198,12 @@ pub async fn postgres_with(
         .options(settings.iter().copied())
         .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
-    probe::<sqlx::PgConnection>(conn, &opts).await?;
-    Ok(sqlx::postgres::PgPoolOptions::new()
-        .max_connections(8)
-        .acquire_timeout(conn.connect_timeout)
-        .connect_lazy_with(opts))
+    open(
+        conn,
+        sqlx::postgres::PgPoolOptions::new().max_connections(8),
+        opts,
+    )
+    .await
 }
 
 pub async fn mysql(conn: &Connection) -> Result<sqlx::MySqlPool, ConnectError> {
@@ -179,11 +212,12 @@ pub async fn mysql(conn: &Connection) -> Result<sqlx::MySqlPool, ConnectError> {
         .timezone(Some("+00:00".to_string()))
         .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
-    probe::<sqlx::MySqlConnection>(conn, &opts).await?;
-    Ok(sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(8)
-        .acquire_timeout(conn.connect_timeout)
-        .connect_lazy_with(opts))
+    open(
+        conn,
+        sqlx::mysql::MySqlPoolOptions::new().max_connections(8),
+        opts,
+    )
+    .await
 }
 
 /// Opens an existing SQLite file read-only: introspection must never create or change it.
@@ -205,11 +239,12 @@ pub async fn sqlite(conn: &Connection) -> Result<sqlx::SqlitePool, ConnectError>
         .create_if_missing(false)
         .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
-    probe::<sqlx::SqliteConnection>(conn, &opts).await?;
-    Ok(sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(conn.connect_timeout)
-        .connect_lazy_with(opts))
+    open(
+        conn,
+        sqlx::sqlite::SqlitePoolOptions::new().max_connections(1),
+        opts,
+    )
+    .await
 }
 
 /// Opens an SQLite file for writing (a destination), creating it when `create` is set.
@@ -243,9 +278,10 @@ pub async fn sqlite_writable(
         .foreign_keys(false)
         .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
-    probe::<sqlx::SqliteConnection>(conn, &opts).await?;
-    Ok(sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(conn.connect_timeout)
-        .connect_lazy_with(opts))
+    open(
+        conn,
+        sqlx::sqlite::SqlitePoolOptions::new().max_connections(1),
+        opts,
+    )
+    .await
 }

@@ -170,12 +170,16 @@ pub async fn prepare<'c>(
     let dest_conn = config
         .destination_connection(what)
         .map_err(DiffError::from)?;
-    let source_schema = seaway_codegen::commands::introspect::read_source(config)
-        .await
-        .map_err(DiffError::from)?;
+    // Both schemas are read at once: each read is a few sequential connections and
+    // catalog queries, and neither waits for the other.
+    let (source_schema, actual) = tokio::join!(
+        seaway_codegen::commands::introspect::read_source(config),
+        read_destination(dest_conn)
+    );
+    let source_schema = source_schema.map_err(DiffError::from)?;
     let desired = seaway_codegen::target::desired(&source_schema, config, dest_conn.url.dialect())
         .map_err(DiffError::from)?;
-    let actual = read_destination(dest_conn).await.map_err(DiffError::from)?;
+    let actual = actual.map_err(DiffError::from)?;
     let missing: Vec<&str> = desired
         .schema
         .tables

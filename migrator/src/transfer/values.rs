@@ -84,7 +84,11 @@ pub fn comparable(family: Family, value: &str) -> String {
         }
         Family::Bytes => value.to_ascii_lowercase(),
         Family::Json | Family::Array => match serde_json::from_str::<serde_json::Value>(value) {
-            Ok(doc) => sorted_json(doc).to_string(),
+            Ok(doc) => {
+                let mut out = String::with_capacity(value.len());
+                write_sorted_json(&doc, &mut out);
+                out
+            }
             Err(_) => value.to_string(),
         },
         _ => value.to_string(),
@@ -166,32 +170,68 @@ fn plain_number(v: &str) -> Option<String> {
     })
 }
 
-/// A JSON value with every object's keys in sorted order, whatever `serde_json`'s map
-/// keeps (insertion order under its `preserve_order` feature), and integral numbers
-/// spelt as integers.
-fn sorted_json(v: serde_json::Value) -> serde_json::Value {
+/// Writes a JSON value with every object's keys in sorted order, whatever `serde_json`'s
+/// map keeps (insertion order under its `preserve_order` feature), and integral numbers
+/// spelt as integers, in compact form. Written straight from the parsed value (keys
+/// sorted by reference), not rebuilt as a new value first: verify canonicalises every
+/// document of both sides this way.
+fn write_sorted_json(v: &serde_json::Value, out: &mut String) {
     use serde_json::Value;
+    use std::fmt::Write;
     match v {
         Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k, sorted_json(v)))
-                    .collect(),
-            )
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(k, out);
+                out.push(':');
+                write_sorted_json(v, out);
+            }
+            out.push('}');
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted_json).collect()),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_sorted_json(v, out);
+            }
+            out.push(']');
+        }
         // `1.0` and `1` are one JSON number (PostgreSQL's jsonb keeps `1.0`, MariaDB may
         // print `1`): a float with no fraction within f64's exact integers is an integer.
         Value::Number(n) => match n.as_f64() {
             Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                Value::Number((f as i64).into())
+                let _ = write!(out, "{}", f as i64);
             }
-            _ => Value::Number(n),
+            _ => {
+                let _ = write!(out, "{n}");
+            }
         },
-        other => other,
+        Value::String(s) => write_json_string(s, out),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Null => out.push_str("null"),
+    }
+}
+
+/// A JSON string literal, escaped as `serde_json` escapes it.
+fn write_json_string(s: &str, out: &mut String) {
+    // serde_json escapes only quotes, backslashes and control characters.
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
+    match serde_json::to_string(s) {
+        Ok(quoted) => out.push_str(&quoted),
+        // Serialising a `str` cannot fail; keep the text rather than lose it.
+        Err(_) => out.push_str(s),
     }
 }
 
@@ -361,6 +401,21 @@ mod tests {
         );
         assert_eq!(json_array_to_pg("[]").as_deref(), Some("{}"));
         assert_eq!(json_array_to_pg("{\"a\":1}"), None);
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_and_escapes_as_serde_json_does() {
+        assert_eq!(
+            comparable(
+                Family::Json,
+                r#"{"b": "x\"y", "a": [1.0, "\u0001", "é/"], "c": null}"#
+            ),
+            r#"{"a":[1,"\u0001","é/"],"b":"x\"y","c":null}"#
+        );
+        assert_eq!(
+            comparable(Family::Json, r#"{"z": {"y": true, "x": 2.5}}"#),
+            r#"{"z":{"x":2.5,"y":true}}"#
+        );
     }
 
     #[test]

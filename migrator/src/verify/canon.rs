@@ -123,6 +123,40 @@ impl Rule {
     }
 }
 
+/// Whether equal values of this column already print the same canonical text on both
+/// sides (`read::select_expr`), so each database can hash that text itself
+/// (`sql_hash.rs`): the rules whose `encode` never changes a value's bytes, plus
+/// integers, decimals of one fixed scale on both sides (both engines print every digit
+/// of the scale) and times and timestamps (both select lists print six fractional
+/// digits). Floats, JSON kept as written, unbounded decimals and every rule that
+/// rewrites a value stay with the client. Only between PostgreSQL and MySQL/MariaDB.
+pub fn hashable_in_sql(rule: Rule, src: &Column, dst: &Column, from: Dialect, to: Dialect) -> bool {
+    use NeutralType as T;
+    if from == Dialect::Sqlite || to == Dialect::Sqlite {
+        return false;
+    }
+    match rule {
+        Rule::Same(
+            Family::Text
+            | Family::Bool
+            | Family::Date
+            | Family::Set
+            | Family::Bit
+            | Family::Other
+            | Family::Bytes
+            | Family::Time
+            | Family::Timestamp
+            | Family::TimestampTz,
+        ) => true,
+        Rule::Same(Family::Number) => match (&src.ty, &dst.ty) {
+            (T::Int { .. }, T::Int { .. }) => true,
+            (T::Decimal { scale: Some(a), .. }, T::Decimal { scale: Some(b), .. }) => a == b,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// Whether both sides print equal values of this column as the same bytes, so the
 /// canonical text is already comparable: the same server engine (not SQLite, which
 /// stores whatever it is given), the same native type, and a type whose canonical text

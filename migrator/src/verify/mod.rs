@@ -8,7 +8,9 @@
 //! and `--delete-extra` deletes extra ones. docs/architecture.md explains why the
 //! hashing is done here and not in SQL, and what that means for bisection.
 
+mod bisect;
 pub mod canon;
+mod sql_hash;
 
 use crate::transfer::plan::{self, TablePlan};
 use crate::transfer::read::{self, Page};
@@ -41,6 +43,10 @@ pub struct Options {
     pub delete_extra: bool,
     /// At most this many differences listed per table (the counts are always exact).
     pub max_listed: usize,
+    /// Key ranges a differing range is split into (checksums computed in SQL).
+    pub bisection_factor: usize,
+    /// A differing range of at most this many rows is read and diffed, not split.
+    pub bisection_threshold: usize,
 }
 
 impl Default for Options {
@@ -55,6 +61,10 @@ impl Default for Options {
             repair: false,
             delete_extra: false,
             max_listed: 1_000,
+            // A differing 10,000-key chunk is narrowed to about 156 keys in two rounds
+            // of eight queries, then read: a few hundred rows move per difference.
+            bisection_factor: 8,
+            bisection_threshold: 256,
         }
     }
 }
@@ -110,6 +120,14 @@ pub struct TableReport {
     /// Chunks compared, and how many of them had different checksums.
     pub chunks: u64,
     pub chunks_differing: u64,
+    /// How checksums were computed: `sql` (by each database, with bisection) or
+    /// `client` (rows read and hashed by verify: SQLite, or no column both engines
+    /// print alike, or a key other than a single integer).
+    pub checksums: &'static str,
+    /// Checksum comparisons made, bisection included (`sql` only).
+    pub segments: u64,
+    /// Rows read from both sides to be compared one by one.
+    pub rows_read: u64,
     /// The differences, ordered by key, at most `--max-listed`.
     pub differences: Vec<Difference>,
     /// Whether `differences` lists every difference.
@@ -184,6 +202,16 @@ pub async fn verify(
     on_table: &mut dyn FnMut(&TableReport),
 ) -> Result<Report, VerifyError> {
     let started = Instant::now();
+    let dest_conn = config
+        .destination_connection("verify")
+        .map_err(DiffError::from)?;
+    // Reading both schemas and connecting both sides overlap: each connection costs
+    // round trips (a TLS handshake among them), and none depends on the others.
+    let (prepared, source, destination) = tokio::join!(
+        crate::transfer::plan::prepare(config, "verify"),
+        Source::open(config.source_connection()),
+        Source::open(dest_conn),
+    );
     let (
         crate::transfer::plan::Prepared {
             dest_conn,
@@ -191,15 +219,14 @@ pub async fn verify(
             desired,
         },
         missing,
-    ) = crate::transfer::plan::prepare(config, "verify").await?;
+    ) = prepared?;
     if let Some(tables) = missing {
         return Err(VerifyError::MissingTables {
             destination: dest_conn.name.clone(),
             tables,
         });
     }
-    let source = Source::open(config.source_connection()).await?;
-    let destination = Source::open(dest_conn).await?;
+    let (source, destination) = (source?, destination?);
     let writer = if opts.repair {
         Some(Writer::open(dest_conn).await?)
     } else {
@@ -219,6 +246,10 @@ pub async fn verify(
             dialect: dest_conn.url.dialect(),
         },
         writer: writer.as_ref(),
+        pg_by_value: matches!(
+            tokio::join!(pg_by_value(&source), pg_by_value(&destination)),
+            (true, true)
+        ),
     };
     let order = load_order(&desired.schema);
     let mut tables = Vec::new();
@@ -289,6 +320,22 @@ pub async fn verify(
     })
 }
 
+/// Whether `db` is PostgreSQL 14 or later (`hash_record_extended`); anything else, or
+/// a server that does not say, is not.
+async fn pg_by_value(db: &Source) -> bool {
+    if db.postgres().is_none() {
+        return false;
+    }
+    let rows = db
+        .rows("SELECT current_setting('server_version_num')", &[])
+        .await
+        .unwrap_or_default();
+    rows.first()
+        .and_then(|r| r.first().cloned().flatten())
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|v| v >= 140_000)
+}
+
 fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         100.0
@@ -315,6 +362,9 @@ fn failed(name: &str, desired: &Desired, error: &str) -> TableReport {
         changed: 0,
         chunks: 0,
         chunks_differing: 0,
+        checksums: "client",
+        segments: 0,
+        rows_read: 0,
         differences: Vec::new(),
         complete: false,
         repaired: 0,
@@ -337,6 +387,8 @@ struct Job<'a> {
     source: Side1<'a>,
     destination: Side1<'a>,
     writer: Option<&'a Writer>,
+    /// Both sides are PostgreSQL 14 or later (rows hashed by value, `sql_hash.rs`).
+    pg_by_value: bool,
 }
 
 /// A table's plan with what reading and comparing its destination side needs.
@@ -347,6 +399,8 @@ struct Work {
     /// How each target column, and each key column, is compared.
     rules: Vec<Rule>,
     key_rules: Vec<Rule>,
+    /// Set when the databases compute the checksums (`bisect.rs`).
+    sql: Option<bisect::SqlPlan>,
 }
 
 /// One row as read: its key in comparable form (the match between sides), its key as
@@ -369,6 +423,24 @@ struct ChunkResult {
     /// Source rows (masked canonical text) to re-send, and extra rows' destination keys.
     resend: Vec<Vec<Option<String>>>,
     extra_keys: Vec<Vec<Option<String>>>,
+    /// Checksum comparisons made (SQL checksums), and rows read to be diffed.
+    segments: u64,
+    rows_read: u64,
+}
+
+impl ChunkResult {
+    /// Two disjoint ranges' results as one.
+    fn merge(mut self, other: ChunkResult) -> ChunkResult {
+        self.source_rows += other.source_rows;
+        self.destination_rows += other.destination_rows;
+        self.differing |= other.differing;
+        self.differences.extend(other.differences);
+        self.resend.extend(other.resend);
+        self.extra_keys.extend(other.extra_keys);
+        self.segments += other.segments;
+        self.rows_read += other.rows_read;
+        self
+    }
 }
 
 impl Job<'_> {
@@ -416,13 +488,20 @@ impl Job<'_> {
             .zip(&plan.dest_key_cols)
             .map(|(s, d)| Rule::of(s, d, from, to))
             .collect();
-        let work = Work {
+        let mut work = Work {
             plan,
             dest_cols,
             rules,
             key_rules,
+            sql: None,
         };
-        let ranges = self.ranges(&work).await?;
+        let (ranges, bounds) = self.ranges(&work).await?;
+        if let Some(bounds) = bounds {
+            work.sql = bisect::sql_plan(&work, from, to, bounds, self.pg_by_value);
+        }
+        if work.sql.is_some() {
+            report.checksums = "sql";
+        }
         report.chunks = ranges.len() as u64;
         let results: Vec<ChunkResult> = stream::iter(ranges)
             .map(|range| self.chunk(&work, range))
@@ -435,6 +514,8 @@ impl Job<'_> {
             report.source_rows += r.source_rows;
             report.destination_rows += r.destination_rows;
             report.chunks_differing += u64::from(r.differing);
+            report.segments += r.segments;
+            report.rows_read += r.rows_read;
             report.repaired += r.resend.len() as u64;
             differences.extend(r.differences);
             extra_keys.extend(r.extra_keys);
@@ -475,18 +556,23 @@ impl Job<'_> {
 
     /// The chunks: the transfer's key ranges for a single integer key, spanning both
     /// sides' keys and open at both ends (so extra rows outside the source's keys are
-    /// seen); one chunk for any other key.
-    async fn ranges(&self, work: &Work) -> Result<Vec<(Option<i64>, Option<i64>)>, VerifyError> {
+    /// seen), with the smallest and largest key of both sides; one chunk for any other
+    /// key.
+    #[allow(clippy::type_complexity)]
+    async fn ranges(
+        &self,
+        work: &Work,
+    ) -> Result<(Vec<bisect::Range>, Option<(i64, i64)>), VerifyError> {
         let plan = &work.plan;
         let dest_int = matches!(
             plan.dest_key_cols.as_slice(),
             [k] if matches!(k.ty, NeutralType::Int { .. })
         );
         let ([sk], [dk]) = (plan.key_cols.as_slice(), plan.dest_key_cols.as_slice()) else {
-            return Ok(vec![(None, None)]);
+            return Ok((vec![(None, None)], None));
         };
         if !plan.integer_key() || !dest_int {
-            return Ok(vec![(None, None)]);
+            return Ok((vec![(None, None)], None));
         }
         let (s, d) = tokio::join!(
             self.min_max(Side::Source, &plan.source_table, sk, plan.filter.as_deref()),
@@ -497,13 +583,13 @@ impl Job<'_> {
             bounds.iter().map(|b| b.0).min(),
             bounds.iter().map(|b| b.1).max(),
         ) else {
-            return Ok(vec![(None, None)]);
+            return Ok((vec![(None, None)], None));
         };
         let mut ranges = plan::split(min, max, self.opts.chunk_span);
         if let Some(first) = ranges.first_mut() {
             first.0 = None;
         }
-        Ok(ranges)
+        Ok((ranges, Some((min, max))))
     }
 
     fn side(&self, side: Side) -> &Side1<'_> {
@@ -639,9 +725,18 @@ impl Job<'_> {
         Ok(out)
     }
 
-    /// Checks one chunk: both sides read at once, checksums compared, and, when they
-    /// differ, the rows diffed by key (and repaired with `--repair`).
-    async fn chunk(
+    /// Checks one chunk: by the databases' checksums and bisection where they can
+    /// (`bisect.rs`), otherwise by reading and hashing its rows here.
+    async fn chunk(&self, work: &Work, range: bisect::Range) -> Result<ChunkResult, VerifyError> {
+        match &work.sql {
+            Some(sql) => self.bisect(work, sql, range).await,
+            None => self.diff_rows(work, range).await,
+        }
+    }
+
+    /// Reads a range's rows from both sides at once, compares checksums, and, when they
+    /// differ, diffs the rows by key (and repairs them with `--repair`).
+    async fn diff_rows(
         &self,
         work: &Work,
         range: (Option<i64>, Option<i64>),
@@ -659,6 +754,7 @@ impl Job<'_> {
         let mut result = ChunkResult {
             source_rows: src.len() as u64,
             destination_rows: dst.len() as u64,
+            rows_read: (src.len() + dst.len()) as u64,
             ..ChunkResult::default()
         };
         if checksum(&src) == checksum(&dst) {

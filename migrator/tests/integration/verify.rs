@@ -147,12 +147,17 @@ fn expected() -> Vec<(String, String, Vec<String>)> {
 
 /// The report's differences for `faults` as (kind, key, columns).
 fn found(report: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    found_in(report, "faults")
+}
+
+/// The report's differences for `table` as (kind, key, columns).
+fn found_in(report: &serde_json::Value, table: &str) -> Vec<(String, String, Vec<String>)> {
     let table = report["tables"]
         .as_array()
         .expect("tables")
         .iter()
-        .find(|t| t["table"] == "faults")
-        .expect("faults in the report");
+        .find(|t| t["table"] == table)
+        .expect("the table in the report");
     table["differences"]
         .as_array()
         .expect("differences")
@@ -403,12 +408,33 @@ async fn chinook_verifies_identical_after_transfer_in_all_nine_pairs() {
             let config = transferred(project.path(), &src, &dst, "", &pair).await;
             // Small chunks, so every table's keys span several, and small pages, so
             // composite keys (PlaylistTrack) are read in many keyset pages.
+            let report = project.path().join("report.json");
             let run = migrator(
                 &config.path,
-                &["verify", "--chunk-size", "500", "--page-size", "300"],
+                &[
+                    "verify",
+                    "--chunk-size",
+                    "500",
+                    "--page-size",
+                    "300",
+                    "--report",
+                    report.to_str().expect("path"),
+                ],
             );
             assert_eq!(run.code, Some(0), "{pair}: {}\n{}", run.stdout, run.stderr);
             assert!(run.stdout.contains("15607 rows"), "{pair}: {}", run.stdout);
+            for t in read_report(&report)["tables"].as_array().expect("tables") {
+                assert_eq!(t["chunks_differing"], 0, "{pair}: {t}");
+                // Between two servers the databases compute the checksums (Chinook's
+                // integer-keyed tables), and nothing needs reading to compare.
+                let composite = t["table"]
+                    .as_str()
+                    .is_some_and(|n| n.replace('_', "").eq_ignore_ascii_case("playlisttrack"));
+                if from != Engine::Sqlite && to != Engine::Sqlite && !composite {
+                    assert_eq!(t["checksums"], "sql", "{pair}: {t}");
+                    assert_eq!(t["rows_read"], 0, "{pair}: {t}");
+                }
+            }
             drop_database(to, &format!("seaway_v_chinook_{}", tag(to))).await;
             done.push(pair);
         }
@@ -585,6 +611,15 @@ async fn type_zoos_verify_clean_after_transfer_in_all_nine_pairs() {
             let json = read_report(&report);
             let mut found: Vec<String> = Vec::new();
             for t in json["tables"].as_array().expect("tables") {
+                // Equal data must checksum alike (in SQL or here): a chunk that differs
+                // without a differing row means two engines printed equal values apart.
+                if t["differences"].as_array().is_some_and(Vec::is_empty) {
+                    assert_eq!(
+                        t["chunks_differing"], 0,
+                        "{pair}: {} checksums differ on equal rows ({})",
+                        t["table"], t["checksums"]
+                    );
+                }
                 for d in t["differences"].as_array().expect("differences") {
                     found.push(format!(
                         "{} {} {} {}",
@@ -622,4 +657,121 @@ async fn type_zoos_verify_clean_after_transfer_in_all_nine_pairs() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     eprintln!("verified: {done:?}");
+}
+
+/// 3,000 rows of columns every server engine prints alike (so the databases compute the
+/// checksums), generated in SQL.
+fn wide_source(engine: Engine) -> String {
+    match engine {
+        Engine::Postgres => {
+            "CREATE TABLE wide (id integer PRIMARY KEY, name varchar(40) NOT NULL, \
+             amount numeric(10,2), seen timestamp(6));\n\
+             INSERT INTO wide SELECT g, 'name ' || g, g * 1.25, \
+             timestamp '2024-01-01' + g * interval '1 minute' FROM generate_series(1, 3000) g;"
+                .to_string()
+        }
+        _ => "CREATE TABLE wide (id int PRIMARY KEY, name varchar(40) NOT NULL, \
+             amount decimal(10,2), seen datetime(6)) CHARACTER SET utf8mb4;\n\
+             INSERT INTO wide WITH d(n) AS (SELECT 0 UNION ALL SELECT 1 UNION ALL SELECT 2 \
+             UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 \
+             UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9), \
+             s(g) AS (SELECT a.n * 1000 + b.n * 100 + c.n * 10 + e.n + 1 FROM d a, d b, d c, d e) \
+             SELECT g, CONCAT('name ', g), g * 1.25, \
+             TIMESTAMP '2024-01-01 00:00:00' + INTERVAL g MINUTE FROM s WHERE g <= 3000;"
+            .to_string(),
+    }
+}
+
+/// Between two servers a differing chunk is bisected by checksums the databases compute
+/// (data-diff's algorithm): one 3,000-row chunk with four planted faults is narrowed to
+/// ranges of a few rows, only those are read, and exactly the faults are found.
+#[tokio::test]
+async fn bisection_narrows_a_differing_chunk_to_the_differing_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut done = Vec::new();
+    for from in [Engine::Postgres, Engine::Mysql] {
+        let Some(src) = database(
+            from,
+            &format!("seaway_v_bsrc_{}", tag(from)),
+            Some(&wide_source(from)),
+            dir.path(),
+        )
+        .await
+        else {
+            continue;
+        };
+        for to in [Engine::Postgres, Engine::Mysql] {
+            let name = format!("seaway_v_bdst_{}", tag(to));
+            let Some(dst) = database(to, &name, None, dir.path()).await else {
+                continue;
+            };
+            let pair = format!("{} -> {}", tag(from), tag(to));
+            let project = tempfile::tempdir().expect("project");
+            let config = transferred(project.path(), &src, &dst, "", &pair).await;
+            let mut db = Db::connect(to, &dst).await;
+            for sql in [
+                "UPDATE wide SET amount = 971.26 WHERE id = 777",
+                "UPDATE wide SET name = 'changed' WHERE id = 1234",
+                "DELETE FROM wide WHERE id = 2500",
+                "INSERT INTO wide (id, name) VALUES (5000, 'extra')",
+            ] {
+                db.execute(sql).await;
+            }
+            let report = project.path().join("report.json");
+            let args = [
+                "verify",
+                "--chunk-size",
+                "100000",
+                "--bisection-factor",
+                "4",
+                "--bisection-threshold",
+                "8",
+                "--report",
+                report.to_str().expect("path"),
+            ];
+            let run = migrator(&config.path, &args);
+            assert_eq!(run.code, Some(1), "{pair}: {}\n{}", run.stdout, run.stderr);
+            let json = read_report(&report);
+            let e = |kind: &str, key: &str, cols: &[&str]| {
+                (
+                    kind.to_string(),
+                    key.to_string(),
+                    cols.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                )
+            };
+            assert_eq!(
+                found_in(&json, "wide"),
+                vec![
+                    e("changed", "777", &["amount"]),
+                    e("changed", "1234", &["name"]),
+                    e("missing", "2500", &[]),
+                    e("extra", "5000", &[]),
+                ],
+                "{pair}"
+            );
+            let t = &json["tables"][0];
+            assert_eq!(t["checksums"], "sql", "{pair}: {t}");
+            assert_eq!(
+                (&t["chunks"], &t["chunks_differing"]),
+                (&1.into(), &1.into()),
+                "{pair}"
+            );
+            // Four levels of four-way splits, so more than one checksum per side, and
+            // only the few rows around each fault were read (of 6,000 on both sides).
+            let segments = t["segments"].as_u64().expect("segments");
+            let read = t["rows_read"].as_u64().expect("rows_read");
+            assert!(segments > 8, "{pair}: {segments} segments");
+            assert!(read > 0 && read <= 4 * 2 * 8, "{pair}: {read} rows read");
+
+            let run = migrator(&config.path, &["verify", "--repair", "--delete-extra"]);
+            assert_eq!(run.code, Some(1), "{pair}: {}\n{}", run.stdout, run.stderr);
+            let run = migrator(&config.path, &args);
+            assert_eq!(run.code, Some(0), "{pair}: after repair: {}", run.stdout);
+            db.close().await;
+            drop_database(to, &name).await;
+            done.push(pair);
+        }
+        drop_database(from, &format!("seaway_v_bsrc_{}", tag(from))).await;
+    }
+    eprintln!("bisected: {done:?}");
 }

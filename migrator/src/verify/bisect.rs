@@ -1,0 +1,373 @@
+//! Checksums computed by the databases, and bisection (data-diff's algorithm): each side
+//! returns a chunk's row count and checksum; equal chunks are done without a row moved,
+//! and a chunk that differs is split into `bisection_factor` key ranges that are checked
+//! the same way, until a range holds at most `bisection_threshold` rows (or one key).
+//! Only then are its rows read and diffed (`Job::diff_rows`), so the rows that move are
+//! those near a difference.
+//!
+//! Columns the databases cannot hash alike (`canon::hashable_in_sql`: floats, JSON kept
+//! as written, masked columns...) are still read per row, beside the row's SQL digest,
+//! and hashed here with it; a table with none of them moves only two numbers per chunk
+//! and side.
+
+use super::canon::{self, Side};
+use super::sql_hash::{self, RowHash};
+use super::{ChunkResult, Job, VerifyError, Work};
+use crate::transfer::apply_mask;
+use crate::transfer::read;
+use crate::transfer::values::Family;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
+use seaway_codegen::model::{Column, Dialect};
+
+/// A key range `(lo, hi]` of a single integer key; `None` is open.
+pub type Range = (Option<i64>, Option<i64>);
+
+/// How a table is checked in SQL: each side's row-digest parts, and the targets the
+/// client compares itself.
+#[derive(Debug, Clone)]
+pub struct SqlPlan {
+    /// Each side's row forms (`sql_hash`) over the hashable targets and the key.
+    pub source: RowHash,
+    pub destination: RowHash,
+    /// Indexes into the plan's targets of the columns read and hashed by the client.
+    pub client: Vec<usize>,
+    /// The smallest and largest key over both sides when the chunks were planned, which
+    /// an open range is split against.
+    pub bounds: (i64, i64),
+}
+
+/// One side's count and checksum of a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    pub rows: u64,
+    pub sum: u128,
+}
+
+/// Splits `range` into at most `factor` consecutive ranges covering the same keys
+/// (`bounds` stand in for an open end; the outer parts stay open). Empty when the range
+/// holds one key or fewer.
+pub fn split(range: Range, bounds: (i64, i64), factor: usize) -> Vec<Range> {
+    let lo = range.0.unwrap_or(bounds.0.saturating_sub(1));
+    let hi = range.1.unwrap_or(bounds.1).max(lo);
+    let width = (hi as i128) - (lo as i128);
+    if width <= 1 {
+        return Vec::new();
+    }
+    let parts = (factor.max(2) as i128).min(width);
+    let step = (width + parts - 1) / parts;
+    let mut out = Vec::new();
+    let mut at = lo as i128;
+    while at < hi as i128 {
+        let next = (at + step).min(hi as i128);
+        // Both ends lie within [lo, hi], so they fit in an i64.
+        out.push((Some(at as i64), Some(next as i64)));
+        at = next;
+    }
+    if let (Some(first), None) = (out.first_mut(), range.0) {
+        first.0 = None;
+    }
+    if let (Some(last), None) = (out.last_mut(), range.1) {
+        last.1 = None;
+    }
+    out
+}
+
+impl Job<'_> {
+    /// Checks `range` by checksums, bisecting where they differ; returns the rows
+    /// counted and the differences of the ranges that were read.
+    pub(super) fn bisect<'s>(
+        &'s self,
+        work: &'s Work,
+        sql: &'s SqlPlan,
+        range: Range,
+    ) -> BoxFuture<'s, Result<ChunkResult, VerifyError>> {
+        async move {
+            let (s, d) = tokio::join!(
+                self.summary(Side::Source, work, sql, range),
+                self.summary(Side::Destination, work, sql, range)
+            );
+            let (s, d) = (s?, d?);
+            if s == d {
+                return Ok(ChunkResult {
+                    source_rows: s.rows,
+                    destination_rows: d.rows,
+                    segments: 1,
+                    ..ChunkResult::default()
+                });
+            }
+            let parts = if s.rows.max(d.rows) > self.opts.bisection_threshold as u64 {
+                split(range, sql.bounds, self.opts.bisection_factor)
+            } else {
+                Vec::new()
+            };
+            let mut result = if parts.is_empty() {
+                self.diff_rows(work, range).await?
+            } else {
+                let parts: Vec<ChunkResult> = stream::iter(parts)
+                    .map(|part| self.bisect(work, sql, part))
+                    .buffer_unordered(self.opts.workers.max(1))
+                    .try_collect()
+                    .await?;
+                parts
+                    .into_iter()
+                    .fold(ChunkResult::default(), ChunkResult::merge)
+            };
+            result.segments += 1;
+            result.differing = true;
+            Ok(result)
+        }
+        .boxed()
+    }
+
+    /// One side's row count and checksum of `range`: a single aggregate query when the
+    /// database hashes every column, otherwise each row's digest and client columns.
+    async fn summary(
+        &self,
+        side: Side,
+        work: &Work,
+        sql: &SqlPlan,
+        range: Range,
+    ) -> Result<Summary, VerifyError> {
+        let s = self.side(side);
+        let plan = &work.plan;
+        let (table, key, digest, filter) = match side {
+            Side::Source => (
+                &plan.source_table,
+                &plan.key_cols[0],
+                &sql.source,
+                plan.filter.as_deref(),
+            ),
+            Side::Destination => (&plan.name, &plan.dest_key_cols[0], &sql.destination, None),
+        };
+        let k = read::quote(s.dialect, &key.name);
+        let mut conditions = Vec::new();
+        if let Some(lo) = range.0 {
+            conditions.push(format!("{k} > {lo}"));
+        }
+        if let Some(hi) = range.1 {
+            conditions.push(format!("{k} <= {hi}"));
+        }
+        if let Some(f) = filter {
+            conditions.push(format!("({f})"));
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let from = read::quote(s.dialect, table);
+        if sql.client.is_empty() {
+            let q = format!(
+                "SELECT {} FROM {from}{where_clause}",
+                sql_hash::count_and_sum(s.dialect, digest)
+            );
+            let rows =
+                s.db.rows(&q, &[])
+                    .await
+                    .map_err(|e| self.read_error(side, table, &e))?;
+            // Sums of signed 64-bit hashes may be negative; the comparison is modulo 2^128.
+            let number = |i: usize| -> Result<i128, VerifyError> {
+                let text = rows.first().and_then(|r| r.get(i)).cloned().flatten();
+                text.as_deref()
+                    .unwrap_or("0")
+                    .parse()
+                    .map_err(|_| VerifyError::Hashing {
+                        table: table.to_string(),
+                        reason: format!("the {side:?} checksum is not a number: {text:?}"),
+                    })
+            };
+            return Ok(Summary {
+                rows: number(0)? as u64,
+                sum: number(1)? as u128,
+            });
+        }
+        let cols: Vec<String> = sql
+            .client
+            .iter()
+            .map(|&i| {
+                let col = match side {
+                    Side::Source => &plan.src_cols[i],
+                    Side::Destination => &work.dest_cols[i],
+                };
+                read::select_expr(s.dialect, col)
+            })
+            .collect();
+        let q = format!(
+            "SELECT {}, {} FROM {from}{where_clause}",
+            digest.text,
+            cols.join(", ")
+        );
+        let mut rows =
+            s.db.rows(&q, &[])
+                .await
+                .map_err(|e| self.read_error(side, table, &e))?;
+        if side == Side::Source {
+            for row in &mut rows {
+                for (v, &i) in row[1..].iter_mut().zip(&sql.client) {
+                    apply_mask(v, plan.masks[i], self.config);
+                }
+            }
+        }
+        let rules: Vec<_> = sql.client.iter().map(|&i| work.rules[i]).collect();
+        let summary = tokio::task::spawn_blocking(move || {
+            let mut encoded = Vec::with_capacity(256);
+            rows.iter().fold(Summary::default(), |acc, row| {
+                encoded.clear();
+                canon::push_value(&mut encoded, row[0].as_deref());
+                for (v, rule) in row[1..].iter().zip(&rules) {
+                    let c = v.as_deref().map(|v| rule.encode(side, v));
+                    canon::push_value(&mut encoded, c.as_deref());
+                }
+                Summary {
+                    rows: acc.rows + 1,
+                    sum: acc.sum.wrapping_add(canon::hash(&encoded)),
+                }
+            })
+        })
+        .await
+        .map_err(|e| VerifyError::Hashing {
+            table: table.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(summary)
+    }
+}
+
+/// The plan for checking a table in SQL, when both engines can hash rows, the key is a
+/// single integer on both sides, and at least one column can be hashed by the databases.
+/// `pg_by_value`: both sides are PostgreSQL 14 or later (`sql_hash::postgres_record`).
+pub fn sql_plan(
+    work: &Work,
+    from: Dialect,
+    to: Dialect,
+    bounds: (i64, i64),
+    pg_by_value: bool,
+) -> Option<SqlPlan> {
+    let plan = &work.plan;
+    if !(sql_hash::supported(from) && sql_hash::supported(to)) {
+        return None;
+    }
+    let records = from == Dialect::Postgres && to == Dialect::Postgres;
+    let mut source_parts = Vec::new();
+    let mut destination_parts = Vec::new();
+    let mut client = Vec::new();
+    let pairs = plan.src_cols.iter().zip(&work.dest_cols).zip(&work.rules);
+    for (i, ((src, dst), rule)) in pairs.enumerate() {
+        if plan.masks[i].is_none() && canon::hashable_in_sql(*rule, src, dst, from, to) {
+            let same = src.ty == dst.ty && src.native.eq_ignore_ascii_case(&dst.native);
+            source_parts.push(part(from, src, records && same));
+            destination_parts.push(part(to, dst, records && same));
+        } else {
+            client.push(i);
+        }
+    }
+    if source_parts.is_empty() {
+        return None;
+    }
+    // The key too, so that a row moved to another key never hashes alike.
+    source_parts.push(part(from, &plan.key_cols[0], records));
+    destination_parts.push(part(to, &plan.dest_key_cols[0], records));
+    let row = |dialect: Dialect, parts: &[sql_hash::Part]| {
+        if records {
+            let columns: Vec<String> = parts.iter().map(|p| p.expr.clone()).collect();
+            sql_hash::postgres_record(&columns, pg_by_value)
+        } else {
+            sql_hash::canonical(dialect, parts)
+        }
+    };
+    Some(SqlPlan {
+        source: row(from, &source_parts),
+        destination: row(to, &destination_parts),
+        client,
+        bounds,
+    })
+}
+
+/// One column's part of a row hashed in SQL. `raw`: two PostgreSQL columns of one
+/// native type, hashed as themselves where the type has a hash function of its own
+/// (text under `COLLATE "C"`); everything else as its canonical text.
+fn part(dialect: Dialect, col: &Column, raw: bool) -> sql_hash::Part {
+    use seaway_codegen::model::NeutralType as T;
+    let own_hash = raw
+        && match &col.ty {
+            T::Bool
+            | T::Int { .. }
+            | T::Decimal { .. }
+            | T::Float { .. }
+            | T::Date
+            | T::Time { .. }
+            | T::Timestamp { .. }
+            | T::TimestampTz { .. }
+            | T::Uuid
+            | T::Binary { .. } => true,
+            T::Char { .. } | T::Varchar { .. } | T::Text => true,
+            T::Json => col.native.eq_ignore_ascii_case("jsonb"),
+            _ => false,
+        };
+    let quoted = read::quote(dialect, &col.name);
+    let textual = matches!(
+        Family::of(&col.ty),
+        Family::Text | Family::Set | Family::Json | Family::Array | Family::Other
+    );
+    let expr = match (own_hash, &col.ty) {
+        (true, T::Char { .. } | T::Varchar { .. } | T::Text) => format!("{quoted} COLLATE \"C\""),
+        (true, _) => quoted,
+        (false, _) if raw => format!("({}) COLLATE \"C\"", read::select_expr(dialect, col)),
+        (false, _) => read::select_expr(dialect, col),
+    };
+    sql_hash::Part {
+        expr,
+        free_text: textual,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key of the range lands in exactly one part, and open ends stay open.
+    fn covered(parts: &[Range], keys: std::ops::RangeInclusive<i64>) {
+        for k in keys {
+            let n = parts
+                .iter()
+                .filter(|(lo, hi)| lo.is_none_or(|lo| k > lo) && hi.is_none_or(|hi| k <= hi))
+                .count();
+            assert_eq!(n, 1, "key {k} in {parts:?}");
+        }
+    }
+
+    #[test]
+    fn splits_cover_every_key_once() {
+        let parts = split((Some(0), Some(100)), (1, 100), 4);
+        assert_eq!(
+            parts,
+            vec![
+                (Some(0), Some(25)),
+                (Some(25), Some(50)),
+                (Some(50), Some(75)),
+                (Some(75), Some(100))
+            ]
+        );
+        let open = split((None, None), (1, 10), 3);
+        assert_eq!(open.first().map(|r| r.0), Some(None));
+        assert_eq!(open.last().map(|r| r.1), Some(None));
+        covered(&open, -5..=20);
+        covered(&split((Some(7), Some(10)), (1, 100), 8), 8..=10);
+        assert_eq!(split((Some(7), Some(10)), (1, 100), 8).len(), 3);
+    }
+
+    #[test]
+    fn a_single_key_is_not_split() {
+        assert!(split((Some(4), Some(5)), (1, 10), 8).is_empty());
+        assert!(split((None, None), (5, 5), 8).is_empty());
+        assert!(split((Some(i64::MIN), Some(i64::MIN + 1)), (0, 0), 2).is_empty());
+    }
+
+    #[test]
+    fn extreme_keys_do_not_overflow() {
+        let parts = split((None, None), (i64::MIN + 1, i64::MAX), 4);
+        assert_eq!(parts.len(), 4);
+        covered(&parts, i64::MIN + 1..=i64::MIN + 3);
+    }
+}
