@@ -65,6 +65,11 @@ pub struct Field {
     /// sea-orm's `Column` variant for it (PascalCase of `rust`).
     pub variant: String,
     pub ty: NeutralType,
+    /// The type as the source database declares it (`year`, `bit(12)`, `STRING`): some
+    /// engines' drivers need it to read a column whose neutral type is shared.
+    pub native: String,
+    /// The engine of the service's database (some types travel differently per engine).
+    pub dialect: Dialect,
     pub nullable: bool,
     /// May be left out of a create request (identity, default, or nullable).
     pub optional_on_create: bool,
@@ -93,6 +98,17 @@ impl Field {
                 | NeutralType::Timestamp { .. }
                 | NeutralType::TimestampTz { .. }
         )
+    }
+
+    /// A MySQL `YEAR`: neutral `int16`, but 1901..=2155 and unsigned on the wire.
+    pub fn is_mysql_year(&self) -> bool {
+        self.dialect == Dialect::Mysql
+            && self.ty
+                == NeutralType::Int {
+                    bits: 16,
+                    unsigned: false,
+                }
+            && self.native.to_ascii_lowercase().starts_with("year")
     }
 
     /// Filterable by equality.
@@ -266,6 +282,8 @@ fn resource(
             json,
             rust,
             ty: col.ty.clone(),
+            native: col.native.clone(),
+            dialect: schema.dialect,
             nullable: col.nullable,
             optional_on_create: col.nullable || col.default.is_some() || identity,
             generated: col.generated.is_some() || col.identity == Some(Identity::Always),

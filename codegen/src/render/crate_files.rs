@@ -27,34 +27,99 @@ struct Repr {
     base: String,
     /// Rust type a request carries (a decimal arrives as text, bytes as base64).
     wire: String,
-    /// Checks and converts a wire value `{v}` of field `{f}` into `Result<base, ApiError>`.
+    /// Checks and converts a wire value `{v}` of field `{f}` into `Result<base, ApiError>`;
+    /// empty when any value of the wire type is valid (no call, no `?`).
     conv: String,
     /// Extra `#[sea_orm(...)]` settings.
     sea: Vec<String>,
     /// Serialiser for the model field (`None`: the type's own).
     ser: Option<(&'static str, &'static str)>,
+    /// A serialiser path taking the place of `ser` when it is computed (`ser_bits::<12, _>`);
+    /// the nullable one is the same path with `ser_opt_` for `ser_`.
+    ser_with: Option<String>,
+    /// The `crate::codec::Kind` a filter value of the column is checked as (filterable
+    /// columns only; see `Field::filterable`).
+    kind: String,
 }
 
 fn repr(f: &Field, dialect: Dialect) -> Repr {
     let plain = |base: &str| Repr {
         base: base.to_string(),
         wire: base.to_string(),
-        conv: "crate::codec::ok({f}, {v})".to_string(),
+        conv: String::new(),
         sea: Vec::new(),
         ser: None,
+        kind: String::new(),
+        ser_with: None,
     };
     let text_cast = |native: &str| {
         let mut r = plain("String");
-        if dialect == Dialect::Postgres {
-            r.sea = vec![
-                "select_as = \"text\"".to_string(),
-                format!("save_as = {}", lit(native)),
-            ];
+        match dialect {
+            Dialect::Postgres => {
+                r.sea = vec![
+                    "select_as = \"text\"".to_string(),
+                    format!("save_as = {}", lit(native)),
+                ];
+            }
+            // A declared type SQLite does not know has NUMERIC affinity and may hold
+            // numbers, which the driver refuses to read as text.
+            Dialect::Sqlite => r.sea = vec!["select_as = \"text\"".to_string()],
+            Dialect::Mysql => {}
         }
         r
     };
+    let native = f.native.to_ascii_lowercase();
     match &f.ty {
-        NeutralType::Bool => plain("bool"),
+        // The MySQL driver reads a type it does not know (spatial types) only as bytes of
+        // a binary string, so `CAST(col AS binary)`: the server's internal form, which
+        // it also accepts on write.
+        NeutralType::Other { .. } if dialect == Dialect::Mysql => Repr {
+            base: "Vec<u8>".to_string(),
+            wire: "String".to_string(),
+            conv: "crate::codec::bytes({f}, {v})".to_string(),
+            sea: vec!["select_as = \"binary\"".to_string()],
+            ser: Some(("crate::codec::ser_bytes", "crate::codec::ser_opt_bytes")),
+            kind: String::new(),
+            ser_with: None,
+        },
+        // MySQL sends BIT as raw bytes the driver reads as an integer; the API keeps the
+        // bit string of the document (`0`/`1`, one per bit, leading zeros kept).
+        NeutralType::Bit {
+            length,
+            varying: false,
+        } if dialect == Dialect::Mysql => {
+            let n = length.unwrap_or(1);
+            Repr {
+                base: "u64".to_string(),
+                wire: "String".to_string(),
+                conv: format!("crate::codec::bits({{f}}, {{v}}, {n})"),
+                sea: Vec::new(),
+                ser: None,
+                kind: String::new(),
+                ser_with: Some(format!("crate::codec::ser_bits::<{n}, _>")),
+            }
+        }
+        // MySQL's YEAR is unsigned on the wire (the driver reads it as `u16` only).
+        NeutralType::Int { .. } if f.is_mysql_year() => {
+            let mut r = plain("u16");
+            r.conv = "crate::codec::range({f}, {v}, 1901, 2155)".to_string();
+            r.kind = "Kind::U16".to_string();
+            r
+        }
+        NeutralType::Char { .. } | NeutralType::Varchar { .. } | NeutralType::Text
+            if dialect == Dialect::Sqlite && !sqlite_text_affinity(&native) =>
+        {
+            let mut r = text_cast("text");
+            r.kind = "Kind::Text(None)".to_string();
+            if let NeutralType::Char { length: Some(n) }
+            | NeutralType::Varchar { length: Some(n) } = &f.ty
+            {
+                r.conv = format!("crate::codec::max_chars({{f}}, {{v}}, {n})");
+                r.kind = format!("Kind::Text(Some({n}))");
+            }
+            r
+        }
+        NeutralType::Bool => with_kind(plain("bool"), "Bool"),
         NeutralType::Int { bits, unsigned } => {
             let base = match (bits, unsigned) {
                 (8, false) => "i8",
@@ -67,10 +132,12 @@ fn repr(f: &Field, dialect: Dialect) -> Repr {
                 (_, true) => "u64",
             };
             let mut r = plain(base);
+            r.kind = format!("Kind::{}", base.to_uppercase());
             if *bits == 24 {
                 let (min, max) = int_range(*bits, *unsigned);
                 let max = max.unwrap_or(i64::MAX);
                 r.conv = format!("crate::codec::range({{f}}, {{v}}, {min}, {max})");
+                r.kind = format!("Kind::{}In({min}, {max})", base.to_uppercase());
             }
             r
         }
@@ -86,35 +153,57 @@ fn repr(f: &Field, dialect: Dialect) -> Repr {
                 conv: format!("crate::codec::decimal({{f}}, {{v}}, {int}, {s})"),
                 sea: Vec::new(),
                 ser: None,
+                kind: format!("Kind::Decimal({int}, {s})"),
+                ser_with: None,
             }
         }
-        NeutralType::Decimal { .. } => text_cast("numeric"),
+        NeutralType::Decimal { .. } => {
+            let mut r = text_cast("numeric");
+            r.kind = "Kind::Text(None)".to_string();
+            r
+        }
         NeutralType::Float { bits: 32 } => {
             let mut r = plain("f32");
             r.conv = "crate::codec::float32({f}, {v})".to_string();
+            r.kind = "Kind::F32".to_string();
             r
         }
-        NeutralType::Float { .. } => plain("f64"),
+        NeutralType::Float { .. } => {
+            let mut r = plain("f64");
+            r.kind = "Kind::F64".to_string();
+            r
+        }
         NeutralType::Char { length } | NeutralType::Varchar { length } => {
             let mut r = plain("String");
+            r.kind = "Kind::Text(None)".to_string();
             if let Some(n) = length {
                 r.conv = format!("crate::codec::max_chars({{f}}, {{v}}, {n})");
+                r.kind = format!("Kind::Text(Some({n}))");
             }
             r
         }
-        NeutralType::Text => plain("String"),
+        NeutralType::Text => {
+            let mut r = plain("String");
+            r.kind = "Kind::Text(None)".to_string();
+            r
+        }
         NeutralType::Binary { .. } => Repr {
             base: "Vec<u8>".to_string(),
             wire: "String".to_string(),
             conv: "crate::codec::bytes({f}, {v})".to_string(),
             sea: Vec::new(),
             ser: Some(("crate::codec::ser_bytes", "crate::codec::ser_opt_bytes")),
+            kind: String::new(),
+            ser_with: None,
         },
-        NeutralType::Date => plain("chrono::NaiveDate"),
+        NeutralType::Date => with_kind(plain("chrono::NaiveDate"), "Date"),
         NeutralType::Time { .. } => plain("chrono::NaiveTime"),
-        NeutralType::Timestamp { .. } => plain("chrono::NaiveDateTime"),
-        NeutralType::TimestampTz { .. } => plain("chrono::DateTime<chrono::FixedOffset>"),
-        NeutralType::Uuid => plain("uuid::Uuid"),
+        NeutralType::Timestamp { .. } => with_kind(plain("chrono::NaiveDateTime"), "Timestamp"),
+        NeutralType::TimestampTz { .. } => with_kind(
+            plain("chrono::DateTime<chrono::FixedOffset>"),
+            "TimestampTz",
+        ),
+        NeutralType::Uuid => with_kind(plain("uuid::Uuid"), "Uuid"),
         NeutralType::Json => plain("serde_json::Value"),
         NeutralType::Enum { name } => {
             let mut r = text_cast(name);
@@ -139,6 +228,17 @@ fn repr(f: &Field, dialect: Dialect) -> Repr {
         NeutralType::Array(inner) => text_cast(&format!("{}[]", pg_name(inner))),
         NeutralType::Other { native } => text_cast(native),
     }
+}
+
+/// SQLite's rule for TEXT affinity: the declared type names CHAR, CLOB or TEXT (and no
+/// INT, which wins). Any other column may hold numbers or blobs.
+fn sqlite_text_affinity(native: &str) -> bool {
+    !native.contains("int") && ["char", "clob", "text"].iter().any(|t| native.contains(t))
+}
+
+fn with_kind(mut r: Repr, kind: &str) -> Repr {
+    r.kind = format!("Kind::{kind}");
+    r
 }
 
 /// The PostgreSQL name of an array element type, for the cast back from text.
@@ -172,23 +272,22 @@ fn pg_name(ty: &NeutralType) -> String {
 /// A field as the templates see it: every snippet precomputed.
 #[derive(Debug, Clone)]
 struct FieldView {
-    index: usize,
     rust: String,
     variant: String,
     json_lit: String,
-    gte_lit: String,
-    lte_lit: String,
+    /// `crate::codec::Kind` of a filter value (filterable fields only).
+    kind: String,
     base_ty: String,
     wire_ty: String,
     model_ty: String,
     sea_attr: String,
     serde_attr: Option<String>,
     orderable: bool,
-    /// Conversion of a wire value named `v`.
-    conv: String,
-    /// Conversion of a wire value named `{v}` (without the `?`).
+    /// The checked value of a wire value named `{v}` (with its `?`, if it has a check).
     conv_tmpl: String,
     create_ty: String,
+    /// `#[serde(...)]` of the field in a create body (empty: none); also `update_serde`,
+    /// `patch_serde`.
     create_serde: String,
     create_set: String,
     update_ty: String,
@@ -201,7 +300,7 @@ struct FieldView {
 
 /// `pseudo_key`: sea-orm entities need a primary key; a table without one gets its first
 /// column marked, which the read-only service never uses as a key.
-fn field_view(index: usize, f: &Field, dialect: Dialect, pseudo_key: bool) -> FieldView {
+fn field_view(f: &Field, dialect: Dialect, pseudo_key: bool) -> FieldView {
     let r = repr(f, dialect);
     let conv_of = |var: &str| r.conv.replace("{f}", &lit(&f.json)).replace("{v}", var);
     let opt = |ty: &str| format!("Option<{ty}>");
@@ -227,68 +326,91 @@ fn field_view(index: usize, f: &Field, dialect: Dialect, pseudo_key: bool) -> Fi
             lit(if f.nullable { maybe } else { one })
         ));
     }
-    let set = |e: String| format!("sea_orm::ActiveValue::Set({e})");
-    let conv_opt = |var: &str| format!("crate::codec::opt({var}, |v| {})?", conv_of("v"));
+    if let Some(path) = &r.ser_with {
+        let path = if f.nullable {
+            path.replace("::ser_", "::ser_opt_")
+        } else {
+            path.clone()
+        };
+        serde.push(format!("serialize_with = {}", lit(&path)));
+    }
+    // `checked(var)`: the value of `var` after its column's check (`?` propagates a 400);
+    // a column any value of whose type is valid is taken as it is.
+    let checked = |var: &str| {
+        if r.conv.is_empty() {
+            var.to_string()
+        } else {
+            format!("{}?", conv_of(var))
+        }
+    };
+    let checked_opt = |var: &str| {
+        if r.conv.is_empty() {
+            var.to_string()
+        } else {
+            format!("crate::codec::opt({var}, |v| {})?", conv_of("v"))
+        }
+    };
+    let attr = |extra: &str| {
+        let mut parts = Vec::new();
+        if f.json != f.rust {
+            parts.push(format!("rename = {}", lit(&f.json)));
+        }
+        if !extra.is_empty() {
+            parts.push(extra.to_string());
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("#[serde({})]", parts.join(", "))
+        }
+    };
+    let nullable = "default, deserialize_with = \"crate::codec::nullable\"";
+    let present = "default, deserialize_with = \"crate::codec::present\"";
+    let or_not_set = |e: String| {
+        format!(
+            "match b.{} {{ Some(v) => Set({e}), None => NotSet }}",
+            f.rust
+        )
+    };
+    let field = format!("b.{}", f.rust);
     let (create_ty, create_serde, create_set) = if f.nullable {
         (
             opt(&opt(&r.wire)),
-            ", default, deserialize_with = \"crate::codec::nullable\"".to_string(),
-            format!(
-                "match b.{0} {{ Some(v) => {1}, None => sea_orm::ActiveValue::NotSet }}",
-                f.rust,
-                set(conv_opt("v"))
-            ),
+            attr(nullable),
+            or_not_set(checked_opt("v")),
         )
     } else if f.optional_on_create {
-        (
-            opt(&r.wire),
-            ", default, deserialize_with = \"crate::codec::present\"".to_string(),
-            format!(
-                "match b.{0} {{ Some(v) => {1}, None => sea_orm::ActiveValue::NotSet }}",
-                f.rust,
-                set(format!("{}?", conv_of("v")))
-            ),
-        )
+        (opt(&r.wire), attr(present), or_not_set(checked("v")))
     } else {
         (
             r.wire.clone(),
-            String::new(),
-            set(format!("{}?", conv_of(&format!("b.{}", f.rust)))),
+            attr(""),
+            format!("Set({})", checked(&field)),
         )
     };
     let (update_ty, update_serde, update_set) = if f.nullable {
         (
             opt(&r.wire),
-            ", default".to_string(),
-            set(conv_opt(&format!("b.{}", f.rust))),
+            attr("default"),
+            format!("Set({})", checked_opt(&field)),
         )
     } else {
         (
             r.wire.clone(),
-            String::new(),
-            set(format!("{}?", conv_of(&format!("b.{}", f.rust)))),
+            attr(""),
+            format!("Set({})", checked(&field)),
         )
     };
     let (patch_ty, patch_serde, patch_conv) = if f.nullable {
-        (
-            opt(&opt(&r.wire)),
-            ", default, deserialize_with = \"crate::codec::nullable\"".to_string(),
-            conv_opt("v"),
-        )
+        (opt(&opt(&r.wire)), attr(nullable), checked_opt("v"))
     } else {
-        (
-            opt(&r.wire),
-            ", default, deserialize_with = \"crate::codec::present\"".to_string(),
-            format!("{}?", conv_of("v")),
-        )
+        (opt(&r.wire), attr(present), checked("v"))
     };
     FieldView {
-        index,
         rust: f.rust.clone(),
         variant: f.variant.clone(),
         json_lit: lit(&f.json),
-        gte_lit: lit(&format!("{}.gte", f.json)),
-        lte_lit: lit(&format!("{}.lte", f.json)),
+        kind: r.kind.clone(),
         model_ty: if f.nullable {
             opt(&r.base)
         } else {
@@ -299,8 +421,11 @@ fn field_view(index: usize, f: &Field, dialect: Dialect, pseudo_key: bool) -> Fi
         sea_attr: sea.join(", "),
         serde_attr: (!serde.is_empty()).then(|| serde.join(", ")),
         orderable: f.orderable(),
-        conv: format!("{}?", conv_of("v")),
-        conv_tmpl: conv_of("{v}"),
+        conv_tmpl: if r.conv.is_empty() {
+            "{v}".to_string()
+        } else {
+            format!("{}?", conv_of("{v}"))
+        },
         create_ty,
         create_serde,
         create_set,
@@ -317,7 +442,6 @@ fn field_view(index: usize, f: &Field, dialect: Dialect, pseudo_key: bool) -> Fi
 struct SortView {
     lit: String,
     columns: String,
-    descending: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -350,6 +474,8 @@ struct ResourceView {
     create: Vec<FieldView>,
     update: Vec<FieldView>,
     order_all: Vec<String>,
+    /// The `sea_orm::ActiveValue` variants the handler uses (an unused import is a lint).
+    active_values: String,
 }
 
 fn resource_view(r: &Resource, dialect: Dialect) -> ResourceView {
@@ -357,7 +483,7 @@ fn resource_view(r: &Resource, dialect: Dialect) -> ResourceView {
         .fields
         .iter()
         .enumerate()
-        .map(|(i, f)| field_view(i, f, dialect, r.read_only() && i == 0))
+        .map(|(i, f)| field_view(f, dialect, r.read_only() && i == 0))
         .collect();
     let keyed: Vec<usize> = r.key.clone();
     let keyable_idx: Vec<usize> = (0..r.fields.len())
@@ -372,13 +498,10 @@ fn resource_view(r: &Resource, dialect: Dialect) -> ResourceView {
         let first = format!("Column::{}", f.variant);
         let mut cols = vec![first.clone()];
         cols.extend(key_variants.iter().filter(|k| **k != first).cloned());
-        for (prefix, desc) in [("", false), ("-", true)] {
-            sorts.push(SortView {
-                lit: lit(&format!("{prefix}{}", f.json)),
-                columns: cols.join(", "),
-                descending: desc,
-            });
-        }
+        sorts.push(SortView {
+            lit: lit(&f.json),
+            columns: cols.join(", "),
+        });
     }
     let keys: Vec<KeyView> = keyed
         .iter()
@@ -386,7 +509,7 @@ fn resource_view(r: &Resource, dialect: Dialect) -> ResourceView {
         .map(|(n, &i)| KeyView {
             rust: format!("k{n}"),
             variant: r.fields[i].variant.clone(),
-            conv: format!("{}?", views[i].conv_tmpl.replace("{v}", &format!("k{n}"))),
+            conv: views[i].conv_tmpl.replace("{v}", &format!("k{n}")),
         })
         .collect();
     let key_wires: Vec<String> = keyed.iter().map(|&i| views[i].wire_ty.clone()).collect();
@@ -453,6 +576,15 @@ fn resource_view(r: &Resource, dialect: Dialect) -> ResourceView {
             .filter(|f| f.orderable() || matches!(f.ty, NeutralType::Bool | NeutralType::Uuid))
             .map(|f| f.variant.clone())
             .collect(),
+        active_values: {
+            let set = r.writable().next().is_some();
+            let not_set = r.writable().any(|f| f.nullable || f.optional_on_create);
+            match (set, not_set) {
+                (true, true) => "{NotSet, Set}".to_string(),
+                (true, false) => "Set".to_string(),
+                _ => String::new(),
+            }
+        },
         fields: views,
     }
 }

@@ -95,6 +95,22 @@ pub fn one_newline(mut s: String) -> String {
     s
 }
 
+/// A scratch folder for rustfmt's copy of the crates, in memory when the system has a
+/// tmpfs at `/dev/shm`: creating and removing ~2,000 small files on a disk file system
+/// cost as much system time as rustfmt's own formatting of them (0.6 s of 2 s for the
+/// 500-table benchmark, against 0.1 s in memory).
+fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::Builder::new()
+            .prefix("seaway-fmt")
+            .tempdir_in(shm)
+    {
+        return Ok(dir);
+    }
+    tempfile::tempdir()
+}
+
 /// Formats every `.rs` file with the toolchain's rustfmt (edition 2024), so generated
 /// crates pass `cargo fmt --check` as workspace members.
 ///
@@ -116,7 +132,7 @@ pub fn rustfmt_all(files: &mut [OutputFile]) -> Result<(), RenderError> {
     if rust.is_empty() {
         return Ok(());
     }
-    let scratch = tempfile::tempdir().map_err(|e| fail("a scratch folder", e.to_string()))?;
+    let scratch = scratch_dir().map_err(|e| fail("a scratch folder", e.to_string()))?;
     let mut paths = Vec::with_capacity(rust.len());
     let mut roots = Vec::new();
     // Module files rendered identically in many crates (each service's `error.rs`,

@@ -3,7 +3,7 @@
 //! follows the model's sorted order, so the bytes are stable).
 
 use super::api::{DEFAULT_LIMIT, Field, MAX_LIMIT, Resource, ServiceApi};
-use crate::model::NeutralType;
+use crate::model::{Dialect, NeutralType};
 use indexmap::IndexMap;
 use openapiv3::{
     AdditionalProperties, AnySchema, ArrayType, BooleanType, Components, Info, IntegerFormat,
@@ -78,7 +78,10 @@ pub fn value_schema(field: &Field) -> Schema {
     let mut s = match &field.ty {
         NeutralType::Bool => schema(Type::Boolean(BooleanType::default())),
         NeutralType::Int { bits, unsigned } => {
-            let (min, max) = int_range(*bits, *unsigned);
+            let (mut min, mut max) = int_range(*bits, *unsigned);
+            if field.is_mysql_year() {
+                (min, max) = (1901, Some(2155));
+            }
             schema(Type::Integer(IntegerType {
                 format: VariantOrUnknownOrEmpty::Item(
                     if *bits > 32 || (*unsigned && *bits == 32) {
@@ -136,6 +139,14 @@ pub fn value_schema(field: &Field) -> Schema {
             enumeration: field.labels.iter().cloned().map(Some).collect(),
             ..StringType::default()
         })),
+        NeutralType::Other { native } if field.dialect == Dialect::Mysql => {
+            let mut s = string(Some(StringFormat::Byte), None, None);
+            s.schema_data.description = Some(format!(
+                "`{native}` as base64 of the server's internal binary form (for spatial \
+                 types: a 4-byte SRID, then WKB)"
+            ));
+            s
+        }
         other => {
             let mut s = string(None, None, None);
             s.schema_data.description = Some(format!("`{other}` in the database's text form"));

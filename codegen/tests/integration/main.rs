@@ -3,12 +3,15 @@
 
 // Tests report failure by panicking; `expect` carries the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The zoo round trips write a JSON object of ~45 columns with `json!`.
+#![recursion_limit = "256"]
 
 mod bad_input;
 mod chinook;
 mod contract;
 mod determinism;
 mod diff_cli;
+mod service_round_trip;
 mod service_zoo;
 mod services;
 mod support;

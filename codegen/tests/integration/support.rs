@@ -237,3 +237,19 @@ pub fn annotations(sql: &str, table: &str) -> Vec<(String, String)> {
     }
     out
 }
+
+/// Creates the SQLite type zoo in a new database file at `path`.
+pub async fn sqlite_zoo(path: &Path) {
+    let sql = std::fs::read_to_string(fixture("zoo/sqlite.sql")).expect("fixture");
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let mut c = sqlx::SqliteConnection::connect_with(&opts)
+        .await
+        .expect("create sqlite");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut c)
+        .await
+        .expect("load sqlite zoo");
+    let _ = c.close().await;
+}

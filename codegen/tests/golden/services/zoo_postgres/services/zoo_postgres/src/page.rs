@@ -4,11 +4,15 @@
 //! rows strictly after it in that order. Cursor values are bound as parameters by the
 //! query builder; nothing from a request is ever spliced into SQL.
 
+use crate::codec::Kind;
 use crate::error::ApiError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sea_orm::sea_query::Value;
-use sea_orm::{ColumnTrait, Condition};
+use sea_orm::sea_query::{SimpleExpr, Value};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, Order, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_LIMIT: u64 = 100;
@@ -31,6 +35,75 @@ pub fn limit(requested: Option<i64>) -> Result<u64, ApiError> {
             format!("{n} is out of range 1..={MAX_LIMIT}"),
         )),
     }
+}
+
+/// A column a list can be filtered by: its query parameter, how its values are checked,
+/// and whether it also takes ranges (`<param>.gte`, `<param>.lte`). Each handler has a
+/// table of these, so the filtering code exists once per crate, not once per column.
+#[derive(Debug, Clone, Copy)]
+pub struct Filter<C> {
+    pub param: &'static str,
+    pub column: C,
+    pub kind: Kind,
+    pub ranges: bool,
+}
+
+/// The query string of a list request, checked: paging, sort key and filter conditions.
+#[derive(Debug)]
+pub struct ListQuery {
+    pub limit: u64,
+    pub cursor: Option<String>,
+    pub sort: String,
+    pub filters: Vec<SimpleExpr>,
+}
+
+/// Reads a list request's query string against the resource's `filters`. Parameters the
+/// document does not name are ignored; one given twice is a 400 (which one would win?).
+pub fn list_query<C: ColumnTrait + Copy>(
+    pairs: Vec<(String, String)>,
+    filters: &[Filter<C>],
+) -> Result<ListQuery, ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut q = ListQuery {
+        limit: DEFAULT_LIMIT,
+        cursor: None,
+        sort: String::new(),
+        filters: Vec::new(),
+    };
+    for (name, text) in pairs {
+        if !seen.insert(name.clone()) {
+            return Err(ApiError::invalid(&name, "given more than once"));
+        }
+        match name.as_str() {
+            "limit" => {
+                let n = text
+                    .parse()
+                    .map_err(|_| ApiError::invalid("limit", "not an integer"))?;
+                q.limit = limit(Some(n))?;
+            }
+            "cursor" => q.cursor = Some(text),
+            "sort" => q.sort = text,
+            _ => {
+                let (param, op) = match name.rsplit_once('.') {
+                    Some((p, "gte")) => (p, Some(true)),
+                    Some((p, "lte")) => (p, Some(false)),
+                    _ => (name.as_str(), None),
+                };
+                let found = filters
+                    .iter()
+                    .find(|f| f.param == param && (op.is_none() || f.ranges));
+                if let Some(f) = found {
+                    let v = crate::codec::parse(&name, f.kind, text)?;
+                    q.filters.push(match op {
+                        None => f.column.eq(v),
+                        Some(true) => f.column.gte(v),
+                        Some(false) => f.column.lte(v),
+                    });
+                }
+            }
+        }
+    }
+    Ok(q)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -92,6 +165,80 @@ pub fn after<C: ColumnTrait + Copy>(columns: &[C], key: &[Value], descending: bo
         any = any.add(all);
     }
     any
+}
+
+/// One page of a resource with a primary key: filtered, in the order of a sort key of
+/// `sorts` (`-name` for descending; `""` is the primary key), after the cursor's row.
+/// Generic over the entity so each handler holds only its tables, not this code.
+pub async fn list<E: EntityTrait>(
+    db: &DatabaseConnection,
+    q: ListQuery,
+    sorts: &[(&str, &[E::Column])],
+    key_value: fn(E::Column, serde_json::Value) -> Result<Value, ApiError>,
+    key_json: fn(&E::Model, E::Column) -> serde_json::Value,
+) -> Result<Page<E::Model>, ApiError> {
+    let (name, descending) = direction(&q.sort);
+    let columns = sorts
+        .iter()
+        .find(|(n, _)| *n == name && !(descending && n.is_empty()))
+        .map(|(_, c)| *c)
+        .ok_or_else(|| ApiError::invalid("sort", format!("`{}` is not a sort key", q.sort)))?;
+    let mut select = E::find();
+    for f in q.filters {
+        select = select.filter(f);
+    }
+    if let Some(c) = &q.cursor {
+        let raw = decode(c, &q.sort, columns.len())?;
+        let key = columns
+            .iter()
+            .zip(raw)
+            .map(|(c, v)| key_value(*c, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        select = select.filter(after(columns, &key, descending));
+    }
+    let order = if descending { Order::Desc } else { Order::Asc };
+    for c in columns {
+        select = select.order_by(*c, order.clone());
+    }
+    let mut items = select.limit(q.limit + 1).all(db).await?;
+    let mut next_cursor = None;
+    if items.len() as u64 > q.limit {
+        items.truncate(q.limit as usize);
+        next_cursor = items
+            .last()
+            .map(|m| encode(&q.sort, columns.iter().map(|c| key_json(m, *c)).collect()));
+    }
+    Ok(Page { items, next_cursor })
+}
+
+/// One page of a resource without a primary key: filtered, in the order of all of
+/// `order`, paged by position (the cursor holds the offset of the next page).
+pub async fn list_by_offset<E: EntityTrait>(
+    db: &DatabaseConnection,
+    q: ListQuery,
+    order: &[E::Column],
+) -> Result<Page<E::Model>, ApiError> {
+    let offset = match &q.cursor {
+        Some(c) => match decode(c, "@offset", 1)?.into_iter().next() {
+            Some(v) => value::<u64>(v)?,
+            None => 0,
+        },
+        None => 0,
+    };
+    let mut select = E::find();
+    for f in q.filters {
+        select = select.filter(f);
+    }
+    for c in order {
+        select = select.order_by(*c, Order::Asc);
+    }
+    let mut items = select.offset(offset).limit(q.limit + 1).all(db).await?;
+    let mut next_cursor = None;
+    if items.len() as u64 > q.limit {
+        items.truncate(q.limit as usize);
+        next_cursor = Some(encode("@offset", vec![serde_json::json!(offset + q.limit)]));
+    }
+    Ok(Page { items, next_cursor })
 }
 
 /// Splits `-field` into (`field`, descending).

@@ -45,9 +45,11 @@ pub struct Model {
     #[sea_orm(column_name = "c_double", enum_name = "CDouble")]
     pub c_double: Option<f64>,
     #[sea_orm(column_name = "c_bit1", enum_name = "CBit1")]
-    pub c_bit1: Option<String>,
+    #[serde(serialize_with = "crate::codec::ser_opt_bits::<1, _>")]
+    pub c_bit1: Option<u64>,
     #[sea_orm(column_name = "c_bit12", enum_name = "CBit12")]
-    pub c_bit12: Option<String>,
+    #[serde(serialize_with = "crate::codec::ser_opt_bits::<12, _>")]
+    pub c_bit12: Option<u64>,
     #[sea_orm(column_name = "c_char3", enum_name = "CChar3")]
     pub c_char3: Option<String>,
     #[sea_orm(column_name = "c_varchar191", enum_name = "CVarchar191")]
@@ -93,7 +95,7 @@ pub struct Model {
     #[sea_orm(column_name = "c_timestamp6", enum_name = "CTimestamp6")]
     pub c_timestamp6: Option<chrono::DateTime<chrono::FixedOffset>>,
     #[sea_orm(column_name = "c_year", enum_name = "CYear")]
-    pub c_year: Option<i16>,
+    pub c_year: Option<u16>,
     #[sea_orm(column_name = "c_enum", enum_name = "CEnum")]
     pub c_enum: String,
     #[sea_orm(column_name = "c_set", enum_name = "CSet")]

@@ -14,10 +14,16 @@ pub struct Model {
         enum_name = "Id"
     )]
     pub id: i32,
-    #[sea_orm(column_name = "c_geometry", enum_name = "CGeometry")]
-    pub c_geometry: Option<String>,
-    #[sea_orm(column_name = "c_point", enum_name = "CPoint")]
-    pub c_point: Option<String>,
+    #[sea_orm(
+        column_name = "c_geometry",
+        enum_name = "CGeometry",
+        select_as = "binary"
+    )]
+    #[serde(serialize_with = "crate::codec::ser_opt_bytes")]
+    pub c_geometry: Option<Vec<u8>>,
+    #[sea_orm(column_name = "c_point", enum_name = "CPoint", select_as = "binary")]
+    #[serde(serialize_with = "crate::codec::ser_opt_bytes")]
+    pub c_point: Option<Vec<u8>>,
 }
 
 /// No relations: other tables are reached through their own endpoints, by id.

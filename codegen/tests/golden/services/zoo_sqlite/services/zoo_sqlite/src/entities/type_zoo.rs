@@ -54,7 +54,7 @@ pub struct Model {
     pub c_text: Option<String>,
     #[sea_orm(column_name = "c_clob", enum_name = "CClob")]
     pub c_clob: Option<String>,
-    #[sea_orm(column_name = "c_untyped", enum_name = "CUntyped")]
+    #[sea_orm(column_name = "c_untyped", enum_name = "CUntyped", select_as = "text")]
     pub c_untyped: Option<String>,
     #[sea_orm(column_name = "c_blob", enum_name = "CBlob")]
     #[serde(serialize_with = "crate::codec::ser_opt_bytes")]

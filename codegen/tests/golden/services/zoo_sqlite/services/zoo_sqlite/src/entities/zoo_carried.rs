@@ -14,9 +14,13 @@ pub struct Model {
         enum_name = "Id"
     )]
     pub id: i32,
-    #[sea_orm(column_name = "c_string", enum_name = "CString")]
+    #[sea_orm(column_name = "c_string", enum_name = "CString", select_as = "text")]
     pub c_string: Option<String>,
-    #[sea_orm(column_name = "c_geometry", enum_name = "CGeometry")]
+    #[sea_orm(
+        column_name = "c_geometry",
+        enum_name = "CGeometry",
+        select_as = "text"
+    )]
     pub c_geometry: Option<String>,
 }
 
