@@ -10,7 +10,7 @@
 //! and hashed here with it; a table with none of them moves only two numbers per chunk
 //! and side.
 
-use super::canon::{self, Side};
+use super::canon::{self, Rule, Side};
 use super::sql_hash::{self, RowHash};
 use super::{ChunkResult, Job, VerifyError, Work};
 use crate::transfer::apply_mask;
@@ -20,18 +20,30 @@ use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
 use seaway_codegen::model::{Column, Dialect};
 
+/// Ranges whose raw sums differed on equal values before the raw try is given up.
+const RAW_MISSES: u32 = 3;
+
 /// A key range `(lo, hi]` of a single integer key; `None` is open.
 pub type Range = (Option<i64>, Option<i64>);
 
 /// How a table is checked in SQL: each side's row-digest parts, and the targets the
 /// client compares itself.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SqlPlan {
     /// Each side's row forms (`sql_hash`) over the hashable targets and the key.
     pub source: RowHash,
     pub destination: RowHash,
     /// Indexes into the plan's targets of the columns read and hashed by the client.
     pub client: Vec<usize>,
+    /// When the client columns compare by rules that treat both sides alike: each
+    /// side's row forms over the canonical text of every column, as read. Equal text
+    /// means equal values under those rules, so a range whose sums agree on this is
+    /// equal without a row read (JSON already printed alike, floats in the same
+    /// shortest form); only when they disagree are the client columns read.
+    pub raw: Option<(RowHash, RowHash)>,
+    /// Ranges where the raw sums differed but the values were equal: after a few, the
+    /// engines evidently print this table apart, and the raw try is skipped.
+    pub raw_misses: std::sync::atomic::AtomicU32,
     /// The smallest and largest key over both sides when the chunks were planned, which
     /// an open range is split against.
     pub bounds: (i64, i64),
@@ -83,12 +95,35 @@ impl Job<'_> {
         range: Range,
     ) -> BoxFuture<'s, Result<ChunkResult, VerifyError>> {
         async move {
+            use std::sync::atomic::Ordering;
+            let raw = sql
+                .raw
+                .as_ref()
+                .filter(|_| sql.raw_misses.load(Ordering::Relaxed) < RAW_MISSES);
+            if let Some((src, dst)) = raw {
+                let (s, d) = tokio::join!(
+                    self.aggregate(Side::Source, work, src, range),
+                    self.aggregate(Side::Destination, work, dst, range)
+                );
+                let (s, d) = (s?, d?);
+                if s == d {
+                    return Ok(ChunkResult {
+                        source_rows: s.rows,
+                        destination_rows: d.rows,
+                        segments: 1,
+                        ..ChunkResult::default()
+                    });
+                }
+            }
             let (s, d) = tokio::join!(
                 self.summary(Side::Source, work, sql, range),
                 self.summary(Side::Destination, work, sql, range)
             );
             let (s, d) = (s?, d?);
             if s == d {
+                if raw.is_some() {
+                    sql.raw_misses.fetch_add(1, Ordering::Relaxed);
+                }
                 return Ok(ChunkResult {
                     source_rows: s.rows,
                     destination_rows: d.rows,
@@ -120,25 +155,17 @@ impl Job<'_> {
         .boxed()
     }
 
-    /// One side's row count and checksum of `range`: a single aggregate query when the
-    /// database hashes every column, otherwise each row's digest and client columns.
-    async fn summary(
-        &self,
-        side: Side,
-        work: &Work,
-        sql: &SqlPlan,
-        range: Range,
-    ) -> Result<Summary, VerifyError> {
+    /// The side's table and the `WHERE` clause of `range` (and the source's filter).
+    fn range_sql(&self, side: Side, work: &Work, range: Range) -> (String, String) {
         let s = self.side(side);
         let plan = &work.plan;
-        let (table, key, digest, filter) = match side {
+        let (table, key, filter) = match side {
             Side::Source => (
                 &plan.source_table,
                 &plan.key_cols[0],
-                &sql.source,
                 plan.filter.as_deref(),
             ),
-            Side::Destination => (&plan.name, &plan.dest_key_cols[0], &sql.destination, None),
+            Side::Destination => (&plan.name, &plan.dest_key_cols[0], None),
         };
         let k = read::quote(s.dialect, &key.name);
         let mut conditions = Vec::new();
@@ -156,32 +183,68 @@ impl Job<'_> {
         } else {
             format!(" WHERE {}", conditions.join(" AND "))
         };
-        let from = read::quote(s.dialect, table);
+        (table.clone(), where_clause)
+    }
+
+    /// One side's row count and sum of `row`'s integer hashes over `range`, computed by
+    /// the database (two numbers move).
+    async fn aggregate(
+        &self,
+        side: Side,
+        work: &Work,
+        row: &RowHash,
+        range: Range,
+    ) -> Result<Summary, VerifyError> {
+        let s = self.side(side);
+        let (table, where_clause) = self.range_sql(side, work, range);
+        let q = format!(
+            "SELECT {} FROM {}{where_clause}",
+            sql_hash::count_and_sum(s.dialect, row),
+            read::quote(s.dialect, &table)
+        );
+        let rows =
+            s.db.rows(&q, &[])
+                .await
+                .map_err(|e| self.read_error(side, &table, &e))?;
+        // Sums of signed 64-bit hashes may be negative; the comparison is modulo 2^128.
+        let number = |i: usize| -> Result<i128, VerifyError> {
+            let text = rows.first().and_then(|r| r.get(i)).cloned().flatten();
+            text.as_deref()
+                .unwrap_or("0")
+                .parse()
+                .map_err(|_| VerifyError::Hashing {
+                    table: table.clone(),
+                    reason: format!("the {side:?} checksum is not a number: {text:?}"),
+                })
+        };
+        Ok(Summary {
+            rows: number(0)? as u64,
+            sum: number(1)? as u128,
+        })
+    }
+
+    /// One side's row count and checksum of `range`: a single aggregate query when the
+    /// database hashes every column, otherwise each row's SQL text and client columns,
+    /// hashed here.
+    async fn summary(
+        &self,
+        side: Side,
+        work: &Work,
+        sql: &SqlPlan,
+        range: Range,
+    ) -> Result<Summary, VerifyError> {
+        let s = self.side(side);
+        let plan = &work.plan;
+        let row = match side {
+            Side::Source => &sql.source,
+            Side::Destination => &sql.destination,
+        };
         if sql.client.is_empty() {
-            let q = format!(
-                "SELECT {} FROM {from}{where_clause}",
-                sql_hash::count_and_sum(s.dialect, digest)
-            );
-            let rows =
-                s.db.rows(&q, &[])
-                    .await
-                    .map_err(|e| self.read_error(side, table, &e))?;
-            // Sums of signed 64-bit hashes may be negative; the comparison is modulo 2^128.
-            let number = |i: usize| -> Result<i128, VerifyError> {
-                let text = rows.first().and_then(|r| r.get(i)).cloned().flatten();
-                text.as_deref()
-                    .unwrap_or("0")
-                    .parse()
-                    .map_err(|_| VerifyError::Hashing {
-                        table: table.to_string(),
-                        reason: format!("the {side:?} checksum is not a number: {text:?}"),
-                    })
-            };
-            return Ok(Summary {
-                rows: number(0)? as u64,
-                sum: number(1)? as u128,
-            });
+            return self.aggregate(side, work, row, range).await;
         }
+        let (table, where_clause) = self.range_sql(side, work, range);
+        let table = &table;
+        let from = read::quote(s.dialect, table);
         let cols: Vec<String> = sql
             .client
             .iter()
@@ -195,7 +258,7 @@ impl Job<'_> {
             .collect();
         let q = format!(
             "SELECT {}, {} FROM {from}{where_clause}",
-            digest.text,
+            row.text,
             cols.join(", ")
         );
         let mut rows =
@@ -276,10 +339,29 @@ pub fn sql_plan(
             sql_hash::canonical(dialect, parts)
         }
     };
+    // The raw try needs every client column compared by a rule that reads both sides
+    // alike, and no mask (applied by the client, after reading).
+    let alike = client.iter().all(|&i| {
+        plan.masks[i].is_none() && matches!(work.rules[i], Rule::Same(_) | Rule::Float { .. })
+    });
+    let raw = (alike && !client.is_empty()).then(|| {
+        let all = |dialect: Dialect, cols: &[Column], key: &Column| {
+            let mut parts: Vec<sql_hash::Part> =
+                cols.iter().map(|c| part(dialect, c, false)).collect();
+            parts.push(part(dialect, key, false));
+            sql_hash::canonical(dialect, &parts)
+        };
+        (
+            all(from, &plan.src_cols, &plan.key_cols[0]),
+            all(to, &work.dest_cols, &plan.dest_key_cols[0]),
+        )
+    });
     Some(SqlPlan {
         source: row(from, &source_parts),
         destination: row(to, &destination_parts),
         client,
+        raw,
+        raw_misses: Default::default(),
         bounds,
     })
 }

@@ -232,7 +232,7 @@ async fn verify_finds_exactly_the_planted_faults_in_all_nine_pairs_and_repair_fi
             let report = project.path().join("report.json");
             let report_arg = report.to_str().expect("utf-8 path");
 
-            let run = migrator(&config.path, &["verify"]);
+            let run = migrator(&config.path, &["verify", "--report", report_arg]);
             assert_eq!(
                 run.code,
                 Some(0),
@@ -241,6 +241,16 @@ async fn verify_finds_exactly_the_planted_faults_in_all_nine_pairs_and_repair_fi
                 run.stderr
             );
             assert!(run.stdout.contains("identical"), "{pair}: {}", run.stdout);
+            // Two servers of one engine print the JSON column alike, so the databases'
+            // sums over the text as read settle it: no row is read.
+            if from == to && from != Engine::Sqlite {
+                let t = &read_report(&report)["tables"][0];
+                assert_eq!(
+                    (&t["checksums"], &t["rows_read"]),
+                    (&"sql".into(), &0.into()),
+                    "{pair}: {t}"
+                );
+            }
 
             let mut db = Db::connect(to, &dst).await;
             for sql in PLANT {
