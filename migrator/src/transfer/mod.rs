@@ -6,6 +6,7 @@
 pub mod copy_pipe;
 pub mod plan;
 pub mod read;
+pub mod row_pipe;
 pub mod source;
 pub mod state;
 pub mod values;
@@ -580,6 +581,15 @@ impl Job<'_> {
         }
     }
 
+    /// Any message that may quote either connection, with both passwords removed.
+    fn scrub_destination_text(&self, text: &str) -> String {
+        let text = self.config.source_connection().url.scrub(text);
+        match self.config.destination_connection("transfer") {
+            Ok(c) => c.url.scrub(&text),
+            Err(_) => text,
+        }
+    }
+
     fn state_error(&self, source: sqlx::Error) -> TransferError {
         TransferError::State {
             store: self.store.clone(),
@@ -713,7 +723,10 @@ impl Job<'_> {
         let mut last: Option<Vec<String>> = chunk.last_key.clone();
         let dated = dated_columns(d, src_cols);
         let fresh = self.range_is_fresh(spec, chunk).await;
-        if fresh && self.stream_chunk(spec, chunk, progress).await? {
+        if fresh
+            && (self.stream_chunk(spec, chunk, progress).await?
+                || self.pipe_chunk(spec, chunk, progress).await?)
+        {
             return Ok(());
         }
         loop {
@@ -1052,6 +1065,94 @@ impl Job<'_> {
                     self.scrub_destination(&e)
                 );
                 progress.rows.set(progress.rows.get() - counted.get());
+                Ok(false)
+            }
+        }
+    }
+
+    /// Loads a whole fresh chunk into PostgreSQL through the row pipe (see `row_pipe.rs`):
+    /// one unpaged text-protocol read encoded straight into one `COPY`. `Ok(false)`: not
+    /// eligible (another destination, or a mask), or the pipe stopped and left the range
+    /// empty; the caller then loads the chunk page by page.
+    async fn pipe_chunk(
+        &self,
+        spec: &TableSpec<'_>,
+        chunk: &Chunk,
+        progress: &Progress<'_, '_>,
+    ) -> Result<bool, TransferError> {
+        let (Some(source), Some(destination)) = (self.source.pipe_pool(), self.writer.postgres())
+        else {
+            return Ok(false);
+        };
+        if spec.masks.iter().any(Option::is_some) || spec.src_cols.len() != spec.targets.len() {
+            return Ok(false);
+        }
+        let d = self.source_schema.dialect;
+        let key = match spec.key_cols {
+            [k] => Some(*k),
+            _ => None,
+        };
+        let select = read::chunk_query(
+            d,
+            spec.source_table,
+            spec.src_cols,
+            key,
+            (chunk.lo, chunk.hi),
+            spec.filter,
+        );
+        let dated = dated_columns(d, spec.src_cols);
+        let encoding = row_pipe::Encoding {
+            targets: spec.targets.to_vec(),
+            dated: (0..spec.src_cols.len())
+                .map(|i| dated.contains(&i))
+                .collect(),
+            zero_dates: self.config.zero_dates,
+        };
+        let copy_in = write::postgres::copy_in_statement(spec.name, spec.targets);
+        // Other chunks add to the same counters meanwhile: add this chunk's increments.
+        let counted = Cell::new(row_pipe::Moved::default());
+        let mut on_progress = |moved: row_pipe::Moved| {
+            let before = counted.replace(moved);
+            progress
+                .rows
+                .set(progress.rows.get() + moved.rows - before.rows);
+            progress
+                .zero_dates
+                .set(progress.zero_dates.get() + moved.zero_dates - before.zero_dates);
+            (progress.events.borrow_mut())(Event::Page {
+                table: spec.name,
+                rows: progress.rows.get(),
+            });
+        };
+        let piped = row_pipe::pipe(
+            source,
+            destination,
+            select,
+            &copy_in,
+            encoding,
+            &mut on_progress,
+        )
+        .await;
+        match piped {
+            Ok(moved) => {
+                self.state
+                    .chunk_streamed(chunk, moved.rows)
+                    .await
+                    .map_err(|e| self.state_error(e))?;
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::debug!(
+                    table = spec.name,
+                    chunk = chunk.index,
+                    "row pipe stopped, loading page by page: {}",
+                    self.scrub_destination_text(&e.to_string())
+                );
+                let moved = counted.get();
+                progress.rows.set(progress.rows.get() - moved.rows);
+                progress
+                    .zero_dates
+                    .set(progress.zero_dates.get() - moved.zero_dates);
                 Ok(false)
             }
         }

@@ -69,6 +69,18 @@ impl Source {
         }
     }
 
+    /// A handle on the pool for the row pipe's reader task (`row_pipe.rs`), which holds
+    /// one connection for a whole chunk. Not for SQLite: its pool has one connection, and
+    /// a second worker's pipe would wait out the acquire timeout behind the first.
+    pub fn pipe_pool(&self) -> Option<super::row_pipe::SourcePool> {
+        use super::row_pipe::SourcePool;
+        match self {
+            Source::Postgres(p) => Some(SourcePool::Postgres(p.clone())),
+            Source::Mysql(p) => Some(SourcePool::Mysql(p.clone())),
+            Source::Sqlite(_) => None,
+        }
+    }
+
     pub async fn close(self) {
         match self {
             Source::Postgres(p) => p.close().await,
