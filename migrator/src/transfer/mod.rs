@@ -432,15 +432,8 @@ impl Job<'_> {
         };
         report.rows = chunks.iter().map(|c| c.rows.max(0) as u64).sum();
         report.rejected = chunks.iter().map(|c| c.rejected.max(0) as u64).sum();
-        let total = self.count(&origin.source_table, filter).await;
-        on_event(Event::TableStarted {
-            table: name,
-            chunks: chunks.len(),
-            rows: total,
-            done: report.rows,
-        });
-        // Chunks of the table in flight at once; each holds at most one page, so memory
-        // is bounded by workers x page size whatever the table's size.
+        // Chunks of the table in flight at once; each holds at most one page (or a pipe's
+        // few buffers), so memory is bounded by workers whatever the table's size.
         let progress = Progress {
             rows: Cell::new(report.rows),
             rejected: Cell::new(report.rejected),
@@ -456,22 +449,38 @@ impl Job<'_> {
             masks,
             filter,
         };
-        if plan.append_only {
-            if let Some(chunk) = chunks.iter().find(|c| !c.done) {
-                self.append(&spec, chunk, window.as_ref(), mapping, &progress)
-                    .await?;
+        let this = &*self;
+        // The count only gives progress its total, so it runs beside the copy instead of
+        // before it: a `count(*)` is a scan of its own (0.3-0.5 s of a million-row
+        // InnoDB table, measured). Pages seen before it lands are counted all the same.
+        let n_chunks = chunks.len();
+        let announce = async {
+            let total = this.count(&origin.source_table, filter).await;
+            (progress.events.borrow_mut())(Event::TableStarted {
+                table: name,
+                chunks: n_chunks,
+                rows: total,
+                done: progress.rows.get(),
+            });
+        };
+        let copy = async {
+            if plan.append_only {
+                if let Some(chunk) = chunks.iter().find(|c| !c.done) {
+                    this.append(&spec, chunk, window.as_ref(), mapping, &progress)
+                        .await?;
+                }
+                Ok(())
+            } else {
+                stream::iter(chunks.iter().filter(|c| !c.done))
+                    .map(|chunk| this.chunk(&spec, chunk, &progress))
+                    .buffer_unordered(this.opts.workers.max(1))
+                    .try_collect::<Vec<()>>()
+                    .await
+                    .map(drop)
             }
-        } else {
-            let this = &*self;
-            stream::iter(chunks.into_iter().filter(|c| !c.done))
-                .map(|chunk| {
-                    let (spec, progress) = (&spec, &progress);
-                    async move { this.chunk(spec, &chunk, progress).await }
-                })
-                .buffer_unordered(self.opts.workers.max(1))
-                .try_collect::<Vec<()>>()
-                .await?;
-        }
+        };
+        let ((), copied) = futures_util::join!(announce, copy);
+        copied?;
         report.rows = progress.rows.get();
         report.rejected = progress.rejected.get();
         report.zero_dates = progress.zero_dates.get();
