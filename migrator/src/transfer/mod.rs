@@ -721,15 +721,12 @@ impl Job<'_> {
     ) -> Result<(), TransferError> {
         let TableSpec {
             name,
-            source_table,
             src_cols,
-            key_cols,
             targets,
             masks,
-            filter,
+            ..
         } = *spec;
         let d = self.source_schema.dialect;
-        let mut last: Option<Vec<String>> = chunk.last_key.clone();
         let dated = dated_columns(d, src_cols);
         let fresh = self.range_is_fresh(spec, chunk).await;
         if fresh
@@ -738,36 +735,14 @@ impl Job<'_> {
         {
             return Ok(());
         }
-        loop {
-            let page = read::Page {
-                table: source_table,
-                columns: src_cols,
-                keys: key_cols,
-                after: last.is_some(),
-                range: (chunk.lo, chunk.hi),
-                key_range: (chunk.lo_key.is_some(), chunk.hi_key.is_some()),
-                filter,
-                limit: self.opts.page_size,
-            };
-            let q = read::page_query(d, page);
-            let params: Vec<String> = last
-                .iter()
-                .chain(&chunk.lo_key)
-                .chain(&chunk.hi_key)
-                .flatten()
-                .cloned()
-                .collect();
-            let rows =
-                self.source
-                    .rows(&q.sql, &params)
-                    .await
-                    .map_err(|e| TransferError::Read {
-                        table: source_table.to_string(),
-                        reason: self.config.source_connection().url.scrub(&e.to_string()),
-                    })?;
-            if rows.is_empty() {
-                break;
-            }
+        // One page of read-ahead: page n+1 is read while page n is written, so the source
+        // and the destination work at the same time instead of in turn (memory: two pages
+        // per chunk in flight).
+        let mut rows = self
+            .read_page(spec, chunk, chunk.last_key.as_deref())
+            .await?;
+        let width = src_cols.len();
+        while !rows.is_empty() {
             let full = rows.len() == self.opts.page_size;
             let mut data = Vec::with_capacity(rows.len());
             let mut keys = Vec::with_capacity(rows.len());
@@ -776,14 +751,14 @@ impl Job<'_> {
             let last_key: Vec<String> = rows
                 .last()
                 .map(|r| {
-                    r[q.width..]
+                    r[width..]
                         .iter()
                         .map(|v| v.clone().unwrap_or_default())
                         .collect()
                 })
                 .unwrap_or_default();
             for mut row in rows {
-                let key: Vec<Option<String>> = row.split_off(q.width);
+                let key: Vec<Option<String>> = row.split_off(width);
                 for (value, mask) in row.iter_mut().zip(masks) {
                     apply_mask(value, *mask, self.config);
                 }
@@ -795,43 +770,87 @@ impl Job<'_> {
                 data.push(row);
                 keys.push(key);
             }
-            // Into a range that was empty, a plain insert first; any refusal (a row the
-            // destination rejects, a key someone else wrote meanwhile) falls back to the
-            // upsert, which isolates refused rows.
-            let plain = if fresh {
-                self.writer.insert_fresh(name, targets, &data).await.ok()
-            } else {
-                None
+            let write = async {
+                // Into a range that was empty, a plain insert first; any refusal (a row
+                // the destination rejects, a key someone else wrote meanwhile) falls back
+                // to the upsert, which isolates refused rows.
+                let plain = if fresh {
+                    self.writer.insert_fresh(name, targets, &data).await.ok()
+                } else {
+                    None
+                };
+                let (written, refused) = match plain {
+                    Some(n) => (n, zero_refused),
+                    None => {
+                        let (w, r) = self.write(name, targets, &data, &keys).await?;
+                        (w, r + zero_refused)
+                    }
+                };
+                self.state
+                    .progress(chunk, &last_key, written, refused)
+                    .await
+                    .map_err(|e| self.state_error(e))?;
+                progress.rows.set(progress.rows.get() + written as u64);
+                progress
+                    .rejected
+                    .set(progress.rejected.get() + refused as u64);
+                // Borrowed only for the call, never across an await.
+                (progress.events.borrow_mut())(Event::Page {
+                    table: name,
+                    rows: progress.rows.get(),
+                });
+                Ok::<_, TransferError>(())
             };
-            let (written, refused) = match plain {
-                Some(n) => (n, zero_refused),
-                None => {
-                    let (w, r) = self.write(name, targets, &data, &keys).await?;
-                    (w, r + zero_refused)
+            let ahead = async {
+                if full {
+                    self.read_page(spec, chunk, Some(&last_key)).await
+                } else {
+                    Ok(Vec::new())
                 }
             };
-            self.state
-                .progress(chunk, &last_key, written, refused)
-                .await
-                .map_err(|e| self.state_error(e))?;
-            progress.rows.set(progress.rows.get() + written as u64);
-            progress
-                .rejected
-                .set(progress.rejected.get() + refused as u64);
-            // Borrowed only for the call, never across an await.
-            (progress.events.borrow_mut())(Event::Page {
-                table: name,
-                rows: progress.rows.get(),
-            });
-            last = Some(last_key);
-            if !full {
-                break;
-            }
+            let (written, next) = futures_util::join!(write, ahead);
+            written?;
+            rows = next?;
         }
         self.state
             .chunk_done(chunk)
             .await
             .map_err(|e| self.state_error(e))
+    }
+
+    /// Reads the chunk's page after `last` (from its start when `None`): rows of
+    /// canonical text, each followed by its key columns.
+    async fn read_page(
+        &self,
+        spec: &TableSpec<'_>,
+        chunk: &Chunk,
+        last: Option<&[String]>,
+    ) -> Result<source::Rows, TransferError> {
+        let page = read::Page {
+            table: spec.source_table,
+            columns: spec.src_cols,
+            keys: spec.key_cols,
+            after: last.is_some(),
+            range: (chunk.lo, chunk.hi),
+            key_range: (chunk.lo_key.is_some(), chunk.hi_key.is_some()),
+            filter: spec.filter,
+            limit: self.opts.page_size,
+        };
+        let q = read::page_query(self.source_schema.dialect, page);
+        let params: Vec<String> = last
+            .into_iter()
+            .flatten()
+            .chain(chunk.lo_key.iter().flatten())
+            .chain(chunk.hi_key.iter().flatten())
+            .cloned()
+            .collect();
+        self.source
+            .rows(&q.sql, &params)
+            .await
+            .map_err(|e| TransferError::Read {
+                table: spec.source_table.to_string(),
+                reason: self.config.source_connection().url.scrub(&e.to_string()),
+            })
     }
 
     /// An append-only table (no key to match rows on): the window's rows replace what an
