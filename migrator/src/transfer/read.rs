@@ -328,6 +328,53 @@ mod tests {
         }
     }
 
+    fn typed(name: &str, ty: NeutralType) -> Column {
+        Column { ty, ..col(name) }
+    }
+
+    /// The row pipe reads MySQL columns bare where the text protocol already prints the
+    /// canonical form, and keeps the canonical expression where it does not.
+    #[test]
+    fn mysql_chunk_reads_bare_only_what_is_already_canonical() {
+        let cols = [
+            col("id"),
+            typed("at", NeutralType::Timestamp { precision: Some(6) }),
+            typed("at0", NeutralType::Timestamp { precision: Some(0) }),
+            typed("ok", NeutralType::Bool),
+            typed("f", NeutralType::Float { bits: 32 }),
+            typed("d", NeutralType::Float { bits: 64 }),
+            typed(
+                "b",
+                NeutralType::Binary {
+                    length: None,
+                    fixed: false,
+                },
+            ),
+            typed("j", NeutralType::Json),
+        ];
+        let refs: Vec<&Column> = cols.iter().collect();
+        let sql = chunk_query(
+            Dialect::Mysql,
+            "t",
+            &refs,
+            Some(&cols[0]),
+            (Some(0), Some(100)),
+            None,
+        );
+        assert_eq!(
+            sql,
+            "SELECT `id`, `at`, DATE_FORMAT(`at0`, '%Y-%m-%d %H:%i:%s.%f'), \
+             CASE WHEN `ok` IS NULL THEN NULL WHEN `ok` <> 0 THEN '1' ELSE '0' END, \
+             CAST(CAST(`f` AS DOUBLE) AS CHAR), `d`, LOWER(HEX(`b`)), `j` \
+             FROM `t` WHERE `id` > 0 AND `id` <= 100"
+        );
+        // Other dialects read exactly what a page reads.
+        assert_eq!(
+            text_expr(Dialect::Postgres, &cols[3]),
+            select_expr(Dialect::Postgres, &cols[3])
+        );
+    }
+
     /// Regression: an unqualified ORDER BY sorted PostgreSQL pages by the text output
     /// column, so composite-key tables lost and repeated rows across pages.
     #[test]

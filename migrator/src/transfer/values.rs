@@ -497,5 +497,8 @@ mod tests {
         out.push('|');
         copy_escape(None, &mut out);
         assert_eq!(out, "a\\tb\\\\c\\nd|\\N");
+        out.clear();
+        copy_escape(Some("é\r\\ñ€\t"), &mut out);
+        assert_eq!(out, "é\\r\\\\ñ€\\t");
     }
 }
