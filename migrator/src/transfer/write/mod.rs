@@ -52,6 +52,16 @@ impl Writer {
         })
     }
 
+    /// Establishes up to `n` pooled connections at once (see `Source::warm`); SQLite's
+    /// single connection is left alone.
+    pub async fn warm(&self, n: usize) {
+        match self {
+            Writer::Postgres(w) => super::source::warm(&w.0, n).await,
+            Writer::Mysql(w) => super::source::warm(&w.0, n).await,
+            Writer::Sqlite(_) => {}
+        }
+    }
+
     /// Upserts `rows` (canonical text, in `targets` order) into `table`; returns rows written.
     pub async fn upsert(
         &self,
