@@ -1140,6 +1140,14 @@ impl Job<'_> {
         if spec.masks.iter().any(Option::is_some) || spec.src_cols.len() != spec.targets.len() {
             return Ok(false);
         }
+        // A pipe holds a connection on each side for its whole chunk: with as many
+        // workers as a pool has connections, the count and the next chunk's range check
+        // would wait out the acquire timeout behind them. Pages hold theirs briefly.
+        let dest_max =
+            usize::try_from(destination.options().get_max_connections()).unwrap_or(usize::MAX);
+        if self.opts.workers >= source.max_connections().min(dest_max) {
+            return Ok(false);
+        }
         let d = self.source_schema.dialect;
         let key = match spec.key_cols {
             [k] => Some(*k),

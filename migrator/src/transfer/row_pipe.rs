@@ -73,6 +73,17 @@ pub enum SourcePool {
     Mysql(sqlx::MySqlPool),
 }
 
+impl SourcePool {
+    /// The most connections the pool opens: a pipe holds one for its whole chunk.
+    pub fn max_connections(&self) -> usize {
+        let max = match self {
+            SourcePool::Postgres(p) => p.options().get_max_connections(),
+            SourcePool::Mysql(p) => p.options().get_max_connections(),
+        };
+        usize::try_from(max).unwrap_or(usize::MAX)
+    }
+}
+
 /// Runs `select` on the source and loads its rows with `copy_in` into the destination;
 /// `on_progress` hears the running totals after each buffer.
 pub async fn pipe(
