@@ -80,6 +80,72 @@ fn mysql_expr(c: &str, col: &Column) -> String {
     }
 }
 
+/// The expression that reads `col` as canonical text over a dialect's *text* protocol
+/// (no prepared statement), for the row pipe (`row_pipe.rs`). MySQL already sends every
+/// value of a text-protocol result as text, and for most types that text is the canonical
+/// form itself (checked against `mysql_expr` on MariaDB 10.11: integers, decimals,
+/// doubles, strings, json, uuid, inet, enum, set, year, dates, and times and date-times
+/// at six fractional digits), so the column goes bare and the server evaluates no
+/// `CAST`/`DATE_FORMAT` per value. Other dialects read as in `select_expr`.
+pub fn text_expr(dialect: Dialect, col: &Column) -> String {
+    let c = quote(dialect, &col.name);
+    match dialect {
+        Dialect::Mysql if mysql_text_is_canonical(&col.ty) => c,
+        _ => select_expr(dialect, col),
+    }
+}
+
+/// Whether MySQL's text-protocol output of a `ty` column is already its canonical text
+/// (`mysql_expr`'s result). Not so for bools (`tinyint(1)` may hold 5; canonical is
+/// `1`), FLOAT (six significant digits), bytes, bits and spatial values (hex), and times
+/// and date-times below six fractional digits (the text protocol prints only the
+/// column's digits; canonical text has six).
+fn mysql_text_is_canonical(ty: &NeutralType) -> bool {
+    match Family::of(ty) {
+        Family::Number => *ty != NeutralType::Float { bits: 32 },
+        Family::Text | Family::Json | Family::Set | Family::Date => true,
+        Family::Time | Family::Timestamp | Family::TimestampTz => matches!(
+            ty,
+            NeutralType::Time { precision: Some(6) }
+                | NeutralType::Timestamp { precision: Some(6) }
+                | NeutralType::TimestampTz { precision: Some(6) }
+        ),
+        _ => false,
+    }
+}
+
+/// The row pipe's query for a whole chunk: every column read by `text_expr`, the integer
+/// key's range `(lo, hi]` (integers, formatted: nothing user-supplied is spliced in
+/// besides the mapping's own `where:` SQL, which every read uses) and the filter. No
+/// keyset and no `LIMIT`: the chunk lands in one destination statement, so order does
+/// not matter and one query replaces the chunk's pages.
+pub fn chunk_query(
+    dialect: Dialect,
+    table: &str,
+    columns: &[&Column],
+    key: Option<&Column>,
+    (lo, hi): (Option<i64>, Option<i64>),
+    filter: Option<&str>,
+) -> String {
+    let select: Vec<String> = columns.iter().map(|c| text_expr(dialect, c)).collect();
+    let mut conditions = Vec::new();
+    if let Some(k) = key.map(|k| quote(dialect, &k.name)) {
+        conditions.extend(lo.map(|lo| format!("{k} > {lo}")));
+        conditions.extend(hi.map(|hi| format!("{k} <= {hi}")));
+    }
+    conditions.extend(filter.map(|f| format!("({f})")));
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    format!(
+        "SELECT {} FROM {}{where_clause}",
+        select.join(", "),
+        quote(dialect, table)
+    )
+}
+
 /// SQLite keeps whatever it was given, so its reads normalise storage classes too.
 fn sqlite_expr(c: &str, col: &Column) -> String {
     match Family::of(&col.ty) {
@@ -260,6 +326,53 @@ mod tests {
             comment: None,
             extras: vec![],
         }
+    }
+
+    fn typed(name: &str, ty: NeutralType) -> Column {
+        Column { ty, ..col(name) }
+    }
+
+    /// The row pipe reads MySQL columns bare where the text protocol already prints the
+    /// canonical form, and keeps the canonical expression where it does not.
+    #[test]
+    fn mysql_chunk_reads_bare_only_what_is_already_canonical() {
+        let cols = [
+            col("id"),
+            typed("at", NeutralType::Timestamp { precision: Some(6) }),
+            typed("at0", NeutralType::Timestamp { precision: Some(0) }),
+            typed("ok", NeutralType::Bool),
+            typed("f", NeutralType::Float { bits: 32 }),
+            typed("d", NeutralType::Float { bits: 64 }),
+            typed(
+                "b",
+                NeutralType::Binary {
+                    length: None,
+                    fixed: false,
+                },
+            ),
+            typed("j", NeutralType::Json),
+        ];
+        let refs: Vec<&Column> = cols.iter().collect();
+        let sql = chunk_query(
+            Dialect::Mysql,
+            "t",
+            &refs,
+            Some(&cols[0]),
+            (Some(0), Some(100)),
+            None,
+        );
+        assert_eq!(
+            sql,
+            "SELECT `id`, `at`, DATE_FORMAT(`at0`, '%Y-%m-%d %H:%i:%s.%f'), \
+             CASE WHEN `ok` IS NULL THEN NULL WHEN `ok` <> 0 THEN '1' ELSE '0' END, \
+             CAST(CAST(`f` AS DOUBLE) AS CHAR), `d`, LOWER(HEX(`b`)), `j` \
+             FROM `t` WHERE `id` > 0 AND `id` <= 100"
+        );
+        // Other dialects read exactly what a page reads.
+        assert_eq!(
+            text_expr(Dialect::Postgres, &cols[3]),
+            select_expr(Dialect::Postgres, &cols[3])
+        );
     }
 
     /// Regression: an unqualified ORDER BY sorted PostgreSQL pages by the text output

@@ -69,6 +69,29 @@ impl Source {
         }
     }
 
+    /// Establishes up to `n` pooled connections at once (fewer if the pool allows fewer),
+    /// so the chunks that start together do not each wait for a connection in turn.
+    /// Errors are left to the first real use. Not for SQLite, whose pool has one.
+    pub async fn warm(&self, n: usize) {
+        match self {
+            Source::Postgres(p) => warm(p, n).await,
+            Source::Mysql(p) => warm(p, n).await,
+            Source::Sqlite(_) => {}
+        }
+    }
+
+    /// A handle on the pool for the row pipe's reader task (`row_pipe.rs`), which holds
+    /// one connection for a whole chunk. Not for SQLite: its pool has one connection, and
+    /// a second worker's pipe would wait out the acquire timeout behind the first.
+    pub fn pipe_pool(&self) -> Option<super::row_pipe::SourcePool> {
+        use super::row_pipe::SourcePool;
+        match self {
+            Source::Postgres(p) => Some(SourcePool::Postgres(p.clone())),
+            Source::Mysql(p) => Some(SourcePool::Mysql(p.clone())),
+            Source::Sqlite(_) => None,
+        }
+    }
+
     pub async fn close(self) {
         match self {
             Source::Postgres(p) => p.close().await,
@@ -76,6 +99,13 @@ impl Source {
             Source::Sqlite(p) => p.close().await,
         }
     }
+}
+
+/// Holds `n` connections of `pool` at once (at most its maximum), then returns them to it.
+pub(super) async fn warm<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, n: usize) {
+    let max = usize::try_from(pool.options().get_max_connections()).unwrap_or(usize::MAX);
+    let held = futures_util::future::join_all((0..n.min(max)).map(|_| pool.acquire())).await;
+    drop(held);
 }
 
 fn stream_rows<'e, DB, E>(

@@ -336,28 +336,34 @@ pub fn set_to_json_array(set: &str) -> String {
     serde_json::Value::Array(items).to_string()
 }
 
-/// A value in PostgreSQL's COPY text format: backslash, tab, newline and carriage
-/// return escaped; NULL as `\N`.
 /// Whether MySQL canonical date or date-time text is a "zero date": `0000-00-00`, or a
 /// zero month or day (`2020-00-15`), which MySQL may store and no other engine can.
 pub fn is_zero_date(v: &str) -> bool {
     v.len() >= 10 && (v.get(5..7) == Some("00") || v.get(8..10) == Some("00"))
 }
 
+/// A value in PostgreSQL's COPY text format: backslash, tab, newline and carriage
+/// return escaped; NULL as `\N`. Runs without those bytes are copied whole (they are
+/// ASCII, so a run never splits a UTF-8 character): this runs once per value loaded.
 pub fn copy_escape(value: Option<&str>, out: &mut String) {
     let Some(v) = value else {
         out.push_str("\\N");
         return;
     };
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
+    let mut start = 0;
+    for (i, b) in v.bytes().enumerate() {
+        let escaped = match b {
+            b'\\' => "\\\\",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            _ => continue,
+        };
+        out.push_str(&v[start..i]);
+        out.push_str(escaped);
+        start = i + 1;
     }
+    out.push_str(&v[start..]);
 }
 
 #[cfg(test)]
@@ -546,5 +552,8 @@ mod tests {
         out.push('|');
         copy_escape(None, &mut out);
         assert_eq!(out, "a\\tb\\\\c\\nd|\\N");
+        out.clear();
+        copy_escape(Some("é\r\\ñ€\t"), &mut out);
+        assert_eq!(out, "é\\r\\\\ñ€\\t");
     }
 }

@@ -52,6 +52,16 @@ impl Writer {
         })
     }
 
+    /// Establishes up to `n` pooled connections at once (see `Source::warm`); SQLite's
+    /// single connection is left alone.
+    pub async fn warm(&self, n: usize) {
+        match self {
+            Writer::Postgres(w) => super::source::warm(&w.0, n).await,
+            Writer::Mysql(w) => super::source::warm(&w.0, n).await,
+            Writer::Sqlite(_) => {}
+        }
+    }
+
     /// Upserts `rows` (canonical text, in `targets` order) into `table`; returns rows written.
     pub async fn upsert(
         &self,
@@ -175,17 +185,21 @@ impl Writer {
 /// is common to all.
 pub fn for_destination(dialect: Dialect, target: &Target, value: Option<&str>) -> Option<String> {
     let v = value?;
+    Some(converted(dialect, target, v).unwrap_or_else(|| v.to_string()))
+}
+
+/// The converted text of a non-NULL canonical value, or `None` when the destination takes
+/// it as it is (most values): callers that only copy it on then need no allocation.
+pub(crate) fn converted(dialect: Dialect, target: &Target, v: &str) -> Option<String> {
     let own = match dialect {
         Dialect::Postgres => postgres::input(target, v),
         Dialect::Mysql => mysql::input(target, v),
         Dialect::Sqlite => sqlite::input(target, v),
     };
-    Some(
-        own.unwrap_or_else(|| match (target.source, Family::of(&target.ty)) {
-            (Family::Set, Family::Json) => super::values::set_to_json_array(v),
-            _ => v.to_string(),
-        }),
-    )
+    own.or_else(|| match (target.source, Family::of(&target.ty)) {
+        (Family::Set, Family::Json) => Some(super::values::set_to_json_array(v)),
+        _ => None,
+    })
 }
 
 /// A multi-row `INSERT INTO t (a, b) VALUES (..), (..)<tail>` for MySQL and SQLite, each
