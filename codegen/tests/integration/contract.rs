@@ -235,7 +235,11 @@ fn schemathesis_finds_no_server_error_or_schema_violation() {
             // Valid-by-schema data may still be refused by the database (a key that
             // already exists, a referenced row that does not): 409, documented.
             .args(["--exclude-checks", "positive_data_acceptance"])
-            .args(["--max-examples", "15", "--seed", "1", "--workers", "2"])
+            // One worker: with two, schemathesis's threads build `ast` trees at the same
+            // time, and this machine's CPython 3.11.7 then sometimes fails with
+            // "SystemError: AST constructor recursion depth mismatch" (CPython issue
+            // 106905): a crash of the tool, not a finding about the service.
+            .args(["--max-examples", "15", "--seed", "1", "--workers", "1"])
             .args(["--generation-deterministic", "--no-color"])
             .args(["--phases", "examples,coverage,fuzzing"])
             .env("SCHEMATHESIS_HOOKS", "")
