@@ -128,22 +128,39 @@ pub fn chunk_query(
     filter: Option<&str>,
 ) -> String {
     let select: Vec<String> = columns.iter().map(|c| text_expr(dialect, c)).collect();
+    let where_clause = where_clause(&range_conditions(dialect, key, (lo, hi), filter));
+    format!(
+        "SELECT {} FROM {}{where_clause}",
+        select.join(", "),
+        quote(dialect, table)
+    )
+}
+
+/// The conditions of an integer key's chunk range `(lo, hi]` (the bounds are numbers,
+/// written into the SQL as such) and of the mapping's `where:` filter: what every read of
+/// a chunk (pages, the row pipe, verify's checksums) filters by.
+pub fn range_conditions(
+    dialect: Dialect,
+    key: Option<&Column>,
+    (lo, hi): (Option<i64>, Option<i64>),
+    filter: Option<&str>,
+) -> Vec<String> {
     let mut conditions = Vec::new();
     if let Some(k) = key.map(|k| quote(dialect, &k.name)) {
         conditions.extend(lo.map(|lo| format!("{k} > {lo}")));
         conditions.extend(hi.map(|hi| format!("{k} <= {hi}")));
     }
     conditions.extend(filter.map(|f| format!("({f})")));
-    let where_clause = if conditions.is_empty() {
+    conditions
+}
+
+/// ` WHERE a AND b`, or nothing for no conditions.
+pub fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
         String::new()
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
-    };
-    format!(
-        "SELECT {} FROM {}{where_clause}",
-        select.join(", "),
-        quote(dialect, table)
-    )
+    }
 }
 
 /// SQLite keeps whatever it was given, so its reads normalise storage classes too.
@@ -273,22 +290,12 @@ pub fn page_query(dialect: Dialect, page: Page<'_>) -> PageQuery {
     if key_range.1 {
         conditions.push(compare("<="));
     }
-    if let (Some(k), (lo, hi)) = (key_list.first().filter(|_| keys.len() == 1), range) {
-        if let Some(lo) = lo {
-            conditions.push(format!("{k} > {lo}"));
-        }
-        if let Some(hi) = hi {
-            conditions.push(format!("{k} <= {hi}"));
-        }
-    }
-    if let Some(f) = filter {
-        conditions.push(format!("({f})"));
-    }
-    let where_clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
+    let single = match keys {
+        [k] => Some(*k),
+        _ => None,
     };
+    conditions.extend(range_conditions(dialect, single, range, filter));
+    let where_clause = where_clause(&conditions);
     // Qualified, because PostgreSQL resolves a bare ORDER BY name to an output column
     // first, and `"id"::text` is an output column named `id`: pages would be ordered as
     // text while the keyset comparison is numeric, skipping and repeating rows.

@@ -167,22 +167,8 @@ impl Job<'_> {
             ),
             Side::Destination => (&plan.name, &plan.dest_key_cols[0], None),
         };
-        let k = read::quote(s.dialect, &key.name);
-        let mut conditions = Vec::new();
-        if let Some(lo) = range.0 {
-            conditions.push(format!("{k} > {lo}"));
-        }
-        if let Some(hi) = range.1 {
-            conditions.push(format!("{k} <= {hi}"));
-        }
-        if let Some(f) = filter {
-            conditions.push(format!("({f})"));
-        }
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
+        let conditions = read::range_conditions(s.dialect, Some(key), range, filter);
+        let where_clause = read::where_clause(&conditions);
         (table.clone(), where_clause)
     }
 

@@ -626,7 +626,12 @@ impl Job<'_> {
             Dialect::Mysql => format!("CAST({e} AS CHAR)"),
             _ => format!("CAST({e} AS TEXT)"),
         };
-        let where_clause = filter.map(|f| format!(" WHERE ({f})")).unwrap_or_default();
+        let where_clause = read::where_clause(&read::range_conditions(
+            s.dialect,
+            None,
+            (None, None),
+            filter,
+        ));
         let sql = format!(
             "SELECT {}, {} FROM {}{where_clause}",
             as_text(format!("MIN({k})")),
