@@ -127,6 +127,14 @@ pub async fn pipe(
             reported = rows;
         }
     }
+    // The channel also closes when the reader dies without a word (a panic): then the
+    // rows sent so far are only part of the chunk, and must not be committed.
+    if let Err(e) = reader.await {
+        let _ = copy.abort("seaway: the source reader stopped").await;
+        return Err(sqlx::Error::Protocol(format!(
+            "the COPY pipe's reader stopped: {e}"
+        )));
+    }
     copy.finish().await?;
     on_rows(rows);
     Ok(rows)

@@ -55,6 +55,9 @@ pub enum PipeError {
     Decode(String),
     #[error("writing the destination: {0}")]
     Destination(sqlx::Error),
+    /// The reader task panicked or was cancelled (a bug, never the data).
+    #[error("the row pipe's reader stopped: {0}")]
+    Reader(String),
     /// A zero date under `transfer.zero_dates: reject`: the page path writes the reject.
     #[error("a row holds a MySQL zero date, which is rejected row by row")]
     ZeroDate,
@@ -120,6 +123,12 @@ pub async fn pipe(
         moved.rows += batch.moved.rows;
         moved.zero_dates += batch.moved.zero_dates;
         on_progress(moved);
+    }
+    // The channel also closes when the reader dies without a word (a panic): then the
+    // rows sent so far are only part of the chunk, and must not be committed.
+    if let Err(e) = reader.await {
+        let _ = copy.abort("seaway: the source reader stopped").await;
+        return Err(PipeError::Reader(e.to_string()));
     }
     copy.finish().await.map_err(PipeError::Destination)?;
     Ok(moved)
