@@ -61,6 +61,21 @@ impl Source {
         }
     }
 
+    /// Runs `sql` over the text protocol (no prepared statement, so MySQL sends every
+    /// value as text) and hands each row's values to `f` as borrowed text, without a
+    /// `String` per value: for reads that only hash what they see.
+    pub async fn for_each_text_row(
+        &self,
+        sql: &str,
+        f: &mut (dyn FnMut(&[Option<&str>]) + Send),
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            Source::Postgres(p) => for_each_text_row(p, sql, f).await,
+            Source::Mysql(p) => for_each_text_row(p, sql, f).await,
+            Source::Sqlite(p) => for_each_text_row(p, sql, f).await,
+        }
+    }
+
     /// The pool, when the source is PostgreSQL (for `COPY ... TO STDOUT`).
     pub fn postgres(&self) -> Option<&sqlx::PgPool> {
         match self {
@@ -106,6 +121,36 @@ pub(super) async fn warm<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, n: usize) {
     let max = usize::try_from(pool.options().get_max_connections()).unwrap_or(usize::MAX);
     let held = futures_util::future::join_all((0..n.min(max)).map(|_| pool.acquire())).await;
     drop(held);
+}
+
+async fn for_each_text_row<DB>(
+    pool: &sqlx::Pool<DB>,
+    sql: &str,
+    f: &mut (dyn FnMut(&[Option<&str>]) + Send),
+) -> Result<(), sqlx::Error>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'r> &'r str: sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    use futures_util::StreamExt;
+    use sqlx::{Decode, Row, ValueRef};
+    let mut rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).fetch(pool);
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        let mut values: Vec<Option<&str>> = Vec::with_capacity(row.len());
+        for i in 0..row.len() {
+            let raw = row.try_get_raw(i)?;
+            values.push(if raw.is_null() {
+                None
+            } else {
+                Some(<&str as Decode<DB>>::decode(raw).map_err(sqlx::Error::Decode)?)
+            });
+        }
+        f(&values);
+    }
+    Ok(())
 }
 
 fn stream_rows<'e, DB, E>(

@@ -15,7 +15,6 @@ use super::sql_hash::{self, RowHash};
 use super::{ChunkResult, Job, VerifyError, Work};
 use crate::transfer::apply_mask;
 use crate::transfer::read;
-use crate::transfer::values::Family;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
 use seaway_codegen::model::{Column, Dialect};
@@ -54,6 +53,16 @@ pub struct SqlPlan {
 pub struct Summary {
     pub rows: u64,
     pub sum: u128,
+    /// MySQL cut the range's joined text at its cap (`sql_hash::checksum_query`): the
+    /// checksum proves nothing, and the range is split or read instead.
+    pub capped: bool,
+}
+
+impl Summary {
+    /// Whether two sides' summaries prove the range equal.
+    fn agrees(&self, other: &Summary) -> bool {
+        self == other && !self.capped
+    }
 }
 
 /// Splits `range` into at most `factor` consecutive ranges covering the same keys
@@ -88,6 +97,11 @@ pub fn split(range: Range, bounds: (i64, i64), factor: usize) -> Vec<Range> {
 impl Job<'_> {
     /// Checks `range` by checksums, bisecting where they differ; returns the rows
     /// counted and the differences of the ranges that were read.
+    ///
+    /// With a raw plan (every column as read, `SqlPlan::raw`), a range whose raw sums
+    /// differ is split on raw sums alone while it is above the threshold, so the
+    /// client columns are read only near a difference; at the threshold, the exact
+    /// checksums decide, as without a raw plan.
     pub(super) fn bisect<'s>(
         &'s self,
         work: &'s Work,
@@ -106,13 +120,11 @@ impl Job<'_> {
                     self.aggregate(Side::Destination, work, dst, range)
                 );
                 let (s, d) = (s?, d?);
-                if s == d {
-                    return Ok(ChunkResult {
-                        source_rows: s.rows,
-                        destination_rows: d.rows,
-                        segments: 1,
-                        ..ChunkResult::default()
-                    });
+                if s.agrees(&d) {
+                    return Ok(ChunkResult::equal(&s, &d));
+                }
+                if let Some(result) = self.split_and_check(work, sql, range, &s, &d).await? {
+                    return Ok(result);
                 }
             }
             let (s, d) = tokio::join!(
@@ -120,39 +132,53 @@ impl Job<'_> {
                 self.summary(Side::Destination, work, sql, range)
             );
             let (s, d) = (s?, d?);
-            if s == d {
+            if s.agrees(&d) {
                 if raw.is_some() {
                     sql.raw_misses.fetch_add(1, Ordering::Relaxed);
                 }
-                return Ok(ChunkResult {
-                    source_rows: s.rows,
-                    destination_rows: d.rows,
-                    segments: 1,
-                    ..ChunkResult::default()
-                });
+                return Ok(ChunkResult::equal(&s, &d));
             }
-            let parts = if s.rows.max(d.rows) > self.opts.bisection_threshold as u64 {
-                split(range, sql.bounds, self.opts.bisection_factor)
-            } else {
-                Vec::new()
-            };
-            let mut result = if parts.is_empty() {
-                self.diff_rows(work, range).await?
-            } else {
-                let parts: Vec<ChunkResult> = stream::iter(parts)
-                    .map(|part| self.bisect(work, sql, part))
-                    .buffer_unordered(self.opts.workers.max(1))
-                    .try_collect()
-                    .await?;
-                parts
-                    .into_iter()
-                    .fold(ChunkResult::default(), ChunkResult::merge)
+            let mut result = match self.split_and_check(work, sql, range, &s, &d).await? {
+                Some(result) => result,
+                None => self.diff_rows(work, range).await?,
             };
             result.segments += 1;
-            result.differing = true;
+            // A cut checksum is not a difference; the parts or the rows say.
+            result.differing |= !(s.capped || d.capped);
             Ok(result)
         }
         .boxed()
+    }
+
+    /// When `range` holds more than the bisection threshold (or a side's checksum was cut
+    /// short) and more than one key, checks its parts and merges their results (one
+    /// segment more); `None` when it is to be read instead.
+    async fn split_and_check(
+        &self,
+        work: &Work,
+        sql: &SqlPlan,
+        range: Range,
+        s: &Summary,
+        d: &Summary,
+    ) -> Result<Option<ChunkResult>, VerifyError> {
+        let large = s.rows.max(d.rows) > self.opts.bisection_threshold as u64;
+        if !(large || s.capped || d.capped) {
+            return Ok(None);
+        }
+        let parts = split(range, sql.bounds, self.opts.bisection_factor);
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        let parts: Vec<ChunkResult> = stream::iter(parts)
+            .map(|part| self.bisect(work, sql, part))
+            .buffer_unordered(self.opts.workers.max(1))
+            .try_collect()
+            .await?;
+        let mut result = parts
+            .into_iter()
+            .fold(ChunkResult::default(), ChunkResult::merge);
+        result.segments += 1;
+        Ok(Some(result))
     }
 
     /// The side's table and the `WHERE` clause of `range` (and the source's filter).
@@ -172,8 +198,8 @@ impl Job<'_> {
         (table.clone(), where_clause)
     }
 
-    /// One side's row count and sum of `row`'s integer hashes over `range`, computed by
-    /// the database (two numbers move).
+    /// One side's row count and checksum of `row` over `range`, computed by the database
+    /// (one row of three values moves).
     async fn aggregate(
         &self,
         side: Side,
@@ -183,29 +209,60 @@ impl Job<'_> {
     ) -> Result<Summary, VerifyError> {
         let s = self.side(side);
         let (table, where_clause) = self.range_sql(side, work, range);
-        let q = format!(
-            "SELECT {} FROM {}{where_clause}",
-            sql_hash::count_and_sum(s.dialect, row),
-            read::quote(s.dialect, &table)
+        let key = match side {
+            Side::Source => &work.plan.key_cols[0],
+            Side::Destination => &work.plan.dest_key_cols[0],
+        };
+        let (from, key) = (
+            read::quote(s.dialect, &table),
+            read::quote(s.dialect, &key.name),
         );
+        if sql_hash::streams(s.dialect, row) {
+            let q = sql_hash::stream_query(row, &from, &where_clause, &key);
+            let mut digester = sql_hash::Digester::new(row);
+            s.db.for_each_text_row(&q, &mut |values| digester.row(values))
+                .await
+                .map_err(|e| self.read_error(side, &table, &e))?;
+            let (rows, digest) = digester.finish();
+            return Ok(Summary {
+                rows,
+                sum: digest.unwrap_or(0),
+                capped: false,
+            });
+        }
+        let q = sql_hash::checksum_query(s.dialect, row, &from, &where_clause, &key);
         let rows =
             s.db.rows(&q, &[])
                 .await
                 .map_err(|e| self.read_error(side, &table, &e))?;
-        // Sums of signed 64-bit hashes may be negative; the comparison is modulo 2^128.
-        let number = |i: usize| -> Result<i128, VerifyError> {
-            let text = rows.first().and_then(|r| r.get(i)).cloned().flatten();
-            text.as_deref()
-                .unwrap_or("0")
-                .parse()
-                .map_err(|_| VerifyError::Hashing {
-                    table: table.clone(),
-                    reason: format!("the {side:?} checksum is not a number: {text:?}"),
-                })
+        let value = |i: usize| rows.first().and_then(|r| r.get(i)).cloned().flatten();
+        let bad = |what: &str, text: Option<String>| VerifyError::Hashing {
+            table: table.clone(),
+            reason: format!("the {side:?} {what} is not a number: {text:?}"),
+        };
+        let count = value(0);
+        let rows_counted: u64 = count
+            .as_deref()
+            .unwrap_or("0")
+            .parse()
+            .map_err(|_| bad("row count", count.clone()))?;
+        // No rows: no sum, no digest (NULL on both engines).
+        let checksum = value(1);
+        let sum = match (&row.checksum, checksum.as_deref()) {
+            (_, None) => 0,
+            // Sums of signed 64-bit hashes may be negative; compared modulo 2^128.
+            (sql_hash::Checksum::Sum(_), Some(t)) => {
+                t.parse::<i128>()
+                    .map_err(|_| bad("checksum", checksum.clone()))? as u128
+            }
+            (sql_hash::Checksum::Digest, Some(t)) => {
+                u128::from_str_radix(t, 16).map_err(|_| bad("digest", checksum.clone()))?
+            }
         };
         Ok(Summary {
-            rows: number(0)? as u64,
-            sum: number(1)? as u128,
+            rows: rows_counted,
+            sum,
+            capped: value(2).as_deref() == Some("1"),
         })
     }
 
@@ -271,6 +328,7 @@ impl Job<'_> {
                 Summary {
                     rows: acc.rows + 1,
                     sum: acc.sum.wrapping_add(canon::hash(&encoded)),
+                    capped: false,
                 }
             })
         })
@@ -301,12 +359,18 @@ pub fn sql_plan(
     let mut source_parts = Vec::new();
     let mut destination_parts = Vec::new();
     let mut client = Vec::new();
+    let key = &plan.key_cols[0];
+    // The key too, so that a row moved to another key never hashes alike: it is a target
+    // column of most tables, and then not added twice.
+    let mut key_hashed = false;
     let pairs = plan.src_cols.iter().zip(&work.dest_cols).zip(&work.rules);
     for (i, ((src, dst), rule)) in pairs.enumerate() {
         if plan.masks[i].is_none() && canon::hashable_in_sql(*rule, src, dst, from, to) {
             let same = src.ty == dst.ty && src.native.eq_ignore_ascii_case(&dst.native);
-            source_parts.push(part(from, src, records && same));
-            destination_parts.push(part(to, dst, records && same));
+            let (s, d) = parts((from, src), (to, dst), records && same);
+            source_parts.push(s);
+            destination_parts.push(d);
+            key_hashed |= src.name == key.name;
         } else {
             client.push(i);
         }
@@ -314,9 +378,11 @@ pub fn sql_plan(
     if source_parts.is_empty() {
         return None;
     }
-    // The key too, so that a row moved to another key never hashes alike.
-    source_parts.push(part(from, &plan.key_cols[0], records));
-    destination_parts.push(part(to, &plan.dest_key_cols[0], records));
+    if !key_hashed {
+        let (s, d) = parts((from, key), (to, &plan.dest_key_cols[0]), records);
+        source_parts.push(s);
+        destination_parts.push(d);
+    }
     let row = |dialect: Dialect, parts: &[sql_hash::Part]| {
         if records {
             let columns: Vec<String> = parts.iter().map(|p| p.expr.clone()).collect();
@@ -330,16 +396,23 @@ pub fn sql_plan(
     let alike = client.iter().all(|&i| {
         plan.masks[i].is_none() && matches!(work.rules[i], Rule::Same(_) | Rule::Float { .. })
     });
+    let key_is_target = plan.src_cols.iter().any(|c| c.name == key.name);
     let raw = (alike && !client.is_empty()).then(|| {
-        let all = |dialect: Dialect, cols: &[Column], key: &Column| {
-            let mut parts: Vec<sql_hash::Part> =
-                cols.iter().map(|c| part(dialect, c, false)).collect();
-            parts.push(part(dialect, key, false));
-            sql_hash::canonical(dialect, &parts)
-        };
+        let mut src = Vec::new();
+        let mut dst = Vec::new();
+        for (s, d) in plan.src_cols.iter().zip(&work.dest_cols) {
+            let (s, d) = parts((from, s), (to, d), false);
+            src.push(s);
+            dst.push(d);
+        }
+        if !key_is_target {
+            let (s, d) = parts((from, key), (to, &plan.dest_key_cols[0]), false);
+            src.push(s);
+            dst.push(d);
+        }
         (
-            all(from, &plan.src_cols, &plan.key_cols[0]),
-            all(to, &work.dest_cols, &plan.dest_key_cols[0]),
+            sql_hash::canonical(from, &src),
+            sql_hash::canonical(to, &dst),
         )
     });
     Some(SqlPlan {
@@ -352,41 +425,55 @@ pub fn sql_plan(
     })
 }
 
+/// A column's parts on both sides: escaped on both when either side's text may hold
+/// any character (a PostgreSQL uuid is a MySQL `char(36)`), so equal values stay equal.
+fn parts(
+    (from, src): (Dialect, &Column),
+    (to, dst): (Dialect, &Column),
+    raw: bool,
+) -> (sql_hash::Part, sql_hash::Part) {
+    let (mut s, mut d) = (part(from, src, raw), part(to, dst, raw));
+    let free = s.free_text || d.free_text;
+    s.free_text = free;
+    d.free_text = free;
+    (s, d)
+}
+
 /// One column's part of a row hashed in SQL. `raw`: two PostgreSQL columns of one
 /// native type, hashed as themselves where the type has a hash function of its own
-/// (text under `COLLATE "C"`); everything else as its canonical text.
+/// (text under `COLLATE "C"`); everything else as its canonical text
+/// (`sql_hash::column_part`).
 fn part(dialect: Dialect, col: &Column, raw: bool) -> sql_hash::Part {
     use seaway_codegen::model::NeutralType as T;
-    let own_hash = raw
-        && match &col.ty {
-            T::Bool
-            | T::Int { .. }
-            | T::Decimal { .. }
-            | T::Float { .. }
-            | T::Date
-            | T::Time { .. }
-            | T::Timestamp { .. }
-            | T::TimestampTz { .. }
-            | T::Uuid
-            | T::Binary { .. } => true,
-            T::Char { .. } | T::Varchar { .. } | T::Text => true,
-            T::Json => col.native.eq_ignore_ascii_case("jsonb"),
-            _ => false,
-        };
+    if !raw {
+        return sql_hash::column_part(dialect, col);
+    }
+    let own_hash = match &col.ty {
+        T::Bool
+        | T::Int { .. }
+        | T::Decimal { .. }
+        | T::Float { .. }
+        | T::Date
+        | T::Time { .. }
+        | T::Timestamp { .. }
+        | T::TimestampTz { .. }
+        | T::Uuid
+        | T::Binary { .. } => true,
+        T::Char { .. } | T::Varchar { .. } | T::Text => true,
+        T::Json => col.native.eq_ignore_ascii_case("jsonb"),
+        _ => false,
+    };
     let quoted = read::quote(dialect, &col.name);
-    let textual = matches!(
-        Family::of(&col.ty),
-        Family::Text | Family::Set | Family::Json | Family::Array | Family::Other
-    );
     let expr = match (own_hash, &col.ty) {
         (true, T::Char { .. } | T::Varchar { .. } | T::Text) => format!("{quoted} COLLATE \"C\""),
         (true, _) => quoted,
-        (false, _) if raw => format!("({}) COLLATE \"C\"", read::select_expr(dialect, col)),
-        (false, _) => read::select_expr(dialect, col),
+        (false, _) => format!("({}) COLLATE \"C\"", read::select_expr(dialect, col)),
     };
+    // A record's fields need no separator or NULL marker: ROW(...) keeps them apart.
     sql_hash::Part {
         expr,
-        free_text: textual,
+        free_text: false,
+        nullable: false,
     }
 }
 

@@ -429,6 +429,16 @@ struct ChunkResult {
 }
 
 impl ChunkResult {
+    /// A range both sides' checksums prove equal: one segment, no row read.
+    fn equal(s: &bisect::Summary, d: &bisect::Summary) -> ChunkResult {
+        ChunkResult {
+            source_rows: s.rows,
+            destination_rows: d.rows,
+            segments: 1,
+            ..ChunkResult::default()
+        }
+    }
+
     /// Two disjoint ranges' results as one.
     fn merge(mut self, other: ChunkResult) -> ChunkResult {
         self.source_rows += other.source_rows;
