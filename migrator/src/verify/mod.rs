@@ -1,12 +1,13 @@
 //! `migrator verify`: are the destination's rows the source's (after the config's
-//! mappings)? Per table, both sides are read in the transfer's key-range chunks, each row
-//! is brought to the canonical encoding of `canon.rs` and hashed, and each chunk's
-//! checksum (row count and the wrapping sum of the row hashes, so row order never
-//! matters) is compared. A chunk whose checksums differ is diffed row by row on the
-//! hashes already in memory: missing rows, extra rows, and changed rows with the columns
-//! that differ. `--repair` sends missing and changed rows through the transfer writer,
-//! and `--delete-extra` deletes extra ones. docs/architecture.md explains why the
-//! hashing is done here and not in SQL, and what that means for bisection.
+//! mappings)? Per table, both sides are compared in the transfer's key-range chunks: by
+//! checksums the databases compute, bisected down to the differing rows (`bisect.rs`,
+//! `sql_hash.rs`), where both are PostgreSQL or MySQL/MariaDB and the key is a single
+//! integer; otherwise by reading each row as canonical text (`canon.rs`) and hashing it
+//! here, a chunk's checksum being its row count and the wrapping sum of its row hashes
+//! (row order never matters). A chunk whose checksums differ is diffed row by row:
+//! missing rows, extra rows, and changed rows with the columns that differ. `--repair`
+//! sends missing and changed rows through the transfer writer, and `--delete-extra`
+//! deletes extra ones. docs/architecture.md ("Verify") explains the choices.
 
 mod bisect;
 pub mod canon;
