@@ -702,16 +702,7 @@ impl Job<'_> {
         filter: Option<&str>,
     ) -> Result<Vec<Bounds>, TransferError> {
         let d = self.source_schema.dialect;
-        let names: Vec<String> = keys.iter().map(|k| read::quote(d, &k.name)).collect();
-        let canonical: Vec<String> = keys.iter().map(|k| read::select_expr(d, k)).collect();
-        let where_clause = filter.map(|f| format!(" WHERE ({f})")).unwrap_or_default();
-        let sql = format!(
-            "SELECT {canon} FROM (SELECT {cols}, row_number() OVER (ORDER BY {cols}) AS seaway_rn FROM {t}{where_clause}) AS seaway_keys WHERE seaway_rn % {span} = 0 ORDER BY {cols}",
-            canon = canonical.join(", "),
-            cols = names.join(", "),
-            t = read::quote(d, table),
-            span = self.opts.chunk_span.max(1),
-        );
+        let sql = read::sample_query(d, table, keys, filter, self.opts.chunk_span);
         let rows = self
             .source
             .rows(&sql, &[])

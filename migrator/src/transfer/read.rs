@@ -154,6 +154,32 @@ pub fn range_conditions(
     conditions
 }
 
+/// The chunk boundaries of a composite or non-integer key: every `span`-th key in key
+/// order, as canonical text, found in one pass over the key (a window function over the
+/// index; no OFFSET).
+pub fn sample_query(
+    dialect: Dialect,
+    table: &str,
+    keys: &[&Column],
+    filter: Option<&str>,
+    span: i64,
+) -> String {
+    let names: Vec<String> = keys.iter().map(|k| quote(dialect, &k.name)).collect();
+    let canonical: Vec<String> = keys.iter().map(|k| select_expr(dialect, k)).collect();
+    // Qualified: PostgreSQL resolves a bare ORDER BY name to the output column first, and
+    // `"id"::text AS id` would order the boundaries as text (`71` after `285`).
+    let order: Vec<String> = names.iter().map(|n| format!("seaway_keys.{n}")).collect();
+    let where_clause = filter.map(|f| format!(" WHERE ({f})")).unwrap_or_default();
+    format!(
+        "SELECT {canon} FROM (SELECT {cols}, row_number() OVER (ORDER BY {cols}) AS seaway_rn FROM {t}{where_clause}) AS seaway_keys WHERE seaway_rn % {span} = 0 ORDER BY {order}",
+        canon = canonical.join(", "),
+        cols = names.join(", "),
+        order = order.join(", "),
+        t = quote(dialect, table),
+        span = span.max(1),
+    )
+}
+
 /// ` WHERE a AND b`, or nothing for no conditions.
 pub fn where_clause(conditions: &[String]) -> String {
     if conditions.is_empty() {
@@ -337,6 +363,19 @@ mod tests {
 
     fn typed(name: &str, ty: NeutralType) -> Column {
         Column { ty, ..col(name) }
+    }
+
+    /// The boundaries come back in key order, not in the order of their text (`71`
+    /// before `285`): PostgreSQL would sort by the output column `"a"::text AS a`.
+    #[test]
+    fn sampled_boundaries_are_ordered_by_the_key_itself() {
+        let (a, b) = (col("a"), col("b"));
+        let q = sample_query(Dialect::Postgres, "t", &[&a, &b], None, 500);
+        assert!(
+            q.ends_with("ORDER BY seaway_keys.\"a\", seaway_keys.\"b\""),
+            "{q}"
+        );
+        assert!(q.contains("seaway_rn % 500 = 0"), "{q}");
     }
 
     /// The row pipe reads MySQL columns bare where the text protocol already prints the

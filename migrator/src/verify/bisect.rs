@@ -140,7 +140,7 @@ impl Job<'_> {
             }
             let mut result = match self.split_and_check(work, sql, range, &s, &d).await? {
                 Some(result) => result,
-                None => self.diff_rows(work, range).await?,
+                None => self.diff_rows(work, &super::Chunk::Ints(range)).await?,
             };
             result.segments += 1;
             // A cut checksum is not a difference; the parts or the rows say.

@@ -414,6 +414,22 @@ struct Row {
     hash: u128,
 }
 
+/// Where a chunk starts and ends.
+#[derive(Debug, Clone)]
+enum Chunk {
+    /// `(lo, hi]` of a single integer key (bisected where the databases hash).
+    Ints(bisect::Range),
+    /// Between sampled keys of any other key (canonical text), `(lo, hi]` in each side's
+    /// own key order. Two engines may order text keys apart (collations), so a row can
+    /// fall in one chunk on one side and in the next on the other: rows a chunk finds
+    /// missing or extra are matched by key across the table before they are reported
+    /// (`reconcile`).
+    Keys {
+        lo: Option<Vec<String>>,
+        hi: Option<Vec<String>>,
+    },
+}
+
 /// A chunk's outcome.
 #[derive(Default)]
 struct ChunkResult {
@@ -427,6 +443,9 @@ struct ChunkResult {
     /// Checksum comparisons made (SQL checksums), and rows read to be diffed.
     segments: u64,
     rows_read: u64,
+    /// Rows of a sampled-key chunk found on one side only, to be matched across chunks
+    /// (`Chunk::Keys`): source rows, then destination rows.
+    unmatched: (Vec<Row>, Vec<Row>),
 }
 
 impl ChunkResult {
@@ -450,6 +469,8 @@ impl ChunkResult {
         self.extra_keys.extend(other.extra_keys);
         self.segments += other.segments;
         self.rows_read += other.rows_read;
+        self.unmatched.0.extend(other.unmatched.0);
+        self.unmatched.1.extend(other.unmatched.1);
         self
     }
 }
@@ -506,19 +527,43 @@ impl Job<'_> {
             key_rules,
             sql: None,
         };
-        let (ranges, bounds) = self.ranges(&work).await?;
+        let (chunks, bounds) = self.chunks(&work).await?;
         if let Some(bounds) = bounds {
             work.sql = bisect::sql_plan(&work, from, to, bounds, self.pg_by_value);
         }
         if work.sql.is_some() {
             report.checksums = "sql";
         }
-        report.chunks = ranges.len() as u64;
-        let results: Vec<ChunkResult> = stream::iter(ranges)
-            .map(|range| self.chunk(&work, range))
+        report.chunks = chunks.len() as u64;
+        let sampled = chunks.len() > 1 && matches!(chunks[0], Chunk::Keys { .. });
+        let mut results: Vec<ChunkResult> = stream::iter(chunks)
+            .map(|chunk| self.chunk(&work, chunk))
             .buffer_unordered(self.opts.workers.max(1))
             .try_collect()
             .await?;
+        // Bounds sampled in the source's key order are disjoint there, but not on a
+        // destination that orders the key otherwise (text under another collation):
+        // there a row may be read in two chunks. Then the table is compared whole.
+        if sampled {
+            let read: u64 = results.iter().map(|r| r.destination_rows).sum();
+            if read != self.count(Side::Destination, &work.plan.name).await? {
+                tracing::info!(
+                    table = name,
+                    "the destination orders the key apart from the source; compared as one chunk"
+                );
+                let whole = Chunk::Keys { lo: None, hi: None };
+                results = vec![self.diff_rows(&work, &whole).await?];
+                report.chunks = 1;
+            }
+        }
+        let unmatched = results
+            .iter_mut()
+            .fold((Vec::new(), Vec::new()), |mut acc, r| {
+                acc.0.append(&mut r.unmatched.0);
+                acc.1.append(&mut r.unmatched.1);
+                acc
+            });
+        results.push(self.reconcile(&work, unmatched).await?);
         let mut differences = Vec::new();
         let mut extra_keys = Vec::new();
         for r in results {
@@ -567,23 +612,21 @@ impl Job<'_> {
 
     /// The chunks: the transfer's key ranges for a single integer key, spanning both
     /// sides' keys and open at both ends (so extra rows outside the source's keys are
-    /// seen), with the smallest and largest key of both sides; one chunk for any other
-    /// key.
+    /// seen), with the smallest and largest key of both sides; for any other key, ranges
+    /// between every `--chunk-size`-th source key (as transfer samples them), the first
+    /// open below and the last open above.
     #[allow(clippy::type_complexity)]
-    async fn ranges(
-        &self,
-        work: &Work,
-    ) -> Result<(Vec<bisect::Range>, Option<(i64, i64)>), VerifyError> {
+    async fn chunks(&self, work: &Work) -> Result<(Vec<Chunk>, Option<(i64, i64)>), VerifyError> {
         let plan = &work.plan;
         let dest_int = matches!(
             plan.dest_key_cols.as_slice(),
             [k] if matches!(k.ty, NeutralType::Int { .. })
         );
         let ([sk], [dk]) = (plan.key_cols.as_slice(), plan.dest_key_cols.as_slice()) else {
-            return Ok((vec![(None, None)], None));
+            return Ok((self.sampled(work).await?, None));
         };
         if !plan.integer_key() || !dest_int {
-            return Ok((vec![(None, None)], None));
+            return Ok((self.sampled(work).await?, None));
         }
         let (s, d) = tokio::join!(
             self.min_max(Side::Source, &plan.source_table, sk, plan.filter.as_deref()),
@@ -594,13 +637,47 @@ impl Job<'_> {
             bounds.iter().map(|b| b.0).min(),
             bounds.iter().map(|b| b.1).max(),
         ) else {
-            return Ok((vec![(None, None)], None));
+            return Ok((vec![Chunk::Ints((None, None))], None));
         };
         let mut ranges = plan::split(min, max, self.opts.chunk_span);
         if let Some(first) = ranges.first_mut() {
             first.0 = None;
         }
-        Ok((ranges, Some((min, max))))
+        Ok((
+            ranges.into_iter().map(Chunk::Ints).collect(),
+            Some((min, max)),
+        ))
+    }
+
+    /// Chunks between sampled source keys (`read::sample_query`).
+    async fn sampled(&self, work: &Work) -> Result<Vec<Chunk>, VerifyError> {
+        let plan = &work.plan;
+        let keys: Vec<&Column> = plan.key_cols.iter().collect();
+        let sql = read::sample_query(
+            self.source.dialect,
+            &plan.source_table,
+            &keys,
+            plan.filter.as_deref(),
+            self.opts.chunk_span,
+        );
+        let cuts = self
+            .source
+            .db
+            .rows(&sql, &[])
+            .await
+            .map_err(|e| self.read_error(Side::Source, &plan.source_table, &e))?;
+        let mut chunks = Vec::with_capacity(cuts.len() + 1);
+        let mut lo: Option<Vec<String>> = None;
+        for cut in cuts {
+            let cut: Vec<String> = cut.into_iter().map(Option::unwrap_or_default).collect();
+            chunks.push(Chunk::Keys {
+                lo: lo.take(),
+                hi: Some(cut.clone()),
+            });
+            lo = Some(cut);
+        }
+        chunks.push(Chunk::Keys { lo, hi: None });
+        Ok(chunks)
     }
 
     fn side(&self, side: Side) -> &Side1<'_> {
@@ -621,6 +698,30 @@ impl Job<'_> {
             connection: s.conn.name.clone(),
             reason: s.conn.url.scrub(&e.to_string()),
         }
+    }
+
+    /// One side's row count (the destination's: no filter).
+    async fn count(&self, side: Side, table: &str) -> Result<u64, VerifyError> {
+        let s = self.side(side);
+        let sql = match s.dialect {
+            Dialect::Mysql => format!(
+                "SELECT CAST(COUNT(*) AS CHAR) FROM {}",
+                read::quote(s.dialect, table)
+            ),
+            _ => format!(
+                "SELECT CAST(count(*) AS TEXT) FROM {}",
+                read::quote(s.dialect, table)
+            ),
+        };
+        let rows =
+            s.db.rows(&sql, &[])
+                .await
+                .map_err(|e| self.read_error(side, table, &e))?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
     }
 
     /// The smallest and largest integer key of one side, `None` when it has no rows.
@@ -664,12 +765,11 @@ impl Job<'_> {
     }
 
     /// Reads one side's rows of a chunk in keyset pages, encoded and hashed.
-    async fn read(
-        &self,
-        side: Side,
-        work: &Work,
-        range: (Option<i64>, Option<i64>),
-    ) -> Result<Vec<Row>, VerifyError> {
+    async fn read(&self, side: Side, work: &Work, chunk: &Chunk) -> Result<Vec<Row>, VerifyError> {
+        let (range, lo, hi) = match chunk {
+            Chunk::Ints(range) => (*range, None, None),
+            Chunk::Keys { lo, hi } => ((None, None), lo.as_deref(), hi.as_deref()),
+        };
         let s = self.side(side);
         let plan = &work.plan;
         let (table, cols, keys, filter): (&str, Vec<&Column>, Vec<&Column>, Option<&str>) =
@@ -700,13 +800,20 @@ impl Job<'_> {
                     keys: &keys,
                     after: last.is_some(),
                     range,
-                    key_range: (false, false),
+                    key_range: (lo.is_some(), hi.is_some()),
                     filter,
                     limit: self.opts.page_size,
                 },
             );
+            // Bound in the order the query numbers them: last key, lower, upper bound.
+            let params: Vec<String> = [last.as_deref(), lo, hi]
+                .into_iter()
+                .flatten()
+                .flatten()
+                .cloned()
+                .collect();
             let mut rows =
-                s.db.rows(&q.sql, last.as_deref().unwrap_or_default())
+                s.db.rows(&q.sql, &params)
                     .await
                     .map_err(|e| self.read_error(side, table, &e))?;
             let full = rows.len() == self.opts.page_size;
@@ -743,23 +850,20 @@ impl Job<'_> {
 
     /// Checks one chunk: by the databases' checksums and bisection where they can
     /// (`bisect.rs`), otherwise by reading and hashing its rows here.
-    async fn chunk(&self, work: &Work, range: bisect::Range) -> Result<ChunkResult, VerifyError> {
-        match &work.sql {
-            Some(sql) => self.bisect(work, sql, range).await,
-            None => self.diff_rows(work, range).await,
+    async fn chunk(&self, work: &Work, chunk: Chunk) -> Result<ChunkResult, VerifyError> {
+        match (&chunk, &work.sql) {
+            (Chunk::Ints(range), Some(sql)) => self.bisect(work, sql, *range).await,
+            _ => self.diff_rows(work, &chunk).await,
         }
     }
 
-    /// Reads a range's rows from both sides at once, compares checksums, and, when they
-    /// differ, diffs the rows by key (and repairs them with `--repair`).
-    async fn diff_rows(
-        &self,
-        work: &Work,
-        range: (Option<i64>, Option<i64>),
-    ) -> Result<ChunkResult, VerifyError> {
+    /// Reads a chunk's rows from both sides at once, compares checksums, and, when they
+    /// differ, diffs the rows by key (and repairs them with `--repair`). A sampled-key
+    /// chunk leaves the rows it finds on one side only to `reconcile`.
+    async fn diff_rows(&self, work: &Work, chunk: &Chunk) -> Result<ChunkResult, VerifyError> {
         let (src, dst) = tokio::join!(
-            self.read(Side::Source, work, range),
-            self.read(Side::Destination, work, range)
+            self.read(Side::Source, work, chunk),
+            self.read(Side::Destination, work, chunk)
         );
         let (src, dst) = (src?, dst?);
         let checksum = |rows: &[Row]| {
@@ -777,59 +881,84 @@ impl Job<'_> {
             return Ok(result);
         }
         result.differing = true;
-        let mut by_key: HashMap<&[Option<String>], &Row> =
-            dst.iter().map(|r| (r.key.as_slice(), r)).collect();
-        for s in &src {
-            match by_key.remove(s.key.as_slice()) {
-                None => {
-                    result.differences.push(Difference {
-                        kind: Kind::Missing,
-                        key: s.key.clone(),
-                        columns: Vec::new(),
-                        values: None,
-                    });
-                    result.resend.push(s.values.clone());
-                }
+        let mut by_key: HashMap<Vec<Option<String>>, Row> =
+            dst.into_iter().map(|r| (r.key.clone(), r)).collect();
+        let mut missing = Vec::new();
+        for s in src {
+            match by_key.remove(&s.key) {
+                None => missing.push(s),
                 Some(d) if d.hash != s.hash => {
-                    let mut columns = Vec::new();
-                    let mut values = Vec::new();
-                    for (i, rule) in work.rules.iter().enumerate() {
-                        let theirs = d.values[i].as_deref();
-                        let ours = s.values[i].as_deref();
-                        if ours.map(|v| rule.encode(Side::Source, v))
-                            != theirs.map(|v| rule.encode(Side::Destination, v))
-                        {
-                            let column = work.plan.targets[i].name.clone();
-                            values.push(Values {
-                                column: column.clone(),
-                                source: s.values[i].clone(),
-                                destination: d.values[i].clone(),
-                            });
-                            columns.push(column);
-                        }
-                    }
-                    result.differences.push(Difference {
-                        kind: Kind::Changed,
-                        key: s.key.clone(),
-                        columns,
-                        values: self.opts.show_values.then_some(values),
-                    });
-                    result.resend.push(s.values.clone());
+                    result.differences.push(self.changed(work, &s, &d));
+                    result.resend.push(s.values);
                 }
                 Some(_) => {}
             }
         }
-        let mut extra: Vec<&Row> = by_key.into_values().collect();
+        let extra: Vec<Row> = by_key.into_values().collect();
+        if matches!(chunk, Chunk::Keys { .. }) {
+            result.unmatched = (missing, extra);
+        } else {
+            self.one_sided(&mut result, missing, extra);
+        }
+        self.resend(work, &mut result).await?;
+        Ok(result)
+    }
+
+    /// Rows found on one side only, as missing and extra differences (and what repair
+    /// re-sends or deletes).
+    fn one_sided(&self, result: &mut ChunkResult, missing: Vec<Row>, mut extra: Vec<Row>) {
+        for s in missing {
+            result.differences.push(Difference {
+                kind: Kind::Missing,
+                key: s.key,
+                columns: Vec::new(),
+                values: None,
+            });
+            result.resend.push(s.values);
+        }
         extra.sort_by(|a, b| key_order(&a.key, &b.key));
         for d in extra {
             result.differences.push(Difference {
                 kind: Kind::Extra,
-                key: d.key.clone(),
+                key: d.key,
                 columns: Vec::new(),
                 values: None,
             });
-            result.extra_keys.push(d.raw_key.clone());
+            result.extra_keys.push(d.raw_key);
         }
+    }
+
+    /// A changed row: the columns whose comparable forms differ (and their values, with
+    /// `--show-values`).
+    fn changed(&self, work: &Work, s: &Row, d: &Row) -> Difference {
+        let mut columns = Vec::new();
+        let mut values = Vec::new();
+        for (i, rule) in work.rules.iter().enumerate() {
+            let theirs = d.values[i].as_deref();
+            let ours = s.values[i].as_deref();
+            if ours.map(|v| rule.encode(Side::Source, v))
+                != theirs.map(|v| rule.encode(Side::Destination, v))
+            {
+                let column = work.plan.targets[i].name.clone();
+                values.push(Values {
+                    column: column.clone(),
+                    source: s.values[i].clone(),
+                    destination: d.values[i].clone(),
+                });
+                columns.push(column);
+            }
+        }
+        Difference {
+            kind: Kind::Changed,
+            key: s.key.clone(),
+            columns,
+            values: self.opts.show_values.then_some(values),
+        }
+    }
+
+    /// With `--repair`, upserts the result's source rows to re-send; otherwise forgets
+    /// them.
+    async fn resend(&self, work: &Work, result: &mut ChunkResult) -> Result<(), VerifyError> {
         match self.writer {
             Some(w) if !result.resend.is_empty() => {
                 w.upsert(&work.plan.name, &work.plan.targets, &result.resend)
@@ -838,6 +967,37 @@ impl Job<'_> {
             }
             _ => result.resend.clear(),
         }
+        Ok(())
+    }
+
+    /// Matches the rows sampled-key chunks found on one side only, by key across the
+    /// whole table: a source row and a destination row of one key that landed in
+    /// different chunks (the engines order the key apart) are equal or changed, never
+    /// missing and extra.
+    async fn reconcile(
+        &self,
+        work: &Work,
+        (missing, extra): (Vec<Row>, Vec<Row>),
+    ) -> Result<ChunkResult, VerifyError> {
+        let mut result = ChunkResult::default();
+        if missing.is_empty() && extra.is_empty() {
+            return Ok(result);
+        }
+        let mut by_key: HashMap<Vec<Option<String>>, Row> =
+            extra.into_iter().map(|r| (r.key.clone(), r)).collect();
+        let mut alone = Vec::new();
+        for s in missing {
+            match by_key.remove(&s.key) {
+                None => alone.push(s),
+                Some(d) if d.hash != s.hash => {
+                    result.differences.push(self.changed(work, &s, &d));
+                    result.resend.push(s.values);
+                }
+                Some(_) => {}
+            }
+        }
+        self.one_sided(&mut result, alone, by_key.into_values().collect());
+        self.resend(work, &mut result).await?;
         Ok(result)
     }
 }
