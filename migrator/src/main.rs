@@ -384,7 +384,12 @@ async fn verify_once(
             } else {
                 format!(": {}", d.columns.join(", "))
             };
-            println!("  key ({}) {kind}{columns}", key.join(", "));
+            if key.is_empty() {
+                // A table without a key (append_only): its rows have no name.
+                println!("  a row {kind}");
+            } else {
+                println!("  key ({}) {kind}{columns}", key.join(", "));
+            }
             for v in d.values.iter().flatten() {
                 println!(
                     "    {}: source {}, destination {}",

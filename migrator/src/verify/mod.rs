@@ -11,6 +11,7 @@
 
 mod bisect;
 pub mod canon;
+mod keyless;
 mod sql_hash;
 
 use crate::transfer::plan::{self, TablePlan};
@@ -488,13 +489,6 @@ impl Job<'_> {
         let mut report = failed(name, desired, "");
         report.error = None;
         let plan = match TablePlan::new(name, desired, source_schema, self.config) {
-            Ok(plan) if plan.append_only => {
-                report.error = Some(format!(
-                    "table `{}` is append_only (it has no key), and rows are compared by key; it was not verified",
-                    plan.source_table
-                ));
-                return Ok((report, None));
-            }
             Ok(plan) => plan,
             Err(e) => {
                 report.error = Some(format!("{e}; it was not verified"));
@@ -527,6 +521,12 @@ impl Job<'_> {
             key_rules,
             sql: None,
         };
+        if work.plan.append_only {
+            let result = self.keyless(&work).await?;
+            report.chunks = 1;
+            let (report, _) = self.finish(report, vec![result], &work, started).await?;
+            return Ok((report, None));
+        }
         let (chunks, bounds) = self.chunks(&work).await?;
         if let Some(bounds) = bounds {
             work.sql = bisect::sql_plan(&work, from, to, bounds, self.pg_by_value);
@@ -564,6 +564,23 @@ impl Job<'_> {
                 acc
             });
         results.push(self.reconcile(&work, unmatched).await?);
+        let (report, extra_keys) = self.finish(report, results, &work, started).await?;
+        let extras =
+            (self.opts.delete_extra && !extra_keys.is_empty()).then_some((work.plan, extra_keys));
+        Ok((report, extras))
+    }
+
+    /// The table's report from its chunks' results (after the repairs' bookkeeping), and
+    /// the keys of its extra rows.
+    #[allow(clippy::type_complexity)]
+    async fn finish(
+        &self,
+        mut report: TableReport,
+        results: Vec<ChunkResult>,
+        work: &Work,
+        started: Instant,
+    ) -> Result<(TableReport, Vec<Vec<Option<String>>>), VerifyError> {
+        let name = work.plan.name.as_str();
         let mut differences = Vec::new();
         let mut extra_keys = Vec::new();
         for r in results {
@@ -598,9 +615,7 @@ impl Job<'_> {
         report.identical_rows = report.source_rows - report.missing - report.changed;
         report.consistency = percent(report.identical_rows, report.rows_checked);
         report.seconds = started.elapsed().as_secs_f64();
-        let extras =
-            (self.opts.delete_extra && !extra_keys.is_empty()).then_some((work.plan, extra_keys));
-        Ok((report, extras))
+        Ok((report, extra_keys))
     }
 
     fn repair_error(&self, table: &str, e: &sqlx::Error) -> VerifyError {
