@@ -217,19 +217,12 @@ pub async fn mysql(conn: &Connection) -> Result<sqlx::MySqlPool, ConnectError> {
         .timezone(Some("+00:00".to_string()))
         .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
-    // verify's range digests join a range's rows with GROUP_CONCAT, which MySQL cuts at
-    // 1 MiB by default; the server still caps it at `max_allowed_packet`, which the
-    // digest query checks for (migrator verify/sql_hash.rs).
-    let pool = sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(8)
-        .after_connect(|c, _| {
-            Box::pin(async move {
-                sqlx::Executor::execute(&mut *c, "SET SESSION group_concat_max_len = 4294967295")
-                    .await
-                    .map(drop)
-            })
-        });
-    open(conn, pool, opts).await
+    open(
+        conn,
+        sqlx::mysql::MySqlPoolOptions::new().max_connections(8),
+        opts,
+    )
+    .await
 }
 
 /// Opens an existing SQLite file read-only: introspection must never create or change it.

@@ -53,16 +53,6 @@ pub struct SqlPlan {
 pub struct Summary {
     pub rows: u64,
     pub sum: u128,
-    /// MySQL cut the range's joined text at its cap (`sql_hash::checksum_query`): the
-    /// checksum proves nothing, and the range is split or read instead.
-    pub capped: bool,
-}
-
-impl Summary {
-    /// Whether two sides' summaries prove the range equal.
-    fn agrees(&self, other: &Summary) -> bool {
-        self == other && !self.capped
-    }
 }
 
 /// Splits `range` into at most `factor` consecutive ranges covering the same keys
@@ -120,7 +110,7 @@ impl Job<'_> {
                     self.aggregate(Side::Destination, work, dst, range)
                 );
                 let (s, d) = (s?, d?);
-                if s.agrees(&d) {
+                if s == d {
                     return Ok(ChunkResult::equal(&s, &d));
                 }
                 if let Some(result) = self.split_and_check(work, sql, range, &s, &d).await? {
@@ -132,7 +122,7 @@ impl Job<'_> {
                 self.summary(Side::Destination, work, sql, range)
             );
             let (s, d) = (s?, d?);
-            if s.agrees(&d) {
+            if s == d {
                 if raw.is_some() {
                     sql.raw_misses.fetch_add(1, Ordering::Relaxed);
                 }
@@ -143,15 +133,14 @@ impl Job<'_> {
                 None => self.diff_rows(work, &super::Chunk::Ints(range)).await?,
             };
             result.segments += 1;
-            // A cut checksum is not a difference; the parts or the rows say.
-            result.differing |= !(s.capped || d.capped);
+            result.differing = true;
             Ok(result)
         }
         .boxed()
     }
 
-    /// When `range` holds more than the bisection threshold (or a side's checksum was cut
-    /// short) and more than one key, checks its parts and merges their results (one
+    /// When `range` holds more than the bisection threshold and more than one key, checks
+    /// its parts and merges their results (one
     /// segment more); `None` when it is to be read instead.
     async fn split_and_check(
         &self,
@@ -161,8 +150,7 @@ impl Job<'_> {
         s: &Summary,
         d: &Summary,
     ) -> Result<Option<ChunkResult>, VerifyError> {
-        let large = s.rows.max(d.rows) > self.opts.bisection_threshold as u64;
-        if !(large || s.capped || d.capped) {
+        if s.rows.max(d.rows) <= self.opts.bisection_threshold as u64 {
             return Ok(None);
         }
         let parts = split(range, sql.bounds, self.opts.bisection_factor);
@@ -199,7 +187,7 @@ impl Job<'_> {
     }
 
     /// One side's row count and checksum of `row` over `range`, computed by the database
-    /// (one row of three values moves).
+    /// (one row of two values moves), or streamed and digested here (MySQL's digests).
     async fn aggregate(
         &self,
         side: Side,
@@ -217,7 +205,7 @@ impl Job<'_> {
             read::quote(s.dialect, &table),
             read::quote(s.dialect, &key.name),
         );
-        if sql_hash::streams(s.dialect, row) {
+        if let sql_hash::Checksum::Streamed = row.checksum {
             let q = sql_hash::stream_query(row, &from, &where_clause, &key);
             let mut digester = sql_hash::Digester::new(row);
             s.db.for_each_text_row(&q, &mut |values| digester.row(values))
@@ -227,7 +215,6 @@ impl Job<'_> {
             return Ok(Summary {
                 rows,
                 sum: digest.unwrap_or(0),
-                capped: false,
             });
         }
         let q = sql_hash::checksum_query(s.dialect, row, &from, &where_clause, &key);
@@ -255,14 +242,13 @@ impl Job<'_> {
                 t.parse::<i128>()
                     .map_err(|_| bad("checksum", checksum.clone()))? as u128
             }
-            (sql_hash::Checksum::Digest, Some(t)) => {
+            (sql_hash::Checksum::Digest | sql_hash::Checksum::Streamed, Some(t)) => {
                 u128::from_str_radix(t, 16).map_err(|_| bad("digest", checksum.clone()))?
             }
         };
         Ok(Summary {
             rows: rows_counted,
             sum,
-            capped: value(2).as_deref() == Some("1"),
         })
     }
 
@@ -328,7 +314,6 @@ impl Job<'_> {
                 Summary {
                     rows: acc.rows + 1,
                     sum: acc.sum.wrapping_add(canon::hash(&encoded)),
-                    capped: false,
                 }
             })
         })

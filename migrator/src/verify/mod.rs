@@ -654,7 +654,8 @@ impl Job<'_> {
         ) else {
             return Ok((vec![Chunk::Ints((None, None))], None));
         };
-        let mut ranges = plan::split(min, max, self.opts.chunk_span);
+        let span = self.span(work).await;
+        let mut ranges = plan::split(min, max, span);
         if let Some(first) = ranges.first_mut() {
             first.0 = None;
         }
@@ -662,6 +663,44 @@ impl Job<'_> {
             ranges.into_iter().map(Chunk::Ints).collect(),
             Some((min, max)),
         ))
+    }
+
+    /// Keys per integer-key chunk: `--chunk-size`, fewer when the source's rows are wide
+    /// (its catalog's bytes per row), so that a chunk's text stays near `CHUNK_BYTES`: a
+    /// PostgreSQL range digest joins a range's rows in one value (at most 1 GB), and a
+    /// chunk read to be diffed is held in memory on both sides.
+    async fn span(&self, work: &Work) -> i64 {
+        const CHUNK_BYTES: i64 = 32 << 20;
+        let s = &self.source;
+        let table = &work.plan.source_table;
+        // Never analysed: PostgreSQL says -1 rows (NULL here), MySQL 0 bytes.
+        let sql = match s.dialect {
+            Dialect::Postgres => {
+                "SELECT CASE WHEN c.reltuples > 0 THEN (pg_table_size(c.oid) / c.reltuples)::bigint::text END \
+                 FROM pg_class c WHERE c.oid = to_regclass($1)"
+            }
+            Dialect::Mysql => {
+                "SELECT CAST(AVG_ROW_LENGTH AS CHAR) FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
+            }
+            Dialect::Sqlite => return self.opts.chunk_span,
+        };
+        let name = match s.dialect {
+            Dialect::Postgres => read::quote(s.dialect, table),
+            _ => table.clone(),
+        };
+        // Statistics only guide the size: without them, the configured span.
+        let width =
+            s.db.rows(sql, &[name])
+                .await
+                .ok()
+                .and_then(|r| r.first().and_then(|r| r.first().cloned().flatten()))
+                .and_then(|v| v.parse::<i64>().ok())
+                .filter(|w| *w > 0);
+        match width {
+            Some(w) => self.opts.chunk_span.min((CHUNK_BYTES / w).max(1)),
+            None => self.opts.chunk_span,
+        }
     }
 
     /// Chunks between sampled source keys (`read::sample_query`).

@@ -15,7 +15,7 @@
 //!   14, the MD5 of `ROW(...)::text`, as 60 bits.
 //! - Otherwise (PostgreSQL and MySQL/MariaDB, in any direction) a row's text is its
 //!   columns' canonical text joined with `|`, and the range's checksum is the MD5 of its
-//!   rows' texts joined with `|` in key order (`string_agg` / `GROUP_CONCAT`): one
+//!   rows' texts joined with `|` in key order (`string_agg`): one
 //!   digest per range instead of one per row. Per row, an MD5 costs PostgreSQL about a
 //!   microsecond of set-up (a crypto context each call) and MySQL a `CONV` of its hex to
 //!   sum it, which made hashing dearer than reading the table (docs/performance.md).
@@ -24,14 +24,8 @@
 //!   column's text is a number, a date or hex that holds neither, and NULL is `~N`. No
 //!   literal holds a backslash, whose meaning depends on MySQL's `sql_mode`. Key order
 //!   is the integer key's, the same on both engines.
-//! - MySQL caps a `GROUP_CONCAT` at `max_allowed_packet` (16 MiB by default) whatever
-//!   `group_concat_max_len` says, and truncates silently. The checksum query also says
-//!   whether the joined text reached that cap; such a range is split further, as if it
-//!   differed, and read when it holds a single key.
-//!
 //! - MySQL's side of a digest is computed by verify from the parts streamed in key order
-//!   (`Digester`, the same bytes): its `GROUP_CONCAT` sorts in a temporary table and
-//!   cost more than twice what sending the rows does (`streams`).
+//!   (`Checksum::Streamed`, `Digester`: the same bytes).
 //!
 //! SQLite has no digest function, so pairs with SQLite always hash in the client.
 
@@ -54,13 +48,21 @@ pub struct Part {
     pub nullable: bool,
 }
 
-/// How a range's rows are summed up in SQL.
+/// How a range's rows are summed up.
 #[derive(Debug, Clone)]
 pub enum Checksum {
-    /// The exact sum of this integer per row.
+    /// The exact sum of this integer per row, in SQL.
     Sum(String),
-    /// The MD5 of the rows' texts joined in key order.
+    /// The MD5 of the rows' texts joined in key order, in SQL (`string_agg`).
     Digest,
+    /// The same MD5, computed here from the parts streamed in key order (`Digester`):
+    /// MySQL's side. Its `GROUP_CONCAT(... ORDER BY ...)` sorts the rows' texts in a
+    /// temporary table (measured on a million MariaDB rows: 6.1 CPU seconds, where
+    /// sending the same columns took 2.3) and is cut silently at `max_allowed_packet`.
+    /// PostgreSQL's side stays in the database: streamed, its rows cost this process 3
+    /// CPU seconds per million to decode and hash, more than `string_agg` costs the
+    /// server.
+    Streamed,
 }
 
 /// A row's SQL forms on one side.
@@ -146,7 +148,10 @@ pub fn canonical(dialect: Dialect, parts: &[Part]) -> RowHash {
     };
     RowHash {
         text,
-        checksum: Checksum::Digest,
+        checksum: match dialect {
+            Dialect::Mysql => Checksum::Streamed,
+            _ => Checksum::Digest,
+        },
         parts: parts.to_vec(),
     }
 }
@@ -174,10 +179,10 @@ pub fn postgres_record(columns: &[String], by_value: bool) -> RowHash {
     }
 }
 
-/// The query for a range's checksum: `table` and `where_clause` already SQL, `key` the
-/// quoted integer key that orders a digest. Its one row: the row count, the checksum
-/// (a decimal sum, or 32 hex digits; NULL for no rows), and `1` when MySQL cut the
-/// joined text at its cap (else `0`), all as text.
+/// The query for a range's checksum in SQL: `table` and `where_clause` already SQL,
+/// `key` the quoted integer key that orders a digest. Its one row: the row count and the
+/// checksum (a decimal sum, or 32 hex digits; NULL for no rows), as text. A streamed
+/// checksum reads `stream_query` instead.
 pub fn checksum_query(
     dialect: Dialect,
     row: &RowHash,
@@ -188,33 +193,16 @@ pub fn checksum_query(
     let text = &row.text;
     match (&row.checksum, dialect) {
         (Checksum::Sum(int), Dialect::Mysql) => format!(
-            "SELECT CAST(COUNT(*) AS CHAR), CAST(SUM({int}) AS CHAR), '0' FROM {table}{where_clause}"
+            "SELECT CAST(COUNT(*) AS CHAR), CAST(SUM({int}) AS CHAR) FROM {table}{where_clause}"
         ),
         (Checksum::Sum(int), _) => {
-            format!("SELECT count(*)::text, sum({int})::text, '0' FROM {table}{where_clause}")
+            format!("SELECT count(*)::text, sum({int})::text FROM {table}{where_clause}")
         }
-        // The derived table holds the joined text once for both its digest and its length.
-        (Checksum::Digest, Dialect::Mysql) => format!(
-            "SELECT CAST(n AS CHAR), MD5(CONVERT(g USING utf8mb4)), \
-             CAST(COALESCE(LENGTH(g) >= LEAST(@@group_concat_max_len, @@max_allowed_packet), 0) AS CHAR) \
-             FROM (SELECT COUNT(*) AS n, GROUP_CONCAT({text} ORDER BY {key} SEPARATOR '|') AS g \
-             FROM {table}{where_clause}) AS seaway_digest"
-        ),
-        (Checksum::Digest, _) => format!(
-            "SELECT count(*)::text, md5(string_agg({text}, '|' ORDER BY {key})), '0' \
+        (Checksum::Digest | Checksum::Streamed, _) => format!(
+            "SELECT count(*)::text, md5(string_agg({text}, '|' ORDER BY {key})) \
              FROM {table}{where_clause}"
         ),
     }
-}
-
-/// Whether `dialect`'s side of a digest is computed here from its rows, streamed in key
-/// order, rather than by the database. MySQL's `GROUP_CONCAT(... ORDER BY ...)` sorts
-/// the rows' texts in a temporary table: measured on a million MariaDB rows, it took 6.1
-/// CPU seconds where sending the same columns took 2.3. PostgreSQL's side stays in the
-/// database: streamed, its rows cost this process 3 CPU seconds per million to decode
-/// and hash, more than `string_agg` costs the server.
-pub fn streams(dialect: Dialect, row: &RowHash) -> bool {
-    dialect == Dialect::Mysql && matches!(row.checksum, Checksum::Digest)
 }
 
 /// The query whose rows a streamed digest reads: each part as a column, in key order.
@@ -343,16 +331,16 @@ mod tests {
     }
 
     #[test]
-    fn digests_join_rows_in_key_order_and_mysql_reports_its_cap() {
-        let row = canonical(Dialect::Mysql, &parts());
-        let q = checksum_query(Dialect::Mysql, &row, "`t`", " WHERE `id` <= 5", "`id`");
-        assert!(q.contains("GROUP_CONCAT(CONCAT_WS("), "{q}");
-        assert!(q.contains("ORDER BY `id` SEPARATOR '|'"), "{q}");
-        assert!(q.contains("@@max_allowed_packet"), "{q}");
+    fn digests_join_rows_in_key_order_and_mysql_streams_its_side() {
         let row = canonical(Dialect::Postgres, &parts());
+        assert!(matches!(row.checksum, Checksum::Digest));
         let q = checksum_query(Dialect::Postgres, &row, "\"t\"", "", "\"id\"");
         assert!(q.contains("md5(string_agg(concat_ws("), "{q}");
         assert!(q.contains("'|' ORDER BY \"id\")"), "{q}");
+        let row = canonical(Dialect::Mysql, &parts());
+        assert!(matches!(row.checksum, Checksum::Streamed));
+        let q = stream_query(&row, "`t`", " WHERE `id` <= 5", "`id`");
+        assert_eq!(q, "SELECT a, b FROM `t` WHERE `id` <= 5 ORDER BY `id`");
     }
 
     #[test]
@@ -391,7 +379,7 @@ mod tests {
         let cols = ["\"id\"".to_string()];
         let sum = |r: RowHash| match r.checksum {
             Checksum::Sum(int) => int,
-            Checksum::Digest => String::new(),
+            Checksum::Digest | Checksum::Streamed => String::new(),
         };
         assert!(sum(postgres_record(&cols, true)).starts_with("hash_record_extended(ROW(\"id\")"));
         assert!(sum(postgres_record(&cols, false)).contains("md5(ROW(\"id\")::text)"));

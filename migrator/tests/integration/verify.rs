@@ -1051,3 +1051,40 @@ async fn keyless_tables_are_compared_as_multisets_of_rows_in_all_nine_pairs() {
     }
     eprintln!("keyless: {done:?}");
 }
+
+/// Wide rows get smaller chunks: the source's catalog says how many bytes a row takes,
+/// and a chunk holds about 32 MiB (a range digest is one value, and a diffed chunk is
+/// held in memory), not `--chunk-size` keys.
+#[tokio::test]
+async fn wide_rows_are_checked_in_chunks_of_bounded_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 2,000 rows of 40 kB of incompressible text: 80 MB, so at least three chunks.
+    let sql = "CREATE TABLE wide_rows (id integer PRIMARY KEY, body text NOT NULL);
+        INSERT INTO wide_rows SELECT g, (SELECT string_agg(md5(random()::text || g || i), '')
+          FROM generate_series(1, 1250) AS i) FROM generate_series(1, 2000) AS g;
+        ANALYZE wide_rows;";
+    let Some(src) = database(Engine::Postgres, "seaway_v_wide_src", Some(sql), dir.path()).await
+    else {
+        return;
+    };
+    for to in [Engine::Postgres, Engine::Mysql] {
+        let name = format!("seaway_v_wide_{}", tag(to));
+        let Some(dst) = database(to, &name, None, dir.path()).await else {
+            continue;
+        };
+        let pair = format!("postgres -> {}", tag(to));
+        let project = tempfile::tempdir().expect("project");
+        let config = transferred(project.path(), &src, &dst, "", &pair).await;
+        let report = project.path().join("report.json");
+        let run = migrator(
+            &config.path,
+            &["verify", "--report", report.to_str().expect("path")],
+        );
+        assert_eq!(run.code, Some(0), "{pair}: {}\n{}", run.stdout, run.stderr);
+        let t = &read_report(&report)["tables"][0];
+        assert!(t["chunks"].as_u64() >= Some(3), "{pair}: {t}");
+        assert_eq!(t["source_rows"], 2000, "{pair}: {t}");
+        drop_database(to, &name).await;
+    }
+    drop_database(Engine::Postgres, "seaway_v_wide_src").await;
+}
