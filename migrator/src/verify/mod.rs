@@ -665,7 +665,7 @@ impl Job<'_> {
         ))
     }
 
-    /// Keys per integer-key chunk: `--chunk-size`, fewer when the source's rows are wide
+    /// Keys per chunk: `--chunk-size`, fewer when the source's rows are wide
     /// (its catalog's bytes per row), so that a chunk's text stays near `CHUNK_BYTES`: a
     /// PostgreSQL range digest joins a range's rows in one value (at most 1 GB), and a
     /// chunk read to be diffed is held in memory on both sides.
@@ -712,7 +712,7 @@ impl Job<'_> {
             &plan.source_table,
             &keys,
             plan.filter.as_deref(),
-            self.opts.chunk_span,
+            self.span(work).await,
         );
         let cuts = self
             .source
