@@ -352,7 +352,7 @@ pub fn sql_plan(
     for (i, ((src, dst), rule)) in pairs.enumerate() {
         if plan.masks[i].is_none() && canon::hashable_in_sql(*rule, src, dst, from, to) {
             let same = src.ty == dst.ty && src.native.eq_ignore_ascii_case(&dst.native);
-            let (s, d) = parts((from, src), (to, dst), records && same);
+            let (s, d) = parts((from, src), (to, dst), form(records, same));
             source_parts.push(s);
             destination_parts.push(d);
             key_hashed |= src.name == key.name;
@@ -364,7 +364,9 @@ pub fn sql_plan(
         return None;
     }
     if !key_hashed {
-        let (s, d) = parts((from, key), (to, &plan.dest_key_cols[0]), records);
+        let dkey = &plan.dest_key_cols[0];
+        let same = key.ty == dkey.ty && key.native.eq_ignore_ascii_case(&dkey.native);
+        let (s, d) = parts((from, key), (to, dkey), form(records, same));
         source_parts.push(s);
         destination_parts.push(d);
     }
@@ -386,12 +388,12 @@ pub fn sql_plan(
         let mut src = Vec::new();
         let mut dst = Vec::new();
         for (s, d) in plan.src_cols.iter().zip(&work.dest_cols) {
-            let (s, d) = parts((from, s), (to, d), false);
+            let (s, d) = parts((from, s), (to, d), Form::Text);
             src.push(s);
             dst.push(d);
         }
         if !key_is_target {
-            let (s, d) = parts((from, key), (to, &plan.dest_key_cols[0]), false);
+            let (s, d) = parts((from, key), (to, &plan.dest_key_cols[0]), Form::Text);
             src.push(s);
             dst.push(d);
         }
@@ -415,39 +417,57 @@ pub fn sql_plan(
 fn parts(
     (from, src): (Dialect, &Column),
     (to, dst): (Dialect, &Column),
-    raw: bool,
+    form: Form,
 ) -> (sql_hash::Part, sql_hash::Part) {
-    let (mut s, mut d) = (part(from, src, raw), part(to, dst, raw));
+    let (mut s, mut d) = (part(from, src, form), part(to, dst, form));
     let free = s.free_text || d.free_text;
     s.free_text = free;
     d.free_text = free;
     (s, d)
 }
 
-/// One column's part of a row hashed in SQL. `raw`: two PostgreSQL columns of one
-/// native type, hashed as themselves where the type has a hash function of its own
-/// (text under `COLLATE "C"`); everything else as its canonical text
-/// (`sql_hash::column_part`).
-fn part(dialect: Dialect, col: &Column, raw: bool) -> sql_hash::Part {
-    use seaway_codegen::model::NeutralType as T;
-    if !raw {
-        return sql_hash::column_part(dialect, col);
+/// How a column takes part in a row hashed in SQL.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    /// A field of a PostgreSQL record (`sql_hash::postgres_record`): as itself when both
+    /// sides have the column's native type (`own`) and the type has a hash function of
+    /// its own (text under `COLLATE "C"`), else as its canonical text, so that a uuid
+    /// and a varchar holding it hash alike.
+    Record { own: bool },
+    /// Canonical text (`sql_hash::column_part`).
+    Text,
+}
+
+fn form(records: bool, same: bool) -> Form {
+    if records {
+        Form::Record { own: same }
+    } else {
+        Form::Text
     }
-    let own_hash = match &col.ty {
-        T::Bool
-        | T::Int { .. }
-        | T::Decimal { .. }
-        | T::Float { .. }
-        | T::Date
-        | T::Time { .. }
-        | T::Timestamp { .. }
-        | T::TimestampTz { .. }
-        | T::Uuid
-        | T::Binary { .. } => true,
-        T::Char { .. } | T::Varchar { .. } | T::Text => true,
-        T::Json => col.native.eq_ignore_ascii_case("jsonb"),
-        _ => false,
+}
+
+fn part(dialect: Dialect, col: &Column, form: Form) -> sql_hash::Part {
+    use seaway_codegen::model::NeutralType as T;
+    let own = match form {
+        Form::Text => return sql_hash::column_part(dialect, col),
+        Form::Record { own } => own,
     };
+    let own_hash = own
+        && match &col.ty {
+            T::Bool
+            | T::Int { .. }
+            | T::Decimal { .. }
+            | T::Float { .. }
+            | T::Date
+            | T::Time { .. }
+            | T::Timestamp { .. }
+            | T::TimestampTz { .. }
+            | T::Uuid
+            | T::Binary { .. } => true,
+            T::Char { .. } | T::Varchar { .. } | T::Text => true,
+            T::Json => col.native.eq_ignore_ascii_case("jsonb"),
+            _ => false,
+        };
     let quoted = read::quote(dialect, &col.name);
     let expr = match (own_hash, &col.ty) {
         (true, T::Char { .. } | T::Varchar { .. } | T::Text) => format!("{quoted} COLLATE \"C\""),

@@ -552,7 +552,20 @@ impl Job<'_> {
                     "the destination orders the key apart from the source; compared as one chunk"
                 );
                 let whole = Chunk::Keys { lo: None, hi: None };
-                results = vec![self.diff_rows(&work, &whole).await?];
+                // `--repair` already re-sent the changed rows the chunks found (matched
+                // by key, so real): they stay in the report, and the whole compare no
+                // longer sees them. Rows found on one side only were not touched yet.
+                let mut repaired: Vec<ChunkResult> = Vec::new();
+                if self.writer.is_some() {
+                    for mut r in results {
+                        r.source_rows = 0;
+                        r.destination_rows = 0;
+                        r.unmatched = (Vec::new(), Vec::new());
+                        repaired.push(r);
+                    }
+                }
+                repaired.push(self.diff_rows(&work, &whole).await?);
+                results = repaired;
                 report.chunks = 1;
             }
         }
@@ -665,33 +678,36 @@ impl Job<'_> {
         ))
     }
 
-    /// Keys per chunk: `--chunk-size`, fewer when the source's rows are wide
-    /// (its catalog's bytes per row), so that a chunk's text stays near `CHUNK_BYTES`: a
-    /// PostgreSQL range digest joins a range's rows in one value (at most 1 GB), and a
-    /// chunk read to be diffed is held in memory on both sides.
+    /// Keys per chunk: `--chunk-size`, fewer when the source's rows are wide, so that a
+    /// chunk's text stays near `CHUNK_BYTES`: a PostgreSQL range digest joins a range's
+    /// rows in one value (at most 1 GB), and a chunk read to be diffed is held in memory
+    /// on both sides. PostgreSQL's width is measured on a few rows as text (its catalog
+    /// counts compressed, and a table never analysed has no row count); MySQL's comes from
+    /// its catalog (its digests are streamed: only a diffed chunk is held).
     async fn span(&self, work: &Work) -> i64 {
         const CHUNK_BYTES: i64 = 32 << 20;
         let s = &self.source;
         let table = &work.plan.source_table;
-        // Never analysed: PostgreSQL says -1 rows (NULL here), MySQL 0 bytes.
-        let sql = match s.dialect {
-            Dialect::Postgres => {
-                "SELECT CASE WHEN c.reltuples > 0 THEN (pg_table_size(c.oid) / c.reltuples)::bigint::text END \
-                 FROM pg_class c WHERE c.oid = to_regclass($1)"
-            }
-            Dialect::Mysql => {
+        let (sql, params) = match s.dialect {
+            Dialect::Postgres => (
+                format!(
+                    "SELECT avg(octet_length(s::text))::bigint::text \
+                     FROM (SELECT * FROM {} LIMIT 32) AS s",
+                    read::quote(s.dialect, table)
+                ),
+                Vec::new(),
+            ),
+            Dialect::Mysql => (
                 "SELECT CAST(AVG_ROW_LENGTH AS CHAR) FROM information_schema.TABLES \
                  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
-            }
+                    .to_string(),
+                vec![table.clone()],
+            ),
             Dialect::Sqlite => return self.opts.chunk_span,
         };
-        let name = match s.dialect {
-            Dialect::Postgres => read::quote(s.dialect, table),
-            _ => table.clone(),
-        };
-        // Statistics only guide the size: without them, the configured span.
+        // Only a guide to the size: without an answer, the configured span.
         let width =
-            s.db.rows(sql, &[name])
+            s.db.rows(&sql, &params)
                 .await
                 .ok()
                 .and_then(|r| r.first().and_then(|r| r.first().cloned().flatten()))

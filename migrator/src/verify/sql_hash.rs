@@ -120,6 +120,9 @@ pub fn column_part(dialect: Dialect, col: &Column) -> Part {
     }
 }
 
+/// PostgreSQL's limit on a function call's arguments (`FUNC_MAX_ARGS`).
+const PG_MAX_ARGS: usize = 100;
+
 /// A row's text from its parts (see the module's comment for why it is injective).
 pub fn canonical(dialect: Dialect, parts: &[Part]) -> RowHash {
     let fields: Vec<String> = parts
@@ -141,10 +144,18 @@ pub fn canonical(dialect: Dialect, parts: &[Part]) -> RowHash {
         })
         .collect();
     // CONCAT_WS skips NULL arguments, and none is left: every nullable part is
-    // COALESCEd and the others are never NULL.
+    // COALESCEd and the others are never NULL. PostgreSQL takes at most 100 arguments
+    // per call, so a wide row joins groups of fields, each already joined: the same text.
     let text = match dialect {
         Dialect::Mysql => format!("CONCAT_WS('|', {})", fields.join(", ")),
-        _ => format!("concat_ws('|', {})", fields.join(", ")),
+        _ if fields.len() < PG_MAX_ARGS => format!("concat_ws('|', {})", fields.join(", ")),
+        _ => {
+            let groups: Vec<String> = fields
+                .chunks(PG_MAX_ARGS - 1)
+                .map(|g| format!("concat_ws('|', {})", g.join(", ")))
+                .collect();
+            format!("concat_ws('|', {})", groups.join(", "))
+        }
     };
     RowHash {
         text,
@@ -398,5 +409,34 @@ mod tests {
         let want: [u8; 16] = md5::Md5::digest(b"a~|b~~c|1|~N|2|x").into();
         assert_eq!((rows, digest), (3, Some(u128::from_be_bytes(want))));
         assert_eq!(Digester::new(&row).finish(), (0, None));
+    }
+
+    /// PostgreSQL refuses a call of more than 100 arguments; a wide row's text is the same
+    /// joined in groups.
+    #[test]
+    fn wide_postgres_rows_join_groups_of_at_most_99_fields() {
+        let parts: Vec<Part> = (0..250)
+            .map(|i| Part {
+                expr: format!("c{i}"),
+                free_text: false,
+                nullable: false,
+            })
+            .collect();
+        let text = canonical(Dialect::Postgres, &parts).text;
+        assert_eq!(text.matches("concat_ws(").count(), 4, "{text}");
+        for call in text.split("concat_ws('|', ").skip(1) {
+            let args = call
+                .split(')')
+                .next()
+                .unwrap_or_default()
+                .split(", ")
+                .count();
+            assert!(args < 100, "{args} arguments");
+        }
+        assert!(
+            canonical(Dialect::Mysql, &parts)
+                .text
+                .starts_with("CONCAT_WS('|', c0, c1")
+        );
     }
 }
