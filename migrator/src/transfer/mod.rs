@@ -595,16 +595,7 @@ impl Job<'_> {
     /// How many rows the source holds for the table (after the mapping's filter); `None`
     /// if counting fails, which only costs the progress display its total.
     async fn count(&self, table: &str, filter: Option<&str>) -> Option<u64> {
-        let d = self.source_schema.dialect;
-        let as_text = match d {
-            seaway_codegen::model::Dialect::Mysql => "CAST(count(*) AS CHAR)",
-            _ => "CAST(count(*) AS TEXT)",
-        };
-        let where_clause = filter.map(|f| format!(" WHERE ({f})")).unwrap_or_default();
-        let sql = format!(
-            "SELECT {as_text} FROM {}{where_clause}",
-            read::quote(d, table)
-        );
+        let sql = read::count_query(self.source_schema.dialect, table, filter);
         let rows = self.source.rows(&sql, &[]).await.ok()?;
         rows.first()?.first()?.as_deref()?.parse().ok()
     }
@@ -650,19 +641,7 @@ impl Job<'_> {
             _ => return self.sampled_ranges(table, keys, filter).await,
         };
         let key = int_key;
-        let d = self.source_schema.dialect;
-        let k = read::quote(d, &key.name);
-        let as_text = |e: String| match d {
-            seaway_codegen::model::Dialect::Mysql => format!("CAST({e} AS CHAR)"),
-            _ => format!("CAST({e} AS TEXT)"),
-        };
-        let where_clause = filter.map(|f| format!(" WHERE ({f})")).unwrap_or_default();
-        let sql = format!(
-            "SELECT {}, {} FROM {}{where_clause}",
-            as_text(format!("MIN({k})")),
-            as_text(format!("MAX({k})")),
-            read::quote(d, table)
-        );
+        let sql = read::min_max_query(self.source_schema.dialect, table, key, filter);
         let rows = self
             .source
             .rows(&sql, &[])
@@ -923,20 +902,7 @@ impl Job<'_> {
             .await
             .map_err(refused)?;
 
-        let select: Vec<String> = spec
-            .src_cols
-            .iter()
-            .map(|c| read::select_expr(d, c))
-            .collect();
-        let where_clause = spec
-            .filter
-            .map(|f| format!(" WHERE ({f})"))
-            .unwrap_or_default();
-        let sql = format!(
-            "SELECT {} FROM {}{where_clause}",
-            select.join(", "),
-            read::quote(d, spec.source_table)
-        );
+        let sql = read::whole_query(d, spec.source_table, spec.src_cols, spec.filter);
         let dated = dated_columns(d, spec.src_cols);
         let mut pages = self.source.stream(&sql).chunks(self.opts.page_size.max(1));
         let (mut written, mut rejected, mut ordinal) = (0u64, 0u64, 0u64);

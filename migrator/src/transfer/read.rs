@@ -154,6 +154,57 @@ pub fn range_conditions(
     conditions
 }
 
+/// Every row of `table` (under the filter) as canonical text, in no order: for tables
+/// without a key, read whole.
+pub fn whole_query(
+    dialect: Dialect,
+    table: &str,
+    columns: &[&Column],
+    filter: Option<&str>,
+) -> String {
+    let select: Vec<String> = columns.iter().map(|c| select_expr(dialect, c)).collect();
+    let conditions = range_conditions(dialect, None, (None, None), filter);
+    format!(
+        "SELECT {} FROM {}{}",
+        select.join(", "),
+        quote(dialect, table),
+        where_clause(&conditions)
+    )
+}
+
+/// `count(*)` of `table` (under the mapping's `where:` filter), as text.
+pub fn count_query(dialect: Dialect, table: &str, filter: Option<&str>) -> String {
+    let conditions = range_conditions(dialect, None, (None, None), filter);
+    format!(
+        "SELECT {} FROM {}{}",
+        as_text(dialect, "count(*)"),
+        quote(dialect, table),
+        where_clause(&conditions)
+    )
+}
+
+/// The smallest and largest value of an integer `key` in `table` (under the filter), as
+/// text: where range chunks start and end.
+pub fn min_max_query(dialect: Dialect, table: &str, key: &Column, filter: Option<&str>) -> String {
+    let k = quote(dialect, &key.name);
+    let conditions = range_conditions(dialect, None, (None, None), filter);
+    format!(
+        "SELECT {}, {} FROM {}{}",
+        as_text(dialect, &format!("MIN({k})")),
+        as_text(dialect, &format!("MAX({k})")),
+        quote(dialect, table),
+        where_clause(&conditions)
+    )
+}
+
+/// `expr` cast to text, so every driver reads it as a string.
+fn as_text(dialect: Dialect, expr: &str) -> String {
+    match dialect {
+        Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
+        _ => format!("CAST({expr} AS TEXT)"),
+    }
+}
+
 /// The chunk boundaries of a composite or non-integer key: every `span`-th key in key
 /// order, as canonical text, found in one pass over the key (a window function over the
 /// index; no OFFSET).

@@ -106,17 +106,8 @@ impl Job<'_> {
             Side::Source => (&plan.source_table, &plan.src_cols, plan.filter.as_deref()),
             Side::Destination => (&plan.name, &work.dest_cols, None),
         };
-        let select: Vec<String> = cols
-            .iter()
-            .map(|c| read::select_expr(s.dialect, c))
-            .collect();
-        let conditions = read::range_conditions(s.dialect, None, (None, None), filter);
-        let sql = format!(
-            "SELECT {} FROM {}{}",
-            select.join(", "),
-            read::quote(s.dialect, table),
-            read::where_clause(&conditions)
-        );
+        let cols: Vec<&Column> = cols.iter().collect();
+        let sql = read::whole_query(s.dialect, table, &cols, filter);
         let mut pages = s.db.stream(&sql).chunks(self.opts.page_size.max(1));
         while let Some(page) = pages.next().await {
             let mut rows = Vec::with_capacity(page.len());

@@ -773,16 +773,7 @@ impl Job<'_> {
     /// One side's row count (the destination's: no filter).
     async fn count(&self, side: Side, table: &str) -> Result<u64, VerifyError> {
         let s = self.side(side);
-        let sql = match s.dialect {
-            Dialect::Mysql => format!(
-                "SELECT CAST(COUNT(*) AS CHAR) FROM {}",
-                read::quote(s.dialect, table)
-            ),
-            _ => format!(
-                "SELECT CAST(count(*) AS TEXT) FROM {}",
-                read::quote(s.dialect, table)
-            ),
-        };
+        let sql = read::count_query(s.dialect, table, None);
         let rows =
             s.db.rows(&sql, &[])
                 .await
@@ -803,23 +794,7 @@ impl Job<'_> {
         filter: Option<&str>,
     ) -> Result<Option<(i64, i64)>, VerifyError> {
         let s = self.side(side);
-        let k = read::quote(s.dialect, &key.name);
-        let as_text = |e: String| match s.dialect {
-            Dialect::Mysql => format!("CAST({e} AS CHAR)"),
-            _ => format!("CAST({e} AS TEXT)"),
-        };
-        let where_clause = read::where_clause(&read::range_conditions(
-            s.dialect,
-            None,
-            (None, None),
-            filter,
-        ));
-        let sql = format!(
-            "SELECT {}, {} FROM {}{where_clause}",
-            as_text(format!("MIN({k})")),
-            as_text(format!("MAX({k})")),
-            read::quote(s.dialect, table)
-        );
+        let sql = read::min_max_query(s.dialect, table, key, filter);
         let rows =
             s.db.rows(&sql, &[])
                 .await
