@@ -76,6 +76,9 @@ pub struct IntrospectArgs {
     pub check: bool,
 }
 
+/// What is logged when `SEAWAY_LOG` is unset.
+pub const DEFAULT_LOG: &str = "warn,sqlx_core::pool=error";
+
 /// The shared body of every seaway binary's `main`: logging from `SEAWAY_LOG` (default
 /// `warn`, to stderr), a two-thread runtime, and errors printed as one paragraph with
 /// their context chain. Exit code 2 on error; otherwise what `run` returned.
@@ -83,11 +86,17 @@ pub fn execute<F>(run: F) -> std::process::ExitCode
 where
     F: std::future::Future<Output = anyhow::Result<std::process::ExitCode>>,
 {
+    use std::io::IsTerminal;
+    // The pool's own warnings (a connection that failed its on-release ping after the
+    // server dropped it) repeat an error the statement already returned, worded for
+    // sqlx's developers: they stay out of the user's output unless SEAWAY_LOG asks.
     let filter = tracing_subscriber::EnvFilter::try_from_env("SEAWAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: in a log file or CI they are noise.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -185,9 +185,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             display.finish();
             let summary = summary?;
             println!(
-                "transferred {} rows into `{}` in {:.2} s ({:.0} rows/s){}{}",
+                "transferred {} rows into `{}` ({}) in {:.2} s ({:.0} rows/s){}{}",
                 summary.rows,
                 summary.destination,
+                seaway_migrator::progress::written(&summary.written),
                 summary.seconds,
                 summary.rows_per_second,
                 if summary.rejected > 0 {

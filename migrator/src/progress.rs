@@ -113,11 +113,12 @@ fn summary_line(t: &TableReport) {
     match &t.error {
         Some(e) => eprintln!("{}: FAILED: {e}", t.table),
         None => println!(
-            "{:<24} {:>10} rows {:>6} rejected {:>8.2} s{}",
+            "{:<24} {:>10} rows {:>6} rejected {:>8.2} s  ({}){}",
             t.table,
             t.rows,
             t.rejected,
             t.seconds,
+            written(&t.written),
             if t.zero_dates > 0 {
                 format!(" ({} MySQL zero dates written as NULL)", t.zero_dates)
             } else {
@@ -125,4 +126,12 @@ fn summary_line(t: &TableReport) {
             }
         ),
     }
+}
+
+/// What the destination did in this run: `3 inserted, 1 updated, 996 unchanged`.
+pub fn written(w: &crate::transfer::write::Written) -> String {
+    format!(
+        "{} inserted, {} updated, {} unchanged",
+        w.inserted, w.updated, w.unchanged
+    )
 }

@@ -26,7 +26,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 use values::Family;
-use write::{Target, Writer};
+use write::{Target, WriteError, Writer, Written};
 
 /// What to do with a row the destination refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -69,7 +69,13 @@ impl Default for Options {
 pub struct TableReport {
     pub table: String,
     pub source_table: String,
+    /// Rows the destination holds from this table's copy (a resumed run includes the
+    /// rows the interrupted one wrote).
     pub rows: u64,
+    /// What this run's writes did, as the destination counted them: rows inserted, rows
+    /// changed, and rows it already held exactly (not written again).
+    #[serde(flatten)]
+    pub written: Written,
     pub rejected: u64,
     /// MySQL zero dates written as NULL (`transfer.zero_dates: null`) in this run.
     pub zero_dates: u64,
@@ -85,6 +91,8 @@ pub struct Report {
     pub resumed: bool,
     pub tables: Vec<TableReport>,
     pub rows: u64,
+    #[serde(flatten)]
+    pub written: Written,
     pub rejected: u64,
     pub zero_dates: u64,
     pub seconds: f64,
@@ -134,6 +142,8 @@ pub enum TransferError {
     AppendRefused { table: String, reason: String },
     #[error("table `{table}`: reading the source failed: {reason}")]
     Read { table: String, reason: String },
+    #[error("table `{table}`: {reason}")]
+    Missing { table: String, reason: String },
     #[error("cannot write the reject file {}", path.display())]
     Rejects {
         path: PathBuf,
@@ -237,6 +247,7 @@ pub async fn transfer(
                     .map(|o| o.source_table.clone())
                     .unwrap_or_default(),
                 rows: 0,
+                written: Written::default(),
                 rejected: 0,
                 zero_dates: 0,
                 seconds: 0.0,
@@ -259,7 +270,12 @@ pub async fn transfer(
     state.close().await;
     let seconds = started.elapsed().as_secs_f64();
     let rows = tables.iter().map(|t| t.rows).sum();
+    let mut written = Written::default();
+    for t in &tables {
+        written += t.written;
+    }
     Ok(Report {
+        written,
         source: config.source.clone(),
         destination: dest_conn.name.clone(),
         resumed,
@@ -382,9 +398,28 @@ struct TableSpec<'a> {
 /// one task (`buffer_unordered`), so cells suffice.
 struct Progress<'e, 'f> {
     rows: Cell<u64>,
+    /// This run's writes, as the destination counted them.
+    written: Cell<Written>,
     rejected: Cell<u64>,
     zero_dates: Cell<u64>,
     events: RefCell<&'e mut (dyn FnMut(Event<'_>) + 'f)>,
+}
+
+impl Progress<'_, '_> {
+    /// Counts a write: rows held, and what the destination did for them.
+    fn add(&self, w: Written) {
+        self.rows.set(self.rows.get() + w.rows());
+        let mut total = self.written.get();
+        total += w;
+        self.written.set(total);
+    }
+
+    /// Counts the rows a pipe inserted, whose rows were counted as they streamed.
+    fn add_inserted(&self, rows: u64) {
+        let mut total = self.written.get();
+        total += Written::inserted(rows);
+        self.written.set(total);
+    }
 }
 
 struct Job<'a> {
@@ -412,6 +447,7 @@ impl Job<'_> {
             table: name.to_string(),
             source_table: origin.source_table.clone(),
             rows: 0,
+            written: Written::default(),
             rejected: 0,
             zero_dates: 0,
             seconds: 0.0,
@@ -463,6 +499,7 @@ impl Job<'_> {
         // pages whatever the table's size.
         let progress = Progress {
             rows: Cell::new(report.rows),
+            written: Cell::new(Written::default()),
             rejected: Cell::new(report.rejected),
             zero_dates: Cell::new(0),
             events: RefCell::new(on_event),
@@ -509,6 +546,7 @@ impl Job<'_> {
         let ((), copied) = futures_util::join!(announce, copy);
         copied?;
         report.rows = progress.rows.get();
+        report.written = progress.written.get();
         report.rejected = progress.rejected.get();
         report.zero_dates = progress.zero_dates.get();
         self.writer
@@ -785,10 +823,10 @@ impl Job<'_> {
                     }
                 };
                 self.state
-                    .progress(chunk, &last_key, written, refused)
+                    .progress(chunk, &last_key, written.rows() as usize, refused)
                     .await
                     .map_err(|e| self.state_error(e))?;
-                progress.rows.set(progress.rows.get() + written as u64);
+                progress.add(written);
                 progress
                     .rejected
                     .set(progress.rejected.get() + refused as u64);
@@ -870,19 +908,8 @@ impl Job<'_> {
             table: spec.source_table.to_string(),
             reason: self.config.source_connection().url.scrub(&e.to_string()),
         };
-        let refused = |e: sqlx::Error| {
-            let reason = self.scrub_destination(&e);
-            match self.opts.on_error {
-                OnError::Stop => TransferError::Stopped {
-                    table: spec.name.to_string(),
-                    reason,
-                },
-                OnError::Reject => TransferError::AppendRefused {
-                    table: spec.name.to_string(),
-                    reason,
-                },
-            }
-        };
+        let refused = |e: sqlx::Error| self.append_refused(spec.name, &e);
+        let refused_write = |e: WriteError| self.append_refused(spec.name, &e);
         let column = mapping.and_then(|m| m.watermark.as_deref());
         let after = match (window.and_then(|w| w.lower.as_deref()), column) {
             (Some(lower), Some(column)) => {
@@ -922,11 +949,12 @@ impl Job<'_> {
                 }
                 data.push(row);
             }
-            written += tx
+            let took = tx
                 .insert(spec.name, spec.targets, &data)
                 .await
-                .map_err(refused)?;
-            progress.rows.set(progress.rows.get() + data.len() as u64);
+                .map_err(refused_write)?;
+            written += took;
+            progress.add(Written::inserted(took));
             (progress.events.borrow_mut())(Event::Page {
                 table: spec.name,
                 rows: progress.rows.get(),
@@ -939,6 +967,22 @@ impl Job<'_> {
             .chunk_streamed(chunk, written)
             .await
             .map_err(|e| self.state_error(e))
+    }
+
+    /// An append-only window the destination refused: the run stops (`--on-error stop`)
+    /// or the table fails whole, since its window is all or nothing.
+    fn append_refused(&self, table: &str, e: &dyn std::fmt::Display) -> TransferError {
+        let reason = self.scrub_either(&e.to_string());
+        match self.opts.on_error {
+            OnError::Stop => TransferError::Stopped {
+                table: table.to_string(),
+                reason,
+            },
+            OnError::Reject => TransferError::AppendRefused {
+                table: table.to_string(),
+                reason,
+            },
+        }
     }
 
     /// The canonical text of the largest watermark value at or below `mark` (a mark as
@@ -1068,6 +1112,7 @@ impl Job<'_> {
                     .chunk_streamed(chunk, rows)
                     .await
                     .map_err(|e| self.state_error(e))?;
+                progress.add_inserted(rows);
                 Ok(true)
             }
             Err(e) => {
@@ -1160,6 +1205,7 @@ impl Job<'_> {
                     .chunk_streamed(chunk, moved.rows)
                     .await
                     .map_err(|e| self.state_error(e))?;
+                progress.add_inserted(moved.rows);
                 Ok(true)
             }
             Err(e) => {
@@ -1189,13 +1235,21 @@ impl Job<'_> {
         targets: &[Target],
         data: &[Vec<Option<String>>],
         keys: &[Vec<Option<String>>],
-    ) -> Result<(usize, usize), TransferError> {
-        let scrub = |e: sqlx::Error| self.scrub_destination(&e);
-        let (mut written, mut refused) = (0, 0);
+    ) -> Result<(Written, usize), TransferError> {
+        let scrub = |e: WriteError| self.scrub_either(&e.to_string());
+        let (mut written, mut refused) = (Written::default(), 0);
         let mut pending = vec![(0, data.len())];
         while let Some((start, end)) = pending.pop() {
             match self.writer.upsert(name, targets, &data[start..end]).await {
-                Ok(_) => written += end - start,
+                Ok(w) => written += w,
+                // Rows accepted yet absent: not a row to reject but a destination that
+                // loses rows; the table stops with the keys named.
+                Err(e) if !e.is_row_refusal() => {
+                    return Err(TransferError::Missing {
+                        table: name.to_string(),
+                        reason: scrub(e),
+                    });
+                }
                 Err(e) if self.opts.on_error == OnError::Stop => {
                     return Err(TransferError::Stopped {
                         table: name.to_string(),

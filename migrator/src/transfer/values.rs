@@ -267,6 +267,17 @@ pub fn timetz_to_utc(v: &str) -> Option<String> {
     ))
 }
 
+/// The bytes a hex string (any case) stands for; `None` if it is not hex.
+pub fn from_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// A bit string (`101010101010`) as the bytes MySQL stores for `BIT(n)`: big-endian,
 /// right-aligned in whole bytes (`0aaa`), in hex; the empty string is no bytes.
 pub fn bits_to_hex(bits: &str) -> Option<String> {

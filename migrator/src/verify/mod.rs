@@ -631,7 +631,7 @@ impl Job<'_> {
         Ok((report, extra_keys))
     }
 
-    fn repair_error(&self, table: &str, e: &sqlx::Error) -> VerifyError {
+    fn repair_error(&self, table: &str, e: &dyn std::fmt::Display) -> VerifyError {
         VerifyError::Repair {
             table: table.to_string(),
             reason: self.destination.conn.url.scrub(&e.to_string()),

@@ -7,6 +7,80 @@ mod sqlite;
 
 use super::values::Family;
 use seaway_codegen::model::{Dialect, NeutralType};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// What one write did, as the destination counted it: rows it inserted, rows it changed,
+/// and rows it already held exactly (left alone: no write, no trigger, no WAL).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Written {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+impl Written {
+    /// Rows the destination now holds from this write, whatever it had to do for them.
+    pub fn rows(&self) -> u64 {
+        self.inserted + self.updated + self.unchanged
+    }
+
+    pub fn inserted(n: u64) -> Written {
+        Written {
+            inserted: n,
+            ..Written::default()
+        }
+    }
+}
+
+impl std::ops::AddAssign for Written {
+    fn add_assign(&mut self, other: Written) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+    }
+}
+
+/// Why a write did not land.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The destination refused the statement (a value, a constraint, the connection).
+    #[error(transparent)]
+    Refused(#[from] sqlx::Error),
+    /// A row larger than the MySQL server accepts in one packet: sending it would only
+    /// have the server drop the connection ("Connection reset by peer").
+    #[error(
+        "the row is {bytes} bytes, larger than the MySQL/MariaDB server at {endpoint} accepts in one packet (max_allowed_packet = {limit} bytes); raise the server setting max_allowed_packet above {bytes} (SET GLOBAL max_allowed_packet = {suggested}, or max_allowed_packet under [mysqld] in its configuration) and run the transfer again"
+    )]
+    TooLarge {
+        bytes: u64,
+        limit: u64,
+        suggested: u64,
+        endpoint: String,
+    },
+    /// The destination accepted a write, yet afterwards does not hold every key sent: a
+    /// row was dropped or renumbered on the way in (a trigger, a rule, an
+    /// `AUTO_INCREMENT` that treated a key as "generate one"). Never a silent success.
+    #[error(
+        "{missing} of the {sent} row(s) just written are not in the destination afterwards (key {keys}), although it accepted them; something in the destination dropped or renumbered them (a trigger, a rule, an AUTO_INCREMENT column, a server sql_mode). Nothing was counted as written: fix the cause and run again"
+    )]
+    Missing {
+        missing: u64,
+        sent: u64,
+        keys: String,
+    },
+}
+
+impl WriteError {
+    /// Whether the error concerns the rows sent (the caller isolates and rejects them),
+    /// rather than the destination as a whole.
+    pub fn is_row_refusal(&self) -> bool {
+        match self {
+            WriteError::Refused(_) | WriteError::TooLarge { .. } => true,
+            WriteError::Missing { .. } => false,
+        }
+    }
+}
 
 /// A destination column being written, with the family of the source value feeding it.
 #[derive(Debug, Clone)]
@@ -45,7 +119,7 @@ impl Writer {
                         .await?,
                 ))
             }
-            Dialect::Mysql => Writer::Mysql(mysql::MyWriter(connect::mysql(conn).await?)),
+            Dialect::Mysql => Writer::Mysql(mysql::MyWriter::open(conn).await?),
             Dialect::Sqlite => Writer::Sqlite(sqlite::LiteWriter(
                 connect::sqlite_writable(conn, false).await?,
             )),
@@ -57,18 +131,20 @@ impl Writer {
     pub async fn warm(&self, n: usize) {
         match self {
             Writer::Postgres(w) => super::source::warm(&w.0, n).await,
-            Writer::Mysql(w) => super::source::warm(&w.0, n).await,
+            Writer::Mysql(w) => super::source::warm(&w.pool, n).await,
             Writer::Sqlite(_) => {}
         }
     }
 
-    /// Upserts `rows` (canonical text, in `targets` order) into `table`; returns rows written.
+    /// Upserts `rows` (canonical text, in `targets` order) into `table`, leaving rows the
+    /// destination already holds exactly untouched, and checks afterwards that every key
+    /// sent is there. Returns what the destination did, by its own counts.
     pub async fn upsert(
         &self,
         table: &str,
         targets: &[Target],
         rows: &[Vec<Option<String>>],
-    ) -> Result<usize, sqlx::Error> {
+    ) -> Result<Written, WriteError> {
         match self {
             Writer::Postgres(w) => w.upsert(table, targets, rows).await,
             Writer::Mysql(w) => w.upsert(table, targets, rows).await,
@@ -87,7 +163,7 @@ impl Writer {
     ) -> Result<bool, sqlx::Error> {
         match self {
             Writer::Postgres(w) => w.range_is_empty(table, key, range).await,
-            _ => Ok(false),
+            Writer::Mysql(_) | Writer::Sqlite(_) => Ok(false),
         }
     }
 
@@ -98,10 +174,10 @@ impl Writer {
         table: &str,
         targets: &[Target],
         rows: &[Vec<Option<String>>],
-    ) -> Result<usize, sqlx::Error> {
+    ) -> Result<Written, WriteError> {
         match self {
-            Writer::Postgres(w) => w.insert_fresh(table, targets, rows).await,
-            _ => self.upsert(table, targets, rows).await,
+            Writer::Postgres(w) => Ok(w.insert_fresh(table, targets, rows).await?),
+            Writer::Mysql(_) | Writer::Sqlite(_) => self.upsert(table, targets, rows).await,
         }
     }
 
@@ -109,7 +185,7 @@ impl Writer {
     pub fn postgres(&self) -> Option<&sqlx::PgPool> {
         match self {
             Writer::Postgres(w) => Some(&w.0),
-            _ => None,
+            Writer::Mysql(_) | Writer::Sqlite(_) => None,
         }
     }
 
@@ -117,7 +193,7 @@ impl Writer {
     pub async fn finish_table(&self, table: &str, targets: &[Target]) -> Result<(), sqlx::Error> {
         match self {
             Writer::Postgres(w) => w.finish_table(table, targets).await,
-            _ => Ok(()),
+            Writer::Mysql(_) | Writer::Sqlite(_) => Ok(()),
         }
     }
 
@@ -155,7 +231,7 @@ impl Writer {
         for key in keys {
             deleted += match self {
                 Writer::Postgres(w) => execute(&w.0, &sql, key).await?,
-                Writer::Mysql(w) => execute(&w.0, &sql, key).await?,
+                Writer::Mysql(w) => execute(&w.pool, &sql, key).await?,
                 Writer::Sqlite(w) => execute(&w.0, &sql, key).await?,
             };
         }
@@ -166,7 +242,7 @@ impl Writer {
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
             Writer::Postgres(w) => Tx::Postgres(w.0.begin().await?),
-            Writer::Mysql(w) => Tx::Mysql(w.0.begin().await?),
+            Writer::Mysql(w) => Tx::Mysql(w.pool.begin().await?, w.limits.clone()),
             Writer::Sqlite(w) => Tx::Sqlite(w.0.begin().await?),
         })
     }
@@ -174,7 +250,7 @@ impl Writer {
     pub async fn close(self) {
         match self {
             Writer::Postgres(w) => w.0.close().await,
-            Writer::Mysql(w) => w.0.close().await,
+            Writer::Mysql(w) => w.pool.close().await,
             Writer::Sqlite(w) => w.0.close().await,
         }
     }
@@ -293,7 +369,7 @@ impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
 /// copy cannot resume part-way or upsert, so it is made atomic instead.
 pub enum Tx {
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-    Mysql(sqlx::Transaction<'static, sqlx::MySql>),
+    Mysql(sqlx::Transaction<'static, sqlx::MySql>, mysql::Limits),
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
 }
 
@@ -307,7 +383,7 @@ impl Tx {
     fn dialect(&self) -> Dialect {
         match self {
             Tx::Postgres(_) => Dialect::Postgres,
-            Tx::Mysql(_) => Dialect::Mysql,
+            Tx::Mysql(..) => Dialect::Mysql,
             Tx::Sqlite(_) => Dialect::Sqlite,
         }
     }
@@ -335,7 +411,7 @@ impl Tx {
         }
         match self {
             Tx::Postgres(tx) => execute(&mut **tx, &sql, &params).await,
-            Tx::Mysql(tx) => execute(&mut **tx, &sql, &params).await,
+            Tx::Mysql(tx, _) => execute(&mut **tx, &sql, &params).await,
             Tx::Sqlite(tx) => execute(&mut **tx, &sql, &params).await,
         }
     }
@@ -346,23 +422,193 @@ impl Tx {
         table: &str,
         targets: &[Target],
         rows: &[Vec<Option<String>>],
-    ) -> Result<u64, sqlx::Error> {
+    ) -> Result<u64, WriteError> {
         match self {
-            Tx::Postgres(tx) => postgres::copy_rows(tx, table, targets, rows).await,
-            Tx::Mysql(tx) => mysql::insert_rows(tx, table, targets, rows)
-                .await
-                .map(|n| n as u64),
-            Tx::Sqlite(tx) => sqlite::insert_rows(tx, table, targets, rows)
-                .await
-                .map(|n| n as u64),
+            Tx::Postgres(tx) => Ok(postgres::copy_rows(tx, table, targets, rows).await?),
+            Tx::Mysql(tx, limits) => mysql::insert_plain(tx, limits, table, targets, rows).await,
+            Tx::Sqlite(tx) => sqlite::insert_plain(tx, table, targets, rows).await,
         }
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Postgres(tx) => tx.commit().await,
-            Tx::Mysql(tx) => tx.commit().await,
+            Tx::Mysql(tx, _) => tx.commit().await,
             Tx::Sqlite(tx) => tx.commit().await,
         }
     }
+}
+
+/// The distinct keys of `rows` (the values of the key targets, in key order).
+fn distinct_keys<'r>(
+    targets: &[Target],
+    rows: &'r [Vec<Option<String>>],
+) -> Vec<Vec<Option<&'r str>>> {
+    let positions: Vec<usize> = targets
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.is_key)
+        .map(|(i, _)| i)
+        .collect();
+    let keys: BTreeSet<Vec<Option<&str>>> = rows
+        .iter()
+        .map(|r| positions.iter().map(|&i| r[i].as_deref()).collect())
+        .collect();
+    keys.into_iter().collect()
+}
+
+/// Counts how many of `keys` (canonical text of the key targets, in key order) `table`
+/// holds, in statements of at most `per_statement` keys; `placeholder(n, target)` is the
+/// dialect's marker for the n-th parameter (1-based). The count is what the destination
+/// holds, not what was sent: it is how every keyed write proves its rows arrived.
+async fn count_present<DB>(
+    conn: &mut DB::Connection,
+    dialect: Dialect,
+    table: &str,
+    targets: &[Target],
+    keys: &[Vec<Option<&str>>],
+    per_statement: usize,
+    placeholder: fn(usize, &Target) -> String,
+) -> Result<u64, sqlx::Error>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    Option<String>: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB>,
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let key_targets: Vec<&Target> = targets.iter().filter(|t| t.is_key).collect();
+    let q = |n: &str| super::read::quote(dialect, n);
+    let columns: Vec<String> = key_targets.iter().map(|t| q(&t.name)).collect();
+    let mut present = 0u64;
+    for batch in keys.chunks(per_statement.max(1)) {
+        let mut n = 0;
+        let tuples: Vec<String> = batch
+            .iter()
+            .map(|_| {
+                let marks: Vec<String> = key_targets
+                    .iter()
+                    .map(|t| {
+                        n += 1;
+                        placeholder(n, t)
+                    })
+                    .collect();
+                match marks.as_slice() {
+                    [one] => one.clone(),
+                    _ => format!("({})", marks.join(", ")),
+                }
+            })
+            .collect();
+        let list = match (columns.len(), dialect) {
+            (1, _) | (_, Dialect::Mysql) => tuples.join(", "),
+            // SQLite takes a list of row values only from a VALUES clause.
+            (_, Dialect::Postgres | Dialect::Sqlite) => format!("VALUES {}", tuples.join(", ")),
+        };
+        let left = match columns.as_slice() {
+            [one] => one.clone(),
+            many => format!("({})", many.join(", ")),
+        };
+        let sql = format!("SELECT count(*) FROM {} WHERE {left} IN ({list})", q(table));
+        let mut query = sqlx::query_scalar::<DB, i64>(sqlx::AssertSqlSafe(sql));
+        for key in batch {
+            for (t, v) in key_targets.iter().zip(key) {
+                query = query.bind(for_destination(dialect, t, *v));
+            }
+        }
+        present += u64::try_from(query.fetch_one(&mut *conn).await?).unwrap_or(0);
+    }
+    Ok(present)
+}
+
+/// The `Missing` error when `present` of `keys` arrived: names up to five keys that the
+/// destination does not hold, read back by the caller-supplied `holds` check.
+fn missing_error(keys: &[Vec<Option<&str>>], present: u64, absent: &[String]) -> WriteError {
+    let sent = keys.len() as u64;
+    let mut named: Vec<String> = absent.iter().take(5).cloned().collect();
+    if named.is_empty() {
+        named.push("not identified".into());
+    }
+    WriteError::Missing {
+        missing: sent.saturating_sub(present),
+        sent,
+        keys: named.join(", "),
+    }
+}
+
+/// A key as printed in messages: its values joined with `, `, NULL as `NULL`.
+fn key_text(key: &[Option<&str>]) -> String {
+    let parts: Vec<&str> = key.iter().map(|v| v.unwrap_or("NULL")).collect();
+    if parts.len() == 1 {
+        parts[0].to_string()
+    } else {
+        format!("({})", parts.join(", "))
+    }
+}
+
+/// Finds which of `keys` the destination lacks, one small query per key (only on the
+/// failure path, to name them), stopping after five.
+async fn find_absent<DB>(
+    conn: &mut DB::Connection,
+    dialect: Dialect,
+    table: &str,
+    targets: &[Target],
+    keys: &[Vec<Option<&str>>],
+    placeholder: fn(usize, &Target) -> String,
+) -> Result<Vec<String>, sqlx::Error>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    Option<String>: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB>,
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let mut absent = Vec::new();
+    for key in keys {
+        let one = std::slice::from_ref(key);
+        if count_present::<DB>(conn, dialect, table, targets, one, 1, placeholder).await? == 0 {
+            absent.push(key_text(key));
+            if absent.len() == 5 {
+                break;
+            }
+        }
+    }
+    Ok(absent)
+}
+
+/// After a keyed write: proves every distinct key sent is in `table`, or names the ones
+/// that are not. Returns how many the destination holds.
+async fn check_present<DB>(
+    conn: &mut DB::Connection,
+    dialect: Dialect,
+    table: &str,
+    targets: &[Target],
+    keys: &[Vec<Option<&str>>],
+    per_statement: usize,
+    placeholder: fn(usize, &Target) -> String,
+) -> Result<u64, WriteError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    Option<String>: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB>,
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let present = count_present::<DB>(
+        conn,
+        dialect,
+        table,
+        targets,
+        keys,
+        per_statement,
+        placeholder,
+    )
+    .await?;
+    if present < keys.len() as u64 {
+        let absent = find_absent::<DB>(conn, dialect, table, targets, keys, placeholder).await?;
+        return Err(missing_error(keys, present, &absent));
+    }
+    Ok(present)
 }

@@ -1,26 +1,127 @@
-//! MySQL/MariaDB: multi-row `INSERT ... ON DUPLICATE KEY UPDATE`, each statement sized
-//! under the 65,535-placeholder limit and a byte budget well inside the server's
-//! `max_allowed_packet`.
+//! MySQL/MariaDB: each page goes into a temporary copy of the table (`seaway_stage`, made
+//! with `CREATE TEMPORARY TABLE ... LIKE`, so every value converts exactly as it would in
+//! the table), then one `UPDATE ... JOIN` changes only the rows that differ and one
+//! `INSERT ... SELECT ... WHERE NOT EXISTS` adds the new ones.
+//!
+//! Why not `INSERT ... ON DUPLICATE KEY UPDATE`: for every duplicate key it runs the
+//! table's UPDATE triggers whether or not a value changed, and with the driver's
+//! `CLIENT_FOUND_ROWS` its affected-row count cannot tell changed rows from unchanged
+//! ones. Here an unchanged row is not written at all, no trigger fires for it, and the
+//! counts are the server's own: the `UPDATE` counts rows whose values differ (its `WHERE`
+//! keeps only those), the `INSERT` counts new rows.
+//!
+//! Statements stay under the 65,535-placeholder limit and a byte budget inside the
+//! server's `max_allowed_packet`; bytes are bound as binary parameters, not hex text
+//! (which doubled them).
 
-use super::{MultiRowInsert, Target, for_destination, non_keys};
+use super::{MultiRowInsert, Target, WriteError, Written, non_keys};
 use crate::transfer::read::quote;
 use crate::transfer::values::{self, Family};
 use seaway_codegen::model::{Dialect, NeutralType};
+use sqlx::MySql;
+use sqlx::mysql::MySqlArguments;
+use sqlx::query::Query;
 
 const MAX_PLACEHOLDERS: usize = 65_535;
-/// Bytes of values per statement; MariaDB's default `max_allowed_packet` is 16 MiB.
-const MAX_BYTES: usize = 4 << 20;
+/// Bytes of values per statement at most; MariaDB's default `max_allowed_packet` is 16 MiB.
+const MAX_BYTES: u64 = 4 << 20;
+/// What a statement carries besides its values (the SQL text, parameter types), allowed
+/// for when a single row is measured against `max_allowed_packet`.
+const OVERHEAD: u64 = 64 << 10;
+/// Keys per presence check.
+const MAX_KEYS: usize = 8_192;
+
+/// What the server accepts, read once when the writer opens.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The session's `max_allowed_packet`, in bytes.
+    max_packet: u64,
+    /// `host:port`, for messages.
+    endpoint: String,
+}
+
+impl Limits {
+    /// Bytes of values one statement may carry.
+    fn budget(&self) -> u64 {
+        MAX_BYTES.min(self.max_packet / 2).max(1)
+    }
+
+    /// Refuses a row the server could not take in one packet, naming the setting.
+    fn check_row(&self, bytes: u64) -> Result<(), WriteError> {
+        if bytes + OVERHEAD <= self.max_packet {
+            return Ok(());
+        }
+        // The next power of two above the row, as the value to raise the setting to.
+        let suggested = (bytes + OVERHEAD).next_power_of_two().min(1 << 30);
+        Err(WriteError::TooLarge {
+            bytes,
+            limit: self.max_packet,
+            suggested,
+            endpoint: self.endpoint.clone(),
+        })
+    }
+}
 
 #[derive(Debug)]
-pub struct MyWriter(pub sqlx::MySqlPool);
+pub struct MyWriter {
+    pub pool: sqlx::MySqlPool,
+    pub limits: Limits,
+}
+
+impl MyWriter {
+    pub async fn open(
+        conn: &seaway_codegen::config::Connection,
+    ) -> Result<MyWriter, seaway_codegen::inspect::ConnectError> {
+        let pool = seaway_codegen::inspect::connect::mysql(conn).await?;
+        let max_packet: u64 = sqlx::query_scalar::<_, u64>("SELECT @@max_allowed_packet")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| seaway_codegen::inspect::connect::classify(conn, e))?;
+        Ok(MyWriter {
+            pool,
+            limits: Limits {
+                max_packet,
+                endpoint: conn.url.endpoint().unwrap_or("?").to_string(),
+            },
+        })
+    }
+}
 
 /// The placeholder for a column, converting canonical text where MySQL cannot.
 fn placeholder(t: &Target) -> &'static str {
-    match (Family::of(&t.ty), t.source) {
-        (Family::Bytes, Family::Bytes) | (Family::Other, Family::Other) => "UNHEX(?)",
-        (Family::Bit, _) => "CAST(CONV(?, 2, 10) AS UNSIGNED)",
-        _ => "?",
+    match Family::of(&t.ty) {
+        Family::Bit => "CAST(CONV(?, 2, 10) AS UNSIGNED)",
+        Family::Bool
+        | Family::Number
+        | Family::Bytes
+        | Family::Date
+        | Family::Time
+        | Family::TimeTz
+        | Family::Timestamp
+        | Family::TimestampTz
+        | Family::Json
+        | Family::Array
+        | Family::Set
+        | Family::Text
+        | Family::Other => "?",
     }
+}
+
+/// A key parameter in a presence check: keys are few and small, so bytes go as hex.
+fn key_placeholder(_n: usize, t: &Target) -> String {
+    match (Family::of(&t.ty), t.source) {
+        (Family::Bytes, Family::Bytes) | (Family::Other, Family::Other) => "UNHEX(?)".into(),
+        _ => placeholder(t).into(),
+    }
+}
+
+/// Whether the value arrives as hex (canonical bytes, MySQL spatial values) and is bound
+/// as the bytes it stands for.
+fn binary(t: &Target) -> bool {
+    matches!(
+        (Family::of(&t.ty), t.source),
+        (Family::Bytes, Family::Bytes) | (Family::Other, Family::Other)
+    )
 }
 
 /// Canonical text in MySQL's input syntax, where it differs (`None`: as it is).
@@ -43,60 +144,241 @@ pub(super) fn input(t: &Target, v: &str) -> Option<String> {
     }
 }
 
-impl MyWriter {
-    pub async fn upsert(
-        &self,
-        table: &str,
-        targets: &[Target],
-        rows: &[Vec<Option<String>>],
-    ) -> Result<usize, sqlx::Error> {
-        insert_rows(&mut *self.0.acquire().await?, table, targets, rows).await
+/// Binds one value: bytes as binary, everything else as canonical text converted for
+/// MySQL.
+fn bind<'q>(
+    query: Query<'q, MySql, MySqlArguments>,
+    t: &Target,
+    v: Option<&str>,
+) -> Query<'q, MySql, MySqlArguments> {
+    match v {
+        Some(hex) if binary(t) => match values::from_hex(hex) {
+            Some(bytes) => query.bind(bytes),
+            // Not hex after all: let the server judge the text.
+            None => query.bind(Some(hex.to_string())),
+        },
+        _ => query.bind(super::for_destination(Dialect::Mysql, t, v)),
     }
 }
 
-/// Multi-row upserts (plain inserts when no target is a key: ON DUPLICATE KEY then has
-/// nothing to match) on an open connection, inside the caller's transaction if any.
-pub(super) async fn insert_rows(
+/// The bytes a row's values take on the wire (binary values at half their hex).
+fn row_bytes(targets: &[Target], row: &[Option<String>]) -> u64 {
+    targets
+        .iter()
+        .zip(row)
+        .map(|(t, v)| match v {
+            None => 4,
+            Some(v) if binary(t) => v.len() as u64 / 2,
+            Some(v) => v.len() as u64,
+        })
+        .sum()
+}
+
+/// Multi-row `INSERT`s of `rows` into `table` (plain: no key is matched), sized under the
+/// placeholder limit and the byte budget; a row too large for the server is refused
+/// before it is sent. Returns the rows the server reports inserted.
+async fn insert_batches(
     conn: &mut sqlx::MySqlConnection,
+    limits: &Limits,
     table: &str,
     targets: &[Target],
     rows: &[Vec<Option<String>>],
-) -> Result<usize, sqlx::Error> {
-    let q = |n: &str| quote(Dialect::Mysql, n);
-    let updates: Vec<String> = non_keys(targets)
-        .map(|t| format!("{0} = VALUES({0})", q(&t.name)))
-        .collect();
-    let tail = if updates.is_empty() {
-        let first = targets.first().map(|t| q(&t.name)).unwrap_or_default();
-        format!(" ON DUPLICATE KEY UPDATE {first} = {first}")
-    } else {
-        format!(" ON DUPLICATE KEY UPDATE {}", updates.join(", "))
-    };
-    let insert = MultiRowInsert::new(Dialect::Mysql, table, targets, placeholder, tail);
+) -> Result<u64, WriteError> {
+    let insert = MultiRowInsert::new(Dialect::Mysql, table, targets, placeholder, String::new());
     let per_statement = (MAX_PLACEHOLDERS / targets.len().max(1)).max(1);
-    let mut written = 0;
+    let budget = limits.budget();
+    let mut inserted = 0;
     let mut start = 0;
     while start < rows.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < rows.len() && end - start < per_statement && (bytes < MAX_BYTES || end == start)
-        {
-            bytes += rows[end]
-                .iter()
-                .map(|v| v.as_ref().map_or(4, String::len))
-                .sum::<usize>();
+        while end < rows.len() && end - start < per_statement && (bytes < budget || end == start) {
+            let size = row_bytes(targets, &rows[end]);
+            limits.check_row(size)?;
+            bytes += size;
             end += 1;
         }
         let batch = &rows[start..end];
         let mut query = sqlx::query(insert.sql(batch.len()));
         for row in batch {
             for (t, v) in targets.iter().zip(row) {
-                query = query.bind(for_destination(Dialect::Mysql, t, v.as_deref()));
+                query = bind(query, t, v.as_deref());
             }
         }
-        query.execute(&mut *conn).await?;
-        written += batch.len();
+        inserted += query.execute(&mut *conn).await?.rows_affected();
         start = end;
     }
-    Ok(written)
+    Ok(inserted)
+}
+
+impl MyWriter {
+    pub async fn upsert(
+        &self,
+        table: &str,
+        targets: &[Target],
+        rows: &[Vec<Option<String>>],
+    ) -> Result<Written, WriteError> {
+        if rows.is_empty() {
+            return Ok(Written::default());
+        }
+        let mut conn = self.pool.acquire().await?;
+        if !targets.iter().any(|t| t.is_key) {
+            let n = insert_batches(&mut conn, &self.limits, table, targets, rows).await?;
+            return Ok(Written::inserted(n));
+        }
+        let staged = stage(&mut conn, &self.limits, table, targets, rows).await;
+        let merged = match staged {
+            Ok(()) => merge(&mut conn, table, targets).await,
+            Err(e) => Err(e),
+        };
+        // The stage goes whatever happened: the connection returns to the pool.
+        let dropped = sqlx::raw_sql("DROP TEMPORARY TABLE IF EXISTS seaway_stage")
+            .execute(&mut *conn)
+            .await;
+        let (inserted, updated) = merged?;
+        dropped?;
+        let sent = super::distinct_keys(targets, rows);
+        super::check_present::<MySql>(
+            &mut conn,
+            Dialect::Mysql,
+            table,
+            targets,
+            &sent,
+            MAX_KEYS,
+            key_placeholder,
+        )
+        .await?;
+        Ok(Written {
+            inserted,
+            updated,
+            unchanged: (sent.len() as u64).saturating_sub(inserted + updated),
+        })
+    }
+}
+
+/// Loads `rows` into a fresh `seaway_stage`, a temporary table like `table` (same types,
+/// charsets and keys), or, where `LIKE` is refused (a partitioned table), one declared
+/// from the targets' types.
+async fn stage(
+    conn: &mut sqlx::MySqlConnection,
+    limits: &Limits,
+    table: &str,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<(), WriteError> {
+    let q = |n: &str| quote(Dialect::Mysql, n);
+    sqlx::raw_sql("DROP TEMPORARY TABLE IF EXISTS seaway_stage")
+        .execute(&mut *conn)
+        .await?;
+    let like = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TEMPORARY TABLE seaway_stage LIKE {}",
+        q(table)
+    )))
+    .execute(&mut *conn)
+    .await;
+    if like.is_err() {
+        let cols: Vec<String> = targets
+            .iter()
+            .map(|t| format!("{} {}", q(&t.name), t.native))
+            .collect();
+        let keys: Vec<String> = targets
+            .iter()
+            .filter(|t| t.is_key)
+            .map(|t| q(&t.name))
+            .collect();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE TEMPORARY TABLE seaway_stage ({}, PRIMARY KEY ({}))",
+            cols.join(", "),
+            keys.join(", ")
+        )))
+        .execute(&mut *conn)
+        .await?;
+    }
+    insert_batches(conn, limits, "seaway_stage", targets, rows).await?;
+    Ok(())
+}
+
+/// Moves the stage into `table` in one transaction: changed rows updated, new rows
+/// inserted, equal rows untouched. Returns (inserted, updated) as the server counted.
+async fn merge(
+    conn: &mut sqlx::MySqlConnection,
+    table: &str,
+    targets: &[Target],
+) -> Result<(u64, u64), WriteError> {
+    let q = |n: &str| quote(Dialect::Mysql, n);
+    let joined: Vec<String> = targets
+        .iter()
+        .filter(|t| t.is_key)
+        .map(|t| format!("d.{0} = s.{0}", q(&t.name)))
+        .collect();
+    let joined = joined.join(" AND ");
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let updates: Vec<String> = non_keys(targets)
+        .map(|t| format!("d.{0} = s.{0}", q(&t.name)))
+        .collect();
+    let updated = if updates.is_empty() {
+        0
+    } else {
+        let same: Vec<String> = non_keys(targets).map(same_value).collect();
+        let sql = format!(
+            "UPDATE {} AS d JOIN seaway_stage AS s ON {joined} SET {} WHERE NOT ({})",
+            q(table),
+            updates.join(", "),
+            same.join(" AND ")
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+    };
+    let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
+    let scols: Vec<String> = targets
+        .iter()
+        .map(|t| format!("s.{}", q(&t.name)))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {t} ({}) SELECT {} FROM seaway_stage AS s WHERE NOT EXISTS (SELECT 1 FROM {t} AS d WHERE {joined})",
+        cols.join(", "),
+        scols.join(", "),
+        t = q(table),
+    );
+    let inserted = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok((inserted, updated))
+}
+
+/// "The held value equals the staged one", exactly: NULL-safe (`<=>`), and strings
+/// compared as bytes, since a case-insensitive or PAD SPACE collation calls `a` and `A`
+/// (or `a` and `a `) equal and the change would never be written.
+fn same_value(t: &Target) -> String {
+    let c = quote(Dialect::Mysql, &t.name);
+    match Family::of(&t.ty) {
+        Family::Text | Family::Json | Family::Set | Family::Array | Family::Other => {
+            format!("CAST(d.{c} AS BINARY) <=> CAST(s.{c} AS BINARY)")
+        }
+        Family::Bool
+        | Family::Number
+        | Family::Bytes
+        | Family::Date
+        | Family::Time
+        | Family::TimeTz
+        | Family::Timestamp
+        | Family::TimestampTz
+        | Family::Bit => format!("d.{c} <=> s.{c}"),
+    }
+}
+
+/// Plain multi-row inserts on an open connection, inside the caller's transaction: an
+/// append-only table's window (no key to match on). Returns the rows the server took.
+pub(super) async fn insert_plain(
+    conn: &mut sqlx::MySqlConnection,
+    limits: &Limits,
+    table: &str,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<u64, WriteError> {
+    insert_batches(conn, limits, table, targets, rows).await
 }

@@ -3,13 +3,42 @@
 //! whole page in one message flow, so the path pays no per-statement latency (sqlx 0.9
 //! leaves TCP_NODELAY off, which costs ~40 ms per small statement).
 
-use super::{Target, converted, non_keys};
+use super::{Target, WriteError, Written, converted, non_keys};
 use crate::transfer::read::quote;
 use crate::transfer::values::{self, Family, copy_escape};
 use seaway_codegen::model::{Dialect, NeutralType};
 
 #[derive(Debug)]
 pub struct PgWriter(pub sqlx::PgPool);
+
+/// Keys per presence check: well under PostgreSQL's 65,535 bind parameters.
+const MAX_KEYS: usize = 8_192;
+
+/// A key parameter, cast to the column's type (PostgreSQL will not compare text with it).
+fn key_placeholder(n: usize, t: &Target) -> String {
+    format!("CAST(${n} AS {})", t.native)
+}
+
+/// One side of the "row differs" test of an upsert (`side` is `seaway_t`, the row held,
+/// or `EXCLUDED`, the row sent). Types whose `=` is exact identity are compared as they
+/// are; every other type as its text under `COLLATE "C"`, because its `=` may equate
+/// values that differ (`numeric` 1.5 = 1.50, `interval` 1 day = 24 hours, a
+/// case-insensitive collation, `citext`), has no `=` at all (`json`, `xml`, `point`), or
+/// compares something else (`box` compares areas). A change such an `=` missed would
+/// never be written.
+fn compared(t: &Target, side: &str) -> String {
+    let c = format!("{side}.{}", quote(Dialect::Postgres, &t.name));
+    match t.ty {
+        NeutralType::Bool
+        | NeutralType::Int { .. }
+        | NeutralType::Date
+        | NeutralType::Timestamp { .. }
+        | NeutralType::TimestampTz { .. }
+        | NeutralType::Uuid
+        | NeutralType::Binary { .. } => c,
+        _ => format!("{c}::text COLLATE \"C\""),
+    }
+}
 
 /// Canonical text in PostgreSQL's input syntax, where it differs (`None`: as it is).
 pub(super) fn input(t: &Target, v: &str) -> Option<String> {
@@ -120,20 +149,33 @@ impl PgWriter {
         table: &str,
         targets: &[Target],
         rows: &[Vec<Option<String>>],
-    ) -> Result<usize, sqlx::Error> {
+    ) -> Result<Written, sqlx::Error> {
         let mut conn = self.0.acquire().await?;
-        let done = copy_rows(&mut conn, table, targets, rows).await?;
-        Ok(usize::try_from(done).unwrap_or(rows.len()))
+        // COPY's own count: the rows the table took, not the rows sent. Fewer (a trigger
+        // that dropped some) fails the fast path; the upsert then names the missing keys.
+        let copied = copy_rows(&mut conn, table, targets, rows).await?;
+        if copied != rows.len() as u64 {
+            return Err(sqlx::Error::Protocol(format!(
+                "COPY took {copied} of {} rows",
+                rows.len()
+            )));
+        }
+        Ok(Written::inserted(copied))
     }
 
+    /// Stages the page with `COPY`, then one `INSERT ... SELECT DISTINCT ON (key) ... ON
+    /// CONFLICT DO UPDATE ... WHERE <the row differs>`: a row the table already holds
+    /// exactly is not updated (no new row version, no WAL, no trigger). `RETURNING (xmax =
+    /// 0)` tells inserted rows from updated ones (a fresh row version has no deleting
+    /// transaction); rows neither returned nor missing are the unchanged ones.
     pub async fn upsert(
         &self,
         table: &str,
         targets: &[Target],
         rows: &[Vec<Option<String>>],
-    ) -> Result<usize, sqlx::Error> {
+    ) -> Result<Written, WriteError> {
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(Written::default());
         }
         let q = |n: &str| quote(Dialect::Postgres, n);
         let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
@@ -156,10 +198,15 @@ impl PgWriter {
             if updates.is_empty() {
                 format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "))
             } else {
+                let (ours, theirs): (Vec<String>, Vec<String>) = non_keys(targets)
+                    .map(|t| (compared(t, "seaway_t"), compared(t, "EXCLUDED")))
+                    .unzip();
                 format!(
-                    " ON CONFLICT ({}) DO UPDATE SET {}",
+                    " ON CONFLICT ({}) DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})",
                     keys.join(", "),
-                    updates.join(", ")
+                    updates.join(", "),
+                    ours.join(", "),
+                    theirs.join(", ")
                 )
             }
         };
@@ -186,7 +233,8 @@ impl PgWriter {
         // OVERRIDING SYSTEM VALUE: the source's keys are kept, also in a `GENERATED ALWAYS`
         // identity column (which refuses them otherwise); tables without one ignore it.
         let insert = format!(
-            "INSERT INTO {} ({cols}) OVERRIDING SYSTEM VALUE SELECT {distinct}{cols} FROM seaway_stage{}{conflict}",
+            "WITH seaway_written AS (INSERT INTO {} AS seaway_t ({cols}) OVERRIDING SYSTEM VALUE SELECT {distinct}{cols} FROM seaway_stage{}{conflict} RETURNING (seaway_t.xmax = 0) AS inserted) \
+             SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM seaway_written",
             q(table),
             if keys.is_empty() {
                 String::new()
@@ -195,11 +243,31 @@ impl PgWriter {
             },
             cols = cols.join(", "),
         );
-        let done = sqlx::raw_sql(sqlx::AssertSqlSafe(insert))
-            .execute(&mut *tx)
+        let (inserted, updated): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(insert))
+            .fetch_one(&mut *tx)
             .await?;
+        let (inserted, updated) = (inserted.max(0) as u64, updated.max(0) as u64);
+        if keys.is_empty() {
+            tx.commit().await?;
+            return Ok(Written::inserted(inserted));
+        }
+        let sent = super::distinct_keys(targets, rows);
+        super::check_present::<sqlx::Postgres>(
+            &mut tx,
+            Dialect::Postgres,
+            table,
+            targets,
+            &sent,
+            MAX_KEYS,
+            key_placeholder,
+        )
+        .await?;
         tx.commit().await?;
-        Ok(usize::try_from(done.rows_affected()).unwrap_or(rows.len()))
+        Ok(Written {
+            inserted,
+            updated,
+            unchanged: (sent.len() as u64).saturating_sub(inserted + updated),
+        })
     }
 
     /// Identity and serial columns were written with explicit values; move their

@@ -1,7 +1,7 @@
 //! SQLite: multi-row `INSERT ... ON CONFLICT DO UPDATE` inside one transaction per
 //! page, each statement under SQLite's 32,766-placeholder limit.
 
-use super::{MultiRowInsert, Target, non_keys};
+use super::{MultiRowInsert, Target, WriteError, Written, non_keys};
 use crate::transfer::read::quote;
 use crate::transfer::values::{self, Family};
 use seaway_codegen::model::Dialect;
@@ -52,7 +52,7 @@ fn bind<'q>(
         .strip_prefix("X'")
         .or_else(|| v.strip_prefix("x'"))
         .and_then(|h| h.strip_suffix('\''))
-        && let Some(bytes) = from_hex(hex)
+        && let Some(bytes) = values::from_hex(hex)
     {
         return query.bind(bytes);
     }
@@ -68,35 +68,74 @@ fn bind<'q>(
     }
 }
 
-fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 impl LiteWriter {
+    /// Upserts in one transaction: `INSERT ... ON CONFLICT DO UPDATE ... WHERE <the row
+    /// differs>`, so a row the table already holds exactly is not written (no UPDATE
+    /// trigger fires). SQLite's change count covers inserted and updated rows alike, so
+    /// the keys present are counted before and after: the difference is the inserted
+    /// rows, and the after-count proves every key sent arrived.
     pub async fn upsert(
         &self,
         table: &str,
         targets: &[Target],
         rows: &[Vec<Option<String>>],
-    ) -> Result<usize, sqlx::Error> {
-        insert_rows(&mut *self.0.acquire().await?, table, targets, rows).await
+    ) -> Result<Written, WriteError> {
+        let mut conn = self.0.acquire().await?;
+        if rows.is_empty() {
+            return Ok(Written::default());
+        }
+        if !targets.iter().any(|t| t.is_key) {
+            return insert_plain(&mut conn, table, targets, rows)
+                .await
+                .map(Written::inserted);
+        }
+        let sent = super::distinct_keys(targets, rows);
+        let per_check = MAX_PLACEHOLDERS / targets.iter().filter(|t| t.is_key).count().max(1);
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let before = super::count_present::<Sqlite>(
+            &mut tx,
+            Dialect::Sqlite,
+            table,
+            targets,
+            &sent,
+            per_check,
+            key_placeholder,
+        )
+        .await?;
+        let changed = write_rows(&mut tx, table, targets, rows).await?;
+        let after = super::check_present::<Sqlite>(
+            &mut tx,
+            Dialect::Sqlite,
+            table,
+            targets,
+            &sent,
+            per_check,
+            key_placeholder,
+        )
+        .await?;
+        tx.commit().await?;
+        let inserted = after.saturating_sub(before);
+        let updated = changed.saturating_sub(inserted);
+        Ok(Written {
+            inserted,
+            updated,
+            unchanged: (sent.len() as u64).saturating_sub(inserted + updated),
+        })
     }
 }
 
-/// Multi-row upserts (plain inserts when no target is a key) on an open connection, in
-/// one transaction (a savepoint inside the caller's transaction, if any).
-pub(super) async fn insert_rows(
+fn key_placeholder(_n: usize, t: &Target) -> String {
+    placeholder(t).to_string()
+}
+
+/// Multi-row upserts (plain inserts when no target is a key) on an open connection;
+/// returns SQLite's count of rows inserted or changed.
+async fn write_rows(
     conn: &mut sqlx::SqliteConnection,
     table: &str,
     targets: &[Target],
     rows: &[Vec<Option<String>>],
-) -> Result<usize, sqlx::Error> {
+) -> Result<u64, sqlx::Error> {
     let q = |n: &str| quote(Dialect::Sqlite, n);
     let keys: Vec<String> = targets
         .iter()
@@ -106,18 +145,30 @@ pub(super) async fn insert_rows(
     let updates: Vec<String> = non_keys(targets)
         .map(|t| format!("{0} = excluded.{0}", q(&t.name)))
         .collect();
+    // Compared with an explicit BINARY collation: a NOCASE or RTRIM column would call
+    // `a` and `A` equal, and the change would never be written.
+    let differs: Vec<String> = non_keys(targets)
+        .map(|t| {
+            format!(
+                "{t}.{c} IS NOT excluded.{c} COLLATE BINARY",
+                t = q(table),
+                c = q(&t.name)
+            )
+        })
+        .collect();
     let tail = match (keys.is_empty(), updates.is_empty()) {
         (true, _) => String::new(),
         (false, true) => format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", ")),
         (false, false) => format!(
-            " ON CONFLICT ({}) DO UPDATE SET {}",
+            " ON CONFLICT ({}) DO UPDATE SET {} WHERE {}",
             keys.join(", "),
-            updates.join(", ")
+            updates.join(", "),
+            differs.join(" OR ")
         ),
     };
     let insert = MultiRowInsert::new(Dialect::Sqlite, table, targets, placeholder, tail);
     let per_statement = (MAX_PLACEHOLDERS / targets.len().max(1)).max(1);
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let mut changed = 0;
     for batch in rows.chunks(per_statement) {
         let mut query = sqlx::query(insert.sql(batch.len()));
         for row in batch {
@@ -125,8 +176,22 @@ pub(super) async fn insert_rows(
                 query = bind(query, t, v.as_deref());
             }
         }
-        query.execute(&mut *tx).await?;
+        changed += query.execute(&mut *conn).await?.rows_affected();
     }
+    Ok(changed)
+}
+
+/// Plain multi-row inserts on an open connection, in one transaction (a savepoint
+/// inside the caller's transaction, if any): an append-only table's window, or a table
+/// without a key. Returns the rows SQLite inserted.
+pub(super) async fn insert_plain(
+    conn: &mut sqlx::SqliteConnection,
+    table: &str,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<u64, WriteError> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let n = write_rows(&mut tx, table, targets, rows).await?;
     tx.commit().await?;
-    Ok(rows.len())
+    Ok(n)
 }
