@@ -9,6 +9,7 @@ mod check;
 mod convergence;
 mod extras;
 mod failures;
+mod fidelity;
 mod incremental;
 mod interrupted;
 mod lock;

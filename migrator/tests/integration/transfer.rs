@@ -113,9 +113,15 @@ async fn chinook_transfers_in_all_nine_pairs_with_equal_values_and_is_idempotent
                 );
             }
 
-            // A second run changes nothing.
+            // A second run changes nothing, and writes nothing.
             let out = support::run_migrator(&config_path, &["transfer"]);
             assert!(out.ok, "{pair}: second transfer: {}", out.stderr);
+            assert!(
+                out.stdout
+                    .contains("(0 inserted, 0 updated, 15607 unchanged)"),
+                "{pair}: the second transfer wrote rows:\n{}",
+                out.stdout
+            );
             let again = contents(&config.connections["dst"], &desired.schema).await;
             assert!(
                 again == have,
@@ -529,6 +535,25 @@ async fn zoo_run(run: &ZooRun, src: &str, dst: &str) -> Vec<String> {
                 }
             }
         }
+    }
+
+    // A second run writes nothing: every row the destination holds is recognised as
+    // unchanged, whatever each engine did to its values on the way in (a change this
+    // comparison missed would be a row rewritten on every re-sync).
+    let report = project.path().join("second.json");
+    let out = support::run_migrator(
+        &config_path,
+        &["transfer", "--report", report.to_str().expect("utf-8 path")],
+    );
+    let second: serde_json::Value = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    if second["inserted"] != 0 || second["updated"] != 0 {
+        failures.push(format!(
+            "{pair}: the second transfer wrote rows: {}\n{}",
+            out.stdout, out.stderr
+        ));
     }
 
     // Identity and serial sequences are past the loaded values: a row inserted without

@@ -15,19 +15,19 @@ use std::time::{Duration, Instant};
 
 /// One `migrator` run: its exit code and what it printed.
 #[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Run {
-    fn all(&self) -> String {
+    pub fn all(&self) -> String {
         format!("--- stdout:\n{}\n--- stderr:\n{}", self.stdout, self.stderr)
     }
 }
 
-fn migrator(config: &Path, args: &[&str]) -> Run {
+pub fn migrator(config: &Path, args: &[&str]) -> Run {
     let out = assert_cmd::Command::cargo_bin("migrator")
         .expect("migrator binary")
         .arg("--config")
@@ -46,7 +46,7 @@ fn migrator(config: &Path, args: &[&str]) -> Run {
 
 /// A project folder whose `seaway.yaml` copies `src` into `dst`, with the destination's
 /// tables created by `diff` + `migrator apply`. Returns the folder and the config path.
-async fn project(src: &str, dst: &str) -> (tempfile::TempDir, PathBuf) {
+pub async fn project(src: &str, dst: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("project dir");
     let config_path = dir.path().join("seaway.yaml");
     std::fs::write(
@@ -94,7 +94,7 @@ fn first_difference(want: &[String], have: &[String]) -> String {
 }
 
 /// The rows of `.seaway/rejects/<table>.jsonl` beside `config`, parsed; empty if absent.
-fn rejects(config: &Path, table: &str) -> (String, Vec<serde_json::Value>) {
+pub fn rejects(config: &Path, table: &str) -> (String, Vec<serde_json::Value>) {
     let path = config
         .parent()
         .expect("config dir")
