@@ -257,3 +257,47 @@ async fn rows_near_and_over_max_allowed_packet_into_mysql() {
     );
     db.close().await;
 }
+
+/// Every MySQL session seaway opens has exactly seaway's `sql_mode`, not the server's
+/// with additions: the server here runs `STRICT_TRANS_TABLES`, `ERROR_FOR_DIVISION_BY_ZERO`
+/// and more, none of which may survive, and `NO_AUTO_VALUE_ON_ZERO` must be there.
+#[tokio::test]
+async fn mysql_sessions_replace_the_servers_sql_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(url) = database(Engine::Mysql, "seaway_x_mode_my", None, dir.path()).await else {
+        return;
+    };
+    let config_path = dir.path().join("seaway.yaml");
+    std::fs::write(
+        &config_path,
+        format!("connections:\n  db: {{ url: \"{url}\" }}\nsource: db\n"),
+    )
+    .expect("config");
+    let config = seaway_codegen::config::Config::load(&config_path).expect("config");
+    let pool = seaway_codegen::inspect::connect::mysql(&config.connections["db"])
+        .await
+        .expect("connect");
+    // More connections than one: each must get the mode, not only the first.
+    let mut modes = Vec::new();
+    let held: Vec<_> = futures_util::future::join_all((0..3).map(|_| pool.acquire())).await;
+    for conn in held {
+        let mut conn = conn.expect("acquire");
+        let mode: String = sqlx::query_scalar("SELECT @@SESSION.sql_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("sql_mode");
+        modes.push(mode);
+    }
+    let global: String = sqlx::query_scalar("SELECT @@GLOBAL.sql_mode")
+        .fetch_one(&pool)
+        .await
+        .expect("global sql_mode");
+    pool.close().await;
+    for mode in modes {
+        assert_eq!(
+            mode,
+            seaway_codegen::inspect::connect::MYSQL_SQL_MODE,
+            "session sql_mode (server's global: {global})"
+        );
+    }
+}
