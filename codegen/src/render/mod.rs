@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod crate_files;
+pub mod haproxy;
 pub mod openapi;
 
 use crate::boundary::{self, Boundaries, BoundaryError};
