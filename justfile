@@ -39,6 +39,11 @@ diff *ARGS:
 generate *ARGS:
     {{codegen}} generate {{ARGS}}
 
+# Write generated/route/haproxy.cfg from boundaries.yaml and `routing:` (--check: exit 1
+# if it is stale).
+route *ARGS:
+    {{codegen}} route {{ARGS}}
+
 # Exit non-zero when snapshots, migrations or the destination are out of step (CI runs it).
 check:
     {{codegen}} check

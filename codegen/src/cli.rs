@@ -38,6 +38,9 @@ pub enum Command {
     /// Detect service boundaries in the source snapshot and write <output>/boundaries.yaml,
     /// and per service <output>/services/<name>/ (openapi.yaml and an axum + sea-orm crate).
     Generate(GenerateArgs),
+    /// Write <output>/route/haproxy.cfg from the service boundaries and `routing:`: HAProxy
+    /// in front of the monolith and the services, weights changed by `migrator route`.
+    Route(GenerateArgs),
     /// Time boundary detection and rendering on a synthetic schema (`just bench-generate`).
     BenchGenerate(BenchGenerateArgs),
 }

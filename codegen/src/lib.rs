@@ -13,6 +13,7 @@ pub mod migrations;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod route;
 pub mod snapshot_io;
 pub mod synthetic;
 pub mod target;

@@ -96,6 +96,42 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Route(args) => {
+            let config = Config::load(&cli.global.config)?;
+            let Some(file) = seaway_codegen::commands::route::run(&config)? else {
+                anyhow::bail!(
+                    "{}: no `routing:` section; add one naming the monolith and each service's address (docs/config.md)",
+                    config.path.display()
+                );
+            };
+            if args.check {
+                if snapshot_io::stale(std::slice::from_ref(&file)).is_empty() {
+                    println!("{} is current", file.path.display());
+                    return Ok(ExitCode::SUCCESS);
+                }
+                eprintln!("stale: {}", file.path.display());
+                eprintln!("error: the routing config is stale; run `just route` and commit");
+                return Ok(ExitCode::from(1));
+            }
+            let outcome = snapshot_io::write_all(std::slice::from_ref(&file))
+                .context("writing the routing config")?;
+            // HAProxy creates neither the admin socket's folder nor the state file's.
+            if let Some(routing) = &config.routing {
+                for p in [&routing.admin_socket, &routing.state_file] {
+                    if let Some(dir) = routing.resolve(p).parent() {
+                        std::fs::create_dir_all(dir)
+                            .with_context(|| format!("creating {}", dir.display()))?;
+                    }
+                }
+            }
+            let what = if outcome.iter().all(|o| *o == WriteOutcome::Unchanged) {
+                "unchanged"
+            } else {
+                "written"
+            };
+            println!("{} ({what})", file.path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Diff(args) => {
             let config = Config::load(&cli.global.config)?;
             let outcome = seaway_codegen::commands::diff::run(&config).await?;

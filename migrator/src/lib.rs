@@ -6,5 +6,6 @@
 pub mod apply;
 pub mod ping;
 pub mod progress;
+pub mod route;
 pub mod transfer;
 pub mod verify;

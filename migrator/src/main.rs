@@ -137,6 +137,52 @@ enum Command {
         #[arg(long, value_name = "N", requires = "continuous")]
         checks: Option<u64>,
     },
+    /// Move traffic between the monolith and a generated service through HAProxy's admin
+    /// socket (`codegen route` writes the config; `routing:` in seaway.yaml).
+    Route {
+        #[command(subcommand)]
+        action: RouteAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RouteAction {
+    /// Send PERCENT of the service's paths to it (0 drains it: clients pinned by a sticky
+    /// cookie stay until `rollback`). blue_green services take 0 or 100 only.
+    Set {
+        service: String,
+        #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: u8,
+    },
+    /// Step the service up to --to percent, --step points every --every; each step is
+    /// watched, and the service is rolled back to 0% (exit 1) when its health check
+    /// fails, its error rate passes --max-error-rate or its average response time
+    /// passes --max-response-ms.
+    Shift {
+        service: String,
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+        to: u8,
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=100))]
+        step: u8,
+        /// How long each step is held and watched: 500ms, 30s, 5m, 1h.
+        #[arg(long, default_value = "5m", value_parser = seaway_migrator::route::shift::parse_duration)]
+        every: Duration,
+        /// Percent of the service's requests in a step that may fail (5xx, refused or
+        /// broken connections).
+        #[arg(long, default_value_t = 1.0, value_name = "PERCENT")]
+        max_error_rate: f64,
+        /// Largest acceptable average response time of the service.
+        #[arg(long, value_name = "MS")]
+        max_response_ms: Option<u64>,
+        /// Requests a step must see before its error rate is judged.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        min_requests: u64,
+    },
+    /// Take the service out at once: every request, sticky ones included, goes to the
+    /// monolith; requests in flight at the service finish.
+    Rollback { service: String },
+    /// Show each routed service's share, its servers' states, checks, requests and errors.
+    Status,
 }
 
 fn main() -> ExitCode {
@@ -297,6 +343,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", apply::status(&config).await?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Route { action } => route(&config, action).await,
         Command::Ping { connection } => {
             let targets: Vec<_> = match &connection {
                 Some(name) => match config.connections.get(name) {
@@ -447,4 +494,89 @@ async fn verify_once(
 /// A value for the terminal: quoted, or NULL.
 fn shown(v: Option<&str>) -> String {
     v.map_or_else(|| "NULL".to_string(), |v| format!("{v:?}"))
+}
+
+/// `migrator route ...`. The library is synchronous (one short socket exchange per
+/// command), so it runs on a blocking thread, away from the async workers.
+async fn route(config: &Config, action: RouteAction) -> anyhow::Result<ExitCode> {
+    use seaway_migrator::route::{RouteError, control::Target, shift};
+    let Some(routing) = config.routing.clone() else {
+        return Err(RouteError::NoRouting {
+            path: config.path.clone(),
+        }
+        .into());
+    };
+    tokio::task::spawn_blocking(move || -> anyhow::Result<ExitCode> {
+        match action {
+            RouteAction::Set { service, percent } => {
+                let target = Target::new(&routing, &service)?;
+                target.set(percent)?;
+                println!("{service}: {percent}% to the service");
+                Ok(ExitCode::SUCCESS)
+            }
+            RouteAction::Rollback { service } => {
+                let target = Target::new(&routing, &service)?;
+                target.rollback()?;
+                println!(
+                    "{service}: rolled back; every request goes to the monolith (the service is in maintenance)"
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            RouteAction::Shift {
+                service,
+                to,
+                step,
+                every,
+                max_error_rate,
+                max_response_ms,
+                min_requests,
+            } => {
+                let target = Target::new(&routing, &service)?;
+                let gates = shift::Gates {
+                    max_error_rate,
+                    max_response_ms,
+                    min_requests,
+                };
+                match shift::run(&target, to, step, every, &gates, |line| println!("{line}"))? {
+                    shift::Outcome::Reached(p) => {
+                        println!("{service}: shift done, {p}% to the service");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    shift::Outcome::RolledBack { at, reason } => {
+                        eprintln!("error: {service}: rolled back to 0% at {at}%: {reason}");
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            }
+            RouteAction::Status => {
+                println!(
+                    "{:<12} {:<13} {:>5}  {:<9} {:<11} {:>6} {:>4} {:>9} {:>6} {:>7}",
+                    "service", "strategy", "share", "server", "state", "weight", "cur", "requests", "5xx", "avg ms"
+                );
+                for name in routing.services.keys() {
+                    let target = Target::new(&routing, name)?;
+                    let (m, s) = target.stats()?;
+                    let share = seaway_migrator::route::control::percent_of(target.route.strategy, &m, &s);
+                    for (i, row) in [&s, &m].into_iter().enumerate() {
+                        let (n, strat, pct) = if i == 0 {
+                            (name.as_str(), target.route.strategy.as_str(), format!("{share}%"))
+                        } else {
+                            ("", "", String::new())
+                        };
+                        let state = if row.check_status.is_empty() {
+                            row.status.clone()
+                        } else {
+                            format!("{} {}", row.status, row.check_status.trim_start_matches('*'))
+                        };
+                        println!(
+                            "{n:<12} {strat:<13} {pct:>5}  {:<9} {state:<11} {:>6} {:>4} {:>9} {:>6} {:>7}",
+                            row.server, row.weight, row.current, row.responses, row.http_5xx, row.rtime_ms
+                        );
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+    .await?
 }

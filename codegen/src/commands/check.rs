@@ -63,6 +63,20 @@ pub async fn run(config: &Config) -> Result<Vec<Finding>, CheckError> {
         }
     }
 
+    // The routing config, when `routing:` asks for one, must match too.
+    match super::route::run(config) {
+        Ok(Some(file)) => {
+            for p in snapshot_io::stale(std::slice::from_ref(&file)) {
+                findings.push(format!(
+                    "{} is stale; run `just route` and commit",
+                    p.display()
+                ));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => findings.push(format!("cannot write the routing config: {e}")),
+    }
+
     let Some(dest_name) = &config.destination else {
         return Ok(findings);
     };

@@ -5,3 +5,4 @@ pub mod check;
 pub mod diff;
 pub mod generate;
 pub mod introspect;
+pub mod route;

@@ -6,6 +6,7 @@
 
 mod interpolate;
 mod raw;
+pub mod routing;
 mod unique_map;
 pub mod validate;
 
@@ -48,6 +49,8 @@ pub struct Config {
     /// of the SQLite file `.seaway/state.sqlite`.
     pub state: Option<String>,
     pub services: Services,
+    /// `routing:`, when traffic is routed between the monolith and the services.
+    pub routing: Option<routing::Routing>,
     text: String,
 }
 
@@ -511,7 +514,9 @@ impl Builder<'_> {
             }
         }
         let services = self.services(raw.services)?;
+        let routing = self.routing(raw.routing)?;
         Ok(Config {
+            routing,
             path: self.path.to_path_buf(),
             services,
             naming: raw.naming,

@@ -30,6 +30,43 @@ pub struct RawConfig {
     pub transfer: RawTransfer,
     #[serde(default)]
     pub services: RawServices,
+    /// `routing:`: how `codegen route` and `migrator route` move traffic to the services.
+    pub routing: Option<RawRouting>,
+}
+
+/// `routing:` as written (validated in [`super::routing`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    pub listen: String,
+    pub monolith: String,
+    pub admin_socket: Option<String>,
+    pub state_file: Option<String>,
+    pub check_interval_ms: Option<u64>,
+    #[serde(default)]
+    pub services: UniqueMap<String, RawRoute>,
+}
+
+/// `routing.services.<name>:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub address: String,
+    #[serde(default)]
+    pub strategy: super::routing::Strategy,
+    #[serde(default)]
+    pub sticky: bool,
+    pub canary_key: Option<String>,
+    pub flag: Option<RawFlag>,
+}
+
+/// `routing.services.<name>.flag:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlag {
+    pub header: Option<String>,
+    pub cookie: Option<String>,
+    pub value: String,
 }
 
 /// `services:`: how `codegen generate` cuts the source into REST services.

@@ -620,6 +620,28 @@ struct ErrorRs;
 struct CodecRs;
 
 #[derive(Template)]
+#[template(path = "service/src/metrics.rs", escape = "none")]
+struct MetricsRs;
+
+#[derive(Template)]
+#[template(path = "service/src/observe.rs", escape = "none")]
+struct ObserveRs;
+
+#[derive(Template)]
+#[template(path = "service/Dockerfile", escape = "none")]
+struct Dockerfile<'a> {
+    name: &'a str,
+    package: &'a str,
+    output_dir: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "service/Dockerfile.dockerignore", escape = "none")]
+struct DockerIgnore<'a> {
+    name: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "service/src/page.rs", escape = "none")]
 struct PageRs {
     default_limit: u32,
@@ -656,6 +678,18 @@ pub fn package_name(name: &str) -> String {
 }
 
 /// Renders every file of the crate under `dir`; `.rs` files are not yet formatted.
+/// The last component of the output folder (`generated`), which the Dockerfile and the
+/// compose file name relative to the workspace root: the output folder is assumed to be
+/// a direct child of the root, as `output: generated` makes it. Only the name is used,
+/// so the files do not depend on where the repository is checked out.
+pub fn output_dir_name(output: &Path) -> String {
+    output.file_name().map_or_else(
+        || "generated".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// The files of one service's crate under `dir` (`<output>/services/<name>`).
 pub fn render(api: &ServiceApi, dir: &Path) -> Result<Vec<OutputFile>, RenderError> {
     let package = package_name(&api.name);
     let krate = package.replace('-', "_");
@@ -722,6 +756,35 @@ pub fn render(api: &ServiceApi, dir: &Path) -> Result<Vec<OutputFile>, RenderErr
         "src/codec.rs".into(),
         CodecRs.render(),
         "service/src/codec.rs",
+    )?;
+    push(
+        "src/metrics.rs".into(),
+        MetricsRs.render(),
+        "service/src/metrics.rs",
+    )?;
+    push(
+        "src/observe.rs".into(),
+        ObserveRs.render(),
+        "service/src/observe.rs",
+    )?;
+    let output_dir = dir
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(|| "generated".to_string(), output_dir_name);
+    push(
+        "Dockerfile".into(),
+        Dockerfile {
+            name: &api.name,
+            package: &package,
+            output_dir: &output_dir,
+        }
+        .render(),
+        "service/Dockerfile",
+    )?;
+    push(
+        "Dockerfile.dockerignore".into(),
+        DockerIgnore { name: &api.name }.render(),
+        "service/Dockerfile.dockerignore",
     )?;
     push(
         "src/page.rs".into(),

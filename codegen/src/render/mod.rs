@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod crate_files;
+pub mod haproxy;
 pub mod openapi;
 
 use crate::boundary::{self, Boundaries, BoundaryError};
@@ -43,6 +44,24 @@ struct OpenApiYaml<'a> {
     body: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "compose.yaml", escape = "none")]
+struct ComposeYaml<'a> {
+    output_dir: &'a str,
+    services: &'a [ComposeService],
+}
+
+/// One service in the compose file.
+#[derive(Debug)]
+struct ComposeService {
+    name: String,
+    /// Prefix of its environment variables (`CATALOG`).
+    env: String,
+    /// Loopback port it is published on: 8081, 8082, ... in name order, so the file is
+    /// byte-stable.
+    port: u32,
+}
+
 /// What `generate` produced: the files and the boundaries they came from.
 #[derive(Debug)]
 pub struct Rendered {
@@ -60,7 +79,13 @@ pub fn render(schema: &Schema, cfg: &Services, output: &Path) -> Result<Rendered
             source,
         })?,
     }];
+    let mut compose = Vec::new();
     for api in api::build(schema, &boundaries, cfg) {
+        compose.push(ComposeService {
+            name: api.name.clone(),
+            env: api.name.to_ascii_uppercase(),
+            port: 0,
+        });
         let dir = output.join("services").join(&api.name);
         let doc = openapi::document(&api);
         let body = serde_yaml::to_string(&doc).map_err(|source| RenderError::Yaml {
@@ -81,6 +106,25 @@ pub fn render(schema: &Schema, cfg: &Services, output: &Path) -> Result<Rendered
             contents: one_newline(text),
         });
         files.extend(crate_files::render(&api, &dir)?);
+    }
+    if !compose.is_empty() {
+        compose.sort_by(|a, b| a.name.cmp(&b.name));
+        for (i, s) in compose.iter_mut().enumerate() {
+            s.port = 8081 + i as u32;
+        }
+        let text = ComposeYaml {
+            output_dir: &crate_files::output_dir_name(output),
+            services: &compose,
+        }
+        .render()
+        .map_err(|source| RenderError::Template {
+            template: "compose.yaml",
+            source,
+        })?;
+        files.push(OutputFile {
+            path: output.join("services").join("compose.yaml"),
+            contents: one_newline(text),
+        });
     }
     rustfmt_all(&mut files)?;
     Ok(Rendered { boundaries, files })

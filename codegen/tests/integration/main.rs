@@ -11,6 +11,7 @@ mod chinook;
 mod contract;
 mod determinism;
 mod diff_cli;
+mod observe;
 mod service_round_trip;
 mod service_zoo;
 mod services;

@@ -105,6 +105,29 @@ impl Server {
         format!("{}/{name}", self.base)
     }
 
+    /// Drops database `name` (tests that clean up after themselves).
+    pub async fn drop_db(&self, name: &str) {
+        let sql = match self.engine {
+            Engine::Postgres => format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            Engine::Mysql => format!("DROP DATABASE IF EXISTS `{name}`"),
+        };
+        let sql = sqlx::AssertSqlSafe(sql);
+        match self.engine {
+            Engine::Postgres => {
+                if let Ok(mut c) = sqlx::PgConnection::connect(&self.admin_url()).await {
+                    let _ = sqlx::raw_sql(sql).execute(&mut c).await;
+                    let _ = c.close().await;
+                }
+            }
+            Engine::Mysql => {
+                if let Ok(mut c) = sqlx::MySqlConnection::connect(&self.admin_url()).await {
+                    let _ = sqlx::raw_sql(sql).execute(&mut c).await;
+                    let _ = c.close().await;
+                }
+            }
+        }
+    }
+
     /// Drops and recreates database `name`, then runs `sql` in it. Names are per test,
     /// so tests running in parallel never share a database.
     pub async fn fresh_db(&self, name: &str, sql: Option<&str>) -> String {

@@ -15,6 +15,8 @@ mod interrupted;
 mod lock;
 mod ping;
 mod refusals;
+mod route;
+mod route_harness;
 mod support;
 mod transfer;
 mod transfer_faults;

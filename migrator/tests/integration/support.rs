@@ -455,3 +455,8 @@ impl Db {
         .expect("count query")
     }
 }
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}

@@ -97,7 +97,7 @@ impl From<DbErr> for ApiError {
             // Data exceptions: out of range, invalid text for the type, and the like.
             s if s.starts_with("22") => ApiError::bad_request("a value is invalid for its column"),
             _ => {
-                eprintln!("database error: {e}");
+                tracing::error!("database error: {e}");
                 ApiError {
                     status: StatusCode::INTERNAL_SERVER_ERROR,
                     title: "Internal Server Error",

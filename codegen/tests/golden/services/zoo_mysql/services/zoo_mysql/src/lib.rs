@@ -6,15 +6,46 @@ pub mod codec;
 pub mod entities;
 pub mod error;
 pub mod handlers;
+pub mod metrics;
+pub mod observe;
 pub mod page;
 
-use axum::Router;
 use axum::routing::get;
+use axum::{Extension, Router, middleware};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// The service's routes, as documented in openapi.yaml.
+/// The service's OpenAPI document, served at `/openapi.yaml`.
+pub const OPENAPI: &str = include_str!("../openapi.yaml");
+
+/// Run-time settings (`main` reads them from the environment).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// A request still running after this long is answered 504.
+    pub request_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The service's routes, as documented in openapi.yaml, with default settings.
 pub fn router(db: sea_orm::DatabaseConnection) -> Router {
+    router_with(db, Settings::default())
+}
+
+/// The service's routes, plus `/metrics` (Prometheus text) and `/openapi.yaml`; every
+/// request is timed out, logged and counted.
+pub fn router_with(db: sea_orm::DatabaseConnection, settings: Settings) -> Router {
+    let registry = Arc::new(metrics::Registry::default());
     Router::new()
         .route("/health", get(handlers::health))
+        .route("/metrics", get(metrics::serve))
+        .route("/openapi.yaml", get(observe::openapi))
         .route(
             "/type_zoo",
             get(handlers::type_zoo::list).post(handlers::type_zoo::create),
@@ -49,5 +80,15 @@ pub fn router(db: sea_orm::DatabaseConnection) -> Router {
                 .delete(handlers::zoo_child::delete),
         )
         .fallback(handlers::not_found)
+        // Layers run outside in, last added first: `observe` sees the timeout's 504 too.
+        .layer(middleware::from_fn_with_state(
+            settings.request_timeout,
+            observe::timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            registry.clone(),
+            observe::observe,
+        ))
+        .layer(Extension(registry))
         .with_state(db)
 }
