@@ -33,6 +33,7 @@ fi
 echo "== wrk: catalog service, Chinook in PostgreSQL"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -f fixtures/chinook/postgres.sql >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -f fixtures/chinook/postgres-rowid-keys.sql >/dev/null
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$DB" BIND_ADDR="127.0.0.1:$PORT" \
   "target/$DIR/catalog-service" 2>/dev/null &

@@ -231,3 +231,40 @@ fn mysql_implicit_foreign_key_indexes_are_not_extra() {
     let actual = schema(Dialect::Mysql, vec![("t", have)]);
     assert!(diff(&desired, &actual).is_empty());
 }
+
+#[test]
+fn an_index_renamed_by_the_target_rules_matches_the_applied_one_by_shape() {
+    // A destination built before `<table>_<index>` naming (or shortened names) keeps its
+    // index: the desired one differs only by name.
+    let with_index = |name: &str| {
+        let mut t = invoice(vec![
+            col("id", "int32", false),
+            col("item_id", "int32", false),
+        ]);
+        t.indexes.push(Index {
+            name: name.into(),
+            columns: vec![IndexPart::Column("item_id".into())],
+            unique: false,
+            predicate: None,
+            method: None,
+        });
+        t.unique.push(UniqueConstraint {
+            name: format!("{name}_u"),
+            columns: vec!["item_id".into(), "id".into()],
+        });
+        t
+    };
+    let desired = schema(
+        Dialect::Postgres,
+        vec![("invoice", with_index("invoice_idx_fk_item_id"))],
+    );
+    let actual = schema(
+        Dialect::Postgres,
+        vec![("invoice", with_index("idx_fk_item_id"))],
+    );
+    assert!(
+        diff(&desired, &actual).is_empty(),
+        "{:?}",
+        diff(&desired, &actual)
+    );
+}

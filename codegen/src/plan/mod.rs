@@ -39,6 +39,11 @@ trait DialectPlan {
     }
     /// Extra clause for an identity column, if the dialect can express it here.
     fn identity(&self, column: &Column, sole_primary_key: bool) -> Option<&'static str>;
+    /// The identity clause declares the primary key itself (SQLite's `PRIMARY KEY
+    /// AUTOINCREMENT` must be a column constraint), so `CREATE TABLE` must not repeat it.
+    fn identity_declares_primary_key(&self) -> bool {
+        false
+    }
     /// Table options (engine, charset).
     fn table_options(&self, _create: &mut sea_query::TableCreateStatement) {}
     /// `CURRENT_DATE`-like defaults in this dialect's spelling.
@@ -233,7 +238,11 @@ fn create_table(d: &dyn DialectPlan, name: &str, table: &Table) -> String {
     for col in &table.columns {
         create.col(column_def(d, col, sole_pk == Some(col.name.as_str())));
     }
-    if let Some(pk) = &table.primary_key {
+    let key_in_column = d.identity_declares_primary_key()
+        && sole_pk
+            .and_then(|k| table.column(k))
+            .is_some_and(|c| c.identity.is_some() && d.identity(c, true).is_some());
+    if let Some(pk) = table.primary_key.as_ref().filter(|_| !key_in_column) {
         let mut idx = sea_query::Index::create();
         for c in &pk.columns {
             idx.col(Alias::new(c.as_str()));

@@ -2,7 +2,7 @@
 //! reports those), and rowid keys instead of identity clauses.
 
 use super::{Buildable, DialectPlan};
-use crate::model::{Column, DefaultValue, Dialect, NeutralType};
+use crate::model::{Column, DefaultValue, Dialect, Identity, NeutralType};
 use sea_query::{Expr, Keyword};
 
 pub struct Sqlite;
@@ -29,9 +29,18 @@ impl DialectPlan for Sqlite {
         true
     }
 
-    /// A sole `INTEGER PRIMARY KEY` is the rowid and numbers itself.
-    fn identity(&self, _column: &Column, _sole_primary_key: bool) -> Option<&'static str> {
-        None
+    /// A sole `INTEGER PRIMARY KEY` is the rowid and numbers itself (reusing the number
+    /// of a deleted last row); `AUTOINCREMENT`, which never reuses one, as sequences and
+    /// AUTO_INCREMENT do not, can only be said on the column, with the key.
+    fn identity(&self, column: &Column, sole_primary_key: bool) -> Option<&'static str> {
+        (sole_primary_key
+            && column.identity == Some(Identity::AutoIncrement)
+            && column.native.eq_ignore_ascii_case("INTEGER"))
+        .then_some("PRIMARY KEY AUTOINCREMENT")
+    }
+
+    fn identity_declares_primary_key(&self) -> bool {
+        true
     }
 
     fn now_default(&self, value: &DefaultValue, _ty: &NeutralType) -> Expr {

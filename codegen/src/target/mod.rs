@@ -7,7 +7,9 @@
 //! destination, so a converged destination diffs empty.
 
 pub mod cast;
+mod keys;
 mod mysql;
+mod names;
 mod naming;
 mod postgres;
 mod sqlite;
@@ -17,8 +19,8 @@ pub use naming::Naming;
 
 use crate::config::Config;
 use crate::model::{
-    Check, Column, ColumnExtra, DefaultValue, Dialect, ForeignKey, Index, IndexPart, NeutralType,
-    PrimaryKey, Schema, Table, UniqueConstraint,
+    Check, Column, ColumnExtra, DefaultValue, Dialect, ForeignKey, Identity, Index, IndexPart,
+    NeutralType, PrimaryKey, Schema, Table, UniqueConstraint,
 };
 use cast::EnumInfo;
 use std::cell::RefCell;
@@ -58,7 +60,11 @@ pub struct Desired {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    #[error("{} column(s) cannot be cast into {dialect}:\n{}", refusals.len(), list(refusals))]
+    #[error(
+        "the {dialect} destination cannot be built as the source and config ask ({} problem(s); each line names what to change):\n{}",
+        refusals.len(),
+        list(refusals)
+    )]
     Refused {
         dialect: Dialect,
         refusals: Vec<Diagnostic>,
@@ -71,6 +77,18 @@ pub enum TargetError {
         first: String,
         second: String,
         target: String,
+    },
+    /// Two objects of one PostgreSQL/SQLite schema namespace (indexes, unique
+    /// constraints, tables) would get the same name. `fix` says which rename helps.
+    #[error(
+        "{dialect} names indexes, unique constraints and tables in one namespace per schema: {first} and {second} would both be named `{target}`; {fix}"
+    )]
+    NameClash {
+        dialect: Dialect,
+        first: String,
+        second: String,
+        target: String,
+        fix: String,
     },
 }
 
@@ -95,6 +113,29 @@ pub mod codes {
     pub const NOT_PORTABLE: &str = "T304";
     /// A foreign key to a table that is not selected; left out.
     pub const FK_OUTSIDE: &str = "T305";
+    /// A foreign-key action the destination refuses (MySQL: `SET NULL` on a NOT NULL
+    /// column, `SET DEFAULT`), written as `NO ACTION`.
+    pub const FK_ACTION_ADAPTED: &str = "T306";
+    /// A referencing column widened to its referenced column's type (MySQL needs both
+    /// sides of one size and sign).
+    pub const FK_COLUMN_WIDENED: &str = "T307";
+    /// An index longer than InnoDB's key limit, indexed on column prefixes.
+    pub const INDEX_PREFIXED: &str = "T308";
+    /// An index, constraint or enum type name longer than the destination allows,
+    /// shortened with a hash suffix.
+    pub const NAME_SHORTENED: &str = "T309";
+    /// A table or column name longer than the destination allows: refused (rename it in
+    /// `mappings:`).
+    pub const NAME_TOO_LONG: &str = "T310";
+    /// Foreign-key columns whose types the destination cannot link: refused (map the
+    /// types in `mappings:`).
+    pub const FK_TYPES: &str = "T311";
+    /// A primary key or index too long for the destination's key limit, which no prefix
+    /// can fix: refused.
+    pub const KEY_TOO_LONG: &str = "T312";
+    /// A foreign key to columns with no primary key or unique constraint, which the
+    /// destination refuses; left out.
+    pub const FK_NOT_UNIQUE: &str = "T313";
 }
 
 /// Builds the desired destination schema for `source` (already filtered by `tables:`).
@@ -175,6 +216,10 @@ impl Builder<'_> {
             origins.insert(name.clone(), origin);
             schema.tables.insert(name, table);
         }
+        let found = keys::apply(&mut schema, self.dest, !self.same_dialect(), &origins);
+        self.notes.borrow_mut().extend(found.notes);
+        self.refusals.borrow_mut().extend(found.refusals);
+        self.check_name_lengths(&schema, &origins);
         self.check_index_names(&schema)?;
         let mut refusals = self.refusals.into_inner();
         if !refusals.is_empty() {
@@ -187,6 +232,7 @@ impl Builder<'_> {
         schema.normalize();
         let mut notes = self.notes.into_inner();
         notes.sort();
+        notes.dedup();
         Ok(Desired {
             schema,
             origins,
@@ -210,6 +256,13 @@ impl Builder<'_> {
             columns: Vec::new(),
         };
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        let sole_pk = src
+            .primary_key
+            .as_ref()
+            .and_then(|pk| match pk.columns.as_slice() {
+                [only] => Some(only.as_str()),
+                _ => None,
+            });
         for col in &src.columns {
             let col_name = self.column_name(src_name, &col.name);
             if let Some(first) = seen.insert(col_name.clone(), col.name.clone()) {
@@ -220,9 +273,16 @@ impl Builder<'_> {
                     target: format!("{name}.{col_name}"),
                 });
             }
-            if let Some(column) =
-                self.column(src_name, name, col, &col_name, enums, &mut table.checks)
-            {
+            let key = sole_pk == Some(col.name.as_str());
+            if let Some(column) = self.column(
+                src_name,
+                name,
+                col,
+                &col_name,
+                key,
+                enums,
+                &mut table.checks,
+            ) {
                 origin.columns.push((col_name.clone(), col.name.clone()));
                 table.columns.push(column);
             }
@@ -237,9 +297,10 @@ impl Builder<'_> {
             name: None,
             columns: cols(&pk.columns),
         });
+        self.sqlite_rowid_key(&mut table);
         for u in &src.unique {
             table.unique.push(UniqueConstraint {
-                name: self.naming.apply(&u.name),
+                name: self.index_name(name, &u.name),
                 columns: cols(&u.columns),
             });
         }
@@ -256,7 +317,7 @@ impl Builder<'_> {
             && !table.unique.iter().any(|u| u.columns == key)
         {
             table.unique.push(UniqueConstraint {
-                name: format!("{name}_seaway_key"),
+                name: self.fit_name(name, "unique constraint", format!("{name}_seaway_key")),
                 columns: key,
             });
         }
@@ -278,7 +339,7 @@ impl Builder<'_> {
                 continue;
             }
             table.foreign_keys.push(ForeignKey {
-                name: self.naming.apply(&fk.name),
+                name: self.fit_name(name, "foreign key", self.naming.apply(&fk.name)),
                 columns: cols(&fk.columns),
                 references: self.table_name(&fk.references),
                 referenced_columns: fk
@@ -289,9 +350,6 @@ impl Builder<'_> {
                 on_delete: fk.on_delete,
                 on_update: fk.on_update,
             });
-        }
-        if self.dest == Dialect::Mysql && !self.same_dialect() {
-            self.mysql_prefix_indexes(name, &mut table);
         }
         if self.same_dialect() {
             table.checks.extend(src.checks.iter().cloned());
@@ -311,12 +369,15 @@ impl Builder<'_> {
     }
 
     /// Casts one column; `None` when it is refused (recorded in `self.refusals`).
+    /// `sole_key`: the column is the table's whole primary key.
+    #[allow(clippy::too_many_arguments)]
     fn column(
         &self,
         src_table: &str,
         table: &str,
         col: &Column,
         name: &str,
+        sole_key: bool,
         enums: &mut BTreeMap<String, Vec<String>>,
         checks: &mut Vec<Check>,
     ) -> Option<Column> {
@@ -332,12 +393,15 @@ impl Builder<'_> {
             ColumnExtra::Domain { name, .. } => Some(name.clone()),
             _ => None,
         });
+        let auto_numbered_key =
+            sole_key && col.identity.is_some() && matches!(source_ty, NeutralType::Int { .. });
         let cast = if self.same_dialect() && override_ty.is_none() && domain.is_none() {
             self.native_cast(col, enum_info.as_ref())
         } else {
             match self.dest {
                 Dialect::Postgres => postgres::cast(source_ty, enum_info.as_ref()),
                 Dialect::Mysql => mysql::cast(source_ty, enum_info.as_ref()),
+                Dialect::Sqlite if auto_numbered_key => sqlite::rowid_key(source_ty),
                 Dialect::Sqlite => sqlite::cast(source_ty),
             }
         };
@@ -424,7 +488,7 @@ impl Builder<'_> {
             native: cast.ddl,
             nullable: col.nullable,
             default,
-            identity: col.identity,
+            identity: self.identity(col),
             generated,
             comment: col.comment.clone(),
             extras: if self.same_dialect() {
@@ -437,6 +501,48 @@ impl Builder<'_> {
                 Vec::new()
             },
         })
+    }
+
+    /// How the destination numbers the column. SQLite auto-numbers only its rowid: an
+    /// identity or `AUTO_INCREMENT` key becomes `INTEGER PRIMARY KEY AUTOINCREMENT`
+    /// (`AutoIncrement`), because only AUTOINCREMENT never reuses the number of a deleted
+    /// last row, as sequences and AUTO_INCREMENT never do; a plain rowid stays a rowid.
+    fn identity(&self, col: &Column) -> Option<Identity> {
+        match self.dest {
+            Dialect::Sqlite if self.same_dialect() => col.identity,
+            Dialect::Sqlite => col.identity.map(|i| match i {
+                Identity::Rowid => Identity::Rowid,
+                Identity::Always
+                | Identity::ByDefault
+                | Identity::Sequence
+                | Identity::AutoIncrement => Identity::AutoIncrement,
+            }),
+            Dialect::Postgres | Dialect::Mysql => col.identity,
+        }
+    }
+
+    /// In SQLite a sole primary-key column declared exactly `INTEGER` is the rowid, a
+    /// 64-bit integer whatever the declaration says, and introspection reads it so;
+    /// the desired column says the same, or a second diff would see int32 -> int64.
+    fn sqlite_rowid_key(&self, table: &mut Table) {
+        let key = match self.dest {
+            Dialect::Sqlite => {
+                table
+                    .primary_key
+                    .as_ref()
+                    .and_then(|pk| match pk.columns.as_slice() {
+                        [only] => Some(only.clone()),
+                        _ => None,
+                    })
+            }
+            Dialect::Postgres | Dialect::Mysql => None,
+        };
+        if let Some(col) = key.and_then(|k| table.columns.iter_mut().find(|c| c.name == k))
+            && col.native.eq_ignore_ascii_case("INTEGER")
+            && matches!(col.ty, NeutralType::Int { .. })
+        {
+            col.ty = cast::int(64);
+        }
     }
 
     /// Same engine: the native type as written, which the destination reports back as
@@ -491,10 +597,16 @@ impl Builder<'_> {
         };
         let labels = self.source.enums.get(source_name)?;
         let name = match self.dest {
-            Dialect::Postgres if self.source.dialect == Dialect::Postgres => {
-                self.naming.apply(source_name)
+            // A PostgreSQL type name: at most 63 bytes.
+            Dialect::Postgres => {
+                let name = match self.source.dialect {
+                    Dialect::Postgres => self.naming.apply(source_name),
+                    Dialect::Mysql | Dialect::Sqlite => format!("{table}_{column}"),
+                };
+                self.fit_name(table, "enum type", name)
             }
-            _ => format!("{table}_{column}"),
+            // Inline in the column: introspection names it `<table>_<column>`.
+            Dialect::Mysql | Dialect::Sqlite => format!("{table}_{column}"),
         };
         Some(EnumInfo { name, labels })
     }
@@ -530,7 +642,7 @@ impl Builder<'_> {
             return None;
         }
         Some(Index {
-            name: self.naming.apply(&ix.name),
+            name: self.index_name(table, &ix.name),
             columns: ix
                 .columns
                 .iter()
@@ -545,70 +657,100 @@ impl Builder<'_> {
         })
     }
 
-    /// MySQL indexes only a prefix of a `longtext`/`longblob` column (MariaDB silently
-    /// makes it 768 characters, InnoDB's 3072-byte limit in utf8mb4), so the desired index
-    /// says so; a unique one then only guarantees uniqueness of that prefix.
-    fn mysql_prefix_indexes(&self, name: &str, table: &mut Table) {
-        const PREFIX: u32 = 768;
-        let unbounded = |col: &str| {
-            table.column(col).is_some_and(|c| {
-                matches!(
-                    c.ty,
-                    NeutralType::Text | NeutralType::Binary { length: None, .. }
-                )
-            })
+    /// Name of an index or unique constraint in the destination. MySQL names indexes
+    /// per table, PostgreSQL and SQLite per schema; from the first into the others the
+    /// name is always `<table>_<index>` (destination names). Always, not only on a
+    /// clash: a rule that renamed on a clash would rename an index already applied when
+    /// a table with the same index name is added later. Destinations built before the
+    /// rule are not disturbed: diff matches indexes by shape, not by name.
+    fn index_name(&self, table: &str, source: &str) -> String {
+        let base = self.naming.apply(source);
+        let name = if names::indexes_per_table(self.source.dialect)
+            && !names::indexes_per_table(self.dest)
+        {
+            format!("{table}_{base}")
+        } else {
+            base
         };
-        let prefixed = |parts: &[IndexPart]| -> Vec<IndexPart> {
-            parts
-                .iter()
-                .map(|p| match p {
-                    IndexPart::Column(c) if unbounded(c) => IndexPart::Expression {
-                        expression: format!("`{}`({PREFIX})", c.replace('`', "``")),
-                    },
-                    other => other.clone(),
-                })
-                .collect()
-        };
-        let mut indexes: Vec<Index> = table
-            .indexes
-            .iter()
-            .map(|ix| Index {
-                columns: prefixed(&ix.columns),
-                ..ix.clone()
-            })
-            .collect();
-        let mut unique = Vec::new();
-        for u in &table.unique {
-            if u.columns.iter().any(|c| unbounded(c)) {
-                self.note(codes::NOT_PORTABLE, name.to_string(), format!(
-                    "unique `{}` covers text columns; MySQL can only enforce it on their first {PREFIX} characters", u.name
-                ));
-                let parts: Vec<IndexPart> = u
-                    .columns
-                    .iter()
-                    .map(|c| IndexPart::Column(c.clone()))
-                    .collect();
-                indexes.push(Index {
-                    name: u.name.clone(),
-                    columns: prefixed(&parts),
-                    unique: true,
-                    predicate: None,
-                    method: None,
-                });
-            } else {
-                unique.push(u.clone());
-            }
-        }
-        table.indexes = indexes;
-        table.unique = unique;
+        self.fit_name(table, "index", name)
     }
 
-    /// PostgreSQL and SQLite index names share one namespace per schema.
-    fn check_index_names(&self, schema: &Schema) -> Result<(), TargetError> {
-        if self.dest == Dialect::Mysql {
-            return Ok(());
+    /// `name` shortened to the destination's identifier limit (with a hash suffix, see
+    /// `names::shorten`), noted when it had to be.
+    fn fit_name(&self, table: &str, what: &str, name: String) -> String {
+        let short = names::shorten(self.dest, &name);
+        if short != name {
+            self.note(
+                codes::NAME_SHORTENED,
+                table.to_string(),
+                format!(
+                    "{what} name `{name}` is longer than {} allows ({}): named `{short}`",
+                    self.dest,
+                    names::limit(self.dest)
+                ),
+            );
         }
-        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        short
+    }
+
+    /// Table and column names are the user's to choose, so one too long for the
+    /// destination is refused with the `mappings:` entry that renames it (PostgreSQL
+    /// would silently truncate it, MySQL refuses it when the migration runs).
+    fn check_name_lengths(&self, schema: &Schema, origins: &BTreeMap<String, Origin>) {
+        let limit = names::limit(self.dest);
+        for (tname, t) in &schema.tables {
+            let src_table = origins
+                .get(tname)
+                .map_or(tname.as_str(), |o| o.source_table.as_str());
+            let mut refusals = self.refusals.borrow_mut();
+            if !names::fits(self.dest, tname) {
+                refusals.push(Diagnostic {
+                    code: codes::NAME_TOO_LONG,
+                    subject: tname.clone(),
+                    message: format!(
+                        "table name is {} characters ({} bytes); {} allows {limit}: give it a shorter name in `mappings.{src_table}.target`",
+                        tname.chars().count(),
+                        tname.len(),
+                        self.dest
+                    ),
+                });
+            }
+            for col in t
+                .columns
+                .iter()
+                .filter(|c| !names::fits(self.dest, &c.name))
+            {
+                let src_col = origins
+                    .get(tname)
+                    .and_then(|o| o.columns.iter().find(|(d, _)| *d == col.name))
+                    .map_or(col.name.as_str(), |(_, s)| s.as_str());
+                refusals.push(Diagnostic {
+                    code: codes::NAME_TOO_LONG,
+                    subject: format!("{tname}.{}", col.name),
+                    message: format!(
+                        "column name is {} characters ({} bytes); {} allows {limit}: give it a shorter name in `mappings.{src_table}.columns` (`{src_col}: <shorter name>`)",
+                        col.name.chars().count(),
+                        col.name.len(),
+                        self.dest
+                    ),
+                });
+            }
+        }
+    }
+
+    /// PostgreSQL and SQLite index names share one namespace per schema, with tables.
+    /// With [`Self::index_name`] a clash is left only where two names built from table
+    /// and index meet (`a` + `b_c`, `a_b` + `c`) or where `naming:` made two names one.
+    fn check_index_names(&self, schema: &Schema) -> Result<(), TargetError> {
+        match self.dest {
+            Dialect::Mysql => return Ok(()),
+            Dialect::Postgres | Dialect::Sqlite => {}
+        }
+        let mut seen: BTreeMap<&str, String> = schema
+            .tables
+            .keys()
+            .map(|t| (t.as_str(), format!("table `{t}`")))
+            .collect();
         for (tname, t) in &schema.tables {
             let names = t
                 .indexes
@@ -616,12 +758,19 @@ impl Builder<'_> {
                 .map(|i| i.name.as_str())
                 .chain(t.unique.iter().map(|u| u.name.as_str()));
             for n in names {
-                if let Some(first) = seen.insert(n, tname) {
-                    return Err(TargetError::Collision {
-                        what: "indexes",
-                        first: format!("{n} on {first}"),
-                        second: format!("{n} on {tname}"),
+                let this = format!("index `{n}` on `{tname}`");
+                if let Some(first) = seen.insert(n, this.clone()) {
+                    let fix = if names::indexes_per_table(self.source.dialect) {
+                        "index names from MySQL are `<table>_<index>`, so renaming one of the tables in `mappings:` (`target:`) renames its indexes too"
+                    } else {
+                        "no `mappings:` key renames an index: rename it in the source, rename the table in `mappings:` (`target:`) if the clash is with a table, or drop `naming:`"
+                    };
+                    return Err(TargetError::NameClash {
+                        dialect: self.dest,
+                        first,
+                        second: this,
                         target: n.to_string(),
+                        fix: fix.to_string(),
                     });
                 }
             }
@@ -647,3 +796,6 @@ pub fn quote_pg_ident(name: &str) -> String {
 fn quote_sqlite_ident(name: &str) -> String {
     quote_pg_ident(name)
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,6 +10,24 @@ use crate::model::NeutralType as N;
 /// would come back rounded.
 const EXACT_DIGITS: u32 = 15;
 
+/// An auto-numbered (identity, `AUTO_INCREMENT`, serial) single-column integer key:
+/// SQLite numbers only its rowid, so the column must be declared exactly `INTEGER`
+/// (an alias of the rowid), which holds 64 bits whatever the source's width. Only an
+/// unsigned 64-bit key loses values (above 2^63 - 1).
+pub fn rowid_key(ty: &N) -> Cast {
+    match ty {
+        N::Int {
+            bits: 64,
+            unsigned: true,
+        } => Cast::lossy(
+            "INTEGER",
+            int(64),
+            "SQLite's rowid is a signed 64-bit integer; keys above 9223372036854775807 do not fit",
+        ),
+        _ => Cast::safe("INTEGER", int(64)),
+    }
+}
+
 pub fn cast(ty: &N) -> Cast {
     match ty {
         N::Bool => Cast::safe("BOOLEAN", N::Bool),

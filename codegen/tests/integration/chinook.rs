@@ -5,6 +5,9 @@
 //! - timestamp precision: PostgreSQL `timestamp` is `timestamp(6)`, MariaDB `DATETIME`
 //!   is `timestamp(0)`, SQLite `DATETIME` has no precision (`timestamp`);
 //!   compared without precision.
+//! - key width: SQLite's `INTEGER PRIMARY KEY` is the rowid, 64 bits (`int64`), where
+//!   Chinook's PostgreSQL and MySQL keys are `int32`; a sole integer primary key is
+//!   compared as "an integer key".
 
 use crate::support::{self, Project};
 use seaway_codegen::inspect;
@@ -32,9 +35,11 @@ struct Shape {
     foreign_keys: BTreeSet<Fk>,
 }
 
-/// The documented remaining difference: time precision.
-fn comparable(ty: &NeutralType) -> String {
+/// The documented remaining differences: time precision, and the width of a sole
+/// integer key (`key` is true for the table's only primary-key column).
+fn comparable(ty: &NeutralType, key: bool) -> String {
     match ty {
+        NeutralType::Int { .. } if key => "integer key".into(),
         NeutralType::Timestamp { .. } => "timestamp".into(),
         NeutralType::TimestampTz { .. } => "timestamptz".into(),
         other => other.to_string(),
@@ -50,12 +55,24 @@ fn shape(schema: &Schema) -> Shape {
     };
     for (name, table) in &schema.tables {
         let t = snake_case(name);
+        let sole_key = |c: &str| {
+            table
+                .primary_key
+                .as_ref()
+                .is_some_and(|pk| pk.columns.len() == 1 && pk.columns[0] == c)
+        };
         s.columns.insert(
             t.clone(),
             table
                 .columns
                 .iter()
-                .map(|c| (snake_case(&c.name), comparable(&c.ty), c.nullable))
+                .map(|c| {
+                    (
+                        snake_case(&c.name),
+                        comparable(&c.ty, sole_key(&c.name)),
+                        c.nullable,
+                    )
+                })
                 .collect(),
         );
         s.primary_keys.insert(

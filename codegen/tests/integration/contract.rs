@@ -128,8 +128,11 @@ fn chinook_postgres_url(db: &str) -> Option<String> {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let server = support::postgres().await?;
-        let sql =
-            std::fs::read_to_string(support::fixture("chinook/postgres.sql")).expect("fixture");
+        // The edition, with its keys as seaway writes the SQLite edition's (bigint), which
+        // is what the services are generated from.
+        let sql = ["chinook/postgres.sql", "chinook/postgres-rowid-keys.sql"]
+            .map(|f| std::fs::read_to_string(support::fixture(f)).expect("fixture"))
+            .join("\n");
         Some(server.fresh_db(db, Some(&sql)).await)
     })
 }

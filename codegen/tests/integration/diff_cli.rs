@@ -169,3 +169,36 @@ async fn diff_writes_once_then_has_nothing_to_do_after_apply_is_simulated() {
             .expect("migration");
     assert_eq!(first, again, "a refused diff leaves the files as they were");
 }
+
+#[tokio::test]
+async fn names_and_keys_the_destination_would_refuse_stop_diff_naming_the_fix() {
+    let project = Project::new("connections: {}\n");
+    let long = "warehouse_stock_movement_reconciliation_entries_awaiting_audit_review";
+    let src = sqlite_source(
+        &project,
+        &format!(
+            "CREATE TABLE {long} (id INTEGER PRIMARY KEY);\
+             CREATE TABLE tag (name TEXT PRIMARY KEY);"
+        ),
+    )
+    .await;
+    // Refused before the (unreachable) destination is read.
+    std::fs::write(
+        project.config_path(),
+        format!("connections:\n  src: {{ url: \"{src}\" }}\n  dst: {{ url: \"mysql://root@127.0.0.1:1/x\" }}\nsource: src\ndestination: dst\n"),
+    )
+    .expect("config");
+    let (ok, stdout, stderr) = project.codegen(&["diff"]);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "T310 {long}: table name is 69 characters (69 bytes); mysql allows 64 characters: give it a shorter name in `mappings.{long}.target`"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("T312 tag: primary key (name)") && stderr.contains("`mappings.tag.types`"),
+        "{stderr}"
+    );
+    assert!(!project.generated().exists(), "nothing may be written");
+}

@@ -205,10 +205,79 @@ async fn converge(case: &str) {
                 "{pair}: second diff skipped {:?}",
                 second.skipped
             );
+            if case == "fidelity" {
+                fidelity(&pair, from, to, &first.notes, &dst).await;
+            }
             done.push(pair);
         }
     }
     eprintln!("converged: {done:?}");
+}
+
+/// The adaptations the fidelity fixture must cause in each pair (codes of `diff`'s notes),
+/// and, into SQLite, that auto-numbered keys number themselves and never hand out the
+/// key of a deleted last row again (AUTOINCREMENT), as the source's keys do.
+async fn fidelity(
+    pair: &str,
+    from: Engine,
+    to: Engine,
+    notes: &[seaway_codegen::target::Diagnostic],
+    dst: &str,
+) {
+    use seaway_codegen::target::codes;
+    let expected: &[&str] = match (from, to) {
+        (Engine::Postgres, Engine::Mysql) => &[
+            codes::FK_ACTION_ADAPTED,
+            codes::FK_COLUMN_WIDENED,
+            codes::INDEX_PREFIXED,
+        ],
+        (Engine::Sqlite, Engine::Mysql) => &[
+            codes::FK_ACTION_ADAPTED,
+            codes::FK_COLUMN_WIDENED,
+            codes::INDEX_PREFIXED,
+            codes::NAME_SHORTENED,
+        ],
+        (Engine::Mysql | Engine::Sqlite, Engine::Postgres) => &[codes::NAME_SHORTENED],
+        _ => &[],
+    };
+    for code in expected {
+        assert!(
+            notes.iter().any(|n| n.code == *code),
+            "{pair}: expected a {code} note, got {notes:#?}"
+        );
+    }
+    if to != Engine::Sqlite {
+        return;
+    }
+    let mut c = sqlx::SqliteConnection::connect(dst)
+        .await
+        .expect("open sqlite destination");
+    for sql in [
+        "INSERT INTO supplier (name, code) VALUES ('a', 'A'), ('b', 'B')",
+        "DELETE FROM supplier WHERE code = 'B'",
+        "INSERT INTO supplier (name, code) VALUES ('c', 'C')",
+        "INSERT INTO item (title) VALUES ('no key given')",
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{pair}: {sql}: {e}"));
+    }
+    let keys: Vec<i64> = sqlx::query_scalar("SELECT supplier_id FROM supplier ORDER BY 1")
+        .fetch_all(&mut c)
+        .await
+        .expect("keys");
+    assert_eq!(
+        keys,
+        [1, 3],
+        "{pair}: the deleted last key 2 was handed out again"
+    );
+    let item: i64 = sqlx::query_scalar("SELECT item_id FROM item")
+        .fetch_one(&mut c)
+        .await
+        .expect("item key");
+    assert_eq!(item, 1, "{pair}");
+    c.close().await.expect("close");
 }
 
 #[tokio::test]
@@ -224,4 +293,9 @@ async fn type_zoos_converge_across_all_engine_pairs() {
 #[tokio::test]
 async fn awkward_identifiers_converge_across_all_engine_pairs() {
     converge("weird").await;
+}
+
+#[tokio::test]
+async fn schema_fidelity_cases_converge_across_all_engine_pairs() {
+    converge("fidelity").await;
 }

@@ -601,7 +601,8 @@ async fn fresh_values_after_transfer(url: &str) -> Vec<String> {
             .expect("max");
         before.push(m);
     }
-    match sqlx::query_scalar::<_, i32>("INSERT INTO type_zoo DEFAULT VALUES RETURNING id")
+    // `id` is integer or bigint depending on the source (an SQLite rowid key is 64-bit).
+    match sqlx::query_scalar::<_, i64>("INSERT INTO type_zoo DEFAULT VALUES RETURNING id::bigint")
         .fetch_one(&mut db)
         .await
     {

@@ -17,7 +17,7 @@ use super::{InspectError, Introspection, connect, guarded};
 use crate::config::Connection;
 use crate::model::{
     Check, Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, Index, IndexPart,
-    PrimaryKey, ReferentialAction, Schema, Table, UniqueConstraint, View,
+    NeutralType, PrimaryKey, ReferentialAction, Schema, Table, UniqueConstraint, View,
 };
 use sea_schema::sqlite::def as sq;
 use sqlx::SqlitePool;
@@ -449,7 +449,16 @@ fn column(
         .collect();
     Column {
         name: c.name.clone(),
-        ty: types::neutral_type(&declared),
+        // The rowid holds 64 bits whatever the declaration says (`INTEGER` alone would
+        // read as int32, and a 64-bit source key written here would not diff empty).
+        ty: if is_rowid {
+            NeutralType::Int {
+                bits: 64,
+                unsigned: false,
+            }
+        } else {
+            types::neutral_type(&declared)
+        },
         native: declared,
         nullable: c.notnull == 0 && !is_rowid,
         default: c.dflt_value.as_deref().map(types::classify_default),

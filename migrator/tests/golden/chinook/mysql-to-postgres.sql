@@ -38,35 +38,35 @@ CREATE TABLE "Track" ( "TrackId" integer NOT NULL, "Name" character varying(200)
 
 -- section: post-data
 
--- add index "IFK_AlbumArtistId" on "Album"
-CREATE INDEX "IFK_AlbumArtistId" ON "Album" ("ArtistId");
+-- add index "Album_IFK_AlbumArtistId" on "Album"
+CREATE INDEX "Album_IFK_AlbumArtistId" ON "Album" ("ArtistId");
 
 -- add foreign key "FK_AlbumArtistId" on "Album"
 ALTER TABLE "Album" ADD CONSTRAINT "FK_AlbumArtistId" FOREIGN KEY ("ArtistId") REFERENCES "Artist" ("ArtistId") ON DELETE NO ACTION ON UPDATE NO ACTION;
 
--- add index "IFK_CustomerSupportRepId" on "Customer"
-CREATE INDEX "IFK_CustomerSupportRepId" ON "Customer" ("SupportRepId");
+-- add index "Customer_IFK_CustomerSupportRepId" on "Customer"
+CREATE INDEX "Customer_IFK_CustomerSupportRepId" ON "Customer" ("SupportRepId");
 
 -- add foreign key "FK_CustomerSupportRepId" on "Customer"
 ALTER TABLE "Customer" ADD CONSTRAINT "FK_CustomerSupportRepId" FOREIGN KEY ("SupportRepId") REFERENCES "Employee" ("EmployeeId") ON DELETE NO ACTION ON UPDATE NO ACTION;
 
--- add index "IFK_EmployeeReportsTo" on "Employee"
-CREATE INDEX "IFK_EmployeeReportsTo" ON "Employee" ("ReportsTo");
+-- add index "Employee_IFK_EmployeeReportsTo" on "Employee"
+CREATE INDEX "Employee_IFK_EmployeeReportsTo" ON "Employee" ("ReportsTo");
 
 -- add foreign key "FK_EmployeeReportsTo" on "Employee"
 ALTER TABLE "Employee" ADD CONSTRAINT "FK_EmployeeReportsTo" FOREIGN KEY ("ReportsTo") REFERENCES "Employee" ("EmployeeId") ON DELETE NO ACTION ON UPDATE NO ACTION;
 
--- add index "IFK_InvoiceCustomerId" on "Invoice"
-CREATE INDEX "IFK_InvoiceCustomerId" ON "Invoice" ("CustomerId");
+-- add index "Invoice_IFK_InvoiceCustomerId" on "Invoice"
+CREATE INDEX "Invoice_IFK_InvoiceCustomerId" ON "Invoice" ("CustomerId");
 
 -- add foreign key "FK_InvoiceCustomerId" on "Invoice"
 ALTER TABLE "Invoice" ADD CONSTRAINT "FK_InvoiceCustomerId" FOREIGN KEY ("CustomerId") REFERENCES "Customer" ("CustomerId") ON DELETE NO ACTION ON UPDATE NO ACTION;
 
--- add index "IFK_InvoiceLineInvoiceId" on "InvoiceLine"
-CREATE INDEX "IFK_InvoiceLineInvoiceId" ON "InvoiceLine" ("InvoiceId");
+-- add index "InvoiceLine_IFK_InvoiceLineInvoiceId" on "InvoiceLine"
+CREATE INDEX "InvoiceLine_IFK_InvoiceLineInvoiceId" ON "InvoiceLine" ("InvoiceId");
 
--- add index "IFK_InvoiceLineTrackId" on "InvoiceLine"
-CREATE INDEX "IFK_InvoiceLineTrackId" ON "InvoiceLine" ("TrackId");
+-- add index "InvoiceLine_IFK_InvoiceLineTrackId" on "InvoiceLine"
+CREATE INDEX "InvoiceLine_IFK_InvoiceLineTrackId" ON "InvoiceLine" ("TrackId");
 
 -- add foreign key "FK_InvoiceLineInvoiceId" on "InvoiceLine"
 ALTER TABLE "InvoiceLine" ADD CONSTRAINT "FK_InvoiceLineInvoiceId" FOREIGN KEY ("InvoiceId") REFERENCES "Invoice" ("InvoiceId") ON DELETE NO ACTION ON UPDATE NO ACTION;
@@ -74,11 +74,11 @@ ALTER TABLE "InvoiceLine" ADD CONSTRAINT "FK_InvoiceLineInvoiceId" FOREIGN KEY (
 -- add foreign key "FK_InvoiceLineTrackId" on "InvoiceLine"
 ALTER TABLE "InvoiceLine" ADD CONSTRAINT "FK_InvoiceLineTrackId" FOREIGN KEY ("TrackId") REFERENCES "Track" ("TrackId") ON DELETE NO ACTION ON UPDATE NO ACTION;
 
--- add index "IFK_PlaylistTrackPlaylistId" on "PlaylistTrack"
-CREATE INDEX "IFK_PlaylistTrackPlaylistId" ON "PlaylistTrack" ("PlaylistId");
+-- add index "PlaylistTrack_IFK_PlaylistTrackPlaylistId" on "PlaylistTrack"
+CREATE INDEX "PlaylistTrack_IFK_PlaylistTrackPlaylistId" ON "PlaylistTrack" ("PlaylistId");
 
--- add index "IFK_PlaylistTrackTrackId" on "PlaylistTrack"
-CREATE INDEX "IFK_PlaylistTrackTrackId" ON "PlaylistTrack" ("TrackId");
+-- add index "PlaylistTrack_IFK_PlaylistTrackTrackId" on "PlaylistTrack"
+CREATE INDEX "PlaylistTrack_IFK_PlaylistTrackTrackId" ON "PlaylistTrack" ("TrackId");
 
 -- add foreign key "FK_PlaylistTrackPlaylistId" on "PlaylistTrack"
 ALTER TABLE "PlaylistTrack" ADD CONSTRAINT "FK_PlaylistTrackPlaylistId" FOREIGN KEY ("PlaylistId") REFERENCES "Playlist" ("PlaylistId") ON DELETE NO ACTION ON UPDATE NO ACTION;
@@ -86,14 +86,14 @@ ALTER TABLE "PlaylistTrack" ADD CONSTRAINT "FK_PlaylistTrackPlaylistId" FOREIGN 
 -- add foreign key "FK_PlaylistTrackTrackId" on "PlaylistTrack"
 ALTER TABLE "PlaylistTrack" ADD CONSTRAINT "FK_PlaylistTrackTrackId" FOREIGN KEY ("TrackId") REFERENCES "Track" ("TrackId") ON DELETE NO ACTION ON UPDATE NO ACTION;
 
--- add index "IFK_TrackAlbumId" on "Track"
-CREATE INDEX "IFK_TrackAlbumId" ON "Track" ("AlbumId");
+-- add index "Track_IFK_TrackAlbumId" on "Track"
+CREATE INDEX "Track_IFK_TrackAlbumId" ON "Track" ("AlbumId");
 
--- add index "IFK_TrackGenreId" on "Track"
-CREATE INDEX "IFK_TrackGenreId" ON "Track" ("GenreId");
+-- add index "Track_IFK_TrackGenreId" on "Track"
+CREATE INDEX "Track_IFK_TrackGenreId" ON "Track" ("GenreId");
 
--- add index "IFK_TrackMediaTypeId" on "Track"
-CREATE INDEX "IFK_TrackMediaTypeId" ON "Track" ("MediaTypeId");
+-- add index "Track_IFK_TrackMediaTypeId" on "Track"
+CREATE INDEX "Track_IFK_TrackMediaTypeId" ON "Track" ("MediaTypeId");
 
 -- add foreign key "FK_TrackAlbumId" on "Track"
 ALTER TABLE "Track" ADD CONSTRAINT "FK_TrackAlbumId" FOREIGN KEY ("AlbumId") REFERENCES "Album" ("AlbumId") ON DELETE NO ACTION ON UPDATE NO ACTION;

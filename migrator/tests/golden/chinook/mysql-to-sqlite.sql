@@ -38,35 +38,35 @@ CREATE TABLE "Track" ( "TrackId" INTEGER NOT NULL, "Name" VARCHAR(200) NOT NULL,
 
 -- section: post-data
 
--- add index "IFK_AlbumArtistId" on "Album"
-CREATE INDEX "IFK_AlbumArtistId" ON "Album" ("ArtistId");
+-- add index "Album_IFK_AlbumArtistId" on "Album"
+CREATE INDEX "Album_IFK_AlbumArtistId" ON "Album" ("ArtistId");
 
--- add index "IFK_CustomerSupportRepId" on "Customer"
-CREATE INDEX "IFK_CustomerSupportRepId" ON "Customer" ("SupportRepId");
+-- add index "Customer_IFK_CustomerSupportRepId" on "Customer"
+CREATE INDEX "Customer_IFK_CustomerSupportRepId" ON "Customer" ("SupportRepId");
 
--- add index "IFK_EmployeeReportsTo" on "Employee"
-CREATE INDEX "IFK_EmployeeReportsTo" ON "Employee" ("ReportsTo");
+-- add index "Employee_IFK_EmployeeReportsTo" on "Employee"
+CREATE INDEX "Employee_IFK_EmployeeReportsTo" ON "Employee" ("ReportsTo");
 
--- add index "IFK_InvoiceCustomerId" on "Invoice"
-CREATE INDEX "IFK_InvoiceCustomerId" ON "Invoice" ("CustomerId");
+-- add index "Invoice_IFK_InvoiceCustomerId" on "Invoice"
+CREATE INDEX "Invoice_IFK_InvoiceCustomerId" ON "Invoice" ("CustomerId");
 
--- add index "IFK_InvoiceLineInvoiceId" on "InvoiceLine"
-CREATE INDEX "IFK_InvoiceLineInvoiceId" ON "InvoiceLine" ("InvoiceId");
+-- add index "InvoiceLine_IFK_InvoiceLineInvoiceId" on "InvoiceLine"
+CREATE INDEX "InvoiceLine_IFK_InvoiceLineInvoiceId" ON "InvoiceLine" ("InvoiceId");
 
--- add index "IFK_InvoiceLineTrackId" on "InvoiceLine"
-CREATE INDEX "IFK_InvoiceLineTrackId" ON "InvoiceLine" ("TrackId");
+-- add index "InvoiceLine_IFK_InvoiceLineTrackId" on "InvoiceLine"
+CREATE INDEX "InvoiceLine_IFK_InvoiceLineTrackId" ON "InvoiceLine" ("TrackId");
 
--- add index "IFK_PlaylistTrackPlaylistId" on "PlaylistTrack"
-CREATE INDEX "IFK_PlaylistTrackPlaylistId" ON "PlaylistTrack" ("PlaylistId");
+-- add index "PlaylistTrack_IFK_PlaylistTrackPlaylistId" on "PlaylistTrack"
+CREATE INDEX "PlaylistTrack_IFK_PlaylistTrackPlaylistId" ON "PlaylistTrack" ("PlaylistId");
 
--- add index "IFK_PlaylistTrackTrackId" on "PlaylistTrack"
-CREATE INDEX "IFK_PlaylistTrackTrackId" ON "PlaylistTrack" ("TrackId");
+-- add index "PlaylistTrack_IFK_PlaylistTrackTrackId" on "PlaylistTrack"
+CREATE INDEX "PlaylistTrack_IFK_PlaylistTrackTrackId" ON "PlaylistTrack" ("TrackId");
 
--- add index "IFK_TrackAlbumId" on "Track"
-CREATE INDEX "IFK_TrackAlbumId" ON "Track" ("AlbumId");
+-- add index "Track_IFK_TrackAlbumId" on "Track"
+CREATE INDEX "Track_IFK_TrackAlbumId" ON "Track" ("AlbumId");
 
--- add index "IFK_TrackGenreId" on "Track"
-CREATE INDEX "IFK_TrackGenreId" ON "Track" ("GenreId");
+-- add index "Track_IFK_TrackGenreId" on "Track"
+CREATE INDEX "Track_IFK_TrackGenreId" ON "Track" ("GenreId");
 
--- add index "IFK_TrackMediaTypeId" on "Track"
-CREATE INDEX "IFK_TrackMediaTypeId" ON "Track" ("MediaTypeId");
+-- add index "Track_IFK_TrackMediaTypeId" on "Track"
+CREATE INDEX "Track_IFK_TrackMediaTypeId" ON "Track" ("MediaTypeId");

@@ -4,37 +4,37 @@
 -- section: pre-data
 
 -- add table "Album"
-CREATE TABLE `Album` ( `AlbumId` int NOT NULL AUTO_INCREMENT, `Title` varchar(160) NOT NULL, `ArtistId` int NOT NULL, PRIMARY KEY (`AlbumId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `Album` ( `AlbumId` bigint NOT NULL AUTO_INCREMENT, `Title` varchar(160) NOT NULL, `ArtistId` bigint NOT NULL, PRIMARY KEY (`AlbumId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- add table "Artist"
-CREATE TABLE `Artist` ( `ArtistId` int NOT NULL AUTO_INCREMENT, `Name` varchar(120) NULL, PRIMARY KEY (`ArtistId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `Artist` ( `ArtistId` bigint NOT NULL AUTO_INCREMENT, `Name` varchar(120) NULL, PRIMARY KEY (`ArtistId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- add table "Customer"
-CREATE TABLE `Customer` ( `CustomerId` int NOT NULL AUTO_INCREMENT, `FirstName` varchar(40) NOT NULL, `LastName` varchar(20) NOT NULL, `Company` varchar(80) NULL, `Address` varchar(70) NULL, `City` varchar(40) NULL, `State` varchar(40) NULL, `Country` varchar(40) NULL, `PostalCode` varchar(10) NULL, `Phone` varchar(24) NULL, `Fax` varchar(24) NULL, `Email` varchar(60) NOT NULL, `SupportRepId` int NULL, PRIMARY KEY (`CustomerId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `Customer` ( `CustomerId` bigint NOT NULL AUTO_INCREMENT, `FirstName` varchar(40) NOT NULL, `LastName` varchar(20) NOT NULL, `Company` varchar(80) NULL, `Address` varchar(70) NULL, `City` varchar(40) NULL, `State` varchar(40) NULL, `Country` varchar(40) NULL, `PostalCode` varchar(10) NULL, `Phone` varchar(24) NULL, `Fax` varchar(24) NULL, `Email` varchar(60) NOT NULL, `SupportRepId` bigint NULL, PRIMARY KEY (`CustomerId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- add table "Employee"
-CREATE TABLE `Employee` ( `EmployeeId` int NOT NULL AUTO_INCREMENT, `LastName` varchar(20) NOT NULL, `FirstName` varchar(20) NOT NULL, `Title` varchar(30) NULL, `ReportsTo` int NULL, `BirthDate` datetime(6) NULL, `HireDate` datetime(6) NULL, `Address` varchar(70) NULL, `City` varchar(40) NULL, `State` varchar(40) NULL, `Country` varchar(40) NULL, `PostalCode` varchar(10) NULL, `Phone` varchar(24) NULL, `Fax` varchar(24) NULL, `Email` varchar(60) NULL, PRIMARY KEY (`EmployeeId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `Employee` ( `EmployeeId` bigint NOT NULL AUTO_INCREMENT, `LastName` varchar(20) NOT NULL, `FirstName` varchar(20) NOT NULL, `Title` varchar(30) NULL, `ReportsTo` bigint NULL, `BirthDate` datetime(6) NULL, `HireDate` datetime(6) NULL, `Address` varchar(70) NULL, `City` varchar(40) NULL, `State` varchar(40) NULL, `Country` varchar(40) NULL, `PostalCode` varchar(10) NULL, `Phone` varchar(24) NULL, `Fax` varchar(24) NULL, `Email` varchar(60) NULL, PRIMARY KEY (`EmployeeId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- add table "Genre"
-CREATE TABLE `Genre` ( `GenreId` int NOT NULL AUTO_INCREMENT, `Name` varchar(120) NULL, PRIMARY KEY (`GenreId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `Genre` ( `GenreId` bigint NOT NULL AUTO_INCREMENT, `Name` varchar(120) NULL, PRIMARY KEY (`GenreId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- add table "Invoice"
-CREATE TABLE `Invoice` ( `InvoiceId` int NOT NULL AUTO_INCREMENT, `CustomerId` int NOT NULL, `InvoiceDate` datetime(6) NOT NULL, `BillingAddress` varchar(70) NULL, `BillingCity` varchar(40) NULL, `BillingState` varchar(40) NULL, `BillingCountry` varchar(40) NULL, `BillingPostalCode` varchar(10) NULL, `Total` decimal(10,2) NOT NULL, PRIMARY KEY (`InvoiceId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `Invoice` ( `InvoiceId` bigint NOT NULL AUTO_INCREMENT, `CustomerId` bigint NOT NULL, `InvoiceDate` datetime(6) NOT NULL, `BillingAddress` varchar(70) NULL, `BillingCity` varchar(40) NULL, `BillingState` varchar(40) NULL, `BillingCountry` varchar(40) NULL, `BillingPostalCode` varchar(10) NULL, `Total` decimal(10,2) NOT NULL, PRIMARY KEY (`InvoiceId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- add table "InvoiceLine"
-CREATE TABLE `InvoiceLine` ( `InvoiceLineId` int NOT NULL AUTO_INCREMENT, `InvoiceId` int NOT NULL, `TrackId` int NOT NULL, `UnitPrice` decimal(10,2) NOT NULL, `Quantity` int NOT NULL, PRIMARY KEY (`InvoiceLineId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `InvoiceLine` ( `InvoiceLineId` bigint NOT NULL AUTO_INCREMENT, `InvoiceId` bigint NOT NULL, `TrackId` bigint NOT NULL, `UnitPrice` decimal(10,2) NOT NULL, `Quantity` int NOT NULL, PRIMARY KEY (`InvoiceLineId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- add table "MediaType"
-CREATE TABLE `MediaType` ( `MediaTypeId` int NOT NULL AUTO_INCREMENT, `Name` varchar(120) NULL, PRIMARY KEY (`MediaTypeId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `MediaType` ( `MediaTypeId` bigint NOT NULL AUTO_INCREMENT, `Name` varchar(120) NULL, PRIMARY KEY (`MediaTypeId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- add table "Playlist"
-CREATE TABLE `Playlist` ( `PlaylistId` int NOT NULL AUTO_INCREMENT, `Name` varchar(120) NULL, PRIMARY KEY (`PlaylistId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `Playlist` ( `PlaylistId` bigint NOT NULL AUTO_INCREMENT, `Name` varchar(120) NULL, PRIMARY KEY (`PlaylistId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- add table "PlaylistTrack"
-CREATE TABLE `PlaylistTrack` ( `PlaylistId` int NOT NULL, `TrackId` int NOT NULL, PRIMARY KEY (`PlaylistId`, `TrackId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `PlaylistTrack` ( `PlaylistId` bigint NOT NULL, `TrackId` bigint NOT NULL, PRIMARY KEY (`PlaylistId`, `TrackId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- add table "Track"
-CREATE TABLE `Track` ( `TrackId` int NOT NULL AUTO_INCREMENT, `Name` varchar(200) NOT NULL, `AlbumId` int NULL, `MediaTypeId` int NOT NULL, `GenreId` int NULL, `Composer` varchar(220) NULL, `Milliseconds` int NOT NULL, `Bytes` int NULL, `UnitPrice` decimal(10,2) NOT NULL, PRIMARY KEY (`TrackId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `Track` ( `TrackId` bigint NOT NULL AUTO_INCREMENT, `Name` varchar(200) NOT NULL, `AlbumId` bigint NULL, `MediaTypeId` bigint NOT NULL, `GenreId` bigint NULL, `Composer` varchar(220) NULL, `Milliseconds` int NOT NULL, `Bytes` int NULL, `UnitPrice` decimal(10,2) NOT NULL, PRIMARY KEY (`TrackId`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- section: post-data
 

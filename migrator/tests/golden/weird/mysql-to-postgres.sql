@@ -11,11 +11,11 @@ CREATE TABLE "order" ( "select" integer NOT NULL, "a ""quoted"" col" character v
 
 -- section: post-data
 
--- add index "fk ""order""" on "group by"
-CREATE INDEX "fk ""order""" ON "group by" ("order");
+-- add index "group by_fk ""order""" on "group by"
+CREATE INDEX "group by_fk ""order""" ON "group by" ("order");
 
 -- add foreign key "fk ""order""" on "group by"
 ALTER TABLE "group by" ADD CONSTRAINT "fk ""order""" FOREIGN KEY ("order") REFERENCES "order" ("select") ON DELETE NO ACTION ON UPDATE NO ACTION;
 
--- add unique "uniq ünï" on "order"
-CREATE UNIQUE INDEX "uniq ünï" ON "order" ("ünïcödé");
+-- add unique "order_uniq ünï" on "order"
+CREATE UNIQUE INDEX "order_uniq ünï" ON "order" ("ünïcödé");

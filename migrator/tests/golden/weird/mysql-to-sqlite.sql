@@ -11,8 +11,8 @@ CREATE TABLE "order" ( "select" INTEGER NOT NULL, "a ""quoted"" col" VARCHAR(20)
 
 -- section: post-data
 
--- add index "fk ""order""" on "group by"
-CREATE INDEX "fk ""order""" ON "group by" ("order");
+-- add index "group by_fk ""order""" on "group by"
+CREATE INDEX "group by_fk ""order""" ON "group by" ("order");
 
--- add unique "uniq ünï" on "order"
-CREATE UNIQUE INDEX "uniq ünï" ON "order" ("ünïcödé");
+-- add unique "order_uniq ünï" on "order"
+CREATE UNIQUE INDEX "order_uniq ünï" ON "order" ("ünïcödé");

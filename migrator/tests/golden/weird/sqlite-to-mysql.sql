@@ -4,10 +4,10 @@
 -- section: pre-data
 
 -- add table "group by"
-CREATE TABLE `group by` ( `from` int NOT NULL AUTO_INCREMENT, `order` int NOT NULL, PRIMARY KEY (`from`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `group by` ( `from` bigint NOT NULL AUTO_INCREMENT, `order` bigint NOT NULL, PRIMARY KEY (`from`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- add table "order"
-CREATE TABLE `order` ( `select` int NOT NULL AUTO_INCREMENT, `a "quoted" col` varchar(20) NOT NULL DEFAULT 'it\'s', `spaced name` longtext NULL, `ünïcödé` decimal(8,2) NULL, `MixedCase` tinyint(1) NOT NULL DEFAULT TRUE, PRIMARY KEY (`select`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `order` ( `select` bigint NOT NULL AUTO_INCREMENT, `a "quoted" col` varchar(20) NOT NULL DEFAULT 'it\'s', `spaced name` longtext NULL, `ünïcödé` decimal(8,2) NULL, `MixedCase` tinyint(1) NOT NULL DEFAULT TRUE, PRIMARY KEY (`select`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- section: post-data
 

@@ -4,18 +4,18 @@
 -- section: pre-data
 
 -- add table "type_zoo"
-CREATE TABLE "type_zoo" ( "id" INTEGER NOT NULL, "c_tinyint1" BOOLEAN NULL, "c_boolean" BOOLEAN NOT NULL DEFAULT FALSE, "c_tinyint" TINYINT NULL, "c_tinyint_unsigned" SMALLINT NULL, "c_smallint" SMALLINT NULL, "c_smallint_unsigned" INTEGER NULL, "c_mediumint" MEDIUMINT NULL, "c_mediumint_unsigned" INTEGER NULL, "c_int" INTEGER NOT NULL DEFAULT 0, "c_int_unsigned" BIGINT NULL, "c_bigint" BIGINT NULL, "c_bigint_unsigned" NUMERIC(20,0) NULL, "c_decimal_20_6" NUMERIC(20,6) NULL, "c_float" REAL NULL, "c_double" REAL NULL, "c_bit1" BLOB NULL, "c_bit12" BLOB NULL, "c_char3" CHAR(3) NULL, "c_varchar191" VARCHAR(191) NOT NULL DEFAULT '', "c_tinytext" TEXT NULL, "c_text" TEXT NULL, "c_mediumtext" TEXT NULL, "c_longtext" TEXT NULL, "c_binary16" BLOB NULL, "c_varbinary64" BLOB NULL, "c_tinyblob" BLOB NULL, "c_blob" BLOB NULL, "c_mediumblob" BLOB NULL, "c_longblob" BLOB NULL, "c_date" DATE NULL, "c_time" TIME NULL, "c_time3" TIME NULL, "c_datetime" DATETIME NULL, "c_datetime6" DATETIME NULL, "c_timestamp" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP, "c_timestamp6" TIMESTAMPTZ NULL, "c_year" SMALLINT NULL, "c_enum" TEXT NOT NULL DEFAULT 'a', "c_set" TEXT NULL, "c_json" JSON NULL, "c_uuid" UUID NULL, "c_inet4" TEXT NULL, "c_inet6" TEXT NULL, "c_text_len" INTEGER NULL, PRIMARY KEY ("id"), CONSTRAINT "type_zoo_c_enum_check" CHECK (("c_enum" IN ('a', 'b'))) );
+CREATE TABLE "type_zoo" ( "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, "c_tinyint1" BOOLEAN NULL, "c_boolean" BOOLEAN NOT NULL DEFAULT FALSE, "c_tinyint" TINYINT NULL, "c_tinyint_unsigned" SMALLINT NULL, "c_smallint" SMALLINT NULL, "c_smallint_unsigned" INTEGER NULL, "c_mediumint" MEDIUMINT NULL, "c_mediumint_unsigned" INTEGER NULL, "c_int" INTEGER NOT NULL DEFAULT 0, "c_int_unsigned" BIGINT NULL, "c_bigint" BIGINT NULL, "c_bigint_unsigned" NUMERIC(20,0) NULL, "c_decimal_20_6" NUMERIC(20,6) NULL, "c_float" REAL NULL, "c_double" REAL NULL, "c_bit1" BLOB NULL, "c_bit12" BLOB NULL, "c_char3" CHAR(3) NULL, "c_varchar191" VARCHAR(191) NOT NULL DEFAULT '', "c_tinytext" TEXT NULL, "c_text" TEXT NULL, "c_mediumtext" TEXT NULL, "c_longtext" TEXT NULL, "c_binary16" BLOB NULL, "c_varbinary64" BLOB NULL, "c_tinyblob" BLOB NULL, "c_blob" BLOB NULL, "c_mediumblob" BLOB NULL, "c_longblob" BLOB NULL, "c_date" DATE NULL, "c_time" TIME NULL, "c_time3" TIME NULL, "c_datetime" DATETIME NULL, "c_datetime6" DATETIME NULL, "c_timestamp" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP, "c_timestamp6" TIMESTAMPTZ NULL, "c_year" SMALLINT NULL, "c_enum" TEXT NOT NULL DEFAULT 'a', "c_set" TEXT NULL, "c_json" JSON NULL, "c_uuid" UUID NULL, "c_inet4" TEXT NULL, "c_inet6" TEXT NULL, "c_text_len" INTEGER NULL, CONSTRAINT "type_zoo_c_enum_check" CHECK (("c_enum" IN ('a', 'b'))) );
 
 -- add table "zoo_child"
-CREATE TABLE "zoo_child" ( "id" INTEGER NOT NULL, "zoo_id" INTEGER NOT NULL, "label" VARCHAR(40) NULL, PRIMARY KEY ("id"), FOREIGN KEY ("zoo_id") REFERENCES "type_zoo" ("id") ON DELETE CASCADE ON UPDATE NO ACTION );
+CREATE TABLE "zoo_child" ( "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, "zoo_id" INTEGER NOT NULL, "label" VARCHAR(40) NULL, FOREIGN KEY ("zoo_id") REFERENCES "type_zoo" ("id") ON DELETE CASCADE ON UPDATE NO ACTION );
 
 -- section: post-data
 
--- add unique "type_zoo_c_uuid_key" on "type_zoo"
-CREATE UNIQUE INDEX "type_zoo_c_uuid_key" ON "type_zoo" ("c_uuid");
+-- add unique "type_zoo_type_zoo_c_uuid_key" on "type_zoo"
+CREATE UNIQUE INDEX "type_zoo_type_zoo_c_uuid_key" ON "type_zoo" ("c_uuid");
 
--- add index "type_zoo_c_date_idx" on "type_zoo"
-CREATE INDEX "type_zoo_c_date_idx" ON "type_zoo" ("c_date");
+-- add index "type_zoo_type_zoo_c_date_idx" on "type_zoo"
+CREATE INDEX "type_zoo_type_zoo_c_date_idx" ON "type_zoo" ("c_date");
 
--- add index "zoo_child_zoo_fk" on "zoo_child"
-CREATE INDEX "zoo_child_zoo_fk" ON "zoo_child" ("zoo_id");
+-- add index "zoo_child_zoo_child_zoo_fk" on "zoo_child"
+CREATE INDEX "zoo_child_zoo_child_zoo_fk" ON "zoo_child" ("zoo_id");

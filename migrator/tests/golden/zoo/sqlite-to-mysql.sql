@@ -4,10 +4,10 @@
 -- section: pre-data
 
 -- add table "type_zoo"
-CREATE TABLE `type_zoo` ( `id` int NOT NULL AUTO_INCREMENT, `c_integer` int NOT NULL DEFAULT 0, `c_int` int NULL, `c_tinyint` tinyint NULL, `c_smallint` smallint NULL, `c_mediumint` mediumint NULL, `c_bigint` bigint NULL, `c_unsigned_big` bigint NULL, `c_boolean` tinyint(1) NOT NULL DEFAULT FALSE, `c_real` double NULL, `c_double` double NULL, `c_float` double NULL, `c_numeric` decimal(65,30) NULL, `c_numeric_10_2` decimal(10,2) NULL, `c_decimal_12_4` decimal(12,4) NULL, `c_char3` char(3) NULL, `c_varchar80` varchar(80) NULL, `c_nvarchar160` varchar(160) NULL, `c_varying20` varchar(20) NULL, `c_text` longtext NULL, `c_clob` longtext NULL, `c_untyped` longtext NULL, `c_blob` longblob NULL, `c_date` date NULL, `c_date_default` date NOT NULL DEFAULT (curdate()), `c_datetime` datetime(6) NULL, `c_timestamp` datetime(6) NULL, `c_time` time(6) NULL, `c_json` json NULL, `c_uuid` char(36) NULL, `c_text_len` int NULL, PRIMARY KEY (`id`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `type_zoo` ( `id` bigint NOT NULL AUTO_INCREMENT, `c_integer` int NOT NULL DEFAULT 0, `c_int` int NULL, `c_tinyint` tinyint NULL, `c_smallint` smallint NULL, `c_mediumint` mediumint NULL, `c_bigint` bigint NULL, `c_unsigned_big` bigint NULL, `c_boolean` tinyint(1) NOT NULL DEFAULT FALSE, `c_real` double NULL, `c_double` double NULL, `c_float` double NULL, `c_numeric` decimal(65,30) NULL, `c_numeric_10_2` decimal(10,2) NULL, `c_decimal_12_4` decimal(12,4) NULL, `c_char3` char(3) NULL, `c_varchar80` varchar(80) NULL, `c_nvarchar160` varchar(160) NULL, `c_varying20` varchar(20) NULL, `c_text` longtext NULL, `c_clob` longtext NULL, `c_untyped` longtext NULL, `c_blob` longblob NULL, `c_date` date NULL, `c_date_default` date NOT NULL DEFAULT (curdate()), `c_datetime` datetime(6) NULL, `c_timestamp` datetime(6) NULL, `c_time` time(6) NULL, `c_json` json NULL, `c_uuid` char(36) NULL, `c_text_len` int NULL, PRIMARY KEY (`id`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- add table "zoo_child"
-CREATE TABLE `zoo_child` ( `id` int NOT NULL AUTO_INCREMENT, `zoo_id` int NOT NULL, `label` longtext NULL, PRIMARY KEY (`id`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+CREATE TABLE `zoo_child` ( `id` bigint NOT NULL AUTO_INCREMENT, `zoo_id` bigint NOT NULL, `label` longtext NULL, PRIMARY KEY (`id`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- section: post-data
 

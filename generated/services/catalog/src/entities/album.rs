@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "album_id",
         enum_name = "AlbumId"
     )]
-    pub album_id: i32,
+    pub album_id: i64,
     #[sea_orm(column_name = "title", enum_name = "Title")]
     pub title: String,
     #[sea_orm(column_name = "artist_id", enum_name = "ArtistId")]

@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "artist_id",
         enum_name = "ArtistId"
     )]
-    pub artist_id: i32,
+    pub artist_id: i64,
     #[sea_orm(column_name = "name", enum_name = "Name")]
     pub name: Option<String>,
 }

@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "genre_id",
         enum_name = "GenreId"
     )]
-    pub genre_id: i32,
+    pub genre_id: i64,
     #[sea_orm(column_name = "name", enum_name = "Name")]
     pub name: Option<String>,
 }

@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "media_type_id",
         enum_name = "MediaTypeId"
     )]
-    pub media_type_id: i32,
+    pub media_type_id: i64,
     #[sea_orm(column_name = "name", enum_name = "Name")]
     pub name: Option<String>,
 }

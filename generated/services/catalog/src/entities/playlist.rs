@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "playlist_id",
         enum_name = "PlaylistId"
     )]
-    pub playlist_id: i32,
+    pub playlist_id: i64,
     #[sea_orm(column_name = "name", enum_name = "Name")]
     pub name: Option<String>,
 }

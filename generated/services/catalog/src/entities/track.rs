@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "track_id",
         enum_name = "TrackId"
     )]
-    pub track_id: i32,
+    pub track_id: i64,
     #[sea_orm(column_name = "name", enum_name = "Name")]
     pub name: String,
     #[sea_orm(column_name = "album_id", enum_name = "AlbumId")]

@@ -21,7 +21,7 @@ const FILTERS: &[page::Filter<Column>] = &[
     page::Filter {
         param: "genre_id",
         column: Column::GenreId,
-        kind: Kind::I32,
+        kind: Kind::I64,
         ranges: true,
     },
     page::Filter {
@@ -50,7 +50,7 @@ pub async fn list(
 /// A cursor value of key column `c`, typed.
 fn key_value(c: Column, v: serde_json::Value) -> Result<Value, ApiError> {
     match c {
-        Column::GenreId => Ok(page::value::<i32>(v)?.into()),
+        Column::GenreId => Ok(page::value::<i64>(v)?.into()),
         _ => Err(ApiError::invalid("cursor", "not a key column")),
     }
 }
@@ -68,7 +68,7 @@ fn key_json(m: &Model, c: Column) -> serde_json::Value {
 #[serde(deny_unknown_fields)]
 pub struct Create {
     #[serde(default, deserialize_with = "crate::codec::present")]
-    genre_id: Option<i32>,
+    genre_id: Option<i64>,
     #[serde(default, deserialize_with = "crate::codec::nullable")]
     name: Option<Option<String>>,
 }
@@ -95,7 +95,7 @@ pub async fn create(
 }
 
 /// The row with this key, or 404.
-async fn find(db: &DatabaseConnection, k0: i32) -> Result<Model, ApiError> {
+async fn find(db: &DatabaseConnection, k0: i64) -> Result<Model, ApiError> {
     Entity::find()
         .filter(Column::GenreId.eq(k0))
         .one(db)
@@ -104,7 +104,7 @@ async fn find(db: &DatabaseConnection, k0: i32) -> Result<Model, ApiError> {
 }
 
 /// The path's key, checked like any value of its columns.
-fn key(p: Result<Path<i32>, PathRejection>) -> Result<(i32,), ApiError> {
+fn key(p: Result<Path<i64>, PathRejection>) -> Result<(i64,), ApiError> {
     let Path(k0) = p.map_err(|e| ApiError::rejected("path", e))?;
     Ok((k0,))
 }
@@ -112,7 +112,7 @@ fn key(p: Result<Path<i32>, PathRejection>) -> Result<(i32,), ApiError> {
 /// Fetches one row.
 pub async fn get(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Model>, ApiError> {
     let (k0,) = key(p)?;
     Ok(Json(find(&db, k0).await?))
@@ -129,7 +129,7 @@ pub struct Update {
 /// Replaces every column of a row.
 pub async fn update(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
     body: Result<Json<Update>, JsonRejection>,
 ) -> Result<Json<Model>, ApiError> {
     let (k0,) = key(p)?;
@@ -153,7 +153,7 @@ pub struct Patch {
 /// Changes the given columns of a row.
 pub async fn patch(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
     body: Result<Json<Patch>, JsonRejection>,
 ) -> Result<Json<Model>, ApiError> {
     let (k0,) = key(p)?;
@@ -176,7 +176,7 @@ pub async fn patch(
 /// Deletes a row.
 pub async fn delete(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let (k0,) = key(p)?;
     let done = Entity::delete_many()

@@ -21,7 +21,7 @@ const FILTERS: &[page::Filter<Column>] = &[
     page::Filter {
         param: "track_id",
         column: Column::TrackId,
-        kind: Kind::I32,
+        kind: Kind::I64,
         ranges: true,
     },
     page::Filter {
@@ -99,7 +99,7 @@ pub async fn list(
 /// A cursor value of key column `c`, typed.
 fn key_value(c: Column, v: serde_json::Value) -> Result<Value, ApiError> {
     match c {
-        Column::TrackId => Ok(page::value::<i32>(v)?.into()),
+        Column::TrackId => Ok(page::value::<i64>(v)?.into()),
         Column::Name => Ok(page::value::<String>(v)?.into()),
         Column::MediaTypeId => Ok(page::value::<i32>(v)?.into()),
         Column::Milliseconds => Ok(page::value::<i32>(v)?.into()),
@@ -125,7 +125,7 @@ fn key_json(m: &Model, c: Column) -> serde_json::Value {
 #[serde(deny_unknown_fields)]
 pub struct Create {
     #[serde(default, deserialize_with = "crate::codec::present")]
-    track_id: Option<i32>,
+    track_id: Option<i64>,
     name: String,
     #[serde(default, deserialize_with = "crate::codec::nullable")]
     album_id: Option<Option<i32>>,
@@ -178,7 +178,7 @@ pub async fn create(
 }
 
 /// The row with this key, or 404.
-async fn find(db: &DatabaseConnection, k0: i32) -> Result<Model, ApiError> {
+async fn find(db: &DatabaseConnection, k0: i64) -> Result<Model, ApiError> {
     Entity::find()
         .filter(Column::TrackId.eq(k0))
         .one(db)
@@ -187,7 +187,7 @@ async fn find(db: &DatabaseConnection, k0: i32) -> Result<Model, ApiError> {
 }
 
 /// The path's key, checked like any value of its columns.
-fn key(p: Result<Path<i32>, PathRejection>) -> Result<(i32,), ApiError> {
+fn key(p: Result<Path<i64>, PathRejection>) -> Result<(i64,), ApiError> {
     let Path(k0) = p.map_err(|e| ApiError::rejected("path", e))?;
     Ok((k0,))
 }
@@ -195,7 +195,7 @@ fn key(p: Result<Path<i32>, PathRejection>) -> Result<(i32,), ApiError> {
 /// Fetches one row.
 pub async fn get(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Model>, ApiError> {
     let (k0,) = key(p)?;
     Ok(Json(find(&db, k0).await?))
@@ -222,7 +222,7 @@ pub struct Update {
 /// Replaces every column of a row.
 pub async fn update(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
     body: Result<Json<Update>, JsonRejection>,
 ) -> Result<Json<Model>, ApiError> {
     let (k0,) = key(p)?;
@@ -267,7 +267,7 @@ pub struct Patch {
 /// Changes the given columns of a row.
 pub async fn patch(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
     body: Result<Json<Patch>, JsonRejection>,
 ) -> Result<Json<Model>, ApiError> {
     let (k0,) = key(p)?;
@@ -318,7 +318,7 @@ pub async fn patch(
 /// Deletes a row.
 pub async fn delete(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let (k0,) = key(p)?;
     let done = Entity::delete_many()

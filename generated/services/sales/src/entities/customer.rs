@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "customer_id",
         enum_name = "CustomerId"
     )]
-    pub customer_id: i32,
+    pub customer_id: i64,
     #[sea_orm(column_name = "first_name", enum_name = "FirstName")]
     pub first_name: String,
     #[sea_orm(column_name = "last_name", enum_name = "LastName")]

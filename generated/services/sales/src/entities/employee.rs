@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "employee_id",
         enum_name = "EmployeeId"
     )]
-    pub employee_id: i32,
+    pub employee_id: i64,
     #[sea_orm(column_name = "last_name", enum_name = "LastName")]
     pub last_name: String,
     #[sea_orm(column_name = "first_name", enum_name = "FirstName")]

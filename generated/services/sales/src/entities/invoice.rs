@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "invoice_id",
         enum_name = "InvoiceId"
     )]
-    pub invoice_id: i32,
+    pub invoice_id: i64,
     #[sea_orm(column_name = "customer_id", enum_name = "CustomerId")]
     pub customer_id: i32,
     #[sea_orm(column_name = "invoice_date", enum_name = "InvoiceDate")]

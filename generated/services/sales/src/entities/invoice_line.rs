@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "invoice_line_id",
         enum_name = "InvoiceLineId"
     )]
-    pub invoice_line_id: i32,
+    pub invoice_line_id: i64,
     #[sea_orm(column_name = "invoice_id", enum_name = "InvoiceId")]
     pub invoice_id: i32,
     #[sea_orm(column_name = "track_id", enum_name = "TrackId")]

@@ -21,7 +21,7 @@ const FILTERS: &[page::Filter<Column>] = &[
     page::Filter {
         param: "invoice_id",
         column: Column::InvoiceId,
-        kind: Kind::I32,
+        kind: Kind::I64,
         ranges: true,
     },
     page::Filter {
@@ -98,7 +98,7 @@ pub async fn list(
 /// A cursor value of key column `c`, typed.
 fn key_value(c: Column, v: serde_json::Value) -> Result<Value, ApiError> {
     match c {
-        Column::InvoiceId => Ok(page::value::<i32>(v)?.into()),
+        Column::InvoiceId => Ok(page::value::<i64>(v)?.into()),
         Column::CustomerId => Ok(page::value::<i32>(v)?.into()),
         Column::InvoiceDate => Ok(page::value::<chrono::NaiveDateTime>(v)?.into()),
         Column::Total => Ok(page::value::<rust_decimal::Decimal>(v)?.into()),
@@ -122,7 +122,7 @@ fn key_json(m: &Model, c: Column) -> serde_json::Value {
 #[serde(deny_unknown_fields)]
 pub struct Create {
     #[serde(default, deserialize_with = "crate::codec::present")]
-    invoice_id: Option<i32>,
+    invoice_id: Option<i64>,
     customer_id: i32,
     invoice_date: chrono::NaiveDateTime,
     #[serde(default, deserialize_with = "crate::codec::nullable")]
@@ -187,7 +187,7 @@ pub async fn create(
 }
 
 /// The row with this key, or 404.
-async fn find(db: &DatabaseConnection, k0: i32) -> Result<Model, ApiError> {
+async fn find(db: &DatabaseConnection, k0: i64) -> Result<Model, ApiError> {
     Entity::find()
         .filter(Column::InvoiceId.eq(k0))
         .one(db)
@@ -196,7 +196,7 @@ async fn find(db: &DatabaseConnection, k0: i32) -> Result<Model, ApiError> {
 }
 
 /// The path's key, checked like any value of its columns.
-fn key(p: Result<Path<i32>, PathRejection>) -> Result<(i32,), ApiError> {
+fn key(p: Result<Path<i64>, PathRejection>) -> Result<(i64,), ApiError> {
     let Path(k0) = p.map_err(|e| ApiError::rejected("path", e))?;
     Ok((k0,))
 }
@@ -204,7 +204,7 @@ fn key(p: Result<Path<i32>, PathRejection>) -> Result<(i32,), ApiError> {
 /// Fetches one row.
 pub async fn get(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Model>, ApiError> {
     let (k0,) = key(p)?;
     Ok(Json(find(&db, k0).await?))
@@ -232,7 +232,7 @@ pub struct Update {
 /// Replaces every column of a row.
 pub async fn update(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
     body: Result<Json<Update>, JsonRejection>,
 ) -> Result<Json<Model>, ApiError> {
     let (k0,) = key(p)?;
@@ -285,7 +285,7 @@ pub struct Patch {
 /// Changes the given columns of a row.
 pub async fn patch(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
     body: Result<Json<Patch>, JsonRejection>,
 ) -> Result<Json<Model>, ApiError> {
     let (k0,) = key(p)?;
@@ -344,7 +344,7 @@ pub async fn patch(
 /// Deletes a row.
 pub async fn delete(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let (k0,) = key(p)?;
     let done = Entity::delete_many()

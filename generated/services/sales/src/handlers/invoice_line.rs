@@ -21,7 +21,7 @@ const FILTERS: &[page::Filter<Column>] = &[
     page::Filter {
         param: "invoice_line_id",
         column: Column::InvoiceLineId,
-        kind: Kind::I32,
+        kind: Kind::I64,
         ranges: true,
     },
     page::Filter {
@@ -75,7 +75,7 @@ pub async fn list(
 /// A cursor value of key column `c`, typed.
 fn key_value(c: Column, v: serde_json::Value) -> Result<Value, ApiError> {
     match c {
-        Column::InvoiceLineId => Ok(page::value::<i32>(v)?.into()),
+        Column::InvoiceLineId => Ok(page::value::<i64>(v)?.into()),
         Column::InvoiceId => Ok(page::value::<i32>(v)?.into()),
         Column::TrackId => Ok(page::value::<i32>(v)?.into()),
         Column::UnitPrice => Ok(page::value::<rust_decimal::Decimal>(v)?.into()),
@@ -99,7 +99,7 @@ fn key_json(m: &Model, c: Column) -> serde_json::Value {
 #[serde(deny_unknown_fields)]
 pub struct Create {
     #[serde(default, deserialize_with = "crate::codec::present")]
-    invoice_line_id: Option<i32>,
+    invoice_line_id: Option<i64>,
     invoice_id: i32,
     track_id: i32,
     unit_price: String,
@@ -126,7 +126,7 @@ pub async fn create(
 }
 
 /// The row with this key, or 404.
-async fn find(db: &DatabaseConnection, k0: i32) -> Result<Model, ApiError> {
+async fn find(db: &DatabaseConnection, k0: i64) -> Result<Model, ApiError> {
     Entity::find()
         .filter(Column::InvoiceLineId.eq(k0))
         .one(db)
@@ -135,7 +135,7 @@ async fn find(db: &DatabaseConnection, k0: i32) -> Result<Model, ApiError> {
 }
 
 /// The path's key, checked like any value of its columns.
-fn key(p: Result<Path<i32>, PathRejection>) -> Result<(i32,), ApiError> {
+fn key(p: Result<Path<i64>, PathRejection>) -> Result<(i64,), ApiError> {
     let Path(k0) = p.map_err(|e| ApiError::rejected("path", e))?;
     Ok((k0,))
 }
@@ -143,7 +143,7 @@ fn key(p: Result<Path<i32>, PathRejection>) -> Result<(i32,), ApiError> {
 /// Fetches one row.
 pub async fn get(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Model>, ApiError> {
     let (k0,) = key(p)?;
     Ok(Json(find(&db, k0).await?))
@@ -162,7 +162,7 @@ pub struct Update {
 /// Replaces every column of a row.
 pub async fn update(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
     body: Result<Json<Update>, JsonRejection>,
 ) -> Result<Json<Model>, ApiError> {
     let (k0,) = key(p)?;
@@ -193,7 +193,7 @@ pub struct Patch {
 /// Changes the given columns of a row.
 pub async fn patch(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
     body: Result<Json<Patch>, JsonRejection>,
 ) -> Result<Json<Model>, ApiError> {
     let (k0,) = key(p)?;
@@ -226,7 +226,7 @@ pub async fn patch(
 /// Deletes a row.
 pub async fn delete(
     State(db): State<DatabaseConnection>,
-    p: Result<Path<i32>, PathRejection>,
+    p: Result<Path<i64>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let (k0,) = key(p)?;
     let done = Entity::delete_many()

@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "id",
         enum_name = "Id"
     )]
-    pub id: i32,
+    pub id: i64,
     #[sea_orm(column_name = "c_integer", enum_name = "CInteger")]
     pub c_integer: i32,
     #[sea_orm(column_name = "c_int", enum_name = "CInt")]

@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "id",
         enum_name = "Id"
     )]
-    pub id: i32,
+    pub id: i64,
     #[sea_orm(column_name = "c_string", enum_name = "CString", select_as = "text")]
     pub c_string: Option<String>,
     #[sea_orm(

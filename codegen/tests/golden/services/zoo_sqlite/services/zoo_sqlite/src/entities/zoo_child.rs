@@ -13,7 +13,7 @@ pub struct Model {
         column_name = "id",
         enum_name = "Id"
     )]
-    pub id: i32,
+    pub id: i64,
     #[sea_orm(column_name = "zoo_id", enum_name = "ZooId")]
     pub zoo_id: i32,
     #[sea_orm(column_name = "label", enum_name = "Label")]
