@@ -39,7 +39,11 @@ fn metrics_openapi_logs_and_a_graceful_sigterm() {
     let Some(server) = rt.block_on(support::postgres()) else {
         return;
     };
-    let sql = std::fs::read_to_string(support::fixture("chinook/postgres.sql")).expect("fixture");
+    // The edition, with its keys as seaway writes the SQLite edition's (bigint), which is
+    // what the services are generated from.
+    let sql = ["chinook/postgres.sql", "chinook/postgres-rowid-keys.sql"]
+        .map(|f| std::fs::read_to_string(support::fixture(f)).expect("fixture"))
+        .join("\n");
     let url = rt.block_on(server.fresh_db(DB, Some(&sql)));
     let _drop = DropDb(server, DB);
     let bin = bin_dir().join("catalog-service");

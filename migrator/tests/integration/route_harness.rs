@@ -300,9 +300,14 @@ impl Database {
     pub fn create(name: &str) -> Option<Database> {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let admin = rt.block_on(support::server(support::Engine::Postgres))?;
-        let sql =
-            std::fs::read_to_string(support::repo_root().join("fixtures/chinook/postgres.sql"))
-                .expect("fixture");
+        // The edition, with its keys as seaway writes the SQLite edition's (bigint), which
+        // is what the services are generated from.
+        let sql = ["postgres.sql", "postgres-rowid-keys.sql"]
+            .map(|f| {
+                std::fs::read_to_string(support::repo_root().join("fixtures/chinook").join(f))
+                    .expect("fixture")
+            })
+            .join("\n");
         rt.block_on(async {
             let mut c = sqlx::PgConnection::connect(&admin).await.expect("admin");
             for q in [
