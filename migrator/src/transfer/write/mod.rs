@@ -31,6 +31,17 @@ impl Written {
             ..Written::default()
         }
     }
+
+    /// A keyed write of `sent` distinct keys that the destination inserted and updated
+    /// as counted: every other key sent was already held exactly (the write checked
+    /// that every key is present).
+    fn tally(sent: usize, inserted: u64, updated: u64) -> Written {
+        Written {
+            inserted,
+            updated,
+            unchanged: (sent as u64).saturating_sub(inserted + updated),
+        }
+    }
 }
 
 impl std::ops::AddAssign for Written {
@@ -521,8 +532,7 @@ where
     Ok(present)
 }
 
-/// The `Missing` error when `present` of `keys` arrived: names up to five keys that the
-/// destination does not hold, read back by the caller-supplied `holds` check.
+/// The `Missing` error when `present` of `keys` arrived, naming the `absent` ones found.
 fn missing_error(keys: &[Vec<Option<&str>>], present: u64, absent: &[String]) -> WriteError {
     let sent = keys.len() as u64;
     let mut named: Vec<String> = absent.iter().take(5).cloned().collect();
@@ -544,37 +554,6 @@ fn key_text(key: &[Option<&str>]) -> String {
     } else {
         format!("({})", parts.join(", "))
     }
-}
-
-/// Finds which of `keys` the destination lacks, one small query per key (only on the
-/// failure path, to name them), stopping after five.
-async fn find_absent<DB>(
-    conn: &mut DB::Connection,
-    dialect: Dialect,
-    table: &str,
-    targets: &[Target],
-    keys: &[Vec<Option<&str>>],
-    placeholder: fn(usize, &Target) -> String,
-) -> Result<Vec<String>, sqlx::Error>
-where
-    DB: sqlx::Database,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
-    Option<String>: sqlx::Type<DB> + for<'q> sqlx::Encode<'q, DB>,
-    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-{
-    let mut absent = Vec::new();
-    for key in keys {
-        let one = std::slice::from_ref(key);
-        if count_present::<DB>(conn, dialect, table, targets, one, 1, placeholder).await? == 0 {
-            absent.push(key_text(key));
-            if absent.len() == 5 {
-                break;
-            }
-        }
-    }
-    Ok(absent)
 }
 
 /// After a keyed write: proves every distinct key sent is in `table`, or names the ones
@@ -607,7 +586,17 @@ where
     )
     .await?;
     if present < keys.len() as u64 {
-        let absent = find_absent::<DB>(conn, dialect, table, targets, keys, placeholder).await?;
+        // Only on the failure path: one small query per key, to name up to five.
+        let mut absent = Vec::new();
+        for key in keys {
+            let one = std::slice::from_ref(key);
+            if count_present::<DB>(conn, dialect, table, targets, one, 1, placeholder).await? == 0 {
+                absent.push(key_text(key));
+                if absent.len() == 5 {
+                    break;
+                }
+            }
+        }
         return Err(missing_error(keys, present, &absent));
     }
     Ok(present)

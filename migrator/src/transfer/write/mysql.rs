@@ -89,21 +89,10 @@ impl MyWriter {
 
 /// The placeholder for a column, converting canonical text where MySQL cannot.
 fn placeholder(t: &Target) -> &'static str {
-    match Family::of(&t.ty) {
-        Family::Bit => "CAST(CONV(?, 2, 10) AS UNSIGNED)",
-        Family::Bool
-        | Family::Number
-        | Family::Bytes
-        | Family::Date
-        | Family::Time
-        | Family::TimeTz
-        | Family::Timestamp
-        | Family::TimestampTz
-        | Family::Json
-        | Family::Array
-        | Family::Set
-        | Family::Text
-        | Family::Other => "?",
+    if Family::of(&t.ty) == Family::Bit {
+        "CAST(CONV(?, 2, 10) AS UNSIGNED)"
+    } else {
+        "?"
     }
 }
 
@@ -248,11 +237,7 @@ impl MyWriter {
             key_placeholder,
         )
         .await?;
-        Ok(Written {
-            inserted,
-            updated,
-            unchanged: (sent.len() as u64).saturating_sub(inserted + updated),
-        })
+        Ok(Written::tally(sent.len(), inserted, updated))
     }
 }
 
@@ -355,19 +340,14 @@ async fn merge(
 /// (or `a` and `a `) equal and the change would never be written.
 fn same_value(t: &Target) -> String {
     let c = quote(Dialect::Mysql, &t.name);
-    match Family::of(&t.ty) {
-        Family::Text | Family::Json | Family::Set | Family::Array | Family::Other => {
-            format!("CAST(d.{c} AS BINARY) <=> CAST(s.{c} AS BINARY)")
-        }
-        Family::Bool
-        | Family::Number
-        | Family::Bytes
-        | Family::Date
-        | Family::Time
-        | Family::TimeTz
-        | Family::Timestamp
-        | Family::TimestampTz
-        | Family::Bit => format!("d.{c} <=> s.{c}"),
+    let stringy = matches!(
+        Family::of(&t.ty),
+        Family::Text | Family::Json | Family::Set | Family::Array | Family::Other
+    );
+    if stringy {
+        format!("CAST(d.{c} AS BINARY) <=> CAST(s.{c} AS BINARY)")
+    } else {
+        format!("d.{c} <=> s.{c}")
     }
 }
 

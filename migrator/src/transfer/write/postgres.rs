@@ -263,11 +263,7 @@ impl PgWriter {
         )
         .await?;
         tx.commit().await?;
-        Ok(Written {
-            inserted,
-            updated,
-            unchanged: (sent.len() as u64).saturating_sub(inserted + updated),
-        })
+        Ok(Written::tally(sent.len(), inserted, updated))
     }
 
     /// Identity and serial columns were written with explicit values; move their

@@ -116,11 +116,7 @@ impl LiteWriter {
         tx.commit().await?;
         let inserted = after.saturating_sub(before);
         let updated = changed.saturating_sub(inserted);
-        Ok(Written {
-            inserted,
-            updated,
-            unchanged: (sent.len() as u64).saturating_sub(inserted + updated),
-        })
+        Ok(Written::tally(sent.len(), inserted, updated))
     }
 }
 
