@@ -73,6 +73,7 @@ bench-generate:
 # Rewrite the golden files from the current output, on purpose (review the git diff!).
 bless:
     SEAWAY_BLESS=1 cargo test --locked --workspace -- convergence services:: service_zoo::
+    SEAWAY_BLESS=1 cargo test --locked -p seaway-migrator --test sql_record
 
 # Check that every configured connection answers.
 ping:
