@@ -15,5 +15,6 @@ pub mod plan;
 pub mod render;
 pub mod route;
 pub mod snapshot_io;
+pub mod stage;
 pub mod synthetic;
 pub mod target;

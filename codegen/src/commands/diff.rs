@@ -1,20 +1,23 @@
 //! `codegen diff`: the source (after mappings) against the live destination, filtered
 //! to additive changes, written as the next numbered migration file.
 
-use super::introspect::{IntrospectError, read_source};
+use super::introspect::IntrospectError;
 use crate::config::{Config, ConfigError, Connection};
-use crate::diff::{self, LEDGER_TABLE, policy};
+use crate::diff::{self, policy};
 use crate::inspect::{self, ConnectError, InspectError};
 use crate::migrations::{self, Migration, MigrationError, Section, Statement};
 use crate::model::{Dialect, Schema};
 use crate::plan::{self, PlanError};
 use crate::snapshot_io::OutputFile;
-use crate::target::{self, Diagnostic, TargetError};
+use crate::stage::{self, Prepared, StageError};
+use crate::target::{Diagnostic, TargetError};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
+    #[error(transparent)]
+    Stage(#[from] StageError),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -58,26 +61,20 @@ pub fn migrations_dir(config: &Config, destination: &str) -> PathBuf {
     config.output.join("migrations").join(destination)
 }
 
-/// Reads the destination; a missing SQLite file is an empty database. The ledger table
-/// is seaway's own and never part of the comparison.
+/// Reads the destination without the ledger table. Kept for the migrator until it calls
+/// [`stage::read_destination`] itself.
 pub async fn read_destination(conn: &Connection) -> Result<Schema, InspectError> {
-    let missing_file =
-        conn.url.dialect() == Dialect::Sqlite && conn.url.sqlite_path().is_none_or(|p| !p.exists());
-    let mut schema = if missing_file {
-        Schema::new(Dialect::Sqlite, "main")
-    } else {
-        inspect::introspect(conn).await?.schema
-    };
-    schema.tables.remove(LEDGER_TABLE);
-    Ok(schema)
+    stage::read_destination(conn).await
 }
 
 pub async fn run(config: &Config) -> Result<DiffOutcome, DiffError> {
-    let dest_conn = config.destination_connection("diff")?;
+    let Prepared {
+        destination: dest_conn,
+        source,
+        desired,
+        actual,
+    } = stage::prepare(config, "diff").await?;
     let dialect = dest_conn.url.dialect();
-    let source = read_source(config).await?;
-    let desired = target::desired(&source, config, dialect)?;
-    let actual = read_destination(dest_conn).await?;
 
     let changes = diff::diff(&desired.schema, &actual);
     let existing: Vec<String> = desired

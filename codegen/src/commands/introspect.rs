@@ -20,6 +20,8 @@ pub enum IntrospectError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Inspect(#[from] InspectError),
+    #[error(transparent)]
+    Stage(#[from] crate::stage::StageError),
     #[error("cannot render the snapshot of `{connection}`")]
     Render {
         connection: String,
@@ -27,13 +29,10 @@ pub enum IntrospectError {
     },
 }
 
-/// The source connection's schema, checked against the config's mappings and filtered
-/// to the selected tables: what every later stage starts from.
+/// The source connection's schema, checked and filtered. Kept for the migrator until it
+/// calls [`crate::stage::read_source`] itself.
 pub async fn read_source(config: &Config) -> Result<model::Schema, IntrospectError> {
-    let Introspection { mut schema, .. } = inspect::introspect(config.source_connection()).await?;
-    validate::against_source(config, &schema)?;
-    validate::select_tables(config, &mut schema);
-    Ok(schema)
+    Ok(crate::stage::read_source(config).await?)
 }
 
 /// One connection's result, ready to write.

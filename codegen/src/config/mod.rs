@@ -5,12 +5,14 @@
 //! exist?) are in [`validate`], run after introspection.
 
 mod interpolate;
+mod naming;
 mod raw;
 pub mod routing;
 mod unique_map;
 pub mod validate;
 
 pub use interpolate::VarSource;
+pub use naming::Naming;
 
 use interpolate::ExpandError;
 
@@ -40,7 +42,7 @@ pub struct Config {
     /// Folder for generated files, resolved against the config's folder.
     pub output: PathBuf,
     /// How destination names derive from source names.
-    pub naming: crate::target::Naming,
+    pub naming: Naming,
     /// `table.column` patterns (source names) whose lossy casts are accepted.
     pub allow_lossy: Vec<Pattern>,
     pub transfer_mode: TransferMode,
@@ -68,7 +70,7 @@ pub struct Services {
     pub lookup_referrers: usize,
     /// How the services' database names derive from the source's (the services may
     /// serve a copy of the source written with `naming: snake_case`).
-    pub database_naming: crate::target::Naming,
+    pub database_naming: Naming,
 }
 
 /// Default for `services.max_tables`: a service a small team can own.
@@ -83,7 +85,7 @@ impl Default for Services {
             names: BTreeMap::new(),
             max_tables: DEFAULT_MAX_SERVICE_TABLES,
             lookup_referrers: DEFAULT_LOOKUP_REFERRERS,
-            database_naming: crate::target::Naming::Preserve,
+            database_naming: Naming::Preserve,
         }
     }
 }

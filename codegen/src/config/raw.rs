@@ -23,7 +23,7 @@ pub struct RawConfig {
     pub mappings: UniqueMap<String, RawMapping>,
     pub output: Option<String>,
     #[serde(default)]
-    pub naming: crate::target::Naming,
+    pub naming: crate::config::Naming,
     #[serde(default)]
     pub allow_lossy: Vec<String>,
     #[serde(default)]
@@ -82,7 +82,7 @@ pub struct RawServices {
     pub max_tables: Option<usize>,
     pub lookup_referrers: Option<usize>,
     #[serde(default)]
-    pub database_naming: crate::target::Naming,
+    pub database_naming: crate::config::Naming,
 }
 
 #[derive(Debug, Default, Deserialize)]

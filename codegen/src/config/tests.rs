@@ -137,7 +137,7 @@ fn reference_config_in_docs_parses() {
         }
     );
     assert_eq!(cfg.output, Path::new("/proj/generated"));
-    assert_eq!(cfg.naming, crate::target::Naming::SnakeCase);
+    assert_eq!(cfg.naming, crate::config::Naming::SnakeCase);
     assert_eq!(cfg.transfer_mode, TransferMode::Incremental);
     assert_eq!(m.watermark.as_deref(), Some("LastModified"));
     assert!(cfg.allows_lossy("Invoice", "Total") && cfg.allows_lossy("Track", "Milliseconds"));
@@ -148,7 +148,7 @@ fn reference_config_in_docs_parses() {
     assert_eq!(cfg.services.lookup_referrers, 3);
     assert_eq!(
         cfg.services.database_naming,
-        crate::target::Naming::SnakeCase
+        crate::config::Naming::SnakeCase
     );
 
     // Every key used in the reference is described under "## Keys".

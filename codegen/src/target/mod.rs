@@ -10,12 +10,12 @@ pub mod cast;
 mod keys;
 mod mysql;
 mod names;
-mod naming;
 mod postgres;
 mod sqlite;
 
 pub use cast::{Cast, Safety};
-pub use naming::Naming;
+/// `Naming` is a config value and lives in `config`; re-exported here for old paths.
+pub use crate::config::Naming;
 
 use crate::config::Config;
 use crate::model::{

@@ -1,4 +1,5 @@
-//! The `naming:` setting: how destination names are derived from source names.
+//! The `naming:` setting: how destination names are derived from source names. A config
+//! value (it lives here, not in `target`, so `config` imports nothing from the stages).
 
 use serde::Deserialize;
 
