@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod dburl;
 pub mod diff;
+pub mod engine;
 pub mod inspect;
 pub mod migrations;
 pub mod model;

@@ -174,10 +174,7 @@ pub async fn populated_tables(
     if tables.is_empty() {
         return Ok(out);
     }
-    let quote = |t: &str| match conn.url.dialect() {
-        Dialect::Mysql => format!("`{}`", t.replace('`', "``")),
-        _ => format!("\"{}\"", t.replace('"', "\"\"")),
-    };
+    let quote = |t: &str| crate::engine::quote_ident(conn.url.dialect(), t);
     let fail = |e: sqlx::Error| connect::classify(conn, e);
     for table in tables {
         let sql = format!("SELECT 1 FROM {} LIMIT 1", quote(table));

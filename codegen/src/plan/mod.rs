@@ -222,9 +222,9 @@ pub fn plan(changes: &[Change], dialect: Dialect) -> Result<Vec<Statement>, Plan
     Ok(pre)
 }
 
-/// `"name"`, for descriptions.
+/// `"name"`, for descriptions (the same in every dialect).
 fn q(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    crate::engine::quote_ansi(name)
 }
 
 fn create_table(d: &dyn DialectPlan, name: &str, table: &Table) -> String {

@@ -64,6 +64,6 @@ impl DialectPlan for Mysql {
     }
 
     fn quote(&self, name: &str) -> String {
-        format!("`{}`", name.replace('`', "``"))
+        crate::engine::mysql::quote_ident(name)
     }
 }

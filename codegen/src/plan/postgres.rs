@@ -69,6 +69,6 @@ impl DialectPlan for Postgres {
     }
 
     fn quote(&self, name: &str) -> String {
-        crate::target::quote_pg_ident(name)
+        crate::engine::postgres::quote_ident(name)
     }
 }

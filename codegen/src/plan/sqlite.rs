@@ -52,6 +52,6 @@ impl DialectPlan for Sqlite {
     }
 
     fn quote(&self, name: &str) -> String {
-        crate::target::quote_pg_ident(name)
+        crate::engine::sqlite::quote_ident(name)
     }
 }

@@ -441,7 +441,7 @@ fn fit_key_lengths(
                 .map(|(c, len)| match len {
                     None => IndexPart::Column(c.clone()),
                     Some(n) => IndexPart::Expression {
-                        expression: format!("`{}`({n})", c.replace('`', "``")),
+                        expression: format!("{}({n})", crate::engine::mysql::quote_ident(c)),
                     },
                 })
                 .collect()

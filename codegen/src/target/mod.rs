@@ -13,9 +13,9 @@ mod names;
 mod postgres;
 mod sqlite;
 
-pub use cast::{Cast, Safety};
 /// `Naming` is a config value and lives in `config`; re-exported here for old paths.
 pub use crate::config::Naming;
+pub use cast::{Cast, Safety};
 
 use crate::config::Config;
 use crate::model::{
@@ -788,14 +788,10 @@ fn names_enum(ty: &NeutralType) -> bool {
     }
 }
 
-/// `"name"` with `"` doubled.
-pub fn quote_pg_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn quote_sqlite_ident(name: &str) -> String {
-    quote_pg_ident(name)
-}
+/// `"name"` with `"` doubled. Kept for old paths; [`crate::engine::quote_ident`] is the
+/// one quoting function per engine.
+pub use crate::engine::postgres::quote_ident as quote_pg_ident;
+use crate::engine::sqlite::quote_ident as quote_sqlite_ident;
 
 #[cfg(test)]
 mod tests;

@@ -517,7 +517,7 @@ fn add_index(table: &mut Table, index: &sea::IndexInfo, columns: &BTreeSet<&str>
             // Prefix and descending parts in MySQL key-part syntax; functional parts as
             // the catalog's expression.
             let mut expression = if plain_column {
-                format!("`{}`", p.column.replace('`', "``"))
+                crate::engine::mysql::quote_ident(&p.column)
             } else {
                 p.column.clone()
             };

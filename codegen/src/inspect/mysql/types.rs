@@ -123,7 +123,7 @@ pub(super) fn is_json_valid_check(clause: &str, column: &str) -> bool {
             quoted_name || c == '`' || !c.is_whitespace()
         })
         .collect();
-    let quoted = format!("`{}`", column.replace('`', "``"));
+    let quoted = crate::engine::mysql::quote_ident(column);
     let squeezed = squeezed
         .strip_prefix('(')
         .and_then(|s| s.strip_suffix(')'))

@@ -14,6 +14,7 @@ mod types;
 
 use super::{InspectError, Introspection, connect, guarded};
 use crate::config::{Connection, closest};
+use crate::engine::postgres::search_path;
 use crate::model::{
     Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, PrimaryKey, ReferentialAction,
     Schema, Table, View,
@@ -207,15 +208,6 @@ fn action(code: &str) -> ReferentialAction {
         "d" => ReferentialAction::SetDefault,
         _ => ReferentialAction::NoAction,
     }
-}
-
-/// A `search_path` value naming `schemas` in order, each quoted.
-fn search_path(schemas: &[String]) -> String {
-    schemas
-        .iter()
-        .map(|s| format!("\"{}\"", s.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Catalog rows grouped by table name.

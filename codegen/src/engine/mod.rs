@@ -1,0 +1,29 @@
+//! One home per engine: what seaway knows about PostgreSQL, MySQL/MariaDB and SQLite,
+//! each in `engine/<name>/`. The stages (`inspect`, `target`, `plan`) hold what the
+//! engines share and call into these homes; a `match` on [`Dialect`] lists every engine
+//! (no catch-all, enforced by `clippy::wildcard_enum_match_arm`), so adding an engine
+//! fails to compile exactly where it must be taught something (docs/architecture.md,
+//! "Adding an engine").
+
+pub mod mysql;
+pub mod postgres;
+pub mod sqlite;
+
+use crate::model::Dialect;
+
+/// Quotes `name` as an identifier in `dialect`'s own syntax, so any name (quotes,
+/// spaces, keywords) can be written into hand-made SQL.
+pub fn quote_ident(dialect: Dialect, name: &str) -> String {
+    match dialect {
+        Dialect::Postgres => postgres::quote_ident(name),
+        Dialect::Mysql => mysql::quote_ident(name),
+        Dialect::Sqlite => sqlite::quote_ident(name),
+    }
+}
+
+/// `"name"` with `"` doubled: the SQL standard's delimited identifier. PostgreSQL and
+/// SQLite quote this way; migration descriptions use it whatever the engine, so a
+/// description reads the same in every dialect.
+pub fn quote_ansi(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
