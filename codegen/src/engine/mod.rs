@@ -21,6 +21,15 @@ pub fn quote_ident(dialect: Dialect, name: &str) -> String {
     }
 }
 
+/// The engine's name in messages (`PostgreSQL`, `MySQL/MariaDB`, `SQLite`).
+pub fn name(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Postgres => postgres::NAME,
+        Dialect::Mysql => mysql::NAME,
+        Dialect::Sqlite => sqlite::NAME,
+    }
+}
+
 /// `"name"` with `"` doubled: the SQL standard's delimited identifier. PostgreSQL and
 /// SQLite quote this way; migration descriptions use it whatever the engine, so a
 /// description reads the same in every dialect.

@@ -3,15 +3,18 @@
 //! The first connection is made on its own, under a timeout, before any pool exists:
 //! a pool retries failed connects until its acquire timeout and then reports only
 //! "timed out", hiding "connection refused" or "password authentication failed".
+//!
+//! What every engine shares lives here (the error type, classifying driver errors, the
+//! racing first connection); each engine's pool options live in its home,
+//! `engine/<name>/connect.rs`, and are re-exported under their old names.
 
 use crate::config::Connection;
 use sqlx::ConnectOptions;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// Statements slower than this are logged at debug level: migrations and lock waits are
 /// legitimately slow, and a warning on stderr would read like an error.
-const SLOW_STATEMENT: Duration = Duration::from_secs(5);
+pub(crate) const SLOW_STATEMENT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -59,11 +62,7 @@ pub enum ConnectError {
 }
 
 fn engine(conn: &Connection) -> &'static str {
-    match conn.url.dialect() {
-        crate::model::Dialect::Postgres => "PostgreSQL",
-        crate::model::Dialect::Mysql => "MySQL/MariaDB",
-        crate::model::Dialect::Sqlite => "SQLite",
-    }
+    crate::engine::name(conn.url.dialect())
 }
 
 /// Maps a driver error from connecting to the most specific [`ConnectError`].
@@ -129,7 +128,7 @@ pub fn classify(conn: &Connection, err: sqlx::Error) -> ConnectError {
 /// first matters: sqlx 0.9 leaves Nagle's algorithm on, so each TLS handshake waits
 /// twice for a delayed ACK (about 90 ms on loopback), and a probe made before the pool
 /// doubled that for every pool.
-async fn open<DB: sqlx::Database>(
+pub(crate) async fn open<DB: sqlx::Database>(
     conn: &Connection,
     pool: sqlx::pool::PoolOptions<DB>,
     opts: <DB::Connection as sqlx::Connection>::Options,
@@ -174,7 +173,7 @@ async fn probe<C: sqlx::Connection>(
     }
 }
 
-fn bad_url(conn: &Connection, e: sqlx::Error) -> ConnectError {
+pub(crate) fn bad_url(conn: &Connection, e: sqlx::Error) -> ConnectError {
     ConnectError::Other {
         connection: conn.name.clone(),
         url: conn.url.redacted().to_string(),
@@ -182,148 +181,6 @@ fn bad_url(conn: &Connection, e: sqlx::Error) -> ConnectError {
     }
 }
 
-/// A small PostgreSQL pool whose sessions resolve names in `search_path` first.
-///
-/// `search_path` matters: sea-schema casts `udt_name::regtype`, which only resolves enum
-/// and extension types of schemas on the path.
-pub async fn postgres(conn: &Connection, search_path: &str) -> Result<sqlx::PgPool, ConnectError> {
-    postgres_with(conn, search_path, &[]).await
-}
-
-/// [`postgres`] with extra session settings sent in the startup packet, so they cost no
-/// round trip per statement (e.g. the transfer's `IntervalStyle`).
-pub async fn postgres_with(
-    conn: &Connection,
-    search_path: &str,
-    settings: &[(&str, &str)],
-) -> Result<sqlx::PgPool, ConnectError> {
-    let opts = sqlx::postgres::PgConnectOptions::from_str(conn.url.expose())
-        .map_err(|e| bad_url(conn, e))?
-        .options([("search_path", search_path), ("TimeZone", "UTC")])
-        .options(settings.iter().copied())
-        .log_statements(tracing::log::LevelFilter::Debug)
-        .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
-    open(
-        conn,
-        sqlx::postgres::PgPoolOptions::new().max_connections(8),
-        opts,
-    )
-    .await
-}
-
-/// The `sql_mode` of every MySQL/MariaDB session seaway opens. It *replaces* the server's
-/// mode (sqlx only appends to it, and a user's server may run with any mode), because
-/// the readers and writers rely on exactly these rules (docs/types.md, "MySQL sessions"):
-///
-/// - `NO_AUTO_VALUE_ON_ZERO`: a key of 0 in an `AUTO_INCREMENT` column is stored as 0.
-///   Without it MySQL treats an inserted 0 as "generate an id", and a row with key 0
-///   silently overwrote or duplicated another.
-/// - `STRICT_ALL_TABLES`: a value the column cannot hold (out of range, too long, not a
-///   date, NULL into NOT NULL) is refused, so the row goes to the reject file, instead of
-///   being clamped, cut or replaced by a default with only a warning. `ALL`, not
-///   `TRANS`: on a MyISAM table the transactional variant still clamps every row after
-///   the first of a multi-row insert.
-/// - `NO_ENGINE_SUBSTITUTION`: a `CREATE TABLE` naming an engine the server lacks fails
-///   instead of silently using another one.
-///
-/// And, by leaving them out: no `ANSI_QUOTES` (identifiers are quoted with backticks and
-/// strings with single quotes), no `NO_BACKSLASH_ESCAPES` (literals escape `\`), no
-/// `PIPES_AS_CONCAT` (a `||` copied from a source expression keeps MySQL's meaning), no
-/// `PAD_CHAR_TO_FULL_LENGTH` (CHAR values read without padding), no
-/// `EMPTY_STRING_IS_NULL` (MariaDB; `''` stays `''`), no `TIME_TRUNCATE_FRACTIONAL`.
-pub const MYSQL_SQL_MODE: &str = "NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION";
-
-pub async fn mysql(conn: &Connection) -> Result<sqlx::MySqlPool, ConnectError> {
-    let opts = sqlx::mysql::MySqlConnectOptions::from_str(conn.url.expose())
-        .map_err(|e| bad_url(conn, e))?
-        .timezone(Some("+00:00".to_string()))
-        // sqlx would append these to the server's mode; the pool's `after_connect` sets
-        // the whole mode instead.
-        .pipes_as_concat(false)
-        .no_engine_substitution(false)
-        .log_statements(tracing::log::LevelFilter::Debug)
-        .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
-    open(
-        conn,
-        sqlx::mysql::MySqlPoolOptions::new()
-            .max_connections(8)
-            .after_connect(|c, _| {
-                Box::pin(async move {
-                    use sqlx::Executor;
-                    c.execute(sqlx::AssertSqlSafe(format!(
-                        "SET SESSION sql_mode = '{MYSQL_SQL_MODE}'"
-                    )))
-                    .await
-                    .map(drop)
-                })
-            }),
-        opts,
-    )
-    .await
-}
-
-/// Opens an existing SQLite file read-only: introspection must never create or change it.
-pub async fn sqlite(conn: &Connection) -> Result<sqlx::SqlitePool, ConnectError> {
-    let path = conn
-        .url
-        .sqlite_path()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_default();
-    if !path.is_file() {
-        return Err(ConnectError::SqliteMissing {
-            connection: conn.name.clone(),
-            path: path.display().to_string(),
-        });
-    }
-    let opts = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .read_only(true)
-        .create_if_missing(false)
-        .log_statements(tracing::log::LevelFilter::Debug)
-        .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
-    open(
-        conn,
-        sqlx::sqlite::SqlitePoolOptions::new().max_connections(1),
-        opts,
-    )
-    .await
-}
-
-/// Opens an SQLite file for writing (a destination), creating it when `create` is set.
-/// Waits up to the connect timeout for another writer's lock instead of failing at once.
-pub async fn sqlite_writable(
-    conn: &Connection,
-    create: bool,
-) -> Result<sqlx::SqlitePool, ConnectError> {
-    let path = conn
-        .url
-        .sqlite_path()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_default();
-    if !create && !path.is_file() {
-        return Err(ConnectError::SqliteMissing {
-            connection: conn.name.clone(),
-            path: path.display().to_string(),
-        });
-    }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| ConnectError::Other {
-            connection: conn.name.clone(),
-            url: conn.url.redacted().to_string(),
-            reason: format!("cannot create {}: {e}", dir.display()),
-        })?;
-    }
-    let opts = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(create)
-        .busy_timeout(conn.connect_timeout)
-        .foreign_keys(false)
-        .log_statements(tracing::log::LevelFilter::Debug)
-        .log_slow_statements(tracing::log::LevelFilter::Debug, SLOW_STATEMENT);
-    open(
-        conn,
-        sqlx::sqlite::SqlitePoolOptions::new().max_connections(1),
-        opts,
-    )
-    .await
-}
+pub use crate::engine::mysql::connect::{MYSQL_SQL_MODE, pool as mysql};
+pub use crate::engine::postgres::connect::{pool as postgres, pool_with as postgres_with};
+pub use crate::engine::sqlite::connect::{read_only as sqlite, writable as sqlite_writable};

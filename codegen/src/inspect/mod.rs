@@ -1,19 +1,18 @@
 //! Introspection: a live database in, the neutral [`Schema`] out.
 //!
-//! sea-schema does the discovery for every dialect; each dialect module then reads the
-//! catalog itself for what sea-schema 0.18 does not report (see `docs/architecture.md`),
-//! and owns its native-type -> neutral-type table. This module dispatches on the URL's
-//! dialect and holds what the dialects share: connecting, and turning driver errors
-//! into messages that name the host, port, database and connection at fault.
+//! sea-schema does the discovery for every dialect; each engine's reader
+//! (`engine/<name>/inspect/`) then reads the catalog itself for what sea-schema 0.18 does
+//! not report (see `docs/architecture.md`), and owns its native-type -> neutral-type
+//! table. This module dispatches on the URL's dialect and holds what the engines share:
+//! connecting, and turning driver errors into messages that name the host, port,
+//! database and connection at fault.
 
 pub mod connect;
-mod mysql;
-mod postgres;
-mod sqlite;
 
 pub use connect::ConnectError;
 
 use crate::config::Connection;
+use crate::engine::{mysql, postgres, sqlite};
 use crate::model::{Dialect, Schema};
 
 /// What introspection found: the schema and what the user should know about it.
@@ -66,9 +65,9 @@ pub async fn introspect(conn: &Connection) -> Result<Introspection, InspectError
     let owned = conn.clone();
     let reader = tokio::spawn(async move {
         match owned.url.dialect() {
-            Dialect::Postgres => postgres::introspect(&owned).await,
-            Dialect::Mysql => mysql::introspect(&owned).await,
-            Dialect::Sqlite => sqlite::introspect(&owned).await,
+            Dialect::Postgres => postgres::inspect::introspect(&owned).await,
+            Dialect::Mysql => mysql::inspect::introspect(&owned).await,
+            Dialect::Sqlite => sqlite::inspect::introspect(&owned).await,
         }
     });
     let mut found = match reader.await {

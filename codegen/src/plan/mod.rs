@@ -6,10 +6,6 @@
 //! split into pre-data (enums, tables, columns) and post-data (indexes, unique
 //! constraints, foreign keys), so data can be loaded between the two.
 
-mod mysql;
-mod postgres;
-mod sqlite;
-
 use crate::diff::Change;
 use crate::migrations::{Section, Statement};
 use crate::model::{
@@ -18,8 +14,9 @@ use crate::model::{
 };
 use sea_query::{Alias, ColumnDef, ColumnType, Expr, ForeignKeyAction, IntoIden, Keyword};
 
-/// What differs between dialects when rendering; one implementation per dialect.
-trait DialectPlan {
+/// What differs between dialects when rendering; one implementation per engine, in
+/// `engine/<name>/plan.rs`.
+pub(crate) trait DialectPlan {
     fn dialect(&self) -> Dialect;
     /// Renders any sea-query schema statement in this dialect.
     fn build(&self, stmt: &dyn Buildable) -> String;
@@ -53,7 +50,7 @@ trait DialectPlan {
 }
 
 /// The sea-query statements we render, behind one object-safe interface.
-trait Buildable {
+pub(crate) trait Buildable {
     fn postgres(&self) -> String;
     fn mysql(&self) -> String;
     fn sqlite(&self) -> String;
@@ -82,9 +79,9 @@ pub enum PlanError {
 /// Renders `changes` (already filtered by `diff::policy`) for `dialect`.
 pub fn plan(changes: &[Change], dialect: Dialect) -> Result<Vec<Statement>, PlanError> {
     let d: &dyn DialectPlan = match dialect {
-        Dialect::Postgres => &postgres::Postgres,
-        Dialect::Mysql => &mysql::Mysql,
-        Dialect::Sqlite => &sqlite::Sqlite,
+        Dialect::Postgres => &crate::engine::postgres::plan::Postgres,
+        Dialect::Mysql => &crate::engine::mysql::plan::Mysql,
+        Dialect::Sqlite => &crate::engine::sqlite::plan::Sqlite,
     };
     let mut pre = Vec::new();
     let mut post = Vec::new();
@@ -264,7 +261,7 @@ fn create_table(d: &dyn DialectPlan, name: &str, table: &Table) -> String {
     d.build(&create)
 }
 
-fn column_def(d: &dyn DialectPlan, col: &Column, sole_primary_key: bool) -> ColumnDef {
+pub(crate) fn column_def(d: &dyn DialectPlan, col: &Column, sole_primary_key: bool) -> ColumnDef {
     let mut def = ColumnDef::new_with_type(
         Alias::new(col.name.as_str()),
         ColumnType::custom(Alias::new(col.native.as_str())),

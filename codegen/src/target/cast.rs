@@ -144,10 +144,10 @@ mod tests {
             for (dialect, cast) in [
                 (
                     "postgres",
-                    super::super::postgres::cast
+                    crate::engine::postgres::cast::cast
                         as fn(&NeutralType, Option<&super::EnumInfo<'_>>) -> super::Cast,
                 ),
-                ("mysql", super::super::mysql::cast),
+                ("mysql", crate::engine::mysql::cast::cast),
             ] {
                 let once = cast(&ty, None);
                 let twice = cast(&once.ty, None);
@@ -163,8 +163,8 @@ mod tests {
                     once.ty
                 );
             }
-            let once = super::super::sqlite::cast(&ty);
-            let twice = super::super::sqlite::cast(&once.ty);
+            let once = crate::engine::sqlite::cast::cast(&ty);
+            let twice = crate::engine::sqlite::cast::cast(&once.ty);
             assert_eq!(
                 (&twice.ty, &twice.ddl),
                 (&once.ty, &once.ddl),
@@ -179,15 +179,15 @@ mod tests {
             native: "money".into(),
         };
         assert!(matches!(
-            super::super::mysql::cast(&money, None).safety,
+            crate::engine::mysql::cast::cast(&money, None).safety,
             super::Safety::Unsafe(_)
         ));
         assert!(matches!(
-            super::super::postgres::cast(&money, None).safety,
+            crate::engine::postgres::cast::cast(&money, None).safety,
             super::Safety::Unsafe(_)
         ));
         assert!(matches!(
-            super::super::sqlite::cast(&money).safety,
+            crate::engine::sqlite::cast::cast(&money).safety,
             super::Safety::Unsafe(_)
         ));
     }

@@ -8,16 +8,14 @@
 
 pub mod cast;
 mod keys;
-mod mysql;
 mod names;
-mod postgres;
-mod sqlite;
 
 /// `Naming` is a config value and lives in `config`; re-exported here for old paths.
 pub use crate::config::Naming;
 pub use cast::{Cast, Safety};
 
 use crate::config::Config;
+use crate::engine::{mysql, postgres, sqlite};
 use crate::model::{
     Check, Column, ColumnExtra, DefaultValue, Dialect, ForeignKey, Identity, Index, IndexPart,
     NeutralType, PrimaryKey, Schema, Table, UniqueConstraint,
@@ -399,10 +397,10 @@ impl Builder<'_> {
             self.native_cast(col, enum_info.as_ref())
         } else {
             match self.dest {
-                Dialect::Postgres => postgres::cast(source_ty, enum_info.as_ref()),
-                Dialect::Mysql => mysql::cast(source_ty, enum_info.as_ref()),
-                Dialect::Sqlite if auto_numbered_key => sqlite::rowid_key(source_ty),
-                Dialect::Sqlite => sqlite::cast(source_ty),
+                Dialect::Postgres => postgres::cast::cast(source_ty, enum_info.as_ref()),
+                Dialect::Mysql => mysql::cast::cast(source_ty, enum_info.as_ref()),
+                Dialect::Sqlite if auto_numbered_key => sqlite::cast::rowid_key(source_ty),
+                Dialect::Sqlite => sqlite::cast::cast(source_ty),
             }
         };
         if let Some(domain) = &domain {

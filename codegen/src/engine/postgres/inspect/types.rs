@@ -30,7 +30,7 @@ pub fn neutral(info: &TypeInfo) -> NeutralType {
 
 /// Maps a `format_type` string (`character varying(80)`, `timestamp(3) with time zone`).
 pub fn from_native(native: &str) -> NeutralType {
-    let lower = super::super::norm(native);
+    let lower = crate::inspect::norm(native);
     let (head, args, tail) = split_modifier(&lower);
     let nums: Vec<u32> = args.iter().filter_map(|a| a.trim().parse().ok()).collect();
     let first = nums.first().copied();

@@ -100,7 +100,7 @@ pub(super) fn neutral_type(sea: &SeaType, native: &NativeType<'_>, enum_name: &s
 
 /// The types sea-schema 0.18 does not know (it says `Unknown`), by `DATA_TYPE`.
 fn from_data_type(data_type: &str) -> NeutralType {
-    let data_type = super::super::norm(data_type);
+    let data_type = crate::inspect::norm(data_type);
     match data_type.as_str() {
         "uuid" => NeutralType::Uuid,
         "inet4" | "inet6" => NeutralType::Inet,

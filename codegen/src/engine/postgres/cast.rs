@@ -1,7 +1,7 @@
 //! Neutral -> PostgreSQL. Mirrored in docs/types.md ("Casting into PostgreSQL").
 
-use super::cast::{Cast, EnumInfo, int};
 use crate::model::NeutralType as N;
+use crate::target::cast::{Cast, EnumInfo, int};
 
 pub fn cast(ty: &N, enum_info: Option<&EnumInfo<'_>>) -> Cast {
     let p = |prec: &Option<u32>| prec.map(|p| p.min(6));
@@ -149,7 +149,7 @@ pub fn cast(ty: &N, enum_info: Option<&EnumInfo<'_>>) -> Cast {
         N::Inet => Cast::safe("inet", N::Inet),
         N::Enum { .. } => match enum_info {
             Some(e) => Cast::safe(
-                super::quote_pg_ident(&e.name),
+                super::quote_ident(&e.name),
                 N::Enum {
                     name: e.name.clone(),
                 },
@@ -167,7 +167,7 @@ pub fn cast(ty: &N, enum_info: Option<&EnumInfo<'_>>) -> Cast {
             Cast {
                 ddl,
                 ty: N::Array(Box::new(elem.ty.clone())),
-                safety: super::cast::Safety::Safe,
+                safety: crate::target::cast::Safety::Safe,
             }
             .worst(&elem.safety)
         }

@@ -12,22 +12,23 @@
 mod catalog;
 mod types;
 
-use super::{InspectError, Introspection, connect, guarded};
 use crate::config::{Connection, closest};
+use crate::engine::postgres::connect;
 use crate::engine::postgres::search_path;
+use crate::inspect::{InspectError, Introspection, guarded};
 use crate::model::{
     Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, PrimaryKey, ReferentialAction,
     Schema, Table, View,
 };
 use std::collections::BTreeMap;
 
-pub(super) async fn introspect(conn: &Connection) -> Result<Introspection, InspectError> {
+pub(crate) async fn introspect(conn: &Connection) -> Result<Introspection, InspectError> {
     let schema_name = conn.schema.clone().unwrap_or_else(|| "public".to_string());
     let mut path = vec![schema_name.clone()];
     if schema_name != "public" {
         path.push("public".to_string());
     }
-    let mut pool = connect::postgres(conn, &search_path(&path)).await?;
+    let mut pool = connect::pool(conn, &search_path(&path)).await?;
     check_schema_exists(conn, &pool, &schema_name).await?;
     // sea-schema casts each column's `udt_name::regtype`, which fails ("type citext does
     // not exist") for a type whose schema is not on the search_path, as with extensions
@@ -44,7 +45,7 @@ pub(super) async fn introspect(conn: &Connection) -> Result<Introspection, Inspe
     if !extra.is_empty() {
         path.extend(extra);
         pool.close().await;
-        pool = connect::postgres(conn, &search_path(&path)).await?;
+        pool = connect::pool(conn, &search_path(&path)).await?;
     }
 
     let discovery =

@@ -9,8 +9,8 @@
 
 mod types;
 
-use super::{InspectError, Introspection};
 use crate::config::Connection;
+use crate::inspect::{InspectError, Introspection};
 use crate::model::{
     Check, Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, Index, IndexPart,
     PrimaryKey, ReferentialAction, Schema, Table, UniqueConstraint, View,
@@ -21,8 +21,8 @@ use sqlx::{MySqlPool, Row};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use types::NativeType;
 
-pub(super) async fn introspect(conn: &Connection) -> Result<Introspection, InspectError> {
-    let pool = super::connect::mysql(conn).await?;
+pub(crate) async fn introspect(conn: &Connection) -> Result<Introspection, InspectError> {
+    let pool = crate::engine::mysql::connect::pool(conn).await?;
     let found = read(conn, &pool).await;
     pool.close().await;
     found

@@ -1,8 +1,8 @@
 //! SQLite specifics: foreign keys inside `CREATE TABLE`, no column alteration (policy
 //! reports those), and rowid keys instead of identity clauses.
 
-use super::{Buildable, DialectPlan};
 use crate::model::{Column, DefaultValue, Dialect, Identity, NeutralType};
+use crate::plan::{Buildable, DialectPlan};
 use sea_query::{Expr, Keyword};
 
 pub struct Sqlite;

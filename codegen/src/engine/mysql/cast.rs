@@ -1,7 +1,7 @@
 //! Neutral -> MySQL/MariaDB. Mirrored in docs/types.md ("Casting into MySQL/MariaDB").
 
-use super::cast::{Cast, EnumInfo, quote_literal};
 use crate::model::NeutralType as N;
+use crate::target::cast::{Cast, EnumInfo, quote_literal};
 
 /// Longest `varchar` kept as `varchar` (utf8mb4 rows are limited to 65,535 bytes); a
 /// longer one becomes `longtext`.

@@ -13,8 +13,9 @@
 mod ddl;
 mod types;
 
-use super::{InspectError, Introspection, connect, guarded};
 use crate::config::Connection;
+use crate::engine::sqlite::connect;
+use crate::inspect::{InspectError, Introspection, guarded};
 use crate::model::{
     Check, Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, Index, IndexPart,
     NeutralType, PrimaryKey, ReferentialAction, Schema, Table, UniqueConstraint, View,
@@ -23,8 +24,8 @@ use sea_schema::sqlite::def as sq;
 use sqlx::SqlitePool;
 use std::collections::BTreeMap;
 
-pub(super) async fn introspect(conn: &Connection) -> Result<Introspection, InspectError> {
-    let pool = connect::sqlite(conn).await?;
+pub(crate) async fn introspect(conn: &Connection) -> Result<Introspection, InspectError> {
+    let pool = connect::read_only(conn).await?;
     let found = read(conn, &pool).await;
     pool.close().await;
     found

@@ -1,8 +1,8 @@
 //! MySQL/MariaDB specifics: `MODIFY COLUMN` restates the whole column, InnoDB + utf8mb4
 //! tables, `AUTO_INCREMENT` only on a sole primary key, and `CURRENT_TIMESTAMP(p)`.
 
-use super::{Buildable, DialectPlan, column_def};
 use crate::model::{Column, DefaultValue, Dialect, NeutralType};
+use crate::plan::{Buildable, DialectPlan, column_def};
 use sea_query::{Alias, Expr, IntoIden, Keyword};
 
 pub struct Mysql;

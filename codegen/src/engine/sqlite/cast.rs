@@ -3,8 +3,8 @@
 //! SQLite keeps what it is given, so most casts are safe; the lossy ones are where its
 //! NUMERIC affinity turns text into an 8-byte float (long decimals, unsigned 64-bit).
 
-use super::cast::{Cast, int};
 use crate::model::NeutralType as N;
+use crate::target::cast::{Cast, int};
 
 /// Digits an IEEE double holds exactly; longer decimals stored under NUMERIC affinity
 /// would come back rounded.
