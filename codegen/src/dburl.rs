@@ -4,6 +4,9 @@
 //! password-bearing form is [`DbUrl::expose`], which connection code calls and nothing
 //! else should. Everything user-facing goes through [`DbUrl::redacted`].
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use crate::model::Dialect;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use std::path::{Path, PathBuf};
@@ -119,7 +122,8 @@ impl DbUrl {
         let host = url.host_str().unwrap_or("localhost").to_string();
         let port = url.port().unwrap_or(match dialect {
             Dialect::Postgres => 5432,
-            _ => 3306,
+            // An SQLite URL names a file and never reaches this branch.
+            Dialect::Mysql | Dialect::Sqlite => 3306,
         });
         let database = url.path().trim_start_matches('/').to_string();
         let database = (!database.is_empty()).then_some(database);
@@ -334,9 +338,11 @@ mod tests {
             Dialect::Postgres => sqlx::postgres::PgConnectOptions::from_str(url.expose())
                 .unwrap()
                 .to_url_lossy(),
-            _ => sqlx::mysql::MySqlConnectOptions::from_str(url.expose())
-                .unwrap()
-                .to_url_lossy(),
+            Dialect::Mysql | Dialect::Sqlite => {
+                sqlx::mysql::MySqlConnectOptions::from_str(url.expose())
+                    .unwrap()
+                    .to_url_lossy()
+            }
         };
         percent_decode_str(lossy.password().unwrap_or(""))
             .decode_utf8()

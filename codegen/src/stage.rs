@@ -6,6 +6,9 @@
 //! verify all begin here, so they read the same schemas the same way, and the migrator
 //! does not depend on codegen's command layer (or its `DiffError`) to get started.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use crate::config::{Config, ConfigError, Connection, validate};
 use crate::diff::LEDGER_TABLE;
 use crate::inspect::{self, InspectError, Introspection};

@@ -10,6 +10,9 @@
 //! referenced columns). SQLite foreign keys have no names and each engine names implicit
 //! objects its own way.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 pub mod policy;
 mod widen;
 

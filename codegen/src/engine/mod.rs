@@ -5,6 +5,9 @@
 //! fails to compile exactly where it must be taught something (docs/architecture.md,
 //! "Adding an engine").
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;

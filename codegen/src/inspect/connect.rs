@@ -66,6 +66,10 @@ fn engine(conn: &Connection) -> &'static str {
 }
 
 /// Maps a driver error from connecting to the most specific [`ConnectError`].
+#[expect(
+    clippy::wildcard_enum_match_arm,
+    reason = "sqlx::Error is non_exhaustive: a catch-all is required"
+)]
 pub fn classify(conn: &Connection, err: sqlx::Error) -> ConnectError {
     let connection = conn.name.clone();
     let endpoint = conn.url.endpoint().unwrap_or("local file").to_string();

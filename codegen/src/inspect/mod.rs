@@ -7,6 +7,9 @@
 //! connecting, and turning driver errors into messages that name the host, port,
 //! database and connection at fault.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 pub mod connect;
 
 pub use connect::ConnectError;

@@ -24,6 +24,9 @@
 //! with `;`, then a blank line. Statements never contain blank lines (seaway renders
 //! each on one line), so a blank line is an unambiguous separator.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 pub mod ledger;
 mod sum;
 

@@ -6,6 +6,9 @@
 //! split into pre-data (enums, tables, columns) and post-data (indexes, unique
 //! constraints, foreign keys), so data can be loaded between the two.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use crate::diff::Change;
 use crate::migrations::{Section, Statement};
 use crate::model::{
@@ -356,12 +359,15 @@ fn index(d: &dyn DialectPlan, table: &str, ix: &Index) -> String {
         .collect();
     let mut kind = if ix.unique { "UNIQUE " } else { "" }.to_string();
     let mut using = String::new();
-    match (&ix.method, d.dialect()) {
-        (Some(m), Dialect::Postgres) => using = format!(" USING {m}"),
-        (Some(m), Dialect::Mysql) if m == "fulltext" || m == "spatial" => {
-            kind = format!("{} ", m.to_uppercase())
+    if let Some(m) = &ix.method {
+        match d.dialect() {
+            Dialect::Postgres => using = format!(" USING {m}"),
+            Dialect::Mysql if m == "fulltext" || m == "spatial" => {
+                kind = format!("{} ", m.to_uppercase())
+            }
+            // Other MySQL methods (btree, hash) are InnoDB's default; SQLite has none.
+            Dialect::Mysql | Dialect::Sqlite => {}
         }
-        _ => {}
     }
     let mut sql = format!(
         "CREATE {kind}INDEX {} ON {}{using} ({})",

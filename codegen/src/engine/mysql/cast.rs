@@ -178,19 +178,21 @@ pub fn cast(ty: &N, enum_info: Option<&EnumInfo<'_>>) -> Cast {
         N::Enum { .. } | N::Set { .. } => match enum_info {
             Some(e) => {
                 let labels: Vec<String> = e.labels.iter().map(|l| quote_literal(l)).collect();
-                let (kw, ty) = match ty {
-                    N::Enum { .. } => (
+                // This arm holds only enums and sets.
+                let (kw, ty) = if matches!(ty, N::Enum { .. }) {
+                    (
                         "enum",
                         N::Enum {
                             name: e.name.clone(),
                         },
-                    ),
-                    _ => (
+                    )
+                } else {
+                    (
                         "set",
                         N::Set {
                             name: e.name.clone(),
                         },
-                    ),
+                    )
                 };
                 Cast::safe(format!("{kw}({})", labels.join(",")), ty)
             }

@@ -14,6 +14,10 @@ const EXACT_DIGITS: u32 = 15;
 /// SQLite numbers only its rowid, so the column must be declared exactly `INTEGER`
 /// (an alias of the rowid), which holds 64 bits whatever the source's width. Only an
 /// unsigned 64-bit key loses values (above 2^63 - 1).
+#[expect(
+    clippy::wildcard_enum_match_arm,
+    reason = "every key but an unsigned 64-bit integer fits the rowid"
+)]
 pub fn rowid_key(ty: &N) -> Cast {
     match ty {
         N::Int {

@@ -47,7 +47,12 @@ impl DialectPlan for Sqlite {
         Expr::Keyword(match value {
             DefaultValue::CurrentDate => Keyword::CurrentDate,
             DefaultValue::CurrentTime => Keyword::CurrentTime,
-            _ => Keyword::CurrentTimestamp,
+            DefaultValue::CurrentTimestamp
+            | DefaultValue::Null
+            | DefaultValue::Bool(_)
+            | DefaultValue::Number(_)
+            | DefaultValue::String(_)
+            | DefaultValue::Expression(_) => Keyword::CurrentTimestamp,
         })
     }
 

@@ -214,7 +214,7 @@ pub(super) fn string_literal(text: &str) -> Option<String> {
             let quoted = match t.kind {
                 Kind::Str => text.ends_with('\''),
                 Kind::Quoted => text.starts_with('"') && text.ends_with('"'),
-                _ => false,
+                Kind::Word | Kind::Punct(_) => false,
             };
             quoted.then(|| unquote(text))
         }
