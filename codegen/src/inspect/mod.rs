@@ -130,7 +130,11 @@ where
 pub async fn server_version(conn: &Connection) -> Result<String, ConnectError> {
     let version = match conn.url.dialect() {
         Dialect::Postgres => {
-            one_string(connect::postgres(conn, "public").await?, "select version()").await
+            one_string(
+                connect::postgres(conn, &crate::engine::postgres::search_path_of(conn)).await?,
+                "select version()",
+            )
+            .await
         }
         Dialect::Mysql => {
             one_string(
@@ -181,7 +185,13 @@ pub async fn populated_tables(
     for table in tables {
         let sql = format!("SELECT 1 FROM {} LIMIT 1", quote(table));
         let found = match conn.url.dialect() {
-            Dialect::Postgres => has_row(connect::postgres(conn, "public").await?, sql).await,
+            Dialect::Postgres => {
+                has_row(
+                    connect::postgres(conn, &crate::engine::postgres::search_path_of(conn)).await?,
+                    sql,
+                )
+                .await
+            }
             Dialect::Mysql => has_row(connect::mysql(conn).await?, sql).await,
             Dialect::Sqlite => has_row(connect::sqlite(conn).await?, sql).await,
         }

@@ -21,7 +21,7 @@ pub async fn applied_checksums(
     let sql = format!("SELECT version, section, checksum FROM {LEDGER_TABLE} WHERE success");
     let rows: Vec<(i32, String, String)> = match conn.url.dialect() {
         Dialect::Postgres => {
-            let pool = connect::postgres(conn, "public").await?;
+            let pool = connect::postgres(conn, &crate::engine::postgres::search_path_of(conn)).await?;
             let rows = read(&pool, &sql, "select to_regclass('seaway_migrations') is not null").await;
             pool.close().await;
             rows

@@ -16,7 +16,11 @@ impl Destination for Postgres {
 
     async fn open(conn: &Connection) -> Result<Self, ConnectError> {
         // The configured schema first on search_path: migrations and the ledger land there.
-        let pool = connect::postgres(conn, conn.schema.as_deref().unwrap_or("public")).await?;
+        let pool = connect::postgres(
+            conn,
+            &seaway_codegen::engine::postgres::search_path_of(conn),
+        )
+        .await?;
         let pooled = pool
             .acquire()
             .await

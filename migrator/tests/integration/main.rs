@@ -6,6 +6,7 @@
 
 mod apply;
 mod check;
+mod configured_schema;
 mod convergence;
 mod extras;
 mod failures;

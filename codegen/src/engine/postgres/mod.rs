@@ -27,3 +27,10 @@ pub fn search_path<S: AsRef<str>>(schemas: &[S]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The `search_path` of a session on `conn`: its configured `schema:`, else `public`.
+/// Every stage that reads or writes the destination's tables (the ledger, the emptiness
+/// check, apply, transfer) resolves names there, not in `public` by assumption.
+pub fn search_path_of(conn: &crate::config::Connection) -> String {
+    search_path(&[conn.schema.as_deref().unwrap_or("public")])
+}
