@@ -7,5 +7,6 @@ pub mod apply;
 pub mod ping;
 pub mod progress;
 pub mod route;
+pub mod rows;
 pub mod transfer;
 pub mod verify;

@@ -4,29 +4,27 @@
 //! files instead of stopping the run (unless `--on-error stop`).
 
 pub mod copy_pipe;
-pub mod plan;
-pub mod read;
 pub mod row_pipe;
-pub mod source;
 pub mod state;
-pub mod values;
 pub mod write;
 
+use crate::rows::range::{self, KeyRange, Keyed};
+use crate::rows::source::{self, Source};
+use crate::rows::values::{self, Family};
+use crate::rows::{apply_mask, load_order, plan, read};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
+use plan::Target;
 use seaway_codegen::commands::diff::DiffError;
 use seaway_codegen::config::{Config, Mask, ZeroDates};
-use seaway_codegen::model::{Column, NeutralType, Schema};
+use seaway_codegen::model::{Column, Schema};
 use seaway_codegen::target::Desired;
 use serde::Serialize;
-use source::Source;
-use state::{Bounds, Chunk, State};
+use state::{Chunk, State};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
-use values::Family;
-use write::{Target, WriteError, Writer, Written};
+use write::{WriteError, Writer, Written};
 
 /// What to do with a row the destination refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -307,7 +305,7 @@ async fn open_state(
             let schema = conn.schema.clone().unwrap_or_else(|| "public".into());
             let pool = seaway_codegen::inspect::connect::postgres(
                 conn,
-                &format!("\"{}\"", schema.replace('"', "\"\"")),
+                &read::quote(seaway_codegen::model::Dialect::Postgres, &schema),
             )
             .await?;
             let state = State::open_postgres(pool, &config.source, destination, restart)
@@ -330,45 +328,6 @@ async fn open_state(
             Ok((state, store))
         }
     }
-}
-
-/// Referenced tables before the tables that reference them (ties and cycles by name),
-/// so foreign keys already in place accept every row.
-pub fn load_order(schema: &Schema) -> Vec<String> {
-    let mut done: BTreeSet<String> = BTreeSet::new();
-    let mut order = Vec::new();
-    while order.len() < schema.tables.len() {
-        let ready: Vec<String> = schema
-            .tables
-            .iter()
-            .filter(|(name, _)| !done.contains(*name))
-            .filter(|(name, t)| {
-                t.foreign_keys.iter().all(|fk| {
-                    fk.references == **name
-                        || done.contains(&fk.references)
-                        || !schema.tables.contains_key(&fk.references)
-                })
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        let next = if ready.is_empty() {
-            // A cycle: take the first remaining table by name.
-            schema
-                .tables
-                .keys()
-                .find(|n| !done.contains(*n))
-                .cloned()
-                .into_iter()
-                .collect()
-        } else {
-            ready
-        };
-        for n in next {
-            done.insert(n.clone());
-            order.push(n);
-        }
-    }
-    order
 }
 
 /// The rows of one incremental run of a table: a SQL condition on the watermark column,
@@ -600,10 +559,7 @@ impl Job<'_> {
             .source
             .rows(&sql, &[])
             .await
-            .map_err(|e| TransferError::Read {
-                table: table.to_string(),
-                reason: self.config.source_connection().url.scrub(&e.to_string()),
-            })?;
+            .map_err(|e| self.read_error(table, &e))?;
         let upper = rows.first().and_then(|r| r.first()).cloned().flatten();
         let lower = match &self.opts.since {
             Some(since) => Some(since.clone()),
@@ -656,6 +612,14 @@ impl Job<'_> {
         }
     }
 
+    /// Reading the source failed: the table and the driver's message, password removed.
+    fn read_error(&self, table: &str, e: &sqlx::Error) -> TransferError {
+        TransferError::Read {
+            table: table.to_string(),
+            reason: self.config.source_connection().url.scrub(&e.to_string()),
+        }
+    }
+
     fn state_error(&self, source: sqlx::Error) -> TransferError {
         TransferError::State {
             store: self.store.clone(),
@@ -663,90 +627,24 @@ impl Job<'_> {
         }
     }
 
-    /// The table's chunks: key ranges of `--chunk-span` keys from min and max for a single
-    /// integer key; for any other key, ranges between sampled keys; one chunk for a table
-    /// without a key.
+    /// The table's chunks (`rows::range`): spans of `--chunk-span` source keys.
     async fn ranges(
         &self,
         table: &str,
         keys: &[&Column],
         filter: Option<&str>,
-    ) -> Result<Vec<Bounds>, TransferError> {
-        let whole = vec![Bounds::default()];
-        let int_key = match keys {
-            [] => return Ok(whole),
-            [key] if matches!(key.ty, NeutralType::Int { .. }) => *key,
-            _ => return self.sampled_ranges(table, keys, filter).await,
+    ) -> Result<Vec<KeyRange>, TransferError> {
+        let source = Keyed {
+            db: self.source,
+            dialect: self.source_schema.dialect,
+            table,
+            keys,
+            filter,
         };
-        let key = int_key;
-        let sql = read::min_max_query(self.source_schema.dialect, table, key, filter);
-        let rows = self
-            .source
-            .rows(&sql, &[])
+        range::ranges(source, None, async { self.opts.chunk_span })
             .await
-            .map_err(|e| TransferError::Read {
-                table: table.to_string(),
-                reason: self.config.source_connection().url.scrub(&e.to_string()),
-            })?;
-        let bound = |i: usize| {
-            rows.first()
-                .and_then(|r| r.get(i))
-                .cloned()
-                .flatten()
-                .and_then(|v| v.parse::<i64>().ok())
-        };
-        let (Some(min), Some(max)) = (bound(0), bound(1)) else {
-            return Ok(whole);
-        };
-        Ok(plan::split(min, max, self.opts.chunk_span)
-            .into_iter()
-            .map(|(lo, hi)| Bounds {
-                lo,
-                hi,
-                ..Bounds::default()
-            })
-            .collect())
-    }
-
-    /// Ranges for a composite or non-integer key: every `--chunk-span`-th key in key order
-    /// is a boundary, found in one pass over the key (a window function over the index;
-    /// no OFFSET). The first range is open below, the last open above, so rows added
-    /// during the run still fall in one.
-    async fn sampled_ranges(
-        &self,
-        table: &str,
-        keys: &[&Column],
-        filter: Option<&str>,
-    ) -> Result<Vec<Bounds>, TransferError> {
-        let d = self.source_schema.dialect;
-        let sql = read::sample_query(d, table, keys, filter, self.opts.chunk_span);
-        let rows = self
-            .source
-            .rows(&sql, &[])
-            .await
-            .map_err(|e| TransferError::Read {
-                table: table.to_string(),
-                reason: self.config.source_connection().url.scrub(&e.to_string()),
-            })?;
-        let cuts: Vec<Vec<String>> = rows
-            .into_iter()
-            .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
-            .collect();
-        let mut out = Vec::with_capacity(cuts.len() + 1);
-        let mut lo: Option<Vec<String>> = None;
-        for cut in cuts {
-            out.push(Bounds {
-                lo_key: lo.take(),
-                hi_key: Some(cut.clone()),
-                ..Bounds::default()
-            });
-            lo = Some(cut);
-        }
-        out.push(Bounds {
-            lo_key: lo,
-            ..Bounds::default()
-        });
-        Ok(out)
+            .map(|r| r.ranges)
+            .map_err(|e| self.read_error(&e.table, &e.source))
     }
 
     async fn chunk(
@@ -862,13 +760,14 @@ impl Job<'_> {
         chunk: &Chunk,
         last: Option<&[String]>,
     ) -> Result<source::Rows, TransferError> {
+        let (lo_key, hi_key) = chunk.range.keys();
         let page = read::Page {
             table: spec.source_table,
             columns: spec.src_cols,
             keys: spec.key_cols,
             after: last.is_some(),
-            range: (chunk.lo, chunk.hi),
-            key_range: (chunk.lo_key.is_some(), chunk.hi_key.is_some()),
+            range: chunk.range.ints(),
+            key_range: (lo_key.is_some(), hi_key.is_some()),
             filter: spec.filter,
             limit: self.opts.page_size,
         };
@@ -876,17 +775,14 @@ impl Job<'_> {
         let params: Vec<String> = last
             .into_iter()
             .flatten()
-            .chain(chunk.lo_key.iter().flatten())
-            .chain(chunk.hi_key.iter().flatten())
+            .chain(lo_key.into_iter().flatten())
+            .chain(hi_key.into_iter().flatten())
             .cloned()
             .collect();
         self.source
             .rows(&q.sql, &params)
             .await
-            .map_err(|e| TransferError::Read {
-                table: spec.source_table.to_string(),
-                reason: self.config.source_connection().url.scrub(&e.to_string()),
-            })
+            .map_err(|e| self.read_error(spec.source_table, &e))
     }
 
     /// An append-only table (no key to match rows on): the window's rows replace what an
@@ -904,10 +800,7 @@ impl Job<'_> {
         progress: &Progress<'_, '_>,
     ) -> Result<(), TransferError> {
         let d = self.source_schema.dialect;
-        let source_err = |e: sqlx::Error| TransferError::Read {
-            table: spec.source_table.to_string(),
-            reason: self.config.source_connection().url.scrub(&e.to_string()),
-        };
+        let source_err = |e: sqlx::Error| self.read_error(spec.source_table, &e);
         let refused = |e: sqlx::Error| self.append_refused(spec.name, &e);
         let refused_write = |e: WriteError| self.append_refused(spec.name, &e);
         let column = mapping.and_then(|m| m.watermark.as_deref());
@@ -1050,16 +943,14 @@ impl Job<'_> {
             [k] => Some(k.name.as_str()),
             _ => None,
         };
-        let ranged = chunk.lo.is_some() || chunk.hi.is_some();
-        let sampled = chunk.lo_key.is_some() || chunk.hi_key.is_some();
+        let (lo, hi) = chunk.range.ints();
+        let (lo_key, hi_key) = chunk.range.keys();
+        let ranged = lo.is_some() || hi.is_some();
+        let sampled = lo_key.is_some() || hi_key.is_some();
         if chunk.last_key.is_some() || sampled || (ranged && key.is_none()) {
             return false;
         }
-        let range = if ranged {
-            (chunk.lo, chunk.hi)
-        } else {
-            (None, None)
-        };
+        let range = if ranged { (lo, hi) } else { (None, None) };
         self.writer
             .range_is_empty(spec.name, key.filter(|_| ranged), range)
             .await
@@ -1091,7 +982,7 @@ impl Job<'_> {
             spec.source_table,
             spec.src_cols,
             key,
-            (chunk.lo, chunk.hi),
+            chunk.range.ints(),
             spec.filter,
         );
         let copy_in = write::postgres::copy_in_statement(spec.name, spec.targets);
@@ -1163,7 +1054,7 @@ impl Job<'_> {
             spec.source_table,
             spec.src_cols,
             key,
-            (chunk.lo, chunk.hi),
+            chunk.range.ints(),
             spec.filter,
         );
         let dated = dated_columns(d, spec.src_cols);
@@ -1311,21 +1202,4 @@ fn dated_columns(d: seaway_codegen::model::Dialect, cols: &[&Column]) -> Vec<usi
         })
         .map(|(i, _)| i)
         .collect()
-}
-
-/// Disguises a value per the mapping's `mask:`; a hash is keyed by `SEAWAY_MASK_KEY`
-/// (or the config path) so equal inputs give equal outputs and joins still work.
-pub fn apply_mask(value: &mut Option<String>, mask: Option<Mask>, config: &Config) {
-    let Some(mask) = mask else { return };
-    *value = match (mask, value.take()) {
-        (_, None) | (Mask::Null, _) => None,
-        (Mask::Redact, Some(_)) => Some("REDACTED".to_string()),
-        (Mask::Hash, Some(v)) => {
-            use sha2::Digest;
-            let key = std::env::var("SEAWAY_MASK_KEY")
-                .unwrap_or_else(|_| config.path.display().to_string());
-            let digest = sha2::Sha256::digest(format!("{key}\u{0}{v}").as_bytes());
-            Some(digest.iter().take(12).map(|b| format!("{b:02x}")).collect())
-        }
-    };
 }

@@ -11,7 +11,7 @@
 
 use super::canon::Side;
 use super::{ChunkResult, Difference, Job, Kind, Row, Values, VerifyError, Work, encode_page};
-use crate::transfer::{apply_mask, read};
+use crate::rows::{apply_mask, read};
 use futures_util::StreamExt;
 use seaway_codegen::model::Column;
 use std::collections::HashMap;

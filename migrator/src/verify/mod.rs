@@ -14,16 +14,17 @@ pub mod canon;
 mod keyless;
 mod sql_hash;
 
-use crate::transfer::plan::{self, TablePlan};
-use crate::transfer::read::{self, Page};
-use crate::transfer::source::Source;
+use crate::rows::plan::{self, TablePlan};
+use crate::rows::range::{self, KeyRange, Keyed};
+use crate::rows::read::{self, Page};
+use crate::rows::source::Source;
+use crate::rows::{apply_mask, load_order};
 use crate::transfer::write::Writer;
-use crate::transfer::{apply_mask, load_order};
 use canon::{Rule, Side};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use seaway_codegen::commands::diff::DiffError;
 use seaway_codegen::config::{Config, Connection};
-use seaway_codegen::model::{Column, Dialect, NeutralType, Schema};
+use seaway_codegen::model::{Column, Dialect, Schema};
 use seaway_codegen::target::Desired;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -210,12 +211,12 @@ pub async fn verify(
     // Reading both schemas and connecting both sides overlap: each connection costs
     // round trips (a TLS handshake among them), and none depends on the others.
     let (prepared, source, destination) = tokio::join!(
-        crate::transfer::plan::prepare(config, "verify"),
+        plan::prepare(config, "verify"),
         Source::open(config.source_connection()),
         Source::open(dest_conn),
     );
     let (
-        crate::transfer::plan::Prepared {
+        plan::Prepared {
             dest_conn,
             source_schema,
             desired,
@@ -415,22 +416,6 @@ struct Row {
     hash: u128,
 }
 
-/// Where a chunk starts and ends.
-#[derive(Debug, Clone)]
-enum Chunk {
-    /// `(lo, hi]` of a single integer key (bisected where the databases hash).
-    Ints(bisect::Range),
-    /// Between sampled keys of any other key (canonical text), `(lo, hi]` in each side's
-    /// own key order. Two engines may order text keys apart (collations), so a row can
-    /// fall in one chunk on one side and in the next on the other: rows a chunk finds
-    /// missing or extra are matched by key across the table before they are reported
-    /// (`reconcile`).
-    Keys {
-        lo: Option<Vec<String>>,
-        hi: Option<Vec<String>>,
-    },
-}
-
 /// A chunk's outcome.
 #[derive(Default)]
 struct ChunkResult {
@@ -445,7 +430,7 @@ struct ChunkResult {
     segments: u64,
     rows_read: u64,
     /// Rows of a sampled-key chunk found on one side only, to be matched across chunks
-    /// (`Chunk::Keys`): source rows, then destination rows.
+    /// (`KeyRange::Keys`): source rows, then destination rows.
     unmatched: (Vec<Row>, Vec<Row>),
 }
 
@@ -535,7 +520,7 @@ impl Job<'_> {
             report.checksums = "sql";
         }
         report.chunks = chunks.len() as u64;
-        let sampled = chunks.len() > 1 && matches!(chunks[0], Chunk::Keys { .. });
+        let sampled = chunks.len() > 1 && matches!(chunks[0], KeyRange::Keys { .. });
         let mut results: Vec<ChunkResult> = stream::iter(chunks)
             .map(|chunk| self.chunk(&work, chunk))
             .buffer_unordered(self.opts.workers.max(1))
@@ -551,7 +536,7 @@ impl Job<'_> {
                     table = name,
                     "the destination orders the key apart from the source; compared as one chunk"
                 );
-                let whole = Chunk::Keys { lo: None, hi: None };
+                let whole = KeyRange::Keys { lo: None, hi: None };
                 // `--repair` already re-sent the changed rows the chunks found (matched
                 // by key, so real): they stay in the report, and the whole compare no
                 // longer sees them. Rows found on one side only were not touched yet.
@@ -638,44 +623,37 @@ impl Job<'_> {
         }
     }
 
-    /// The chunks: the transfer's key ranges for a single integer key, spanning both
-    /// sides' keys and open at both ends (so extra rows outside the source's keys are
-    /// seen), with the smallest and largest key of both sides; for any other key, ranges
-    /// between every `--chunk-size`-th source key (as transfer samples them), the first
-    /// open below and the last open above.
+    /// The chunks (`rows::range`): for a single integer key on both sides, ranges
+    /// spanning both sides' keys and open at both ends (so extra rows outside the
+    /// source's keys are seen), with the smallest and largest key of both sides; for any
+    /// other key, ranges between every `--chunk-size`-th source key (as transfer samples
+    /// them), the first open below and the last open above.
     #[allow(clippy::type_complexity)]
-    async fn chunks(&self, work: &Work) -> Result<(Vec<Chunk>, Option<(i64, i64)>), VerifyError> {
+    async fn chunks(
+        &self,
+        work: &Work,
+    ) -> Result<(Vec<KeyRange>, Option<(i64, i64)>), VerifyError> {
         let plan = &work.plan;
-        let dest_int = matches!(
-            plan.dest_key_cols.as_slice(),
-            [k] if matches!(k.ty, NeutralType::Int { .. })
-        );
-        let ([sk], [dk]) = (plan.key_cols.as_slice(), plan.dest_key_cols.as_slice()) else {
-            return Ok((self.sampled(work).await?, None));
+        let src_keys: Vec<&Column> = plan.key_cols.iter().collect();
+        let dest_keys: Vec<&Column> = plan.dest_key_cols.iter().collect();
+        let source = Keyed {
+            db: self.source.db,
+            dialect: self.source.dialect,
+            table: &plan.source_table,
+            keys: &src_keys,
+            filter: plan.filter.as_deref(),
         };
-        if !plan.integer_key() || !dest_int {
-            return Ok((self.sampled(work).await?, None));
-        }
-        let (s, d) = tokio::join!(
-            self.min_max(Side::Source, &plan.source_table, sk, plan.filter.as_deref()),
-            self.min_max(Side::Destination, &plan.name, dk, None),
-        );
-        let bounds: Vec<(i64, i64)> = [s?, d?].into_iter().flatten().collect();
-        let (Some(min), Some(max)) = (
-            bounds.iter().map(|b| b.0).min(),
-            bounds.iter().map(|b| b.1).max(),
-        ) else {
-            return Ok((vec![Chunk::Ints((None, None))], None));
+        let destination = Keyed {
+            db: self.destination.db,
+            dialect: self.destination.dialect,
+            table: &plan.name,
+            keys: &dest_keys,
+            filter: None,
         };
-        let span = self.span(work).await;
-        let mut ranges = plan::split(min, max, span);
-        if let Some(first) = ranges.first_mut() {
-            first.0 = None;
-        }
-        Ok((
-            ranges.into_iter().map(Chunk::Ints).collect(),
-            Some((min, max)),
-        ))
+        let planned = range::ranges(source, Some(destination), self.span(work))
+            .await
+            .map_err(|e| self.read_error(e.side, &e.table, &e.source))?;
+        Ok((planned.ranges, planned.bounds))
     }
 
     /// Keys per chunk: `--chunk-size`, fewer when the source's rows are wide, so that a
@@ -719,37 +697,6 @@ impl Job<'_> {
         }
     }
 
-    /// Chunks between sampled source keys (`read::sample_query`).
-    async fn sampled(&self, work: &Work) -> Result<Vec<Chunk>, VerifyError> {
-        let plan = &work.plan;
-        let keys: Vec<&Column> = plan.key_cols.iter().collect();
-        let sql = read::sample_query(
-            self.source.dialect,
-            &plan.source_table,
-            &keys,
-            plan.filter.as_deref(),
-            self.span(work).await,
-        );
-        let cuts = self
-            .source
-            .db
-            .rows(&sql, &[])
-            .await
-            .map_err(|e| self.read_error(Side::Source, &plan.source_table, &e))?;
-        let mut chunks = Vec::with_capacity(cuts.len() + 1);
-        let mut lo: Option<Vec<String>> = None;
-        for cut in cuts {
-            let cut: Vec<String> = cut.into_iter().map(Option::unwrap_or_default).collect();
-            chunks.push(Chunk::Keys {
-                lo: lo.take(),
-                hi: Some(cut.clone()),
-            });
-            lo = Some(cut);
-        }
-        chunks.push(Chunk::Keys { lo, hi: None });
-        Ok(chunks)
-    }
-
     fn side(&self, side: Side) -> &Side1<'_> {
         match side {
             Side::Source => &self.source,
@@ -785,36 +732,14 @@ impl Job<'_> {
             .unwrap_or(0))
     }
 
-    /// The smallest and largest integer key of one side, `None` when it has no rows.
-    async fn min_max(
+    /// Reads one side's rows of a chunk in keyset pages, encoded and hashed.
+    async fn read(
         &self,
         side: Side,
-        table: &str,
-        key: &Column,
-        filter: Option<&str>,
-    ) -> Result<Option<(i64, i64)>, VerifyError> {
-        let s = self.side(side);
-        let sql = read::min_max_query(s.dialect, table, key, filter);
-        let rows =
-            s.db.rows(&sql, &[])
-                .await
-                .map_err(|e| self.read_error(side, table, &e))?;
-        let bound = |i: usize| {
-            rows.first()
-                .and_then(|r| r.get(i))
-                .cloned()
-                .flatten()
-                .and_then(|v| v.parse::<i64>().ok())
-        };
-        Ok(bound(0).zip(bound(1)))
-    }
-
-    /// Reads one side's rows of a chunk in keyset pages, encoded and hashed.
-    async fn read(&self, side: Side, work: &Work, chunk: &Chunk) -> Result<Vec<Row>, VerifyError> {
-        let (range, lo, hi) = match chunk {
-            Chunk::Ints(range) => (*range, None, None),
-            Chunk::Keys { lo, hi } => ((None, None), lo.as_deref(), hi.as_deref()),
-        };
+        work: &Work,
+        chunk: &KeyRange,
+    ) -> Result<Vec<Row>, VerifyError> {
+        let (range, (lo, hi)) = (chunk.ints(), chunk.keys());
         let s = self.side(side);
         let plan = &work.plan;
         let (table, cols, keys, filter): (&str, Vec<&Column>, Vec<&Column>, Option<&str>) =
@@ -895,9 +820,9 @@ impl Job<'_> {
 
     /// Checks one chunk: by the databases' checksums and bisection where they can
     /// (`bisect.rs`), otherwise by reading and hashing its rows here.
-    async fn chunk(&self, work: &Work, chunk: Chunk) -> Result<ChunkResult, VerifyError> {
+    async fn chunk(&self, work: &Work, chunk: KeyRange) -> Result<ChunkResult, VerifyError> {
         match (&chunk, &work.sql) {
-            (Chunk::Ints(range), Some(sql)) => self.bisect(work, sql, *range).await,
+            (KeyRange::Ints { lo, hi }, Some(sql)) => self.bisect(work, sql, (*lo, *hi)).await,
             _ => self.diff_rows(work, &chunk).await,
         }
     }
@@ -905,7 +830,7 @@ impl Job<'_> {
     /// Reads a chunk's rows from both sides at once, compares checksums, and, when they
     /// differ, diffs the rows by key (and repairs them with `--repair`). A sampled-key
     /// chunk leaves the rows it finds on one side only to `reconcile`.
-    async fn diff_rows(&self, work: &Work, chunk: &Chunk) -> Result<ChunkResult, VerifyError> {
+    async fn diff_rows(&self, work: &Work, chunk: &KeyRange) -> Result<ChunkResult, VerifyError> {
         let (src, dst) = tokio::join!(
             self.read(Side::Source, work, chunk),
             self.read(Side::Destination, work, chunk)
@@ -940,7 +865,7 @@ impl Job<'_> {
             }
         }
         let extra: Vec<Row> = by_key.into_values().collect();
-        if matches!(chunk, Chunk::Keys { .. }) {
+        if matches!(chunk, KeyRange::Keys { .. }) {
             result.unmatched = (missing, extra);
         } else {
             self.one_sided(&mut result, missing, extra);
