@@ -10,7 +10,8 @@
 //! to delete them by and are only reported.
 
 use super::canon::Side;
-use super::{ChunkResult, Difference, Job, Kind, Row, Values, VerifyError, Work, encode_page};
+use super::sides::encode_page;
+use super::{ChunkResult, Difference, Job, Kind, Row, Values, VerifyError, Work};
 use crate::rows::{apply_mask, read};
 use futures_util::StreamExt;
 use seaway_codegen::model::Column;
