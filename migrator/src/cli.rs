@@ -82,7 +82,7 @@ pub enum Command {
         /// Chunks of a table checked at the same time.
         #[arg(long, default_value_t = 2)]
         workers: usize,
-        /// Keys per chunk (tables with a single integer key; others are one chunk).
+        /// Keys per chunk: a single integer key split by range, other keys at sampled keys.
         #[arg(long, default_value_t = 10_000, value_name = "KEYS")]
         chunk_size: i64,
         /// Rows per read [default: 20000, or one more than --chunk-size if larger].

@@ -81,7 +81,7 @@ impl Source {
     pub fn postgres(&self) -> Option<&sqlx::PgPool> {
         match self {
             Source::Postgres(p) => Some(p),
-            _ => None,
+            Source::Mysql(_) | Source::Sqlite(_) => None,
         }
     }
 

@@ -37,10 +37,7 @@ impl Job<'_> {
         };
         let d = self.source_schema.dialect;
         let col = read::quote(d, column);
-        let as_text = match d {
-            seaway_codegen::model::Dialect::Mysql => format!("CAST(max({col}) AS CHAR)"),
-            _ => format!("CAST(max({col}) AS TEXT)"),
-        };
+        let as_text = read::as_text(d, &format!("max({col})"));
         let sql = format!("SELECT {as_text} FROM {}", read::quote(d, table));
         let rows = self
             .source
