@@ -1,11 +1,13 @@
-//! seaway's data side: checking that configured connections answer (`ping`) and
-//! applying generated migrations to the destination (`apply`, `status`). Transfer and
-//! verify land here in later stages, on the same config and the same connection
-//! handling as `codegen`.
+//! seaway's data side, on the same config and connection handling as `codegen`:
+//! checking that configured connections answer (`ping`), applying generated migrations
+//! to the destination (`apply`, `status`), copying rows (`transfer`) and comparing them
+//! with the source (`verify`) over one row layer (`rows`), and moving traffic to
+//! generated services (`route`).
 
 pub mod apply;
 pub mod ping;
 pub mod progress;
 pub mod route;
+pub mod rows;
 pub mod transfer;
 pub mod verify;

@@ -10,8 +10,8 @@
 //! the range empty, and the chunk is then loaded page by page by the ordinary path, which
 //! isolates any refused rows into the reject file.
 
-use super::read::quote;
-use super::write::Target;
+use crate::rows::plan::Target;
+use crate::rows::read::quote;
 use futures_util::StreamExt;
 use seaway_codegen::model::{Column, Dialect};
 use sqlx::postgres::PgPoolCopyExt;
@@ -143,7 +143,7 @@ pub async fn pipe(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transfer::values::Family;
+    use crate::rows::values::Family;
     use seaway_codegen::model::NeutralType;
 
     fn col(name: &str, ty: NeutralType) -> Column {

@@ -3,30 +3,31 @@
 //! resumable from the state store, with rows the destination refuses written to reject
 //! files instead of stopping the run (unless `--on-error stop`).
 
+mod append;
+mod chunk;
 pub mod copy_pipe;
-pub mod plan;
-pub mod read;
+mod fast_path;
+mod incremental;
+mod reject;
 pub mod row_pipe;
-pub mod source;
 pub mod state;
-pub mod values;
 pub mod write;
 
+use crate::rows::range::{self, KeyRange, Keyed};
+use crate::rows::source::Source;
+use crate::rows::{load_order, plan, read};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
+use plan::Target;
 use seaway_codegen::commands::diff::DiffError;
-use seaway_codegen::config::{Config, Mask, ZeroDates};
-use seaway_codegen::model::{Column, NeutralType, Schema};
+use seaway_codegen::config::{Config, Mask};
+use seaway_codegen::model::{Column, Schema};
 use seaway_codegen::target::Desired;
 use serde::Serialize;
-use source::Source;
-use state::{Bounds, Chunk, State};
+use state::State;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
-use values::Family;
-use write::{Target, WriteError, Writer, Written};
+use write::{Writer, Written};
 
 /// What to do with a row the destination refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -307,7 +308,7 @@ async fn open_state(
             let schema = conn.schema.clone().unwrap_or_else(|| "public".into());
             let pool = seaway_codegen::inspect::connect::postgres(
                 conn,
-                &format!("\"{}\"", schema.replace('"', "\"\"")),
+                &read::quote(seaway_codegen::model::Dialect::Postgres, &schema),
             )
             .await?;
             let state = State::open_postgres(pool, &config.source, destination, restart)
@@ -330,56 +331,6 @@ async fn open_state(
             Ok((state, store))
         }
     }
-}
-
-/// Referenced tables before the tables that reference them (ties and cycles by name),
-/// so foreign keys already in place accept every row.
-pub fn load_order(schema: &Schema) -> Vec<String> {
-    let mut done: BTreeSet<String> = BTreeSet::new();
-    let mut order = Vec::new();
-    while order.len() < schema.tables.len() {
-        let ready: Vec<String> = schema
-            .tables
-            .iter()
-            .filter(|(name, _)| !done.contains(*name))
-            .filter(|(name, t)| {
-                t.foreign_keys.iter().all(|fk| {
-                    fk.references == **name
-                        || done.contains(&fk.references)
-                        || !schema.tables.contains_key(&fk.references)
-                })
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        let next = if ready.is_empty() {
-            // A cycle: take the first remaining table by name.
-            schema
-                .tables
-                .keys()
-                .find(|n| !done.contains(*n))
-                .cloned()
-                .into_iter()
-                .collect()
-        } else {
-            ready
-        };
-        for n in next {
-            done.insert(n.clone());
-            order.push(n);
-        }
-    }
-    order
-}
-
-/// The rows of one incremental run of a table: a SQL condition on the watermark column,
-/// and the mark to record once they are all copied.
-#[derive(Debug, Clone)]
-struct Window {
-    condition: String,
-    /// The mark the window starts after (the last run's, or `--since`), as the source
-    /// printed it.
-    lower: Option<String>,
-    upper: Option<String>,
 }
 
 /// What every chunk of one table shares.
@@ -571,65 +522,6 @@ impl Job<'_> {
         Ok(report)
     }
 
-    /// In incremental mode, the rows to copy for a table with a watermark column: past the
-    /// mark the last run reached (or `--since`), up to the source's current maximum, read
-    /// now so rows changing during the run are taken by the next one. The new mark is
-    /// stored only after the table is done, so a crash never skips rows.
-    async fn watermark_window(
-        &self,
-        name: &str,
-        table: &str,
-        mapping: Option<&seaway_codegen::config::Mapping>,
-    ) -> Result<Option<Window>, TransferError> {
-        let incremental = self.opts.since.is_some()
-            || self.config.transfer_mode == seaway_codegen::config::TransferMode::Incremental;
-        let Some(column) = mapping
-            .and_then(|m| m.watermark.as_deref())
-            .filter(|_| incremental)
-        else {
-            return Ok(None);
-        };
-        let d = self.source_schema.dialect;
-        let col = read::quote(d, column);
-        let as_text = match d {
-            seaway_codegen::model::Dialect::Mysql => format!("CAST(max({col}) AS CHAR)"),
-            _ => format!("CAST(max({col}) AS TEXT)"),
-        };
-        let sql = format!("SELECT {as_text} FROM {}", read::quote(d, table));
-        let rows = self
-            .source
-            .rows(&sql, &[])
-            .await
-            .map_err(|e| TransferError::Read {
-                table: table.to_string(),
-                reason: self.config.source_connection().url.scrub(&e.to_string()),
-            })?;
-        let upper = rows.first().and_then(|r| r.first()).cloned().flatten();
-        let lower = match &self.opts.since {
-            Some(since) => Some(since.clone()),
-            None => self
-                .state
-                .watermark(&self.config.source, &self.desired_destination(), name)
-                .await
-                .map_err(|e| self.state_error(e))?,
-        };
-        let literal = |v: &str| format!("'{}'", v.replace('\'', "''"));
-        let condition = match (&lower, &upper) {
-            (_, None) => "1 = 0".to_string(), // empty table: nothing to copy
-            (Some(lo), Some(hi)) => format!("{col} > {} AND {col} <= {}", literal(lo), literal(hi)),
-            (None, Some(hi)) => format!("{col} <= {}", literal(hi)),
-        };
-        Ok(Some(Window {
-            condition,
-            lower,
-            upper,
-        }))
-    }
-
-    fn desired_destination(&self) -> String {
-        self.config.destination.clone().unwrap_or_default()
-    }
-
     /// How many rows the source holds for the table (after the mapping's filter); `None`
     /// if counting fails, which only costs the progress display its total.
     async fn count(&self, table: &str, filter: Option<&str>) -> Option<u64> {
@@ -656,6 +548,14 @@ impl Job<'_> {
         }
     }
 
+    /// Reading the source failed: the table and the driver's message, password removed.
+    fn read_error(&self, table: &str, e: &sqlx::Error) -> TransferError {
+        TransferError::Read {
+            table: table.to_string(),
+            reason: self.config.source_connection().url.scrub(&e.to_string()),
+        }
+    }
+
     fn state_error(&self, source: sqlx::Error) -> TransferError {
         TransferError::State {
             store: self.store.clone(),
@@ -663,669 +563,23 @@ impl Job<'_> {
         }
     }
 
-    /// The table's chunks: key ranges of `--chunk-span` keys from min and max for a single
-    /// integer key; for any other key, ranges between sampled keys; one chunk for a table
-    /// without a key.
+    /// The table's chunks (`rows::range`): spans of `--chunk-span` source keys.
     async fn ranges(
         &self,
         table: &str,
         keys: &[&Column],
         filter: Option<&str>,
-    ) -> Result<Vec<Bounds>, TransferError> {
-        let whole = vec![Bounds::default()];
-        let int_key = match keys {
-            [] => return Ok(whole),
-            [key] if matches!(key.ty, NeutralType::Int { .. }) => *key,
-            _ => return self.sampled_ranges(table, keys, filter).await,
+    ) -> Result<Vec<KeyRange>, TransferError> {
+        let source = Keyed {
+            db: self.source,
+            dialect: self.source_schema.dialect,
+            table,
+            keys,
+            filter,
         };
-        let key = int_key;
-        let sql = read::min_max_query(self.source_schema.dialect, table, key, filter);
-        let rows = self
-            .source
-            .rows(&sql, &[])
+        range::ranges(source, None, async { self.opts.chunk_span })
             .await
-            .map_err(|e| TransferError::Read {
-                table: table.to_string(),
-                reason: self.config.source_connection().url.scrub(&e.to_string()),
-            })?;
-        let bound = |i: usize| {
-            rows.first()
-                .and_then(|r| r.get(i))
-                .cloned()
-                .flatten()
-                .and_then(|v| v.parse::<i64>().ok())
-        };
-        let (Some(min), Some(max)) = (bound(0), bound(1)) else {
-            return Ok(whole);
-        };
-        Ok(plan::split(min, max, self.opts.chunk_span)
-            .into_iter()
-            .map(|(lo, hi)| Bounds {
-                lo,
-                hi,
-                ..Bounds::default()
-            })
-            .collect())
+            .map(|r| r.ranges)
+            .map_err(|e| self.read_error(&e.table, &e.source))
     }
-
-    /// Ranges for a composite or non-integer key: every `--chunk-span`-th key in key order
-    /// is a boundary, found in one pass over the key (a window function over the index;
-    /// no OFFSET). The first range is open below, the last open above, so rows added
-    /// during the run still fall in one.
-    async fn sampled_ranges(
-        &self,
-        table: &str,
-        keys: &[&Column],
-        filter: Option<&str>,
-    ) -> Result<Vec<Bounds>, TransferError> {
-        let d = self.source_schema.dialect;
-        let sql = read::sample_query(d, table, keys, filter, self.opts.chunk_span);
-        let rows = self
-            .source
-            .rows(&sql, &[])
-            .await
-            .map_err(|e| TransferError::Read {
-                table: table.to_string(),
-                reason: self.config.source_connection().url.scrub(&e.to_string()),
-            })?;
-        let cuts: Vec<Vec<String>> = rows
-            .into_iter()
-            .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
-            .collect();
-        let mut out = Vec::with_capacity(cuts.len() + 1);
-        let mut lo: Option<Vec<String>> = None;
-        for cut in cuts {
-            out.push(Bounds {
-                lo_key: lo.take(),
-                hi_key: Some(cut.clone()),
-                ..Bounds::default()
-            });
-            lo = Some(cut);
-        }
-        out.push(Bounds {
-            lo_key: lo,
-            ..Bounds::default()
-        });
-        Ok(out)
-    }
-
-    async fn chunk(
-        &self,
-        spec: &TableSpec<'_>,
-        chunk: &Chunk,
-        progress: &Progress<'_, '_>,
-    ) -> Result<(), TransferError> {
-        let TableSpec {
-            name,
-            src_cols,
-            targets,
-            masks,
-            ..
-        } = *spec;
-        let d = self.source_schema.dialect;
-        let dated = dated_columns(d, src_cols);
-        let fresh = self.range_is_fresh(spec, chunk).await;
-        if fresh
-            && (self.stream_chunk(spec, chunk, progress).await?
-                || self.pipe_chunk(spec, chunk, progress).await?)
-        {
-            return Ok(());
-        }
-        // One page of read-ahead: page n+1 is read while page n is written, so the source
-        // and the destination work at the same time instead of in turn (memory: two pages
-        // per chunk in flight).
-        let mut rows = self
-            .read_page(spec, chunk, chunk.last_key.as_deref())
-            .await?;
-        let width = src_cols.len();
-        while !rows.is_empty() {
-            let full = rows.len() == self.opts.page_size;
-            let mut data = Vec::with_capacity(rows.len());
-            let mut keys = Vec::with_capacity(rows.len());
-            let mut zero_refused = 0;
-            // The page's last key, even when its row is refused below.
-            let last_key: Vec<String> = rows
-                .last()
-                .map(|r| {
-                    r[width..]
-                        .iter()
-                        .map(|v| v.clone().unwrap_or_default())
-                        .collect()
-                })
-                .unwrap_or_default();
-            for mut row in rows {
-                let key: Vec<Option<String>> = row.split_off(width);
-                for (value, mask) in row.iter_mut().zip(masks) {
-                    apply_mask(value, *mask, self.config);
-                }
-                if let Some(reason) = self.zero_dates(src_cols, &dated, &mut row, progress) {
-                    self.reject(name, &key, &reason)?;
-                    zero_refused += 1;
-                    continue;
-                }
-                data.push(row);
-                keys.push(key);
-            }
-            let write = async {
-                // Into a range that was empty, a plain insert first; any refusal (a row
-                // the destination rejects, a key someone else wrote meanwhile) falls back
-                // to the upsert, which isolates refused rows.
-                let plain = if fresh {
-                    self.writer.insert_fresh(name, targets, &data).await.ok()
-                } else {
-                    None
-                };
-                let (written, refused) = match plain {
-                    Some(n) => (n, zero_refused),
-                    None => {
-                        let (w, r) = self.write(name, targets, &data, &keys).await?;
-                        (w, r + zero_refused)
-                    }
-                };
-                self.state
-                    .progress(chunk, &last_key, written.rows() as usize, refused)
-                    .await
-                    .map_err(|e| self.state_error(e))?;
-                progress.add(written);
-                progress
-                    .rejected
-                    .set(progress.rejected.get() + refused as u64);
-                // Borrowed only for the call, never across an await.
-                (progress.events.borrow_mut())(Event::Page {
-                    table: name,
-                    rows: progress.rows.get(),
-                });
-                Ok::<_, TransferError>(())
-            };
-            let ahead = async {
-                if full {
-                    self.read_page(spec, chunk, Some(&last_key)).await
-                } else {
-                    Ok(Vec::new())
-                }
-            };
-            let (written, next) = futures_util::join!(write, ahead);
-            written?;
-            rows = next?;
-        }
-        self.state
-            .chunk_done(chunk)
-            .await
-            .map_err(|e| self.state_error(e))
-    }
-
-    /// Reads the chunk's page after `last` (from its start when `None`): rows of
-    /// canonical text, each followed by its key columns.
-    async fn read_page(
-        &self,
-        spec: &TableSpec<'_>,
-        chunk: &Chunk,
-        last: Option<&[String]>,
-    ) -> Result<source::Rows, TransferError> {
-        let page = read::Page {
-            table: spec.source_table,
-            columns: spec.src_cols,
-            keys: spec.key_cols,
-            after: last.is_some(),
-            range: (chunk.lo, chunk.hi),
-            key_range: (chunk.lo_key.is_some(), chunk.hi_key.is_some()),
-            filter: spec.filter,
-            limit: self.opts.page_size,
-        };
-        let q = read::page_query(self.source_schema.dialect, page);
-        let params: Vec<String> = last
-            .into_iter()
-            .flatten()
-            .chain(chunk.lo_key.iter().flatten())
-            .chain(chunk.hi_key.iter().flatten())
-            .cloned()
-            .collect();
-        self.source
-            .rows(&q.sql, &params)
-            .await
-            .map_err(|e| TransferError::Read {
-                table: spec.source_table.to_string(),
-                reason: self.config.source_connection().url.scrub(&e.to_string()),
-            })
-    }
-
-    /// An append-only table (no key to match rows on): the window's rows replace what an
-    /// earlier copy of the same window wrote (rows past the window's lower mark; every
-    /// row in full mode or on a first run), in one destination transaction
-    /// (`write::Tx`). Without a key a copy can neither resume part-way nor upsert, so it
-    /// is all or nothing instead: a refused row rolls the window back and fails the table,
-    /// and a killed run leaves the destination as it was.
-    async fn append(
-        &self,
-        spec: &TableSpec<'_>,
-        chunk: &Chunk,
-        window: Option<&Window>,
-        mapping: Option<&seaway_codegen::config::Mapping>,
-        progress: &Progress<'_, '_>,
-    ) -> Result<(), TransferError> {
-        let d = self.source_schema.dialect;
-        let source_err = |e: sqlx::Error| TransferError::Read {
-            table: spec.source_table.to_string(),
-            reason: self.config.source_connection().url.scrub(&e.to_string()),
-        };
-        let refused = |e: sqlx::Error| self.append_refused(spec.name, &e);
-        let refused_write = |e: WriteError| self.append_refused(spec.name, &e);
-        let column = mapping.and_then(|m| m.watermark.as_deref());
-        let after = match (window.and_then(|w| w.lower.as_deref()), column) {
-            (Some(lower), Some(column)) => {
-                match spec.src_cols.iter().position(|c| c.name == column) {
-                    Some(i) => self
-                        .canonical_mark(spec, spec.src_cols[i], lower)
-                        .await
-                        .map_err(source_err)?
-                        .map(|mark| (&spec.targets[i], mark)),
-                    None => None,
-                }
-            }
-            _ => None,
-        };
-        let mut tx = self.writer.begin().await.map_err(refused)?;
-        tx.clear(spec.name, after.as_ref().map(|(t, m)| (*t, m.as_str())))
-            .await
-            .map_err(refused)?;
-
-        let sql = read::whole_query(d, spec.source_table, spec.src_cols, spec.filter);
-        let dated = dated_columns(d, spec.src_cols);
-        let mut pages = self.source.stream(&sql).chunks(self.opts.page_size.max(1));
-        let (mut written, mut rejected, mut ordinal) = (0u64, 0u64, 0u64);
-        while let Some(page) = pages.next().await {
-            let mut data = Vec::with_capacity(page.len());
-            for row in page {
-                let mut row = row.map_err(source_err)?;
-                ordinal += 1;
-                for (value, mask) in row.iter_mut().zip(spec.masks) {
-                    apply_mask(value, *mask, self.config);
-                }
-                if let Some(reason) = self.zero_dates(spec.src_cols, &dated, &mut row, progress) {
-                    // No key to name it by: the row's place in the read.
-                    self.reject(spec.name, &[Some(format!("row {ordinal}"))], &reason)?;
-                    rejected += 1;
-                    continue;
-                }
-                data.push(row);
-            }
-            let took = tx
-                .insert(spec.name, spec.targets, &data)
-                .await
-                .map_err(refused_write)?;
-            written += took;
-            progress.add(Written::inserted(took));
-            (progress.events.borrow_mut())(Event::Page {
-                table: spec.name,
-                rows: progress.rows.get(),
-            });
-        }
-        drop(pages);
-        tx.commit().await.map_err(refused)?;
-        progress.rejected.set(progress.rejected.get() + rejected);
-        self.state
-            .chunk_streamed(chunk, written)
-            .await
-            .map_err(|e| self.state_error(e))
-    }
-
-    /// An append-only window the destination refused: the run stops (`--on-error stop`)
-    /// or the table fails whole, since its window is all or nothing.
-    fn append_refused(&self, table: &str, e: &dyn std::fmt::Display) -> TransferError {
-        let reason = self.scrub_either(&e.to_string());
-        match self.opts.on_error {
-            OnError::Stop => TransferError::Stopped {
-                table: table.to_string(),
-                reason,
-            },
-            OnError::Reject => TransferError::AppendRefused {
-                table: table.to_string(),
-                reason,
-            },
-        }
-    }
-
-    /// The canonical text of the largest watermark value at or below `mark` (a mark as
-    /// the source printed it), to compare with the destination's copy; `None` when no
-    /// row is that old.
-    async fn canonical_mark(
-        &self,
-        spec: &TableSpec<'_>,
-        column: &Column,
-        mark: &str,
-    ) -> Result<Option<String>, sqlx::Error> {
-        let d = self.source_schema.dialect;
-        let col = read::quote(d, &column.name);
-        let sql = format!(
-            "SELECT {} FROM (SELECT max({col}) AS {col} FROM {} WHERE {col} <= {}) AS seaway_mark",
-            read::select_expr(d, column),
-            read::quote(d, spec.source_table),
-            format_args!("'{}'", mark.replace('\'', "''")),
-        );
-        let rows = self.source.rows(&sql, &[]).await?;
-        Ok(rows
-            .into_iter()
-            .next()
-            .and_then(|r| r.into_iter().next().flatten()))
-    }
-
-    /// MySQL zero dates in a row (`0000-00-00`, a zero month or day), which no other
-    /// engine stores: NULL and counted (`transfer.zero_dates: null`, the default), or the
-    /// reason to reject the row (`reject`).
-    fn zero_dates(
-        &self,
-        src_cols: &[&Column],
-        dated: &[usize],
-        row: &mut [Option<String>],
-        progress: &Progress<'_, '_>,
-    ) -> Option<String> {
-        for &i in dated {
-            let Some(v) = row.get(i).and_then(|v| v.as_deref()) else {
-                continue;
-            };
-            if !values::is_zero_date(v) {
-                continue;
-            }
-            match self.config.zero_dates {
-                ZeroDates::Null => {
-                    row[i] = None;
-                    progress.zero_dates.set(progress.zero_dates.get() + 1);
-                }
-                ZeroDates::Reject => {
-                    return Some(format!(
-                        "column `{}` holds the MySQL zero date `{v}`, which the destination cannot store (transfer.zero_dates: reject)",
-                        src_cols[i].name
-                    ));
-                }
-            }
-        }
-        None
-    }
-
-    /// Whether the rest of the chunk's key range is empty in the destination, so pages can
-    /// go in as plain inserts. Asked once per chunk; a chunk resumed part-way, a composite
-    /// or non-integer key split into ranges, or any error answers `false` (upsert).
-    async fn range_is_fresh(&self, spec: &TableSpec<'_>, chunk: &Chunk) -> bool {
-        let key = match spec.targets.iter().filter(|t| t.is_key).collect::<Vec<_>>()[..] {
-            [k] => Some(k.name.as_str()),
-            _ => None,
-        };
-        let ranged = chunk.lo.is_some() || chunk.hi.is_some();
-        let sampled = chunk.lo_key.is_some() || chunk.hi_key.is_some();
-        if chunk.last_key.is_some() || sampled || (ranged && key.is_none()) {
-            return false;
-        }
-        let range = if ranged {
-            (chunk.lo, chunk.hi)
-        } else {
-            (None, None)
-        };
-        self.writer
-            .range_is_empty(spec.name, key.filter(|_| ranged), range)
-            .await
-            .unwrap_or(false)
-    }
-
-    /// Loads a whole fresh chunk PostgreSQL to PostgreSQL as one `COPY` pipe (see
-    /// `copy_pipe.rs`) when no value needs converting. `Ok(false)`: not eligible, or the pipe
-    /// failed and left the range empty; the caller then loads the chunk page by page.
-    async fn stream_chunk(
-        &self,
-        spec: &TableSpec<'_>,
-        chunk: &Chunk,
-        progress: &Progress<'_, '_>,
-    ) -> Result<bool, TransferError> {
-        let (Some(source), Some(destination)) = (self.source.postgres(), self.writer.postgres())
-        else {
-            return Ok(false);
-        };
-        let masked = spec.masks.iter().any(Option::is_some);
-        if !copy_pipe::eligible(spec.src_cols, spec.targets, masked) {
-            return Ok(false);
-        }
-        let key = match spec.key_cols {
-            [k] => Some(*k),
-            _ => None,
-        };
-        let copy_out = copy_pipe::select(
-            spec.source_table,
-            spec.src_cols,
-            key,
-            (chunk.lo, chunk.hi),
-            spec.filter,
-        );
-        let copy_in = write::postgres::copy_in_statement(spec.name, spec.targets);
-        // Other chunks add to the same counter meanwhile: add this chunk's increments.
-        let counted = Cell::new(0u64);
-        let mut on_rows = |rows: u64| {
-            progress
-                .rows
-                .set(progress.rows.get() + rows - counted.replace(rows));
-            (progress.events.borrow_mut())(Event::Page {
-                table: spec.name,
-                rows: progress.rows.get(),
-            });
-        };
-        match copy_pipe::pipe(source, destination, &copy_out, &copy_in, &mut on_rows).await {
-            Ok(rows) => {
-                self.state
-                    .chunk_streamed(chunk, rows)
-                    .await
-                    .map_err(|e| self.state_error(e))?;
-                progress.add_inserted(rows);
-                Ok(true)
-            }
-            Err(e) => {
-                tracing::debug!(
-                    table = spec.name,
-                    chunk = chunk.index,
-                    "COPY pipe refused, loading page by page: {}",
-                    self.scrub_destination(&e)
-                );
-                progress.rows.set(progress.rows.get() - counted.get());
-                Ok(false)
-            }
-        }
-    }
-
-    /// Loads a whole fresh chunk into PostgreSQL through the row pipe (see `row_pipe.rs`):
-    /// one unpaged text-protocol read encoded straight into one `COPY`. `Ok(false)`: not
-    /// eligible (another destination, or a mask), or the pipe stopped and left the range
-    /// empty; the caller then loads the chunk page by page.
-    async fn pipe_chunk(
-        &self,
-        spec: &TableSpec<'_>,
-        chunk: &Chunk,
-        progress: &Progress<'_, '_>,
-    ) -> Result<bool, TransferError> {
-        let (Some(source), Some(destination)) = (self.source.pipe_pool(), self.writer.postgres())
-        else {
-            return Ok(false);
-        };
-        if spec.masks.iter().any(Option::is_some) || spec.src_cols.len() != spec.targets.len() {
-            return Ok(false);
-        }
-        // A pipe holds a connection on each side for its whole chunk: with as many
-        // workers as a pool has connections, the count and the next chunk's range check
-        // would wait out the acquire timeout behind them. Pages hold theirs briefly.
-        let dest_max =
-            usize::try_from(destination.options().get_max_connections()).unwrap_or(usize::MAX);
-        if self.opts.workers >= source.max_connections().min(dest_max) {
-            return Ok(false);
-        }
-        let d = self.source_schema.dialect;
-        let key = match spec.key_cols {
-            [k] => Some(*k),
-            _ => None,
-        };
-        let select = read::chunk_query(
-            d,
-            spec.source_table,
-            spec.src_cols,
-            key,
-            (chunk.lo, chunk.hi),
-            spec.filter,
-        );
-        let dated = dated_columns(d, spec.src_cols);
-        let encoding = row_pipe::Encoding {
-            targets: spec.targets.to_vec(),
-            dated: (0..spec.src_cols.len())
-                .map(|i| dated.contains(&i))
-                .collect(),
-            zero_dates: self.config.zero_dates,
-        };
-        let copy_in = write::postgres::copy_in_statement(spec.name, spec.targets);
-        // Other chunks add to the same counters meanwhile: add this chunk's increments.
-        let counted = Cell::new(row_pipe::Moved::default());
-        let mut on_progress = |moved: row_pipe::Moved| {
-            let before = counted.replace(moved);
-            progress
-                .rows
-                .set(progress.rows.get() + moved.rows - before.rows);
-            progress
-                .zero_dates
-                .set(progress.zero_dates.get() + moved.zero_dates - before.zero_dates);
-            (progress.events.borrow_mut())(Event::Page {
-                table: spec.name,
-                rows: progress.rows.get(),
-            });
-        };
-        let piped = row_pipe::pipe(
-            source,
-            destination,
-            select,
-            &copy_in,
-            encoding,
-            &mut on_progress,
-        )
-        .await;
-        match piped {
-            Ok(moved) => {
-                self.state
-                    .chunk_streamed(chunk, moved.rows)
-                    .await
-                    .map_err(|e| self.state_error(e))?;
-                progress.add_inserted(moved.rows);
-                Ok(true)
-            }
-            Err(e) => {
-                tracing::debug!(
-                    table = spec.name,
-                    chunk = chunk.index,
-                    "row pipe stopped, loading page by page: {}",
-                    self.scrub_either(&e.to_string())
-                );
-                let moved = counted.get();
-                progress.rows.set(progress.rows.get() - moved.rows);
-                progress
-                    .zero_dates
-                    .set(progress.zero_dates.get() - moved.zero_dates);
-                Ok(false)
-            }
-        }
-    }
-
-    /// Upserts a page; if the destination refuses it, retries the halves, and their
-    /// halves, until only the refused rows are left, which go to the reject file
-    /// (pgloader's idea, with halving instead of row by row: one bad row in a page of
-    /// 5,000 costs about 25 retries instead of 5,000). Returns (written, refused).
-    async fn write(
-        &self,
-        name: &str,
-        targets: &[Target],
-        data: &[Vec<Option<String>>],
-        keys: &[Vec<Option<String>>],
-    ) -> Result<(Written, usize), TransferError> {
-        let scrub = |e: WriteError| self.scrub_either(&e.to_string());
-        let (mut written, mut refused) = (Written::default(), 0);
-        let mut pending = vec![(0, data.len())];
-        while let Some((start, end)) = pending.pop() {
-            match self.writer.upsert(name, targets, &data[start..end]).await {
-                Ok(w) => written += w,
-                // Rows accepted yet absent: not a row to reject but a destination that
-                // loses rows; the table stops with the keys named.
-                Err(e) if !e.is_row_refusal() => {
-                    return Err(TransferError::Missing {
-                        table: name.to_string(),
-                        reason: scrub(e),
-                    });
-                }
-                Err(e) if self.opts.on_error == OnError::Stop => {
-                    return Err(TransferError::Stopped {
-                        table: name.to_string(),
-                        reason: scrub(e),
-                    });
-                }
-                Err(e) if end - start == 1 => {
-                    refused += 1;
-                    self.reject(name, &keys[start], &scrub(e))?;
-                }
-                Err(_) => {
-                    let mid = start + (end - start) / 2;
-                    pending.push((mid, end));
-                    pending.push((start, mid));
-                }
-            }
-        }
-        Ok((written, refused))
-    }
-
-    fn reject(
-        &self,
-        table: &str,
-        key: &[Option<String>],
-        reason: &str,
-    ) -> Result<(), TransferError> {
-        let path = self.rejects_dir.join(format!("{table}.jsonl"));
-        let err = |source| TransferError::Rejects {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&self.rejects_dir).map_err(err)?;
-        // One write per line: a kill can then never leave half a JSON line behind.
-        let line = format!(
-            "{}\n",
-            serde_json::json!({ "run": self.state.run, "table": table, "key": key, "reason": reason })
-        );
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(err)?;
-        file.write_all(line.as_bytes()).map_err(err)
-    }
-}
-
-/// The MySQL date and date-time columns among `cols`, which may hold zero dates.
-fn dated_columns(d: seaway_codegen::model::Dialect, cols: &[&Column]) -> Vec<usize> {
-    if d != seaway_codegen::model::Dialect::Mysql {
-        return Vec::new();
-    }
-    cols.iter()
-        .enumerate()
-        .filter(|(_, c)| {
-            matches!(
-                Family::of(&c.ty),
-                Family::Date | Family::Timestamp | Family::TimestampTz
-            )
-        })
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// Disguises a value per the mapping's `mask:`; a hash is keyed by `SEAWAY_MASK_KEY`
-/// (or the config path) so equal inputs give equal outputs and joins still work.
-pub fn apply_mask(value: &mut Option<String>, mask: Option<Mask>, config: &Config) {
-    let Some(mask) = mask else { return };
-    *value = match (mask, value.take()) {
-        (_, None) | (Mask::Null, _) => None,
-        (Mask::Redact, Some(_)) => Some("REDACTED".to_string()),
-        (Mask::Hash, Some(v)) => {
-            use sha2::Digest;
-            let key = std::env::var("SEAWAY_MASK_KEY")
-                .unwrap_or_else(|_| config.path.display().to_string());
-            let digest = sha2::Sha256::digest(format!("{key}\u{0}{v}").as_bytes());
-            Some(digest.iter().take(12).map(|b| format!("{b:02x}")).collect())
-        }
-    };
 }

@@ -15,9 +15,10 @@
 //! page by page, which isolates refused rows into the reject file. Masked columns take
 //! the page path (masks work on owned values).
 
-use super::values::is_zero_date;
-use super::write::Target;
 use super::write::postgres::copy_value;
+use crate::rows::plan::Target;
+use crate::rows::source::SourcePool;
+use crate::rows::values::is_zero_date;
 use futures_util::StreamExt;
 use seaway_codegen::config::ZeroDates;
 use sqlx::postgres::PgPoolCopyExt;
@@ -67,24 +68,6 @@ pub enum PipeError {
 struct Batch {
     text: String,
     moved: Moved,
-}
-
-/// A source pool the row pipe can read from.
-#[derive(Debug)]
-pub enum SourcePool {
-    Postgres(sqlx::PgPool),
-    Mysql(sqlx::MySqlPool),
-}
-
-impl SourcePool {
-    /// The most connections the pool opens: a pipe holds one for its whole chunk.
-    pub fn max_connections(&self) -> usize {
-        let max = match self {
-            SourcePool::Postgres(p) => p.options().get_max_connections(),
-            SourcePool::Mysql(p) => p.options().get_max_connections(),
-        };
-        usize::try_from(max).unwrap_or(usize::MAX)
-    }
 }
 
 /// Runs `select` on the source and loads its rows with `copy_in` into the destination;

@@ -6,19 +6,15 @@
 //! write is an upsert, a page written but not yet recorded is simply written again, never
 //! doubled.
 
+use crate::rows::range::KeyRange;
 use sqlx::{PgPool, SqlitePool};
 use std::path::Path;
 #[derive(Debug, Clone)]
 pub struct Chunk {
     pub table: String,
     pub index: i64,
-    /// Exclusive lower and inclusive upper bound of an integer key, when planned by range.
-    pub lo: Option<i64>,
-    pub hi: Option<i64>,
-    /// Exclusive lower and inclusive upper bound of any other key (canonical text, in key
-    /// order), when planned from sampled keys.
-    pub lo_key: Option<Vec<String>>,
-    pub hi_key: Option<Vec<String>>,
+    /// The keys the chunk covers, as planned (`rows::range`).
+    pub range: KeyRange,
     /// Canonical text of the last key written, as a JSON array.
     pub last_key: Option<Vec<String>>,
     pub rows: i64,
@@ -41,16 +37,6 @@ struct ChunkRow(
     Option<String>,
     Option<String>,
 );
-
-/// Where a planned chunk starts and ends: `(lo, hi]` of a single integer key, or of any
-/// other key as canonical text; `None` ends are open.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Bounds {
-    pub lo: Option<i64>,
-    pub hi: Option<i64>,
-    pub lo_key: Option<Vec<String>>,
-    pub hi_key: Option<Vec<String>>,
-}
 
 /// The database behind the state.
 #[derive(Debug)]
@@ -237,10 +223,12 @@ impl State {
                             rejected,
                             table: table.to_string(),
                             index,
-                            lo,
-                            hi,
-                            lo_key: lo_key.and_then(|k| serde_json::from_str(&k).ok()),
-                            hi_key: hi_key.and_then(|k| serde_json::from_str(&k).ok()),
+                            range: KeyRange::from_parts(
+                                lo,
+                                hi,
+                                lo_key.and_then(|k| serde_json::from_str(&k).ok()),
+                                hi_key.and_then(|k| serde_json::from_str(&k).ok()),
+                            ),
                             last_key: last_key.and_then(|k| serde_json::from_str(&k).ok()),
                             rows,
                             done: done != 0,
@@ -251,26 +239,24 @@ impl State {
         ))
     }
 
-    pub async fn plan(&self, table: &str, ranges: &[Bounds]) -> Result<Vec<Chunk>, sqlx::Error> {
+    pub async fn plan(&self, table: &str, ranges: &[KeyRange]) -> Result<Vec<Chunk>, sqlx::Error> {
         let statement = format!(
             "INSERT INTO {} (run, tbl, idx, lo, hi, lo_key, hi_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
             self.names().chunks
         );
-        let json = |k: &Option<Vec<String>>| {
-            k.as_ref()
-                .map(|k| serde_json::to_string(k).unwrap_or_default())
-        };
+        let json = |k: Option<&[String]>| k.map(|k| serde_json::to_string(k).unwrap_or_default());
         on_store!(&self.store, pool => {
             let mut tx = pool.begin().await?;
-            for (i, b) in ranges.iter().enumerate() {
+            for (i, range) in ranges.iter().enumerate() {
+                let ((lo, hi), (lo_key, hi_key)) = (range.ints(), range.keys());
                 sqlx::query(self.sql(&statement))
                     .bind(self.run)
                     .bind(table)
                     .bind(i as i64)
-                    .bind(b.lo)
-                    .bind(b.hi)
-                    .bind(json(&b.lo_key))
-                    .bind(json(&b.hi_key))
+                    .bind(lo)
+                    .bind(hi)
+                    .bind(json(lo_key))
+                    .bind(json(hi_key))
                     .execute(&mut *tx)
                     .await?;
             }

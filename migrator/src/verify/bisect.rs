@@ -13,8 +13,9 @@
 use super::canon::{self, Rule, Side};
 use super::sql_hash::{self, RowHash};
 use super::{ChunkResult, Job, VerifyError, Work};
-use crate::transfer::apply_mask;
-use crate::transfer::read;
+use crate::rows::apply_mask;
+use crate::rows::range::KeyRange;
+use crate::rows::read;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
 use seaway_codegen::model::{Column, Dialect};
@@ -130,7 +131,16 @@ impl Job<'_> {
             }
             let mut result = match self.split_and_check(work, sql, range, &s, &d).await? {
                 Some(result) => result,
-                None => self.diff_rows(work, &super::Chunk::Ints(range)).await?,
+                None => {
+                    self.diff_rows(
+                        work,
+                        &KeyRange::Ints {
+                            lo: range.0,
+                            hi: range.1,
+                        },
+                    )
+                    .await?
+                }
             };
             result.segments += 1;
             result.differing = true;

@@ -1,10 +1,10 @@
 //! The canonical encoding verify compares: every value, read as canonical text on its
-//! own side (`transfer::read::select_expr`), becomes the one form that two engines
+//! own side (`rows::read::select_expr`), becomes the one form that two engines
 //! holding equal data agree on, chosen by the column's source and destination types.
 //! Rows are then hashed in that form, so a checksum never depends on an engine's
 //! collation, float printing or JSON spacing. docs/types.md lists the rules.
 
-use crate::transfer::values::{self, Family, comparable};
+use crate::rows::values::{self, Family, comparable};
 use seaway_codegen::model::{Column, Dialect, NeutralType};
 use std::borrow::Cow;
 
@@ -30,12 +30,7 @@ pub enum Rule {
     Duration,
 }
 
-/// Which side of the comparison a value comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Source,
-    Destination,
-}
+pub use crate::rows::Side;
 
 impl Rule {
     /// The rule for a source column `src` in `from` written to a destination column `dst`

@@ -10,8 +10,9 @@
 //! to delete them by and are only reported.
 
 use super::canon::Side;
-use super::{ChunkResult, Difference, Job, Kind, Row, Values, VerifyError, Work, encode_page};
-use crate::transfer::{apply_mask, read};
+use super::sides::encode_page;
+use super::{ChunkResult, Difference, Job, Kind, Row, Values, VerifyError, Work};
+use crate::rows::{apply_mask, read};
 use futures_util::StreamExt;
 use seaway_codegen::model::Column;
 use std::collections::HashMap;

@@ -11,22 +11,28 @@
 
 mod bisect;
 pub mod canon;
+mod chunks;
+mod compare;
 mod keyless;
+mod repair;
+mod report;
+mod sides;
 mod sql_hash;
 
-use crate::transfer::plan::{self, TablePlan};
-use crate::transfer::read::{self, Page};
-use crate::transfer::source::Source;
+pub use report::{Difference, Kind, Report, TableReport, Values};
+
+use crate::rows::load_order;
+use crate::rows::plan::{self, TablePlan};
+use crate::rows::range::KeyRange;
+use crate::rows::source::Source;
 use crate::transfer::write::Writer;
-use crate::transfer::{apply_mask, load_order};
 use canon::{Rule, Side};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
+use report::{failed, key_order, percent};
 use seaway_codegen::commands::diff::DiffError;
 use seaway_codegen::config::{Config, Connection};
-use seaway_codegen::model::{Column, Dialect, NeutralType, Schema};
+use seaway_codegen::model::{Column, Dialect, Schema};
 use seaway_codegen::target::Desired;
-use serde::Serialize;
-use std::collections::HashMap;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -71,107 +77,6 @@ impl Default for Options {
     }
 }
 
-/// What kind of difference a row shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// In the source, not in the destination.
-    Missing,
-    /// In the destination, not in the source.
-    Extra,
-    /// In both, with different values.
-    Changed,
-}
-
-/// One source and one destination value of a changed column (`--show-values`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Values {
-    pub column: String,
-    pub source: Option<String>,
-    pub destination: Option<String>,
-}
-
-/// One differing row.
-#[derive(Debug, Clone, Serialize)]
-pub struct Difference {
-    pub kind: Kind,
-    /// The row's key values, in key order.
-    pub key: Vec<Option<String>>,
-    /// The destination columns that differ (changed rows only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub columns: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub values: Option<Vec<Values>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TableReport {
-    pub table: String,
-    pub source_table: String,
-    pub source_rows: u64,
-    pub destination_rows: u64,
-    /// Distinct keys seen on either side.
-    pub rows_checked: u64,
-    /// Rows in both sides with equal values.
-    pub identical_rows: u64,
-    /// identical rows / rows checked, in percent (100 for two empty tables).
-    pub consistency: f64,
-    pub missing: u64,
-    pub extra: u64,
-    pub changed: u64,
-    /// Chunks compared, and how many of them had different checksums.
-    pub chunks: u64,
-    pub chunks_differing: u64,
-    /// How checksums were computed: `sql` (by each database, with bisection) or
-    /// `client` (rows read and hashed by verify: SQLite, or no column both engines
-    /// print alike, or a key other than a single integer).
-    pub checksums: &'static str,
-    /// Checksum comparisons made, bisection included (`sql` only).
-    pub segments: u64,
-    /// Rows read from both sides to be compared one by one.
-    pub rows_read: u64,
-    /// The differences, ordered by key, at most `--max-listed`.
-    pub differences: Vec<Difference>,
-    /// Whether `differences` lists every difference.
-    pub complete: bool,
-    /// Rows re-sent by `--repair`, and deleted by `--delete-extra`.
-    pub repaired: u64,
-    pub deleted: u64,
-    pub seconds: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl TableReport {
-    pub fn differs(&self) -> bool {
-        self.missing + self.extra + self.changed > 0
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub source: String,
-    pub destination: String,
-    pub tables: Vec<TableReport>,
-    pub rows_checked: u64,
-    pub identical_rows: u64,
-    /// Over all tables, in percent.
-    pub consistency: f64,
-    /// No table differs and none failed.
-    pub identical: bool,
-    pub seconds: f64,
-}
-
-impl Report {
-    pub fn differs(&self) -> bool {
-        self.tables.iter().any(TableReport::differs)
-    }
-
-    pub fn failed(&self) -> bool {
-        self.tables.iter().any(|t| t.error.is_some())
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(transparent)]
@@ -210,12 +115,12 @@ pub async fn verify(
     // Reading both schemas and connecting both sides overlap: each connection costs
     // round trips (a TLS handshake among them), and none depends on the others.
     let (prepared, source, destination) = tokio::join!(
-        crate::transfer::plan::prepare(config, "verify"),
+        plan::prepare(config, "verify"),
         Source::open(config.source_connection()),
         Source::open(dest_conn),
     );
     let (
-        crate::transfer::plan::Prepared {
+        plan::Prepared {
             dest_conn,
             source_schema,
             desired,
@@ -319,6 +224,7 @@ pub async fn verify(
         identical,
         seconds: started.elapsed().as_secs_f64(),
         tables,
+        repair: opts.repair,
     })
 }
 
@@ -336,44 +242,6 @@ async fn pg_by_value(db: &Source) -> bool {
         .and_then(|r| r.first().cloned().flatten())
         .and_then(|v| v.parse::<u32>().ok())
         .is_some_and(|v| v >= 140_000)
-}
-
-fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        100.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
-}
-
-fn failed(name: &str, desired: &Desired, error: &str) -> TableReport {
-    TableReport {
-        table: name.to_string(),
-        source_table: desired
-            .origins
-            .get(name)
-            .map(|o| o.source_table.clone())
-            .unwrap_or_default(),
-        source_rows: 0,
-        destination_rows: 0,
-        rows_checked: 0,
-        identical_rows: 0,
-        consistency: 0.0,
-        missing: 0,
-        extra: 0,
-        changed: 0,
-        chunks: 0,
-        chunks_differing: 0,
-        checksums: "client",
-        segments: 0,
-        rows_read: 0,
-        differences: Vec::new(),
-        complete: false,
-        repaired: 0,
-        deleted: 0,
-        seconds: 0.0,
-        error: Some(error.to_string()),
-    }
 }
 
 /// One side's open database.
@@ -415,22 +283,6 @@ struct Row {
     hash: u128,
 }
 
-/// Where a chunk starts and ends.
-#[derive(Debug, Clone)]
-enum Chunk {
-    /// `(lo, hi]` of a single integer key (bisected where the databases hash).
-    Ints(bisect::Range),
-    /// Between sampled keys of any other key (canonical text), `(lo, hi]` in each side's
-    /// own key order. Two engines may order text keys apart (collations), so a row can
-    /// fall in one chunk on one side and in the next on the other: rows a chunk finds
-    /// missing or extra are matched by key across the table before they are reported
-    /// (`reconcile`).
-    Keys {
-        lo: Option<Vec<String>>,
-        hi: Option<Vec<String>>,
-    },
-}
-
 /// A chunk's outcome.
 #[derive(Default)]
 struct ChunkResult {
@@ -445,7 +297,7 @@ struct ChunkResult {
     segments: u64,
     rows_read: u64,
     /// Rows of a sampled-key chunk found on one side only, to be matched across chunks
-    /// (`Chunk::Keys`): source rows, then destination rows.
+    /// (`KeyRange::Keys`): source rows, then destination rows.
     unmatched: (Vec<Row>, Vec<Row>),
 }
 
@@ -535,7 +387,7 @@ impl Job<'_> {
             report.checksums = "sql";
         }
         report.chunks = chunks.len() as u64;
-        let sampled = chunks.len() > 1 && matches!(chunks[0], Chunk::Keys { .. });
+        let sampled = chunks.len() > 1 && matches!(chunks[0], KeyRange::Keys { .. });
         let mut results: Vec<ChunkResult> = stream::iter(chunks)
             .map(|chunk| self.chunk(&work, chunk))
             .buffer_unordered(self.opts.workers.max(1))
@@ -551,7 +403,7 @@ impl Job<'_> {
                     table = name,
                     "the destination orders the key apart from the source; compared as one chunk"
                 );
-                let whole = Chunk::Keys { lo: None, hi: None };
+                let whole = KeyRange::Keys { lo: None, hi: None };
                 // `--repair` already re-sent the changed rows the chunks found (matched
                 // by key, so real): they stay in the report, and the whole compare no
                 // longer sees them. Rows found on one side only were not touched yet.
@@ -630,462 +482,4 @@ impl Job<'_> {
         report.seconds = started.elapsed().as_secs_f64();
         Ok((report, extra_keys))
     }
-
-    fn repair_error(&self, table: &str, e: &dyn std::fmt::Display) -> VerifyError {
-        VerifyError::Repair {
-            table: table.to_string(),
-            reason: self.destination.conn.url.scrub(&e.to_string()),
-        }
-    }
-
-    /// The chunks: the transfer's key ranges for a single integer key, spanning both
-    /// sides' keys and open at both ends (so extra rows outside the source's keys are
-    /// seen), with the smallest and largest key of both sides; for any other key, ranges
-    /// between every `--chunk-size`-th source key (as transfer samples them), the first
-    /// open below and the last open above.
-    #[allow(clippy::type_complexity)]
-    async fn chunks(&self, work: &Work) -> Result<(Vec<Chunk>, Option<(i64, i64)>), VerifyError> {
-        let plan = &work.plan;
-        let dest_int = matches!(
-            plan.dest_key_cols.as_slice(),
-            [k] if matches!(k.ty, NeutralType::Int { .. })
-        );
-        let ([sk], [dk]) = (plan.key_cols.as_slice(), plan.dest_key_cols.as_slice()) else {
-            return Ok((self.sampled(work).await?, None));
-        };
-        if !plan.integer_key() || !dest_int {
-            return Ok((self.sampled(work).await?, None));
-        }
-        let (s, d) = tokio::join!(
-            self.min_max(Side::Source, &plan.source_table, sk, plan.filter.as_deref()),
-            self.min_max(Side::Destination, &plan.name, dk, None),
-        );
-        let bounds: Vec<(i64, i64)> = [s?, d?].into_iter().flatten().collect();
-        let (Some(min), Some(max)) = (
-            bounds.iter().map(|b| b.0).min(),
-            bounds.iter().map(|b| b.1).max(),
-        ) else {
-            return Ok((vec![Chunk::Ints((None, None))], None));
-        };
-        let span = self.span(work).await;
-        let mut ranges = plan::split(min, max, span);
-        if let Some(first) = ranges.first_mut() {
-            first.0 = None;
-        }
-        Ok((
-            ranges.into_iter().map(Chunk::Ints).collect(),
-            Some((min, max)),
-        ))
-    }
-
-    /// Keys per chunk: `--chunk-size`, fewer when the source's rows are wide, so that a
-    /// chunk's text stays near `CHUNK_BYTES`: a PostgreSQL range digest joins a range's
-    /// rows in one value (at most 1 GB), and a chunk read to be diffed is held in memory
-    /// on both sides. PostgreSQL's width is measured on a few rows as text (its catalog
-    /// counts compressed, and a table never analysed has no row count); MySQL's comes from
-    /// its catalog (its digests are streamed: only a diffed chunk is held).
-    async fn span(&self, work: &Work) -> i64 {
-        const CHUNK_BYTES: i64 = 32 << 20;
-        let s = &self.source;
-        let table = &work.plan.source_table;
-        let (sql, params) = match s.dialect {
-            Dialect::Postgres => (
-                format!(
-                    "SELECT avg(octet_length(s::text))::bigint::text \
-                     FROM (SELECT * FROM {} LIMIT 32) AS s",
-                    read::quote(s.dialect, table)
-                ),
-                Vec::new(),
-            ),
-            Dialect::Mysql => (
-                "SELECT CAST(AVG_ROW_LENGTH AS CHAR) FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
-                    .to_string(),
-                vec![table.clone()],
-            ),
-            Dialect::Sqlite => return self.opts.chunk_span,
-        };
-        // Only a guide to the size: without an answer, the configured span.
-        let width =
-            s.db.rows(&sql, &params)
-                .await
-                .ok()
-                .and_then(|r| r.first().and_then(|r| r.first().cloned().flatten()))
-                .and_then(|v| v.parse::<i64>().ok())
-                .filter(|w| *w > 0);
-        match width {
-            Some(w) => self.opts.chunk_span.min((CHUNK_BYTES / w).max(1)),
-            None => self.opts.chunk_span,
-        }
-    }
-
-    /// Chunks between sampled source keys (`read::sample_query`).
-    async fn sampled(&self, work: &Work) -> Result<Vec<Chunk>, VerifyError> {
-        let plan = &work.plan;
-        let keys: Vec<&Column> = plan.key_cols.iter().collect();
-        let sql = read::sample_query(
-            self.source.dialect,
-            &plan.source_table,
-            &keys,
-            plan.filter.as_deref(),
-            self.span(work).await,
-        );
-        let cuts = self
-            .source
-            .db
-            .rows(&sql, &[])
-            .await
-            .map_err(|e| self.read_error(Side::Source, &plan.source_table, &e))?;
-        let mut chunks = Vec::with_capacity(cuts.len() + 1);
-        let mut lo: Option<Vec<String>> = None;
-        for cut in cuts {
-            let cut: Vec<String> = cut.into_iter().map(Option::unwrap_or_default).collect();
-            chunks.push(Chunk::Keys {
-                lo: lo.take(),
-                hi: Some(cut.clone()),
-            });
-            lo = Some(cut);
-        }
-        chunks.push(Chunk::Keys { lo, hi: None });
-        Ok(chunks)
-    }
-
-    fn side(&self, side: Side) -> &Side1<'_> {
-        match side {
-            Side::Source => &self.source,
-            Side::Destination => &self.destination,
-        }
-    }
-
-    fn read_error(&self, side: Side, table: &str, e: &sqlx::Error) -> VerifyError {
-        let s = self.side(side);
-        VerifyError::Read {
-            table: table.to_string(),
-            side: match side {
-                Side::Source => "source",
-                Side::Destination => "destination",
-            },
-            connection: s.conn.name.clone(),
-            reason: s.conn.url.scrub(&e.to_string()),
-        }
-    }
-
-    /// One side's row count (the destination's: no filter).
-    async fn count(&self, side: Side, table: &str) -> Result<u64, VerifyError> {
-        let s = self.side(side);
-        let sql = read::count_query(s.dialect, table, None);
-        let rows =
-            s.db.rows(&sql, &[])
-                .await
-                .map_err(|e| self.read_error(side, table, &e))?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0))
-    }
-
-    /// The smallest and largest integer key of one side, `None` when it has no rows.
-    async fn min_max(
-        &self,
-        side: Side,
-        table: &str,
-        key: &Column,
-        filter: Option<&str>,
-    ) -> Result<Option<(i64, i64)>, VerifyError> {
-        let s = self.side(side);
-        let sql = read::min_max_query(s.dialect, table, key, filter);
-        let rows =
-            s.db.rows(&sql, &[])
-                .await
-                .map_err(|e| self.read_error(side, table, &e))?;
-        let bound = |i: usize| {
-            rows.first()
-                .and_then(|r| r.get(i))
-                .cloned()
-                .flatten()
-                .and_then(|v| v.parse::<i64>().ok())
-        };
-        Ok(bound(0).zip(bound(1)))
-    }
-
-    /// Reads one side's rows of a chunk in keyset pages, encoded and hashed.
-    async fn read(&self, side: Side, work: &Work, chunk: &Chunk) -> Result<Vec<Row>, VerifyError> {
-        let (range, lo, hi) = match chunk {
-            Chunk::Ints(range) => (*range, None, None),
-            Chunk::Keys { lo, hi } => ((None, None), lo.as_deref(), hi.as_deref()),
-        };
-        let s = self.side(side);
-        let plan = &work.plan;
-        let (table, cols, keys, filter): (&str, Vec<&Column>, Vec<&Column>, Option<&str>) =
-            match side {
-                Side::Source => (
-                    &plan.source_table,
-                    plan.src_cols.iter().collect(),
-                    plan.key_cols.iter().collect(),
-                    plan.filter.as_deref(),
-                ),
-                Side::Destination => (
-                    &plan.name,
-                    work.dest_cols.iter().collect(),
-                    plan.dest_key_cols.iter().collect(),
-                    None,
-                ),
-            };
-        // Each page is encoded and hashed on the blocking pool while the next page is
-        // read, so decoding, hashing and the servers' work overlap on every core.
-        let mut pages = Vec::new();
-        let mut last: Option<Vec<String>> = None;
-        loop {
-            let q = read::page_query(
-                s.dialect,
-                Page {
-                    table,
-                    columns: &cols,
-                    keys: &keys,
-                    after: last.is_some(),
-                    range,
-                    key_range: (lo.is_some(), hi.is_some()),
-                    filter,
-                    limit: self.opts.page_size,
-                },
-            );
-            // Bound in the order the query numbers them: last key, lower, upper bound.
-            let params: Vec<String> = [last.as_deref(), lo, hi]
-                .into_iter()
-                .flatten()
-                .flatten()
-                .cloned()
-                .collect();
-            let mut rows =
-                s.db.rows(&q.sql, &params)
-                    .await
-                    .map_err(|e| self.read_error(side, table, &e))?;
-            let full = rows.len() == self.opts.page_size;
-            if side == Side::Source && plan.masks.iter().any(Option::is_some) {
-                for values in &mut rows {
-                    for (v, mask) in values.iter_mut().zip(&plan.masks) {
-                        apply_mask(v, *mask, self.config);
-                    }
-                }
-            }
-            last = rows.last().map(|r| {
-                r[q.width..]
-                    .iter()
-                    .map(|v| v.clone().unwrap_or_default())
-                    .collect()
-            });
-            let (rules, key_rules, width) = (work.rules.clone(), work.key_rules.clone(), q.width);
-            pages.push(tokio::task::spawn_blocking(move || {
-                encode_page(rows, width, &rules, &key_rules, side)
-            }));
-            if !full {
-                break;
-            }
-        }
-        let mut out = Vec::new();
-        for page in pages {
-            out.extend(page.await.map_err(|e| VerifyError::Hashing {
-                table: table.to_string(),
-                reason: e.to_string(),
-            })?);
-        }
-        Ok(out)
-    }
-
-    /// Checks one chunk: by the databases' checksums and bisection where they can
-    /// (`bisect.rs`), otherwise by reading and hashing its rows here.
-    async fn chunk(&self, work: &Work, chunk: Chunk) -> Result<ChunkResult, VerifyError> {
-        match (&chunk, &work.sql) {
-            (Chunk::Ints(range), Some(sql)) => self.bisect(work, sql, *range).await,
-            _ => self.diff_rows(work, &chunk).await,
-        }
-    }
-
-    /// Reads a chunk's rows from both sides at once, compares checksums, and, when they
-    /// differ, diffs the rows by key (and repairs them with `--repair`). A sampled-key
-    /// chunk leaves the rows it finds on one side only to `reconcile`.
-    async fn diff_rows(&self, work: &Work, chunk: &Chunk) -> Result<ChunkResult, VerifyError> {
-        let (src, dst) = tokio::join!(
-            self.read(Side::Source, work, chunk),
-            self.read(Side::Destination, work, chunk)
-        );
-        let (src, dst) = (src?, dst?);
-        let checksum = |rows: &[Row]| {
-            rows.iter().fold((rows.len(), 0u128), |(n, sum), r| {
-                (n, sum.wrapping_add(r.hash))
-            })
-        };
-        let mut result = ChunkResult {
-            source_rows: src.len() as u64,
-            destination_rows: dst.len() as u64,
-            rows_read: (src.len() + dst.len()) as u64,
-            ..ChunkResult::default()
-        };
-        if checksum(&src) == checksum(&dst) {
-            return Ok(result);
-        }
-        result.differing = true;
-        let mut by_key: HashMap<Vec<Option<String>>, Row> =
-            dst.into_iter().map(|r| (r.key.clone(), r)).collect();
-        let mut missing = Vec::new();
-        for s in src {
-            match by_key.remove(&s.key) {
-                None => missing.push(s),
-                Some(d) if d.hash != s.hash => {
-                    result.differences.push(self.changed(work, &s, &d));
-                    result.resend.push(s.values);
-                }
-                Some(_) => {}
-            }
-        }
-        let extra: Vec<Row> = by_key.into_values().collect();
-        if matches!(chunk, Chunk::Keys { .. }) {
-            result.unmatched = (missing, extra);
-        } else {
-            self.one_sided(&mut result, missing, extra);
-        }
-        self.resend(work, &mut result).await?;
-        Ok(result)
-    }
-
-    /// Rows found on one side only, as missing and extra differences (and what repair
-    /// re-sends or deletes).
-    fn one_sided(&self, result: &mut ChunkResult, missing: Vec<Row>, mut extra: Vec<Row>) {
-        for s in missing {
-            result.differences.push(Difference {
-                kind: Kind::Missing,
-                key: s.key,
-                columns: Vec::new(),
-                values: None,
-            });
-            result.resend.push(s.values);
-        }
-        extra.sort_by(|a, b| key_order(&a.key, &b.key));
-        for d in extra {
-            result.differences.push(Difference {
-                kind: Kind::Extra,
-                key: d.key,
-                columns: Vec::new(),
-                values: None,
-            });
-            result.extra_keys.push(d.raw_key);
-        }
-    }
-
-    /// A changed row: the columns whose comparable forms differ (and their values, with
-    /// `--show-values`).
-    fn changed(&self, work: &Work, s: &Row, d: &Row) -> Difference {
-        let mut columns = Vec::new();
-        let mut values = Vec::new();
-        for (i, rule) in work.rules.iter().enumerate() {
-            let theirs = d.values[i].as_deref();
-            let ours = s.values[i].as_deref();
-            if ours.map(|v| rule.encode(Side::Source, v))
-                != theirs.map(|v| rule.encode(Side::Destination, v))
-            {
-                let column = work.plan.targets[i].name.clone();
-                values.push(Values {
-                    column: column.clone(),
-                    source: s.values[i].clone(),
-                    destination: d.values[i].clone(),
-                });
-                columns.push(column);
-            }
-        }
-        Difference {
-            kind: Kind::Changed,
-            key: s.key.clone(),
-            columns,
-            values: self.opts.show_values.then_some(values),
-        }
-    }
-
-    /// With `--repair`, upserts the result's source rows to re-send; otherwise forgets
-    /// them.
-    async fn resend(&self, work: &Work, result: &mut ChunkResult) -> Result<(), VerifyError> {
-        match self.writer {
-            Some(w) if !result.resend.is_empty() => {
-                w.upsert(&work.plan.name, &work.plan.targets, &result.resend)
-                    .await
-                    .map_err(|e| self.repair_error(&work.plan.name, &e))?;
-            }
-            _ => result.resend.clear(),
-        }
-        Ok(())
-    }
-
-    /// Matches the rows sampled-key chunks found on one side only, by key across the
-    /// whole table: a source row and a destination row of one key that landed in
-    /// different chunks (the engines order the key apart) are equal or changed, never
-    /// missing and extra.
-    async fn reconcile(
-        &self,
-        work: &Work,
-        (missing, extra): (Vec<Row>, Vec<Row>),
-    ) -> Result<ChunkResult, VerifyError> {
-        let mut result = ChunkResult::default();
-        if missing.is_empty() && extra.is_empty() {
-            return Ok(result);
-        }
-        let mut by_key: HashMap<Vec<Option<String>>, Row> =
-            extra.into_iter().map(|r| (r.key.clone(), r)).collect();
-        let mut alone = Vec::new();
-        for s in missing {
-            match by_key.remove(&s.key) {
-                None => alone.push(s),
-                Some(d) if d.hash != s.hash => {
-                    result.differences.push(self.changed(work, &s, &d));
-                    result.resend.push(s.values);
-                }
-                Some(_) => {}
-            }
-        }
-        self.one_sided(&mut result, alone, by_key.into_values().collect());
-        self.resend(work, &mut result).await?;
-        Ok(result)
-    }
-}
-
-/// Encodes and hashes one page of rows (each: the values, then the key columns from
-/// `width` on).
-fn encode_page(
-    rows: Vec<Vec<Option<String>>>,
-    width: usize,
-    rules: &[Rule],
-    key_rules: &[Rule],
-    side: Side,
-) -> Vec<Row> {
-    let mut encoded = Vec::with_capacity(256);
-    rows.into_iter()
-        .map(|mut values| {
-            let raw_key = values.split_off(width);
-            encoded.clear();
-            for (v, rule) in values.iter().zip(rules) {
-                let c = v.as_deref().map(|v| rule.encode(side, v));
-                canon::push_value(&mut encoded, c.as_deref());
-            }
-            let key = raw_key
-                .iter()
-                .zip(key_rules)
-                .map(|(v, rule)| v.as_deref().map(|v| rule.encode(side, v).into_owned()))
-                .collect();
-            Row {
-                key,
-                raw_key,
-                values,
-                hash: canon::hash(&encoded),
-            }
-        })
-        .collect()
-}
-
-/// Keys in a stable order for reports: integers numerically, other values as text.
-fn key_order(a: &[Option<String>], b: &[Option<String>]) -> std::cmp::Ordering {
-    let sort_key = |v: &Option<String>| match v.as_deref().map(|s| (s.parse::<i128>(), s)) {
-        None => (0, 0, String::new()),
-        Some((Ok(n), _)) => (1, n, String::new()),
-        Some((Err(_), s)) => (2, 0, s.to_string()),
-    };
-    a.iter().map(sort_key).cmp(b.iter().map(sort_key))
 }

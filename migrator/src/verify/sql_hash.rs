@@ -29,8 +29,8 @@
 //!
 //! SQLite has no digest function, so pairs with SQLite always hash in the client.
 
-use crate::transfer::read;
-use crate::transfer::values::Family;
+use crate::rows::read;
+use crate::rows::values::Family;
 use seaway_codegen::model::{Column, Dialect, NeutralType};
 
 /// Whether `dialect` can hash rows in SQL.

@@ -5,8 +5,9 @@ mod mysql;
 pub(crate) mod postgres;
 mod sqlite;
 
-use super::values::Family;
-use seaway_codegen::model::{Dialect, NeutralType};
+use crate::rows::plan::Target;
+use crate::rows::values::Family;
+use seaway_codegen::model::Dialect;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -93,17 +94,6 @@ impl WriteError {
     }
 }
 
-/// A destination column being written, with the family of the source value feeding it.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub name: String,
-    pub ty: NeutralType,
-    /// The destination's DDL type (for PostgreSQL staging tables).
-    pub native: String,
-    pub source: Family,
-    pub is_key: bool,
-}
-
 /// An open destination writer.
 pub enum Writer {
     Postgres(postgres::PgWriter),
@@ -126,7 +116,7 @@ impl Writer {
             Dialect::Postgres => {
                 let schema = conn.schema.clone().unwrap_or_else(|| "public".into());
                 Writer::Postgres(postgres::PgWriter(
-                    connect::postgres(conn, &format!("\"{}\"", schema.replace('"', "\"\"")))
+                    connect::postgres(conn, &crate::rows::read::quote(Dialect::Postgres, &schema))
                         .await?,
                 ))
             }
@@ -141,8 +131,8 @@ impl Writer {
     /// single connection is left alone.
     pub async fn warm(&self, n: usize) {
         match self {
-            Writer::Postgres(w) => super::source::warm(&w.0, n).await,
-            Writer::Mysql(w) => super::source::warm(&w.pool, n).await,
+            Writer::Postgres(w) => crate::rows::source::warm(&w.0, n).await,
+            Writer::Mysql(w) => crate::rows::source::warm(&w.pool, n).await,
             Writer::Sqlite(_) => {}
         }
     }
@@ -228,14 +218,14 @@ impl Writer {
             .map(|(i, k)| {
                 format!(
                     "{} = {}",
-                    super::read::quote(dialect, &k.name),
-                    super::read::key_param(dialect, i + 1, k)
+                    crate::rows::read::quote(dialect, &k.name),
+                    crate::rows::read::key_param(dialect, i + 1, k)
                 )
             })
             .collect();
         let sql = format!(
             "DELETE FROM {} WHERE {}",
-            super::read::quote(dialect, table),
+            crate::rows::read::quote(dialect, table),
             conditions.join(" AND ")
         );
         let mut deleted = 0;
@@ -284,7 +274,7 @@ pub(crate) fn converted(dialect: Dialect, target: &Target, v: &str) -> Option<St
         Dialect::Sqlite => sqlite::input(target, v),
     };
     own.or_else(|| match (target.source, Family::of(&target.ty)) {
-        (Family::Set, Family::Json) => Some(super::values::set_to_json_array(v)),
+        (Family::Set, Family::Json) => Some(crate::rows::values::set_to_json_array(v)),
         _ => None,
     })
 }
@@ -305,7 +295,7 @@ impl MultiRowInsert {
         placeholder: fn(&Target) -> &'static str,
         tail: String,
     ) -> MultiRowInsert {
-        let q = |n: &str| super::read::quote(dialect, n);
+        let q = |n: &str| crate::rows::read::quote(dialect, n);
         let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
         let marks: Vec<&str> = targets.iter().map(placeholder).collect();
         MultiRowInsert {
@@ -407,7 +397,7 @@ impl Tx {
         after: Option<(&Target, &str)>,
     ) -> Result<u64, sqlx::Error> {
         let d = self.dialect();
-        let mut sql = format!("DELETE FROM {}", super::read::quote(d, table));
+        let mut sql = format!("DELETE FROM {}", crate::rows::read::quote(d, table));
         let mut params = Vec::new();
         if let Some((column, mark)) = after {
             let placeholder = match d {
@@ -416,7 +406,7 @@ impl Tx {
             };
             sql.push_str(&format!(
                 " WHERE {} > {placeholder}",
-                super::read::quote(d, &column.name)
+                crate::rows::read::quote(d, &column.name)
             ));
             params.push(for_destination(d, column, Some(mark)));
         }
@@ -490,7 +480,7 @@ where
     usize: sqlx::ColumnIndex<DB::Row>,
 {
     let key_targets: Vec<&Target> = targets.iter().filter(|t| t.is_key).collect();
-    let q = |n: &str| super::read::quote(dialect, n);
+    let q = |n: &str| crate::rows::read::quote(dialect, n);
     let columns: Vec<String> = key_targets.iter().map(|t| q(&t.name)).collect();
     let mut present = 0u64;
     for batch in keys.chunks(per_statement.max(1)) {

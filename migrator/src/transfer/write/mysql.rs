@@ -14,9 +14,10 @@
 //! server's `max_allowed_packet`; bytes are bound as binary parameters, not hex text
 //! (which doubled them).
 
-use super::{MultiRowInsert, Target, WriteError, Written, non_keys};
-use crate::transfer::read::quote;
-use crate::transfer::values::{self, Family};
+use super::{MultiRowInsert, WriteError, Written, non_keys};
+use crate::rows::plan::Target;
+use crate::rows::read::quote;
+use crate::rows::values::{self, Family};
 use seaway_codegen::model::{Dialect, NeutralType};
 use sqlx::MySql;
 use sqlx::mysql::MySqlArguments;

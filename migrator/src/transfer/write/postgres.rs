@@ -3,9 +3,10 @@
 //! whole page in one message flow, so the path pays no per-statement latency (sqlx 0.9
 //! leaves TCP_NODELAY off, which costs ~40 ms per small statement).
 
-use super::{Target, WriteError, Written, converted, non_keys};
-use crate::transfer::read::quote;
-use crate::transfer::values::{self, Family, copy_escape};
+use super::{WriteError, Written, converted, non_keys};
+use crate::rows::plan::Target;
+use crate::rows::read::quote;
+use crate::rows::values::{self, Family, copy_escape};
 use seaway_codegen::model::{Dialect, NeutralType};
 
 #[derive(Debug)]

@@ -1,9 +1,10 @@
 //! SQLite: multi-row `INSERT ... ON CONFLICT DO UPDATE` inside one transaction per
 //! page, each statement under SQLite's 32,766-placeholder limit.
 
-use super::{MultiRowInsert, Target, WriteError, Written, non_keys};
-use crate::transfer::read::quote;
-use crate::transfer::values::{self, Family};
+use super::{MultiRowInsert, WriteError, Written, non_keys};
+use crate::rows::plan::Target;
+use crate::rows::read::quote;
+use crate::rows::values::{self, Family};
 use seaway_codegen::model::Dialect;
 use sqlx::Sqlite;
 use sqlx::query::Query;

@@ -9,7 +9,7 @@ use seaway_codegen::model::{Column, Dialect, NeutralType};
 pub fn quote(dialect: Dialect, name: &str) -> String {
     match dialect {
         Dialect::Mysql => format!("`{}`", name.replace('`', "``")),
-        _ => format!("\"{}\"", name.replace('"', "\"\"")),
+        Dialect::Postgres | Dialect::Sqlite => format!("\"{}\"", name.replace('"', "\"\"")),
     }
 }
 
@@ -91,7 +91,7 @@ pub fn text_expr(dialect: Dialect, col: &Column) -> String {
     let c = quote(dialect, &col.name);
     match dialect {
         Dialect::Mysql if mysql_text_is_canonical(&col.ty) => c,
-        _ => select_expr(dialect, col),
+        Dialect::Mysql | Dialect::Postgres | Dialect::Sqlite => select_expr(dialect, col),
     }
 }
 
@@ -198,10 +198,10 @@ pub fn min_max_query(dialect: Dialect, table: &str, key: &Column, filter: Option
 }
 
 /// `expr` cast to text, so every driver reads it as a string.
-fn as_text(dialect: Dialect, expr: &str) -> String {
+pub fn as_text(dialect: Dialect, expr: &str) -> String {
     match dialect {
         Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
-        _ => format!("CAST({expr} AS TEXT)"),
+        Dialect::Postgres | Dialect::Sqlite => format!("CAST({expr} AS TEXT)"),
     }
 }
 
@@ -299,7 +299,7 @@ fn sqlite_real(c: &str) -> String {
 pub fn key_param(dialect: Dialect, n: usize, key: &Column) -> String {
     match dialect {
         Dialect::Postgres => format!("CAST(${n} AS {})", key.native),
-        _ => "?".to_string(),
+        Dialect::Mysql | Dialect::Sqlite => "?".to_string(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Reading pages from the source, whichever engine it is.
+//! Reading rows as canonical text from either side, whichever engine it is: transfer
+//! reads its source through it, verify both sides.
 
 use seaway_codegen::config::Connection;
 use seaway_codegen::inspect::{ConnectError, connect};
@@ -28,7 +29,7 @@ impl Source {
                 // once per session, not per page.
                 let pool = connect::postgres_with(
                     conn,
-                    &format!("\"{}\"", schema.replace('"', "\"\"")),
+                    &super::read::quote(Dialect::Postgres, &schema),
                     &[("IntervalStyle", "iso_8601")],
                 )
                 .await?;
@@ -80,7 +81,7 @@ impl Source {
     pub fn postgres(&self) -> Option<&sqlx::PgPool> {
         match self {
             Source::Postgres(p) => Some(p),
-            _ => None,
+            Source::Mysql(_) | Source::Sqlite(_) => None,
         }
     }
 
@@ -98,8 +99,7 @@ impl Source {
     /// A handle on the pool for the row pipe's reader task (`row_pipe.rs`), which holds
     /// one connection for a whole chunk. Not for SQLite: its pool has one connection, and
     /// a second worker's pipe would wait out the acquire timeout behind the first.
-    pub fn pipe_pool(&self) -> Option<super::row_pipe::SourcePool> {
-        use super::row_pipe::SourcePool;
+    pub fn pipe_pool(&self) -> Option<SourcePool> {
         match self {
             Source::Postgres(p) => Some(SourcePool::Postgres(p.clone())),
             Source::Mysql(p) => Some(SourcePool::Mysql(p.clone())),
@@ -116,8 +116,28 @@ impl Source {
     }
 }
 
+/// A source pool the row pipe (`transfer/row_pipe.rs`) reads from on its own task: an
+/// owned handle, so the reader can outlive the borrow of the `Source`. It lives here, by
+/// `Source`, so that reading never depends on the transfer that uses it.
+#[derive(Debug)]
+pub enum SourcePool {
+    Postgres(sqlx::PgPool),
+    Mysql(sqlx::MySqlPool),
+}
+
+impl SourcePool {
+    /// The most connections the pool opens: a pipe holds one for its whole chunk.
+    pub fn max_connections(&self) -> usize {
+        let max = match self {
+            SourcePool::Postgres(p) => p.options().get_max_connections(),
+            SourcePool::Mysql(p) => p.options().get_max_connections(),
+        };
+        usize::try_from(max).unwrap_or(usize::MAX)
+    }
+}
+
 /// Holds `n` connections of `pool` at once (at most its maximum), then returns them to it.
-pub(super) async fn warm<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, n: usize) {
+pub(crate) async fn warm<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, n: usize) {
     let max = usize::try_from(pool.options().get_max_connections()).unwrap_or(usize::MAX);
     let held = futures_util::future::join_all((0..n.min(max)).map(|_| pool.acquire())).await;
     drop(held);

@@ -6,11 +6,22 @@
 //! transfer writes.
 
 use super::values::Family;
-use super::write::Target;
 use seaway_codegen::config::{Config, Mask};
 use seaway_codegen::model::{Column, NeutralType, Schema};
 use seaway_codegen::target::Desired;
 use std::collections::BTreeMap;
+
+/// A destination column being written, with the family of the source value feeding it.
+/// Part of the plan (verify re-sends through the same targets), read by every writer.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub ty: NeutralType,
+    /// The destination's DDL type (for PostgreSQL staging tables).
+    pub native: String,
+    pub source: Family,
+    pub is_key: bool,
+}
 
 /// One destination table's plan.
 #[derive(Debug, Clone)]
@@ -196,37 +207,4 @@ pub async fn prepare<'c>(
         },
         missing,
     ))
-}
-
-/// Splits the keys `min..=max` into ranges `(lo, hi]` of `span` keys, the transfer's
-/// chunks: the first starts at `min - 1`, and the last is open-ended (`hi: None`).
-pub fn split(min: i64, max: i64, span: i64) -> Vec<(Option<i64>, Option<i64>)> {
-    let span = span.max(1);
-    let mut out = Vec::new();
-    let mut lo = min.saturating_sub(1);
-    while lo < max {
-        let hi = lo.saturating_add(span).min(max);
-        out.push((Some(lo), Some(hi)));
-        lo = hi;
-    }
-    // The last chunk is open-ended so rows added above max during the run still come.
-    if let Some(last) = out.last_mut() {
-        last.1 = None;
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_cover_every_key_once_and_leave_the_top_open() {
-        assert_eq!(
-            split(1, 25, 10),
-            vec![(Some(0), Some(10)), (Some(10), Some(20)), (Some(20), None)]
-        );
-        assert_eq!(split(5, 5, 10), vec![(Some(4), None)]);
-        assert_eq!(split(-3, 2, 100), vec![(Some(-4), None)]);
-    }
 }

@@ -1,0 +1,249 @@
+//! The chunk loop: a chunk's keyset pages, each read while the previous one is written,
+//! masked, checked for zero dates and upserted (refused pages halved down to the
+//! refused rows), with the last key recorded after every page so a killed run resumes.
+
+use super::state::Chunk;
+use super::{Event, Job, OnError, Progress, TableSpec, TransferError};
+use crate::rows::plan::Target;
+use crate::rows::values::{self, Family};
+use crate::rows::{apply_mask, read, source};
+use crate::transfer::write::{WriteError, Written};
+use seaway_codegen::config::ZeroDates;
+use seaway_codegen::model::Column;
+
+impl Job<'_> {
+    /// Copies one chunk: whole through a fast path when its range is empty in the
+    /// destination, otherwise page by page.
+    pub(super) async fn chunk(
+        &self,
+        spec: &TableSpec<'_>,
+        chunk: &Chunk,
+        progress: &Progress<'_, '_>,
+    ) -> Result<(), TransferError> {
+        let TableSpec {
+            name,
+            src_cols,
+            targets,
+            masks,
+            ..
+        } = *spec;
+        let d = self.source_schema.dialect;
+        let dated = dated_columns(d, src_cols);
+        let fresh = self.range_is_fresh(spec, chunk).await;
+        if fresh
+            && (self.stream_chunk(spec, chunk, progress).await?
+                || self.pipe_chunk(spec, chunk, progress).await?)
+        {
+            return Ok(());
+        }
+        // One page of read-ahead: page n+1 is read while page n is written, so the source
+        // and the destination work at the same time instead of in turn (memory: two pages
+        // per chunk in flight).
+        let mut rows = self
+            .read_page(spec, chunk, chunk.last_key.as_deref())
+            .await?;
+        let width = src_cols.len();
+        while !rows.is_empty() {
+            let full = rows.len() == self.opts.page_size;
+            let mut data = Vec::with_capacity(rows.len());
+            let mut keys = Vec::with_capacity(rows.len());
+            let mut zero_refused = 0;
+            // The page's last key, even when its row is refused below.
+            let last_key: Vec<String> = rows
+                .last()
+                .map(|r| {
+                    r[width..]
+                        .iter()
+                        .map(|v| v.clone().unwrap_or_default())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for mut row in rows {
+                let key: Vec<Option<String>> = row.split_off(width);
+                for (value, mask) in row.iter_mut().zip(masks) {
+                    apply_mask(value, *mask, self.config);
+                }
+                if let Some(reason) = self.zero_dates(src_cols, &dated, &mut row, progress) {
+                    self.reject(name, &key, &reason)?;
+                    zero_refused += 1;
+                    continue;
+                }
+                data.push(row);
+                keys.push(key);
+            }
+            let write = async {
+                // Into a range that was empty, a plain insert first; any refusal (a row
+                // the destination rejects, a key someone else wrote meanwhile) falls back
+                // to the upsert, which isolates refused rows.
+                let plain = if fresh {
+                    self.writer.insert_fresh(name, targets, &data).await.ok()
+                } else {
+                    None
+                };
+                let (written, refused) = match plain {
+                    Some(n) => (n, zero_refused),
+                    None => {
+                        let (w, r) = self.write(name, targets, &data, &keys).await?;
+                        (w, r + zero_refused)
+                    }
+                };
+                self.state
+                    .progress(chunk, &last_key, written.rows() as usize, refused)
+                    .await
+                    .map_err(|e| self.state_error(e))?;
+                progress.add(written);
+                progress
+                    .rejected
+                    .set(progress.rejected.get() + refused as u64);
+                // Borrowed only for the call, never across an await.
+                (progress.events.borrow_mut())(Event::Page {
+                    table: name,
+                    rows: progress.rows.get(),
+                });
+                Ok::<_, TransferError>(())
+            };
+            let ahead = async {
+                if full {
+                    self.read_page(spec, chunk, Some(&last_key)).await
+                } else {
+                    Ok(Vec::new())
+                }
+            };
+            let (written, next) = futures_util::join!(write, ahead);
+            written?;
+            rows = next?;
+        }
+        self.state
+            .chunk_done(chunk)
+            .await
+            .map_err(|e| self.state_error(e))
+    }
+
+    /// Reads the chunk's page after `last` (from its start when `None`): rows of
+    /// canonical text, each followed by its key columns.
+    pub(super) async fn read_page(
+        &self,
+        spec: &TableSpec<'_>,
+        chunk: &Chunk,
+        last: Option<&[String]>,
+    ) -> Result<source::Rows, TransferError> {
+        let (lo_key, hi_key) = chunk.range.keys();
+        let page = read::Page {
+            table: spec.source_table,
+            columns: spec.src_cols,
+            keys: spec.key_cols,
+            after: last.is_some(),
+            range: chunk.range.ints(),
+            key_range: (lo_key.is_some(), hi_key.is_some()),
+            filter: spec.filter,
+            limit: self.opts.page_size,
+        };
+        let q = read::page_query(self.source_schema.dialect, page);
+        let params: Vec<String> = last
+            .into_iter()
+            .flatten()
+            .chain(lo_key.into_iter().flatten())
+            .chain(hi_key.into_iter().flatten())
+            .cloned()
+            .collect();
+        self.source
+            .rows(&q.sql, &params)
+            .await
+            .map_err(|e| self.read_error(spec.source_table, &e))
+    }
+
+    /// MySQL zero dates in a row (`0000-00-00`, a zero month or day), which no other
+    /// engine stores: NULL and counted (`transfer.zero_dates: null`, the default), or the
+    /// reason to reject the row (`reject`).
+    pub(super) fn zero_dates(
+        &self,
+        src_cols: &[&Column],
+        dated: &[usize],
+        row: &mut [Option<String>],
+        progress: &Progress<'_, '_>,
+    ) -> Option<String> {
+        for &i in dated {
+            let Some(v) = row.get(i).and_then(|v| v.as_deref()) else {
+                continue;
+            };
+            if !values::is_zero_date(v) {
+                continue;
+            }
+            match self.config.zero_dates {
+                ZeroDates::Null => {
+                    row[i] = None;
+                    progress.zero_dates.set(progress.zero_dates.get() + 1);
+                }
+                ZeroDates::Reject => {
+                    return Some(format!(
+                        "column `{}` holds the MySQL zero date `{v}`, which the destination cannot store (transfer.zero_dates: reject)",
+                        src_cols[i].name
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    /// Upserts a page; if the destination refuses it, retries the halves, and their
+    /// halves, until only the refused rows are left, which go to the reject file
+    /// (pgloader's idea, with halving instead of row by row: one bad row in a page of
+    /// 5,000 costs about 25 retries instead of 5,000). Returns (written, refused).
+    pub(super) async fn write(
+        &self,
+        name: &str,
+        targets: &[Target],
+        data: &[Vec<Option<String>>],
+        keys: &[Vec<Option<String>>],
+    ) -> Result<(Written, usize), TransferError> {
+        let scrub = |e: WriteError| self.scrub_either(&e.to_string());
+        let (mut written, mut refused) = (Written::default(), 0);
+        let mut pending = vec![(0, data.len())];
+        while let Some((start, end)) = pending.pop() {
+            match self.writer.upsert(name, targets, &data[start..end]).await {
+                Ok(w) => written += w,
+                // Rows accepted yet absent: not a row to reject but a destination that
+                // loses rows; the table stops with the keys named.
+                Err(e) if !e.is_row_refusal() => {
+                    return Err(TransferError::Missing {
+                        table: name.to_string(),
+                        reason: scrub(e),
+                    });
+                }
+                Err(e) if self.opts.on_error == OnError::Stop => {
+                    return Err(TransferError::Stopped {
+                        table: name.to_string(),
+                        reason: scrub(e),
+                    });
+                }
+                Err(e) if end - start == 1 => {
+                    refused += 1;
+                    self.reject(name, &keys[start], &scrub(e))?;
+                }
+                Err(_) => {
+                    let mid = start + (end - start) / 2;
+                    pending.push((mid, end));
+                    pending.push((start, mid));
+                }
+            }
+        }
+        Ok((written, refused))
+    }
+}
+
+/// The MySQL date and date-time columns among `cols`, which may hold zero dates.
+pub(super) fn dated_columns(d: seaway_codegen::model::Dialect, cols: &[&Column]) -> Vec<usize> {
+    if d != seaway_codegen::model::Dialect::Mysql {
+        return Vec::new();
+    }
+    cols.iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            matches!(
+                Family::of(&c.ty),
+                Family::Date | Family::Timestamp | Family::TimestampTz
+            )
+        })
+        .map(|(i, _)| i)
+        .collect()
+}

@@ -1,0 +1,193 @@
+//! The first load of an empty key range: a whole chunk in one `COPY` (the `COPY` pipe
+//! between two PostgreSQL servers, the row pipe from any other source), with no staging
+//! table and no upsert. Each entry point answers `Ok(false)` when the chunk is not
+//! eligible or the pipe left the range empty, and the caller then pages the chunk.
+
+use super::chunk::dated_columns;
+use super::state::Chunk;
+use super::{Event, Job, Progress, TableSpec, TransferError, copy_pipe, row_pipe, write};
+use crate::rows::read;
+use std::cell::Cell;
+
+impl Job<'_> {
+    /// Whether the rest of the chunk's key range is empty in the destination, so pages can
+    /// go in as plain inserts. Asked once per chunk; a chunk resumed part-way, a composite
+    /// or non-integer key split into ranges, or any error answers `false` (upsert).
+    pub(super) async fn range_is_fresh(&self, spec: &TableSpec<'_>, chunk: &Chunk) -> bool {
+        let key = match spec.targets.iter().filter(|t| t.is_key).collect::<Vec<_>>()[..] {
+            [k] => Some(k.name.as_str()),
+            _ => None,
+        };
+        let (lo, hi) = chunk.range.ints();
+        let (lo_key, hi_key) = chunk.range.keys();
+        let ranged = lo.is_some() || hi.is_some();
+        let sampled = lo_key.is_some() || hi_key.is_some();
+        if chunk.last_key.is_some() || sampled || (ranged && key.is_none()) {
+            return false;
+        }
+        let range = if ranged { (lo, hi) } else { (None, None) };
+        self.writer
+            .range_is_empty(spec.name, key.filter(|_| ranged), range)
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Loads a whole fresh chunk PostgreSQL to PostgreSQL as one `COPY` pipe (see
+    /// `copy_pipe.rs`) when no value needs converting. `Ok(false)`: not eligible, or the pipe
+    /// failed and left the range empty; the caller then loads the chunk page by page.
+    pub(super) async fn stream_chunk(
+        &self,
+        spec: &TableSpec<'_>,
+        chunk: &Chunk,
+        progress: &Progress<'_, '_>,
+    ) -> Result<bool, TransferError> {
+        let (Some(source), Some(destination)) = (self.source.postgres(), self.writer.postgres())
+        else {
+            return Ok(false);
+        };
+        let masked = spec.masks.iter().any(Option::is_some);
+        if !copy_pipe::eligible(spec.src_cols, spec.targets, masked) {
+            return Ok(false);
+        }
+        let key = match spec.key_cols {
+            [k] => Some(*k),
+            _ => None,
+        };
+        let copy_out = copy_pipe::select(
+            spec.source_table,
+            spec.src_cols,
+            key,
+            chunk.range.ints(),
+            spec.filter,
+        );
+        let copy_in = write::postgres::copy_in_statement(spec.name, spec.targets);
+        // Other chunks add to the same counter meanwhile: add this chunk's increments.
+        let counted = Cell::new(0u64);
+        let mut on_rows = |rows: u64| {
+            progress
+                .rows
+                .set(progress.rows.get() + rows - counted.replace(rows));
+            (progress.events.borrow_mut())(Event::Page {
+                table: spec.name,
+                rows: progress.rows.get(),
+            });
+        };
+        match copy_pipe::pipe(source, destination, &copy_out, &copy_in, &mut on_rows).await {
+            Ok(rows) => {
+                self.state
+                    .chunk_streamed(chunk, rows)
+                    .await
+                    .map_err(|e| self.state_error(e))?;
+                progress.add_inserted(rows);
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::debug!(
+                    table = spec.name,
+                    chunk = chunk.index,
+                    "COPY pipe refused, loading page by page: {}",
+                    self.scrub_destination(&e)
+                );
+                progress.rows.set(progress.rows.get() - counted.get());
+                Ok(false)
+            }
+        }
+    }
+
+    /// Loads a whole fresh chunk into PostgreSQL through the row pipe (see `row_pipe.rs`):
+    /// one unpaged text-protocol read encoded straight into one `COPY`. `Ok(false)`: not
+    /// eligible (another destination, or a mask), or the pipe stopped and left the range
+    /// empty; the caller then loads the chunk page by page.
+    pub(super) async fn pipe_chunk(
+        &self,
+        spec: &TableSpec<'_>,
+        chunk: &Chunk,
+        progress: &Progress<'_, '_>,
+    ) -> Result<bool, TransferError> {
+        let (Some(source), Some(destination)) = (self.source.pipe_pool(), self.writer.postgres())
+        else {
+            return Ok(false);
+        };
+        if spec.masks.iter().any(Option::is_some) || spec.src_cols.len() != spec.targets.len() {
+            return Ok(false);
+        }
+        // A pipe holds a connection on each side for its whole chunk: with as many
+        // workers as a pool has connections, the count and the next chunk's range check
+        // would wait out the acquire timeout behind them. Pages hold theirs briefly.
+        let dest_max =
+            usize::try_from(destination.options().get_max_connections()).unwrap_or(usize::MAX);
+        if self.opts.workers >= source.max_connections().min(dest_max) {
+            return Ok(false);
+        }
+        let d = self.source_schema.dialect;
+        let key = match spec.key_cols {
+            [k] => Some(*k),
+            _ => None,
+        };
+        let select = read::chunk_query(
+            d,
+            spec.source_table,
+            spec.src_cols,
+            key,
+            chunk.range.ints(),
+            spec.filter,
+        );
+        let dated = dated_columns(d, spec.src_cols);
+        let encoding = row_pipe::Encoding {
+            targets: spec.targets.to_vec(),
+            dated: (0..spec.src_cols.len())
+                .map(|i| dated.contains(&i))
+                .collect(),
+            zero_dates: self.config.zero_dates,
+        };
+        let copy_in = write::postgres::copy_in_statement(spec.name, spec.targets);
+        // Other chunks add to the same counters meanwhile: add this chunk's increments.
+        let counted = Cell::new(row_pipe::Moved::default());
+        let mut on_progress = |moved: row_pipe::Moved| {
+            let before = counted.replace(moved);
+            progress
+                .rows
+                .set(progress.rows.get() + moved.rows - before.rows);
+            progress
+                .zero_dates
+                .set(progress.zero_dates.get() + moved.zero_dates - before.zero_dates);
+            (progress.events.borrow_mut())(Event::Page {
+                table: spec.name,
+                rows: progress.rows.get(),
+            });
+        };
+        let piped = row_pipe::pipe(
+            source,
+            destination,
+            select,
+            &copy_in,
+            encoding,
+            &mut on_progress,
+        )
+        .await;
+        match piped {
+            Ok(moved) => {
+                self.state
+                    .chunk_streamed(chunk, moved.rows)
+                    .await
+                    .map_err(|e| self.state_error(e))?;
+                progress.add_inserted(moved.rows);
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::debug!(
+                    table = spec.name,
+                    chunk = chunk.index,
+                    "row pipe stopped, loading page by page: {}",
+                    self.scrub_either(&e.to_string())
+                );
+                let moved = counted.get();
+                progress.rows.set(progress.rows.get() - moved.rows);
+                progress
+                    .zero_dates
+                    .set(progress.zero_dates.get() - moved.zero_dates);
+                Ok(false)
+            }
+        }
+    }
+}
