@@ -171,39 +171,21 @@ pub struct Prepared<'c> {
 }
 
 /// Reads the source, builds the desired destination model and checks the destination
-/// has its tables; the second value lists those it lacks (comma-separated), if any.
-/// `what` names the command in the error when the config has no destination.
+/// has its tables (codegen's `stage::prepare`, the start every data stage shares); the
+/// second value lists those it lacks (comma-separated), if any. `what` names the
+/// command in the error when the config has no destination.
 pub async fn prepare<'c>(
     config: &'c Config,
     what: &str,
-) -> Result<(Prepared<'c>, Option<String>), seaway_codegen::commands::diff::DiffError> {
-    use seaway_codegen::commands::diff::{DiffError, read_destination};
-    let dest_conn = config
-        .destination_connection(what)
-        .map_err(DiffError::from)?;
-    // Both schemas are read at once: each read is a few sequential connections and
-    // catalog queries, and neither waits for the other.
-    let (source_schema, actual) = tokio::join!(
-        seaway_codegen::commands::introspect::read_source(config),
-        read_destination(dest_conn)
-    );
-    let source_schema = source_schema.map_err(DiffError::from)?;
-    let desired = seaway_codegen::target::desired(&source_schema, config, dest_conn.url.dialect())
-        .map_err(DiffError::from)?;
-    let actual = actual.map_err(DiffError::from)?;
-    let missing: Vec<&str> = desired
-        .schema
-        .tables
-        .keys()
-        .filter(|t| !actual.tables.contains_key(*t))
-        .map(String::as_str)
-        .collect();
+) -> Result<(Prepared<'c>, Option<String>), seaway_codegen::stage::StageError> {
+    let stage = seaway_codegen::stage::prepare(config, what).await?;
+    let missing = stage.missing_tables();
     let missing = (!missing.is_empty()).then(|| missing.join(", "));
     Ok((
         Prepared {
-            dest_conn,
-            source_schema,
-            desired,
+            dest_conn: stage.destination,
+            source_schema: stage.source,
+            desired: stage.desired,
         },
         missing,
     ))

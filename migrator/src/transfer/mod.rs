@@ -18,9 +18,9 @@ use crate::rows::source::Source;
 use crate::rows::{load_order, plan, read};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use plan::Target;
-use seaway_codegen::commands::diff::DiffError;
 use seaway_codegen::config::{Config, Mask};
 use seaway_codegen::model::{Column, Schema};
+use seaway_codegen::stage::StageError;
 use seaway_codegen::target::Desired;
 use serde::Serialize;
 use state::State;
@@ -124,7 +124,7 @@ pub enum Event<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
     #[error(transparent)]
-    Prepare(#[from] DiffError),
+    Prepare(#[from] StageError),
     #[error(transparent)]
     Connect(#[from] seaway_codegen::inspect::ConnectError),
     #[error("the transfer state store {store}")]

@@ -29,9 +29,9 @@ use crate::transfer::write::Writer;
 use canon::{Rule, Side};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use report::{failed, key_order, percent};
-use seaway_codegen::commands::diff::DiffError;
 use seaway_codegen::config::{Config, Connection};
 use seaway_codegen::model::{Column, Dialect, Schema};
+use seaway_codegen::stage::StageError;
 use seaway_codegen::target::Desired;
 use std::time::Instant;
 
@@ -80,7 +80,7 @@ impl Default for Options {
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(transparent)]
-    Prepare(#[from] DiffError),
+    Prepare(#[from] StageError),
     #[error(transparent)]
     Connect(#[from] seaway_codegen::inspect::ConnectError),
     #[error(
@@ -111,7 +111,7 @@ pub async fn verify(
     let started = Instant::now();
     let dest_conn = config
         .destination_connection("verify")
-        .map_err(DiffError::from)?;
+        .map_err(StageError::from)?;
     // Reading both schemas and connecting both sides overlap: each connection costs
     // round trips (a TLS handshake among them), and none depends on the others.
     let (prepared, source, destination) = tokio::join!(
