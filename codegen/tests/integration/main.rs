@@ -16,4 +16,5 @@ mod service_round_trip;
 mod service_zoo;
 mod services;
 mod support;
+mod test_db;
 mod zoo;
