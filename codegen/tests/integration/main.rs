@@ -8,6 +8,7 @@
 
 mod bad_input;
 mod chinook;
+mod cleanup;
 mod contract;
 mod determinism;
 mod diff_cli;
