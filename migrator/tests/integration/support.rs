@@ -1,7 +1,8 @@
 //! Shared test plumbing: live servers (skipped with a reason when absent, required when
 //! `SEAWAY_REQUIRE_LIVE=1`), a throwaway project per test with its own destination
-//! database (`seaway_test_m_<name>`, dropped with the project; see `test_db`), migration files written like `codegen` writes them,
-//! running the binary, and looking at the destination directly.
+//! database (`seaway_test_m_<name>`, dropped with the project: see `test_db`), migration
+//! files written like `codegen` writes them, running the binary, and looking at the
+//! destination directly.
 
 use crate::test_db::Kind;
 pub use crate::test_db::TestDb;
