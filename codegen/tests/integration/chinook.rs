@@ -129,7 +129,7 @@ async fn three_engines_agree_on_chinook() {
     if let Some(pg) = support::postgres().await {
         let sql =
             std::fs::read_to_string(support::fixture("chinook/postgres.sql")).expect("fixture");
-        let url = pg.fresh_db("seaway_t_pg_chinook", Some(&sql)).await;
+        let url = pg.fresh_db("seaway_test_t_pg_chinook", Some(&sql)).await;
         assert_eq!(
             shape(&introspect(&url).await),
             reference,
@@ -139,7 +139,7 @@ async fn three_engines_agree_on_chinook() {
     }
     if let Some(my) = support::mysql().await {
         let sql = std::fs::read_to_string(support::fixture("chinook/mysql.sql")).expect("fixture");
-        let url = my.fresh_db("seaway_t_my_chinook", Some(&sql)).await;
+        let url = my.fresh_db("seaway_test_t_my_chinook", Some(&sql)).await;
         assert_eq!(
             shape(&introspect(&url).await),
             reference,

@@ -124,7 +124,7 @@ pub fn start(name: &str, database_url: &str) -> Option<Service> {
     }
 }
 
-fn chinook_postgres_url(db: &str) -> Option<String> {
+fn chinook_postgres_url(db: &str) -> Option<support::TestDb> {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let server = support::postgres().await?;
@@ -139,7 +139,7 @@ fn chinook_postgres_url(db: &str) -> Option<String> {
 
 #[test]
 fn list_paging_filters_and_bad_input_against_chinook_in_postgres() {
-    let Some(url) = chinook_postgres_url("seaway_g_paging") else {
+    let Some(url) = chinook_postgres_url("seaway_test_g_paging") else {
         return;
     };
     let Some(svc) = start("catalog", &url) else {
@@ -214,7 +214,7 @@ fn schemathesis_finds_no_server_error_or_schema_violation() {
     let Some(st) = python_tool("st", "SEAWAY_SCHEMATHESIS") else {
         return;
     };
-    let Some(url) = chinook_postgres_url("seaway_g_contract") else {
+    let Some(url) = chinook_postgres_url("seaway_test_g_contract") else {
         return;
     };
     let services = support::repo_root().join("generated/services");

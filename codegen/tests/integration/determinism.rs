@@ -24,16 +24,16 @@ async fn live_zoos_snapshot_identically_twice_and_round_trip() {
     let mut urls = Vec::new();
     if let Some(pg) = support::postgres().await {
         let sql = std::fs::read_to_string(support::fixture("zoo/postgres.sql")).expect("fixture");
-        urls.push(pg.fresh_db("seaway_t_pg_stable", Some(&sql)).await);
+        urls.push(pg.fresh_db("seaway_test_t_pg_stable", Some(&sql)).await);
     }
     if let Some(my) = support::mysql().await {
         let sql = std::fs::read_to_string(support::fixture("zoo/mysql.sql")).expect("fixture");
-        urls.push(my.fresh_db("seaway_t_my_stable", Some(&sql)).await);
+        urls.push(my.fresh_db("seaway_test_t_my_stable", Some(&sql)).await);
     }
-    urls.push(format!(
+    urls.push(support::TestDb::file(format!(
         "sqlite://{}",
         support::fixture("chinook/chinook.sqlite").display()
-    ));
+    )));
     for url in urls {
         let (a, b) = snapshot_twice(&url).await;
         assert_eq!(a, b, "{url}: two introspections differ");

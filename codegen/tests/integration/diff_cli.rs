@@ -77,7 +77,7 @@ async fn snake_case_naming_turns_sqlite_chinook_into_the_postgres_edition_names(
         return;
     };
     let sql = std::fs::read_to_string(support::fixture("chinook/postgres.sql")).expect("fixture");
-    let pg_url = pg.fresh_db("seaway_t_pg_naming", Some(&sql)).await;
+    let pg_url = pg.fresh_db("seaway_test_t_pg_naming", Some(&sql)).await;
     let project = Project::new(&format!(
         "connections:\n  src: {{ url: \"sqlite://{}\" }}\n  pg: {{ url: \"{pg_url}\" }}\nsource: src\ndestination: pg\nnaming: snake_case\n",
         support::fixture("chinook/chinook.sqlite").display()

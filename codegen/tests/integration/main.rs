@@ -8,6 +8,7 @@
 
 mod bad_input;
 mod chinook;
+mod cleanup;
 mod contract;
 mod determinism;
 mod diff_cli;
@@ -16,4 +17,5 @@ mod service_round_trip;
 mod service_zoo;
 mod services;
 mod support;
+mod test_db;
 mod zoo;

@@ -9,20 +9,6 @@ use sqlx::Connection;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Drops the test database on the way out, pass or fail.
-struct DropDb(support::Server, &'static str);
-
-impl Drop for DropDb {
-    fn drop(&mut self) {
-        let (server, name) = (self.0.clone(), self.1);
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().expect("runtime");
-            rt.block_on(server.drop_db(name));
-        })
-        .join();
-    }
-}
-
 /// Polls `cond` every 50 ms until it holds, failing with `what` after `secs`.
 fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -34,7 +20,7 @@ fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn metrics_openapi_logs_and_a_graceful_sigterm() {
-    const DB: &str = "seaway_r_observe";
+    const DB: &str = "seaway_test_r_observe";
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let Some(server) = rt.block_on(support::postgres()) else {
         return;
@@ -44,8 +30,8 @@ fn metrics_openapi_logs_and_a_graceful_sigterm() {
     let sql = ["chinook/postgres.sql", "chinook/postgres-rowid-keys.sql"]
         .map(|f| std::fs::read_to_string(support::fixture(f)).expect("fixture"))
         .join("\n");
+    // Dropped on the way out, pass or fail.
     let url = rt.block_on(server.fresh_db(DB, Some(&sql)));
-    let _drop = DropDb(server, DB);
     let bin = bin_dir().join("catalog-service");
     if !bin.is_file() {
         let msg = format!("{} is not built (cargo build --workspace)", bin.display());
@@ -56,7 +42,7 @@ fn metrics_openapi_logs_and_a_graceful_sigterm() {
     let log = tempfile::NamedTempFile::new().expect("log file");
     let port = free_port();
     let mut child = Command::new(&bin)
-        .env("DATABASE_URL", &url)
+        .env("DATABASE_URL", url.as_str())
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("DB_POOL_MAX", "3")
         .env("REQUEST_TIMEOUT_MS", "20000")
@@ -185,5 +171,5 @@ fn metrics_openapi_logs_and_a_graceful_sigterm() {
         !text.contains("limit=2"),
         "a query string was logged:\n{text}"
     );
-    assert!(!text.contains(&url), "the database URL was logged");
+    assert!(!text.contains(url.as_str()), "the database URL was logged");
 }

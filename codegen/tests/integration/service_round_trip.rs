@@ -1,5 +1,5 @@
 //! Every column of every type-zoo table through the running generated service, for each
-//! engine: the zoo is loaded into a live database (`seaway_gz_*` on the servers, a file
+//! engine: the zoo is loaded into a live database (`seaway_test_gz_*` on the servers, a file
 //! for SQLite), the golden zoo service is started against it, and for each table a row
 //! is created with a value in every writable column (POST), read back (GET) and changed
 //! (PATCH). A value read back must equal the value sent, or its canonical form where the
@@ -113,7 +113,7 @@ fn postgres_zoo_round_trips_through_the_generated_api() {
     let Some(url) = rt.block_on(async {
         let pg = support::postgres().await?;
         let sql = std::fs::read_to_string(support::fixture("zoo/postgres.sql")).expect("fixture");
-        Some(pg.fresh_db("seaway_gz_pg", Some(&sql)).await)
+        Some(pg.fresh_db("seaway_test_gz_pg", Some(&sql)).await)
     }) else {
         return;
     };
@@ -196,7 +196,7 @@ fn mysql_zoo_round_trips_through_the_generated_api() {
     let Some(url) = rt.block_on(async {
         let my = support::mysql().await?;
         let sql = std::fs::read_to_string(support::fixture("zoo/mysql.sql")).expect("fixture");
-        Some(my.fresh_db("seaway_gz_my", Some(&sql)).await)
+        Some(my.fresh_db("seaway_test_gz_my", Some(&sql)).await)
     }) else {
         return;
     };
@@ -270,7 +270,7 @@ fn mysql_zoo_round_trips_through_the_generated_api() {
 #[test]
 fn sqlite_zoo_round_trips_through_the_generated_api() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("seaway_gz_sqlite.sqlite");
+    let path = dir.path().join("seaway_test_gz_sqlite.sqlite");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(support::sqlite_zoo(&path));
     let Some(svc) = contract::start("zoo_sqlite", &format!("sqlite://{}", path.display())) else {

@@ -79,7 +79,7 @@ async fn postgres_zoo_services_match_their_golden() {
         return;
     };
     let sql = std::fs::read_to_string(support::fixture("zoo/postgres.sql")).expect("fixture");
-    let url = pg.fresh_db("seaway_g_zoo_pg", Some(&sql)).await;
+    let url = pg.fresh_db("seaway_test_g_zoo_pg", Some(&sql)).await;
     let schema = introspect(&url).await;
     generate_and_compare("postgres", &schema);
 }
@@ -90,7 +90,7 @@ async fn mysql_zoo_services_match_their_golden() {
         return;
     };
     let sql = std::fs::read_to_string(support::fixture("zoo/mysql.sql")).expect("fixture");
-    let url = my.fresh_db("seaway_g_zoo_my", Some(&sql)).await;
+    let url = my.fresh_db("seaway_test_g_zoo_my", Some(&sql)).await;
     let schema = introspect(&url).await;
     generate_and_compare("mysql", &schema);
 }

@@ -1,6 +1,8 @@
 //! Shared test plumbing: live servers (skipped with a reason when absent, required when
 //! `SEAWAY_REQUIRE_LIVE=1`), throwaway databases, fixture loading, and running the CLI.
 
+use crate::test_db::Kind;
+pub use crate::test_db::TestDb;
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 
@@ -105,81 +107,33 @@ impl Server {
         format!("{}/{name}", self.base)
     }
 
-    /// Drops database `name` (tests that clean up after themselves).
-    pub async fn drop_db(&self, name: &str) {
-        let sql = match self.engine {
-            Engine::Postgres => format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            Engine::Mysql => format!("DROP DATABASE IF EXISTS `{name}`"),
+    /// Drops and recreates database `name` (`seaway_test_*`), then runs `sql` in it; the
+    /// database is dropped again when the returned [`TestDb`] is. Names are per test, so
+    /// tests running in parallel never share a database.
+    pub async fn fresh_db(&self, name: &str, sql: Option<&str>) -> TestDb {
+        let kind = match self.engine {
+            Engine::Postgres => Kind::Postgres,
+            Engine::Mysql => Kind::Mysql,
         };
-        let sql = sqlx::AssertSqlSafe(sql);
-        match self.engine {
-            Engine::Postgres => {
-                if let Ok(mut c) = sqlx::PgConnection::connect(&self.admin_url()).await {
-                    let _ = sqlx::raw_sql(sql).execute(&mut c).await;
-                    let _ = c.close().await;
-                }
-            }
-            Engine::Mysql => {
-                if let Ok(mut c) = sqlx::MySqlConnection::connect(&self.admin_url()).await {
-                    let _ = sqlx::raw_sql(sql).execute(&mut c).await;
-                    let _ = c.close().await;
-                }
-            }
-        }
-    }
-
-    /// Drops and recreates database `name`, then runs `sql` in it. Names are per test,
-    /// so tests running in parallel never share a database.
-    pub async fn fresh_db(&self, name: &str, sql: Option<&str>) -> String {
-        match self.engine {
-            Engine::Postgres => {
-                let mut admin = sqlx::PgConnection::connect(&self.admin_url())
-                    .await
-                    .expect("admin connection");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                )))
-                .execute(&mut admin)
-                .await
-                .expect("drop db");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                    .execute(&mut admin)
-                    .await
-                    .expect("create db");
-                let _ = admin.close().await;
-                if let Some(sql) = sql {
-                    let mut c = sqlx::PgConnection::connect(&self.url(name))
+        let db = TestDb::create(kind, &self.admin_url(), name, self.url(name)).await;
+        if let Some(sql) = sql {
+            let sql = sqlx::AssertSqlSafe(sql.to_string());
+            match self.engine {
+                Engine::Postgres => {
+                    let mut c = sqlx::PgConnection::connect(&db)
                         .await
                         .expect("connect test db");
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    sqlx::raw_sql(sql)
                         .execute(&mut c)
                         .await
                         .expect("load fixture");
                     let _ = c.close().await;
                 }
-            }
-            Engine::Mysql => {
-                let mut admin = sqlx::MySqlConnection::connect(&self.admin_url())
-                    .await
-                    .expect("admin connection");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS `{name}`"
-                )))
-                .execute(&mut admin)
-                .await
-                .expect("drop db");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
-                )))
-                .execute(&mut admin)
-                .await
-                .expect("create db");
-                let _ = admin.close().await;
-                if let Some(sql) = sql {
-                    let mut c = sqlx::MySqlConnection::connect(&self.url(name))
+                Engine::Mysql => {
+                    let mut c = sqlx::MySqlConnection::connect(&db)
                         .await
                         .expect("connect test db");
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    sqlx::raw_sql(sql)
                         .execute(&mut c)
                         .await
                         .expect("load fixture");
@@ -187,7 +141,7 @@ impl Server {
                 }
             }
         }
-        self.url(name)
+        db
     }
 }
 

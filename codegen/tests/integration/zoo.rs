@@ -92,7 +92,7 @@ async fn postgres_zoo_maps_every_column() {
         return;
     };
     let sql = std::fs::read_to_string(support::fixture("zoo/postgres.sql")).expect("fixture");
-    let url = pg.fresh_db("seaway_t_pg_zoo", Some(&sql)).await;
+    let url = pg.fresh_db("seaway_test_t_pg_zoo", Some(&sql)).await;
     let found = introspect_url(&url).await;
     check_zoo(&found, &sql);
     let s = &found.schema;
@@ -140,7 +140,7 @@ async fn postgres_schema_other_than_public_resolves_its_enums() {
     let sql = "CREATE SCHEMA shop; CREATE TYPE shop.state AS ENUM ('new', 'paid'); \
                CREATE TABLE shop.orders (id bigint PRIMARY KEY, state shop.state NOT NULL, states shop.state[]); \
                CREATE TABLE public.unrelated (id int PRIMARY KEY);";
-    let url = pg.fresh_db("seaway_t_pg_schema", Some(sql)).await;
+    let url = pg.fresh_db("seaway_test_t_pg_schema", Some(sql)).await;
     let project = Project::new(&format!(
         "connections:\n  shop:\n    url: \"{url}\"\n    schema: shop\n"
     ));
@@ -166,7 +166,7 @@ async fn mysql_zoo_maps_every_column() {
         return;
     };
     let sql = std::fs::read_to_string(support::fixture("zoo/mysql.sql")).expect("fixture");
-    let url = my.fresh_db("seaway_t_my_zoo", Some(&sql)).await;
+    let url = my.fresh_db("seaway_test_t_my_zoo", Some(&sql)).await;
     let found = introspect_url(&url).await;
     check_zoo(&found, &sql);
     let zoo = &found.schema.tables["type_zoo"];
@@ -237,7 +237,7 @@ async fn postgres_survives_extensions_in_their_own_schema_and_materialized_views
                CREATE INDEX people_attrs_idx ON people USING gin (attrs); \
                CREATE INDEX people_lower_idx ON people (lower(email::text)) WHERE id > 0; \
                CREATE MATERIALIZED VIEW people_count AS SELECT count(*) AS n FROM people;";
-    let url = pg.fresh_db("seaway_t_pg_ext", Some(sql)).await;
+    let url = pg.fresh_db("seaway_test_t_pg_ext", Some(sql)).await;
     let found = introspect_url(&url).await;
     let people = &found.schema.tables["people"];
     let ty = |c: &str| {
@@ -289,7 +289,7 @@ async fn postgres_names_from_other_schemas_are_qualified() {
                CREATE TABLE xref (p int REFERENCES \"Odd Schema\".parent (z), q int REFERENCES public.parent (z)); \
                CREATE TYPE mood AS ENUM ('a', 'b'); CREATE SCHEMA other; CREATE TYPE other.mood AS ENUM ('x', 'y', 'z'); \
                CREATE TABLE u (m mood, o other.mood, os other.mood[]);";
-    let url = pg.fresh_db("seaway_t_pg_qualified", Some(sql)).await;
+    let url = pg.fresh_db("seaway_test_t_pg_qualified", Some(sql)).await;
     let found = introspect_url(&url).await;
     let refs: Vec<&str> = found.schema.tables["xref"]
         .foreign_keys

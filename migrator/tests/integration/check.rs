@@ -167,15 +167,15 @@ async fn check_through_a_project_life(engine: Engine, database: &str) {
 
 #[tokio::test]
 async fn check_passes_when_in_step_and_names_what_differs_sqlite() {
-    check_through_a_project_life(Engine::Sqlite, "seaway_x_check_lite").await;
+    check_through_a_project_life(Engine::Sqlite, "seaway_test_x_check_lite").await;
 }
 
 #[tokio::test]
 async fn check_passes_when_in_step_and_names_what_differs_postgres() {
-    check_through_a_project_life(Engine::Postgres, "seaway_x_check_pg").await;
+    check_through_a_project_life(Engine::Postgres, "seaway_test_x_check_pg").await;
 }
 
 #[tokio::test]
 async fn check_passes_when_in_step_and_names_what_differs_mariadb() {
-    check_through_a_project_life(Engine::Mysql, "seaway_x_check_my").await;
+    check_through_a_project_life(Engine::Mysql, "seaway_test_x_check_my").await;
 }

@@ -6,7 +6,7 @@
 //! (`tests/golden/<case>/<source>-to-<destination>.sql`), compared byte for byte;
 //! `just bless` (SEAWAY_BLESS=1) rewrites them on purpose.
 
-use crate::support::{self, Engine};
+use crate::support::{self, Engine, TestDb};
 use seaway_codegen::commands::diff;
 use seaway_codegen::config::Config;
 use sqlx::Connection;
@@ -28,93 +28,58 @@ fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-/// A fresh database `name` on `engine`, loaded with `sql` when given; its URL, or `None`
-/// when the server is absent (the skip is printed by `support::server`).
-pub async fn database(engine: Engine, name: &str, sql: Option<&str>, dir: &Path) -> Option<String> {
-    let admin = support::server(engine).await?;
-    let url = match engine {
-        Engine::Sqlite => {
-            let path = dir.join(format!("{name}.sqlite"));
-            if path.exists() {
-                std::fs::remove_file(&path).expect("remove the previous database file");
-            }
-            if let Some(sql) = sql {
+/// A fresh database `name` (`seaway_test_*`) on `engine`, loaded with `sql` when given,
+/// and dropped when the returned [`TestDb`] is; `None` when the server is absent (the skip
+/// is printed by `support::server`).
+pub async fn database(engine: Engine, name: &str, sql: Option<&str>, dir: &Path) -> Option<TestDb> {
+    let db = support::fresh_database(engine, name, dir).await?;
+    if let Some(sql) = sql {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match engine {
+            Engine::Sqlite => {
+                let path = db.strip_prefix("sqlite://").expect("a sqlite:// URL");
                 let opts = sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(&path)
+                    .filename(path)
                     .create_if_missing(true);
                 let mut c = sqlx::SqliteConnection::connect_with(&opts)
                     .await
                     .expect("create sqlite");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                sqlx::raw_sql(sql)
                     .execute(&mut c)
                     .await
                     .expect("load sqlite fixture");
                 c.close().await.expect("close");
             }
-            return Some(format!("sqlite://{}", path.display()));
-        }
-        _ => support::with_database(&admin, name),
-    };
-    let (drop, create) = match engine {
-        Engine::Postgres => (
-            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            format!("CREATE DATABASE \"{name}\""),
-        ),
-        _ => (
-            format!("DROP DATABASE IF EXISTS `{name}`"),
-            format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
-        ),
-    };
-    match engine {
-        Engine::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&admin).await.expect("admin");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-                .execute(&mut c)
-                .await
-                .expect("drop");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-                .execute(&mut c)
-                .await
-                .expect("create");
-            if let Some(sql) = sql {
-                let mut db = sqlx::PgConnection::connect(&url).await.expect("connect");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-                    .execute(&mut db)
+            Engine::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&db).await.expect("connect");
+                sqlx::raw_sql(sql)
+                    .execute(&mut c)
                     .await
                     .expect("load fixture");
+                c.close().await.expect("close");
             }
-        }
-        _ => {
-            let mut c = sqlx::MySqlConnection::connect(&admin).await.expect("admin");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-                .execute(&mut c)
-                .await
-                .expect("drop");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-                .execute(&mut c)
-                .await
-                .expect("create");
-            if let Some(sql) = sql {
-                let mut db = sqlx::MySqlConnection::connect(&url).await.expect("connect");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-                    .execute(&mut db)
+            Engine::Mysql => {
+                let mut c = sqlx::MySqlConnection::connect(&db).await.expect("connect");
+                sqlx::raw_sql(sql)
+                    .execute(&mut c)
                     .await
                     .expect("load fixture");
+                c.close().await.expect("close");
             }
         }
     }
-    Some(url)
+    Some(db)
 }
 
 /// The source of `case` on `engine`: Chinook's own SQLite file, else its SQL fixture.
 /// `owner` prefixes the source database's name, so tests loading the same case in
 /// parallel never drop each other's database.
-pub async fn source(owner: &str, case: &str, engine: Engine, dir: &Path) -> Option<String> {
+pub async fn source(owner: &str, case: &str, engine: Engine, dir: &Path) -> Option<TestDb> {
     if case == "chinook" && engine == Engine::Sqlite {
-        return Some(format!(
+        return Some(TestDb::file(format!(
             "sqlite://{}",
             fixture("chinook/chinook.sqlite").display()
-        ));
+        )));
     }
     let sql =
         std::fs::read_to_string(fixture(&format!("{case}/{}.sql", tag(engine)))).expect("fixture");
@@ -145,13 +110,13 @@ async fn converge(case: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut done = Vec::new();
     for from in ENGINES {
-        let Some(src) = source("seaway_c", case, from, dir.path()).await else {
+        let Some(src) = source("seaway_test_c", case, from, dir.path()).await else {
             continue;
         };
         for to in ENGINES {
             let Some(dst) = database(
                 to,
-                &format!("seaway_c_dst_{case}_{}", tag(to)),
+                &format!("seaway_test_c_dst_{case}_{}", tag(to)),
                 None,
                 dir.path(),
             )

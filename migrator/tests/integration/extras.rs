@@ -177,10 +177,10 @@ async fn extras_survive(engine: Engine, database: &str) {
 
 #[tokio::test]
 async fn extra_tables_and_columns_are_left_untouched_and_reported_postgres() {
-    extras_survive(Engine::Postgres, "seaway_x_extras_pg").await;
+    extras_survive(Engine::Postgres, "seaway_test_x_extras_pg").await;
 }
 
 #[tokio::test]
 async fn extra_tables_and_columns_are_left_untouched_and_reported_mariadb() {
-    extras_survive(Engine::Mysql, "seaway_x_extras_my").await;
+    extras_survive(Engine::Mysql, "seaway_test_x_extras_my").await;
 }

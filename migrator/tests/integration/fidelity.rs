@@ -5,7 +5,7 @@
 //! and a row too large for MySQL's `max_allowed_packet` is rejected with the setting
 //! named while a large one that fits arrives whole.
 //!
-//! Every database here is named `seaway_x_*`.
+//! Every database here is named `seaway_test_x_*`.
 
 use crate::convergence::{ENGINES, database, tag};
 use crate::support::{Db, Engine};
@@ -86,7 +86,7 @@ async fn key_zero_and_unchanged_rows_transfer_exactly_in_all_nine_pairs() {
             let pair = format!("{} -> {}", tag(src), tag(dst));
             let Some(src_url) = database(
                 src,
-                &format!("seaway_x_src_{}", tag(src)),
+                &format!("seaway_test_x_src_{}", tag(src)),
                 Some(&fixture(src)),
                 dir.path(),
             )
@@ -94,7 +94,7 @@ async fn key_zero_and_unchanged_rows_transfer_exactly_in_all_nine_pairs() {
             else {
                 return;
             };
-            let name = format!("seaway_x_{}_to_{}", tag(src), tag(dst));
+            let name = format!("seaway_test_x_{}_to_{}", tag(src), tag(dst));
             let Some(dst_url) = database(dst, &name, None, dir.path()).await else {
                 return;
             };
@@ -192,7 +192,8 @@ async fn key_zero_and_unchanged_rows_transfer_exactly_in_all_nine_pairs() {
 #[tokio::test]
 async fn rows_near_and_over_max_allowed_packet_into_mysql() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let Some(dst_url) = database(Engine::Mysql, "seaway_x_big_my", None, dir.path()).await else {
+    let Some(dst_url) = database(Engine::Mysql, "seaway_test_x_big_my", None, dir.path()).await
+    else {
         return;
     };
     let mut probe = Db::connect(Engine::Mysql, &dst_url).await;
@@ -212,7 +213,13 @@ async fn rows_near_and_over_max_allowed_packet_into_mysql() {
                                      (2, convert_to(repeat('b', {over}), 'UTF8')),
                                      (3, '\\x00ff');"
     );
-    let Some(src_url) = database(Engine::Postgres, "seaway_x_big_pg", Some(&sql), dir.path()).await
+    let Some(src_url) = database(
+        Engine::Postgres,
+        "seaway_test_x_big_pg",
+        Some(&sql),
+        dir.path(),
+    )
+    .await
     else {
         return;
     };
@@ -264,7 +271,7 @@ async fn rows_near_and_over_max_allowed_packet_into_mysql() {
 #[tokio::test]
 async fn mysql_sessions_replace_the_servers_sql_mode() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let Some(url) = database(Engine::Mysql, "seaway_x_mode_my", None, dir.path()).await else {
+    let Some(url) = database(Engine::Mysql, "seaway_test_x_mode_my", None, dir.path()).await else {
         return;
     };
     let config_path = dir.path().join("seaway.yaml");
@@ -317,7 +324,7 @@ async fn schema_fidelity_fixture_transfers_and_verifies_in_all_nine_pairs() {
             let pair = format!("{} -> {}", tag(src), tag(dst));
             let Some(src_url) = database(
                 src,
-                &format!("seaway_x_fsrc_{}", tag(src)),
+                &format!("seaway_test_x_fsrc_{}", tag(src)),
                 Some(&sql),
                 dir.path(),
             )
@@ -325,7 +332,7 @@ async fn schema_fidelity_fixture_transfers_and_verifies_in_all_nine_pairs() {
             else {
                 return;
             };
-            let name = format!("seaway_x_f_{}_to_{}", tag(src), tag(dst));
+            let name = format!("seaway_test_x_f_{}_to_{}", tag(src), tag(dst));
             let Some(dst_url) = database(dst, &name, None, dir.path()).await else {
                 return;
             };

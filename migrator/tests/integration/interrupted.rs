@@ -173,7 +173,7 @@ fn statements(blocking: &str) -> [(Section, &str, &str); 3] {
 
 #[tokio::test]
 async fn destination_killed_mid_apply_leaves_a_consistent_ledger_postgres() {
-    let Some(p) = Project::named(Engine::Postgres, "seaway_x_kill_pg").await else {
+    let Some(p) = Project::named(Engine::Postgres, "seaway_test_x_kill_pg").await else {
         return;
     };
     // The test server trusts local connections, so a made-up password is accepted and
@@ -245,7 +245,7 @@ async fn destination_killed_mid_apply_leaves_a_consistent_ledger_postgres() {
 
 #[tokio::test]
 async fn destination_killed_mid_apply_leaves_a_consistent_ledger_mariadb() {
-    let Some(p) = Project::named(Engine::Mysql, "seaway_x_kill_my").await else {
+    let Some(p) = Project::named(Engine::Mysql, "seaway_test_x_kill_my").await else {
         return;
     };
     let mut admin = p.db().await;

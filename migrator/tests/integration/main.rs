@@ -19,6 +19,8 @@ mod refusals;
 mod route;
 mod route_harness;
 mod support;
+#[path = "../../../codegen/tests/integration/test_db.rs"]
+mod test_db;
 mod transfer;
 mod transfer_faults;
 mod transfer_options;

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 /// Each strategy sends requests where its rule says.
 #[test]
 fn strategies_send_requests_where_their_rule_says() {
-    let Some(db) = Database::create("seaway_r_strategies") else {
+    let Some(db) = Database::create("seaway_test_r_strategies") else {
         return;
     };
     let Some((_svc, svc_port)) = catalog_service(&db) else {
@@ -226,7 +226,7 @@ fn service_requests(port: u16) -> u64 {
 #[test]
 fn shift_rolls_back_within_a_step_when_the_service_fails() {
     use sqlx::Connection;
-    let Some(db) = Database::create("seaway_r_shift") else {
+    let Some(db) = Database::create("seaway_test_r_shift") else {
         return;
     };
     let Some((_svc, svc_port)) = catalog_service(&db) else {
@@ -280,7 +280,7 @@ fn shift_rolls_back_within_a_step_when_the_service_fails() {
         let n: i64 = rt
             .block_on(
                 sqlx::query_scalar(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'seaway_r_shift' AND wait_event_type = 'Lock'",
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'seaway_test_r_shift' AND wait_event_type = 'Lock'",
                 )
                 .fetch_one(&mut watcher),
             )

@@ -289,17 +289,15 @@ impl Drop for Proc {
     }
 }
 
-/// Chinook in its own PostgreSQL database, dropped on drop.
+/// Chinook in its own PostgreSQL database (`seaway_test_*`), dropped on drop.
 pub struct Database {
     pub url: String,
-    admin: String,
-    name: String,
+    _db: support::TestDb,
 }
 
 impl Database {
     pub fn create(name: &str) -> Option<Database> {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let admin = rt.block_on(support::server(support::Engine::Postgres))?;
         // The edition, with its keys as seaway writes the SQLite edition's (bigint), which
         // is what the services are generated from.
         let sql = ["postgres.sql", "postgres-rowid-keys.sql"]
@@ -308,30 +306,20 @@ impl Database {
                     .expect("fixture")
             })
             .join("\n");
-        rt.block_on(async {
-            let mut c = sqlx::PgConnection::connect(&admin).await.expect("admin");
-            for q in [
-                format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-                format!("CREATE DATABASE \"{name}\""),
-            ] {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(q))
-                    .execute(&mut c)
-                    .await
-                    .expect("create db");
-            }
-            let _ = c.close().await;
-            let url = support::with_database(&admin, name);
-            let mut c = sqlx::PgConnection::connect(&url).await.expect("db");
+        let db = rt.block_on(async {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let db = support::fresh_database(support::Engine::Postgres, name, dir.path()).await?;
+            let mut c = sqlx::PgConnection::connect(&db).await.expect("db");
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                 .execute(&mut c)
                 .await
                 .expect("chinook");
             let _ = c.close().await;
-        });
+            Some(db)
+        })?;
         Some(Database {
-            url: support::with_database(&admin, name),
-            admin,
-            name: name.to_string(),
+            url: db.url.clone(),
+            _db: db,
         })
     }
 
@@ -347,23 +335,6 @@ impl Database {
                 .expect("sql");
             let _ = c.close().await;
         });
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().expect("runtime");
-            rt.block_on(async {
-                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let q = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(q)).execute(&mut c).await;
-                    let _ = c.close().await;
-                }
-            });
-        })
-        .join();
     }
 }
 

@@ -1,8 +1,11 @@
 //! Shared test plumbing: live servers (skipped with a reason when absent, required when
 //! `SEAWAY_REQUIRE_LIVE=1`), a throwaway project per test with its own destination
-//! database (`seaway_m_<name>`), migration files written like `codegen` writes them,
-//! running the binary, and looking at the destination directly.
+//! database (`seaway_test_m_<name>`, dropped with the project: see `test_db`), migration
+//! files written like `codegen` writes them, running the binary, and looking at the
+//! destination directly.
 
+use crate::test_db::Kind;
+pub use crate::test_db::TestDb;
 use seaway_codegen::migrations::{self, Migration, Section, Statement};
 use seaway_migrator::apply::LedgerRow;
 use sqlx::Connection;
@@ -23,6 +26,15 @@ impl Engine {
             Engine::Postgres => "pg",
             Engine::Mysql => "my",
             Engine::Sqlite => "lite",
+        }
+    }
+
+    /// The server kind of a test database on this engine (not SQLite: a file).
+    fn kind(self) -> Kind {
+        match self {
+            Engine::Postgres => Kind::Postgres,
+            Engine::Mysql => Kind::Mysql,
+            Engine::Sqlite => unreachable!("SQLite databases are files in the test's temp folder"),
         }
     }
 }
@@ -91,15 +103,17 @@ pub struct Project {
     pub dir: tempfile::TempDir,
     /// The destination's URL, as in the config.
     pub url: String,
-    /// The destination database's name (`seaway_m_<name>_<engine>`), or the SQLite file.
+    /// The destination database's name (`seaway_test_m_<name>_<engine>`), or the SQLite file.
     pub database: String,
+    /// Drops the server database with the project (after `dir`: fields drop in order).
+    _db: TestDb,
 }
 
 impl Project {
     /// A project whose destination is a new, empty database; `None` when the engine's
     /// server is absent (the test then returns: skipped).
     pub async fn new(engine: Engine, name: &str) -> Option<Project> {
-        Project::named(engine, &format!("seaway_m_{name}_{}", engine.suffix())).await
+        Project::named(engine, &format!("seaway_test_m_{name}_{}", engine.suffix())).await
     }
 
     /// As [`Project::new`], with the server database's full name chosen by the caller.
@@ -107,47 +121,23 @@ impl Project {
         let admin = server(engine).await?;
         let dir = tempfile::tempdir().expect("tempdir");
         let database = database.to_string();
-        let (url, database) = match engine {
+        let (db, database) = match engine {
             Engine::Sqlite => (
-                "sqlite://dest.db".to_string(),
+                TestDb::file("sqlite://dest.db".to_string()),
                 dir.path().join("dest.db").display().to_string(),
             ),
-            Engine::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .expect("admin connection");
-                for sql in [
-                    format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
-                    format!("CREATE DATABASE \"{database}\""),
-                ] {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut c)
-                        .await
-                        .expect("recreate database");
-                }
-                (with_database(&admin, &database), database)
-            }
-            Engine::Mysql => {
-                let mut c = sqlx::MySqlConnection::connect(&admin)
-                    .await
-                    .expect("admin connection");
-                for sql in [
-                    format!("DROP DATABASE IF EXISTS `{database}`"),
-                    format!("CREATE DATABASE `{database}`"),
-                ] {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut c)
-                        .await
-                        .expect("recreate database");
-                }
-                (with_database(&admin, &database), database)
+            Engine::Postgres | Engine::Mysql => {
+                let url = with_database(&admin, &database);
+                let db = TestDb::create(engine.kind(), &admin, &database, url).await;
+                (db, database)
             }
         };
         let project = Project {
             engine,
             dir,
-            url,
+            url: db.url.clone(),
             database,
+            _db: db,
         };
         project.write_config(&project.url.clone());
         std::fs::create_dir_all(project.migrations_dir()).expect("migrations dir");
@@ -366,34 +356,21 @@ pub fn chinook_sqlite_url() -> String {
     format!("sqlite://{}", path.display())
 }
 
-/// A new, empty database `name` on `engine` (dropped first if a previous run left it):
-/// its URL, or `None` when the server is absent. SQLite: `<dir>/<name>.sqlite`, removed
-/// if present and not created (seaway creates it on first apply).
-pub async fn fresh_database(engine: Engine, name: &str, dir: &Path) -> Option<String> {
+/// A new, empty database `name` (`seaway_test_*`) on `engine`, dropped first if a previous
+/// run left it and again when the returned [`TestDb`] is; `None` when the server is absent.
+/// SQLite: `<dir>/<name>.sqlite`, removed if present and not created (seaway creates it on
+/// first apply).
+pub async fn fresh_database(engine: Engine, name: &str, dir: &Path) -> Option<TestDb> {
     let admin = server(engine).await?;
-    let statements = match engine {
-        Engine::Sqlite => {
-            let path = dir.join(format!("{name}.sqlite"));
-            if path.exists() {
-                std::fs::remove_file(&path).expect("remove the previous database file");
-            }
-            return Some(format!("sqlite://{}", path.display()));
+    if engine == Engine::Sqlite {
+        let path = dir.join(format!("{name}.sqlite"));
+        if path.exists() {
+            std::fs::remove_file(&path).expect("remove the previous database file");
         }
-        Engine::Postgres => [
-            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            format!("CREATE DATABASE \"{name}\""),
-        ],
-        Engine::Mysql => [
-            format!("DROP DATABASE IF EXISTS `{name}`"),
-            format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
-        ],
-    };
-    let mut admin_db = Db::connect(engine, &admin).await;
-    for sql in statements {
-        admin_db.execute(&sql).await;
+        return Some(TestDb::file(format!("sqlite://{}", path.display())));
     }
-    admin_db.close().await;
-    Some(with_database(&admin, name))
+    let url = with_database(&admin, name);
+    Some(TestDb::create(engine.kind(), &admin, name, url).await)
 }
 
 /// The password in a server URL (`scheme://user:password@host...`), if it has one.

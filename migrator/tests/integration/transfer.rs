@@ -2,7 +2,7 @@
 //! through canonical neutral values; a second Chinook run changes nothing.
 
 use crate::convergence::{ENGINES, database, source, tag};
-use crate::support::{self, Engine};
+use crate::support::{self, Engine, TestDb};
 use seaway_codegen::commands::{diff, introspect::read_source};
 use seaway_codegen::config::Config;
 use seaway_codegen::model::NeutralType;
@@ -61,12 +61,17 @@ async fn chinook_transfers_in_all_nine_pairs_with_equal_values_and_is_idempotent
     let dir = tempfile::tempdir().expect("tempdir");
     let mut done = Vec::new();
     for from in ENGINES {
-        let Some(src) = source("seaway_t_xfer", "chinook", from, dir.path()).await else {
+        let Some(src) = source("seaway_test_t_xfer", "chinook", from, dir.path()).await else {
             continue;
         };
         for to in ENGINES {
-            let Some(dst) =
-                database(to, &format!("seaway_c_xfer_{}", tag(to)), None, dir.path()).await
+            let Some(dst) = database(
+                to,
+                &format!("seaway_test_c_xfer_{}", tag(to)),
+                None,
+                dir.path(),
+            )
+            .await
             else {
                 continue;
             };
@@ -133,14 +138,14 @@ async fn chinook_transfers_in_all_nine_pairs_with_equal_values_and_is_idempotent
     eprintln!("transferred and compared: {done:?}");
 }
 
-/// The zoo fixture for `engine` loaded into its own source database, `seaway_z_src_zoo`.
-/// Not `convergence::source`: its `seaway_c_src_zoo` is dropped and recreated by the
+/// The zoo fixture for `engine` loaded into its own source database, `seaway_test_z_src_zoo`.
+/// Not `convergence::source`: its `seaway_test_c_src_zoo` is dropped and recreated by the
 /// zoo convergence test, which runs in parallel with this one.
-async fn zoo_source(engine: Engine, dir: &Path) -> Option<String> {
+async fn zoo_source(engine: Engine, dir: &Path) -> Option<TestDb> {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../fixtures/zoo/{}.sql", tag(engine)));
     let sql = std::fs::read_to_string(path).expect("zoo fixture");
-    database(engine, "seaway_z_src_zoo", Some(&sql), dir).await
+    database(engine, "seaway_test_z_src_zoo", Some(&sql), dir).await
 }
 
 /// How one column's values are compared: `Equal` comparable forms for every safe cast;
@@ -386,18 +391,18 @@ async fn type_zoos_transfer_in_all_nine_pairs_with_equal_values() {
     }
     let mut done = Vec::new();
     let mut failures = Vec::new();
-    let mut sources: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    let mut sources: BTreeMap<&str, Option<TestDb>> = BTreeMap::new();
     for run in &runs {
         if !sources.contains_key(tag(run.from)) {
             let url = zoo_source(run.from, dir.path()).await;
             sources.insert(tag(run.from), url);
         }
-        let Some(src) = sources[tag(run.from)].clone() else {
+        let Some(src) = sources[tag(run.from)].as_ref() else {
             continue;
         };
         let Some(dst) = database(
             run.to,
-            &format!("seaway_z_xfer_{}", tag(run.to)),
+            &format!("seaway_test_z_xfer_{}", tag(run.to)),
             None,
             dir.path(),
         )
@@ -405,7 +410,7 @@ async fn type_zoos_transfer_in_all_nine_pairs_with_equal_values() {
         else {
             continue;
         };
-        failures.extend(zoo_run(run, &src, &dst).await);
+        failures.extend(zoo_run(run, src, &dst).await);
         done.push(run.label());
     }
     assert!(
@@ -644,7 +649,7 @@ async fn postgres_intervals_are_read_in_iso_8601() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(src) = database(
         crate::support::Engine::Postgres,
-        "seaway_t_interval_src",
+        "seaway_test_t_interval_src",
         Some("CREATE TABLE spans (id int PRIMARY KEY, d interval NOT NULL); INSERT INTO spans VALUES (1, '-3 days -04:05:06');"),
         dir.path(),
     )

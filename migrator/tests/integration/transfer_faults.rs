@@ -2,7 +2,7 @@
 //! source's rows; rows the destination refuses go to the reject file while the rest load,
 //! or stop the run under `--on-error stop` and resume once fixed; `--report` JSON.
 //!
-//! Every database here is named `seaway_f_*`. Destination tables are made the way a user
+//! Every database here is named `seaway_test_f_*`. Destination tables are made the way a user
 //! makes them: `diff` (the library) writes the migration, `migrator apply` applies it.
 
 use crate::convergence::database;
@@ -317,7 +317,7 @@ async fn kill_and_resume(engine: Engine, tag: &str) {
     };
     let Some(src) = database(
         engine,
-        &format!("seaway_f_kill_src_{tag}"),
+        &format!("seaway_test_f_kill_src_{tag}"),
         Some(fixture),
         dir.path(),
     )
@@ -327,7 +327,7 @@ async fn kill_and_resume(engine: Engine, tag: &str) {
     };
     let Some(dst) = database(
         engine,
-        &format!("seaway_f_kill_dst_{tag}"),
+        &format!("seaway_test_f_kill_dst_{tag}"),
         None,
         dir.path(),
     )
@@ -492,7 +492,7 @@ async fn sqlite_to_postgres_rejects() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(src) = database(
         Engine::Sqlite,
-        "seaway_f_rej_src_lite",
+        "seaway_test_f_rej_src_lite",
         Some(ITEMS_SQLITE),
         dir.path(),
     )
@@ -500,7 +500,13 @@ async fn sqlite_to_postgres_rejects() {
     else {
         return;
     };
-    let Some(dst) = database(Engine::Postgres, "seaway_f_rej_dst_pg", None, dir.path()).await
+    let Some(dst) = database(
+        Engine::Postgres,
+        "seaway_test_f_rej_dst_pg",
+        None,
+        dir.path(),
+    )
+    .await
     else {
         return;
     };
@@ -600,7 +606,7 @@ async fn postgres_to_mariadb_rejects() {
     }
     let Some(src) = database(
         Engine::Postgres,
-        "seaway_f_rej_src_pg",
+        "seaway_test_f_rej_src_pg",
         Some(ITEMS_POSTGRES),
         dir.path(),
     )
@@ -608,7 +614,8 @@ async fn postgres_to_mariadb_rejects() {
     else {
         return;
     };
-    let Some(dst) = database(Engine::Mysql, "seaway_f_rej_dst_my", None, dir.path()).await else {
+    let Some(dst) = database(Engine::Mysql, "seaway_test_f_rej_dst_my", None, dir.path()).await
+    else {
         return;
     };
     let (_project, config) = project(&src, &dst).await;
@@ -701,7 +708,7 @@ async fn on_error_stop_stops_at_the_first_refused_row() {
     );
     let Some(src) = database(
         Engine::Sqlite,
-        "seaway_f_stop_src_lite",
+        "seaway_test_f_stop_src_lite",
         Some(&fixture),
         dir.path(),
     )
@@ -709,7 +716,13 @@ async fn on_error_stop_stops_at_the_first_refused_row() {
     else {
         return;
     };
-    let Some(dst) = database(Engine::Postgres, "seaway_f_stop_dst_pg", None, dir.path()).await
+    let Some(dst) = database(
+        Engine::Postgres,
+        "seaway_test_f_stop_dst_pg",
+        None,
+        dir.path(),
+    )
+    .await
     else {
         return;
     };
@@ -815,7 +828,7 @@ async fn report_json_lists_tables_rows_and_rejects() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(src) = database(
         Engine::Sqlite,
-        "seaway_f_report_src_lite",
+        "seaway_test_f_report_src_lite",
         Some(REPORT_SQLITE),
         dir.path(),
     )
@@ -823,7 +836,13 @@ async fn report_json_lists_tables_rows_and_rejects() {
     else {
         return;
     };
-    let Some(dst) = database(Engine::Postgres, "seaway_f_report_dst_pg", None, dir.path()).await
+    let Some(dst) = database(
+        Engine::Postgres,
+        "seaway_test_f_report_dst_pg",
+        None,
+        dir.path(),
+    )
+    .await
     else {
         return;
     };
@@ -929,7 +948,7 @@ async fn rows_rejected_before_a_kill_still_count_after_resume() {
         UPDATE items SET qty = 10000000000 WHERE id IN (1, 137);";
     let Some(src) = database(
         Engine::Sqlite,
-        "seaway_f_killrej_src_lite",
+        "seaway_test_f_killrej_src_lite",
         Some(fixture),
         dir.path(),
     )
@@ -939,7 +958,7 @@ async fn rows_rejected_before_a_kill_still_count_after_resume() {
     };
     let Some(dst) = database(
         Engine::Postgres,
-        "seaway_f_killrej_dst_pg",
+        "seaway_test_f_killrej_dst_pg",
         None,
         dir.path(),
     )

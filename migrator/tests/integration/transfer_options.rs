@@ -1,7 +1,7 @@
 //! Transfer options for awkward sources: `mappings.<table>.key` for a table without a
 //! primary key, and `transfer.zero_dates` for MySQL's zero dates.
 //!
-//! Every database here is named `seaway_o_*`. Destination tables are made the way a user
+//! Every database here is named `seaway_test_o_*`. Destination tables are made the way a user
 //! makes them: `diff` (the library) writes the migration, `migrator apply` applies it.
 
 use crate::convergence::database;
@@ -65,7 +65,7 @@ async fn a_table_without_primary_key_is_upserted_on_its_configured_key() {
         let tag = format!("{dest:?}").to_lowercase();
         let Some(src) = database(
             Engine::Sqlite,
-            &format!("seaway_o_key_src_{tag}"),
+            &format!("seaway_test_o_key_src_{tag}"),
             Some(PLAYS),
             dir.path(),
         )
@@ -73,7 +73,13 @@ async fn a_table_without_primary_key_is_upserted_on_its_configured_key() {
         else {
             return;
         };
-        let Some(dst) = database(dest, &format!("seaway_o_key_dst_{tag}"), None, dir.path()).await
+        let Some(dst) = database(
+            dest,
+            &format!("seaway_test_o_key_dst_{tag}"),
+            None,
+            dir.path(),
+        )
+        .await
         else {
             return;
         };
@@ -127,7 +133,7 @@ async fn a_table_without_any_key_is_refused_with_the_fix_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(src) = database(
         Engine::Sqlite,
-        "seaway_o_nokey_src",
+        "seaway_test_o_nokey_src",
         Some(PLAYS),
         dir.path(),
     )
@@ -135,7 +141,8 @@ async fn a_table_without_any_key_is_refused_with_the_fix_named() {
     else {
         return;
     };
-    let Some(dst) = database(Engine::Sqlite, "seaway_o_nokey_dst", None, dir.path()).await else {
+    let Some(dst) = database(Engine::Sqlite, "seaway_test_o_nokey_dst", None, dir.path()).await
+    else {
         return;
     };
     let (_project, config) = project(&src, &dst, "").await;
@@ -158,7 +165,7 @@ async fn a_key_that_cannot_match_rows_is_a_config_error() {
     let fixture = format!("{PLAYS}\nCREATE TABLE keyed (id INTEGER PRIMARY KEY, v TEXT);");
     let Some(src) = database(
         Engine::Sqlite,
-        "seaway_o_badkey_src",
+        "seaway_test_o_badkey_src",
         Some(&fixture),
         dir.path(),
     )
@@ -224,7 +231,7 @@ async fn mysql_zero_dates_become_null_and_are_counted_or_rejected() {
         let tag = format!("{mode}_{dest:?}").to_lowercase();
         let Some(src) = database(
             Engine::Mysql,
-            &format!("seaway_o_zero_src_{tag}"),
+            &format!("seaway_test_o_zero_src_{tag}"),
             Some(ZERO_DATES),
             dir.path(),
         )
@@ -232,7 +239,13 @@ async fn mysql_zero_dates_become_null_and_are_counted_or_rejected() {
         else {
             return;
         };
-        let Some(dst) = database(dest, &format!("seaway_o_zero_dst_{tag}"), None, dir.path()).await
+        let Some(dst) = database(
+            dest,
+            &format!("seaway_test_o_zero_dst_{tag}"),
+            None,
+            dir.path(),
+        )
+        .await
         else {
             return;
         };
@@ -318,7 +331,7 @@ async fn an_append_only_table_is_replaced_in_full_mode_not_doubled() {
         let tag = format!("{dest:?}").to_lowercase();
         let Some(src) = database(
             Engine::Sqlite,
-            &format!("seaway_o_app_src_{tag}"),
+            &format!("seaway_test_o_app_src_{tag}"),
             Some(LOG),
             dir.path(),
         )
@@ -326,7 +339,13 @@ async fn an_append_only_table_is_replaced_in_full_mode_not_doubled() {
         else {
             return;
         };
-        let Some(dst) = database(dest, &format!("seaway_o_app_dst_{tag}"), None, dir.path()).await
+        let Some(dst) = database(
+            dest,
+            &format!("seaway_test_o_app_dst_{tag}"),
+            None,
+            dir.path(),
+        )
+        .await
         else {
             return;
         };
@@ -350,11 +369,23 @@ async fn an_append_only_table_is_replaced_in_full_mode_not_doubled() {
 #[tokio::test]
 async fn an_append_only_table_appends_past_its_watermark_without_doubling() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let Some(src) = database(Engine::Sqlite, "seaway_o_appinc_src", Some(LOG), dir.path()).await
+    let Some(src) = database(
+        Engine::Sqlite,
+        "seaway_test_o_appinc_src",
+        Some(LOG),
+        dir.path(),
+    )
+    .await
     else {
         return;
     };
-    let Some(dst) = database(Engine::Postgres, "seaway_o_appinc_dst", None, dir.path()).await
+    let Some(dst) = database(
+        Engine::Postgres,
+        "seaway_test_o_appinc_dst",
+        None,
+        dir.path(),
+    )
+    .await
     else {
         return;
     };
@@ -398,11 +429,23 @@ async fn an_append_only_table_appends_past_its_watermark_without_doubling() {
 #[tokio::test]
 async fn a_refused_row_leaves_an_append_only_table_as_it_was() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let Some(src) = database(Engine::Sqlite, "seaway_o_apprej_src", Some(LOG), dir.path()).await
+    let Some(src) = database(
+        Engine::Sqlite,
+        "seaway_test_o_apprej_src",
+        Some(LOG),
+        dir.path(),
+    )
+    .await
     else {
         return;
     };
-    let Some(dst) = database(Engine::Postgres, "seaway_o_apprej_dst", None, dir.path()).await
+    let Some(dst) = database(
+        Engine::Postgres,
+        "seaway_test_o_apprej_dst",
+        None,
+        dir.path(),
+    )
+    .await
     else {
         return;
     };
@@ -440,7 +483,7 @@ async fn the_transfer_state_can_live_in_postgresql() {
         INSERT INTO items SELECT i, 'item ' || i FROM n;";
     let Some(src) = database(
         Engine::Sqlite,
-        "seaway_o_state_src",
+        "seaway_test_o_state_src",
         Some(items),
         dir.path(),
     )
@@ -448,10 +491,11 @@ async fn the_transfer_state_can_live_in_postgresql() {
     else {
         return;
     };
-    let Some(dst) = database(Engine::Sqlite, "seaway_o_state_dst", None, dir.path()).await else {
+    let Some(dst) = database(Engine::Sqlite, "seaway_test_o_state_dst", None, dir.path()).await
+    else {
         return;
     };
-    let Some(state) = database(Engine::Postgres, "seaway_o_state_pg", None, dir.path()).await
+    let Some(state) = database(Engine::Postgres, "seaway_test_o_state_pg", None, dir.path()).await
     else {
         return;
     };
@@ -528,7 +572,7 @@ async fn a_composite_key_is_chunked_at_sampled_keys() {
         };
         let Some(src) = database(
             source,
-            &format!("seaway_o_sample_src_{tag}"),
+            &format!("seaway_test_o_sample_src_{tag}"),
             Some(&fixture),
             dir.path(),
         )
@@ -538,7 +582,7 @@ async fn a_composite_key_is_chunked_at_sampled_keys() {
         };
         let Some(dst) = database(
             Engine::Postgres,
-            &format!("seaway_o_sample_dst_{tag}"),
+            &format!("seaway_test_o_sample_dst_{tag}"),
             None,
             dir.path(),
         )

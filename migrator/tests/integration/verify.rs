@@ -5,28 +5,11 @@
 //! transferred, must verify clean in every pair (no false differences).
 
 use crate::convergence::{ENGINES, database, source, tag};
-use crate::support::{self, Db, Engine};
+use crate::support::{self, Db, Engine, TestDb};
 use seaway_codegen::commands::diff;
 use seaway_codegen::config::Config;
 use std::path::Path;
 use std::time::Duration;
-
-/// Drops a server database this file created (SQLite files go with their temp folder).
-async fn drop_database(engine: Engine, name: &str) {
-    if engine == Engine::Sqlite {
-        return;
-    }
-    let Some(admin) = support::server(engine).await else {
-        return;
-    };
-    let mut db = Db::connect(engine, &admin).await;
-    let sql = match engine {
-        Engine::Postgres => format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-        _ => format!("DROP DATABASE IF EXISTS `{name}`"),
-    };
-    db.execute(&sql).await;
-    db.close().await;
-}
 
 /// One run of `migrator verify`: its exit code and output.
 struct Run {
@@ -212,7 +195,7 @@ async fn verify_finds_exactly_the_planted_faults_in_all_nine_pairs_and_repair_fi
     for from in ENGINES {
         let Some(src) = database(
             from,
-            &format!("seaway_v_src_{}", tag(from)),
+            &format!("seaway_test_v_src_{}", tag(from)),
             Some(&faults_source(from)),
             dir.path(),
         )
@@ -221,8 +204,13 @@ async fn verify_finds_exactly_the_planted_faults_in_all_nine_pairs_and_repair_fi
             continue;
         };
         for to in ENGINES {
-            let Some(dst) =
-                database(to, &format!("seaway_v_dst_{}", tag(to)), None, dir.path()).await
+            let Some(dst) = database(
+                to,
+                &format!("seaway_test_v_dst_{}", tag(to)),
+                None,
+                dir.path(),
+            )
+            .await
             else {
                 continue;
             };
@@ -319,10 +307,8 @@ async fn verify_finds_exactly_the_planted_faults_in_all_nine_pairs_and_repair_fi
             );
             assert_eq!(db.count("SELECT count(*) FROM faults").await, 20, "{pair}");
             db.close().await;
-            drop_database(to, &format!("seaway_v_dst_{}", tag(to))).await;
             done.push(pair);
         }
-        drop_database(from, &format!("seaway_v_src_{}", tag(from))).await;
     }
     eprintln!("verified: {done:?}");
 }
@@ -334,7 +320,7 @@ async fn masked_and_renamed_columns_compare_as_transferred() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(src) = database(
         Engine::Sqlite,
-        "seaway_v_mask_src",
+        "seaway_test_v_mask_src",
         Some(&faults_source(Engine::Sqlite)),
         dir.path(),
     )
@@ -344,7 +330,7 @@ async fn masked_and_renamed_columns_compare_as_transferred() {
     };
     let dst = format!(
         "sqlite://{}",
-        dir.path().join("seaway_v_mask_dst.sqlite").display()
+        dir.path().join("seaway_test_v_mask_dst.sqlite").display()
     );
     let project = tempfile::tempdir().expect("project");
     let config = transferred(
@@ -399,13 +385,13 @@ async fn chinook_verifies_identical_after_transfer_in_all_nine_pairs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut done = Vec::new();
     for from in ENGINES {
-        let Some(src) = source("seaway_v_chinook", "chinook", from, dir.path()).await else {
+        let Some(src) = source("seaway_test_v_chinook", "chinook", from, dir.path()).await else {
             continue;
         };
         for to in ENGINES {
             let Some(dst) = database(
                 to,
-                &format!("seaway_v_chinook_{}", tag(to)),
+                &format!("seaway_test_v_chinook_{}", tag(to)),
                 None,
                 dir.path(),
             )
@@ -445,10 +431,8 @@ async fn chinook_verifies_identical_after_transfer_in_all_nine_pairs() {
                     assert_eq!(t["rows_read"], 0, "{pair}: {t}");
                 }
             }
-            drop_database(to, &format!("seaway_v_chinook_{}", tag(to))).await;
             done.push(pair);
         }
-        drop_database(from, "seaway_v_chinook_src_chinook").await;
     }
     eprintln!("verified: {done:?}");
 }
@@ -460,7 +444,7 @@ async fn continuous_checks_alert_when_consistency_drops_below_the_threshold() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(src) = database(
         Engine::Sqlite,
-        "seaway_v_cont_src",
+        "seaway_test_v_cont_src",
         Some(&faults_source(Engine::Sqlite)),
         dir.path(),
     )
@@ -470,7 +454,7 @@ async fn continuous_checks_alert_when_consistency_drops_below_the_threshold() {
     };
     let dst = format!(
         "sqlite://{}",
-        dir.path().join("seaway_v_cont_dst.sqlite").display()
+        dir.path().join("seaway_test_v_cont_dst.sqlite").display()
     );
     let project = tempfile::tempdir().expect("project");
     let config = transferred(project.path(), &src, &dst, "", "continuous").await;
@@ -573,12 +557,18 @@ async fn type_zoos_verify_clean_after_transfer_in_all_nine_pairs() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(format!("../fixtures/zoo/{}.sql", tag(from)));
         let sql = std::fs::read_to_string(path).expect("zoo fixture");
-        let Some(src) = database(from, "seaway_v_zoo_src", Some(&sql), dir.path()).await else {
+        let Some(src) = database(from, "seaway_test_v_zoo_src", Some(&sql), dir.path()).await
+        else {
             continue;
         };
         for to in ENGINES {
-            let Some(dst) =
-                database(to, &format!("seaway_v_zoo_{}", tag(to)), None, dir.path()).await
+            let Some(dst) = database(
+                to,
+                &format!("seaway_test_v_zoo_{}", tag(to)),
+                None,
+                dir.path(),
+            )
+            .await
             else {
                 continue;
             };
@@ -660,10 +650,8 @@ async fn type_zoos_verify_clean_after_transfer_in_all_nine_pairs() {
                     run.code, run.stderr
                 ));
             }
-            drop_database(to, &format!("seaway_v_zoo_{}", tag(to))).await;
             done.push(pair);
         }
-        drop_database(from, "seaway_v_zoo_src").await;
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     eprintln!("verified: {done:?}");
@@ -702,7 +690,7 @@ async fn bisection_narrows_a_differing_chunk_to_the_differing_rows() {
     for from in [Engine::Postgres, Engine::Mysql] {
         let Some(src) = database(
             from,
-            &format!("seaway_v_bsrc_{}", tag(from)),
+            &format!("seaway_test_v_bsrc_{}", tag(from)),
             Some(&wide_source(from)),
             dir.path(),
         )
@@ -711,7 +699,7 @@ async fn bisection_narrows_a_differing_chunk_to_the_differing_rows() {
             continue;
         };
         for to in [Engine::Postgres, Engine::Mysql] {
-            let name = format!("seaway_v_bdst_{}", tag(to));
+            let name = format!("seaway_test_v_bdst_{}", tag(to));
             let Some(dst) = database(to, &name, None, dir.path()).await else {
                 continue;
             };
@@ -778,24 +766,22 @@ async fn bisection_narrows_a_differing_chunk_to_the_differing_rows() {
             let run = migrator(&config.path, &args);
             assert_eq!(run.code, Some(0), "{pair}: after repair: {}", run.stdout);
             db.close().await;
-            drop_database(to, &name).await;
             done.push(pair);
         }
-        drop_database(from, &format!("seaway_v_bsrc_{}", tag(from))).await;
     }
     eprintln!("bisected: {done:?}");
 }
 
 /// Transfers `coded` (a text key, `codes` in order, `n` = position) between two server
 /// engines (databases named `{prefix}src_*`, `{prefix}dst_*`); returns the project, its
-/// config and the destination's URL.
+/// config, and the source and destination databases.
 async fn coded_pair(
     dir: &Path,
     prefix: &str,
     from: Engine,
     to: Engine,
     codes: &[String],
-) -> Option<(tempfile::TempDir, Config, String)> {
+) -> Option<(tempfile::TempDir, Config, TestDb, TestDb)> {
     let rows: Vec<String> = codes
         .iter()
         .enumerate()
@@ -811,7 +797,7 @@ async fn coded_pair(
     let pair = format!("{} -> {}", tag(from), tag(to));
     let project = tempfile::tempdir().expect("project");
     let config = transferred(project.path(), &src, &dst, "", &pair).await;
-    Some((project, config, dst))
+    Some((project, config, src, dst))
 }
 
 fn coded_differences(report: &Path) -> Vec<(String, String, Vec<String>)> {
@@ -835,8 +821,8 @@ async fn text_keys_are_verified_in_sampled_chunks_whatever_each_engine_orders() 
     for from in [Engine::Postgres, Engine::Mysql] {
         for to in [Engine::Postgres, Engine::Mysql] {
             let pair = format!("{} -> {}", tag(from), tag(to));
-            let Some((project, config, dst)) =
-                coded_pair(dir.path(), "seaway_v_k", from, to, &codes).await
+            let Some((project, config, _src, dst)) =
+                coded_pair(dir.path(), "seaway_test_v_k", from, to, &codes).await
             else {
                 continue;
             };
@@ -887,10 +873,8 @@ async fn text_keys_are_verified_in_sampled_chunks_whatever_each_engine_orders() 
             let run = migrator(&config.path, &args);
             assert_eq!(run.code, Some(0), "{pair}: after repair: {}", run.stdout);
             db.close().await;
-            drop_database(to, &format!("seaway_v_kdst_{}", tag(to))).await;
             done.push(pair);
         }
-        drop_database(from, &format!("seaway_v_ksrc_{}", tag(from))).await;
     }
     eprintln!("text keys: {done:?}");
 }
@@ -919,8 +903,8 @@ async fn text_keys_whose_boundaries_the_engines_order_apart_are_compared_whole()
         (Engine::Mysql, Engine::Postgres),
     ] {
         let pair = format!("{} -> {}", tag(from), tag(to));
-        let Some((project, config, dst)) =
-            coded_pair(dir.path(), "seaway_v_w", from, to, &codes).await
+        let Some((project, config, _src, dst)) =
+            coded_pair(dir.path(), "seaway_test_v_w", from, to, &codes).await
         else {
             continue;
         };
@@ -962,8 +946,6 @@ async fn text_keys_whose_boundaries_the_engines_order_apart_are_compared_whole()
         let run = migrator(&config.path, &args);
         assert_eq!(run.code, Some(0), "{pair}: after repair: {}", run.stdout);
         db.close().await;
-        drop_database(to, &format!("seaway_v_wdst_{}", tag(to))).await;
-        drop_database(from, &format!("seaway_v_wsrc_{}", tag(from))).await;
         done.push(pair);
     }
     eprintln!("text keys compared whole: {done:?}");
@@ -985,12 +967,12 @@ async fn keyless_tables_are_compared_as_multisets_of_rows_in_all_nine_pairs() {
         rows.join(", ")
     );
     for from in ENGINES {
-        let src_name = format!("seaway_v_lsrc_{}", tag(from));
+        let src_name = format!("seaway_test_v_lsrc_{}", tag(from));
         let Some(src) = database(from, &src_name, Some(&sql), dir.path()).await else {
             continue;
         };
         for to in ENGINES {
-            let name = format!("seaway_v_ldst_{}", tag(to));
+            let name = format!("seaway_test_v_ldst_{}", tag(to));
             let Some(dst) = database(to, &name, None, dir.path()).await else {
                 continue;
             };
@@ -1057,10 +1039,8 @@ async fn keyless_tables_are_compared_as_multisets_of_rows_in_all_nine_pairs() {
                 run.stdout
             );
             db.close().await;
-            drop_database(to, &name).await;
             done.push(pair);
         }
-        drop_database(from, &src_name).await;
     }
     eprintln!("keyless: {done:?}");
 }
@@ -1075,12 +1055,18 @@ async fn wide_rows_are_checked_in_chunks_of_bounded_bytes() {
     let sql = "CREATE TABLE wide_rows (id integer PRIMARY KEY, body text NOT NULL);
         INSERT INTO wide_rows SELECT g, (SELECT string_agg(md5(random()::text || g || i), '')
           FROM generate_series(1, 1250) AS i) FROM generate_series(1, 2000) AS g;";
-    let Some(src) = database(Engine::Postgres, "seaway_v_wide_src", Some(sql), dir.path()).await
+    let Some(src) = database(
+        Engine::Postgres,
+        "seaway_test_v_wide_src",
+        Some(sql),
+        dir.path(),
+    )
+    .await
     else {
         return;
     };
     for to in [Engine::Postgres, Engine::Mysql] {
-        let name = format!("seaway_v_wide_{}", tag(to));
+        let name = format!("seaway_test_v_wide_{}", tag(to));
         let Some(dst) = database(to, &name, None, dir.path()).await else {
             continue;
         };
@@ -1096,7 +1082,5 @@ async fn wide_rows_are_checked_in_chunks_of_bounded_bytes() {
         let t = &read_report(&report)["tables"][0];
         assert!(t["chunks"].as_u64() >= Some(3), "{pair}: {t}");
         assert_eq!(t["source_rows"], 2000, "{pair}: {t}");
-        drop_database(to, &name).await;
     }
-    drop_database(Engine::Postgres, "seaway_v_wide_src").await;
 }
