@@ -13,7 +13,7 @@
 //! with one test (other tests' statements would mix in). `COPY` data and bound values are
 //! not statements and are not recorded; each stage's distinct statements are kept sorted,
 //! so the order in which concurrent chunks ran does not matter. Databases are named
-//! `seaway_s_*` and dropped at the end.
+//! `seaway_test_s_*` and dropped at the end.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -104,7 +104,7 @@ fn normalize(sql: &str) -> String {
     let folded = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut out = String::with_capacity(folded.len());
     let mut rest = folded.as_str();
-    while let Some(i) = rest.find("seaway_s_") {
+    while let Some(i) = rest.find("seaway_test_s_") {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
         let end = tail
@@ -247,16 +247,16 @@ async fn record_pair(rec: &Arc<Mutex<Recorded>>, src: Engine, dst: Engine, dir: 
     let pair = format!("{}-to-{}", src.tag(), dst.tag());
     let src_url = match src {
         Engine::Sqlite => {
-            let path = dir.join(format!("seaway_s_src_{pair}.sqlite"));
+            let path = dir.join(format!("seaway_test_s_src_{pair}.sqlite"));
             std::fs::copy(repo().join("fixtures/chinook/chinook.sqlite"), &path)
                 .expect("copy chinook.sqlite");
             format!("sqlite://{}", path.display())
         }
         Engine::Postgres | Engine::Mysql => {
-            database(src, "seaway_s_src", chinook(src).as_deref(), dir).await
+            database(src, "seaway_test_s_src", chinook(src).as_deref(), dir).await
         }
     };
-    let dst_url = database(dst, "seaway_s_dst", None, dir).await;
+    let dst_url = database(dst, "seaway_test_s_dst", None, dir).await;
     let project = dir.join(&pair);
     std::fs::create_dir_all(&project).expect("project dir");
     let config_path = project.join("seaway.yaml");
@@ -326,7 +326,7 @@ async fn record_pair(rec: &Arc<Mutex<Recorded>>, src: Engine, dst: Engine, dir: 
         "{pair}: verify failed"
     );
     // Dropped outside the recording.
-    for (engine, name) in [(src, "seaway_s_src"), (dst, "seaway_s_dst")] {
+    for (engine, name) in [(src, "seaway_test_s_src"), (dst, "seaway_test_s_dst")] {
         if engine != Engine::Sqlite {
             let (drop, _) = drop_create(engine, name);
             run_sql(engine, &admin(engine), &drop).await.expect("drop");

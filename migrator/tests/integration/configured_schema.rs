@@ -14,7 +14,7 @@ async fn ledger_and_emptiness_check_use_the_configured_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(src) = database(
         Engine::Postgres,
-        "seaway_y_schema_src",
+        "seaway_test_y_schema_src",
         Some(
             "CREATE TABLE item (id int PRIMARY KEY, name text); INSERT INTO item VALUES (1, 'a');",
         ),
@@ -26,7 +26,7 @@ async fn ledger_and_emptiness_check_use_the_configured_schema() {
     };
     let Some(dst) = database(
         Engine::Postgres,
-        "seaway_y_schema_dst",
+        "seaway_test_y_schema_dst",
         Some("CREATE SCHEMA \"Shop Floor\";"),
         dir.path(),
     )
