@@ -5,7 +5,8 @@
 # through HAProxy running `codegen route`'s config with the service at 100%, in
 # alternating rounds of one run. Reported: median and p99 of each side over all rounds
 # (every request's latency pooled), the added latency (through HAProxy minus direct),
-# and PASS/MISS against "p99 added under 1 ms".
+# and PASS/FAIL against "p99 added under 1 ms" (with a warning when other work
+# loaded the machine during the rounds).
 #
 # It installs what it needs when absent (haproxy, curl, jq and the PostgreSQL client with
 # apt-get; oha, the open-loop load generator, with `cargo install`), builds the catalog
@@ -19,7 +20,8 @@
 # Environment:
 #   BENCH_ROUTE_RATE=300           requests/s, the same for both sides
 #   BENCH_ROUTE_SECONDS=30         seconds per side in all (split over the rounds)
-#   BENCH_ROUTE_ROUNDS=3           alternating rounds (direct, then through HAProxy)
+#   BENCH_ROUTE_ROUNDS=10          alternating rounds (short, so that a burst of other work
+#                                  on the machine falls on both paths alike)
 #   BENCH_ROUTE_PATH=/track?limit=50   the endpoint (a catalog resource)
 #   BENCH_ROUTE_CONNECTIONS=8      oha connections per side (keep-alive)
 #   BENCH_PROFILE=release          cargo profile of the service (`dev` for a quick check)
@@ -35,7 +37,7 @@ cd "$ROOT"
 
 RATE=${BENCH_ROUTE_RATE:-300}
 SECONDS_PER_SIDE=${BENCH_ROUTE_SECONDS:-30}
-ROUNDS=${BENCH_ROUTE_ROUNDS:-3}
+ROUNDS=${BENCH_ROUTE_ROUNDS:-10}
 URL_PATH=${BENCH_ROUTE_PATH:-/track?limit=50}
 CONNS=${BENCH_ROUTE_CONNECTIONS:-8}
 PROFILE=${BENCH_PROFILE:-release}
@@ -229,8 +231,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
     log "round $r/$ROUNDS, $side: $N requests at $RATE/s (${ROUND_SECS} s)"
     oha_fixed "$url" "$N" "$WORK/$side-$r.csv"
     read -r p50 p99 _ < <(percentiles "$WORK/$side-$r.csv")
-    echo "p50 $p50 ms, p99 $p99 ms; load average $(cut -d' ' -f1 /proc/loadavg)"
-    ROUND_ROWS+=("$r|$side|$p50|$p99")
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    echo "p50 $p50 ms, p99 $p99 ms; load average $load"
+    ROUND_ROWS+=("$r|$side|$p50|$p99|$load")
+    printf '%s %s %s\n' "$r" "$p50" "$p99" >>"$WORK/rounds-$side.txt"
   done
 done
 
@@ -239,7 +243,20 @@ read -r d50 d99 dn < <(percentiles "$WORK"/direct-*.csv)
 read -r h50 h99 hn < <(percentiles "$WORK"/proxy-*.csv)
 add50=$(awk -v a="$h50" -v b="$d50" 'BEGIN { printf "%.3f", a - b }')
 add99=$(awk -v a="$h99" -v b="$d99" 'BEGIN { printf "%.3f", a - b }')
-verdict=$(awk -v v="$add99" 'BEGIN { print (v < 1 ? "PASS" : "MISS") }')
+# The median over rounds of (through HAProxy - direct) of the same round.
+pair_diff() { # COLUMN (2: p50, 3: p99)
+  paste -d' ' "$WORK/rounds-proxy.txt" "$WORK/rounds-direct.txt" |
+    awk -v c="$1" '{ print $c - $(c + 3) }' | sort -g |
+    awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+pair50=$(pair_diff 2)
+pair99=$(pair_diff 3)
+verdict=$(awk -v v="$add99" 'BEGIN { print (v < 1 ? "PASS" : "FAIL") }')
+# Other work on the machine shows in the tail long before it shows in the median: say so.
+max_load=$(printf '%s\n' "${ROUND_ROWS[@]}" | cut -d'|' -f5 | sort -g | tail -n1)
+busy=""
+awk -v l="$max_load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }' &&
+  busy="warning: the machine was busy (1-minute load average up to $max_load on $(nproc) cores, this benchmark's own share well under 1): the p99 figures measure that, not the hop; rerun on a quiet machine"
 side_name() { [[ $1 == proxy ]] && echo "through HAProxy" || echo "direct"; }
 {
   echo "| path | requests | median (ms) | p99 (ms) |"
@@ -248,14 +265,18 @@ side_name() { [[ $1 == proxy ]] && echo "through HAProxy" || echo "direct"; }
   echo "| through HAProxy | $hn | $h50 | $h99 |"
   echo "| **added by HAProxy** | | **$add50** | **$add99** |"
   echo
-  echo "| round | path | median (ms) | p99 (ms) |"
-  echo "|---:|---|---:|---:|"
+  echo "| round | path | median (ms) | p99 (ms) | load average (1 min) |"
+  echo "|---:|---|---:|---:|---:|"
   for row in "${ROUND_ROWS[@]}"; do
-    IFS='|' read -r r side p50 p99 <<<"$row"
-    echo "| $r | $(side_name "$side") | $p50 | $p99 |"
+    IFS='|' read -r r side p50 p99 load <<<"$row"
+    echo "| $r | $(side_name "$side") | $p50 | $p99 | $load |"
   done
   echo
+  echo "Per round, through HAProxy minus direct: median of the $ROUNDS differences $pair50 ms (median), $pair99 ms (p99)."
+  echo "(The target is judged on the pooled figures above; this one shows whether a few rounds dominate them.)"
+  echo
   echo "$verdict: p99 added $add99 ms (target: under 1 ms)"
+  [[ -z $busy ]] || echo "$busy"
 } >"$WORK/table.md"
 
 header="$(date -u +%Y-%m-%d) on $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), \
