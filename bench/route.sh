@@ -256,7 +256,7 @@ verdict=$(awk -v v="$add99" 'BEGIN { print (v < 1 ? "PASS" : "FAIL") }')
 max_load=$(printf '%s\n' "${ROUND_ROWS[@]}" | cut -d'|' -f5 | sort -g | tail -n1)
 busy=""
 awk -v l="$max_load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }' &&
-  busy="warning: the machine was busy (1-minute load average up to $max_load on $(nproc) cores, this benchmark's own share well under 1): the p99 figures measure that, not the hop; rerun on a quiet machine"
+  busy="warning: the machine was busy (1-minute load average up to $max_load on $(nproc) cores; this benchmark's own processes add a fraction of one): the p99 figures measure that, not the hop; rerun on a quiet machine"
 side_name() { [[ $1 == proxy ]] && echo "through HAProxy" || echo "direct"; }
 {
   echo "| path | requests | median (ms) | p99 (ms) |"
