@@ -70,6 +70,10 @@ bench-verify:
 bench-generate:
     bash bench/generate.sh
 
+# Latency HAProxy adds: one fixed rate (oha, open loop) direct and through it (target: p99 +1 ms).
+bench-route:
+    bash bench/route.sh
+
 # Rewrite the golden files from the current output, on purpose (review the git diff!).
 bless:
     SEAWAY_BLESS=1 cargo test --locked --workspace -- convergence services:: service_zoo::

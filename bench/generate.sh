@@ -21,7 +21,8 @@ DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 DB=seaway_bench_svc
 
 echo "== build ($PROFILE)"
-cargo build --locked --profile "$PROFILE" -p seaway-codegen --bin codegen -p catalog-service
+# One --bin per binary: a --bin filter applies to every package named with -p.
+cargo build --locked --profile "$PROFILE" -p seaway-codegen --bin codegen -p catalog-service --bin catalog-service
 
 echo "== detection + rendering, $TABLES tables"
 "target/$DIR/codegen" bench-generate --tables "$TABLES"
