@@ -132,6 +132,8 @@ wait_http() { # URL SECONDS: until it answers 200
 log "Chinook into PostgreSQL database $DB"
 fresh_pg_db "$DB" >/dev/null
 pg -d "$DB" -f fixtures/chinook/postgres.sql >/dev/null
+# Keys as seaway writes the SQLite edition's (bigint), which the services are generated from.
+pg -d "$DB" -f fixtures/chinook/postgres-rowid-keys.sql >/dev/null
 
 SVC_PORT=$(free_port)
 PROXY_PORT=$(free_port)
