@@ -7,10 +7,8 @@ use seaway_codegen::model::{Column, Dialect, NeutralType};
 
 /// Quotes an identifier for `dialect`.
 pub fn quote(dialect: Dialect, name: &str) -> String {
-    match dialect {
-        Dialect::Mysql => format!("`{}`", name.replace('`', "``")),
-        Dialect::Postgres | Dialect::Sqlite => format!("\"{}\"", name.replace('"', "\"\"")),
-    }
+    // Each engine's one quoting function lives in its codegen home.
+    seaway_codegen::engine::quote_ident(dialect, name)
 }
 
 /// The expression that reads `col` as canonical text.
