@@ -24,12 +24,11 @@ impl Source {
     pub async fn open(conn: &Connection) -> Result<Source, ConnectError> {
         Ok(match conn.url.dialect() {
             Dialect::Postgres => {
-                let schema = conn.schema.clone().unwrap_or_else(|| "public".into());
                 // ISO 8601 intervals read back everywhere (and PostgreSQL accepts them); set
                 // once per session, not per page.
                 let pool = connect::postgres_with(
                     conn,
-                    &super::read::quote(Dialect::Postgres, &schema),
+                    &seaway_codegen::engine::postgres::search_path_of(conn),
                     &[("IntervalStyle", "iso_8601")],
                 )
                 .await?;

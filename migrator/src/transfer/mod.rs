@@ -305,10 +305,9 @@ async fn open_state(
         Some(name) => {
             let conn = &config.connections[name];
             let store = format!("in connection `{name}` ({})", conn.url.redacted());
-            let schema = conn.schema.clone().unwrap_or_else(|| "public".into());
             let pool = seaway_codegen::inspect::connect::postgres(
                 conn,
-                &read::quote(seaway_codegen::model::Dialect::Postgres, &schema),
+                &seaway_codegen::engine::postgres::search_path_of(conn),
             )
             .await?;
             let state = State::open_postgres(pool, &config.source, destination, restart)

@@ -113,13 +113,13 @@ impl Writer {
     ) -> Result<Writer, seaway_codegen::inspect::ConnectError> {
         use seaway_codegen::inspect::connect;
         Ok(match conn.url.dialect() {
-            Dialect::Postgres => {
-                let schema = conn.schema.clone().unwrap_or_else(|| "public".into());
-                Writer::Postgres(postgres::PgWriter(
-                    connect::postgres(conn, &crate::rows::read::quote(Dialect::Postgres, &schema))
-                        .await?,
-                ))
-            }
+            Dialect::Postgres => Writer::Postgres(postgres::PgWriter(
+                connect::postgres(
+                    conn,
+                    &seaway_codegen::engine::postgres::search_path_of(conn),
+                )
+                .await?,
+            )),
             Dialect::Mysql => Writer::Mysql(mysql::MyWriter::open(conn).await?),
             Dialect::Sqlite => Writer::Sqlite(sqlite::LiteWriter(
                 connect::sqlite_writable(conn, false).await?,
