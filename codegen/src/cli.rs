@@ -3,8 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-/// seaway's schema side: introspect databases into a neutral model (and, in later
-/// stages, diff them, plan migrations and generate services).
+/// seaway's schema side: introspect databases into a neutral model, diff them into
+/// additive migrations, generate services per domain, and write HAProxy routing configs.
 #[derive(Debug, Parser)]
 #[command(name = "codegen", version, propagate_version = true)]
 pub struct Cli {

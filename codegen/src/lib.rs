@@ -1,6 +1,8 @@
 //! seaway's schema side: the declarative config, the neutral schema model, introspection
-//! of PostgreSQL, MySQL/MariaDB and SQLite, and (in later stages) diff, plans and code
-//! generation. The `codegen` binary is a thin shell over this library.
+//! of PostgreSQL, MySQL/MariaDB and SQLite (one home per engine under `engine/`), the
+//! desired destination, diff, migration plans, the start every data stage shares
+//! (`stage`), service boundaries and generated services, and HAProxy routing configs.
+//! The `codegen` binary is a thin shell over this library.
 
 pub mod boundary;
 pub mod cli;
