@@ -8,6 +8,9 @@
 //! row commit together or not at all; MySQL commits every DDL statement implicitly, so
 //! the ledger counts statements as they commit and a re-run resumes after the last one.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 mod ledger;
 mod lock;
 mod mysql;
@@ -433,6 +436,10 @@ fn database_error<D: Destination>(
 }
 
 /// The database's own message when there is one (without driver decoration), scrubbed.
+#[expect(
+    clippy::wildcard_enum_match_arm,
+    reason = "sqlx::Error is non_exhaustive: a catch-all is required"
+)]
 fn message(conn: &Connection, err: &sqlx::Error) -> String {
     match err {
         sqlx::Error::Database(db) => conn.url.scrub(db.message()),

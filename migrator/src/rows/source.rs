@@ -1,6 +1,9 @@
 //! Reading rows as canonical text from either side, whichever engine it is: transfer
 //! reads its source through it, verify both sides.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use seaway_codegen::config::Connection;
 use seaway_codegen::inspect::{ConnectError, connect};
 use seaway_codegen::model::Dialect;

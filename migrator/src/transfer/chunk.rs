@@ -2,6 +2,9 @@
 //! masked, checked for zero dates and upserted (refused pages halved down to the
 //! refused rows), with the last key recorded after every page so a killed run resumes.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use super::state::Chunk;
 use super::{Event, Job, OnError, Progress, TableSpec, TransferError};
 use crate::rows::plan::Target;

@@ -10,6 +10,9 @@
 //! the range empty, and the chunk is then loaded page by page by the ordinary path, which
 //! isolates any refused rows into the reject file.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use crate::rows::plan::Target;
 use crate::rows::read::quote;
 use futures_util::StreamExt;

@@ -1,6 +1,9 @@
 //! A table's chunks for verify (`rows::range`, both sides' keys) and how many keys each
 //! holds.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use super::{Job, VerifyError, Work};
 use crate::rows::range::{self, KeyRange, Keyed};
 use crate::rows::read;

@@ -29,6 +29,9 @@
 //!
 //! SQLite has no digest function, so pairs with SQLite always hash in the client.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use crate::rows::read;
 use crate::rows::values::Family;
 use seaway_codegen::model::{Column, Dialect, NeutralType};
@@ -146,10 +149,14 @@ pub fn canonical(dialect: Dialect, parts: &[Part]) -> RowHash {
     // CONCAT_WS skips NULL arguments, and none is left: every nullable part is
     // COALESCEd and the others are never NULL. PostgreSQL takes at most 100 arguments
     // per call, so a wide row joins groups of fields, each already joined: the same text.
+    // SQLite has no digest function in SQL: its rows are hashed by the client and never
+    // reach here, but its CONCAT spelling is PostgreSQL's.
     let text = match dialect {
         Dialect::Mysql => format!("CONCAT_WS('|', {})", fields.join(", ")),
-        _ if fields.len() < PG_MAX_ARGS => format!("concat_ws('|', {})", fields.join(", ")),
-        _ => {
+        Dialect::Postgres | Dialect::Sqlite if fields.len() < PG_MAX_ARGS => {
+            format!("concat_ws('|', {})", fields.join(", "))
+        }
+        Dialect::Postgres | Dialect::Sqlite => {
             let groups: Vec<String> = fields
                 .chunks(PG_MAX_ARGS - 1)
                 .map(|g| format!("concat_ws('|', {})", g.join(", ")))
@@ -161,7 +168,7 @@ pub fn canonical(dialect: Dialect, parts: &[Part]) -> RowHash {
         text,
         checksum: match dialect {
             Dialect::Mysql => Checksum::Streamed,
-            _ => Checksum::Digest,
+            Dialect::Postgres | Dialect::Sqlite => Checksum::Digest,
         },
         parts: parts.to_vec(),
     }

@@ -1,6 +1,9 @@
 //! Destination side: bulk upserts, one module per dialect, matched on the primary key,
 //! so a page written twice (a resumed or repeated run) leaves one row.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 mod mysql;
 pub(crate) mod postgres;
 mod sqlite;
@@ -402,7 +405,7 @@ impl Tx {
         if let Some((column, mark)) = after {
             let placeholder = match d {
                 Dialect::Postgres => format!("CAST($1 AS {})", column.native),
-                _ => "?".to_string(),
+                Dialect::Mysql | Dialect::Sqlite => "?".to_string(),
             };
             sql.push_str(&format!(
                 " WHERE {} > {placeholder}",

@@ -14,6 +14,9 @@
 //! server's `max_allowed_packet`; bytes are bound as binary parameters, not hex text
 //! (which doubled them).
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use super::{MultiRowInsert, WriteError, Written, non_keys};
 use crate::rows::plan::Target;
 use crate::rows::read::quote;

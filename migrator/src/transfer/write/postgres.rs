@@ -3,6 +3,9 @@
 //! whole page in one message flow, so the path pays no per-statement latency (sqlx 0.9
 //! leaves TCP_NODELAY off, which costs ~40 ms per small statement).
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use super::{WriteError, Written, converted, non_keys};
 use crate::rows::plan::Target;
 use crate::rows::read::quote;
@@ -27,6 +30,10 @@ fn key_placeholder(n: usize, t: &Target) -> String {
 /// case-insensitive collation, `citext`), has no `=` at all (`json`, `xml`, `point`), or
 /// compares something else (`box` compares areas). A change such an `=` missed would
 /// never be written.
+#[expect(
+    clippy::wildcard_enum_match_arm,
+    reason = "a default over the neutral types, not the engine"
+)]
 fn compared(t: &Target, side: &str) -> String {
     let c = format!("{side}.{}", quote(Dialect::Postgres, &t.name));
     match t.ty {

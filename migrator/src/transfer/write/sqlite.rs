@@ -1,6 +1,9 @@
 //! SQLite: multi-row `INSERT ... ON CONFLICT DO UPDATE` inside one transaction per
 //! page, each statement under SQLite's 32,766-placeholder limit.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use super::{MultiRowInsert, WriteError, Written, non_keys};
 use crate::rows::plan::Target;
 use crate::rows::read::quote;
