@@ -13,7 +13,8 @@
 //! with one test (other tests' statements would mix in). `COPY` data and bound values are
 //! not statements and are not recorded; each stage's distinct statements are kept sorted,
 //! so the order in which concurrent chunks ran does not matter. Databases are named
-//! `seaway_test_s_*` and dropped at the end.
+//! `seaway_test_s_*` and held by the shared `TestDb` guard, which drops them also when
+//! the test fails.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,7 +24,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use test_db::{Kind, TestDb};
 use tracing_subscriber::layer::SubscriberExt;
+
+#[path = "../../codegen/tests/integration/test_db.rs"]
+mod test_db;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Engine {
@@ -192,43 +197,29 @@ async fn available(engine: Engine) -> bool {
     ok
 }
 
-/// A fresh database `name` (created, or an SQLite file in `dir`), loaded with `sql`.
-async fn database(engine: Engine, name: &str, sql: Option<&str>, dir: &Path) -> String {
-    let url = match engine {
+/// A fresh database `name` (created on the server, or an SQLite file in `dir`), loaded
+/// with `sql`; dropped when the returned guard goes, also on a failure.
+async fn database(engine: Engine, name: &str, sql: Option<&str>, dir: &Path) -> TestDb {
+    let db = match engine {
         Engine::Sqlite => {
             let path = dir.join(format!("{name}.sqlite"));
             if path.exists() {
                 std::fs::remove_file(&path).expect("remove the previous SQLite file");
             }
-            format!("sqlite://{}", path.display())
+            TestDb::file(format!("sqlite://{}", path.display()))
         }
-        Engine::Postgres | Engine::Mysql => {
-            let (drop, create) = drop_create(engine, name);
-            run_sql(engine, &admin(engine), &drop).await.expect("drop");
-            run_sql(engine, &admin(engine), &create)
-                .await
-                .expect("create");
-            with_database(&admin(engine), name)
-        }
+        Engine::Postgres => server_db(Kind::Postgres, engine, name).await,
+        Engine::Mysql => server_db(Kind::Mysql, engine, name).await,
     };
     if let Some(sql) = sql {
-        run_sql(engine, &url, sql).await.expect("load fixture");
+        run_sql(engine, &db, sql).await.expect("load fixture");
     }
-    url
+    db
 }
 
-fn drop_create(engine: Engine, name: &str) -> (String, String) {
-    match engine {
-        Engine::Postgres => (
-            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            format!("CREATE DATABASE \"{name}\""),
-        ),
-        Engine::Mysql => (
-            format!("DROP DATABASE IF EXISTS `{name}`"),
-            format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
-        ),
-        Engine::Sqlite => (String::new(), String::new()),
-    }
+async fn server_db(kind: Kind, engine: Engine, name: &str) -> TestDb {
+    let admin = admin(engine);
+    TestDb::create(kind, &admin, name, with_database(&admin, name)).await
 }
 
 /// Chinook in `engine`'s own edition.
@@ -250,7 +241,7 @@ async fn record_pair(rec: &Arc<Mutex<Recorded>>, src: Engine, dst: Engine, dir: 
             let path = dir.join(format!("seaway_test_s_src_{pair}.sqlite"));
             std::fs::copy(repo().join("fixtures/chinook/chinook.sqlite"), &path)
                 .expect("copy chinook.sqlite");
-            format!("sqlite://{}", path.display())
+            TestDb::file(format!("sqlite://{}", path.display()))
         }
         Engine::Postgres | Engine::Mysql => {
             database(src, "seaway_test_s_src", chinook(src).as_deref(), dir).await
@@ -263,7 +254,8 @@ async fn record_pair(rec: &Arc<Mutex<Recorded>>, src: Engine, dst: Engine, dir: 
     std::fs::write(
         &config_path,
         format!(
-            "connections:\n  src: {{ url: \"{src_url}\" }}\n  dst: {{ url: \"{dst_url}\" }}\nsource: src\ndestination: dst\n"
+            "connections:\n  src: {{ url: \"{}\" }}\n  dst: {{ url: \"{}\" }}\nsource: src\ndestination: dst\n",
+            src_url.url, dst_url.url
         ),
     )
     .expect("config");
@@ -325,13 +317,8 @@ async fn record_pair(rec: &Arc<Mutex<Recorded>>, src: Engine, dst: Engine, dir: 
         report.tables.iter().all(|t| t.error.is_none()),
         "{pair}: verify failed"
     );
-    // Dropped outside the recording.
-    for (engine, name) in [(src, "seaway_test_s_src"), (dst, "seaway_test_s_dst")] {
-        if engine != Engine::Sqlite {
-            let (drop, _) = drop_create(engine, name);
-            run_sql(engine, &admin(engine), &drop).await.expect("drop");
-        }
-    }
+    // Dropped (by their guards, outside the recording) when this returns.
+    drop((src_url, dst_url));
     text
 }
 
