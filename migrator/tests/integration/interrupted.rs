@@ -252,6 +252,11 @@ async fn destination_killed_mid_apply_leaves_a_consistent_ledger_mariadb() {
     // apply connects as a user of its own, with a password, so that the test can check
     // the password is never printed.
     let user = "seaway_x_kill";
+    // Dropped with the guard, also when an assertion below fails.
+    let _users = MysqlUsers {
+        admin: p.url.clone(),
+        user,
+    };
     for host in ["%", "localhost", "127.0.0.1"] {
         for sql in [
             format!("DROP USER IF EXISTS '{user}'@'{host}'"),
@@ -360,10 +365,46 @@ async fn destination_killed_mid_apply_leaves_a_consistent_ledger_mariadb() {
             && ledger[0].error.is_none(),
         "{ledger:?}"
     );
-    for host in ["%", "localhost", "127.0.0.1"] {
-        admin
-            .execute(&format!("DROP USER IF EXISTS '{user}'@'{host}'"))
-            .await;
-    }
     eprintln!("mariadb: the killed run exited {exit_after:?} after its session ended");
+}
+
+/// The MariaDB accounts `user`@{`%`, `localhost`, `127.0.0.1`} a test created, dropped when
+/// this goes out of scope (also on a panic): from a thread with a runtime of its own, since
+/// a `Drop` cannot await and may run on the test's runtime.
+struct MysqlUsers {
+    /// A URL with the rights to drop users (the test project's root URL).
+    admin: String,
+    user: &'static str,
+}
+
+impl Drop for MysqlUsers {
+    fn drop(&mut self) {
+        let (admin, user) = (self.admin.clone(), self.user);
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut c = sqlx::MySqlConnection::connect(&admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for host in ["%", "localhost", "127.0.0.1"] {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP USER IF EXISTS '{user}'@'{host}'"
+                    )))
+                    .execute(&mut c)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                }
+                c.close().await.map_err(|e| e.to_string())
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the dropping thread panicked".into()));
+        if let Err(e) = dropped {
+            eprintln!("warning: test users `{}` were not dropped: {e}", self.user);
+        }
+    }
 }
