@@ -80,35 +80,13 @@ impl Drop for TestDb {
         let Some((kind, admin, name)) = self.server.clone() else {
             return;
         };
-        // A Drop cannot await, and this one may run on a thread of the test's own runtime,
-        // which cannot be blocked on: drop from a new thread with a runtime of its own.
-        let dropper = std::thread::spawn(move || -> Result<(), String> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async {
-                let mut statements = vec![drop_sql(kind, &name)];
-                if kind == Kind::Mysql {
-                    // Give up on the server as well when a lock is never released.
-                    let secs = DROP_WITHIN.as_secs();
-                    statements.insert(0, format!("SET SESSION lock_wait_timeout = {secs}"));
-                }
-                match tokio::time::timeout(DROP_WITHIN, execute(kind, &admin, &statements)).await
-                {
-                    Ok(result) => result,
-                    Err(_) => Err(format!(
-                        "no answer within {}s (a connection of the test still open in a transaction?)",
-                        DROP_WITHIN.as_secs()
-                    )),
-                }
-            })
-        });
-        let outcome = dropper
-            .join()
-            .unwrap_or_else(|_| Err("the dropping thread panicked".to_string()));
-        if let Err(e) = outcome {
-            let (_, _, name) = self.server.as_ref().expect("a server database");
+        let mut statements = vec![drop_sql(kind, &name)];
+        if kind == Kind::Mysql {
+            // Give up on the server as well when a lock is never released.
+            let secs = DROP_WITHIN.as_secs();
+            statements.insert(0, format!("SET SESSION lock_wait_timeout = {secs}"));
+        }
+        if let Err(e) = run_detached(kind, &admin, statements) {
             let msg = format!("test database `{name}` was not dropped: {e}");
             if std::thread::panicking() {
                 eprintln!("{msg}");
@@ -117,6 +95,31 @@ impl Drop for TestDb {
             }
         }
     }
+}
+
+/// Runs `statements` on a new connection to `admin_url` from a `Drop`: a Drop cannot
+/// await, and it may run on a thread of the test's own runtime, which cannot be blocked
+/// on, so this runs them from a new thread with a runtime of its own, within
+/// [`DROP_WITHIN`]. For every guard that undoes what a test made on a server.
+pub fn run_detached(kind: Kind, admin_url: &str, statements: Vec<String>) -> Result<(), String> {
+    let admin = admin_url.to_string();
+    std::thread::spawn(move || -> Result<(), String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            match tokio::time::timeout(DROP_WITHIN, execute(kind, &admin, &statements)).await {
+                Ok(result) => result,
+                Err(_) => Err(format!(
+                    "no answer within {}s (a connection of the test still open in a transaction?)",
+                    DROP_WITHIN.as_secs()
+                )),
+            }
+        })
+    })
+    .join()
+    .unwrap_or_else(|_| Err("the dropping thread panicked".to_string()))
 }
 
 fn drop_sql(kind: Kind, name: &str) -> String {

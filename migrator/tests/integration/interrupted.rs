@@ -369,8 +369,7 @@ async fn destination_killed_mid_apply_leaves_a_consistent_ledger_mariadb() {
 }
 
 /// The MariaDB accounts `user`@{`%`, `localhost`, `127.0.0.1`} a test created, dropped when
-/// this goes out of scope (also on a panic): from a thread with a runtime of its own, since
-/// a `Drop` cannot await and may run on the test's runtime.
+/// this goes out of scope (also on a panic), as `TestDb` drops databases.
 struct MysqlUsers {
     /// A URL with the rights to drop users (the test project's root URL).
     admin: String,
@@ -379,31 +378,12 @@ struct MysqlUsers {
 
 impl Drop for MysqlUsers {
     fn drop(&mut self) {
-        let (admin, user) = (self.admin.clone(), self.user);
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async {
-                use sqlx::Connection;
-                let mut c = sqlx::MySqlConnection::connect(&admin)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                for host in ["%", "localhost", "127.0.0.1"] {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "DROP USER IF EXISTS '{user}'@'{host}'"
-                    )))
-                    .execute(&mut c)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                }
-                c.close().await.map_err(|e| e.to_string())
-            })
-        })
-        .join()
-        .unwrap_or_else(|_| Err("the dropping thread panicked".into()));
-        if let Err(e) = dropped {
+        let statements = ["%", "localhost", "127.0.0.1"]
+            .map(|host| format!("DROP USER IF EXISTS '{}'@'{host}'", self.user))
+            .to_vec();
+        if let Err(e) =
+            crate::test_db::run_detached(crate::test_db::Kind::Mysql, &self.admin, statements)
+        {
             eprintln!("warning: test users `{}` were not dropped: {e}", self.user);
         }
     }
