@@ -96,6 +96,7 @@ status:
 test:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
+    python3 .ci/module-cycles codegen/src migrator/src
     bash .ci/python-tools || echo "warning: schemathesis/openapi-spec-validator not installed; their tests will skip"
     cargo build --workspace --locked
     cargo test --workspace --locked

@@ -127,13 +127,13 @@ impl DbUrl {
         });
         let database = url.path().trim_start_matches('/').to_string();
         let database = (!database.is_empty()).then_some(database);
-        if dialect == Dialect::Mysql && database.is_none() {
+        if crate::engine::traits(dialect).url_needs_database && database.is_none() {
             return Err(UrlError::NoDatabase {
                 redacted,
                 example: "mysql://user@host:3306/shop",
             });
         }
-        let (secret, redacted) = if dialect == Dialect::Mysql && scheme == "mariadb" {
+        let (secret, redacted) = if scheme == "mariadb" {
             // sqlx only knows `mysql://`; MariaDB speaks the same protocol.
             (
                 format!("mysql{}", &encoded[scheme.len()..]),

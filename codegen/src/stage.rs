@@ -67,8 +67,10 @@ pub async fn read_source(config: &Config) -> Result<Schema, StageError> {
 /// Reads the destination; a missing SQLite file is an empty database. The ledger table
 /// is seaway's own and never part of the comparison.
 pub async fn read_destination(conn: &Connection) -> Result<Schema, InspectError> {
-    let missing_file =
-        conn.url.dialect() == Dialect::Sqlite && conn.url.sqlite_path().is_none_or(|p| !p.exists());
+    let missing_file = match conn.url.dialect() {
+        Dialect::Sqlite => conn.url.sqlite_path().is_none_or(|p| !p.exists()),
+        Dialect::Postgres | Dialect::Mysql => false,
+    };
     let mut schema = if missing_file {
         Schema::new(Dialect::Sqlite, "main")
     } else {

@@ -5,13 +5,16 @@
 //! exist?) are in [`validate`], run after introspection.
 
 mod interpolate;
+mod kinds;
 mod naming;
 mod raw;
 pub mod routing;
+mod routing_check;
 mod unique_map;
 pub mod validate;
 
 pub use interpolate::VarSource;
+pub use kinds::{Mask, TransferMode, ZeroDates};
 pub use naming::Naming;
 
 use interpolate::ExpandError;
@@ -19,7 +22,6 @@ use interpolate::ExpandError;
 use crate::dburl::{DbUrl, UrlError};
 use crate::model::NeutralType;
 use globset::{Glob, GlobBuilder, GlobMatcher};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -114,18 +116,6 @@ pub struct Connection {
     pub connect_timeout: Duration,
 }
 
-/// How a column's values are disguised on the way to the destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mask {
-    /// A stable keyed hash: equal inputs stay equal, so joins still work.
-    Hash,
-    /// A fixed placeholder.
-    Redact,
-    /// NULL.
-    Null,
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct Mapping {
     pub target: Option<String>,
@@ -145,27 +135,6 @@ pub struct Mapping {
     pub append_only: bool,
     /// Line of the mapping's key in the config, for later error messages.
     pub line: usize,
-}
-
-/// `transfer.mode`: copy everything (upserting) or only rows past each table's watermark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TransferMode {
-    #[default]
-    Full,
-    Incremental,
-}
-
-/// `transfer.zero_dates`: what becomes of MySQL's zero dates (`0000-00-00`, or a zero
-/// month or day), which no other engine can store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ZeroDates {
-    /// NULL in the destination, counted in the summary and the report.
-    #[default]
-    Null,
-    /// The row goes to the reject file with the column named.
-    Reject,
 }
 
 /// `tables: { include, exclude }` compiled to matchers.
@@ -362,7 +331,12 @@ impl Builder<'_> {
                 .as_deref()
                 .map(|s| self.expand(&format!("connections.{name}.schema"), s))
                 .transpose()?;
-            if schema.is_some() && url.dialect() != crate::model::Dialect::Postgres {
+            // Only PostgreSQL connections have schemas of their own.
+            let schemas = match url.dialect() {
+                crate::model::Dialect::Postgres => true,
+                crate::model::Dialect::Mysql | crate::model::Dialect::Sqlite => false,
+            };
+            if schema.is_some() && !schemas {
                 return Err(self.err(line, format!(
                     "connections.{name}.schema: only PostgreSQL connections have schemas; for {} the database in the URL is the schema",
                     url.dialect()
@@ -434,7 +408,13 @@ impl Builder<'_> {
                         ),
                     ));
                 };
-                if conn.url.dialect() != crate::model::Dialect::Postgres {
+                // migrator's shared state store (transfer/state.rs) is written for
+                // PostgreSQL only.
+                let shared_store = match conn.url.dialect() {
+                    crate::model::Dialect::Postgres => true,
+                    crate::model::Dialect::Mysql | crate::model::Dialect::Sqlite => false,
+                };
+                if !shared_store {
                     return Err(self.err(line, format!(
                         "transfer.state: connection `{v}` is {:?}, but a shared transfer state must be in PostgreSQL (without `transfer.state`, it is the SQLite file .seaway/state.sqlite beside the config)",
                         conn.url.dialect()

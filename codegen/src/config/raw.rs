@@ -1,6 +1,6 @@
 //! `seaway.yaml` exactly as written: serde types with no validation beyond shape.
 //!
-//! Kept apart from the validated [`super::Config`] (ripgrep's low-level/high-level args
+//! Kept apart from the validated `Config` (ripgrep's low-level/high-level args
 //! split) so that every check with a user-facing message lives in one place, and so that
 //! `${VAR}` is expanded after parsing: a secret containing `#` or `: ` can never change
 //! the YAML's structure.
@@ -23,7 +23,7 @@ pub struct RawConfig {
     pub mappings: UniqueMap<String, RawMapping>,
     pub output: Option<String>,
     #[serde(default)]
-    pub naming: crate::config::Naming,
+    pub naming: super::naming::Naming,
     #[serde(default)]
     pub allow_lossy: Vec<String>,
     #[serde(default)]
@@ -34,7 +34,7 @@ pub struct RawConfig {
     pub routing: Option<RawRouting>,
 }
 
-/// `routing:` as written (validated in [`super::routing`]).
+/// `routing:` as written (validated in `routing_check.rs`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRouting {
@@ -82,16 +82,16 @@ pub struct RawServices {
     pub max_tables: Option<usize>,
     pub lookup_referrers: Option<usize>,
     #[serde(default)]
-    pub database_naming: crate::config::Naming,
+    pub database_naming: super::naming::Naming,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTransfer {
     #[serde(default)]
-    pub mode: super::TransferMode,
+    pub mode: super::kinds::TransferMode,
     #[serde(default)]
-    pub zero_dates: super::ZeroDates,
+    pub zero_dates: super::kinds::ZeroDates,
     pub state: Option<String>,
 }
 
@@ -120,7 +120,7 @@ pub struct RawMapping {
     #[serde(default)]
     pub columns: UniqueMap<String, String>,
     #[serde(default)]
-    pub mask: UniqueMap<String, super::Mask>,
+    pub mask: UniqueMap<String, super::kinds::Mask>,
     #[serde(rename = "where")]
     pub filter: Option<String>,
     #[serde(default)]

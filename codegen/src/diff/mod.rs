@@ -120,7 +120,7 @@ pub enum Change {
 pub fn diff(desired: &Schema, actual: &Schema) -> Vec<Change> {
     let mut out = Vec::new();
     for (name, labels) in &desired.enums {
-        if desired.dialect != Dialect::Postgres {
+        if crate::engine::traits(desired.dialect).enums != crate::engine::EnumStyle::Named {
             break; // inline enums change with their column
         }
         match actual.enums.get(name) {
@@ -323,7 +323,7 @@ fn same_fk(a: &ForeignKey, b: &ForeignKey) -> bool {
 /// An index the engine created by itself: MySQL indexes every foreign key's columns
 /// when no index starts with them, naming the index after the constraint.
 fn engine_made(ix: &Index, table: &Table, dialect: Dialect) -> bool {
-    dialect == Dialect::Mysql
+    crate::engine::traits(dialect).indexes_foreign_keys
         && !ix.unique
         && table
             .foreign_keys

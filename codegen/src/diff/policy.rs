@@ -38,6 +38,7 @@ pub struct Decision {
 )]
 pub fn decide(changes: Vec<Change>, dialect: Dialect, populated: &BTreeSet<String>) -> Decision {
     let mut d = Decision::default();
+    let (traits, engine) = (crate::engine::traits(dialect), crate::engine::name(dialect));
     let mut report = |code: &'static str, subject: String, message: String| {
         d.reported.push(Diagnostic {
             code,
@@ -48,34 +49,100 @@ pub fn decide(changes: Vec<Change>, dialect: Dialect, populated: &BTreeSet<Strin
     let mut emit = Vec::new();
     for change in changes {
         match change {
-            Change::DropTable { name } => report(codes::EXTRA_TABLE, name, "table exists only in the destination; left untouched".into()),
-            Change::DropColumn { table, column } => report(codes::EXTRA_COLUMN, format!("{table}.{column}"), "column exists only in the destination; left untouched".into()),
-            Change::DropIndex { table, name } => report(codes::EXTRA_INDEX, format!("{table}.{name}"), "index exists only in the destination; left untouched".into()),
-            Change::DropForeignKey { table, name } => report(codes::EXTRA_FOREIGN_KEY, format!("{table}.{name}"), "foreign key exists only in the destination; left untouched".into()),
-            Change::NarrowColumn { table, column, from, to } => report(codes::NARROWING, format!("{table}.{column}"), format!("would narrow {from} to {to}; skipped")),
-            Change::ChangeType { table, column, from, to } => report(codes::INCOMPATIBLE, format!("{table}.{column}"), format!("type change {from} -> {to} is not a widening; refused")),
-            Change::TightenNotNull { table, column } => report(codes::TIGHTEN_NOT_NULL, format!("{table}.{column}"), "source is NOT NULL, destination accepts NULL; left as is".into()),
-            Change::ChangePrimaryKey { table, from, to } => report(codes::PRIMARY_KEY, table, format!("primary key ({}) differs from the source's ({}); left as is", from.join(", "), to.join(", "))),
-            Change::WidenColumn { table, column, from } if dialect == Dialect::Sqlite => report(
+            Change::DropTable { name } => report(
+                codes::EXTRA_TABLE,
+                name,
+                "table exists only in the destination; left untouched".into(),
+            ),
+            Change::DropColumn { table, column } => report(
+                codes::EXTRA_COLUMN,
+                format!("{table}.{column}"),
+                "column exists only in the destination; left untouched".into(),
+            ),
+            Change::DropIndex { table, name } => report(
+                codes::EXTRA_INDEX,
+                format!("{table}.{name}"),
+                "index exists only in the destination; left untouched".into(),
+            ),
+            Change::DropForeignKey { table, name } => report(
+                codes::EXTRA_FOREIGN_KEY,
+                format!("{table}.{name}"),
+                "foreign key exists only in the destination; left untouched".into(),
+            ),
+            Change::NarrowColumn {
+                table,
+                column,
+                from,
+                to,
+            } => report(
+                codes::NARROWING,
+                format!("{table}.{column}"),
+                format!("would narrow {from} to {to}; skipped"),
+            ),
+            Change::ChangeType {
+                table,
+                column,
+                from,
+                to,
+            } => report(
+                codes::INCOMPATIBLE,
+                format!("{table}.{column}"),
+                format!("type change {from} -> {to} is not a widening; refused"),
+            ),
+            Change::TightenNotNull { table, column } => report(
+                codes::TIGHTEN_NOT_NULL,
+                format!("{table}.{column}"),
+                "source is NOT NULL, destination accepts NULL; left as is".into(),
+            ),
+            Change::ChangePrimaryKey { table, from, to } => report(
+                codes::PRIMARY_KEY,
+                table,
+                format!(
+                    "primary key ({}) differs from the source's ({}); left as is",
+                    from.join(", "),
+                    to.join(", ")
+                ),
+            ),
+            Change::WidenColumn {
+                table,
+                column,
+                from,
+            } if !traits.alters_columns => report(
                 codes::SQLITE_ALTER,
                 format!("{table}.{}", column.name),
-                format!("SQLite cannot change a column's type ({from} -> {}); skipped (SQLite does not enforce lengths)", column.ty),
+                format!(
+                    "{engine} cannot change a column's type ({from} -> {}); skipped ({engine} does not enforce lengths)",
+                    column.ty
+                ),
             ),
-            Change::RelaxNotNull { table, column } if dialect == Dialect::Sqlite => report(
+            Change::RelaxNotNull { table, column } if !traits.alters_columns => report(
                 codes::SQLITE_ALTER,
                 format!("{table}.{}", column.name),
-                "SQLite cannot drop NOT NULL from an existing column; skipped".into(),
+                format!("{engine} cannot drop NOT NULL from an existing column; skipped"),
             ),
-            Change::AddForeignKey { table, foreign_key } if dialect == Dialect::Sqlite => report(
+            Change::AddForeignKey { table, foreign_key } if !traits.adds_foreign_keys => report(
                 codes::SQLITE_FOREIGN_KEY,
                 format!("{table}.{}", foreign_key.name),
-                "SQLite cannot add a foreign key to an existing table (it needs a rebuild); skipped".into(),
+                format!(
+                    "{engine} cannot add a foreign key to an existing table (it needs a rebuild); skipped"
+                ),
             ),
-            Change::AddColumn { table, mut column } if !column.nullable && column.default.is_none() && column.generated.is_none()
-                && (populated.contains(&table) || dialect == Dialect::Sqlite) =>
+            Change::AddColumn { table, mut column }
+                if !column.nullable
+                    && column.default.is_none()
+                    && column.generated.is_none()
+                    && (populated.contains(&table) || !traits.alters_columns) =>
             {
-                let why = if dialect == Dialect::Sqlite { "SQLite cannot add one to an existing table" } else { "the table has rows" };
-                report(codes::ADDED_NULLABLE, format!("{table}.{}", column.name), format!("NOT NULL without a default, and {why}: added as NULL-able"));
+                let why = if traits.alters_columns {
+                    "the table has rows".to_string()
+                } else {
+                    format!("{engine} cannot add one to an existing table")
+                };
+                report(
+                    codes::ADDED_NULLABLE,
+                    format!("{table}.{}", column.name),
+                    format!("NOT NULL without a default, and {why}: added as NULL-able"),
+                );
                 column.nullable = true;
                 emit.push(Change::AddColumn { table, column });
             }

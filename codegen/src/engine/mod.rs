@@ -8,9 +8,13 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
+pub mod connect;
 pub mod mysql;
 pub mod postgres;
+mod shared;
 pub mod sqlite;
+
+pub use shared::{EnumStyle, Traits, quote_ansi};
 
 use crate::model::Dialect;
 
@@ -24,6 +28,15 @@ pub fn quote_ident(dialect: Dialect, name: &str) -> String {
     }
 }
 
+/// What `dialect`'s engine answers to the stages' yes/no questions.
+pub fn traits(dialect: Dialect) -> &'static Traits {
+    match dialect {
+        Dialect::Postgres => &postgres::TRAITS,
+        Dialect::Mysql => &mysql::TRAITS,
+        Dialect::Sqlite => &sqlite::TRAITS,
+    }
+}
+
 /// The engine's name in messages (`PostgreSQL`, `MySQL/MariaDB`, `SQLite`).
 pub fn name(dialect: Dialect) -> &'static str {
     match dialect {
@@ -31,11 +44,4 @@ pub fn name(dialect: Dialect) -> &'static str {
         Dialect::Mysql => mysql::NAME,
         Dialect::Sqlite => sqlite::NAME,
     }
-}
-
-/// `"name"` with `"` doubled: the SQL standard's delimited identifier. PostgreSQL and
-/// SQLite quote this way; migration descriptions use it whatever the engine, so a
-/// description reads the same in every dialect.
-pub fn quote_ansi(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

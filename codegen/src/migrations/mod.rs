@@ -27,9 +27,11 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
+mod file;
 pub mod ledger;
 mod sum;
 
+pub use file::{Migration, checksum};
 pub use sum::{SUM_FILE, SumError, sum_file, verify_sum};
 
 use std::path::{Path, PathBuf};
@@ -71,18 +73,6 @@ pub struct Statement {
     pub description: String,
     /// The SQL, without the trailing `;`.
     pub sql: String,
-}
-
-/// A migration file on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Migration {
-    pub version: u32,
-    /// File stem, e.g. `0001_initial`.
-    pub name: String,
-    pub path: PathBuf,
-    pub contents: String,
-    /// `h1:` + base64 SHA-256 of the contents.
-    pub checksum: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -206,17 +196,6 @@ pub fn version_of(file_name: &str) -> Option<(u32, String)> {
         return None;
     }
     Some((digits.parse().ok()?, stem.to_string()))
-}
-
-/// The `h1:` checksum of a file's contents.
-pub fn checksum(contents: &str) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(contents.as_bytes());
-    format!(
-        "h1:{}",
-        base64::engine::general_purpose::STANDARD.encode(digest)
-    )
 }
 
 /// Reads every `NNNN_*.sql` in `dir` in version order, after checking `migrations.sum`.

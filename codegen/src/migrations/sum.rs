@@ -10,7 +10,7 @@
 //! line, so `migrator apply` and `codegen check` refuse until the directory is
 //! regenerated, instead of applying something nobody reviewed.
 
-use super::{Migration, checksum};
+use super::file::{Migration, checksum};
 use std::path::{Path, PathBuf};
 
 pub const SUM_FILE: &str = "migrations.sum";

@@ -5,7 +5,7 @@
 //! database serialize to the same bytes. Columns keep their ordinal order, which is
 //! meaningful (it is the order of `CREATE TABLE` and of `SELECT *`).
 
-use super::NeutralType;
+use super::types::NeutralType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

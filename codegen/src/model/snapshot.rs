@@ -1,6 +1,6 @@
 //! The snapshot file: `<output>/schema/<connection>.yaml`.
 
-use super::Schema;
+use super::schema::Schema;
 
 /// First line of every snapshot, so nobody edits one by hand.
 pub const SNAPSHOT_BANNER: &str =

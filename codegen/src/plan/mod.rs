@@ -12,66 +12,15 @@
 use crate::diff::Change;
 use crate::migrations::{Section, Statement};
 use crate::model::{
-    Column, DefaultValue, Dialect, ForeignKey, Index, IndexPart, NeutralType, ReferentialAction,
-    Table, UniqueConstraint,
+    Dialect, ForeignKey, Index, IndexPart, ReferentialAction, Table, UniqueConstraint,
 };
-use sea_query::{Alias, ColumnDef, ColumnType, Expr, ForeignKeyAction, IntoIden, Keyword};
+use sea_query::{Alias, Expr, ForeignKeyAction};
 
-/// What differs between dialects when rendering; one implementation per engine, in
-/// `engine/<name>/plan.rs`.
-pub(crate) trait DialectPlan {
-    fn dialect(&self) -> Dialect;
-    /// Renders any sea-query schema statement in this dialect.
-    fn build(&self, stmt: &dyn Buildable) -> String;
-    /// `CREATE TYPE` for an enum (PostgreSQL only).
-    fn create_enum(&self, _name: &str, _labels: &[String]) -> Option<String> {
-        None
-    }
-    fn add_enum_labels(&self, _name: &str, _labels: &[String]) -> Vec<String> {
-        Vec::new()
-    }
-    /// SQL changing a column to `column`'s type (its nullability and default unchanged).
-    fn widen(&self, table: &str, column: &Column) -> String;
-    fn relax_not_null(&self, table: &str, column: &Column) -> String;
-    /// Foreign keys go inside `CREATE TABLE` (SQLite cannot add them later).
-    fn inline_foreign_keys(&self) -> bool {
-        false
-    }
-    /// Extra clause for an identity column, if the dialect can express it here.
-    fn identity(&self, column: &Column, sole_primary_key: bool) -> Option<&'static str>;
-    /// The identity clause declares the primary key itself (SQLite's `PRIMARY KEY
-    /// AUTOINCREMENT` must be a column constraint), so `CREATE TABLE` must not repeat it.
-    fn identity_declares_primary_key(&self) -> bool {
-        false
-    }
-    /// Table options (engine, charset).
-    fn table_options(&self, _create: &mut sea_query::TableCreateStatement) {}
-    /// `CURRENT_DATE`-like defaults in this dialect's spelling.
-    fn now_default(&self, value: &DefaultValue, ty: &NeutralType) -> Expr;
-    /// Quotes an identifier for hand-written SQL.
-    fn quote(&self, name: &str) -> String;
-}
+pub(crate) mod column;
+pub(crate) mod dialect;
 
-/// The sea-query statements we render, behind one object-safe interface.
-pub(crate) trait Buildable {
-    fn postgres(&self) -> String;
-    fn mysql(&self) -> String;
-    fn sqlite(&self) -> String;
-}
-
-macro_rules! buildable {
-    ($($t:ty),*) => {$(
-        impl Buildable for $t {
-            fn postgres(&self) -> String { self.to_string(sea_query::PostgresQueryBuilder) }
-            fn mysql(&self) -> String { self.to_string(sea_query::MysqlQueryBuilder) }
-            fn sqlite(&self) -> String { self.to_string(sea_query::SqliteQueryBuilder) }
-        }
-    )*};
-}
-buildable!(
-    sea_query::TableCreateStatement,
-    sea_query::TableAlterStatement
-);
+pub(crate) use column::column_def;
+pub(crate) use dialect::DialectPlan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -262,67 +211,6 @@ fn create_table(d: &dyn DialectPlan, name: &str, table: &Table) -> String {
     }
     d.table_options(&mut create);
     d.build(&create)
-}
-
-pub(crate) fn column_def(d: &dyn DialectPlan, col: &Column, sole_primary_key: bool) -> ColumnDef {
-    let mut def = ColumnDef::new_with_type(
-        Alias::new(col.name.as_str()),
-        ColumnType::custom(Alias::new(col.native.as_str())),
-    );
-    // MariaDB accepts no NULL / NOT NULL on a generated column.
-    if col.generated.is_none() || d.dialect() != Dialect::Mysql {
-        if col.nullable {
-            def.null();
-        } else {
-            def.not_null();
-        }
-    }
-    if let Some(g) = &col.generated {
-        def.generated(Expr::cust(g.expression.clone()), g.stored);
-    } else if let Some(expr) = col
-        .default
-        .as_ref()
-        .and_then(|v| default_expr(d, v, &col.ty))
-    {
-        def.default(expr);
-    }
-    if let Some(clause) = col.identity.and_then(|_| d.identity(col, sole_primary_key)) {
-        def.extra(clause);
-    }
-    def
-}
-
-fn default_expr(d: &dyn DialectPlan, value: &DefaultValue, ty: &NeutralType) -> Option<Expr> {
-    Some(match value {
-        DefaultValue::Null => return None,
-        // SQLite and MySQL spell boolean defaults 0 and 1; PostgreSQL wants a boolean.
-        DefaultValue::Number(n) if matches!(ty, NeutralType::Bool) && (n == "0" || n == "1") => {
-            Expr::val(n == "1")
-        }
-        DefaultValue::Bool(b) => Expr::val(*b),
-        DefaultValue::Number(n) if is_plain_number(n) => {
-            Expr::Keyword(Keyword::Custom(Alias::new(n.as_str()).into_iden()))
-        }
-        DefaultValue::Number(n) | DefaultValue::String(n) => Expr::val(n.as_str()),
-        DefaultValue::CurrentTimestamp | DefaultValue::CurrentDate | DefaultValue::CurrentTime => {
-            d.now_default(value, ty)
-        }
-        DefaultValue::Expression(e) => Expr::cust(e.clone()),
-    })
-}
-
-/// A decimal literal safe to write verbatim.
-fn is_plain_number(s: &str) -> bool {
-    let body = s.strip_prefix('-').unwrap_or(s);
-    !body.is_empty()
-        && body
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
-        && body
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_digit() || c == '.')
-        && s.parse::<f64>().is_ok()
 }
 
 fn unique(d: &dyn DialectPlan, table: &str, u: &UniqueConstraint) -> String {

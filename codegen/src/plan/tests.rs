@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{Identity, PrimaryKey};
+use crate::model::{Column, Identity, NeutralType, PrimaryKey};
 
 fn key_table(identity: Option<Identity>) -> Table {
     Table {

@@ -102,7 +102,7 @@ impl Field {
 
     /// A MySQL `YEAR`: neutral `int16`, but 1901..=2155 and unsigned on the wire.
     pub fn is_mysql_year(&self) -> bool {
-        self.dialect == Dialect::Mysql
+        crate::engine::traits(self.dialect).year_type
             && self.ty
                 == NeutralType::Int {
                     bits: 16,

@@ -9,7 +9,7 @@
 
 use super::api::{DEFAULT_LIMIT, Field, MAX_LIMIT, Resource, ServiceApi};
 use super::openapi::int_range;
-use super::{RenderError, one_newline};
+use super::output::{RenderError, one_newline};
 use crate::model::{Dialect, NeutralType};
 use crate::snapshot_io::OutputFile;
 use askama::Template;
@@ -73,21 +73,23 @@ fn repr(f: &Field, dialect: Dialect) -> Repr {
         // The MySQL driver reads a type it does not know (spatial types) only as bytes of
         // a binary string, so `CAST(col AS binary)`: the server's internal form, which
         // it also accepts on write.
-        NeutralType::Other { .. } if dialect == Dialect::Mysql => Repr {
-            base: "Vec<u8>".to_string(),
-            wire: "String".to_string(),
-            conv: "crate::codec::bytes({f}, {v})".to_string(),
-            sea: vec!["select_as = \"binary\"".to_string()],
-            ser: Some(("crate::codec::ser_bytes", "crate::codec::ser_opt_bytes")),
-            kind: String::new(),
-            ser_with: None,
-        },
+        NeutralType::Other { .. } if crate::engine::traits(dialect).service_other_as_bytes => {
+            Repr {
+                base: "Vec<u8>".to_string(),
+                wire: "String".to_string(),
+                conv: "crate::codec::bytes({f}, {v})".to_string(),
+                sea: vec!["select_as = \"binary\"".to_string()],
+                ser: Some(("crate::codec::ser_bytes", "crate::codec::ser_opt_bytes")),
+                kind: String::new(),
+                ser_with: None,
+            }
+        }
         // MySQL sends BIT as raw bytes the driver reads as an integer; the API keeps the
         // bit string of the document (`0`/`1`, one per bit, leading zeros kept).
         NeutralType::Bit {
             length,
             varying: false,
-        } if dialect == Dialect::Mysql => {
+        } if crate::engine::traits(dialect).service_bits_as_integer => {
             let n = length.unwrap_or(1);
             Repr {
                 base: "u64".to_string(),
@@ -107,7 +109,8 @@ fn repr(f: &Field, dialect: Dialect) -> Repr {
             r
         }
         NeutralType::Char { .. } | NeutralType::Varchar { .. } | NeutralType::Text
-            if dialect == Dialect::Sqlite && !sqlite_text_affinity(&native) =>
+            if crate::engine::traits(dialect).declared_affinity
+                && !sqlite_text_affinity(&native) =>
         {
             let mut r = text_cast("text");
             r.kind = "Kind::Text(None)".to_string();

@@ -3,7 +3,7 @@
 //! follows the model's sorted order, so the bytes are stable).
 
 use super::api::{DEFAULT_LIMIT, Field, MAX_LIMIT, Resource, ServiceApi};
-use crate::model::{Dialect, NeutralType};
+use crate::model::NeutralType;
 use indexmap::IndexMap;
 use openapiv3::{
     AdditionalProperties, AnySchema, ArrayType, BooleanType, Components, Info, IntegerFormat,
@@ -139,7 +139,9 @@ pub fn value_schema(field: &Field) -> Schema {
             enumeration: field.labels.iter().cloned().map(Some).collect(),
             ..StringType::default()
         })),
-        NeutralType::Other { native } if field.dialect == Dialect::Mysql => {
+        NeutralType::Other { native }
+            if crate::engine::traits(field.dialect).service_other_as_bytes =>
+        {
             let mut s = string(Some(StringFormat::Byte), None, None);
             s.schema_data.description = Some(format!(
                 "`{native}` as base64 of the server's internal binary form (for spatial \

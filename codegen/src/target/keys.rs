@@ -10,7 +10,7 @@
 //! The adapted forms are written as the destination reports them back (MySQL reads
 //! `RESTRICT` and `NO ACTION` both as `no_action`), so a second diff stays empty.
 
-use super::{Diagnostic, Origin, codes};
+use super::findings::{Diagnostic, Origin, codes};
 use crate::diff::is_widening;
 use crate::model::{
     Dialect, Index, IndexPart, NeutralType, ReferentialAction, Schema, Table, UniqueConstraint,

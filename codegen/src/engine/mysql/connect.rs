@@ -1,7 +1,7 @@
 //! MySQL/MariaDB pools: every session in UTC under one `sql_mode`.
 
 use crate::config::Connection;
-use crate::inspect::connect::{ConnectError, SLOW_STATEMENT, bad_url, open};
+use crate::engine::connect::{ConnectError, SLOW_STATEMENT, bad_url, open};
 use sqlx::ConnectOptions;
 use std::str::FromStr;
 

@@ -2,7 +2,8 @@
 //! tables, `AUTO_INCREMENT` only on a sole primary key, and `CURRENT_TIMESTAMP(p)`.
 
 use crate::model::{Column, DefaultValue, Dialect, NeutralType};
-use crate::plan::{Buildable, DialectPlan, column_def};
+use crate::plan::column::column_def;
+use crate::plan::dialect::{Buildable, DialectPlan};
 use sea_query::{Alias, Expr, IntoIden, Keyword};
 
 pub struct Mysql;

@@ -1,7 +1,7 @@
 //! PostgreSQL pools: every session in UTC, names resolved in the given `search_path`.
 
 use crate::config::Connection;
-use crate::inspect::connect::{ConnectError, SLOW_STATEMENT, bad_url, open};
+use crate::engine::connect::{ConnectError, SLOW_STATEMENT, bad_url, open};
 use sqlx::ConnectOptions;
 use std::str::FromStr;
 

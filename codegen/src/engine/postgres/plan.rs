@@ -1,7 +1,7 @@
 //! PostgreSQL specifics: enum types, `ALTER COLUMN ... TYPE`, identity columns.
 
 use crate::model::{Column, DefaultValue, Dialect, NeutralType};
-use crate::plan::{Buildable, DialectPlan};
+use crate::plan::dialect::{Buildable, DialectPlan};
 use crate::target::cast::quote_literal;
 use sea_query::{Expr, Keyword};
 

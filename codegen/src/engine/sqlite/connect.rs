@@ -1,7 +1,7 @@
 //! SQLite pools of one connection: read-only for a source, writable for a destination.
 
 use crate::config::Connection;
-use crate::inspect::connect::{ConnectError, SLOW_STATEMENT, open};
+use crate::engine::connect::{ConnectError, SLOW_STATEMENT, open};
 use sqlx::ConnectOptions;
 
 /// Opens an existing SQLite file read-only: introspection must never create or change it.

@@ -2,7 +2,7 @@
 //! reports those), and rowid keys instead of identity clauses.
 
 use crate::model::{Column, DefaultValue, Dialect, Identity, NeutralType};
-use crate::plan::{Buildable, DialectPlan};
+use crate::plan::dialect::{Buildable, DialectPlan};
 use sea_query::{Expr, Keyword};
 
 pub struct Sqlite;

@@ -2,12 +2,14 @@
 //! object for the whole schema (not one per table), so a 500-table schema costs the same
 //! handful of round trips as a 5-table one.
 
-use super::ByTable;
 use crate::config::Connection;
 use crate::inspect::InspectError;
 use crate::model::{Check, Index, IndexPart, UniqueConstraint};
 use sqlx::{FromRow, PgPool};
 use std::collections::BTreeMap;
+
+/// Catalog rows grouped by table name.
+type ByTable<T> = BTreeMap<String, Vec<T>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelKind {

@@ -20,7 +20,6 @@ use crate::model::{
     Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, PrimaryKey, ReferentialAction,
     Schema, Table, View,
 };
-use std::collections::BTreeMap;
 
 pub(crate) async fn introspect(conn: &Connection) -> Result<Introspection, InspectError> {
     let schema_name = conn.schema.clone().unwrap_or_else(|| "public".to_string());
@@ -210,6 +209,3 @@ fn action(code: &str) -> ReferentialAction {
         _ => ReferentialAction::NoAction,
     }
 }
-
-/// Catalog rows grouped by table name.
-type ByTable<T> = BTreeMap<String, Vec<T>>;
