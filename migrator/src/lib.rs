@@ -1,10 +1,11 @@
 //! seaway's data side, on the same config and connection handling as `codegen`:
 //! checking that configured connections answer (`ping`), applying generated migrations
 //! to the destination (`apply`, `status`), copying rows (`transfer`) and comparing them
-//! with the source (`verify`) over one row layer (`rows`), and moving traffic to
-//! generated services (`route`).
+//! with the source (`verify`) over one row layer (`rows`) and one home per engine
+//! (`engine`), and moving traffic to generated services (`route`).
 
 pub mod apply;
+pub mod engine;
 pub mod ping;
 pub mod progress;
 pub mod route;

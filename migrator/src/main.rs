@@ -7,6 +7,7 @@ use clap::Parser;
 use cli::{Cli, Command, RouteAction};
 use seaway_codegen::config::Config;
 use seaway_migrator::apply::{self, ApplyOptions};
+use seaway_migrator::verify::continuous::Event;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -132,37 +133,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ExitCode::SUCCESS
                 });
             }
-            let mut alerted = false;
-            let mut round = 0u64;
-            loop {
-                round += 1;
-                match verify_once(&config, &opts, report.as_deref()).await {
-                    Ok(summary) => {
-                        if let Some(threshold) = alert_below
-                            && summary.consistency < threshold
-                        {
-                            eprintln!(
-                                "ALERT: consistency {:.4}% is below {threshold}% (check {round})",
-                                summary.consistency
-                            );
-                            alerted = true;
-                            if !keep_going {
-                                return Ok(ExitCode::from(1));
-                            }
-                        }
-                    }
-                    Err(e) if keep_going => eprintln!("error: check {round}: {e:#}"),
-                    Err(e) => return Err(e),
-                }
-                if checks.is_some_and(|n| round >= n) {
-                    return Ok(if alerted {
-                        ExitCode::from(1)
-                    } else {
-                        ExitCode::SUCCESS
-                    });
-                }
-                tokio::time::sleep(Duration::from_secs(interval)).await;
-            }
+            let schedule = seaway_migrator::verify::continuous::Schedule {
+                interval: Duration::from_secs(interval),
+                alert_below,
+                keep_going,
+                checks,
+            };
+            let ended = seaway_migrator::verify::continuous::run(
+                &schedule,
+                |_| verify_once(&config, &opts, report.as_deref()),
+                &mut |event| match event {
+                    Event::Alert {
+                        round,
+                        consistency,
+                        threshold,
+                    } => eprintln!(
+                        "ALERT: consistency {consistency:.4}% is below {threshold}% (check {round})"
+                    ),
+                    Event::Failed { round, error } => eprintln!("error: check {round}: {error:#}"),
+                },
+            )
+            .await?;
+            Ok(if ended.alerted {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Status => {
             print!("{}", apply::status(&config).await?);

@@ -129,7 +129,7 @@ fn summary_line(t: &TableReport) {
 }
 
 /// What the destination did in this run: `3 inserted, 1 updated, 996 unchanged`.
-pub fn written(w: &crate::transfer::write::Written) -> String {
+pub fn written(w: &crate::rows::write::Written) -> String {
     format!(
         "{} inserted, {} updated, {} unchanged",
         w.inserted, w.updated, w.unchanged

@@ -7,7 +7,8 @@
 //! and a migration whose recorded checksum differs from its file is refused while any
 //! of it is in effect.
 
-use super::{ApplyError, SectionChoice};
+use super::error::ApplyError;
+use super::options::SectionChoice;
 use seaway_codegen::migrations::{Migration, Section, Statement};
 
 /// The ledger's table name in every destination.

@@ -11,158 +11,30 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
-mod ledger;
-mod lock;
-mod mysql;
-mod postgres;
-mod sqlite;
+pub(crate) mod destination;
+mod error;
+pub(crate) mod ledger;
+pub(crate) mod lock;
+mod options;
 mod status;
+mod target;
+
+pub(crate) use destination::Destination;
+pub use error::{ApplyError, StatementFailure};
+pub use options::{ApplyOptions, SectionChoice};
+pub use target::Target;
 
 pub use ledger::{LEDGER_TABLE, LedgerRow};
 pub use lock::{DEFAULT_LOCK_WAIT, POSTGRES_LOCK_KEY, mysql_lock_name};
 pub use status::{ChecksumState, MigrationStatus, SectionState, StatusReport};
 
+use crate::engine;
 use ledger::{Key, Loaded, Unit};
-use seaway_codegen::config::{Config, ConfigError, Connection};
-use seaway_codegen::inspect::ConnectError;
+use seaway_codegen::config::{Config, Connection};
 use seaway_codegen::migrations::{self, MigrationError, Section};
 use seaway_codegen::model::Dialect;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// Which sections `apply` runs. A transfer applies `pre-data` (tables, columns), loads
-/// the data, then `post-data` (indexes, foreign keys), which would slow the load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum SectionChoice {
-    PreData,
-    PostData,
-    #[default]
-    All,
-}
-
-impl SectionChoice {
-    pub fn includes(self, section: Section) -> bool {
-        match self {
-            SectionChoice::PreData => section == Section::PreData,
-            SectionChoice::PostData => section == Section::PostData,
-            SectionChoice::All => true,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ApplyOptions {
-    pub sections: SectionChoice,
-    /// Print the SQL that would run; change nothing (not even create the ledger).
-    pub dry_run: bool,
-    /// How long to wait for another run's lock; `None`: [`DEFAULT_LOCK_WAIT`] or the
-    /// connection's connect_timeout if longer.
-    pub lock_timeout: Option<Duration>,
-}
-
-/// The destination as printed: `` `replica` (PostgreSQL at 127.0.0.1:5432/shop) ``.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub connection: String,
-    pub engine: &'static str,
-    /// `host:port/database`, or the SQLite file.
-    pub location: String,
-}
-
-impl Target {
-    fn of(conn: &Connection) -> Target {
-        let (engine, location) = match conn.url.dialect() {
-            Dialect::Postgres => ("PostgreSQL", server_location(conn)),
-            Dialect::Mysql => ("MySQL/MariaDB", server_location(conn)),
-            Dialect::Sqlite => (
-                "SQLite",
-                conn.url
-                    .sqlite_path()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-            ),
-        };
-        Target {
-            connection: conn.name.clone(),
-            engine,
-            location,
-        }
-    }
-}
-
-fn server_location(conn: &Connection) -> String {
-    let endpoint = conn.url.endpoint().unwrap_or_default();
-    match conn.url.database() {
-        Some(db) => format!("{endpoint}/{db}"),
-        None => endpoint.to_string(),
-    }
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "`{}` ({} at {})",
-            self.connection, self.engine, self.location
-        )
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
-    #[error(transparent)]
-    Migrations(#[from] MigrationError),
-    #[error(
-        "{}: migration applied to {target} with checksum {recorded}, but the file now has checksum {current}; an applied migration must not change: restore the file and put new changes in a new migration (`just diff`)",
-        path.display()
-    )]
-    ChecksumChanged {
-        path: PathBuf,
-        target: String,
-        recorded: String,
-        current: String,
-    },
-    #[error(
-        "{migration}: its pre-data section is not applied yet, and post-data refers to what it creates; run `migrator apply --section pre-data` (or `--section all`) first"
-    )]
-    PreDataPending { migration: String },
-    #[error(
-        "another `migrator apply` holds the lock on {location}; gave up after {} s (it is released when that run ends; --lock-timeout waits longer)",
-        waited.as_secs()
-    )]
-    LockBusy { location: String, waited: Duration },
-    #[error("{target}: {what} failed: {reason}")]
-    Database {
-        target: String,
-        what: String,
-        reason: String,
-    },
-    /// Boxed: the error is returned on every path and this variant is much the largest.
-    #[error(transparent)]
-    Statement(Box<StatementFailure>),
-}
-
-/// A migration statement the destination refused.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "migration {migration} ({section}) failed on {target} at statement {number} of {total}, `{description}`: {reason}. {hint}"
-)]
-pub struct StatementFailure {
-    pub migration: String,
-    pub section: &'static str,
-    pub target: String,
-    pub number: usize,
-    pub total: usize,
-    pub description: String,
-    /// The database's message, password scrubbed.
-    pub reason: String,
-    /// What state the section is in and what to do.
-    pub hint: String,
-}
 
 /// What `apply` reports as it goes; `Display` is the line the binary prints.
 #[derive(Debug, Clone)]
@@ -272,59 +144,6 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// One engine's SQL. Errors are the driver's; [`Run::error`] adds the context.
-///
-/// Every method runs on the single connection the run holds (and, on PostgreSQL and
-/// MySQL, that holds the lock).
-pub(crate) trait Destination: Sized {
-    /// DDL runs in transactions (PostgreSQL, SQLite), not committed one by one (MySQL).
-    const TRANSACTIONAL_DDL: bool;
-    /// How a section's transaction starts (SQLite: `BEGIN IMMEDIATE`, to take the lock).
-    const BEGIN: &'static str = "BEGIN";
-
-    /// Connects for writing (creating a missing SQLite file).
-    async fn open(conn: &Connection) -> Result<Self, ConnectError>;
-    /// Connects without changing anything; `None` when there is nothing to read yet (a
-    /// SQLite file that does not exist).
-    async fn open_read_only(conn: &Connection) -> Result<Option<Self>, ConnectError> {
-        Self::open(conn).await.map(Some)
-    }
-    async fn close(self);
-    /// Takes the run's lock, waiting at most `wait`; `Ok(false)` when another run has it.
-    async fn lock(&mut self, wait: Duration) -> Result<bool, sqlx::Error>;
-    /// True for the engine's "locked by another connection" error.
-    fn is_busy(_err: &sqlx::Error) -> bool {
-        false
-    }
-    async fn ledger_exists(&mut self) -> Result<bool, sqlx::Error>;
-    async fn create_ledger(&mut self) -> Result<(), sqlx::Error>;
-    async fn read_ledger(&mut self) -> Result<Vec<LedgerRow>, sqlx::Error>;
-    /// Whether the ledger says this section succeeded.
-    async fn is_applied(&mut self, key: &Key<'_>) -> Result<bool, sqlx::Error>;
-    /// Runs trusted SQL: a migration statement (checksummed and reviewed) or BEGIN/COMMIT.
-    async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error>;
-    /// Creates or resets the row: started now, not finished, `done` statements in effect.
-    async fn record_start(&mut self, key: &Key<'_>, done: usize) -> Result<(), sqlx::Error>;
-    async fn record_progress(&mut self, key: &Key<'_>, done: usize) -> Result<(), sqlx::Error>;
-    /// Finishes the row: success when `error` is `None`.
-    async fn record_finish(
-        &mut self,
-        key: &Key<'_>,
-        done: usize,
-        duration: Duration,
-        error: Option<&str>,
-    ) -> Result<(), sqlx::Error>;
-
-    /// The ledger, empty when its table does not exist yet.
-    async fn ledger(&mut self) -> Result<Vec<LedgerRow>, sqlx::Error> {
-        if self.ledger_exists().await? {
-            self.read_ledger().await
-        } else {
-            Ok(Vec::new())
-        }
-    }
-}
-
 /// The destination's connection, its printable form, and its parsed migration files.
 struct Prepared {
     conn: Connection,
@@ -380,9 +199,11 @@ pub async fn apply(
 ) -> Result<Summary, ApplyError> {
     let prepared = prepare(config)?;
     match prepared.conn.url.dialect() {
-        Dialect::Postgres => run::<postgres::Postgres>(&prepared, options, on_event).await,
-        Dialect::Mysql => run::<mysql::Mysql>(&prepared, options, on_event).await,
-        Dialect::Sqlite => run::<sqlite::Sqlite>(&prepared, options, on_event).await,
+        Dialect::Postgres => {
+            run::<engine::postgres::apply::Postgres>(&prepared, options, on_event).await
+        }
+        Dialect::Mysql => run::<engine::mysql::apply::Mysql>(&prepared, options, on_event).await,
+        Dialect::Sqlite => run::<engine::sqlite::apply::Sqlite>(&prepared, options, on_event).await,
     }
 }
 
@@ -390,9 +211,11 @@ pub async fn apply(
 pub async fn status(config: &Config) -> Result<StatusReport, ApplyError> {
     let prepared = prepare(config)?;
     let ledger = match prepared.conn.url.dialect() {
-        Dialect::Postgres => read_only_ledger::<postgres::Postgres>(&prepared).await?,
-        Dialect::Mysql => read_only_ledger::<mysql::Mysql>(&prepared).await?,
-        Dialect::Sqlite => read_only_ledger::<sqlite::Sqlite>(&prepared).await?,
+        Dialect::Postgres => {
+            read_only_ledger::<engine::postgres::apply::Postgres>(&prepared).await?
+        }
+        Dialect::Mysql => read_only_ledger::<engine::mysql::apply::Mysql>(&prepared).await?,
+        Dialect::Sqlite => read_only_ledger::<engine::sqlite::apply::Sqlite>(&prepared).await?,
     };
     Ok(StatusReport::new(
         prepared.target,

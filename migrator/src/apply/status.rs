@@ -1,7 +1,7 @@
 //! `migrator status`: each migration file against the destination's ledger.
 
-use super::Target;
 use super::ledger::{LEDGER_TABLE, LedgerRow, Loaded};
+use super::target::Target;
 use seaway_codegen::migrations::Section;
 use std::fmt;
 use std::path::PathBuf;

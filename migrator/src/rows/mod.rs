@@ -12,6 +12,7 @@ pub mod range;
 pub mod read;
 pub mod source;
 pub mod values;
+pub mod write;
 
 pub use mask::apply_mask;
 pub use order::load_order;

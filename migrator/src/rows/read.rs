@@ -1,12 +1,12 @@
-//! Source side: each dialect's `SELECT` list puts every value in canonical text
-//! (see `values.rs`), and pages are read by keyset, never OFFSET:
+//! Source side: each engine's `SELECT` list puts every value in canonical text
+//! (`engine/<name>/read.rs`, the forms in `values.rs`), and pages are read by keyset,
+//! never OFFSET:
 //! `WHERE (k1, k2) > (last1, last2) AND <chunk range> ORDER BY k1, k2 LIMIT n`.
 
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
-use super::values::Family;
-use seaway_codegen::model::{Column, Dialect, NeutralType};
+use seaway_codegen::model::{Column, Dialect};
 
 /// Quotes an identifier for `dialect`.
 pub fn quote(dialect: Dialect, name: &str) -> String {
@@ -16,115 +16,13 @@ pub fn quote(dialect: Dialect, name: &str) -> String {
 
 /// The expression that reads `col` as canonical text.
 pub fn select_expr(dialect: Dialect, col: &Column) -> String {
-    let c = quote(dialect, &col.name);
-    match dialect {
-        Dialect::Postgres => postgres_expr(&c, col),
-        Dialect::Mysql => mysql_expr(&c, col),
-        Dialect::Sqlite => sqlite_expr(&c, col),
-    }
-}
-
-#[expect(
-    clippy::wildcard_enum_match_arm,
-    reason = "a default over the value families, not the engine"
-)]
-fn postgres_expr(c: &str, col: &Column) -> String {
-    match Family::of(&col.ty) {
-        Family::Bool => format!("CASE WHEN {c} THEN '1' WHEN NOT {c} THEN '0' END"),
-        Family::Bytes => format!("encode({c}, 'hex')"),
-        Family::Date => format!("to_char({c}, 'YYYY-MM-DD')"),
-        // The zone is part of the value: a PostgreSQL destination keeps it, the others
-        // convert to UTC when they drop it (write/mysql.rs, write/sqlite.rs).
-        Family::TimeTz => format!(
-            "to_char({c}::time, 'HH24:MI:SS.US') || substring({c}::text from '[+-][0-9:]+$')"
-        ),
-        Family::Time => format!("to_char({c}, 'HH24:MI:SS.US')"),
-        Family::Timestamp => format!("to_char({c}, 'YYYY-MM-DD HH24:MI:SS.US')"),
-        Family::TimestampTz => {
-            format!("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
-        }
-        Family::Array => format!("array_to_json({c})::text"),
-        // `inet::text` always appends the netmask (`::1/128`); the type's own output
-        // (which `format` uses) leaves it off a single host, as every engine writes it.
-        _ if col.ty == NeutralType::Inet => {
-            format!("CASE WHEN {c} IS NULL THEN NULL ELSE format('%s', {c}) END")
-        }
-        _ => format!("{c}::text"),
-    }
-}
-
-#[expect(
-    clippy::wildcard_enum_match_arm,
-    reason = "a default over the value families, not the engine"
-)]
-fn mysql_expr(c: &str, col: &Column) -> String {
-    match Family::of(&col.ty) {
-        // `tinyint(1)` holds any small integer; MySQL reads non-zero as true, and the
-        // canonical text (which PostgreSQL's boolean accepts) is only `0` or `1`.
-        Family::Bool => {
-            format!("CASE WHEN {c} IS NULL THEN NULL WHEN {c} <> 0 THEN '1' ELSE '0' END")
-        }
-        // FLOAT prints six significant digits (`-3.40282e38`), losing the stored value;
-        // as DOUBLE it prints the exact float, which every destination rounds back.
-        Family::Number if col.ty == NeutralType::Float { bits: 32 } => {
-            format!("CAST(CAST({c} AS DOUBLE) AS CHAR)")
-        }
-        Family::Bytes => format!("LOWER(HEX({c}))"),
-        Family::Bit => {
-            let width = match col.ty {
-                NeutralType::Bit { length, .. } => length.unwrap_or(1),
-                _ => 1,
-            };
-            format!("LPAD(BIN({c} + 0), {width}, '0')")
-        }
-        Family::Date => format!("DATE_FORMAT({c}, '%Y-%m-%d')"),
-        Family::Time => format!("TIME_FORMAT({c}, '%H:%i:%s.%f')"),
-        Family::Timestamp | Family::TimestampTz => {
-            format!("DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f')")
-        }
-        // Spatial types (MySQL's only `other`) have no text form that reads back; their
-        // stored bytes do (as `mysqldump --hex-blob` writes them).
-        Family::Other => format!("LOWER(HEX({c}))"),
-        _ => format!("CAST({c} AS CHAR)"),
-    }
+    crate::engine::of(dialect).select_expr(&quote(dialect, &col.name), col)
 }
 
 /// The expression that reads `col` as canonical text over a dialect's *text* protocol
-/// (no prepared statement), for the row pipe (`row_pipe.rs`). MySQL already sends every
-/// value of a text-protocol result as text, and for most types that text is the canonical
-/// form itself (checked against `mysql_expr` on MariaDB 10.11: integers, decimals,
-/// doubles, strings, json, uuid, inet, enum, set, year, dates, and times and date-times
-/// at six fractional digits), so the column goes bare and the server evaluates no
-/// `CAST`/`DATE_FORMAT` per value. Other dialects read as in `select_expr`.
+/// (no prepared statement), for the row pipe (`row_pipe.rs`): `Read::text_expr`.
 pub fn text_expr(dialect: Dialect, col: &Column) -> String {
-    let c = quote(dialect, &col.name);
-    match dialect {
-        Dialect::Mysql if mysql_text_is_canonical(&col.ty) => c,
-        Dialect::Mysql | Dialect::Postgres | Dialect::Sqlite => select_expr(dialect, col),
-    }
-}
-
-/// Whether MySQL's text-protocol output of a `ty` column is already its canonical text
-/// (`mysql_expr`'s result). Not so for bools (`tinyint(1)` may hold 5; canonical is
-/// `1`), FLOAT (six significant digits), bytes, bits and spatial values (hex), and times
-/// and date-times below six fractional digits (the text protocol prints only the
-/// column's digits; canonical text has six).
-#[expect(
-    clippy::wildcard_enum_match_arm,
-    reason = "a default over the value families, not the engine"
-)]
-fn mysql_text_is_canonical(ty: &NeutralType) -> bool {
-    match Family::of(ty) {
-        Family::Number => *ty != NeutralType::Float { bits: 32 },
-        Family::Text | Family::Json | Family::Set | Family::Date => true,
-        Family::Time | Family::Timestamp | Family::TimestampTz => matches!(
-            ty,
-            NeutralType::Time { precision: Some(6) }
-                | NeutralType::Timestamp { precision: Some(6) }
-                | NeutralType::TimestampTz { precision: Some(6) }
-        ),
-        _ => false,
-    }
+    crate::engine::of(dialect).text_expr(&quote(dialect, &col.name), col)
 }
 
 /// The row pipe's query for a whole chunk: every column read by `text_expr`, the integer
@@ -212,10 +110,7 @@ pub fn min_max_query(dialect: Dialect, table: &str, key: &Column, filter: Option
 
 /// `expr` cast to text, so every driver reads it as a string.
 pub fn as_text(dialect: Dialect, expr: &str) -> String {
-    match dialect {
-        Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
-        Dialect::Postgres | Dialect::Sqlite => format!("CAST({expr} AS TEXT)"),
-    }
+    crate::engine::of(dialect).as_text(expr)
 }
 
 /// The chunk boundaries of a composite or non-integer key: every `span`-th key in key
@@ -253,71 +148,10 @@ pub fn where_clause(conditions: &[String]) -> String {
     }
 }
 
-/// SQLite keeps whatever it was given, so its reads normalise storage classes too.
-#[expect(
-    clippy::wildcard_enum_match_arm,
-    reason = "a default over the value families, not the engine"
-)]
-fn sqlite_expr(c: &str, col: &Column) -> String {
-    match Family::of(&col.ty) {
-        Family::Bool => {
-            format!("CASE WHEN {c} IS NULL THEN NULL WHEN {c} THEN '1' ELSE '0' END")
-        }
-        // hex(NULL) is '', which would turn a NULL into empty bytes.
-        Family::Bytes => format!("CASE WHEN {c} IS NULL THEN NULL ELSE lower(hex({c})) END"),
-        // `CAST(real AS TEXT)` prints 15 significant digits, which loses doubles
-        // (2.718281828459045, -1.7976931348623157e308 becomes -inf when read back);
-        // take the fewest of 15, 16 or 17 digits that read back as the stored value.
-        Family::Number => format!(
-            "CASE WHEN typeof({c}) = 'real' THEN {} ELSE CAST({c} AS TEXT) END",
-            sqlite_real(c)
-        ),
-        // SQLite's documented date-time storage: text (ISO 8601, perhaps with a `T` and a
-        // zone), an integer (Unix time) or a real (Julian day). All become the UTC
-        // reading `YYYY-MM-DD HH:MM:SS[.fff]`; a zone in the text is applied, as
-        // SQLite's own date functions do.
-        Family::Timestamp | Family::TimestampTz => {
-            let zone = format!(
-                "CASE WHEN {c} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' THEN 6 WHEN {c} GLOB '*[Zz]' THEN 1 END"
-            );
-            let base = format!("substr({c}, 1, length({c}) - ({zone}))");
-            format!(
-                "CASE typeof({c}) \
-                 WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%S', {c}, 'unixepoch') \
-                 WHEN 'real' THEN strftime('%Y-%m-%d %H:%M:%f', {c}) \
-                 WHEN 'text' THEN CASE \
-                 WHEN length({c}) > 19 AND ({zone}) IS NOT NULL THEN \
-                 COALESCE(strftime('%Y-%m-%d %H:%M:%S', {c}) || CASE WHEN substr({base}, 20, 1) = '.' THEN substr({base}, 20) ELSE '' END, {c}) \
-                 WHEN substr({c}, 11, 1) = 'T' THEN substr({c}, 1, 10) || ' ' || substr({c}, 12) \
-                 ELSE {c} END \
-                 ELSE CAST({c} AS TEXT) END"
-            )
-        }
-        // Same engine only: an SQL literal keeps the storage class (a blob in a
-        // `GEOMETRY` column is not text); write/sqlite.rs binds it back as that class.
-        Family::Other => format!("CASE WHEN {c} IS NULL THEN NULL ELSE quote({c}) END"),
-        _ => format!("CAST({c} AS TEXT)"),
-    }
-}
-
-/// An SQLite REAL in the fewest significant digits (15, 16 or 17) that read back as it.
-fn sqlite_real(c: &str) -> String {
-    let digits = |n: u8| format!("printf('%!.{n}g', {c})");
-    format!(
-        "CASE WHEN CAST({d15} AS REAL) = {c} THEN {d15} WHEN CAST({d16} AS REAL) = {c} THEN {d16} ELSE {d17} END",
-        d15 = digits(15),
-        d16 = digits(16),
-        d17 = digits(17),
-    )
-}
-
 /// A placeholder for a key value in a comparison, cast back to the key's type where the
 /// engine will not compare text with it by itself (PostgreSQL).
 pub fn key_param(dialect: Dialect, n: usize, key: &Column) -> String {
-    match dialect {
-        Dialect::Postgres => format!("CAST(${n} AS {})", key.native),
-        Dialect::Mysql | Dialect::Sqlite => "?".to_string(),
-    }
+    crate::engine::of(dialect).key_param(n, &key.native)
 }
 
 /// The page query: columns, then the key columns again (so the next page can start
@@ -411,6 +245,7 @@ pub fn page_query(dialect: Dialect, page: Page<'_>) -> PageQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use seaway_codegen::model::NeutralType;
 
     fn col(name: &str) -> Column {
         Column {

@@ -4,8 +4,8 @@
 use super::chunk::dated_columns;
 use super::incremental::Window;
 use super::state::Chunk;
-use super::write::{WriteError, Written};
 use super::{Event, Job, OnError, Progress, TableSpec, TransferError};
+use crate::rows::write::{WriteError, Written};
 use crate::rows::{apply_mask, read};
 use futures_util::StreamExt;
 use seaway_codegen::model::Column;

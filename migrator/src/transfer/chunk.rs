@@ -9,8 +9,8 @@ use super::state::Chunk;
 use super::{Event, Job, OnError, Progress, TableSpec, TransferError};
 use crate::rows::plan::Target;
 use crate::rows::values::{self, Family};
+use crate::rows::write::{WriteError, Written};
 use crate::rows::{apply_mask, read, source};
-use crate::transfer::write::{WriteError, Written};
 use seaway_codegen::config::ZeroDates;
 use seaway_codegen::model::Column;
 
@@ -234,9 +234,10 @@ impl Job<'_> {
     }
 }
 
-/// The MySQL date and date-time columns among `cols`, which may hold zero dates.
+/// The date and date-time columns among `cols` that may hold zero dates (an engine's
+/// `Read::holds_zero_dates`: MySQL/MariaDB).
 pub(super) fn dated_columns(d: seaway_codegen::model::Dialect, cols: &[&Column]) -> Vec<usize> {
-    if d != seaway_codegen::model::Dialect::Mysql {
+    if !crate::engine::of(d).holds_zero_dates() {
         return Vec::new();
     }
     cols.iter()

@@ -5,7 +5,7 @@
 
 use super::chunk::dated_columns;
 use super::state::Chunk;
-use super::{Event, Job, Progress, TableSpec, TransferError, copy_pipe, row_pipe, write};
+use super::{Event, Job, Progress, TableSpec, TransferError, copy_pipe, row_pipe};
 use crate::rows::read;
 use std::cell::Cell;
 
@@ -60,7 +60,7 @@ impl Job<'_> {
             chunk.range.ints(),
             spec.filter,
         );
-        let copy_in = write::postgres::copy_in_statement(spec.name, spec.targets);
+        let copy_in = crate::engine::postgres::write::copy_in_statement(spec.name, spec.targets);
         // Other chunks add to the same counter meanwhile: add this chunk's increments.
         let counted = Cell::new(0u64);
         let mut on_rows = |rows: u64| {
@@ -140,7 +140,7 @@ impl Job<'_> {
                 .collect(),
             zero_dates: self.config.zero_dates,
         };
-        let copy_in = write::postgres::copy_in_statement(spec.name, spec.targets);
+        let copy_in = crate::engine::postgres::write::copy_in_statement(spec.name, spec.targets);
         // Other chunks add to the same counters meanwhile: add this chunk's increments.
         let counted = Cell::new(row_pipe::Moved::default());
         let mut on_progress = |moved: row_pipe::Moved| {

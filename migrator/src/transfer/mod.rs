@@ -11,10 +11,10 @@ mod incremental;
 mod reject;
 pub mod row_pipe;
 pub mod state;
-pub mod write;
 
 use crate::rows::range::{self, KeyRange, Keyed};
 use crate::rows::source::Source;
+use crate::rows::write::{Writer, Written};
 use crate::rows::{load_order, plan, read};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use plan::Target;
@@ -27,7 +27,6 @@ use state::State;
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::time::Instant;
-use write::{Writer, Written};
 
 /// What to do with a row the destination refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -15,7 +15,7 @@
 //! page by page, which isolates refused rows into the reject file. Masked columns take
 //! the page path (masks work on owned values).
 
-use super::write::postgres::copy_value;
+use crate::engine::postgres::write::copy_value;
 use crate::rows::plan::Target;
 use crate::rows::source::SourcePool;
 use crate::rows::values::is_zero_date;

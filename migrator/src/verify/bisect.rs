@@ -13,51 +13,21 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
-use super::canon::{self, Rule, Side};
+use super::canon::{self, Side};
 use super::sql_hash::{self, RowHash};
+use super::sql_plan::{SqlPlan, Summary};
 use super::{ChunkResult, Job, VerifyError, Work};
 use crate::rows::apply_mask;
 use crate::rows::range::KeyRange;
 use crate::rows::read;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
-use seaway_codegen::model::{Column, Dialect};
 
 /// Ranges whose raw sums differed on equal values before the raw try is given up.
 const RAW_MISSES: u32 = 3;
 
 /// A key range `(lo, hi]` of a single integer key; `None` is open.
 pub type Range = (Option<i64>, Option<i64>);
-
-/// How a table is checked in SQL: each side's row-digest parts, and the targets the
-/// client compares itself.
-#[derive(Debug)]
-pub struct SqlPlan {
-    /// Each side's row forms (`sql_hash`) over the hashable targets and the key.
-    pub source: RowHash,
-    pub destination: RowHash,
-    /// Indexes into the plan's targets of the columns read and hashed by the client.
-    pub client: Vec<usize>,
-    /// When the client columns compare by rules that treat both sides alike: each
-    /// side's row forms over the canonical text of every column, as read. Equal text
-    /// means equal values under those rules, so a range whose sums agree on this is
-    /// equal without a row read (JSON already printed alike, floats in the same
-    /// shortest form); only when they disagree are the client columns read.
-    pub raw: Option<(RowHash, RowHash)>,
-    /// Ranges where the raw sums differed but the values were equal: after a few, the
-    /// engines evidently print this table apart, and the raw try is skipped.
-    pub raw_misses: std::sync::atomic::AtomicU32,
-    /// The smallest and largest key over both sides when the chunks were planned, which
-    /// an open range is split against.
-    pub bounds: (i64, i64),
-}
-
-/// One side's count and checksum of a range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Summary {
-    pub rows: u64,
-    pub sum: u128,
-}
 
 /// Splits `range` into at most `factor` consecutive ranges covering the same keys
 /// (`bounds` stand in for an open end; the outer parts stay open). Empty when the range
@@ -218,19 +188,20 @@ impl Job<'_> {
             read::quote(s.dialect, &table),
             read::quote(s.dialect, &key.name),
         );
-        if let sql_hash::Checksum::Streamed = row.checksum {
-            let q = sql_hash::stream_query(row, &from, &where_clause, &key);
-            let mut digester = sql_hash::Digester::new(row);
-            s.db.for_each_text_row(&q, &mut |values| digester.row(values))
-                .await
-                .map_err(|e| self.read_error(side, &table, &e))?;
-            let (rows, digest) = digester.finish();
-            return Ok(Summary {
-                rows,
-                sum: digest.unwrap_or(0),
-            });
-        }
-        let q = sql_hash::checksum_query(s.dialect, row, &from, &where_clause, &key);
+        let q = match sql_hash::range_sql(row, &from, &where_clause, &key) {
+            sql_hash::RangeSql::Stream(q) => {
+                let mut digester = sql_hash::Digester::new(row);
+                s.db.for_each_text_row(&q, &mut |values| digester.row(values))
+                    .await
+                    .map_err(|e| self.read_error(side, &table, &e))?;
+                let (rows, digest) = digester.finish();
+                return Ok(Summary {
+                    rows,
+                    sum: digest.unwrap_or(0),
+                });
+            }
+            sql_hash::RangeSql::Aggregate(q) => q,
+        };
         let rows =
             s.db.rows(&q, &[])
                 .await
@@ -336,166 +307,6 @@ impl Job<'_> {
             reason: e.to_string(),
         })?;
         Ok(summary)
-    }
-}
-
-/// The plan for checking a table in SQL, when both engines can hash rows, the key is a
-/// single integer on both sides, and at least one column can be hashed by the databases.
-/// `pg_by_value`: both sides are PostgreSQL 14 or later (`sql_hash::postgres_record`).
-pub fn sql_plan(
-    work: &Work,
-    from: Dialect,
-    to: Dialect,
-    bounds: (i64, i64),
-    pg_by_value: bool,
-) -> Option<SqlPlan> {
-    let plan = &work.plan;
-    if !(sql_hash::supported(from) && sql_hash::supported(to)) {
-        return None;
-    }
-    let records = from == Dialect::Postgres && to == Dialect::Postgres;
-    let mut source_parts = Vec::new();
-    let mut destination_parts = Vec::new();
-    let mut client = Vec::new();
-    let key = &plan.key_cols[0];
-    // The key too, so that a row moved to another key never hashes alike: it is a target
-    // column of most tables, and then not added twice.
-    let mut key_hashed = false;
-    let pairs = plan.src_cols.iter().zip(&work.dest_cols).zip(&work.rules);
-    for (i, ((src, dst), rule)) in pairs.enumerate() {
-        if plan.masks[i].is_none() && canon::hashable_in_sql(*rule, src, dst, from, to) {
-            let same = src.ty == dst.ty && src.native.eq_ignore_ascii_case(&dst.native);
-            let (s, d) = parts((from, src), (to, dst), form(records, same));
-            source_parts.push(s);
-            destination_parts.push(d);
-            key_hashed |= src.name == key.name;
-        } else {
-            client.push(i);
-        }
-    }
-    if source_parts.is_empty() {
-        return None;
-    }
-    if !key_hashed {
-        let dkey = &plan.dest_key_cols[0];
-        let same = key.ty == dkey.ty && key.native.eq_ignore_ascii_case(&dkey.native);
-        let (s, d) = parts((from, key), (to, dkey), form(records, same));
-        source_parts.push(s);
-        destination_parts.push(d);
-    }
-    let row = |dialect: Dialect, parts: &[sql_hash::Part]| {
-        if records {
-            let columns: Vec<String> = parts.iter().map(|p| p.expr.clone()).collect();
-            sql_hash::postgres_record(&columns, pg_by_value)
-        } else {
-            sql_hash::canonical(dialect, parts)
-        }
-    };
-    // The raw try needs every client column compared by a rule that reads both sides
-    // alike, and no mask (applied by the client, after reading).
-    let alike = client.iter().all(|&i| {
-        plan.masks[i].is_none() && matches!(work.rules[i], Rule::Same(_) | Rule::Float { .. })
-    });
-    let key_is_target = plan.src_cols.iter().any(|c| c.name == key.name);
-    let raw = (alike && !client.is_empty()).then(|| {
-        let mut src = Vec::new();
-        let mut dst = Vec::new();
-        for (s, d) in plan.src_cols.iter().zip(&work.dest_cols) {
-            let (s, d) = parts((from, s), (to, d), Form::Text);
-            src.push(s);
-            dst.push(d);
-        }
-        if !key_is_target {
-            let (s, d) = parts((from, key), (to, &plan.dest_key_cols[0]), Form::Text);
-            src.push(s);
-            dst.push(d);
-        }
-        (
-            sql_hash::canonical(from, &src),
-            sql_hash::canonical(to, &dst),
-        )
-    });
-    Some(SqlPlan {
-        source: row(from, &source_parts),
-        destination: row(to, &destination_parts),
-        client,
-        raw,
-        raw_misses: Default::default(),
-        bounds,
-    })
-}
-
-/// A column's parts on both sides: escaped on both when either side's text may hold
-/// any character (a PostgreSQL uuid is a MySQL `char(36)`), so equal values stay equal.
-fn parts(
-    (from, src): (Dialect, &Column),
-    (to, dst): (Dialect, &Column),
-    form: Form,
-) -> (sql_hash::Part, sql_hash::Part) {
-    let (mut s, mut d) = (part(from, src, form), part(to, dst, form));
-    let free = s.free_text || d.free_text;
-    s.free_text = free;
-    d.free_text = free;
-    (s, d)
-}
-
-/// How a column takes part in a row hashed in SQL.
-#[derive(Debug, Clone, Copy)]
-enum Form {
-    /// A field of a PostgreSQL record (`sql_hash::postgres_record`): as itself when both
-    /// sides have the column's native type (`own`) and the type has a hash function of
-    /// its own (text under `COLLATE "C"`), else as its canonical text, so that a uuid
-    /// and a varchar holding it hash alike.
-    Record { own: bool },
-    /// Canonical text (`sql_hash::column_part`).
-    Text,
-}
-
-fn form(records: bool, same: bool) -> Form {
-    if records {
-        Form::Record { own: same }
-    } else {
-        Form::Text
-    }
-}
-
-#[expect(
-    clippy::wildcard_enum_match_arm,
-    reason = "a default over the neutral types, not the engine"
-)]
-fn part(dialect: Dialect, col: &Column, form: Form) -> sql_hash::Part {
-    use seaway_codegen::model::NeutralType as T;
-    let own = match form {
-        Form::Text => return sql_hash::column_part(dialect, col),
-        Form::Record { own } => own,
-    };
-    let own_hash = own
-        && match &col.ty {
-            T::Bool
-            | T::Int { .. }
-            | T::Decimal { .. }
-            | T::Float { .. }
-            | T::Date
-            | T::Time { .. }
-            | T::Timestamp { .. }
-            | T::TimestampTz { .. }
-            | T::Uuid
-            | T::Binary { .. } => true,
-            T::Char { .. } | T::Varchar { .. } | T::Text => true,
-            T::Json => col.native.eq_ignore_ascii_case("jsonb"),
-            _ => false,
-        };
-    let quoted = read::quote(dialect, &col.name);
-    let expr = match (own_hash, &col.ty) {
-        (true, T::Char { .. } | T::Varchar { .. } | T::Text) => format!("{quoted} COLLATE \"C\""),
-        (true, _) => quoted,
-        (false, _) => format!("({}) COLLATE \"C\"", read::select_expr(dialect, col)),
-    };
-    // A record's fields need no separator or NULL marker: ROW(...) keeps them apart.
-    sql_hash::Part {
-        expr,
-        free_text: false,
-        nullable: false,
     }
 }
 

@@ -43,7 +43,9 @@ impl Rule {
         if verbatim(src, dst, from, to) {
             return Rule::Same(Family::Text);
         }
-        let into_sqlite_numeric = to == Dialect::Sqlite && from != to;
+        // An engine without typed storage (SQLite's NUMERIC affinity) keeps at most an
+        // 8-byte float of a long decimal.
+        let into_loose_numeric = !crate::engine::of(to).typed_storage() && from != to;
         match (&src.ty, &dst.ty) {
             (T::Float { bits: 32 }, _) | (_, T::Float { bits: 32 }) => Rule::Float { bits32: true },
             (T::Float { .. }, _) | (_, T::Float { .. }) => Rule::Float { bits32: false },
@@ -58,9 +60,8 @@ impl Rule {
                     length: Some(n),
                 },
             ) => Rule::BitsPadded(*n as usize),
-            // SQLite's NUMERIC affinity keeps at most an 8-byte float of a long decimal.
             (T::Decimal { precision, .. }, T::Decimal { .. })
-                if into_sqlite_numeric && precision.is_none_or(|p| p > 15) =>
+                if into_loose_numeric && precision.is_none_or(|p| p > 15) =>
             {
                 Rule::Float { bits32: false }
             }
@@ -70,7 +71,7 @@ impl Rule {
                     unsigned: true,
                 },
                 T::Decimal { .. },
-            ) if into_sqlite_numeric => Rule::Float { bits32: false },
+            ) if into_loose_numeric => Rule::Float { bits32: false },
             _ => Rule::Same(Family::of(&dst.ty)),
         }
     }
@@ -127,16 +128,13 @@ impl Rule {
 /// integers, decimals of one fixed scale on both sides (both engines print every digit
 /// of the scale) and times and timestamps (both select lists print six fractional
 /// digits). Floats, JSON kept as written, unbounded decimals and every rule that
-/// rewrites a value stay with the client. Only between PostgreSQL and MySQL/MariaDB.
+/// rewrites a value stay with the client. Asked only where both engines hash in SQL (`engine::Hash`).
 #[expect(
     clippy::wildcard_enum_match_arm,
     reason = "a default over the comparison rules, not the engine"
 )]
-pub fn hashable_in_sql(rule: Rule, src: &Column, dst: &Column, from: Dialect, to: Dialect) -> bool {
+pub fn hashable_in_sql(rule: Rule, src: &Column, dst: &Column) -> bool {
     use NeutralType as T;
-    if from == Dialect::Sqlite || to == Dialect::Sqlite {
-        return false;
-    }
     match rule {
         Rule::Same(
             Family::Text
@@ -172,7 +170,7 @@ pub fn hashable_in_sql(rule: Rule, src: &Column, dst: &Column, from: Dialect, to
 fn verbatim(src: &Column, dst: &Column, from: Dialect, to: Dialect) -> bool {
     use NeutralType as T;
     from == to
-        && from != Dialect::Sqlite
+        && crate::engine::of(from).typed_storage()
         && src.ty == dst.ty
         && src.native.eq_ignore_ascii_case(&dst.native)
         && match &src.ty {

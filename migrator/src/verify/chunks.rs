@@ -7,7 +7,7 @@
 use super::{Job, VerifyError, Work};
 use crate::rows::range::{self, KeyRange, Keyed};
 use crate::rows::read;
-use seaway_codegen::model::{Column, Dialect};
+use seaway_codegen::model::Column;
 
 impl Job<'_> {
     /// The chunks (`rows::range`): for a single integer key on both sides, ranges
@@ -46,29 +46,15 @@ impl Job<'_> {
     /// Keys per chunk: `--chunk-size`, fewer when the source's rows are wide, so that a
     /// chunk's text stays near `CHUNK_BYTES`: a PostgreSQL range digest joins a range's
     /// rows in one value (at most 1 GB), and a chunk read to be diffed is held in memory
-    /// on both sides. PostgreSQL's width is measured on a few rows as text (its catalog
-    /// counts compressed, and a table never analysed has no row count); MySQL's comes from
-    /// its catalog (its digests are streamed: only a diffed chunk is held).
+    /// on both sides. Each engine says how wide its rows are (`Read::row_width_query`).
     pub(super) async fn span(&self, work: &Work) -> i64 {
         const CHUNK_BYTES: i64 = 32 << 20;
         let s = &self.source;
         let table = &work.plan.source_table;
-        let (sql, params) = match s.dialect {
-            Dialect::Postgres => (
-                format!(
-                    "SELECT avg(octet_length(s::text))::bigint::text \
-                     FROM (SELECT * FROM {} LIMIT 32) AS s",
-                    read::quote(s.dialect, table)
-                ),
-                Vec::new(),
-            ),
-            Dialect::Mysql => (
-                "SELECT CAST(AVG_ROW_LENGTH AS CHAR) FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
-                    .to_string(),
-                vec![table.clone()],
-            ),
-            Dialect::Sqlite => return self.opts.chunk_span,
+        let quoted = read::quote(s.dialect, table);
+        let Some((sql, params)) = crate::engine::of(s.dialect).row_width_query(table, &quoted)
+        else {
+            return self.opts.chunk_span;
         };
         // Only a guide to the size: without an answer, the configured span.
         let width =

@@ -13,11 +13,13 @@ mod bisect;
 pub mod canon;
 mod chunks;
 mod compare;
+pub mod continuous;
 mod keyless;
 mod repair;
 mod report;
 mod sides;
 mod sql_hash;
+mod sql_plan;
 
 pub use report::{Difference, Kind, Report, TableReport, Values};
 
@@ -25,7 +27,7 @@ use crate::rows::load_order;
 use crate::rows::plan::{self, TablePlan};
 use crate::rows::range::KeyRange;
 use crate::rows::source::Source;
-use crate::transfer::write::Writer;
+use crate::rows::write::Writer;
 use canon::{Rule, Side};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use report::{failed, key_order, percent};
@@ -178,31 +180,11 @@ pub async fn verify(
         tables.push(report);
         extras.extend(extra);
     }
-    // Extra rows go last, children before parents, so foreign keys never refuse.
     if fatal.is_none()
         && opts.delete_extra
         && let Some(w) = &writer
     {
-        for (plan, keys) in extras.into_iter().rev() {
-            let deleted = w
-                .delete(&plan.name, &plan.dest_key_cols, &keys)
-                .await
-                .map_err(|e| VerifyError::Repair {
-                    table: plan.name.clone(),
-                    reason: dest_conn.url.scrub(&e.to_string()),
-                });
-            match deleted {
-                Ok(n) => {
-                    if let Some(t) = tables.iter_mut().find(|t| t.table == plan.name) {
-                        t.deleted = n;
-                    }
-                }
-                Err(e) => {
-                    fatal = Some(e);
-                    break;
-                }
-            }
-        }
+        fatal = job.delete_extras(w, extras, &mut tables).await.err();
     }
     source.close().await;
     destination.close().await;
@@ -270,7 +252,7 @@ struct Work {
     rules: Vec<Rule>,
     key_rules: Vec<Rule>,
     /// Set when the databases compute the checksums (`bisect.rs`).
-    sql: Option<bisect::SqlPlan>,
+    sql: Option<sql_plan::SqlPlan>,
 }
 
 /// One row as read: its key in comparable form (the match between sides), its key as
@@ -303,7 +285,7 @@ struct ChunkResult {
 
 impl ChunkResult {
     /// A range both sides' checksums prove equal: one segment, no row read.
-    fn equal(s: &bisect::Summary, d: &bisect::Summary) -> ChunkResult {
+    fn equal(s: &sql_plan::Summary, d: &sql_plan::Summary) -> ChunkResult {
         ChunkResult {
             source_rows: s.rows,
             destination_rows: d.rows,
@@ -381,7 +363,17 @@ impl Job<'_> {
         }
         let (chunks, bounds) = self.chunks(&work).await?;
         if let Some(bounds) = bounds {
-            work.sql = bisect::sql_plan(&work, from, to, bounds, self.pg_by_value);
+            work.sql = sql_plan::sql_plan(
+                sql_plan::Columns {
+                    plan: &work.plan,
+                    dest_cols: &work.dest_cols,
+                    rules: &work.rules,
+                },
+                from,
+                to,
+                bounds,
+                self.pg_by_value,
+            );
         }
         if work.sql.is_some() {
             report.checksums = "sql";

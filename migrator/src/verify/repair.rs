@@ -1,7 +1,10 @@
 //! `--repair`: missing and changed rows re-sent through the transfer writer, with the
-//! masked source values already in memory.
+//! masked source values already in memory; with `--delete-extra`, rows only the
+//! destination holds deleted after every table is checked.
 
-use super::{ChunkResult, Job, VerifyError, Work};
+use super::{ChunkResult, Job, TableReport, VerifyError, Work};
+use crate::rows::plan::TablePlan;
+use crate::rows::write::Writer;
 
 impl Job<'_> {
     /// With `--repair`, upserts the result's source rows to re-send; otherwise forgets
@@ -18,6 +21,27 @@ impl Job<'_> {
                     .map_err(|e| self.repair_error(&work.plan.name, &e))?;
             }
             _ => result.resend.clear(),
+        }
+        Ok(())
+    }
+
+    /// Deletes the extra rows found (`extras`, in load order), children before parents
+    /// so foreign keys never refuse, and records each table's count in its report. Stops
+    /// at the first failure.
+    pub(super) async fn delete_extras(
+        &self,
+        writer: &Writer,
+        extras: Vec<(TablePlan, Vec<Vec<Option<String>>>)>,
+        tables: &mut [TableReport],
+    ) -> Result<(), VerifyError> {
+        for (plan, keys) in extras.into_iter().rev() {
+            let deleted = writer
+                .delete(&plan.name, &plan.dest_key_cols, &keys)
+                .await
+                .map_err(|e| self.repair_error(&plan.name, &e))?;
+            if let Some(t) = tables.iter_mut().find(|t| t.table == plan.name) {
+                t.deleted = deleted;
+            }
         }
         Ok(())
     }

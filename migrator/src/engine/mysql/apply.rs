@@ -1,8 +1,9 @@
 //! MySQL/MariaDB: every DDL statement commits on its own, so the ledger counts them
 //! (`statements_done`) and a re-run resumes; the lock is a named `GET_LOCK`.
 
-use super::ledger::{Key, LedgerRow, SELECT_LEDGER, count, millis};
-use super::{Destination, lock};
+use crate::apply::destination::Destination;
+use crate::apply::ledger::{Key, LedgerRow, SELECT_LEDGER, count, millis};
+use crate::apply::lock;
 use seaway_codegen::config::Connection;
 use seaway_codegen::inspect::{ConnectError, connect};
 use std::time::Duration;

@@ -17,10 +17,11 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
-use super::{MultiRowInsert, WriteError, Written, non_keys};
 use crate::rows::plan::Target;
-use crate::rows::read::quote;
 use crate::rows::values::{self, Family};
+use crate::rows::write::outcome::{WriteError, Written};
+use crate::rows::write::sql::{KeyCheck, MultiRowInsert, non_keys};
+use seaway_codegen::engine::quote_ident as quote;
 use seaway_codegen::model::{Dialect, NeutralType};
 use sqlx::MySql;
 use sqlx::mysql::MySqlArguments;
@@ -118,7 +119,7 @@ fn binary(t: &Target) -> bool {
 }
 
 /// Canonical text in MySQL's input syntax, where it differs (`None`: as it is).
-pub(super) fn input(t: &Target, v: &str) -> Option<String> {
+pub(crate) fn input(t: &Target, v: &str) -> Option<String> {
     match (t.source, Family::of(&t.ty)) {
         // MySQL refuses a FLOAT literal above FLT_MAX as a double, and the shortest text
         // of the largest float (`3.4028235e38`) is just above it: write the float's
@@ -150,7 +151,7 @@ fn bind<'q>(
             // Not hex after all: let the server judge the text.
             None => query.bind(Some(hex.to_string())),
         },
-        _ => query.bind(super::for_destination(Dialect::Mysql, t, v)),
+        _ => query.bind(crate::rows::write::sql::for_input(input, t, v)),
     }
 }
 
@@ -230,15 +231,13 @@ impl MyWriter {
             .await;
         let (inserted, updated) = merged?;
         dropped?;
-        let sent = super::distinct_keys(targets, rows);
-        super::check_present::<MySql>(
+        let sent = crate::rows::write::sql::distinct_keys(targets, rows);
+        crate::rows::write::sql::check_present::<MySql>(
             &mut conn,
-            Dialect::Mysql,
+            &key_check(MAX_KEYS),
             table,
             targets,
             &sent,
-            MAX_KEYS,
-            key_placeholder,
         )
         .await?;
         Ok(Written::tally(sent.len(), inserted, updated))
@@ -357,7 +356,7 @@ fn same_value(t: &Target) -> String {
 
 /// Plain multi-row inserts on an open connection, inside the caller's transaction: an
 /// append-only table's window (no key to match on). Returns the rows the server took.
-pub(super) async fn insert_plain(
+pub(crate) async fn insert_plain(
     conn: &mut sqlx::MySqlConnection,
     limits: &Limits,
     table: &str,
@@ -365,4 +364,14 @@ pub(super) async fn insert_plain(
     rows: &[Vec<Option<String>>],
 ) -> Result<u64, WriteError> {
     insert_batches(conn, limits, table, targets, rows).await
+}
+
+/// How this writer checks which keys arrived (`rows::write::sql::count_present`).
+fn key_check(per_statement: usize) -> KeyCheck {
+    KeyCheck {
+        dialect: Dialect::Mysql,
+        per_statement,
+        placeholder: key_placeholder,
+        input,
+    }
 }

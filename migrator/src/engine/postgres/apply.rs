@@ -1,7 +1,8 @@
 //! PostgreSQL: transactional DDL, an advisory lock, the ledger in the connection's schema.
 
-use super::ledger::{Key, LedgerRow, SELECT_LEDGER, count, millis};
-use super::{Destination, lock};
+use crate::apply::destination::Destination;
+use crate::apply::ledger::{Key, LedgerRow, SELECT_LEDGER, count, millis};
+use crate::apply::lock;
 use seaway_codegen::config::Connection;
 use seaway_codegen::inspect::{ConnectError, connect};
 use std::time::Duration;

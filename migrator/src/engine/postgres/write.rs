@@ -6,10 +6,11 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
-use super::{WriteError, Written, converted, non_keys};
 use crate::rows::plan::Target;
-use crate::rows::read::quote;
 use crate::rows::values::{self, Family, copy_escape};
+use crate::rows::write::outcome::{WriteError, Written};
+use crate::rows::write::sql::{KeyCheck, common_input, non_keys};
+use seaway_codegen::engine::quote_ident as quote;
 use seaway_codegen::model::{Dialect, NeutralType};
 
 #[derive(Debug)]
@@ -49,7 +50,7 @@ fn compared(t: &Target, side: &str) -> String {
 }
 
 /// Canonical text in PostgreSQL's input syntax, where it differs (`None`: as it is).
-pub(super) fn input(t: &Target, v: &str) -> Option<String> {
+pub(crate) fn input(t: &Target, v: &str) -> Option<String> {
     match (t.source, Family::of(&t.ty)) {
         (Family::Bytes, Family::Bytes) => Some(format!("\\x{v}")),
         (Family::TimestampTz, Family::TimestampTz) => Some(format!("{v}+00")),
@@ -69,7 +70,7 @@ pub(crate) fn copy_value(t: &Target, v: Option<&str>, out: &mut String) {
         out.push_str("\\N");
         return;
     };
-    match converted(Dialect::Postgres, t, v) {
+    match input(t, v).or_else(|| common_input(t, v)) {
         Some(c) => copy_escape(Some(&c), out),
         None => copy_escape(Some(v), out),
     }
@@ -105,7 +106,7 @@ pub(crate) fn copy_in_statement(table: &str, targets: &[Target]) -> String {
 
 /// One plain `COPY` of `rows` on an open connection (inside the caller's transaction,
 /// if any); returns the rows copied.
-pub(super) async fn copy_rows(
+pub(crate) async fn copy_rows(
     conn: &mut sqlx::PgConnection,
     table: &str,
     targets: &[Target],
@@ -259,15 +260,13 @@ impl PgWriter {
             tx.commit().await?;
             return Ok(Written::inserted(inserted));
         }
-        let sent = super::distinct_keys(targets, rows);
-        super::check_present::<sqlx::Postgres>(
+        let sent = crate::rows::write::sql::distinct_keys(targets, rows);
+        crate::rows::write::sql::check_present::<sqlx::Postgres>(
             &mut tx,
-            Dialect::Postgres,
+            &key_check(MAX_KEYS),
             table,
             targets,
             &sent,
-            MAX_KEYS,
-            key_placeholder,
         )
         .await?;
         tx.commit().await?;
@@ -294,5 +293,15 @@ impl PgWriter {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// How this writer checks which keys arrived (`rows::write::sql::count_present`).
+fn key_check(per_statement: usize) -> KeyCheck {
+    KeyCheck {
+        dialect: Dialect::Postgres,
+        per_statement,
+        placeholder: key_placeholder,
+        input,
     }
 }

@@ -1,7 +1,8 @@
 //! SQLite: transactional DDL; `BEGIN IMMEDIATE` is the lock. Timestamps are UTC text.
 
-use super::ledger::{Key, LedgerRow, SELECT_LEDGER, count, millis};
-use super::{Destination, lock};
+use crate::apply::destination::Destination;
+use crate::apply::ledger::{Key, LedgerRow, SELECT_LEDGER, count, millis};
+use crate::apply::lock;
 use seaway_codegen::config::Connection;
 use seaway_codegen::inspect::{ConnectError, connect};
 use sqlx::sqlite::SqlitePool;

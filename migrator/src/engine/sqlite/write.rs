@@ -4,10 +4,11 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
-use super::{MultiRowInsert, WriteError, Written, non_keys};
 use crate::rows::plan::Target;
-use crate::rows::read::quote;
 use crate::rows::values::{self, Family};
+use crate::rows::write::outcome::{WriteError, Written};
+use crate::rows::write::sql::{KeyCheck, MultiRowInsert, non_keys};
+use seaway_codegen::engine::quote_ident as quote;
 use seaway_codegen::model::Dialect;
 use sqlx::Sqlite;
 use sqlx::query::Query;
@@ -26,7 +27,7 @@ fn placeholder(t: &Target) -> &'static str {
 }
 
 /// Canonical text in SQLite's input syntax, where it differs (`None`: as it is).
-pub(super) fn input(t: &Target, v: &str) -> Option<String> {
+pub(crate) fn input(t: &Target, v: &str) -> Option<String> {
     match (t.source, Family::of(&t.ty)) {
         (Family::TimestampTz, Family::TimestampTz) => Some(format!("{v}+00:00")),
         // `timetz` -> `TIME` drops the zone (lossy): stored as the UTC time of day.
@@ -47,7 +48,7 @@ fn bind<'q>(
     v: Option<&str>,
 ) -> Query<'q, Sqlite, SqliteArguments> {
     if !(Family::of(&t.ty) == Family::Other && t.source == Family::Other) {
-        return query.bind(super::for_destination(Dialect::Sqlite, t, v));
+        return query.bind(crate::rows::write::sql::for_input(input, t, v));
     }
     let Some(v) = v else {
         return query.bind(None::<String>);
@@ -93,28 +94,24 @@ impl LiteWriter {
                 .await
                 .map(Written::inserted);
         }
-        let sent = super::distinct_keys(targets, rows);
+        let sent = crate::rows::write::sql::distinct_keys(targets, rows);
         let per_check = MAX_PLACEHOLDERS / targets.iter().filter(|t| t.is_key).count().max(1);
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let before = super::count_present::<Sqlite>(
+        let before = crate::rows::write::sql::count_present::<Sqlite>(
             &mut tx,
-            Dialect::Sqlite,
+            &key_check(per_check),
             table,
             targets,
             &sent,
-            per_check,
-            key_placeholder,
         )
         .await?;
         let changed = write_rows(&mut tx, table, targets, rows).await?;
-        let after = super::check_present::<Sqlite>(
+        let after = crate::rows::write::sql::check_present::<Sqlite>(
             &mut tx,
-            Dialect::Sqlite,
+            &key_check(per_check),
             table,
             targets,
             &sent,
-            per_check,
-            key_placeholder,
         )
         .await?;
         tx.commit().await?;
@@ -184,7 +181,7 @@ async fn write_rows(
 /// Plain multi-row inserts on an open connection, in one transaction (a savepoint
 /// inside the caller's transaction, if any): an append-only table's window, or a table
 /// without a key. Returns the rows SQLite inserted.
-pub(super) async fn insert_plain(
+pub(crate) async fn insert_plain(
     conn: &mut sqlx::SqliteConnection,
     table: &str,
     targets: &[Target],
@@ -194,4 +191,14 @@ pub(super) async fn insert_plain(
     let n = write_rows(&mut tx, table, targets, rows).await?;
     tx.commit().await?;
     Ok(n)
+}
+
+/// How this writer checks which keys arrived (`rows::write::sql::count_present`).
+fn key_check(per_statement: usize) -> KeyCheck {
+    KeyCheck {
+        dialect: Dialect::Sqlite,
+        per_statement,
+        placeholder: key_placeholder,
+        input,
+    }
 }

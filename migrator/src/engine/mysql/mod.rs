@@ -1,0 +1,11 @@
+//! MySQL/MariaDB's home in migrator: the same files as every engine's (`engine/mod.rs`).
+
+pub mod apply;
+pub mod hash;
+pub mod read;
+pub mod write;
+
+/// MySQL/MariaDB, as the stages ask it (`engine::of`): `read.rs` and `hash.rs` implement its
+/// roles.
+#[derive(Debug, Clone, Copy)]
+pub struct Mysql;

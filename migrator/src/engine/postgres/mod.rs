@@ -1,0 +1,11 @@
+//! PostgreSQL's home in migrator: the same files as every engine's (`engine/mod.rs`).
+
+pub mod apply;
+pub mod hash;
+pub mod read;
+pub mod write;
+
+/// PostgreSQL, as the stages ask it (`engine::of`): `read.rs` and `hash.rs` implement its
+/// roles.
+#[derive(Debug, Clone, Copy)]
+pub struct Postgres;
