@@ -59,7 +59,10 @@ REPORT=${BENCH_REPORT:-$ROOT/target/bench/transfer.md}
 # ---- 1. tools --------------------------------------------------------------------------
 log "tools"
 bench_tools pgloader
-echo "$(pgloader --version | head -n1 | tr -d '"'), $(hyperfine --version), GNU time at /usr/bin/time"
+# pgloader's version, read once and whole: `pgloader --version | head -n1` closes the pipe
+# early, and pgloader (SBCL) then dies of SIGPIPE, failing the run under pipefail.
+PGLOADER_VERSION=$(pgloader --version 2>/dev/null | awk 'NR == 1' | tr -d '"')
+echo "$PGLOADER_VERSION, $(hyperfine --version), GNU time at /usr/bin/time"
 
 bench_build
 
@@ -265,7 +268,7 @@ commit=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 header="$(date -u +%Y-%m-%d) on $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), \
 $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo); \
 PostgreSQL $(pgval -d postgres -c 'SHOW server_version' | cut -d' ' -f1), MariaDB $(my -N -B -e 'SELECT version()' | cut -d- -f1), \
-pgloader $(pgloader --version | head -n1 | awk '{ print $3 }' | tr -d '"'); seaway $commit; $SRC_ROWS rows ($size in PostgreSQL); \
+pgloader $(awk '{ print $3 }' <<<"$PGLOADER_VERSION"); seaway $commit; $SRC_ROWS rows ($size in PostgreSQL); \
 $RUNS run(s) per case; seaway $seaway_args; pgloader WITH ${PGLOADER_WITH:-its defaults}"
 
 log "results"
