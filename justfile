@@ -87,6 +87,15 @@ ping:
 apply *ARGS:
     {{migrator}} apply {{ARGS}}
 
+# Serve the jobs API, its live events and the dashboard (--bind ADDR; default
+# 127.0.0.1:8080). Tokens: SEAWAY_SERVE_TOKENS=name:role:token,... or server.tokens.
+serve *ARGS:
+    {{migrator}} serve {{ARGS}}
+
+# Rewrite migrator/openapi.json from the API's handlers (a test fails when it is stale).
+serve-openapi:
+    {{migrator}} serve --openapi > migrator/openapi.json
+
 # Show which migrations the destination has applied, pending or failed.
 status:
     {{migrator}} status

@@ -134,6 +134,19 @@ pub enum Command {
         #[arg(long, value_name = "N", requires = "continuous")]
         checks: Option<u64>,
     },
+    /// Serve the jobs API (transfer, verify, apply; /test-connection, /migrate), its live
+    /// progress as Server-Sent Events, and a dashboard. Tokens: SEAWAY_SERVE_TOKENS=
+    /// name:role:token,... (role viewer, operator or admin) or `server.tokens` in the
+    /// config. SIGTERM stops jobs at a checkpoint; the next start resumes them.
+    Serve {
+        /// Address to listen on (port 0: any free port, printed at start).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        /// Print the API's OpenAPI document and exit (it is checked in as
+        /// migrator/openapi.json).
+        #[arg(long)]
+        openapi: bool,
+    },
     /// Move traffic between the monolith and a generated service through HAProxy's admin
     /// socket (`codegen route` writes the config; `routing:` in seaway.yaml).
     Route {

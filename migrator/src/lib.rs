@@ -2,7 +2,8 @@
 //! checking that configured connections answer (`ping`), applying generated migrations
 //! to the destination (`apply`, `status`), copying rows (`transfer`) and comparing them
 //! with the source (`verify`) over one row layer (`rows`) and one home per engine
-//! (`engine`), and moving traffic to generated services (`route`).
+//! (`engine`), moving traffic to generated services (`route`), and running all of it as
+//! jobs behind an HTTP API and dashboard (`serve`).
 
 pub mod apply;
 pub mod engine;
@@ -10,5 +11,6 @@ pub mod ping;
 pub mod progress;
 pub mod route;
 pub mod rows;
+pub mod serve;
 pub mod transfer;
 pub mod verify;

@@ -17,6 +17,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Serve { openapi: true, .. } = cli.command {
+        print!("{}", seaway_migrator::serve::document());
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = Config::load(&cli.config)?;
     match cli.command {
         Command::Apply {
@@ -165,6 +169,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Route { action } => route(&config, action).await,
+        Command::Serve { bind, .. } => {
+            seaway_migrator::serve::serve(config, bind, |addr| {
+                use std::io::Write;
+                // Tests and scripts read the address from this line.
+                println!("listening on http://{addr}");
+                let _ = std::io::stdout().flush();
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Ping { connection } => {
             let targets: Vec<_> = match &connection {
                 Some(name) => match config.connections.get(name) {

@@ -1,5 +1,6 @@
 //! The closed sets of values a config key takes (`mask`, `transfer.mode`,
-//! `transfer.zero_dates`), shared by the file as written (`raw.rs`) and as validated.
+//! `transfer.zero_dates`, `server.tokens[].role`), shared by the file as written
+//! (`raw.rs`) and as validated.
 
 use serde::Deserialize;
 
@@ -34,4 +35,26 @@ pub enum ZeroDates {
     Null,
     /// The row goes to the reject file with the column named.
     Reject,
+}
+
+/// What a `migrator serve` token may do; each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads jobs, their progress and the audit log.
+    Viewer,
+    /// Also starts, retries and cancels jobs and uses `/migrate` and `/test-connection`.
+    Operator,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
 }

@@ -14,7 +14,7 @@ mod unique_map;
 pub mod validate;
 
 pub use interpolate::VarSource;
-pub use kinds::{Mask, TransferMode, ZeroDates};
+pub use kinds::{Mask, Role, TransferMode, ZeroDates};
 pub use naming::Naming;
 
 use interpolate::ExpandError;
@@ -55,7 +55,31 @@ pub struct Config {
     pub services: Services,
     /// `routing:`, when traffic is routed between the monolith and the services.
     pub routing: Option<routing::Routing>,
+    /// `server:`: who may use `migrator serve` and which hosts it may reach.
+    pub server: Server,
+    /// `notify.webhook`: posted a summary when a `migrator serve` job ends. It often
+    /// carries a token in its path or query, so it is printed only redacted.
+    pub webhook: Option<String>,
     text: String,
+}
+
+/// `server:` validated.
+#[derive(Debug, Clone, Default)]
+pub struct Server {
+    /// `server.allow_hosts`: the only hosts `/test-connection` and `/migrate` connect to;
+    /// `None` means the hosts of the configured connections.
+    pub allow_hosts: Option<Vec<String>>,
+    pub tokens: Vec<ServerToken>,
+}
+
+/// A bearer token from `server.tokens`, kept as the SHA-256 of the token (hex).
+#[derive(Debug, Clone)]
+pub struct ServerToken {
+    /// Who holds it: named in the audit log.
+    pub name: String,
+    pub role: Role,
+    /// Lowercase hex SHA-256 of the token text.
+    pub sha256: String,
 }
 
 /// `services:` validated: names are safe crate and folder names.
@@ -152,6 +176,21 @@ pub struct Pattern {
 }
 
 impl Pattern {
+    /// A pattern matching exactly `name` (glob characters in it are taken literally):
+    /// for selecting tables by name outside the config file (`migrator serve`'s jobs).
+    pub fn literal(name: &str) -> Result<Pattern, String> {
+        let glob = GlobBuilder::new(&globset::escape(name))
+            .case_insensitive(true)
+            .literal_separator(false)
+            .build()
+            .map_err(|e| format!("table name `{name}`: {}", e.kind()))?;
+        Ok(Pattern {
+            text: name.to_string(),
+            line: 0,
+            matcher: glob.compile_matcher(),
+        })
+    }
+
     pub fn is_match(&self, name: &str) -> bool {
         self.matcher.is_match(name)
     }
@@ -497,8 +536,25 @@ impl Builder<'_> {
         }
         let services = self.services(raw.services)?;
         let routing = self.routing(raw.routing)?;
+        let server = self.server(raw.server)?;
+        let webhook = raw
+            .notify
+            .webhook
+            .as_deref()
+            .map(|w| self.expand("notify.webhook", w))
+            .transpose()?;
+        if let Some(w) = &webhook
+            && !(w.starts_with("http://") || w.starts_with("https://"))
+        {
+            return Err(self.err(
+                line_of_key(self.text, "webhook"),
+                "notify.webhook must be an http:// or https:// URL",
+            ));
+        }
         Ok(Config {
             routing,
+            server,
+            webhook,
             path: self.path.to_path_buf(),
             services,
             naming: raw.naming,
@@ -513,6 +569,44 @@ impl Builder<'_> {
             mappings,
             output,
             text: self.text.to_string(),
+        })
+    }
+
+    fn server(&self, raw: raw::RawServer) -> Result<Server, ConfigError> {
+        let allow_hosts = match raw.allow_hosts {
+            None => None,
+            Some(hosts) => Some(
+                hosts
+                    .iter()
+                    .map(|h| {
+                        self.expand("server.allow_hosts", h)
+                            .map(|h| h.trim().to_ascii_lowercase())
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let mut tokens = Vec::new();
+        for t in raw.tokens {
+            let line = find_line(self.text, &t.sha256).max(line_of_key(self.text, "tokens"));
+            let sha = t.sha256.trim().to_ascii_lowercase();
+            if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(self.err(
+                    line,
+                    format!(
+                        "server.tokens: token `{}`: sha256 must be the 64 hex digits of the token's SHA-256 (`printf %s \"$TOKEN\" | sha256sum`); the token itself is never written in the config",
+                        t.name
+                    ),
+                ));
+            }
+            tokens.push(ServerToken {
+                name: t.name,
+                role: t.role,
+                sha256: sha,
+            });
+        }
+        Ok(Server {
+            allow_hosts,
+            tokens,
         })
     }
 

@@ -32,6 +32,37 @@ pub struct RawConfig {
     pub services: RawServices,
     /// `routing:`: how `codegen route` and `migrator route` move traffic to the services.
     pub routing: Option<RawRouting>,
+    /// `server:`: `migrator serve`'s access and reach.
+    #[serde(default)]
+    pub server: RawServer,
+    /// `notify:`: where `migrator serve` reports finished jobs.
+    #[serde(default)]
+    pub notify: RawNotify,
+}
+
+/// `server:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub allow_hosts: Option<Vec<String>>,
+    #[serde(default)]
+    pub tokens: Vec<RawToken>,
+}
+
+/// `server.tokens[]` as written: a token is stored only as its SHA-256.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    pub name: String,
+    pub role: super::Role,
+    pub sha256: String,
+}
+
+/// `notify:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub webhook: Option<String>,
 }
 
 /// `routing:` as written (validated in `routing_check.rs`).

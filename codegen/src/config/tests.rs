@@ -110,6 +110,16 @@ fn reference_config_in_docs_parses() {
     );
     assert_eq!(cfg.connections["warehouse"].schema.as_deref(), Some("shop"));
     assert_eq!(
+        cfg.server.allow_hosts.as_deref(),
+        Some(&["db.internal".to_string(), "warehouse.internal".to_string()][..])
+    );
+    assert_eq!(cfg.server.tokens[0].name, "ci");
+    assert_eq!(cfg.server.tokens[0].role, crate::config::Role::Operator);
+    assert_eq!(
+        cfg.webhook.as_deref(),
+        Some("https://hooks.example.com/services/pw2")
+    );
+    assert_eq!(
         cfg.connections["warehouse"].url.redacted(),
         "postgres://etl:***@warehouse.internal:5432/analytics"
     );
@@ -381,4 +391,29 @@ fn key_and_append_only_are_checked_where_they_are_written() {
     assert!(e.contains(":5") && e.contains("at least one column"), "{e}");
     let e = err(&format!("{base}    key: [id]\n    append_only: true\n"));
     assert!(e.contains(":6") && e.contains("exclude each other"), "{e}");
+}
+
+#[test]
+fn a_server_token_is_its_sha256_never_the_token_itself() {
+    let text = "connections:\n  a:\n    url: \"sqlite://a.db\"\nserver:\n  tokens:\n    - name: ci\n      role: operator\n      sha256: \"my-plain-token\"\n";
+    let e = err(text);
+    assert!(
+        e.contains("seaway.yaml:8") && e.contains("64 hex digits") && e.contains("`ci`"),
+        "{e}"
+    );
+    let e = err(&text.replace("operator", "root").replace(
+        "my-plain-token",
+        "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
+    ));
+    assert!(e.contains("root") && e.contains("operator"), "{e}");
+}
+
+#[test]
+fn a_webhook_must_be_an_http_url() {
+    let e =
+        err("connections:\n  a:\n    url: \"sqlite://a.db\"\nnotify:\n  webhook: \"ftp://x/y\"\n");
+    assert!(
+        e.contains("seaway.yaml:5") && e.contains("notify.webhook"),
+        "{e}"
+    );
 }

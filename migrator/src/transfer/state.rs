@@ -38,9 +38,10 @@ struct ChunkRow(
     Option<String>,
 );
 
-/// The database behind the state.
-#[derive(Debug)]
-enum Store {
+/// The database behind the state (and behind `migrator serve`'s jobs, which live in the
+/// same store).
+#[derive(Debug, Clone)]
+pub(crate) enum Store {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -55,6 +56,7 @@ macro_rules! on_store {
         }
     };
 }
+pub(crate) use on_store;
 
 /// Table names: the SQLite file is seaway's own; in a shared PostgreSQL database the
 /// tables carry a prefix so they cannot be mistaken for (or collide with) the user's.
@@ -193,6 +195,37 @@ impl State {
             run,
             resumed: false,
         })
+    }
+
+    /// A view of run `run` in a store `migrator serve` already has open, for reading its
+    /// chunks while (or after) a job's transfer writes them. Starts nothing; never
+    /// [`State::close`] it, the pool is the server's.
+    pub(crate) fn observe(store: Store, run: i64) -> State {
+        State {
+            store,
+            run,
+            resumed: false,
+        }
+    }
+
+    /// The newest run of (source, destination), finished or not; `None` when the pair has
+    /// never been transferred (or the store has no tables yet).
+    pub async fn newest_run(
+        &self,
+        source: &str,
+        destination: &str,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let sql = self.sql(&format!(
+            "SELECT id FROM {} WHERE source = ? AND destination = ? ORDER BY id DESC LIMIT 1",
+            self.names().runs
+        ));
+        let found: Result<Option<i64>, sqlx::Error> = on_store!(&self.store, pool => {
+            sqlx::query_scalar(sql).bind(source).bind(destination).fetch_optional(pool).await
+        });
+        match found {
+            Err(sqlx::Error::Database(e)) if e.message().contains("runs") => Ok(None),
+            other => other,
+        }
     }
 
     fn sql(&self, statement: &str) -> sqlx::AssertSqlSafe<String> {
@@ -398,10 +431,15 @@ fn names_of(store: &Store) -> (&'static Names, &'static str) {
 
 /// Statements are written with `?`; PostgreSQL numbers its placeholders (`$1`, `$2`).
 /// None of the statements holds a `?` anywhere else.
-fn placeholders(store: &Store, statement: &str) -> String {
+pub(crate) fn placeholders(store: &Store, statement: &str) -> String {
     if matches!(store, Store::Sqlite(_)) {
         return statement.to_string();
     }
+    numbered(statement)
+}
+
+/// `?` placeholders as PostgreSQL's `$1`, `$2`, ... (for statements holding no other `?`).
+pub(crate) fn numbered(statement: &str) -> String {
     let mut out = String::with_capacity(statement.len() + 8);
     let mut n = 0;
     for c in statement.chars() {

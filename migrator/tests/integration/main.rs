@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod apply;
+mod browser;
 mod check;
 mod configured_schema;
 mod convergence;
@@ -18,6 +19,8 @@ mod ping;
 mod refusals;
 mod route;
 mod route_harness;
+mod serve;
+mod serve_harness;
 mod support;
 #[path = "../../../codegen/tests/integration/test_db.rs"]
 mod test_db;

@@ -157,7 +157,7 @@ const SECRET: &str = "Sw0rdf1sh-seaway-f-7731";
 
 /// `url` with a password: its own, or (when it has none and the server does not ask for
 /// one, e.g. `trust`) [`SECRET`], so the test can check the password is never printed.
-async fn with_password(engine: Engine, url: &str) -> (String, Option<String>) {
+pub async fn with_password(engine: Engine, url: &str) -> (String, Option<String>) {
     if let Some(p) = support::password_of(url) {
         return (url.to_string(), Some(p.to_string()));
     }

@@ -1,0 +1,648 @@
+//! Running jobs: each on a thread of its own with a single-threaded runtime (transfer
+//! and verify keep their per-table counters in cells, so their futures stay on one
+//! thread), reporting progress to a writer task on the server's runtime that records it
+//! in the store and publishes it to the SSE hub.
+//!
+//! Stopping: a cancel ends the job's future at its next await (the transfer state has
+//! recorded every page written before it; a page written but not recorded is upserted
+//! again on resume, never doubled) and marks the job cancelled. A shutdown does the
+//! same but leaves the job `running` in the store, so the next server resumes it.
+
+use super::events::Hub;
+use super::spec::{JobKind, JobRequest};
+use super::store::{JobRow, JobState, JobStore, StoreError, TableRow};
+use super::webhook::{self, Summary};
+use crate::transfer;
+use seaway_codegen::config::Config;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Page updates of one table are passed on at most this often.
+const UPDATE_EVERY: Duration = Duration::from_millis(250);
+/// The window rows/s is measured over.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// Why a running job is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    No,
+    /// An operator cancelled it.
+    Cancel,
+    /// The server is shutting down: the job resumes on restart.
+    Shutdown,
+}
+
+/// How a job's run ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Succeeded,
+    Failed(String),
+    Cancelled,
+    /// Stopped by a shutdown; still `running` in the store.
+    Interrupted,
+}
+
+/// What a job thread tells the writer.
+#[derive(Debug)]
+enum Update {
+    Table(TableRow),
+    Finished(Outcome),
+}
+
+/// A job being run.
+struct Live {
+    stop: watch::Sender<Stop>,
+    /// (source, destination): two transfers of one pair would share its resume state.
+    pair: (String, String),
+    /// rows/s over the last few seconds.
+    rate: f64,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a job runs with, decided when it is started.
+#[derive(Debug)]
+pub struct Plan {
+    pub kind: JobKind,
+    pub request: JobRequest,
+    /// The config the job runs with (for `/migrate`, with its inline connections: held
+    /// in memory only).
+    pub config: Config,
+    /// Start over (a new job) or resume the pair's unfinished run (a restart, a retry).
+    pub restart: bool,
+    /// A `/migrate` run's scratch project (its migration files and transfer state),
+    /// removed when the job's thread is done with it.
+    pub workdir: Option<tempfile::TempDir>,
+}
+
+/// Leaves these source tables out of the plan's transfer (a retry's finished tables).
+pub fn skip_source_tables(plan: &mut Plan, tables: &[&str]) -> Result<(), String> {
+    for t in tables {
+        plan.config
+            .tables
+            .exclude
+            .push(seaway_codegen::config::Pattern::literal(t)?);
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+pub struct Jobs {
+    store: JobStore,
+    hub: Hub,
+    /// `notify.webhook`.
+    webhook: Option<String>,
+    live: Mutex<HashMap<i64, LiveHandle>>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// `Live` behind a debug-printable handle.
+struct LiveHandle(Live);
+
+impl std::fmt::Debug for LiveHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").field("pair", &self.0.pair).finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "a {kind} job (#{job}) is already running from `{from}` to `{to}`; wait for it or cancel it"
+    )]
+    Busy {
+        kind: &'static str,
+        job: i64,
+        from: String,
+        to: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot start a thread for the job: {0}")]
+    Thread(std::io::Error),
+}
+
+impl Jobs {
+    pub fn new(store: JobStore, hub: Hub, webhook: Option<String>) -> Jobs {
+        Jobs {
+            store,
+            hub,
+            webhook,
+            live: Mutex::new(HashMap::new()),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<i64, LiveHandle>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// rows/s of a running job, 0 otherwise.
+    pub fn rate(&self, id: i64) -> f64 {
+        self.live().get(&id).map_or(0.0, |l| l.0.rate)
+    }
+
+    pub fn is_running(&self, id: i64) -> bool {
+        self.live().contains_key(&id)
+    }
+
+    /// Starts job `id` (already in the store) on its own thread; `done` hears how it
+    /// ended.
+    pub fn start(
+        self: &Arc<Self>,
+        id: i64,
+        plan: Plan,
+        done: Option<oneshot::Sender<Outcome>>,
+    ) -> Result<(), StartError> {
+        // Two runs between the same two databases would share the transfer's resume
+        // state: they are told apart by where they connect, not by connection names.
+        let url_of = |name: &str| {
+            plan.config
+                .connections
+                .get(name)
+                .map_or_else(|| name.to_string(), |c| c.url.redacted().to_string())
+        };
+        let pair = (
+            url_of(&plan.config.source),
+            url_of(plan.config.destination.as_deref().unwrap_or("")),
+        );
+        // Only a transfer job's chunks are in the server's store (a `/migrate` run keeps
+        // its transfer state in its scratch project).
+        let run_of = (plan.kind == JobKind::Transfer).then(|| {
+            (
+                plan.config.source.clone(),
+                plan.config.destination.clone().unwrap_or_default(),
+            )
+        });
+        let (stop_tx, stop_rx) = watch::channel(Stop::No);
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut live = self.live();
+            if let Some((job, _)) = live.iter().find(|(_, l)| l.0.pair == pair) {
+                return Err(StartError::Busy {
+                    kind: plan.kind.as_str(),
+                    job: *job,
+                    from: pair.0,
+                    to: pair.1,
+                });
+            }
+            live.insert(
+                id,
+                LiveHandle(Live {
+                    stop: stop_tx,
+                    pair,
+                    rate: 0.0,
+                    thread: None,
+                }),
+            );
+        }
+        let jobs = Arc::clone(self);
+        let job_webhook = plan.request.webhook.clone();
+        self.runtime.spawn(async move {
+            jobs.write(id, run_of, job_webhook, rx, done).await;
+        });
+        let thread = std::thread::Builder::new()
+            .name(format!("job-{id}"))
+            .spawn(move || run_thread(plan, tx, stop_rx))
+            .map_err(StartError::Thread)?;
+        if let Some(l) = self.live().get_mut(&id) {
+            l.0.thread = Some(thread);
+        }
+        Ok(())
+    }
+
+    /// Asks job `id` to stop; false when it is not running.
+    pub fn cancel(&self, id: i64) -> bool {
+        match self.live().get(&id) {
+            Some(l) => l.0.stop.send(Stop::Cancel).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Stops every job for a shutdown and waits (at most `grace`) for their threads: each
+    /// is left `running` in the store, to resume when the server starts again.
+    pub async fn shutdown(&self, grace: Duration) {
+        let threads: Vec<std::thread::JoinHandle<()>> = {
+            let mut live = self.live();
+            live.values_mut()
+                .filter_map(|l| {
+                    let _ = l.0.stop.send(Stop::Shutdown);
+                    l.0.thread.take()
+                })
+                .collect()
+        };
+        let deadline = Instant::now() + grace;
+        for t in threads {
+            while !t.is_finished() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// The writer: records each update, publishes the job's view, and on the end sets
+    /// the job's state and sends the webhooks.
+    async fn write(
+        self: Arc<Self>,
+        id: i64,
+        run_of: Option<(String, String)>,
+        job_webhook: Option<String>,
+        mut rx: mpsc::UnboundedReceiver<Update>,
+        done: Option<oneshot::Sender<Outcome>>,
+    ) {
+        let mut tables: BTreeMap<String, TableRow> = self
+            .store
+            .tables(id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.tbl.clone(), t))
+            .collect();
+        let mut samples: VecDeque<(Instant, i64)> = VecDeque::new();
+        let mut run_known = run_of.is_none();
+        if let Err(e) = self.store.set_state(id, JobState::Running, None).await {
+            tracing::error!("job {id}: {e}");
+        }
+        self.publish(id).await;
+        let mut outcome = Outcome::Failed("the job's thread ended without a result".into());
+        while let Some(update) = rx.recv().await {
+            match update {
+                Update::Table(t) => {
+                    if !run_known
+                        && let Some((source, destination)) = &run_of
+                        && let Some(run) = self.store.newest_run(source, destination).await
+                    {
+                        if let Err(e) = self.store.set_run(id, run).await {
+                            tracing::error!("job {id}: {e}");
+                        }
+                        run_known = true;
+                    }
+                    if let Err(e) = self.store.put_table(id, &t).await {
+                        tracing::error!("job {id}: {e}");
+                    }
+                    tables.insert(t.tbl.clone(), t);
+                    let total: i64 = tables.values().map(|t| t.rows_done).sum();
+                    let now = Instant::now();
+                    samples.push_back((now, total));
+                    while samples
+                        .front()
+                        .is_some_and(|(at, _)| now.duration_since(*at) > RATE_WINDOW)
+                    {
+                        samples.pop_front();
+                    }
+                    let rate = match (samples.front(), samples.back()) {
+                        (Some((t0, r0)), Some((t1, r1))) if t1 > t0 => {
+                            (r1 - r0).max(0) as f64 / t1.duration_since(*t0).as_secs_f64()
+                        }
+                        _ => 0.0,
+                    };
+                    if let Some(l) = self.live().get_mut(&id) {
+                        l.0.rate = rate;
+                    }
+                    self.publish(id).await;
+                }
+                Update::Finished(o) => {
+                    outcome = o;
+                    break;
+                }
+            }
+        }
+        let final_state = match &outcome {
+            Outcome::Succeeded => Some((JobState::Succeeded, None)),
+            Outcome::Failed(e) => Some((JobState::Failed, Some(e.as_str()))),
+            Outcome::Cancelled => Some((JobState::Cancelled, None)),
+            Outcome::Interrupted => None,
+        };
+        if let Some((state, error)) = final_state
+            && let Err(e) = self.store.set_state(id, state, error).await
+        {
+            tracing::error!("job {id}: {e}");
+        }
+        self.live().remove(&id);
+        self.publish(id).await;
+        if let Some((state, _)) = final_state {
+            let targets: Vec<String> = self
+                .webhook
+                .iter()
+                .chain(job_webhook.iter())
+                .cloned()
+                .collect();
+            if !targets.is_empty()
+                && let Ok(Some(job)) = self.store.job(id).await
+            {
+                let summary = Summary::new(&job, state, &tables);
+                for url in targets {
+                    let summary = summary.clone();
+                    // Never blocks the job: the posts (and their retries) run apart.
+                    tokio::spawn(async move { webhook::deliver(&url, &summary).await });
+                }
+            }
+        }
+        if let Some(done) = done {
+            let _ = done.send(outcome);
+        }
+    }
+
+    /// Sends the job's current view to the SSE hub.
+    async fn publish(&self, id: i64) {
+        match self.store.job(id).await {
+            Ok(Some(job)) => {
+                let tables = self.store.tables(id).await.unwrap_or_default();
+                let view = super::api::JobView::new(&job, tables, self.rate(id));
+                self.hub.publish(id, &view);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!("job {id}: {e}"),
+        }
+    }
+
+    /// Jobs a previous server left running: resumed, except those whose connections
+    /// were inline (their password was never stored), which are marked failed.
+    pub async fn resume_all(self: &Arc<Self>, base: &Config) -> Result<Vec<i64>, StoreError> {
+        let mut resumed = Vec::new();
+        for job in self.store.jobs().await? {
+            if job.state.is_final() {
+                continue;
+            }
+            if job.inline {
+                self.store
+                    .set_state(
+                        job.id,
+                        JobState::Failed,
+                        Some("the server restarted while this run was going; its connections were given inline with a password, which is never stored, so it cannot resume: send the request again"),
+                    )
+                    .await?;
+                continue;
+            }
+            match plan_of(&job, base) {
+                Ok(plan) => match self.start(job.id, plan, None) {
+                    Ok(()) => resumed.push(job.id),
+                    Err(e) => {
+                        self.store
+                            .set_state(
+                                job.id,
+                                JobState::Failed,
+                                Some(&format!("not resumed after a restart: {e}")),
+                            )
+                            .await?
+                    }
+                },
+                Err(reason) => {
+                    self.store
+                        .set_state(
+                            job.id,
+                            JobState::Failed,
+                            Some(&format!("not resumed after a restart: {reason}")),
+                        )
+                        .await?
+                }
+            }
+        }
+        Ok(resumed)
+    }
+}
+
+/// The plan to resume a stored job with: its request against the server's config.
+pub fn plan_of(job: &JobRow, base: &Config) -> Result<Plan, String> {
+    let request: JobRequest = serde_json::from_str(&job.spec)
+        .map_err(|e| format!("its stored request no longer parses ({e})"))?;
+    let config = request.config(base).map_err(|p| p.detail)?;
+    Ok(Plan {
+        kind: request.kind,
+        request,
+        config,
+        restart: false,
+        workdir: None,
+    })
+}
+
+/// The job's thread: a runtime of its own, the job's future raced against a stop.
+fn run_thread(plan: Plan, tx: mpsc::UnboundedSender<Update>, mut stop: watch::Receiver<Stop>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = tx.send(Update::Finished(Outcome::Failed(format!(
+                "cannot start the job's runtime: {e}"
+            ))));
+            return;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let work = run(&plan, &tx);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                outcome = &mut work => return outcome,
+                changed = stop.changed() => {
+                    let why = *stop.borrow();
+                    match (changed, why) {
+                        (Ok(()), Stop::Cancel) => return Outcome::Cancelled,
+                        (Ok(()), Stop::Shutdown) | (Err(_), _) => return Outcome::Interrupted,
+                        (Ok(()), Stop::No) => {}
+                    }
+                }
+            }
+        }
+    });
+    let _ = tx.send(Update::Finished(outcome));
+}
+
+/// Each table's progress, passed on to the writer at most every [`UPDATE_EVERY`].
+#[derive(Debug)]
+pub struct Progress<'a> {
+    tx: &'a mpsc::UnboundedSender<Update>,
+    tables: HashMap<String, (TableRow, Instant)>,
+}
+
+impl Progress<'_> {
+    fn send(&mut self, table: &str, force: bool, change: impl FnOnce(&mut TableRow)) {
+        let now = Instant::now();
+        let (row, last) = self.tables.entry(table.to_string()).or_insert_with(|| {
+            (
+                TableRow {
+                    tbl: table.to_string(),
+                    state: "running".into(),
+                    ..TableRow::default()
+                },
+                now - UPDATE_EVERY,
+            )
+        });
+        change(row);
+        if force || now.duration_since(*last) >= UPDATE_EVERY {
+            *last = now;
+            let _ = self.tx.send(Update::Table(row.clone()));
+        }
+    }
+}
+
+async fn run(plan: &Plan, tx: &mpsc::UnboundedSender<Update>) -> Outcome {
+    let mut progress = Progress {
+        tx,
+        tables: HashMap::new(),
+    };
+    match plan.kind {
+        JobKind::Transfer => run_transfer(plan, &mut progress).await,
+        JobKind::Migrate => super::migrate::run(plan, &mut progress).await,
+        JobKind::Verify => {
+            let defaults = crate::verify::Options::default();
+            let chunk = plan.request.chunk_size.unwrap_or(defaults.chunk_span);
+            let opts = crate::verify::Options {
+                workers: plan
+                    .request
+                    .workers
+                    .map_or(defaults.workers, |w| w as usize),
+                chunk_span: chunk,
+                page_size: plan.request.batch_size.map_or_else(
+                    || {
+                        defaults
+                            .page_size
+                            .max(usize::try_from(chunk).unwrap_or(0).saturating_add(1))
+                    },
+                    |b| b as usize,
+                ),
+                ..defaults
+            };
+            let result = crate::verify::verify(&plan.config, &opts, &mut |t| {
+                progress.send(&t.table, true, |row| {
+                    row.source_table = Some(t.source_table.clone());
+                    row.state = if t.error.is_some() { "failed" } else { "done" }.into();
+                    row.rows_done = t.rows_checked as i64;
+                    row.rows_total = Some(t.source_rows as i64);
+                    row.rejected = (t.missing + t.extra + t.changed) as i64;
+                    row.chunks = t.chunks as i64;
+                    row.error = t.error.clone();
+                });
+            })
+            .await;
+            match result {
+                Err(e) => Outcome::Failed(scrub(&plan.config, &e.to_string())),
+                Ok(report) => {
+                    let failed: Vec<&str> = report
+                        .tables
+                        .iter()
+                        .filter(|t| t.error.is_some())
+                        .map(|t| t.table.as_str())
+                        .collect();
+                    let differing: Vec<&str> = report
+                        .tables
+                        .iter()
+                        .filter(|t| t.differs())
+                        .map(|t| t.table.as_str())
+                        .collect();
+                    if !failed.is_empty() {
+                        Outcome::Failed(format!("verify failed for {}", failed.join(", ")))
+                    } else if !differing.is_empty() {
+                        Outcome::Failed(format!(
+                            "the destination differs from the source in {}",
+                            differing.join(", ")
+                        ))
+                    } else {
+                        Outcome::Succeeded
+                    }
+                }
+            }
+        }
+        JobKind::Apply => {
+            let options = crate::apply::ApplyOptions {
+                sections: crate::apply::SectionChoice::All,
+                dry_run: false,
+                lock_timeout: None,
+            };
+            match crate::apply::apply(&plan.config, &options, &mut |_| {}).await {
+                Ok(_) => Outcome::Succeeded,
+                Err(e) => Outcome::Failed(scrub(&plan.config, &e.to_string())),
+            }
+        }
+    }
+}
+
+/// A transfer's progress event as table rows.
+pub fn transfer_event(progress: &mut Progress<'_>, event: transfer::Event<'_>) {
+    match event {
+        transfer::Event::Started { .. } => {}
+        transfer::Event::TableStarted {
+            table,
+            chunks,
+            rows,
+            done,
+        } => progress.send(table, true, |row| {
+            row.state = "running".into();
+            row.chunks = chunks as i64;
+            row.rows_total = rows.map(|r| r as i64);
+            row.rows_done = done as i64;
+            row.error = None;
+        }),
+        transfer::Event::Page { table, rows } => {
+            progress.send(table, false, |row| row.rows_done = rows as i64)
+        }
+        transfer::Event::TableDone(report) => progress.send(&report.table, true, |row| {
+            row.state = if report.error.is_some() {
+                "failed"
+            } else {
+                "done"
+            }
+            .into();
+            row.rows_done = report.rows as i64;
+            row.rejected = report.rejected as i64;
+            row.error = report.error.clone();
+            row.source_table = Some(report.source_table.clone());
+        }),
+    }
+}
+
+async fn run_transfer(plan: &Plan, progress: &mut Progress<'_>) -> Outcome {
+    let defaults = transfer::Options::default();
+    let opts = transfer::Options {
+        restart: plan.restart,
+        page_size: plan
+            .request
+            .batch_size
+            .map_or(defaults.page_size, |b| b as usize),
+        chunk_span: plan.request.chunk_size.unwrap_or(defaults.chunk_span),
+        workers: plan
+            .request
+            .workers
+            .map_or(defaults.workers, |w| w as usize),
+        ..defaults
+    };
+    let result =
+        transfer::transfer(&plan.config, &opts, &mut |e| transfer_event(progress, e)).await;
+    transfer_outcome(&plan.config, result)
+}
+
+/// A transfer's result as the job's outcome: failed when the run or any table failed.
+pub fn transfer_outcome(
+    config: &Config,
+    result: Result<transfer::Report, transfer::TransferError>,
+) -> Outcome {
+    match result {
+        Err(e) => Outcome::Failed(scrub(config, &e.to_string())),
+        Ok(report) => {
+            let failed: Vec<String> = report
+                .tables
+                .iter()
+                .filter_map(|t| Some(format!("{}: {}", t.table, t.error.as_deref()?)))
+                .collect();
+            if failed.is_empty() {
+                Outcome::Succeeded
+            } else {
+                Outcome::Failed(format!(
+                    "{} table(s) failed (retry copies only those): {}",
+                    failed.len(),
+                    failed.join("; ")
+                ))
+            }
+        }
+    }
+}
+
+/// A message with every configured connection's password removed.
+pub fn scrub(config: &Config, text: &str) -> String {
+    config
+        .connections
+        .values()
+        .fold(text.to_string(), |t, c| c.url.scrub(&t))
+}
