@@ -108,6 +108,15 @@ impl JobView {
     }
 }
 
+/// One Server-Sent Event of a job stream.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobEvent {
+    /// Always `job`.
+    pub event: String,
+    /// The job's whole view (a JobView) as JSON text.
+    pub data: String,
+}
+
 /// `GET /health`'s answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -503,7 +512,7 @@ pub async fn cancel_job(
     security(("bearer" = []), ("session" = [])),
     params(("id" = i64, Path, description = "Job id")),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = JobEvent),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -525,7 +534,7 @@ pub async fn job_events(
 #[utoipa::path(get, path = "/api/events", tag = "jobs",
     security(("bearer" = []), ("session" = [])),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = JobEvent),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn all_events(State(app): AppState, _caller: Caller) -> Response {

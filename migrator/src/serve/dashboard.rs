@@ -58,7 +58,7 @@ pub async fn login(
 
 /// Ends the dashboard session (its CSRF token is required, like any state change).
 #[utoipa::path(post, path = "/logout", tag = "access",
-    security(("session" = [])),
+    security(("bearer" = []), ("session" = [])),
     responses(
         (status = 204, description = "Signed out; the cookie is cleared"),
         (status = 401, body = Problem, content_type = "application/problem+json"),

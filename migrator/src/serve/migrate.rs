@@ -173,7 +173,18 @@ fn inline_connection(
     let scheme = scheme(&format!("{field}_type"), engine)?;
     check_host(&format!("{field}.host"), &e.host)?;
     app.allow.check(&format!("{field}.host"), &e.host)?;
-    check_name(&format!("{field}.database"), &e.database)?;
+    // Written into the URL as it is: a name that would need escaping there is refused.
+    if e.database.is_empty()
+        || !e
+            .database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
+    {
+        return Err(Problem::bad_request(format!(
+            "{field}.database: `{}` is not a database name this endpoint takes (letters, digits, `_`, `-`, `.`, `$`)",
+            e.database.chars().take(80).collect::<String>()
+        )));
+    }
     let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
     let user = e.username.as_deref().map(enc).unwrap_or_default();
     let userinfo = match (&e.username, &e.password) {
@@ -185,7 +196,7 @@ fn inline_connection(
         "{scheme}://{userinfo}{}:{}/{}",
         e.host,
         e.port.unwrap_or(default_port(scheme)),
-        enc(&e.database)
+        e.database
     );
     let url = DbUrl::parse(&text, std::path::Path::new("."))
         .map_err(|err| Problem::bad_request(format!("{field}: {err}")))?;
@@ -379,6 +390,11 @@ pub async fn migrate(
     let mut config = Config::from_text(&path, &text, &VarSource::default()).map_err(|e| {
         Problem::bad_request(source.url.scrub(&destination.url.scrub(&e.to_string())))
     })?;
+    // A database that was a /migrate destination holds seaway's ledger: never copied.
+    config
+        .tables
+        .exclude
+        .push(Pattern::literal(seaway_codegen::diff::LEDGER_TABLE).map_err(Problem::internal)?);
     if !req.tables.is_empty() {
         config.tables.include = req
             .tables

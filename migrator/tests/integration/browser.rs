@@ -269,7 +269,7 @@ async fn the_dashboard_signs_in_follows_a_transfer_live_retries_a_failed_table_a
     );
 
     // Start a transfer with small pages, so there is progress to watch.
-    browser.type_in("#start-batch", "3").await;
+    browser.type_in("#start-batch", "10").await;
     browser.click("#start").await;
     browser
         .wait_for("the job page", "return location.pathname.startsWith('/jobs/') && !document.getElementById('job').hidden;")

@@ -333,7 +333,7 @@ async fn a_transfer_job_streams_progress_resumes_after_sigterm_and_sigkill_and_n
     let c = Client::new(&server);
 
     // Small pages: the run lasts long enough to be stopped twice in the middle.
-    let body = json!({"kind": "transfer", "batch_size": 4, "workers": 1, "chunk_size": 2000});
+    let body = json!({"kind": "transfer", "batch_size": 40, "workers": 1, "chunk_size": 2000});
     let started = c.post("/api/jobs", OPERATOR, &body).await;
     assert_eq!(started.status, 201, "{}", started.text);
     let id = started.json()["id"].as_i64().expect("id");
