@@ -186,12 +186,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     None => anyhow::bail!(
                         "--connection {name}: no such connection in {} (connections: {})",
                         config.path.display(),
-                        config
-                            .connections
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        config.connection_names()
                     ),
                 },
                 None => config.connections.values().collect(),

@@ -284,6 +284,15 @@ impl Config {
         }
     }
 
+    /// The connections' names, for messages: `a, b, c`.
+    pub fn connection_names(&self) -> String {
+        self.connections
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn source_connection(&self) -> &Connection {
         // `build` guarantees the source names a connection.
         &self.connections[&self.source]

@@ -7,7 +7,7 @@ use super::App;
 use super::auth::{Caller, Operator, Via};
 use super::events;
 use super::jobs::{Plan, StartError};
-use super::problem::Problem;
+use super::problem::{JobActionRefusals, JobReadRefusals, Problem};
 use super::spec::{JobKind, JobRequest, StrictJson};
 use super::store::{JobRow, JobState, StoreError, TableRow};
 use super::webhook;
@@ -335,9 +335,7 @@ pub async fn create_job(
     params(("id" = i64, Path, description = "Job id")),
     responses(
         (status = 200, body = JobView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        JobReadRefusals,
     ))]
 pub async fn get_job(
     State(app): AppState,
@@ -353,9 +351,7 @@ pub async fn get_job(
     params(("id" = i64, Path, description = "Job id"), ("table" = String, Path, description = "Destination table")),
     responses(
         (status = 200, body = TableDetail),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        JobReadRefusals,
     ))]
 pub async fn get_table(
     State(app): AppState,
@@ -412,11 +408,7 @@ pub async fn get_table(
     params(("id" = i64, Path, description = "Job id")),
     responses(
         (status = 202, description = "Running again", body = JobView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The job is running, or succeeded", body = Problem, content_type = "application/problem+json"),
+        JobActionRefusals,
     ))]
 pub async fn retry_job(
     State(app): AppState,
@@ -482,11 +474,7 @@ pub async fn retry_job(
     params(("id" = i64, Path, description = "Job id")),
     responses(
         (status = 202, description = "Cancelling", body = JobView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The job is not running", body = Problem, content_type = "application/problem+json"),
+        JobActionRefusals,
     ))]
 pub async fn cancel_job(
     State(app): AppState,
@@ -513,9 +501,7 @@ pub async fn cancel_job(
     params(("id" = i64, Path, description = "Job id")),
     responses(
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = JobEvent),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        JobReadRefusals,
     ))]
 pub async fn job_events(
     State(app): AppState,

@@ -374,19 +374,10 @@ impl Jobs {
                     .await?;
                 continue;
             }
-            match plan_of(&job, base) {
-                Ok(plan) => match self.start(job.id, plan, None) {
-                    Ok(()) => resumed.push(job.id),
-                    Err(e) => {
-                        self.store
-                            .set_state(
-                                job.id,
-                                JobState::Failed,
-                                Some(&format!("not resumed after a restart: {e}")),
-                            )
-                            .await?
-                    }
-                },
+            let started = plan_of(&job, base)
+                .and_then(|plan| self.start(job.id, plan, None).map_err(|e| e.to_string()));
+            match started {
+                Ok(()) => resumed.push(job.id),
                 Err(reason) => {
                     self.store
                         .set_state(
@@ -520,18 +511,16 @@ async fn run(plan: &Plan, tx: &mpsc::UnboundedSender<Update>) -> Outcome {
             match result {
                 Err(e) => Outcome::Failed(scrub(&plan.config, &e.to_string())),
                 Ok(report) => {
-                    let failed: Vec<&str> = report
-                        .tables
-                        .iter()
-                        .filter(|t| t.error.is_some())
-                        .map(|t| t.table.as_str())
-                        .collect();
-                    let differing: Vec<&str> = report
-                        .tables
-                        .iter()
-                        .filter(|t| t.differs())
-                        .map(|t| t.table.as_str())
-                        .collect();
+                    let names = |keep: fn(&crate::verify::TableReport) -> bool| {
+                        report
+                            .tables
+                            .iter()
+                            .filter(|t| keep(t))
+                            .map(|t| t.table.as_str())
+                            .collect::<Vec<_>>()
+                    };
+                    let failed = names(|t| t.error.is_some());
+                    let differing = names(crate::verify::TableReport::differs);
                     if !failed.is_empty() {
                         Outcome::Failed(format!("verify failed for {}", failed.join(", ")))
                     } else if !differing.is_empty() {

@@ -279,7 +279,7 @@ pub async fn test_connection(
         (Some(name), None) => app.config.connections.get(name).cloned().ok_or_else(|| {
             Problem::bad_request(format!(
                 "connection: `{name}` is not a connection of the server's config; connections are: {}",
-                app.config.connections.keys().cloned().collect::<Vec<_>>().join(", ")
+                app.config.connection_names()
             ))
         })?,
         (None, Some(engine)) => {

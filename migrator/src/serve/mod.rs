@@ -111,24 +111,16 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
 
 /// Resolves when the process is asked to stop (SIGTERM or Ctrl-C).
 async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+        return;
     }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Serves until SIGTERM or Ctrl-C; then running jobs are stopped at their next

@@ -75,3 +75,37 @@ impl IntoResponse for Problem {
         response
     }
 }
+
+/// What a route reading one job refuses with.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum JobReadRefusals {
+    /// The job id is not an integer.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No token, or one the server does not know.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// There is no such job (or table of it).
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+}
+
+/// What a route acting on one job (retry, cancel) refuses with.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum JobActionRefusals {
+    /// The job id is not an integer.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No token, or one the server does not know.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// The role is below operator, or a session request lacks its CSRF token.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// There is no such job.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// The job is not in a state this action applies to.
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(Problem),
+}

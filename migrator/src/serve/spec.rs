@@ -193,12 +193,7 @@ fn connection(config: &Config, field: &str, name: &str) -> Result<String, Proble
     Err(Problem::bad_request(format!(
         "{field}: `{name}` is not a connection of the server's config ({}); connections are: {}",
         config.path.display(),
-        config
-            .connections
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
+        config.connection_names()
     )))
 }
 

@@ -152,25 +152,17 @@ pub struct JobStore {
     name: String,
 }
 
-const SQLITE_DDL: &str = "
-CREATE TABLE IF NOT EXISTS seaway_serve_jobs (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, spec TEXT NOT NULL,
+/// The jobs store's tables; `{int}` and `{serial}` are the engine's integer and
+/// auto-numbered key types.
+const DDL: &str = "
+CREATE TABLE IF NOT EXISTS seaway_serve_jobs (id {serial}, kind TEXT NOT NULL, spec TEXT NOT NULL,
     state TEXT NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT, error TEXT,
-    run INTEGER, inline_secret INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS seaway_serve_job_tables (job INTEGER NOT NULL, tbl TEXT NOT NULL, state TEXT NOT NULL,
-    rows_done INTEGER NOT NULL DEFAULT 0, rows_total INTEGER, rejected INTEGER NOT NULL DEFAULT 0,
-    chunks INTEGER NOT NULL DEFAULT 0, error TEXT, source_tbl TEXT, PRIMARY KEY (job, tbl));
-CREATE TABLE IF NOT EXISTS seaway_serve_audit (id INTEGER PRIMARY KEY, at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
-    job INTEGER, detail TEXT);";
-
-const POSTGRES_DDL: &str = "
-CREATE TABLE IF NOT EXISTS seaway_serve_jobs (id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, spec TEXT NOT NULL,
-    state TEXT NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT, error TEXT,
-    run BIGINT, inline_secret BIGINT NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS seaway_serve_job_tables (job BIGINT NOT NULL, tbl TEXT NOT NULL, state TEXT NOT NULL,
-    rows_done BIGINT NOT NULL DEFAULT 0, rows_total BIGINT, rejected BIGINT NOT NULL DEFAULT 0,
-    chunks BIGINT NOT NULL DEFAULT 0, error TEXT, source_tbl TEXT, PRIMARY KEY (job, tbl));
-CREATE TABLE IF NOT EXISTS seaway_serve_audit (id BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
-    job BIGINT, detail TEXT);";
+    run {int}, inline_secret {int} NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS seaway_serve_job_tables (job {int} NOT NULL, tbl TEXT NOT NULL, state TEXT NOT NULL,
+    rows_done {int} NOT NULL DEFAULT 0, rows_total {int}, rejected {int} NOT NULL DEFAULT 0,
+    chunks {int} NOT NULL DEFAULT 0, error TEXT, source_tbl TEXT, PRIMARY KEY (job, tbl));
+CREATE TABLE IF NOT EXISTS seaway_serve_audit (id {serial}, at TEXT NOT NULL, who TEXT NOT NULL,
+    action TEXT NOT NULL, job {int}, detail TEXT);";
 
 const JOB_COLUMNS: &str =
     "id, kind, spec, state, created_by, created_at, finished_at, error, run, inline_secret";
@@ -228,12 +220,15 @@ impl JobStore {
             }
         };
         let this = JobStore { store, name };
-        let ddl = match &this.store {
-            Store::Sqlite(_) => SQLITE_DDL,
-            Store::Postgres(_) => POSTGRES_DDL,
+        let (int, serial) = match &this.store {
+            Store::Sqlite(_) => ("INTEGER", "INTEGER PRIMARY KEY"),
+            Store::Postgres(_) => ("BIGINT", "BIGSERIAL PRIMARY KEY"),
         };
-        on_store!(&this.store, pool => sqlx::raw_sql(ddl).execute(pool).await.map(drop))
-            .map_err(|e| this.err(e))?;
+        let ddl = DDL.replace("{int}", int).replace("{serial}", serial);
+        on_store!(&this.store, pool => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(ddl)).execute(pool).await.map(drop)
+        })
+        .map_err(|e| this.err(e))?;
         Ok(this)
     }
 

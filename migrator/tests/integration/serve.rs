@@ -36,6 +36,19 @@ fn sqlite_destination(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("dest.sqlite").display())
 }
 
+/// The table's chunk grid: some chunks, all done.
+async fn assert_chunks_done(c: &Client, id: i64, table: &str) {
+    let detail = c
+        .get(&format!("/api/jobs/{id}/tables/{table}"), VIEWER)
+        .await
+        .json();
+    let chunks = detail["chunks"].as_array().expect("chunks");
+    assert!(
+        !chunks.is_empty() && chunks.iter().all(|ch| ch["state"] == "done"),
+        "{detail}"
+    );
+}
+
 fn is_final(job: &Value) -> bool {
     matches!(
         job["state"].as_str(),
@@ -334,9 +347,7 @@ async fn a_transfer_job_streams_progress_resumes_after_sigterm_and_sigkill_and_n
 
     // Small pages: the run lasts long enough to be stopped twice in the middle.
     let body = json!({"kind": "transfer", "batch_size": 40, "workers": 1, "chunk_size": 2000});
-    let started = c.post("/api/jobs", OPERATOR, &body).await;
-    assert_eq!(started.status, 201, "{}", started.text);
-    let id = started.json()["id"].as_i64().expect("id");
+    let id = c.start_job(&body).await;
 
     // Progress arrives as events: the rows done grow while the job runs.
     let mut seen = Vec::new();
@@ -407,15 +418,7 @@ async fn a_transfer_job_streams_progress_resumes_after_sigterm_and_sigkill_and_n
     dest.close().await;
 
     // The chunk grid's data: every chunk of a table is done.
-    let detail = c
-        .get(&format!("/api/jobs/{id}/tables/Track"), VIEWER)
-        .await
-        .json();
-    let chunks = detail["chunks"].as_array().expect("chunks");
-    assert!(
-        !chunks.is_empty() && chunks.iter().all(|ch| ch["state"] == "done"),
-        "{detail}"
-    );
+    assert_chunks_done(&c, id, "Track").await;
 
     // The password is in no response, log line or store file.
     let _ = c.get("/api/jobs", VIEWER).await;
@@ -628,9 +631,7 @@ async fn a_webhook_receiver_gets_one_summary_per_finished_job() {
     let c = Client::new(&server);
     let mut ids = Vec::new();
     for kind in ["transfer", "verify"] {
-        let r = c.post("/api/jobs", OPERATOR, &json!({"kind": kind})).await;
-        assert_eq!(r.status, 201, "{}", r.text);
-        let id = r.json()["id"].as_i64().expect("id");
+        let id = c.start_job(&json!({"kind": kind})).await;
         let job = c.wait_job(id, is_final).await;
         ids.push((id, job["state"].as_str().expect("state").to_string()));
     }
@@ -714,11 +715,7 @@ async fn schemathesis_finds_no_server_error_or_response_outside_the_document() {
     let server = Server::start(&config);
     let c = Client::new(&server);
     // A finished job, so the job routes have one to answer about.
-    let r = c
-        .post("/api/jobs", OPERATOR, &json!({"kind": "transfer"}))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let id = r.json()["id"].as_i64().expect("id");
+    let id = c.start_job(&json!({"kind": "transfer"})).await;
     c.wait_job(id, is_final).await;
     let doc = support::repo_root().join("migrator/openapi.json");
     // Blocking is fine: the server is another process.
@@ -770,11 +767,7 @@ async fn a_retry_copies_only_the_tables_that_failed() {
     let server = Server::start(&config);
     let c = Client::new(&server);
 
-    let r = c
-        .post("/api/jobs", OPERATOR, &json!({"kind": "transfer"}))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let id = r.json()["id"].as_i64().expect("id");
+    let id = c.start_job(&json!({"kind": "transfer"})).await;
     let job = c.wait_job(id, is_final).await;
     assert_eq!(job["state"], "failed", "{job}");
     assert!(
@@ -838,15 +831,9 @@ async fn jobs_live_in_postgres_when_the_transfer_state_does() {
     std::fs::write(&config, text).expect("config");
     let mut server = Server::start(&config);
     let c = Client::new(&server);
-    let r = c
-        .post(
-            "/api/jobs",
-            OPERATOR,
-            &json!({"kind": "transfer", "tables": ["Genre"]}),
-        )
+    let id = c
+        .start_job(&json!({"kind": "transfer", "tables": ["Genre"]}))
         .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let id = r.json()["id"].as_i64().expect("id");
     assert_eq!(c.wait_job(id, is_final).await["state"], "succeeded");
     server.kill();
 
@@ -857,15 +844,7 @@ async fn jobs_live_in_postgres_when_the_transfer_state_does() {
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(job["tables"][0]["table"], "Genre", "{job}");
     assert_eq!(job["tables"][0]["rows_done"], 25, "{job}");
-    let detail = c
-        .get(&format!("/api/jobs/{id}/tables/Genre"), VIEWER)
-        .await
-        .json();
-    let chunks = detail["chunks"].as_array().expect("chunks");
-    assert!(
-        !chunks.is_empty() && chunks.iter().all(|ch| ch["state"] == "done"),
-        "{detail}"
-    );
+    assert_chunks_done(&c, id, "Genre").await;
     let mut db = Db::connect(Engine::Postgres, &state).await;
     assert_eq!(db.count("SELECT count(*) FROM seaway_serve_jobs").await, 1);
     db.close().await;

@@ -238,6 +238,13 @@ impl Client {
         self.send("POST", path, Some(token), &[], Some(body)).await
     }
 
+    /// Starts a job as the operator (201) and returns its id.
+    pub async fn start_job(&self, body: &Value) -> i64 {
+        let r = self.post("/api/jobs", OPERATOR, body).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json()["id"].as_i64().expect("id")
+    }
+
     /// Follows `path`'s event stream, calling `seen` with each `job` event's data until it
     /// returns true (then true) or the stream ends (then false); fails after [`BOUND`].
     pub async fn follow(
