@@ -45,7 +45,7 @@ impl From<StartError> for Problem {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobView {
     pub id: i64,
-    /// transfer, verify, apply or migrate.
+    /// transfer, verify, apply, schema or migrate.
     pub kind: String,
     pub state: JobState,
     /// The source: a connection name (a `/migrate` run: its URL without password).
@@ -290,7 +290,7 @@ pub async fn create_job(
 ) -> Result<Response, Problem> {
     if request.kind == JobKind::Migrate {
         return Err(Problem::bad_request(
-            "kind: `migrate` runs through POST /migrate; a job is transfer, verify or apply",
+            "kind: `migrate` runs through POST /migrate; a job is transfer, verify, apply or schema",
         ));
     }
     let config = request.config(&app.config)?;

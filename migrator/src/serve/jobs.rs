@@ -12,6 +12,7 @@ use super::events::Hub;
 use super::spec::{JobKind, JobRequest};
 use super::store::{JobRow, JobState, JobStore, StoreError, TableRow};
 use super::webhook::{self, Summary};
+use crate::apply::SectionChoice;
 use crate::transfer;
 use seaway_codegen::config::Config;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -534,18 +535,42 @@ async fn run(plan: &Plan, tx: &mpsc::UnboundedSender<Update>) -> Outcome {
                 }
             }
         }
-        JobKind::Apply => {
-            let options = crate::apply::ApplyOptions {
-                sections: crate::apply::SectionChoice::All,
-                dry_run: false,
-                lock_timeout: None,
-            };
-            match crate::apply::apply(&plan.config, &options, &mut |_| {}).await {
-                Ok(_) => Outcome::Succeeded,
-                Err(e) => Outcome::Failed(scrub(&plan.config, &e.to_string())),
-            }
-        }
+        JobKind::Apply => match apply(&plan.config, SectionChoice::All).await {
+            Ok(()) => Outcome::Succeeded,
+            Err(o) => o,
+        },
+        JobKind::Schema => match diff_and_apply(&plan.config, SectionChoice::All).await {
+            Ok(()) => Outcome::Succeeded,
+            Err(o) => o,
+        },
     }
+}
+
+/// Applies the destination's pending migrations of `sections`.
+pub async fn apply(config: &Config, sections: SectionChoice) -> Result<(), Outcome> {
+    let options = crate::apply::ApplyOptions {
+        sections,
+        dry_run: false,
+        lock_timeout: None,
+    };
+    crate::apply::apply(config, &options, &mut |_| {})
+        .await
+        .map(drop)
+        .map_err(|e| Outcome::Failed(scrub(config, &e.to_string())))
+}
+
+/// `codegen diff` (the next migration, written beside the config's others, as `just
+/// diff` writes it), then applies `sections` of what is pending.
+pub async fn diff_and_apply(config: &Config, sections: SectionChoice) -> Result<(), Outcome> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        Outcome::Failed(scrub(config, &format!("{what}: {e}")))
+    };
+    let outcome = seaway_codegen::commands::diff::run(config)
+        .await
+        .map_err(|e| failed("comparing the schemas", &e))?;
+    seaway_codegen::snapshot_io::write_all(&outcome.files)
+        .map_err(|e| failed("writing the migration", &e))?;
+    apply(config, sections).await
 }
 
 /// A transfer's progress event as table rows.

@@ -16,6 +16,7 @@ use super::jobs::{self, Outcome, Plan, Progress};
 use super::problem::Problem;
 use super::spec::{JobKind, JobRequest, StrictJson, check_name};
 use super::store::JobState;
+use crate::apply::SectionChoice;
 use axum::extract::State;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use seaway_codegen::config::{Config, Connection, Pattern, VarSource};
@@ -487,23 +488,8 @@ pub async fn migrate(
 /// post-data section (indexes, foreign keys).
 pub async fn run(plan: &Plan, progress: &mut Progress<'_>) -> Outcome {
     let config = &plan.config;
-    let failed = |what: &str, e: &dyn std::fmt::Display| {
-        Outcome::Failed(jobs::scrub(config, &format!("{what}: {e}")))
-    };
-    let outcome = match seaway_codegen::commands::diff::run(config).await {
-        Ok(o) => o,
-        Err(e) => return failed("reading the schemas", &e),
-    };
-    if let Err(e) = seaway_codegen::snapshot_io::write_all(&outcome.files) {
-        return failed("writing the migration", &e);
-    }
-    let pre_data = crate::apply::ApplyOptions {
-        sections: crate::apply::SectionChoice::PreData,
-        dry_run: false,
-        lock_timeout: None,
-    };
-    if let Err(e) = crate::apply::apply(config, &pre_data, &mut |_| {}).await {
-        return failed("creating the tables", &e);
+    if let Err(o) = jobs::diff_and_apply(config, SectionChoice::PreData).await {
+        return o;
     }
     let opts = crate::transfer::Options {
         restart: true,
@@ -515,13 +501,8 @@ pub async fn run(plan: &Plan, progress: &mut Progress<'_>) -> Outcome {
     if !matches!(copied, Outcome::Succeeded) {
         return copied;
     }
-    let options = crate::apply::ApplyOptions {
-        sections: crate::apply::SectionChoice::PostData,
-        dry_run: false,
-        lock_timeout: None,
-    };
-    match crate::apply::apply(config, &options, &mut |_| {}).await {
-        Ok(_) => Outcome::Succeeded,
-        Err(e) => failed("adding indexes and foreign keys", &e),
+    match jobs::apply(config, SectionChoice::PostData).await {
+        Ok(()) => Outcome::Succeeded,
+        Err(o) => o,
     }
 }

@@ -1,4 +1,5 @@
-//! `migrator serve`: an HTTP service over the migrator. Jobs (transfer, verify, apply)
+//! `migrator serve`: an HTTP service over the migrator. Jobs (transfer, verify, apply,
+//! schema diff+apply)
 //! over the connections of the server's seaway.yaml, kept in the transfer's state store
 //! and resumed when the server restarts; their progress as Server-Sent Events; the
 //! `/test-connection` and `/migrate` endpoints of a universal migration service; a

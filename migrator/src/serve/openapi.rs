@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 #[openapi(
     info(
         title = "seaway migrator serve",
-        description = "Jobs (transfer, verify, apply) over the connections of the server's seaway.yaml, their live progress, and the /test-connection and /migrate endpoints of a universal migration service. Every route but /health needs a bearer token (roles viewer, operator, admin) or the dashboard's session cookie with its CSRF token."
+        description = "Jobs (transfer, verify, apply, schema) over the connections of the server's seaway.yaml, their live progress, and the /test-connection and /migrate endpoints of a universal migration service. Every route but /health needs a bearer token (roles viewer, operator, admin) or the dashboard's session cookie with its CSRF token."
     ),
     modifiers(&Security),
     components(schemas(Problem))

@@ -853,3 +853,102 @@ async fn jobs_live_in_postgres_when_the_transfer_state_does() {
         "the jobs went to the SQLite file instead"
     );
 }
+
+#[tokio::test]
+async fn test_connection_names_the_step_that_fails_and_never_the_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (Some(pg_admin), Some(my_admin)) = (
+        support::server(Engine::Postgres).await,
+        support::server(Engine::Mysql).await,
+    ) else {
+        return;
+    };
+    let (pg_host, pg_port, pg_user) = endpoint_of(&pg_admin);
+    let (my_host, my_port, my_user) = endpoint_of(&my_admin);
+    // A port nothing listens on, on an allowed host.
+    let closed = std::net::TcpListener::bind((pg_host.as_str(), 0))
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let config = dir.path().join("seaway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "connections:\n  chinook:\n    url: \"{}\"\nserver:\n  allow_hosts: [\"{pg_host}\", \"{my_host}\", \"no-such-host.invalid\"]\n",
+            support::chinook_sqlite_url()
+        ),
+    )
+    .expect("config");
+    let server = Server::start(&config);
+    let c = Client::new(&server);
+    let secret = "Wrong-Pw-for-the-test-771";
+    let postgres = |host: &str, port: u16, database: &str| json!({"type": "postgresql", "host": host, "port": port, "database": database, "username": pg_user});
+    let mut wrong_password = json!({"type": "mariadb", "host": my_host, "port": my_port, "database": "mysql", "username": my_user});
+    wrong_password["password"] = json!(secret);
+    for (body, step) in [
+        (json!({"connection": "chinook"}), Value::Null),
+        (postgres(&pg_host, pg_port, "postgres"), Value::Null),
+        (
+            postgres("no-such-host.invalid", pg_port, "postgres"),
+            json!("dns"),
+        ),
+        (postgres(&pg_host, closed, "postgres"), json!("tcp")),
+        (
+            postgres(&pg_host, pg_port, "seaway_test_no_such_db"),
+            json!("database"),
+        ),
+        (wrong_password, json!("credentials")),
+    ] {
+        let r = c.post("/test-connection", OPERATOR, &body).await;
+        assert_eq!(r.status, 200, "{body}: {}", r.text);
+        let out = r.json();
+        assert_eq!(out["failed_step"], step, "{body}: {out}");
+        assert_eq!(out["success"], step.is_null(), "{body}: {out}");
+    }
+    let transcript = c.transcript.lock().expect("transcript").clone();
+    assert!(
+        !transcript.contains(secret),
+        "a response holds the password"
+    );
+    assert!(
+        !server.log_text().contains(secret),
+        "the log holds the password"
+    );
+}
+
+#[tokio::test]
+async fn a_schema_job_writes_the_migration_and_applies_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("seaway.yaml");
+    let dest = sqlite_destination(dir.path());
+    std::fs::write(
+        &config,
+        format!(
+            "connections:\n  chinook:\n    url: \"{}\"\n  dest:\n    url: \"{dest}\"\nsource: chinook\ndestination: dest\n",
+            support::chinook_sqlite_url()
+        ),
+    )
+    .expect("config");
+    let server = Server::start(&config);
+    let c = Client::new(&server);
+    let id = c.start_job(&json!({"kind": "schema"})).await;
+    let job = c.wait_job(id, is_final).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(
+        dir.path()
+            .join("generated/migrations/dest/0001_initial.sql")
+            .is_file(),
+        "the migration was not written beside the config"
+    );
+    let mut db = Db::connect(Engine::Sqlite, &dest).await;
+    assert!(db.has_table("Track").await && db.has_table("InvoiceLine").await);
+    db.close().await;
+    // Applied: nothing is pending, so a second schema job changes nothing.
+    let again = c.start_job(&json!({"kind": "schema"})).await;
+    assert_eq!(c.wait_job(again, is_final).await["state"], "succeeded");
+    assert!(
+        !dir.path()
+            .join("generated/migrations/dest/0002_initial.sql")
+            .exists()
+    );
+}

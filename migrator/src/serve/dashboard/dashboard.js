@@ -147,7 +147,11 @@ function drawChart() {
   c.width = w; c.height = h;
   const g = c.getContext("2d");
   g.clearRect(0, 0, w, h);
-  if (samples.length < 2) return;
+  if (samples.length < 2) {
+    g.fillStyle = "#5b6776"; g.font = "13px system-ui";
+    g.fillText("Rows per second appear here while the job runs.", 8, 20);
+    return;
+  }
   const t0 = samples[0][0], t1 = samples[samples.length - 1][0];
   const top = Math.max(1, ...samples.map((s) => s[1]));
   g.strokeStyle = "#2563eb"; g.lineWidth = 2; g.beginPath();
