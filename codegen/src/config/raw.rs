@@ -54,7 +54,7 @@ pub struct RawServer {
 #[serde(deny_unknown_fields)]
 pub struct RawToken {
     pub name: String,
-    pub role: super::Role,
+    pub role: super::kinds::Role,
     pub sha256: String,
 }
 

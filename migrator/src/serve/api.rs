@@ -3,14 +3,16 @@
 //! `migrator/openapi.json`): the document is generated from the handlers, never kept by
 //! hand.
 
-use super::App;
+use super::app::App;
 use super::auth::{Caller, Operator, Via};
+use super::dashboard::SessionView;
 use super::events;
-use super::jobs::{Plan, StartError};
+use super::jobs::StartError;
 use super::problem::{JobActionRefusals, JobReadRefusals, Problem};
 use super::spec::{JobKind, JobRequest, StrictJson};
-use super::store::{JobRow, JobState, StoreError, TableRow};
-use super::webhook;
+use super::store::{JobState, StoreError, TableRow};
+use super::view::{JobEvent, JobView};
+use super::work::{self, Plan};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -41,82 +43,6 @@ impl From<StartError> for Problem {
     }
 }
 
-/// A job, as the API and the dashboard show it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct JobView {
-    pub id: i64,
-    /// transfer, verify, apply, schema or migrate.
-    pub kind: String,
-    pub state: JobState,
-    /// The source: a connection name (a `/migrate` run: its URL without password).
-    pub source: String,
-    pub destination: String,
-    /// The token's name that started it.
-    pub created_by: String,
-    pub created_at: String,
-    pub finished_at: Option<String>,
-    pub error: Option<String>,
-    pub tables: Vec<TableRow>,
-    pub rows_done: i64,
-    /// Rows the source holds, over the tables counted so far.
-    pub rows_total: i64,
-    pub rejected: i64,
-    /// Rows per second over the last few seconds (0 when not running).
-    pub rows_per_second: f64,
-    /// The request as given (names only; a webhook URL redacted).
-    #[schema(value_type = Object)]
-    pub request: serde_json::Value,
-}
-
-impl JobView {
-    pub fn new(job: &JobRow, tables: Vec<TableRow>, rate: f64) -> JobView {
-        let mut request: serde_json::Value =
-            serde_json::from_str(&job.spec).unwrap_or(serde_json::Value::Null);
-        if let Some(w) = request.get_mut("webhook")
-            && let Some(url) = w.as_str()
-        {
-            *w = serde_json::Value::String(webhook::redact(url));
-        }
-        let text = |key: &str| {
-            request
-                .get(key)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string()
-        };
-        JobView {
-            id: job.id,
-            kind: job.kind.clone(),
-            state: job.state,
-            source: text("source"),
-            destination: text("destination"),
-            created_by: job.created_by.clone(),
-            created_at: job.created_at.clone(),
-            finished_at: job.finished_at.clone(),
-            error: job.error.clone(),
-            rows_done: tables.iter().map(|t| t.rows_done).sum(),
-            rows_total: tables.iter().filter_map(|t| t.rows_total).sum(),
-            rejected: tables.iter().map(|t| t.rejected).sum(),
-            tables,
-            rows_per_second: if job.state == JobState::Running {
-                rate
-            } else {
-                0.0
-            },
-            request,
-        }
-    }
-}
-
-/// One Server-Sent Event of a job stream.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobEvent {
-    /// Always `job`.
-    pub event: String,
-    /// The job's whole view (a JobView) as JSON text.
-    pub data: String,
-}
-
 /// `GET /health`'s answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -126,32 +52,6 @@ pub struct Health {
     /// Engines this build speaks.
     pub engines: Vec<String>,
     pub store_reachable: bool,
-}
-
-/// The caller of a cookie session, with the CSRF token its page must send.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SessionView {
-    pub name: String,
-    pub role: String,
-    /// For `X-CSRF-Token` on state-changing requests; only with a session cookie.
-    pub csrf_token: Option<String>,
-    /// The connections of the server's config, which jobs name.
-    pub connections: Vec<String>,
-    pub default_source: String,
-    pub default_destination: Option<String>,
-}
-
-impl SessionView {
-    pub fn new(app: &App, name: String, role: Role, csrf_token: Option<String>) -> SessionView {
-        SessionView {
-            name,
-            role: role.as_str().into(),
-            csrf_token,
-            connections: app.config.connections.keys().cloned().collect(),
-            default_source: app.config.source.clone(),
-            default_destination: app.config.destination.clone(),
-        }
-    }
 }
 
 /// A chunk of a table in a transfer: the unit of parallel work, resume and retry.
@@ -431,7 +331,7 @@ pub async fn retry_job(
             "job {id} ran with inline connections whose password was never stored; send the /migrate request again"
         )));
     }
-    let mut plan = super::jobs::plan_of(&job, &app.config).map_err(Problem::conflict)?;
+    let mut plan = work::plan_of(&job, &app.config).map_err(Problem::conflict)?;
     let tables = app.store.tables(id).await?;
     let done = |t: &&TableRow| t.state == "done" && t.error.is_none();
     let unfinished: Vec<String> = tables
@@ -447,7 +347,7 @@ pub async fn retry_job(
             .filter(done)
             .filter_map(|t| t.source_table.as_deref())
             .collect();
-        super::jobs::skip_source_tables(&mut plan, &finished).map_err(Problem::bad_request)?;
+        work::skip_source_tables(&mut plan, &finished).map_err(Problem::bad_request)?;
     }
     app.store.set_state(id, JobState::Queued, None).await?;
     if let Err(e) = app.jobs.start(id, plan, None) {

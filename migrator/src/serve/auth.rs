@@ -8,7 +8,6 @@
 //! this origin can read (`GET /api/session`). Bearer requests need no CSRF token: no
 //! browser attaches one by itself.
 
-use super::App;
 use super::problem::Problem;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -16,7 +15,7 @@ use axum::http::{HeaderMap, Method, header};
 use seaway_codegen::config::{Config, Role};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The dashboard's session cookie.
@@ -61,6 +60,11 @@ pub struct Auth {
     tokens: Vec<Token>,
     /// Keyed by the SHA-256 of the session id, so the map holds no usable secret.
     sessions: Mutex<HashMap<[u8; 32], Session>>,
+}
+
+/// A server state that knows the tokens and sessions (the extractors' only need).
+pub trait HasAuth {
+    fn auth(&self) -> &Auth;
 }
 
 /// How the caller proved who they are.
@@ -260,10 +264,11 @@ fn safe_method(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-impl FromRequestParts<Arc<App>> for Caller {
+impl<S: HasAuth + Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Caller, Problem> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Caller, Problem> {
+        let auth = state.auth();
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let token = value
                 .to_str()
@@ -273,7 +278,7 @@ impl FromRequestParts<Arc<App>> for Caller {
                 .ok_or_else(|| {
                     Problem::unauthorized("the Authorization header must be `Bearer <token>`")
                 })?;
-            let (name, role) = app.auth.check_token(token).ok_or_else(|| {
+            let (name, role) = auth.check_token(token).ok_or_else(|| {
                 Problem::unauthorized("the bearer token is not one this server knows")
             })?;
             return Ok(Caller {
@@ -283,7 +288,7 @@ impl FromRequestParts<Arc<App>> for Caller {
             });
         }
         if let Some(id) = cookie_in(&parts.headers, SESSION_COOKIE) {
-            let Some(session) = app.auth.session(id) else {
+            let Some(session) = auth.session(id) else {
                 return Err(Problem::unauthorized(
                     "the session has ended; sign in again with a token",
                 ));
@@ -317,11 +322,11 @@ impl FromRequestParts<Arc<App>> for Caller {
 #[derive(Debug, Clone)]
 pub struct Operator(pub Caller);
 
-impl FromRequestParts<Arc<App>> for Operator {
+impl<S: HasAuth + Send + Sync> FromRequestParts<S> for Operator {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Operator, Problem> {
-        let caller = Caller::from_request_parts(parts, app).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Operator, Problem> {
+        let caller = Caller::from_request_parts(parts, state).await?;
         caller.require(
             Role::Operator,
             &format!("{} {}", parts.method, parts.uri.path()),

@@ -4,8 +4,7 @@
 //! it never polls. The page and its assets carry no data, so they need no token; all
 //! data comes from the API under the session.
 
-use super::App;
-use super::api::SessionView;
+use super::app::App;
 use super::auth::{self, Caller, Via};
 use super::problem::Problem;
 use super::spec::StrictJson;
@@ -14,13 +13,40 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
+use seaway_codegen::config::Role;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
 
 const INDEX: &str = include_str!("dashboard/index.html");
 const SCRIPT: &str = include_str!("dashboard/dashboard.js");
 const STYLE: &str = include_str!("dashboard/dashboard.css");
+
+/// The caller of a cookie session, with the CSRF token its page must send.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub name: String,
+    pub role: String,
+    /// For `X-CSRF-Token` on state-changing requests; only with a session cookie.
+    pub csrf_token: Option<String>,
+    /// The connections of the server's config, which jobs name.
+    pub connections: Vec<String>,
+    pub default_source: String,
+    pub default_destination: Option<String>,
+}
+
+impl SessionView {
+    pub fn new(app: &App, name: String, role: Role, csrf_token: Option<String>) -> SessionView {
+        SessionView {
+            name,
+            role: role.as_str().into(),
+            csrf_token,
+            connections: app.config.connections.keys().cloned().collect(),
+            default_source: app.config.source.clone(),
+            default_destination: app.config.destination.clone(),
+        }
+    }
+}
 
 /// `POST /login`'s body.
 #[derive(Debug, Deserialize, ToSchema)]

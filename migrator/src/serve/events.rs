@@ -4,7 +4,7 @@
 //! client that falls behind skips views, never reads a stale one last: each view is
 //! complete.
 
-use super::api::JobView;
+use super::view::JobView;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use std::convert::Infallible;

@@ -9,14 +9,13 @@
 //! failed rather than resumed. Only hosts on the allow list are contacted, and the list
 //! is checked before any lookup.
 
-use super::App;
 use super::allow_hosts::CONNECT_TIMEOUT;
+use super::app::App;
 use super::auth::Operator;
-use super::jobs::{self, Outcome, Plan, Progress};
 use super::problem::Problem;
 use super::spec::{JobKind, JobRequest, StrictJson, check_name};
 use super::store::JobState;
-use crate::apply::SectionChoice;
+use super::work::{Outcome, Plan};
 use axum::extract::State;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use seaway_codegen::config::{Config, Connection, Pattern, VarSource};
@@ -481,28 +480,4 @@ pub async fn migrate(
             .collect(),
         errors,
     }))
-}
-
-/// A `/migrate` run on the job's thread: the destination's schema from the source
-/// (`codegen diff`, into the scratch project), its pre-data section, the rows, then its
-/// post-data section (indexes, foreign keys).
-pub async fn run(plan: &Plan, progress: &mut Progress<'_>) -> Outcome {
-    let config = &plan.config;
-    if let Err(o) = jobs::diff_and_apply(config, SectionChoice::PreData).await {
-        return o;
-    }
-    let opts = crate::transfer::Options {
-        restart: true,
-        ..crate::transfer::Options::default()
-    };
-    let result =
-        crate::transfer::transfer(config, &opts, &mut |e| jobs::transfer_event(progress, e)).await;
-    let copied = jobs::transfer_outcome(config, result);
-    if !matches!(copied, Outcome::Succeeded) {
-        return copied;
-    }
-    match jobs::apply(config, SectionChoice::PostData).await {
-        Ok(()) => Outcome::Succeeded,
-        Err(o) => o,
-    }
 }

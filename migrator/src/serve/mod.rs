@@ -7,12 +7,13 @@
 //! dashboard's session cookie with a CSRF token.
 //!
 //! Modules: `api` (routes and the OpenAPI document), `auth` (tokens, sessions, CSRF),
-//! `spec` (what a job request may say), `store` (jobs in the state store), `jobs`
-//! (running them), `events` (SSE), `migrate` (the compatibility endpoints),
+//! `spec` (what a job request may say), `store` (jobs in the state store), `work` (what
+//! each kind of job does), `jobs` (running them), `view` (a job as shown), `app`, `events` (SSE), `migrate` (the compatibility endpoints),
 //! `allow_hosts`, `webhook`, `dashboard`, `problem` (error documents).
 
 pub mod allow_hosts;
 pub mod api;
+pub mod app;
 pub mod auth;
 mod dashboard;
 pub mod events;
@@ -22,9 +23,12 @@ mod openapi;
 pub mod problem;
 pub mod spec;
 pub mod store;
+pub mod view;
 pub mod webhook;
+pub mod work;
 
 use allow_hosts::AllowHosts;
+use app::App;
 use auth::{Auth, AuthError};
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -38,18 +42,6 @@ use store::{JobStore, StoreError};
 
 /// How long a shutdown waits for running jobs to stop at their next checkpoint.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
-
-/// Everything a request handler may use.
-#[derive(Debug)]
-pub struct App {
-    /// The server's config: the connections jobs may name.
-    pub config: Config,
-    pub auth: Auth,
-    pub store: JobStore,
-    pub jobs: Arc<Jobs>,
-    pub hub: Hub,
-    pub allow: AllowHosts,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

@@ -4,7 +4,7 @@
 //! response, log line or store file, the `/migrate` compatibility body between
 //! PostgreSQL and MariaDB both ways, webhooks, and the checked-in OpenAPI document.
 
-use crate::serve_harness::{ADMIN, BOUND, Client, OPERATOR, Server, VIEWER, all_files_text};
+use crate::serve_harness::{ADMIN, BOUND, Client, OPERATOR, Server, VIEWER, assert_hidden};
 use crate::support::{self, Db, Engine};
 use seaway_codegen::commands::diff;
 use seaway_codegen::config::Config;
@@ -423,18 +423,7 @@ async fn a_transfer_job_streams_progress_resumes_after_sigterm_and_sigkill_and_n
     // The password is in no response, log line or store file.
     let _ = c.get("/api/jobs", VIEWER).await;
     if let Some(pw) = password {
-        let transcript = c.transcript.lock().expect("transcript").clone();
-        assert!(!transcript.contains(&pw), "a response holds the password");
-        assert!(
-            !server.log_text().contains(&pw),
-            "the log holds the password"
-        );
-        let store = all_files_text(&dir.path().join(".seaway"));
-        assert!(
-            store.contains("seaway_serve_jobs"),
-            "the store is where it was looked for"
-        );
-        assert!(!store.contains(&pw), "the store holds the password");
+        assert_hidden(&pw, &c, &server, Some(&dir.path().join(".seaway")));
     }
 }
 
@@ -448,13 +437,18 @@ fn endpoint_of(url: &str) -> (String, u16, String) {
     )
 }
 
+/// Both servers' admin URLs, or `None` (the test is skipped) when either is absent.
+async fn both_servers() -> Option<(String, String)> {
+    Some((
+        support::server(Engine::Postgres).await?,
+        support::server(Engine::Mysql).await?,
+    ))
+}
+
 #[tokio::test]
 async fn migrate_compatibility_body_moves_postgres_to_mariadb_and_back() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (Some(pg_admin), Some(my_admin)) = (
-        support::server(Engine::Postgres).await,
-        support::server(Engine::Mysql).await,
-    ) else {
+    let Some((pg_admin, my_admin)) = both_servers().await else {
         return;
     };
     let src = support::fresh_database(Engine::Postgres, "seaway_test_m_serve_mig_src", dir.path())
@@ -534,19 +528,7 @@ async fn migrate_compatibility_body_moves_postgres_to_mariadb_and_back() {
     // The inline password is nowhere: not in a response, the log or the store.
     let jobs = c.get("/api/jobs", VIEWER).await.json();
     assert_eq!(jobs.as_array().map(Vec::len), Some(2), "{jobs}");
-    let transcript = c.transcript.lock().expect("transcript").clone();
-    assert!(
-        !transcript.contains(secret),
-        "a response holds the password"
-    );
-    assert!(
-        !server.log_text().contains(secret),
-        "the log holds the password"
-    );
-    assert!(
-        !all_files_text(&dir.path().join(".seaway")).contains(secret),
-        "the store holds the password"
-    );
+    assert_hidden(secret, &c, &server, Some(&dir.path().join(".seaway")));
 }
 
 /// A webhook receiver: answers 503 to the very first post, 200 to the rest, and keeps
@@ -857,10 +839,7 @@ async fn jobs_live_in_postgres_when_the_transfer_state_does() {
 #[tokio::test]
 async fn test_connection_names_the_step_that_fails_and_never_the_password() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (Some(pg_admin), Some(my_admin)) = (
-        support::server(Engine::Postgres).await,
-        support::server(Engine::Mysql).await,
-    ) else {
+    let Some((pg_admin, my_admin)) = both_servers().await else {
         return;
     };
     let (pg_host, pg_port, pg_user) = endpoint_of(&pg_admin);
@@ -905,15 +884,7 @@ async fn test_connection_names_the_step_that_fails_and_never_the_password() {
         assert_eq!(out["failed_step"], step, "{body}: {out}");
         assert_eq!(out["success"], step.is_null(), "{body}: {out}");
     }
-    let transcript = c.transcript.lock().expect("transcript").clone();
-    assert!(
-        !transcript.contains(secret),
-        "a response holds the password"
-    );
-    assert!(
-        !server.log_text().contains(secret),
-        "the log holds the password"
-    );
+    assert_hidden(secret, &c, &server, None);
 }
 
 #[tokio::test]

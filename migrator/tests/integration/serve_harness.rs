@@ -313,6 +313,29 @@ impl Client {
     }
 }
 
+/// `secret` is in no response `c` received and no line of `server`'s log, nor (when
+/// given) in any file of the store folder `store`, which must hold the jobs.
+pub fn assert_hidden(secret: &str, c: &Client, server: &Server, store: Option<&Path>) {
+    let transcript = c.transcript.lock().expect("transcript").clone();
+    assert!(
+        !transcript.contains(secret),
+        "a response holds the password"
+    );
+    assert!(
+        !server.log_text().contains(secret),
+        "the log holds the password"
+    );
+    if let Some(dir) = store {
+        let text = all_files_text(dir);
+        assert!(
+            text.contains("seaway_serve_jobs"),
+            "the store is not in {}",
+            dir.display()
+        );
+        assert!(!text.contains(secret), "the store holds the password");
+    }
+}
+
 /// Every file under `dir` (the state store, its WAL, logs, rejects) as lossy text.
 pub fn all_files_text(dir: &Path) -> String {
     let mut out = String::new();
