@@ -141,6 +141,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for skipped in &outcome.skipped {
                 eprintln!("skipped: {skipped}");
             }
+            for left_out in &outcome.left_out {
+                eprintln!("left out: {left_out}");
+            }
             let Some(name) = &outcome.migration_name else {
                 println!(
                     "{} ({}): nothing to do; the destination has every change the source needs",

@@ -54,6 +54,9 @@ pub struct DiffOutcome {
     pub skipped: Vec<Diagnostic>,
     /// Lossy casts accepted and source features left out.
     pub notes: Vec<Diagnostic>,
+    /// Source objects the destination plan does not carry (views, triggers,
+    /// functions, partitioning...), with codes (`diff::left_out`).
+    pub left_out: Vec<Diagnostic>,
 }
 
 /// The folder of `destination`'s migrations.
@@ -95,6 +98,7 @@ pub async fn run(config: &Config) -> Result<DiffOutcome, DiffError> {
         migration_name: None,
         statements: Vec::new(),
         skipped: decision.reported,
+        left_out: diff::left_out::left_out(&source, &desired),
         notes: desired.notes,
     };
     if statements.is_empty() {

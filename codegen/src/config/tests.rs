@@ -347,6 +347,8 @@ fn include_pattern_matching_only_a_view_is_accepted() {
         View {
             columns: vec![],
             definition: None,
+            materialized: false,
+            depends_on: vec![],
         },
     );
     validate::against_source(&cfg, &schema).unwrap();

@@ -13,15 +13,17 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
+pub mod left_out;
 pub mod policy;
 mod widen;
 
 pub use widen::is_widening;
 
 use crate::model::{
-    Column, Dialect, ForeignKey, Index, IndexPart, NeutralType, Schema, Table, UniqueConstraint,
+    Column, Dialect, Domain, ForeignKey, Index, IndexPart, NeutralType, Partition, Schema, Table,
+    UniqueConstraint, View,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Name of the ledger table `migrator apply` keeps in a destination; never part of a diff.
 pub const LEDGER_TABLE: &str = "seaway_migrations";
@@ -38,9 +40,25 @@ pub enum Change {
         name: String,
         labels: Vec<String>,
     },
+    /// PostgreSQL domain to create before the tables that use it.
+    CreateDomain {
+        name: String,
+        domain: Domain,
+    },
+    /// A table, with its partitions when it is partitioned.
     AddTable {
         name: String,
         table: Table,
+    },
+    /// A partition the destination's partitioned table lacks.
+    AddPartition {
+        table: String,
+        partition: Partition,
+    },
+    /// A view (or materialized view), after the tables and views it reads.
+    CreateView {
+        name: String,
+        view: View,
     },
     AddColumn {
         table: String,
@@ -111,6 +129,10 @@ pub enum Change {
         from: Vec<String>,
         to: Vec<String>,
     },
+    /// The source's table is partitioned and the destination's is not.
+    ChangePartitioning {
+        table: String,
+    },
 }
 
 /// Computes every difference that turns `actual` into `desired`.
@@ -143,6 +165,14 @@ pub fn diff(desired: &Schema, actual: &Schema) -> Vec<Change> {
             }
         }
     }
+    for (name, domain) in &desired.domains {
+        if !actual.domains.contains_key(name) {
+            out.push(Change::CreateDomain {
+                name: name.clone(),
+                domain: domain.clone(),
+            });
+        }
+    }
     for (name, want) in &desired.tables {
         match actual.tables.get(name) {
             None => out.push(Change::AddTable {
@@ -157,11 +187,61 @@ pub fn diff(desired: &Schema, actual: &Schema) -> Vec<Change> {
             out.push(Change::DropTable { name: name.clone() });
         }
     }
+    for name in view_order(&desired.views) {
+        if !actual.views.contains_key(name) && !actual.tables.contains_key(name) {
+            out.push(Change::CreateView {
+                name: name.to_string(),
+                view: desired.views[name].clone(),
+            });
+        }
+    }
     out
+}
+
+/// View names so that each comes after the views it reads (ties in name order).
+fn view_order(views: &BTreeMap<String, View>) -> Vec<&str> {
+    let mut done: Vec<&str> = Vec::with_capacity(views.len());
+    while done.len() < views.len() {
+        let before = done.len();
+        for (name, view) in views {
+            let ready = view
+                .depends_on
+                .iter()
+                .all(|d| !views.contains_key(d) || done.contains(&d.as_str()));
+            if ready && !done.contains(&name.as_str()) {
+                done.push(name);
+            }
+        }
+        if done.len() == before {
+            // A cycle cannot come from a catalog; never loop on a hand-edited model.
+            done.extend(
+                views
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|n| !done.contains(n))
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    done
 }
 
 fn table(name: &str, want: &Table, have: &Table, dialect: Dialect, out: &mut Vec<Change>) {
     let t = || name.to_string();
+    if want.partitioned_by.is_some() {
+        if have.partitioned_by.is_none() {
+            out.push(Change::ChangePartitioning { table: t() });
+        } else {
+            for p in &want.partitions {
+                if !have.partitions.iter().any(|h| h.name == p.name) {
+                    out.push(Change::AddPartition {
+                        table: t(),
+                        partition: p.clone(),
+                    });
+                }
+            }
+        }
+    }
     for col in &want.columns {
         let Some(actual) = have.column(&col.name) else {
             out.push(Change::AddColumn {

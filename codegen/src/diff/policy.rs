@@ -21,6 +21,7 @@ pub mod codes {
     pub const PRIMARY_KEY: &str = "D205";
     pub const SQLITE_ALTER: &str = "D206";
     pub const SQLITE_FOREIGN_KEY: &str = "D207";
+    pub const PARTITIONING: &str = "D208";
 }
 
 /// The changes to emit, and what was left out and why.
@@ -93,6 +94,11 @@ pub fn decide(changes: Vec<Change>, dialect: Dialect, populated: &BTreeSet<Strin
                 codes::TIGHTEN_NOT_NULL,
                 format!("{table}.{column}"),
                 "source is NOT NULL, destination accepts NULL; left as is".into(),
+            ),
+            Change::ChangePartitioning { table } => report(
+                codes::PARTITIONING,
+                table,
+                "the source's table is partitioned and the destination's is not (a table cannot become partitioned in place); left as is".into(),
             ),
             Change::ChangePrimaryKey { table, from, to } => report(
                 codes::PRIMARY_KEY,

@@ -268,3 +268,81 @@ fn an_index_renamed_by_the_target_rules_matches_the_applied_one_by_shape() {
         diff(&desired, &actual)
     );
 }
+
+fn view(depends_on: &[&str]) -> View {
+    View {
+        columns: vec![],
+        definition: Some("SELECT 1".into()),
+        materialized: false,
+        depends_on: depends_on.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+#[test]
+fn views_are_created_after_the_views_they_read() {
+    let mut desired = schema(Dialect::Postgres, vec![]);
+    desired.views.insert("a_top".into(), view(&["m_middle"]));
+    desired
+        .views
+        .insert("m_middle".into(), view(&["z_base", "some_table"]));
+    desired.views.insert("z_base".into(), view(&[]));
+    let mut actual = schema(Dialect::Postgres, vec![]);
+    let order = |changes: Vec<Change>| -> Vec<String> {
+        changes
+            .into_iter()
+            .filter_map(|c| {
+                if let Change::CreateView { name, .. } = c {
+                    Some(name)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    };
+    assert_eq!(
+        order(diff(&desired, &actual)),
+        ["z_base", "m_middle", "a_top"]
+    );
+    actual.views.insert("z_base".into(), view(&[]));
+    assert_eq!(
+        order(diff(&desired, &actual)),
+        ["m_middle", "a_top"],
+        "an existing view is left as it is"
+    );
+}
+
+#[test]
+fn partitions_are_added_and_a_plain_destination_table_is_reported() {
+    let partition = |name: &str| Partition {
+        name: name.into(),
+        bound: "DEFAULT".into(),
+        foreign_keys: vec![],
+        indexes: vec![],
+    };
+    let mut want = invoice(vec![col("id", "int32", false)]);
+    want.partitioned_by = Some("LIST (id)".into());
+    want.partitions = vec![partition("invoice_a"), partition("invoice_b")];
+    let mut have = want.clone();
+    have.partitions = vec![partition("invoice_a")];
+    let desired = schema(Dialect::Postgres, vec![("invoice", want.clone())]);
+    let changes = diff(
+        &desired,
+        &schema(Dialect::Postgres, vec![("invoice", have)]),
+    );
+    assert_eq!(
+        changes,
+        vec![Change::AddPartition {
+            table: "invoice".into(),
+            partition: partition("invoice_b"),
+        }]
+    );
+    let plain = invoice(vec![col("id", "int32", false)]);
+    let changes = diff(
+        &desired,
+        &schema(Dialect::Postgres, vec![("invoice", plain)]),
+    );
+    let d = policy::decide(changes, Dialect::Postgres, &BTreeSet::new());
+    assert!(d.emit.is_empty(), "{:?}", d.emit);
+    assert_eq!(d.reported.len(), 1);
+    assert_eq!(d.reported[0].code, codes::PARTITIONING);
+}

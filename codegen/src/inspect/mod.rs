@@ -11,6 +11,7 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod connect;
+mod lift;
 
 pub use connect::ConnectError;
 
@@ -87,6 +88,7 @@ pub async fn introspect(conn: &Connection) -> Result<Introspection, InspectError
             ));
         }
     };
+    lift::lift(&mut found.schema);
     found.schema.normalize();
     for (table, column, native) in found.schema.other_types() {
         found.warnings.push(format!(

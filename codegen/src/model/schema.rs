@@ -47,6 +47,75 @@ pub struct Schema {
     /// Labels of every enum and set type, by the name the column types refer to.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub enums: BTreeMap<String, Vec<String>>,
+    /// PostgreSQL domains defined in the schema, by name (columns name theirs in
+    /// [`ColumnExtra::Domain`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub domains: BTreeMap<String, Domain>,
+    /// What else the schema holds that seaway reports but never carries (functions,
+    /// triggers, free sequences, extensions...): their bodies are code in one engine's
+    /// language, so `diff` names each one it leaves out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<SchemaObject>,
+}
+
+/// A PostgreSQL domain: a base type with constraints every value must meet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    /// The base type as PostgreSQL writes it (`integer`, `character varying(20)`).
+    pub base: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_null: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Named checks; the expression is `pg_get_constraintdef` (`CHECK ((VALUE > 0))`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
+}
+
+/// A schema object seaway sees and reports but does not carry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaObject {
+    pub kind: ObjectKind,
+    /// The object's name (a function's with its argument types).
+    pub name: String,
+    /// The table it belongs to (a trigger's, a rule's, a policy's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+}
+
+/// Kinds of [`SchemaObject`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    Function,
+    Procedure,
+    Trigger,
+    /// A sequence no column owns (an owned one is the column's identity).
+    Sequence,
+    Extension,
+    /// MySQL's scheduled event.
+    Event,
+    /// PostgreSQL's rewrite rule.
+    Rule,
+    /// PostgreSQL's row-level security policy.
+    Policy,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Function => "function",
+            ObjectKind::Procedure => "procedure",
+            ObjectKind::Trigger => "trigger",
+            ObjectKind::Sequence => "sequence",
+            ObjectKind::Extension => "extension",
+            ObjectKind::Event => "event",
+            ObjectKind::Rule => "rule",
+            ObjectKind::Policy => "policy",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -68,6 +137,32 @@ pub struct Table {
     /// Set for a PostgreSQL partitioned table (its partitions are not listed as tables).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitioned_by: Option<String>,
+    /// The partitions of a partitioned table, by name order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<Partition>,
+    /// PostgreSQL table inheritance: the parents this table inherits from, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherits: Vec<String>,
+    /// PostgreSQL exclusion constraints; the expression is `pg_get_constraintdef`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclusions: Vec<Check>,
+}
+
+/// One partition of a partitioned table. Its rows and columns are the parent's; what is
+/// declared on it alone is kept here, since only what every partition has can be lifted
+/// to the parent (see `inspect::lift`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partition {
+    pub name: String,
+    /// `FOR VALUES ...` / `DEFAULT`, as `pg_get_expr(relpartbound)` writes it.
+    pub bound: String,
+    /// Foreign keys declared on this partition only (not on every one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign_keys: Vec<ForeignKey>,
+    /// Indexes declared on this partition only (not on every one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<Index>,
 }
 
 impl Table {
@@ -248,6 +343,13 @@ pub struct View {
     pub columns: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<String>,
+    /// A PostgreSQL materialized view (its rows are stored; `REFRESH` recomputes them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub materialized: bool,
+    /// Tables and views of the same schema its definition reads, by name order: views
+    /// are created after what they read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 impl Schema {
@@ -258,6 +360,8 @@ impl Schema {
             tables: BTreeMap::new(),
             views: BTreeMap::new(),
             enums: BTreeMap::new(),
+            domains: BTreeMap::new(),
+            objects: Vec::new(),
         }
     }
 
@@ -272,7 +376,19 @@ impl Schema {
             table.foreign_keys.sort();
             table.checks.sort();
             table.checks.dedup();
+            table.exclusions.sort();
+            table.partitions.sort();
+            for p in &mut table.partitions {
+                p.foreign_keys.sort();
+                p.indexes.sort();
+            }
         }
+        for view in self.views.values_mut() {
+            view.depends_on.sort();
+            view.depends_on.dedup();
+        }
+        self.objects.sort();
+        self.objects.dedup();
     }
 
     /// Every column whose type seaway carries but cannot convert: `(table, column, native)`.

@@ -1,7 +1,7 @@
 //! What differs between engines when rendering changes: each engine home's
 //! `plan.rs` implements these.
 
-use crate::model::{Column, DefaultValue, Dialect, NeutralType};
+use crate::model::{Column, DefaultValue, Dialect, Domain, NeutralType, Partition};
 use sea_query::Expr;
 
 /// What differs between dialects when rendering; one implementation per engine, in
@@ -16,6 +16,18 @@ pub(crate) trait DialectPlan {
     }
     fn add_enum_labels(&self, _name: &str, _labels: &[String]) -> Vec<String> {
         Vec::new()
+    }
+    /// `CREATE DOMAIN` (PostgreSQL only; `target` carries domains only there).
+    fn create_domain(&self, _name: &str, _domain: &Domain) -> Option<String> {
+        None
+    }
+    /// The clause making `CREATE TABLE` partitioned, and the statement creating one
+    /// partition (PostgreSQL only; `target` carries partitioning only there).
+    fn partition_by(&self, _key: &str) -> Option<String> {
+        None
+    }
+    fn create_partition(&self, _table: &str, _partition: &Partition) -> Option<String> {
+        None
     }
     /// SQL changing a column to `column`'s type (its nullability and default unchanged).
     fn widen(&self, table: &str, column: &Column) -> String;

@@ -12,7 +12,7 @@
 use crate::diff::Change;
 use crate::migrations::{Section, Statement};
 use crate::model::{
-    Dialect, ForeignKey, Index, IndexPart, ReferentialAction, Table, UniqueConstraint,
+    Dialect, ForeignKey, Index, IndexPart, ReferentialAction, Table, UniqueConstraint, View,
 };
 use sea_query::{Alias, Expr, ForeignKeyAction};
 
@@ -72,12 +72,47 @@ pub fn plan(changes: &[Change], dialect: Dialect) -> Result<Vec<Statement>, Plan
                     )?;
                 }
             }
+            Change::CreateDomain { name, domain } => {
+                if let Some(sql) = d.create_domain(name, domain) {
+                    push(Section::PreData, format!("create domain {}", q(name)), sql)?;
+                }
+            }
+            Change::AddPartition { table, partition } => {
+                if let Some(sql) = d.create_partition(table, partition) {
+                    push(
+                        Section::PreData,
+                        format!("add partition {} of {}", q(&partition.name), q(table)),
+                        sql,
+                    )?;
+                }
+            }
+            Change::CreateView { name, view } => {
+                let what = if view.materialized {
+                    "materialized view"
+                } else {
+                    "view"
+                };
+                push(
+                    Section::PostData,
+                    format!("create {what} {}", q(name)),
+                    create_view(d, name, view),
+                )?;
+            }
             Change::AddTable { name, table } => {
                 push(
                     Section::PreData,
                     format!("add table {}", q(name)),
                     create_table(d, name, table),
                 )?;
+                for p in &table.partitions {
+                    if let Some(sql) = d.create_partition(name, p) {
+                        push(
+                            Section::PreData,
+                            format!("add partition {} of {}", q(&p.name), q(name)),
+                            sql,
+                        )?;
+                    }
+                }
                 for u in &table.unique {
                     push(
                         Section::PostData,
@@ -164,7 +199,8 @@ pub fn plan(changes: &[Change], dialect: Dialect) -> Result<Vec<Statement>, Plan
             | Change::NarrowColumn { .. }
             | Change::ChangeType { .. }
             | Change::TightenNotNull { .. }
-            | Change::ChangePrimaryKey { .. } => {}
+            | Change::ChangePrimaryKey { .. }
+            | Change::ChangePartitioning { .. } => {}
         }
     }
     pre.extend(post);
@@ -210,7 +246,34 @@ fn create_table(d: &dyn DialectPlan, name: &str, table: &Table) -> String {
         }
     }
     d.table_options(&mut create);
-    d.build(&create)
+    let sql = d.build(&create);
+    match table
+        .partitioned_by
+        .as_deref()
+        .and_then(|key| d.partition_by(key))
+    {
+        Some(clause) => format!("{sql} {clause}"),
+        None => sql,
+    }
+}
+
+/// `CREATE [MATERIALIZED] VIEW name AS <definition>`: the definition is the source
+/// engine's own text (views are carried between databases of one engine only), without
+/// its trailing `;` and blank lines, which the migration format uses as separators.
+fn create_view(d: &dyn DialectPlan, name: &str, view: &View) -> String {
+    let definition = view.definition.as_deref().unwrap_or_default();
+    let body: Vec<&str> = definition
+        .trim()
+        .trim_end_matches(';')
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let kind = if view.materialized {
+        "MATERIALIZED VIEW"
+    } else {
+        "VIEW"
+    };
+    format!("CREATE {kind} {} AS {}", d.quote(name), body.join("\n"))
 }
 
 fn unique(d: &dyn DialectPlan, table: &str, u: &UniqueConstraint) -> String {

@@ -34,7 +34,7 @@ pub mod codes {
     /// No representation in the destination: refused.
     pub const UNSAFE: &str = "T303";
     /// A default, check, generated expression or index in the source's SQL dialect that
-    /// another dialect cannot run; left out.
+    /// another dialect cannot run; left out (a domain is reported by `diff::left_out`).
     pub const NOT_PORTABLE: &str = "T304";
     /// A foreign key to a table that is not selected; left out.
     pub const FK_OUTSIDE: &str = "T305";

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::engine::{mysql, postgres, sqlite};
 use crate::model::{
     Check, Column, ColumnExtra, DefaultValue, Dialect, ForeignKey, Identity, Index, IndexPart,
-    NeutralType, PrimaryKey, Schema, Table, UniqueConstraint,
+    NeutralType, Partition, PrimaryKey, Schema, Table, UniqueConstraint,
 };
 use cast::EnumInfo;
 use std::cell::RefCell;
@@ -157,6 +157,8 @@ impl Builder<'_> {
             origins.insert(name.clone(), origin);
             schema.tables.insert(name, table);
         }
+        self.domains(&mut schema);
+        self.views(&mut schema, &origins);
         let found = keys::apply(&mut schema, self.dest, !self.same_dialect(), &origins);
         self.notes.borrow_mut().extend(found.notes);
         self.refusals.borrow_mut().extend(found.refusals);
@@ -192,6 +194,19 @@ impl Builder<'_> {
             comment: src.comment.clone(),
             ..Table::default()
         };
+        if self.carries_partitions(src_name, src) {
+            table.partitioned_by = src.partitioned_by.clone();
+            table.partitions = src
+                .partitions
+                .iter()
+                .map(|p| Partition {
+                    name: self.naming.apply(&p.name),
+                    bound: p.bound.clone(),
+                    foreign_keys: Vec::new(),
+                    indexes: Vec::new(),
+                })
+                .collect();
+        }
         let mut origin = Origin {
             source_table: src_name.to_string(),
             columns: Vec::new(),
@@ -338,6 +353,10 @@ impl Builder<'_> {
         });
         let auto_numbered_key =
             sole_key && col.identity.is_some() && matches!(source_ty, NeutralType::Int { .. });
+        let carried_domain = domain
+            .as_ref()
+            .is_some_and(|d| override_ty.is_none() && self.carries_domain(d));
+        let domain = domain.filter(|_| !carried_domain);
         let cast = if self.same_dialect() && override_ty.is_none() && domain.is_none() {
             self.native_cast(col, enum_info.as_ref())
         } else {
@@ -348,16 +367,6 @@ impl Builder<'_> {
                 Dialect::Sqlite => sqlite::cast::cast(source_ty),
             }
         };
-        if let Some(domain) = &domain {
-            self.note(
-                codes::NOT_PORTABLE,
-                subject.clone(),
-                format!(
-                    "domain `{domain}` is not recreated; the column uses its base type {}",
-                    cast.ddl
-                ),
-            );
-        }
         // MySQL's TIME is a duration (-838:59:59 to 838:59:59), not a time of day: values
         // beyond a day have no `time` elsewhere (override the type to `interval` to keep them).
         let mut cast = cast;
@@ -437,13 +446,93 @@ impl Builder<'_> {
             extras: if self.same_dialect() {
                 col.extras
                     .iter()
-                    .filter(|e| !matches!(e, ColumnExtra::Domain { .. }))
+                    .filter(|e| carried_domain || !matches!(e, ColumnExtra::Domain { .. }))
                     .cloned()
                     .collect()
             } else {
                 Vec::new()
             },
         })
+    }
+
+    /// Whether a source table's partitioning is carried: between PostgreSQL databases,
+    /// when no column is renamed (the partition key names columns).
+    fn carries_partitions(&self, src_name: &str, src: &Table) -> bool {
+        let same_engine = match self.dest {
+            Dialect::Postgres => self.source.dialect == Dialect::Postgres,
+            Dialect::Mysql | Dialect::Sqlite => false,
+        };
+        same_engine
+            && src.partitioned_by.is_some()
+            && src
+                .columns
+                .iter()
+                .all(|c| self.column_name(src_name, &c.name) == c.name)
+    }
+
+    /// Whether a column's domain is recreated in the destination (between PostgreSQL
+    /// databases, for a domain of the schema read); else the column takes its base type.
+    fn carries_domain(&self, name: &str) -> bool {
+        match self.dest {
+            Dialect::Postgres => {
+                self.source.dialect == Dialect::Postgres && self.source.domains.contains_key(name)
+            }
+            Dialect::Mysql | Dialect::Sqlite => false,
+        }
+    }
+
+    /// The domains the desired columns use, as the source defines them.
+    fn domains(&self, schema: &mut Schema) {
+        for table in schema.tables.values() {
+            for col in &table.columns {
+                for extra in &col.extras {
+                    if let ColumnExtra::Domain { name, .. } = extra
+                        && let Some(domain) = self.source.domains.get(name)
+                    {
+                        schema.domains.insert(name.clone(), domain.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Views are carried between databases of one engine when everything they read is
+    /// carried under its own name, columns included (the definition is the source's
+    /// SQL, naming what it reads); a view is carried only after what it reads is.
+    fn views(&self, schema: &mut Schema, origins: &BTreeMap<String, Origin>) {
+        if !self.same_dialect() {
+            return;
+        }
+        let unchanged_table = |name: &str| {
+            origins.get(name).is_some_and(|o| {
+                o.source_table == name
+                    && o.columns.iter().all(|(d, s)| d == s)
+                    && self
+                        .source
+                        .tables
+                        .get(name)
+                        .is_some_and(|t| t.columns.len() == o.columns.len())
+            })
+        };
+        // Fixed point: each pass adds the views whose dependencies are all carried.
+        loop {
+            let before = schema.views.len();
+            for (name, view) in &self.source.views {
+                if schema.views.contains_key(name) || schema.tables.contains_key(name) {
+                    continue;
+                }
+                let ready = view
+                    .depends_on
+                    .iter()
+                    .all(|d| unchanged_table(d) || schema.views.contains_key(d));
+                if ready && view.definition.is_some() {
+                    schema.views.insert(name.clone(), view.clone());
+                }
+            }
+            if schema.views.len() == before {
+                break;
+            }
+        }
     }
 
     /// How the destination numbers the column. SQLite auto-numbers only its rowid: an

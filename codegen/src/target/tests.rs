@@ -571,3 +571,57 @@ fn auto_numbered_keys_become_sqlite_rowid_aliases() {
         Some(Identity::Rowid)
     );
 }
+
+/// Views are carried between databases of one engine when what they read keeps its
+/// name; renamed inputs or another engine leave them out (and `diff` says so).
+#[test]
+fn views_are_carried_within_an_engine_when_their_inputs_keep_their_names() {
+    use crate::model::{ObjectKind, SchemaObject, View};
+    let mut source = schema(
+        Dialect::Sqlite,
+        vec![("album", keyed(vec![col("id", "int64", "INTEGER", false)]))],
+    );
+    let reads = |d: &[&str]| View {
+        columns: vec![],
+        definition: Some("SELECT 1".into()),
+        materialized: false,
+        depends_on: d.iter().map(|s| s.to_string()).collect(),
+    };
+    source.views.insert("albums".into(), reads(&["album"]));
+    source
+        .views
+        .insert("albums_again".into(), reads(&["albums"]));
+    source.objects.push(SchemaObject {
+        kind: ObjectKind::Trigger,
+        name: "stamp".into(),
+        table: Some("album".into()),
+    });
+    let carried = |cfg: &str, dest: Dialect| {
+        let d = desired(&source, &config(cfg), dest).expect("desired");
+        let left: Vec<(&str, String)> = crate::diff::left_out::left_out(&source, &d)
+            .into_iter()
+            .map(|x| (x.code, x.subject))
+            .collect();
+        (d.schema.views.keys().cloned().collect::<Vec<_>>(), left)
+    };
+    let (views, left) = carried("", Dialect::Sqlite);
+    assert_eq!(views, ["albums", "albums_again"]);
+    assert_eq!(left, [("D304", "album.stamp".to_string())]);
+
+    let (views, left) = carried("mappings:\n  album: { target: records }\n", Dialect::Sqlite);
+    assert!(views.is_empty(), "{views:?}");
+    assert_eq!(
+        left.iter()
+            .map(|(c, s)| (*c, s.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("D301", "albums"),
+            ("D301", "albums_again"),
+            ("D304", "album.stamp")
+        ]
+    );
+
+    let (views, left) = carried("", Dialect::Postgres);
+    assert!(views.is_empty(), "{views:?}");
+    assert_eq!(left.len(), 3, "{left:?}");
+}

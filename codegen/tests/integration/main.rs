@@ -12,6 +12,7 @@ mod cleanup;
 mod contract;
 mod determinism;
 mod diff_cli;
+mod objects;
 mod observe;
 mod service_round_trip;
 mod service_zoo;

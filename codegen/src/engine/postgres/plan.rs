@@ -1,6 +1,6 @@
 //! PostgreSQL specifics: enum types, `ALTER COLUMN ... TYPE`, identity columns.
 
-use crate::model::{Column, DefaultValue, Dialect, NeutralType};
+use crate::model::{Column, DefaultValue, Dialect, Domain, NeutralType, Partition};
 use crate::plan::dialect::{Buildable, DialectPlan};
 use crate::target::cast::quote_literal;
 use sea_query::{Expr, Keyword};
@@ -36,6 +36,37 @@ impl DialectPlan for Postgres {
                 )
             })
             .collect()
+    }
+
+    fn create_domain(&self, name: &str, domain: &Domain) -> Option<String> {
+        let mut sql = format!("CREATE DOMAIN {} AS {}", self.quote(name), domain.base);
+        if let Some(default) = &domain.default {
+            sql.push_str(&format!(" DEFAULT {default}"));
+        }
+        if domain.not_null {
+            sql.push_str(" NOT NULL");
+        }
+        for check in &domain.checks {
+            sql.push_str(&format!(
+                " CONSTRAINT {} {}",
+                self.quote(&check.name),
+                check.expression
+            ));
+        }
+        Some(sql)
+    }
+
+    fn partition_by(&self, key: &str) -> Option<String> {
+        Some(format!("PARTITION BY {key}"))
+    }
+
+    fn create_partition(&self, table: &str, partition: &Partition) -> Option<String> {
+        Some(format!(
+            "CREATE TABLE {} PARTITION OF {} {}",
+            self.quote(&partition.name),
+            self.quote(table),
+            partition.bound
+        ))
     }
 
     fn widen(&self, table: &str, column: &Column) -> String {

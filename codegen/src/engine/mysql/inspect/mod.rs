@@ -13,7 +13,7 @@ use crate::config::Connection;
 use crate::inspect::{InspectError, Introspection};
 use crate::model::{
     Check, Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, Index, IndexPart,
-    PrimaryKey, ReferentialAction, Schema, Table, UniqueConstraint, View,
+    ObjectKind, PrimaryKey, ReferentialAction, Schema, SchemaObject, Table, UniqueConstraint, View,
 };
 use sea_schema::mysql::def as sea;
 use sqlx::mysql::MySqlRow;
@@ -60,20 +60,50 @@ async fn read(conn: &Connection, pool: &MySqlPool) -> Result<Introspection, Insp
                     .views
                     .get(name)
                     .filter(|d| !d.trim().is_empty())
-                    .cloned();
+                    .map(|d| unqualified(d, &database));
+                let depends_on = definition
+                    .as_deref()
+                    .map(|d| reads(d, name, catalog.tables.keys()))
+                    .unwrap_or_default();
                 schema.views.insert(
                     name.clone(),
                     View {
                         columns: columns.unwrap_or_default(),
                         definition,
+                        materialized: false,
+                        depends_on,
                     },
                 );
             }
-            "SEQUENCE" => warnings.push(format!("{name}: MariaDB sequence is not carried")),
+            "SEQUENCE" => schema.objects.push(SchemaObject {
+                kind: ObjectKind::Sequence,
+                name: name.clone(),
+                table: None,
+            }),
             _ => {}
         }
     }
+    schema.objects.extend(catalog.objects);
     Ok(Introspection { schema, warnings })
+}
+
+/// A view's definition without its own database's qualifier: MySQL writes
+/// `` `shop`.`t`.`a` `` for every name, and the view must read the destination
+/// database's tables, not the source's.
+fn unqualified(definition: &str, database: &str) -> String {
+    definition.replace(&format!("`{}`.", database.replace('`', "``")), "")
+}
+
+/// The tables and views (of `names`, other than `view` itself) a view's definition
+/// names. MySQL keeps no dependency list; every name in a stored definition is quoted,
+/// so a quoted name in the text is a name the view reads (a column named like a table
+/// only adds an order that is harmless).
+fn reads<'a>(definition: &str, view: &str, names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    names
+        .filter(|n| n.as_str() != view)
+        .filter(|n| definition.contains(&format!("`{}`", n.replace('`', "``"))))
+        .cloned()
+        .collect()
 }
 
 /// Runs sea-schema's discovery on its own task, so that a panic inside it (it unwraps
@@ -143,6 +173,8 @@ struct Catalog {
     /// `(table, constraint) -> referenced database`.
     fk_targets: HashMap<(String, String), String>,
     views: HashMap<String, String>,
+    /// Triggers, functions, procedures and events.
+    objects: Vec<SchemaObject>,
     /// Character set -> its default collation.
     charset_default: HashMap<String, String>,
 }
@@ -269,6 +301,35 @@ impl Catalog {
             let name = text_or_empty(&row, 0).map_err(fail("views"))?;
             let definition = text_or_empty(&row, 1).map_err(fail("views"))?;
             cat.views.insert(name, definition);
+        }
+
+        let sql = "SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS \
+                   WHERE TRIGGER_SCHEMA = ? \
+                   UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES \
+                   WHERE ROUTINE_SCHEMA = ? \
+                   UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS \
+                   WHERE EVENT_SCHEMA = ?";
+        for row in sqlx::query(sql)
+            .bind(db)
+            .bind(db)
+            .bind(db)
+            .fetch_all(pool)
+            .await
+            .map_err(fail("triggers, routines and events"))?
+        {
+            let fail = fail("triggers, routines and events");
+            let kind = match text_or_empty(&row, 0).map_err(fail)?.as_str() {
+                "trigger" => ObjectKind::Trigger,
+                "procedure" => ObjectKind::Procedure,
+                "event" => ObjectKind::Event,
+                // FUNCTION, and MariaDB's PACKAGE / PACKAGE BODY: code too.
+                _ => ObjectKind::Function,
+            };
+            cat.objects.push(SchemaObject {
+                kind,
+                name: text_or_empty(&row, 1).map_err(fail)?,
+                table: text(&row, 2).map_err(fail)?,
+            });
         }
 
         let sql = "SELECT CHARACTER_SET_NAME, DEFAULT_COLLATE_NAME FROM information_schema.CHARACTER_SETS";

@@ -4,7 +4,7 @@
 
 use crate::config::Connection;
 use crate::inspect::InspectError;
-use crate::model::{Check, Index, IndexPart, UniqueConstraint};
+use crate::model::{Check, Domain, Index, IndexPart, ObjectKind, SchemaObject, UniqueConstraint};
 use sqlx::{FromRow, PgPool};
 use std::collections::BTreeMap;
 
@@ -20,10 +20,15 @@ pub enum RelKind {
 #[derive(Debug, Clone)]
 pub struct Relation {
     pub kind: RelKind,
+    pub materialized: bool,
     pub is_partition: bool,
     pub comment: Option<String>,
     pub partition_key: Option<String>,
     pub view_definition: Option<String>,
+    /// For a partition: its parent and its bound (`FOR VALUES ...`).
+    pub partition_of: Option<(String, String)>,
+    /// Inheritance parents (not for partitions), in declared order.
+    pub inherits: Vec<String>,
 }
 
 /// What a column's type resolves to, after looking through a domain to its base type.
@@ -126,6 +131,11 @@ pub struct Catalog {
     pub foreign_keys: ByTable<ForeignKeyRow>,
     /// Labels of enums from other schemas that columns here use.
     pub foreign_enums: BTreeMap<String, Vec<String>>,
+    pub exclusions: ByTable<Check>,
+    pub domains: BTreeMap<String, Domain>,
+    /// View -> the tables and views of this schema it reads.
+    pub view_depends: ByTable<String>,
+    pub objects: Vec<SchemaObject>,
 }
 
 /// Schemas, other than the one read and `public`, holding a type that its columns use
@@ -147,10 +157,87 @@ const RELATIONS: &str = r#"
 select c.relname::text as name, c.relkind::text as kind, c.relispartition as is_partition,
        obj_description(c.oid, 'pg_class') as comment,
        case when c.relkind = 'p' then pg_get_partkeydef(c.oid) end as partition_key,
-       case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid, true) end as view_definition
+       case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid, true) end as view_definition,
+       case when c.relispartition then
+            (select p.relname::text from pg_inherits i join pg_class p on p.oid = i.inhparent
+             where i.inhrelid = c.oid) end as partition_of,
+       case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end as partition_bound,
+       array(select p.relname::text from pg_inherits i join pg_class p on p.oid = i.inhparent
+             where i.inhrelid = c.oid and not c.relispartition order by i.inhseqno) as inherits
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm')
 order by 1"#;
+
+/// What each view and materialized view reads, from the dependencies of its rewrite rule.
+const VIEW_DEPENDS: &str = r#"
+select distinct v.relname::text as view_name, d.relname::text as depends_on
+from pg_class v
+join pg_namespace n on n.oid = v.relnamespace
+join pg_rewrite r on r.ev_class = v.oid
+join pg_depend dep on dep.objid = r.oid and dep.classid = 'pg_rewrite'::regclass
+                   and dep.refclassid = 'pg_class'::regclass
+join pg_class d on d.oid = dep.refobjid and d.relnamespace = v.relnamespace
+                and d.relkind in ('r', 'p', 'v', 'm', 'f')
+where n.nspname = $1 and v.relkind in ('v', 'm') and d.oid <> v.oid
+order by 1, 2"#;
+
+/// Exclusion constraints (their indexes are not listed as indexes).
+const EXCLUSIONS: &str = r#"
+select c.relname::text as table_name, k.conname::text as name, pg_get_constraintdef(k.oid) as definition
+from pg_constraint k
+join pg_class c on c.oid = k.conrelid
+join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = $1 and k.contype = 'x' and k.conparentid = 0
+order by 1, 2"#;
+
+/// Domains of the schema (not an extension's), with their check constraints.
+const DOMAINS: &str = r#"
+select t.typname::text as name, format_type(t.typbasetype, t.typtypmod) as base,
+       t.typnotnull as not_null, t.typdefault as default_expr,
+       array(select k.conname::text from pg_constraint k
+             where k.contypid = t.oid and k.contype = 'c' order by k.conname) as check_names,
+       array(select pg_get_constraintdef(k.oid) from pg_constraint k
+             where k.contypid = t.oid and k.contype = 'c' order by k.conname) as check_defs
+from pg_type t join pg_namespace n on n.oid = t.typnamespace
+where n.nspname = $1 and t.typtype = 'd'
+  and not exists (select 1 from pg_depend d where d.classid = 'pg_type'::regclass
+                  and d.objid = t.oid and d.deptype = 'e')
+order by 1"#;
+
+/// Objects seaway reports and does not carry: functions and procedures (not an
+/// extension's), triggers (not the clones on partitions), sequences no column owns,
+/// extensions installed in the schema, rewrite rules and row-level security policies.
+const OBJECTS: &str = r#"
+select case p.prokind when 'p' then 'procedure' else 'function' end as kind,
+       p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as name,
+       null::text as table_name
+from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+where n.nspname = $1
+  and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass
+                  and d.objid = p.oid and d.deptype = 'e')
+union all
+select 'trigger', t.tgname::text, c.relname::text
+from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = $1 and not t.tgisinternal and t.tgparentid = 0
+union all
+select 'sequence', c.relname::text, null
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = $1 and c.relkind = 'S'
+  and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
+                  and d.objid = c.oid and d.deptype in ('a', 'i', 'e'))
+union all
+select 'extension', e.extname::text, null
+from pg_extension e join pg_namespace n on n.oid = e.extnamespace
+where n.nspname = $1
+union all
+select 'rule', r.rulename::text, c.relname::text
+from pg_rewrite r join pg_class c on c.oid = r.ev_class join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = $1 and r.rulename <> '_RETURN'
+union all
+select 'policy', p.polname::text, c.relname::text
+from pg_policy p join pg_class c on c.oid = p.polrelid join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = $1
+order by 1, 2, 3"#;
 
 const COLUMNS: &str = r#"
 select c.relname::text as table_name, a.attname::text as name,
@@ -196,6 +283,11 @@ join pg_class t on t.oid = ix.indrelid
 join pg_namespace n on n.oid = t.relnamespace
 join pg_am am on am.oid = i.relam
 where n.nspname = $1 and not ix.indisprimary and t.relkind in ('r', 'p')
+  -- a partition's copy of its parent's index is the parent's
+  and not exists (select 1 from pg_inherits ih where ih.inhrelid = ix.indexrelid)
+  -- an exclusion constraint's index is the constraint
+  and not exists (select 1 from pg_constraint x where x.conindid = ix.indexrelid
+                  and x.conrelid = ix.indrelid and x.contype = 'x')
 order by 1, 2"#;
 
 /// Primary keys, columns in key order.
@@ -209,7 +301,8 @@ join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = $1 and k.contype = 'p' and not c.relispartition
 order by 1"#;
 
-/// Foreign keys with both column lists in key order; partitions' cloned keys skipped.
+/// Foreign keys with both column lists in key order; the copies a partition gets of its
+/// parent's keys are skipped (`conparentid`), keys declared on a partition itself kept.
 const FOREIGN_KEYS: &str = r#"
 select c.relname::text as table_name, k.conname::text as name,
        array(select a.attname::text from unnest(k.conkey) with ordinality u(attnum, ord)
@@ -223,7 +316,7 @@ join pg_class c on c.oid = k.conrelid
 join pg_namespace n on n.oid = c.relnamespace
 join pg_class rc on rc.oid = k.confrelid
 join pg_namespace rn on rn.oid = rc.relnamespace
-where n.nspname = $1 and k.contype = 'f' and k.conparentid = 0 and not c.relispartition
+where n.nspname = $1 and k.contype = 'f' and k.conparentid = 0
 order by 1, 2"#;
 
 const CHECKS: &str = r#"
@@ -255,6 +348,32 @@ struct RelationRow {
     comment: Option<String>,
     partition_key: Option<String>,
     view_definition: Option<String>,
+    partition_of: Option<String>,
+    partition_bound: Option<String>,
+    inherits: Vec<String>,
+}
+
+#[derive(FromRow)]
+struct ViewDependRow {
+    view_name: String,
+    depends_on: String,
+}
+
+#[derive(FromRow)]
+struct DomainRow {
+    name: String,
+    base: String,
+    not_null: bool,
+    default_expr: Option<String>,
+    check_names: Vec<String>,
+    check_defs: Vec<String>,
+}
+
+#[derive(FromRow)]
+struct ObjectRow {
+    kind: String,
+    name: String,
+    table_name: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -326,6 +445,26 @@ pub async fn read(conn: &Connection, pool: &PgPool, schema: &str) -> Result<Cata
         .fetch_all(pool)
         .await
         .map_err(err("enums"))?;
+    let view_depends: Vec<ViewDependRow> = sqlx::query_as(VIEW_DEPENDS)
+        .bind(schema)
+        .fetch_all(pool)
+        .await
+        .map_err(err("view dependencies"))?;
+    let exclusions: Vec<CheckRow> = sqlx::query_as(EXCLUSIONS)
+        .bind(schema)
+        .fetch_all(pool)
+        .await
+        .map_err(err("exclusion constraints"))?;
+    let domains: Vec<DomainRow> = sqlx::query_as(DOMAINS)
+        .bind(schema)
+        .fetch_all(pool)
+        .await
+        .map_err(err("domains"))?;
+    let objects: Vec<ObjectRow> = sqlx::query_as(OBJECTS)
+        .bind(schema)
+        .fetch_all(pool)
+        .await
+        .map_err(err("functions, triggers and other objects"))?;
 
     let mut cat = Catalog::default();
     for r in relations {
@@ -338,10 +477,13 @@ pub async fn read(conn: &Connection, pool: &PgPool, schema: &str) -> Result<Cata
             r.name,
             Relation {
                 kind,
+                materialized: r.kind == "m",
                 is_partition: r.is_partition,
                 comment: r.comment,
                 partition_key: r.partition_key,
                 view_definition: r.view_definition,
+                partition_of: r.partition_of.zip(r.partition_bound),
+                inherits: r.inherits,
             },
         );
     }
@@ -373,6 +515,51 @@ pub async fn read(conn: &Connection, pool: &PgPool, schema: &str) -> Result<Cata
     }
     for l in enum_labels {
         cat.foreign_enums.entry(l.name).or_default().push(l.label);
+    }
+    for d in view_depends {
+        cat.view_depends
+            .entry(d.view_name)
+            .or_default()
+            .push(d.depends_on);
+    }
+    for x in exclusions {
+        cat.exclusions.entry(x.table_name).or_default().push(Check {
+            name: x.name,
+            expression: x.definition,
+        });
+    }
+    for d in domains {
+        let checks = d
+            .check_names
+            .into_iter()
+            .zip(d.check_defs)
+            .map(|(name, expression)| Check { name, expression })
+            .collect();
+        cat.domains.insert(
+            d.name,
+            Domain {
+                base: d.base,
+                not_null: d.not_null,
+                default: d.default_expr,
+                checks,
+            },
+        );
+    }
+    for o in objects {
+        let kind = match o.kind.as_str() {
+            "procedure" => ObjectKind::Procedure,
+            "trigger" => ObjectKind::Trigger,
+            "sequence" => ObjectKind::Sequence,
+            "extension" => ObjectKind::Extension,
+            "rule" => ObjectKind::Rule,
+            "policy" => ObjectKind::Policy,
+            _ => ObjectKind::Function,
+        };
+        cat.objects.push(SchemaObject {
+            kind,
+            name: o.name,
+            table: o.table_name,
+        });
     }
     Ok(cat)
 }

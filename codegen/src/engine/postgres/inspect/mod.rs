@@ -17,8 +17,8 @@ use crate::engine::postgres::connect;
 use crate::engine::postgres::search_path;
 use crate::inspect::{InspectError, Introspection, guarded};
 use crate::model::{
-    Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, PrimaryKey, ReferentialAction,
-    Schema, Table, View,
+    Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, Partition, PrimaryKey,
+    ReferentialAction, Schema, Table, View,
 };
 
 pub(crate) async fn introspect(conn: &Connection) -> Result<Introspection, InspectError> {
@@ -58,6 +58,7 @@ pub(crate) async fn introspect(conn: &Connection) -> Result<Introspection, Inspe
 
     let mut schema = Schema::new(Dialect::Postgres, &schema_name);
     let mut warnings = Vec::new();
+    let mut partitions: Vec<(String, Partition)> = Vec::new();
     for (name, rel) in &cat.relations {
         let columns = cat.columns.get(name).map(Vec::as_slice).unwrap_or_default();
         if rel.kind == catalog::RelKind::View {
@@ -67,12 +68,39 @@ pub(crate) async fn introspect(conn: &Connection) -> Result<Introspection, Inspe
                 View {
                     columns,
                     definition: rel.view_definition.clone(),
+                    materialized: rel.materialized,
+                    depends_on: cat.view_depends.get(name).cloned().unwrap_or_default(),
                 },
             );
             continue;
         }
         if rel.is_partition {
-            continue; // a partition's rows and shape belong to its parent
+            // A partition's rows and shape belong to its parent; what is declared on it
+            // alone is kept with it, for `inspect::lift` and the report of what is left out.
+            if let Some((parent, bound)) = &rel.partition_of {
+                partitions.push((
+                    parent.clone(),
+                    Partition {
+                        name: name.clone(),
+                        bound: bound.clone(),
+                        foreign_keys: cat
+                            .foreign_keys
+                            .get(name)
+                            .into_iter()
+                            .flatten()
+                            .map(foreign_key)
+                            .collect(),
+                        indexes: cat
+                            .indexes
+                            .get(name)
+                            .into_iter()
+                            .flatten()
+                            .map(catalog::IndexRow::to_index)
+                            .collect(),
+                    },
+                ));
+            }
+            continue;
         }
         let mut table = Table {
             columns: columns
@@ -93,6 +121,8 @@ pub(crate) async fn introspect(conn: &Connection) -> Result<Introspection, Inspe
             checks: cat.checks.get(name).cloned().unwrap_or_default(),
             comment: rel.comment.clone(),
             partitioned_by: rel.partition_key.clone(),
+            inherits: rel.inherits.clone(),
+            exclusions: cat.exclusions.get(name).cloned().unwrap_or_default(),
             ..Table::default()
         };
         for index in cat.indexes.get(name).into_iter().flatten() {
@@ -103,6 +133,17 @@ pub(crate) async fn introspect(conn: &Connection) -> Result<Introspection, Inspe
         }
         schema.tables.insert(name.clone(), table);
     }
+    for (parent, partition) in partitions {
+        match schema.tables.get_mut(&parent) {
+            Some(table) => table.partitions.push(partition),
+            None => warnings.push(format!(
+                "{}: partition of `{parent}`, itself a partition: sub-partitions are not carried",
+                partition.name
+            )),
+        }
+    }
+    schema.domains = cat.domains;
+    schema.objects = cat.objects;
     for def in enums {
         schema.enums.insert(def.typename, def.values);
     }

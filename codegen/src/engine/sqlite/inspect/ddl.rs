@@ -428,9 +428,36 @@ pub(super) fn view_select(sql: &str) -> Option<String> {
     )
 }
 
+/// The names of `candidates` (tables and views) that a view's `SELECT` reads: every
+/// identifier token, unquoted, compared without case as SQLite compares names. A column
+/// named like a table only adds a harmless ordering constraint.
+pub(super) fn names_read<'a>(
+    select: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Vec<String> {
+    let idents: Vec<String> = tokenize(select)
+        .into_iter()
+        .filter(|t| matches!(t.kind, Kind::Word | Kind::Quoted))
+        .map(|t| unquote(t.text(select)).to_ascii_lowercase())
+        .collect();
+    candidates
+        .filter(|c| idents.contains(&c.to_ascii_lowercase()))
+        .map(str::to_string)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_read_finds_quoted_and_bare_names_without_case() {
+        let read = names_read(
+            "SELECT a.x FROM \"Album\" a JOIN track USING (id) WHERE 'artist' = ''",
+            ["album", "Track", "artist", "genre"].into_iter(),
+        );
+        assert_eq!(read, ["album", "Track"]);
+    }
 
     #[test]
     fn view_select_skips_the_create_header() {

@@ -18,7 +18,8 @@ use crate::engine::sqlite::connect;
 use crate::inspect::{InspectError, Introspection, guarded};
 use crate::model::{
     Check, Column, ColumnExtra, Dialect, ForeignKey, Generated, Identity, Index, IndexPart,
-    NeutralType, PrimaryKey, ReferentialAction, Schema, Table, UniqueConstraint, View,
+    NeutralType, ObjectKind, PrimaryKey, ReferentialAction, Schema, SchemaObject, Table,
+    UniqueConstraint, View,
 };
 use sea_schema::sqlite::def as sq;
 use sqlx::SqlitePool;
@@ -37,6 +38,7 @@ struct MasterRow {
     #[sqlx(rename = "type")]
     kind: String,
     name: String,
+    tbl_name: String,
     sql: Option<String>,
 }
 
@@ -100,7 +102,7 @@ struct TableRows {
 
 async fn read(conn: &Connection, pool: &SqlitePool) -> Result<Introspection, InspectError> {
     let master: Vec<MasterRow> =
-        sqlx::query_as("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        sqlx::query_as("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
             .fetch_all(pool)
             .await
             .map_err(|e| InspectError::catalog(conn, "sqlite_master", e))?;
@@ -196,16 +198,36 @@ async fn read(conn: &Connection, pool: &SqlitePool) -> Result<Introspection, Ins
                     ));
                     Vec::new()
                 });
+        let definition = view
+            .sql
+            .as_deref()
+            .map(|sql| ddl::view_select(sql).unwrap_or_else(|| sql.to_string()));
+        let depends_on = definition
+            .as_deref()
+            .map(|d| {
+                let others = master
+                    .iter()
+                    .filter(|m| matches!(m.kind.as_str(), "table" | "view") && m.name != view.name)
+                    .map(|m| m.name.as_str());
+                ddl::names_read(d, others)
+            })
+            .unwrap_or_default();
         schema.views.insert(
             view.name.clone(),
             View {
                 columns,
-                definition: view
-                    .sql
-                    .as_deref()
-                    .map(|sql| ddl::view_select(sql).unwrap_or_else(|| sql.to_string())),
+                definition,
+                materialized: false,
+                depends_on,
             },
         );
+    }
+    for trigger in master.iter().filter(|m| m.kind == "trigger") {
+        schema.objects.push(SchemaObject {
+            kind: ObjectKind::Trigger,
+            name: trigger.name.clone(),
+            table: Some(trigger.tbl_name.clone()),
+        });
     }
     Ok(Introspection { schema, warnings })
 }
