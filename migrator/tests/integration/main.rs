@@ -9,6 +9,7 @@ mod browser;
 mod check;
 mod configured_schema;
 mod convergence;
+mod emptiness;
 mod extras;
 mod failures;
 mod fidelity;
