@@ -35,6 +35,7 @@ SELECT version, name, section, checksum, success, statements_done, error FROM se
 UPDATE seaway_migrations SET finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now'), duration_ms = ?, success = ?, statements_done = ?, error = ? WHERE version = ? AND section = ?
 
 -- stage: diff
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT CHARACTER_SET_NAME, DEFAULT_COLLATE_NAME FROM information_schema.CHARACTER_SETS
 SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE, CAST(DATETIME_PRECISION AS SIGNED), CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, GENERATION_EXPRESSION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION
 SELECT TABLE_NAME, CONSTRAINT_NAME, LEVEL, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? ORDER BY TABLE_NAME, CONSTRAINT_NAME
@@ -50,6 +51,7 @@ SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTI
 SET time_zone='+00:00',NAMES utf8mb4;
 
 -- stage: introspect
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT CHARACTER_SET_NAME, DEFAULT_COLLATE_NAME FROM information_schema.CHARACTER_SETS
 SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE, CAST(DATETIME_PRECISION AS SIGNED), CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, GENERATION_EXPRESSION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION
 SELECT TABLE_NAME, CONSTRAINT_NAME, LEVEL, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? ORDER BY TABLE_NAME, CONSTRAINT_NAME
@@ -132,6 +134,7 @@ PRAGMA table_xinfo('PlaylistTrack')
 PRAGMA table_xinfo('Track')
 PRAGMA table_xinfo('seaway_migrations')
 SELECT "name" FROM "sqlite_master" WHERE "type" = ? AND "name" <> ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT * FROM "sqlite_master" WHERE "name" = ?
 SELECT ? FROM "sqlite_master" WHERE "type" = ? AND "name" = ? AND "sql" LIKE ?
 SELECT CAST(MIN(`AlbumId`) AS CHAR), CAST(MAX(`AlbumId`) AS CHAR) FROM `Album`
@@ -197,7 +200,7 @@ SELECT idx, lo, hi, last_key, rows, done, rejected, lo_key, hi_key FROM chunks W
 SELECT name FROM pragma_table_info('chunks')
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
 SET time_zone='+00:00',NAMES utf8mb4;
@@ -276,6 +279,7 @@ PRAGMA table_xinfo('PlaylistTrack')
 PRAGMA table_xinfo('Track')
 PRAGMA table_xinfo('seaway_migrations')
 SELECT "name" FROM "sqlite_master" WHERE "type" = ? AND "name" <> ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT * FROM "sqlite_master" WHERE "name" = ?
 SELECT ? FROM "sqlite_master" WHERE "type" = ? AND "name" = ? AND "sql" LIKE ?
 SELECT CAST(MIN(`AlbumId`) AS CHAR), CAST(MAX(`AlbumId`) AS CHAR) FROM `Album`
@@ -341,7 +345,7 @@ SELECT idx, lo, hi, last_key, rows, done, rejected, lo_key, hi_key FROM chunks W
 SELECT name FROM pragma_table_info('chunks')
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
 SET time_zone='+00:00',NAMES utf8mb4;
@@ -400,6 +404,7 @@ PRAGMA table_xinfo('PlaylistTrack')
 PRAGMA table_xinfo('Track')
 PRAGMA table_xinfo('seaway_migrations')
 SELECT "name" FROM "sqlite_master" WHERE "type" = ? AND "name" <> ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT * FROM "sqlite_master" WHERE "name" = ?
 SELECT ? FROM "sqlite_master" WHERE "type" = ? AND "name" = ? AND "sql" LIKE ?
 SELECT CASE WHEN typeof("AlbumId") = 'real' THEN CASE WHEN CAST(printf('%!.15g', "AlbumId") AS REAL) = "AlbumId" THEN printf('%!.15g', "AlbumId") WHEN CAST(printf('%!.16g', "AlbumId") AS REAL) = "AlbumId" THEN printf('%!.16g', "AlbumId") ELSE printf('%!.17g', "AlbumId") END ELSE CAST("AlbumId" AS TEXT) END, CAST("Title" AS TEXT), CASE WHEN typeof("ArtistId") = 'real' THEN CASE WHEN CAST(printf('%!.15g', "ArtistId") AS REAL) = "ArtistId" THEN printf('%!.15g', "ArtistId") WHEN CAST(printf('%!.16g', "ArtistId") AS REAL) = "ArtistId" THEN printf('%!.16g', "ArtistId") ELSE printf('%!.17g', "ArtistId") END ELSE CAST("ArtistId" AS TEXT) END, CASE WHEN typeof("AlbumId") = 'real' THEN CASE WHEN CAST(printf('%!.15g', "AlbumId") AS REAL) = "AlbumId" THEN printf('%!.15g', "AlbumId") WHEN CAST(printf('%!.16g', "AlbumId") AS REAL) = "AlbumId" THEN printf('%!.16g', "AlbumId") ELSE printf('%!.17g', "AlbumId") END ELSE CAST("AlbumId" AS TEXT) END FROM "Album" ORDER BY "Album"."AlbumId" LIMIT 20000
@@ -460,7 +465,7 @@ SELECT `table_name`, `engine`, `auto_increment`, `table_collation`, `table_comme
 SELECT count(*) FROM pragma_index_list(?) WHERE origin = 'pk'
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
 SET time_zone='+00:00',NAMES utf8mb4;

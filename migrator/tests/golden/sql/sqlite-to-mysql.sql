@@ -91,6 +91,7 @@ PRAGMA table_xinfo('Playlist')
 PRAGMA table_xinfo('PlaylistTrack')
 PRAGMA table_xinfo('Track')
 SELECT "name" FROM "sqlite_master" WHERE "type" = ? AND "name" <> ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT * FROM "sqlite_master" WHERE "name" = ?
 SELECT ? FROM "sqlite_master" WHERE "type" = ? AND "name" = ? AND "sql" LIKE ?
 SELECT CHARACTER_SET_NAME, DEFAULT_COLLATE_NAME FROM information_schema.CHARACTER_SETS
@@ -104,7 +105,7 @@ SELECT `table_name`, `engine`, `auto_increment`, `table_collation`, `table_comme
 SELECT count(*) FROM pragma_index_list(?) WHERE origin = 'pk'
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
 SET time_zone='+00:00',NAMES utf8mb4;
@@ -162,7 +163,7 @@ SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE instr(name, '''') > 0 OR instr(
 SELECT count(*) FROM pragma_index_list(?) WHERE origin = 'pk'
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 
 -- stage: transfer (again)
 BEGIN
@@ -253,6 +254,7 @@ PRAGMA table_xinfo('Playlist')
 PRAGMA table_xinfo('PlaylistTrack')
 PRAGMA table_xinfo('Track')
 SELECT "name" FROM "sqlite_master" WHERE "type" = ? AND "name" <> ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT * FROM "sqlite_master" WHERE "name" = ?
 SELECT ? FROM "sqlite_master" WHERE "type" = ? AND "name" = ? AND "sql" LIKE ?
 SELECT @@max_allowed_packet
@@ -319,7 +321,7 @@ SELECT idx, lo, hi, last_key, rows, done, rejected, lo_key, hi_key FROM chunks W
 SELECT name FROM pragma_table_info('chunks')
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
 SET time_zone='+00:00',NAMES utf8mb4;
@@ -429,6 +431,7 @@ PRAGMA table_xinfo('Playlist')
 PRAGMA table_xinfo('PlaylistTrack')
 PRAGMA table_xinfo('Track')
 SELECT "name" FROM "sqlite_master" WHERE "type" = ? AND "name" <> ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT * FROM "sqlite_master" WHERE "name" = ?
 SELECT ? FROM "sqlite_master" WHERE "type" = ? AND "name" = ? AND "sql" LIKE ?
 SELECT @@max_allowed_packet
@@ -495,7 +498,7 @@ SELECT idx, lo, hi, last_key, rows, done, rejected, lo_key, hi_key FROM chunks W
 SELECT name FROM pragma_table_info('chunks')
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
 SET time_zone='+00:00',NAMES utf8mb4;
@@ -561,6 +564,7 @@ PRAGMA table_xinfo('Playlist')
 PRAGMA table_xinfo('PlaylistTrack')
 PRAGMA table_xinfo('Track')
 SELECT "name" FROM "sqlite_master" WHERE "type" = ? AND "name" <> ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT * FROM "sqlite_master" WHERE "name" = ?
 SELECT ? FROM "sqlite_master" WHERE "type" = ? AND "name" = ? AND "sql" LIKE ?
 SELECT CASE WHEN typeof("AlbumId") = 'real' THEN CASE WHEN CAST(printf('%!.15g', "AlbumId") AS REAL) = "AlbumId" THEN printf('%!.15g', "AlbumId") WHEN CAST(printf('%!.16g', "AlbumId") AS REAL) = "AlbumId" THEN printf('%!.16g', "AlbumId") ELSE printf('%!.17g', "AlbumId") END ELSE CAST("AlbumId" AS TEXT) END, CAST("Title" AS TEXT), CASE WHEN typeof("ArtistId") = 'real' THEN CASE WHEN CAST(printf('%!.15g', "ArtistId") AS REAL) = "ArtistId" THEN printf('%!.15g', "ArtistId") WHEN CAST(printf('%!.16g', "ArtistId") AS REAL) = "ArtistId" THEN printf('%!.16g', "ArtistId") ELSE printf('%!.17g', "ArtistId") END ELSE CAST("ArtistId" AS TEXT) END, CASE WHEN typeof("AlbumId") = 'real' THEN CASE WHEN CAST(printf('%!.15g', "AlbumId") AS REAL) = "AlbumId" THEN printf('%!.15g', "AlbumId") WHEN CAST(printf('%!.16g', "AlbumId") AS REAL) = "AlbumId" THEN printf('%!.16g', "AlbumId") ELSE printf('%!.17g', "AlbumId") END ELSE CAST("AlbumId" AS TEXT) END FROM "Album" ORDER BY "Album"."AlbumId" LIMIT 20000
@@ -620,7 +624,7 @@ SELECT `table_name`, `engine`, `auto_increment`, `table_collation`, `table_comme
 SELECT count(*) FROM pragma_index_list(?) WHERE origin = 'pk'
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
 SET time_zone='+00:00',NAMES utf8mb4;

@@ -87,7 +87,7 @@ SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE instr(name, '''') > 0 OR instr(
 SELECT count(*) FROM pragma_index_list(?) WHERE origin = 'pk'
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 
 -- stage: introspect
 PRAGMA foreign_key_list('Album')
@@ -142,7 +142,7 @@ SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE instr(name, '''') > 0 OR instr(
 SELECT count(*) FROM pragma_index_list(?) WHERE origin = 'pk'
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 
 -- stage: transfer (again)
 CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, source TEXT NOT NULL, destination TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT); CREATE TABLE IF NOT EXISTS chunks (run INTEGER NOT NULL, tbl TEXT NOT NULL, idx INTEGER NOT NULL, lo INTEGER, hi INTEGER, last_key TEXT, rows INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0, rejected INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (run, tbl, idx));
@@ -267,7 +267,7 @@ SELECT idx, lo, hi, last_key, rows, done, rejected, lo_key, hi_key FROM chunks W
 SELECT name FROM pragma_table_info('chunks')
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 UPDATE chunks SET done = 1 WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE chunks SET last_key = ?, rows = rows + ?, rejected = rejected + ? WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE runs SET finished_at = 'abandoned' WHERE source = ? AND destination = ? AND finished_at IS NULL
@@ -398,7 +398,7 @@ SELECT idx, lo, hi, last_key, rows, done, rejected, lo_key, hi_key FROM chunks W
 SELECT name FROM pragma_table_info('chunks')
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 UPDATE chunks SET done = 1 WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE chunks SET last_key = ?, rows = rows + ?, rejected = rejected + ? WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE runs SET finished_at = 'abandoned' WHERE source = ? AND destination = ? AND finished_at IS NULL
@@ -482,4 +482,4 @@ SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE instr(name, '''') > 0 OR instr(
 SELECT count(*) FROM pragma_index_list(?) WHERE origin = 'pk'
 SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid
 SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
-SELECT type, name, sql FROM sqlite_master ORDER BY type, name
+SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name

@@ -25,3 +25,6 @@ CREATE INDEX `zoo_child_zoo_fk` ON `zoo_child` (`zoo_id`);
 
 -- add foreign key "zoo_child_zoo_fk" on "zoo_child"
 ALTER TABLE `zoo_child` ADD CONSTRAINT `zoo_child_zoo_fk` FOREIGN KEY (`zoo_id`) REFERENCES `type_zoo` (`id`) ON DELETE CASCADE ON UPDATE NO ACTION;
+
+-- create view "zoo_view"
+CREATE VIEW `zoo_view` AS select `z`.`id` AS `id`,`z`.`c_text` AS `c_text`,`z`.`c_enum` AS `c_enum`,count(`c`.`id`) AS `child_count` from (`type_zoo` `z` left join `zoo_child` `c` on(`c`.`zoo_id` = `z`.`id`)) group by `z`.`id`,`z`.`c_text`,`z`.`c_enum`;

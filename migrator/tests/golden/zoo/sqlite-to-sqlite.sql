@@ -19,3 +19,8 @@ CREATE UNIQUE INDEX "type_zoo_c_uuid_key" ON "type_zoo" ("c_uuid");
 
 -- add index "type_zoo_c_date_idx" on "type_zoo"
 CREATE INDEX "type_zoo_c_date_idx" ON "type_zoo" ("c_date");
+
+-- create view "zoo_view"
+CREATE VIEW "zoo_view" AS SELECT z.id, z.c_text, z.c_char3, COUNT(c.id) AS child_count
+    FROM type_zoo z LEFT JOIN zoo_child c ON c.zoo_id = z.id
+    GROUP BY z.id, z.c_text, z.c_char3;
