@@ -281,8 +281,20 @@ fn split(members: &[usize], edges: &[(usize, usize, f64)], max: usize) -> Vec<Ve
 /// How a table got into a group before naming.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Why {
-    Detected { split: bool },
-    Lookup { referrers: usize, here: usize },
+    Detected {
+        split: bool,
+    },
+    Lookup {
+        referrers: usize,
+        here: usize,
+    },
+    /// Referenced by nothing, its keys all point out of the group detection gave it:
+    /// moved to the group they point to most (a partitioned table whose keys were
+    /// declared on its partitions, a log table).
+    Follows {
+        links: usize,
+        here: usize,
+    },
 }
 
 /// Cuts `schema` into services.
@@ -402,12 +414,54 @@ pub fn detect(schema: &Schema, cfg: &Services) -> Result<Boundaries, BoundaryErr
             here,
         };
     }
+    // A table nothing references whose keys all point out of its group follows them
+    // to the group they point to most.
+    for t in 0..n {
+        if !referrers[t].is_empty() || refers[t].is_empty() || is_lookup[t] {
+            continue;
+        }
+        let Some(own) = groups.iter().position(|m| m.contains(&t)) else {
+            continue;
+        };
+        let mut weight: BTreeMap<usize, f64> = BTreeMap::new();
+        for &(a, b, w) in &edges {
+            if a == t
+                && let Some(g) = groups.iter().position(|m| m.contains(&b))
+            {
+                *weight.entry(g).or_default() += w;
+            }
+        }
+        if weight.contains_key(&own) {
+            continue;
+        }
+        let Some((target, _)) =
+            weight
+                .iter()
+                .fold(None::<(usize, f64)>, |best, (&g, &w)| match best {
+                    Some((_, bw)) if bw >= w => best,
+                    _ => Some((g, w)),
+                })
+        else {
+            continue;
+        };
+        groups[own].retain(|&m| m != t);
+        groups[target].push(t);
+        let here = refers[t]
+            .iter()
+            .filter(|&&r| groups[target].contains(&r))
+            .count();
+        why[t] = Why::Follows {
+            links: refers[t].len(),
+            here,
+        };
+    }
+    groups.retain(|m| !m.is_empty());
     for members in &mut groups {
         members.sort_unstable();
     }
     groups.sort();
 
-    // Names: `services.names`, else the snake_case name of the most linked table inside.
+    // Names: `services.names`, else the snake_case name of the group's central table.
     let mut taken: BTreeSet<String> = cfg.pin.values().map(|(s, _)| s.clone()).collect();
     let mut service_names: Vec<String> = Vec::with_capacity(groups.len());
     let mut named_by: BTreeMap<usize, String> = BTreeMap::new();
@@ -430,27 +484,16 @@ pub fn detect(schema: &Schema, cfg: &Services) -> Result<Boundaries, BoundaryErr
         taken.insert(service.clone());
         explicit.insert(*g, service);
     }
+    let mut central: BTreeMap<usize, usize> = BTreeMap::new();
     for (g, members) in groups.iter().enumerate() {
+        let anchor = central_table(members, &edges, &is_lookup);
+        if members.len() > 1 {
+            central.insert(anchor, referenced_inside(anchor, members, &edges));
+        }
         if let Some(name) = explicit.get(&g) {
             service_names.push(name.clone());
             continue;
         }
-        let anchor = members
-            .iter()
-            .copied()
-            .max_by(|&x, &y| {
-                let inner = |t: usize| -> f64 {
-                    edges
-                        .iter()
-                        .filter(|&&(a, b, _)| {
-                            (a == t && members.contains(&b)) || (b == t && members.contains(&a))
-                        })
-                        .map(|e| e.2)
-                        .sum()
-                };
-                inner(x).total_cmp(&inner(y)).then(y.cmp(&x))
-            })
-            .unwrap_or(0);
         let base = service_identifier(names.get(anchor).copied().unwrap_or("service"));
         let mut name = base.clone();
         let mut k = 2;
@@ -468,7 +511,12 @@ pub fn detect(schema: &Schema, cfg: &Services) -> Result<Boundaries, BoundaryErr
     for (g, members) in groups.iter().enumerate() {
         for &t in members {
             service_of.insert(names[t], service_names[g].clone());
-            reason.insert(names[t], describe(why[t]));
+            let mut text = describe(why[t]);
+            if let Some(by) = central.get(&t) {
+                text =
+                    format!("{text}; central table (referenced by {by} of this service's tables)");
+            }
+            reason.insert(names[t], text);
         }
     }
     for (table, (service, _)) in &cfg.pin {
@@ -504,22 +552,21 @@ pub fn detect(schema: &Schema, cfg: &Services) -> Result<Boundaries, BoundaryErr
         across.sort();
         across.dedup();
         let mut why = reason.get(table).cloned().unwrap_or_default();
-        if matches!(why.as_str(), "linked") {
-            why = if inside.is_empty() && across.is_empty() {
-                "no links: a service of its own".to_string()
-            } else {
-                format!(
-                    "linked: {} of {} links inside",
-                    inside.len(),
-                    inside.len() + across.len()
-                )
-            };
-        } else if why == "linked, split" {
+        let counts = format!(
+            "{} of {} links inside",
+            inside.len(),
+            inside.len() + across.len()
+        );
+        if let Some(rest) = why.strip_prefix("linked, split") {
             why = format!(
-                "linked: {} of {} links inside (split from a larger cluster at its weakest links)",
-                inside.len(),
-                inside.len() + across.len()
+                "linked: {counts} (split from a larger cluster at its weakest links){rest}"
             );
+        } else if let Some(rest) = why.strip_prefix("linked") {
+            why = if inside.is_empty() && across.is_empty() {
+                format!("no links: a service of its own{rest}")
+            } else {
+                format!("linked: {counts}{rest}")
+            };
         }
         services.entry(service.clone()).or_insert_with(|| Service {
             tables: BTreeMap::new(),
@@ -545,7 +592,65 @@ fn describe(why: Why) -> String {
         Why::Lookup { referrers, here } => format!(
             "lookup referenced by {referrers} tables; owned here, where {here} of them are, and referenced by id elsewhere"
         ),
+        Why::Follows { links, here } => format!(
+            "referenced by no table; {here} of the {links} tables its keys point to are here, so it is kept with them"
+        ),
     }
+}
+
+/// How strongly tables of `members` reference `t` (identifying keys weigh 2), self
+/// references left out.
+fn referenced_weight(t: usize, members: &[usize], edges: &[(usize, usize, f64)]) -> f64 {
+    edges
+        .iter()
+        .filter(|&&(a, b, _)| b == t && a != t && members.contains(&a))
+        .map(|e| e.2)
+        .sum()
+}
+
+/// How many tables of `members` (other than `t`) reference `t`.
+fn referenced_inside(t: usize, members: &[usize], edges: &[(usize, usize, f64)]) -> usize {
+    let referrers: BTreeSet<usize> = edges
+        .iter()
+        .filter(|&&(a, b, _)| b == t && a != t && members.contains(&a))
+        .map(|e| e.0)
+        .collect();
+    referrers.len()
+}
+
+/// The table a group is named after: the one its other tables reference most (a
+/// service is about what the others point at: rentals and payments point at the
+/// customer), not a lookup (referenced by everyone, about nothing) while another table
+/// is referenced at all; ties go to the most linked inside, then to the first name.
+fn central_table(members: &[usize], edges: &[(usize, usize, f64)], is_lookup: &[bool]) -> usize {
+    let linked = |t: usize| -> f64 {
+        edges
+            .iter()
+            .filter(|&&(a, b, _)| {
+                (a == t && members.contains(&b)) || (b == t && members.contains(&a))
+            })
+            .map(|e| e.2)
+            .sum()
+    };
+    let candidates: Vec<usize> = members
+        .iter()
+        .copied()
+        .filter(|&t| !is_lookup[t] && referenced_weight(t, members, edges) > 0.0)
+        .collect();
+    let pool = if candidates.is_empty() {
+        members
+    } else {
+        &candidates
+    };
+    pool.iter()
+        .copied()
+        .max_by(|&x, &y| {
+            referenced_weight(x, members, edges)
+                .total_cmp(&referenced_weight(y, members, edges))
+                .then(linked(x).total_cmp(&linked(y)))
+                .then(y.cmp(&x))
+        })
+        .unwrap_or(0)
 }
 
 /// `InvoiceLine` -> `invoice_line`; anything outside `[a-z0-9_]` becomes `_`, and a name
