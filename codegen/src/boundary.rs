@@ -740,6 +740,60 @@ mod tests {
         assert_eq!(detect(&schema, &cfg).expect("again"), b);
     }
 
+    /// pagila's shape: rentals, payments and reviews point at the customer, which points
+    /// at its store; staff links to more tables than anyone (the old rule, "most
+    /// linked", named the service after it) but only rentals point at it.
+    #[test]
+    fn a_service_is_named_after_what_its_tables_point_at() {
+        use crate::model::{ForeignKey, Table};
+        let fk = |col: &str, to: &str| ForeignKey {
+            name: format!("{col}_fk"),
+            columns: vec![col.into()],
+            references: to.into(),
+            referenced_columns: vec!["id".into()],
+            on_delete: Default::default(),
+            on_update: Default::default(),
+        };
+        let table = |fks: Vec<ForeignKey>| Table {
+            foreign_keys: fks,
+            ..Table::default()
+        };
+        let mut schema = Schema::new(crate::model::Dialect::Postgres, "public");
+        for (name, fks) in [
+            ("customer", vec![fk("store_id", "store")]),
+            (
+                "rental",
+                vec![fk("customer_id", "customer"), fk("staff_id", "staff")],
+            ),
+            ("payment", vec![fk("customer_id", "customer")]),
+            ("review", vec![fk("customer_id", "customer")]),
+            (
+                "staff",
+                vec![
+                    fk("store_id", "store"),
+                    fk("address_id", "address"),
+                    fk("city_id", "city"),
+                    fk("country_id", "country"),
+                ],
+            ),
+            ("store", vec![]),
+            ("address", vec![]),
+            ("city", vec![]),
+            ("country", vec![]),
+        ] {
+            schema.tables.insert(name.into(), table(fks));
+        }
+        let b = detect(&schema, &Services::default()).expect("detect");
+        let service = b.service_of("payment").expect("payment placed");
+        assert_eq!(service, "customer", "{b:#?}");
+        assert_eq!(b.service_of("rental"), Some("customer"), "{b:#?}");
+        let reason = &b.services["customer"].tables["customer"].reason;
+        assert!(
+            reason.contains("central table (referenced by 3"),
+            "{reason}"
+        );
+    }
+
     #[test]
     fn identifiers_are_safe() {
         assert_eq!(service_identifier("InvoiceLine"), "invoice_line");
