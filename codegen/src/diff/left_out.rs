@@ -67,10 +67,10 @@ pub fn left_out(source: &Schema, desired: &Desired) -> Vec<Diagnostic> {
                 .iter()
                 .filter(|d| {
                     !desired.schema.views.contains_key(*d)
-                        && !desired
+                        && desired
                             .origins
                             .get(*d)
-                            .is_some_and(|o| o.source_table == **d)
+                            .is_none_or(|o| o.source_table != **d)
                 })
                 .map(String::as_str)
                 .collect();

@@ -133,7 +133,7 @@ fn lift_children(schema: &mut Schema, parent: &str) {
     let every = |pred: &dyn Fn(&crate::model::Table) -> bool| {
         children
             .iter()
-            .all(|c| schema.tables.get(c).is_some_and(|t| pred(t)))
+            .all(|c| schema.tables.get(c).is_some_and(pred))
     };
     let fks: Vec<ForeignKey> = first
         .foreign_keys
