@@ -4,19 +4,11 @@
 //! and indexes declared on every partition are lifted to the parent, and the
 //! boundaries then keep the partitioned table with what its keys point to.
 
-use crate::support::{self, Project};
+use crate::support;
+use crate::zoo::introspect_url;
 use seaway_codegen::boundary;
 use seaway_codegen::config::Services;
-use seaway_codegen::inspect::{self, Introspection};
 use seaway_codegen::model::{ObjectKind, Schema};
-
-async fn introspect_url(url: &str) -> Introspection {
-    let project = Project::new(&format!("connections:\n  src:\n    url: \"{url}\"\n"));
-    let config = project.config();
-    inspect::introspect(config.source_connection())
-        .await
-        .expect("introspect the objects fixture")
-}
 
 /// `(kind, name, table)` of every reported object, sorted.
 fn objects(schema: &Schema) -> Vec<(ObjectKind, String, Option<String>)> {
@@ -170,21 +162,7 @@ async fn mysql_objects_are_seen() {
 async fn sqlite_objects_are_seen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("objects.sqlite");
-    let sql = std::fs::read_to_string(support::fixture("objects/sqlite.sql")).expect("fixture");
-    {
-        use sqlx::Connection;
-        let opts = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let mut c = sqlx::SqliteConnection::connect_with(&opts)
-            .await
-            .expect("create sqlite");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut c)
-            .await
-            .expect("load sqlite objects");
-        let _ = c.close().await;
-    }
+    support::sqlite_fixture(&path, "objects/sqlite.sql").await;
     let s = introspect_url(&format!("sqlite://{}", path.display()))
         .await
         .schema;

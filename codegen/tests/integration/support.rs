@@ -217,7 +217,13 @@ pub fn annotations(sql: &str, table: &str) -> Vec<(String, String)> {
 
 /// Creates the SQLite type zoo in a new database file at `path`.
 pub async fn sqlite_zoo(path: &Path) {
-    let sql = std::fs::read_to_string(fixture("zoo/sqlite.sql")).expect("fixture");
+    sqlite_fixture(path, "zoo/sqlite.sql").await;
+}
+
+/// Creates a new SQLite database file at `path` from the fixture `rel` (under
+/// `fixtures/`).
+pub async fn sqlite_fixture(path: &Path, rel: &str) {
+    let sql = std::fs::read_to_string(fixture(rel)).expect("fixture");
     let opts = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true);
@@ -227,6 +233,6 @@ pub async fn sqlite_zoo(path: &Path) {
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(&mut c)
         .await
-        .expect("load sqlite zoo");
+        .unwrap_or_else(|e| panic!("load {rel}: {e}"));
     let _ = c.close().await;
 }

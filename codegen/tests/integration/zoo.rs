@@ -6,7 +6,8 @@ use crate::support::{self, Project};
 use seaway_codegen::inspect::{self, Introspection};
 use seaway_codegen::model::Schema;
 
-async fn introspect_url(url: &str) -> Introspection {
+/// Introspects the database at `url` (a source connection of a throwaway project).
+pub async fn introspect_url(url: &str) -> Introspection {
     let project = Project::new(&format!("connections:\n  zoo:\n    url: \"{url}\"\n"));
     let config = project.config();
     inspect::introspect(config.source_connection())

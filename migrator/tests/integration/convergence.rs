@@ -157,19 +157,7 @@ async fn converge(case: &str) {
             let applied = support::run_migrator(&config_path, &["apply"]);
             assert!(applied.ok, "{pair}: apply failed:\n{}", applied.stderr);
 
-            let second = diff::run(&config)
-                .await
-                .unwrap_or_else(|e| panic!("{pair}: second diff: {e}"));
-            assert!(
-                second.migration_name.is_none(),
-                "{pair}: second diff is not empty: {:#?}",
-                second.statements
-            );
-            assert!(
-                second.skipped.is_empty(),
-                "{pair}: second diff skipped {:?}",
-                second.skipped
-            );
+            second_diff_is_empty(&pair, &config).await;
             if case == "fidelity" {
                 fidelity(&pair, from, to, &first.notes, &dst).await;
             }
@@ -177,6 +165,24 @@ async fn converge(case: &str) {
         }
     }
     eprintln!("converged: {done:?}");
+}
+
+/// Diffs again after apply: nothing to write and nothing skipped. Returns the outcome.
+pub async fn second_diff_is_empty(pair: &str, config: &Config) -> diff::DiffOutcome {
+    let second = diff::run(config)
+        .await
+        .unwrap_or_else(|e| panic!("{pair}: second diff: {e}"));
+    assert!(
+        second.migration_name.is_none(),
+        "{pair}: second diff is not empty: {:#?}",
+        second.statements
+    );
+    assert!(
+        second.skipped.is_empty(),
+        "{pair}: second diff skipped {:?}",
+        second.skipped
+    );
+    second
 }
 
 /// The adaptations the fidelity fixture must cause in each pair (codes of `diff`'s notes),

@@ -181,15 +181,6 @@ join pg_class d on d.oid = dep.refobjid and d.relnamespace = v.relnamespace
 where n.nspname = $1 and v.relkind in ('v', 'm') and d.oid <> v.oid
 order by 1, 2"#;
 
-/// Exclusion constraints (their indexes are not listed as indexes).
-const EXCLUSIONS: &str = r#"
-select c.relname::text as table_name, k.conname::text as name, pg_get_constraintdef(k.oid) as definition
-from pg_constraint k
-join pg_class c on c.oid = k.conrelid
-join pg_namespace n on n.oid = c.relnamespace
-where n.nspname = $1 and k.contype = 'x' and k.conparentid = 0
-order by 1, 2"#;
-
 /// Domains of the schema (not an extension's), with their check constraints.
 const DOMAINS: &str = r#"
 select t.typname::text as name, format_type(t.typbasetype, t.typtypmod) as base,
@@ -319,12 +310,14 @@ join pg_namespace rn on rn.oid = rc.relnamespace
 where n.nspname = $1 and k.contype = 'f' and k.conparentid = 0
 order by 1, 2"#;
 
-const CHECKS: &str = r#"
+/// Constraints of one kind (`$2`: `c` checks, `x` exclusion constraints, whose indexes
+/// are not listed as indexes) with their definitions; a partition's copies skipped.
+const CONSTRAINT_DEFS: &str = r#"
 select c.relname::text as table_name, k.conname::text as name, pg_get_constraintdef(k.oid) as definition
 from pg_constraint k
 join pg_class c on c.oid = k.conrelid
 join pg_namespace n on n.oid = c.relnamespace
-where n.nspname = $1 and k.contype = 'c'
+where n.nspname = $1 and k.contype::text = $2 and k.conparentid = 0
 order by 1, 2"#;
 
 /// Enums defined outside the schema but used by its columns (directly or as array elements).
@@ -425,8 +418,9 @@ pub async fn read(conn: &Connection, pool: &PgPool, schema: &str) -> Result<Cata
         .fetch_all(pool)
         .await
         .map_err(err("indexes"))?;
-    let checks: Vec<CheckRow> = sqlx::query_as(CHECKS)
+    let checks: Vec<CheckRow> = sqlx::query_as(CONSTRAINT_DEFS)
         .bind(schema)
+        .bind("c")
         .fetch_all(pool)
         .await
         .map_err(err("check constraints"))?;
@@ -450,8 +444,9 @@ pub async fn read(conn: &Connection, pool: &PgPool, schema: &str) -> Result<Cata
         .fetch_all(pool)
         .await
         .map_err(err("view dependencies"))?;
-    let exclusions: Vec<CheckRow> = sqlx::query_as(EXCLUSIONS)
+    let exclusions: Vec<CheckRow> = sqlx::query_as(CONSTRAINT_DEFS)
         .bind(schema)
+        .bind("x")
         .fetch_all(pool)
         .await
         .map_err(err("exclusion constraints"))?;

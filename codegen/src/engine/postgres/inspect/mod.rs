@@ -83,13 +83,7 @@ pub(crate) async fn introspect(conn: &Connection) -> Result<Introspection, Inspe
                     Partition {
                         name: name.clone(),
                         bound: bound.clone(),
-                        foreign_keys: cat
-                            .foreign_keys
-                            .get(name)
-                            .into_iter()
-                            .flatten()
-                            .map(foreign_key)
-                            .collect(),
+                        foreign_keys: foreign_keys_of(&cat, name),
                         indexes: cat
                             .indexes
                             .get(name)
@@ -111,13 +105,7 @@ pub(crate) async fn introspect(conn: &Connection) -> Result<Introspection, Inspe
                 name: Some(pk.name.clone()),
                 columns: pk.columns.clone(),
             }),
-            foreign_keys: cat
-                .foreign_keys
-                .get(name)
-                .into_iter()
-                .flatten()
-                .map(foreign_key)
-                .collect(),
+            foreign_keys: foreign_keys_of(&cat, name),
             checks: cat.checks.get(name).cloned().unwrap_or_default(),
             comment: rel.comment.clone(),
             partitioned_by: rel.partition_key.clone(),
@@ -227,6 +215,16 @@ fn column(c: &catalog::ColumnRow, warnings: &mut Vec<String>, table: &str) -> Co
         comment: c.comment.clone(),
         extras,
     }
+}
+
+/// The foreign keys declared on relation `name` (a table or a partition).
+fn foreign_keys_of(cat: &catalog::Catalog, name: &str) -> Vec<ForeignKey> {
+    cat.foreign_keys
+        .get(name)
+        .into_iter()
+        .flatten()
+        .map(foreign_key)
+        .collect()
 }
 
 fn foreign_key(r: &catalog::ForeignKeyRow) -> ForeignKey {
