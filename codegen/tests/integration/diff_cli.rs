@@ -202,3 +202,30 @@ async fn names_and_keys_the_destination_would_refuse_stop_diff_naming_the_fix() 
     );
     assert!(!project.generated().exists(), "nothing may be written");
 }
+
+/// What the plan leaves out is printed by `codegen diff` on every run, with its code,
+/// apart from what it skips; what the same engine carries (the views) is not.
+#[tokio::test]
+async fn diff_prints_what_it_leaves_out_with_its_code() {
+    let project = Project::new("connections: {}\n");
+    let src = project.dir.path().join("objects.sqlite");
+    support::sqlite_fixture(&src, "objects/sqlite.sql").await;
+    let dst = project.dir.path().join("replica.sqlite");
+    std::fs::write(
+        project.config_path(),
+        format!(
+            "connections:\n  src: {{ url: \"sqlite://{}\" }}\n  dst: {{ url: \"sqlite://{}\" }}\nsource: src\ndestination: dst\n",
+            src.display(),
+            dst.display()
+        ),
+    )
+    .expect("config");
+    let (ok, stdout, stderr) = project.codegen(&["diff"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("left out: D304 rental.rental_stamp: trigger `rental_stamp`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("D301"), "views are carried: {stderr}");
+    assert!(!stderr.contains("skipped:"), "{stderr}");
+}

@@ -9,7 +9,6 @@ mod browser;
 mod check;
 mod configured_schema;
 mod convergence;
-mod emptiness;
 mod extras;
 mod failures;
 mod fidelity;
