@@ -160,12 +160,8 @@ async fn one_query_for_every_table(engine: Engine, statements: &Statements) {
     let config = Config::load(&config_path).expect("config");
     let first = diff::run(&config).await.expect("first diff");
     seaway_codegen::snapshot_io::write_all(&first.files).expect("write migration");
-    let options = seaway_migrator::apply::ApplyOptions {
-        sections: seaway_migrator::apply::SectionChoice::All,
-        dry_run: false,
-        lock_timeout: None,
-    };
-    seaway_migrator::apply::apply(&config, &options, &mut |_| {})
+    let all = seaway_migrator::apply::ApplyOptions::default();
+    seaway_migrator::apply::apply(&config, &all, &mut |_| {})
         .await
         .expect("apply");
 
