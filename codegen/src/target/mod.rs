@@ -458,11 +458,13 @@ impl Builder<'_> {
     /// Whether a source table's partitioning is carried: between PostgreSQL databases,
     /// when no column is renamed (the partition key names columns).
     fn carries_partitions(&self, src_name: &str, src: &Table) -> bool {
-        let same_engine = match self.dest {
-            Dialect::Postgres => self.source.dialect == Dialect::Postgres,
+        // Only PostgreSQL has partitions; the source's SQL (the key) runs in its own engine.
+        let partitions_here = match self.dest {
+            Dialect::Postgres => true,
             Dialect::Mysql | Dialect::Sqlite => false,
         };
-        same_engine
+        partitions_here
+            && self.same_dialect()
             && src.partitioned_by.is_some()
             && src
                 .columns
@@ -473,12 +475,11 @@ impl Builder<'_> {
     /// Whether a column's domain is recreated in the destination (between PostgreSQL
     /// databases, for a domain of the schema read); else the column takes its base type.
     fn carries_domain(&self, name: &str) -> bool {
-        match self.dest {
-            Dialect::Postgres => {
-                self.source.dialect == Dialect::Postgres && self.source.domains.contains_key(name)
-            }
+        let domains_here = match self.dest {
+            Dialect::Postgres => true,
             Dialect::Mysql | Dialect::Sqlite => false,
-        }
+        };
+        domains_here && self.same_dialect() && self.source.domains.contains_key(name)
     }
 
     /// The domains the desired columns use, as the source defines them.
