@@ -50,7 +50,9 @@ impl TestDb {
             Kind::Postgres => format!("CREATE DATABASE \"{name}\""),
             Kind::Mysql => format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
         };
-        if let Err(e) = execute(kind, admin_url, &[drop_sql(kind, name), create]).await {
+        let mut statements = drop_sql(kind, name);
+        statements.push(create);
+        if let Err(e) = execute(kind, admin_url, &statements).await {
             panic!("recreate test database `{name}`: {e}");
         }
         db
@@ -80,7 +82,7 @@ impl Drop for TestDb {
         let Some((kind, admin, name)) = self.server.clone() else {
             return;
         };
-        let mut statements = vec![drop_sql(kind, &name)];
+        let mut statements = drop_sql(kind, &name);
         if kind == Kind::Mysql {
             // Give up on the server as well when a lock is never released.
             let secs = DROP_WITHIN.as_secs();
@@ -122,10 +124,23 @@ pub fn run_detached(kind: Kind, admin_url: &str, statements: Vec<String>) -> Res
     .unwrap_or_else(|_| Err("the dropping thread panicked".to_string()))
 }
 
-fn drop_sql(kind: Kind, name: &str) -> String {
+fn drop_sql(kind: Kind, name: &str) -> Vec<String> {
     match kind {
-        Kind::Postgres => format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-        Kind::Mysql => format!("DROP DATABASE IF EXISTS `{name}`"),
+        // A logical replication slot on the database (a sync test's) blocks DROP
+        // DATABASE, even WITH (FORCE): its session is ended (waiting up to 10 s) and the
+        // slot dropped first (one that went meanwhile is no error).
+        Kind::Postgres => vec![
+            format!(
+                "DO $$ DECLARE s record; BEGIN \
+                 FOR s IN SELECT slot_name, active_pid FROM pg_replication_slots WHERE database = '{name}' LOOP \
+                 IF s.active_pid IS NOT NULL THEN PERFORM pg_terminate_backend(s.active_pid, 10000); END IF; \
+                 BEGIN PERFORM pg_drop_replication_slot(s.slot_name); \
+                 EXCEPTION WHEN undefined_object THEN NULL; END; \
+                 END LOOP; END $$"
+            ),
+            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        ],
+        Kind::Mysql => vec![format!("DROP DATABASE IF EXISTS `{name}`")],
     }
 }
 
