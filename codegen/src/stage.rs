@@ -10,7 +10,7 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 use crate::config::{Config, ConfigError, Connection, validate};
-use crate::diff::LEDGER_TABLE;
+use crate::diff::is_own_table;
 use crate::inspect::{self, InspectError, Introspection};
 use crate::model::{Dialect, Schema};
 use crate::target::{self, Desired, TargetError};
@@ -59,13 +59,15 @@ impl Prepared<'_> {
 /// to the selected tables: what every later stage starts from.
 pub async fn read_source(config: &Config) -> Result<Schema, StageError> {
     let Introspection { mut schema, .. } = inspect::introspect(config.source_connection()).await?;
+    // A sync's change table on a SQLite source is seaway's, not the application's.
+    schema.tables.retain(|name, _| !is_own_table(name));
     validate::against_source(config, &schema)?;
     validate::select_tables(config, &mut schema);
     Ok(schema)
 }
 
 /// Reads the destination; a missing SQLite file is an empty database. The ledger table
-/// is seaway's own and never part of the comparison.
+/// and `migrator sync`'s position table are seaway's own and never part of the comparison.
 pub async fn read_destination(conn: &Connection) -> Result<Schema, InspectError> {
     let missing_file = match conn.url.dialect() {
         Dialect::Sqlite => conn.url.sqlite_path().is_none_or(|p| !p.exists()),
@@ -76,7 +78,7 @@ pub async fn read_destination(conn: &Connection) -> Result<Schema, InspectError>
     } else {
         inspect::introspect(conn).await?.schema
     };
-    schema.tables.remove(LEDGER_TABLE);
+    schema.tables.retain(|name, _| !is_own_table(name));
     Ok(schema)
 }
 

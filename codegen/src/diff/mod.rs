@@ -27,6 +27,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Name of the ledger table `migrator apply` keeps in a destination; never part of a diff.
 pub const LEDGER_TABLE: &str = "seaway_migrations";
+/// `migrator sync`'s position table in the destination: seaway's own, like the ledger.
+pub const SYNC_TABLE: &str = "seaway_sync";
+/// The prefix of `migrator sync`'s change tables in a SQLite source (filled by its
+/// triggers).
+pub const CHANGE_TABLE_PREFIX: &str = "seaway_changes_";
+
+/// Whether a table is seaway's own bookkeeping (the ledger, the sync position, a sync's
+/// change table), never part of a schema it reads, compares or copies.
+pub fn is_own_table(name: &str) -> bool {
+    name == LEDGER_TABLE || name == SYNC_TABLE || name.starts_with(CHANGE_TABLE_PREFIX)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
@@ -183,7 +194,7 @@ pub fn diff(desired: &Schema, actual: &Schema) -> Vec<Change> {
         }
     }
     for name in actual.tables.keys() {
-        if !desired.tables.contains_key(name) && name != LEDGER_TABLE {
+        if !desired.tables.contains_key(name) && !is_own_table(name) {
             out.push(Change::DropTable { name: name.clone() });
         }
     }

@@ -216,32 +216,48 @@ impl MyWriter {
             return Ok(Written::default());
         }
         let mut conn = self.pool.acquire().await?;
-        if !targets.iter().any(|t| t.is_key) {
-            let n = insert_batches(&mut conn, &self.limits, table, targets, rows).await?;
-            return Ok(Written::inserted(n));
-        }
-        let staged = stage(&mut conn, &self.limits, table, targets, rows).await;
-        let merged = match staged {
-            Ok(()) => merge(&mut conn, table, targets).await,
-            Err(e) => Err(e),
-        };
-        // The stage goes whatever happened: the connection returns to the pool.
-        let dropped = sqlx::raw_sql("DROP TEMPORARY TABLE IF EXISTS seaway_stage")
-            .execute(&mut *conn)
-            .await;
-        let (inserted, updated) = merged?;
-        dropped?;
-        let sent = crate::rows::write::sql::distinct_keys(targets, rows);
-        crate::rows::write::sql::check_present::<MySql>(
-            &mut conn,
-            &key_check(MAX_KEYS),
-            table,
-            targets,
-            &sent,
-        )
-        .await?;
-        Ok(Written::tally(sent.len(), inserted, updated))
+        upsert_on(&mut conn, &self.limits, table, targets, rows).await
     }
+}
+
+/// The upsert of [`MyWriter::upsert`] on an open connection, inside the caller's
+/// transaction if it has one (`sync`): the merge's own transaction is then a savepoint,
+/// and a temporary table's CREATE and DROP commit nothing implicitly.
+pub(crate) async fn upsert_on(
+    conn: &mut sqlx::MySqlConnection,
+    limits: &Limits,
+    table: &str,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<Written, WriteError> {
+    if rows.is_empty() {
+        return Ok(Written::default());
+    }
+    if !targets.iter().any(|t| t.is_key) {
+        let n = insert_batches(conn, limits, table, targets, rows).await?;
+        return Ok(Written::inserted(n));
+    }
+    let staged = stage(conn, limits, table, targets, rows).await;
+    let merged = match staged {
+        Ok(()) => merge(conn, table, targets).await,
+        Err(e) => Err(e),
+    };
+    // The stage goes whatever happened: the connection returns to the pool.
+    let dropped = sqlx::raw_sql("DROP TEMPORARY TABLE IF EXISTS seaway_stage")
+        .execute(&mut *conn)
+        .await;
+    let (inserted, updated) = merged?;
+    dropped?;
+    let sent = crate::rows::write::sql::distinct_keys(targets, rows);
+    crate::rows::write::sql::check_present::<MySql>(
+        conn,
+        &key_check(MAX_KEYS),
+        table,
+        targets,
+        &sent,
+    )
+    .await?;
+    Ok(Written::tally(sent.len(), inserted, updated))
 }
 
 /// Loads `rows` into a fresh `seaway_stage`, a temporary table like `table` (same types,
@@ -367,7 +383,7 @@ pub(crate) async fn insert_plain(
 }
 
 /// How this writer checks which keys arrived (`rows::write::sql::count_present`).
-fn key_check(per_statement: usize) -> KeyCheck {
+pub(crate) fn key_check(per_statement: usize) -> KeyCheck {
     KeyCheck {
         dialect: Dialect::Mysql,
         per_statement,

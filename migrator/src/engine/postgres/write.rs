@@ -186,80 +186,98 @@ impl PgWriter {
         if rows.is_empty() {
             return Ok(Written::default());
         }
-        let q = |n: &str| quote(Dialect::Postgres, n);
-        let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
-        let keys: Vec<String> = targets
-            .iter()
-            .filter(|t| t.is_key)
-            .map(|t| q(&t.name))
+        let mut conn = self.0.acquire().await?;
+        upsert_on(&mut conn, table, targets, rows, false).await
+    }
+}
+
+/// The upsert of [`PgWriter::upsert`] on an open connection: in its own transaction, or
+/// in a savepoint of the caller's (`nested`, for `sync`), where the staging table is
+/// dropped explicitly at the end, since `ON COMMIT DROP` waits for the outer commit and
+/// the next upsert of the same transaction would find it still there.
+pub(crate) async fn upsert_on(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+    nested: bool,
+) -> Result<Written, WriteError> {
+    if rows.is_empty() {
+        return Ok(Written::default());
+    }
+    let q = |n: &str| quote(Dialect::Postgres, n);
+    let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
+    let keys: Vec<String> = targets
+        .iter()
+        .filter(|t| t.is_key)
+        .map(|t| q(&t.name))
+        .collect();
+    let stage_cols: Vec<String> = targets
+        .iter()
+        .map(|t| format!("{} {}", q(&t.name), t.native))
+        .collect();
+    let data = copy_text(targets, rows);
+    let conflict = if keys.is_empty() {
+        String::new()
+    } else {
+        let updates: Vec<String> = non_keys(targets)
+            .map(|t| format!("{0} = EXCLUDED.{0}", q(&t.name)))
             .collect();
-        let stage_cols: Vec<String> = targets
-            .iter()
-            .map(|t| format!("{} {}", q(&t.name), t.native))
-            .collect();
-        let data = copy_text(targets, rows);
-        let conflict = if keys.is_empty() {
-            String::new()
+        if updates.is_empty() {
+            format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "))
         } else {
-            let updates: Vec<String> = non_keys(targets)
-                .map(|t| format!("{0} = EXCLUDED.{0}", q(&t.name)))
-                .collect();
-            if updates.is_empty() {
-                format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "))
-            } else {
-                let (ours, theirs): (Vec<String>, Vec<String>) = non_keys(targets)
-                    .map(|t| (compared(t, "seaway_t"), compared(t, "EXCLUDED")))
-                    .unzip();
-                format!(
-                    " ON CONFLICT ({}) DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})",
-                    keys.join(", "),
-                    updates.join(", "),
-                    ours.join(", "),
-                    theirs.join(", ")
-                )
-            }
-        };
-        let distinct = if keys.is_empty() {
-            String::new()
-        } else {
-            format!("DISTINCT ON ({}) ", keys.join(", "))
-        };
-        let mut tx = self.0.begin().await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "CREATE TEMP TABLE seaway_stage ({}) ON COMMIT DROP",
-            stage_cols.join(", ")
-        )))
-        .execute(&mut *tx)
-        .await?;
-        let mut copy = tx
-            .copy_in_raw(&format!(
-                "COPY seaway_stage ({}) FROM STDIN",
-                cols.join(", ")
-            ))
-            .await?;
-        copy.send(data.into_bytes()).await?;
-        copy.finish().await?;
-        // OVERRIDING SYSTEM VALUE: the source's keys are kept, also in a `GENERATED ALWAYS`
-        // identity column (which refuses them otherwise); tables without one ignore it.
-        let insert = format!(
-            "WITH seaway_written AS (INSERT INTO {} AS seaway_t ({cols}) OVERRIDING SYSTEM VALUE SELECT {distinct}{cols} FROM seaway_stage{}{conflict} RETURNING (seaway_t.xmax = 0) AS inserted) \
-             SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM seaway_written",
-            q(table),
-            if keys.is_empty() {
-                String::new()
-            } else {
-                format!(" ORDER BY {}", keys.join(", "))
-            },
-            cols = cols.join(", "),
-        );
-        let (inserted, updated): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(insert))
-            .fetch_one(&mut *tx)
-            .await?;
-        let (inserted, updated) = (inserted.max(0) as u64, updated.max(0) as u64);
-        if keys.is_empty() {
-            tx.commit().await?;
-            return Ok(Written::inserted(inserted));
+            let (ours, theirs): (Vec<String>, Vec<String>) = non_keys(targets)
+                .map(|t| (compared(t, "seaway_t"), compared(t, "EXCLUDED")))
+                .unzip();
+            format!(
+                " ON CONFLICT ({}) DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})",
+                keys.join(", "),
+                updates.join(", "),
+                ours.join(", "),
+                theirs.join(", ")
+            )
         }
+    };
+    let distinct = if keys.is_empty() {
+        String::new()
+    } else {
+        format!("DISTINCT ON ({}) ", keys.join(", "))
+    };
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TEMP TABLE seaway_stage ({}) ON COMMIT DROP",
+        stage_cols.join(", ")
+    )))
+    .execute(&mut *tx)
+    .await?;
+    let mut copy = tx
+        .copy_in_raw(&format!(
+            "COPY seaway_stage ({}) FROM STDIN",
+            cols.join(", ")
+        ))
+        .await?;
+    copy.send(data.into_bytes()).await?;
+    copy.finish().await?;
+    // OVERRIDING SYSTEM VALUE: the source's keys are kept, also in a `GENERATED ALWAYS`
+    // identity column (which refuses them otherwise); tables without one ignore it.
+    let insert = format!(
+        "WITH seaway_written AS (INSERT INTO {} AS seaway_t ({cols}) OVERRIDING SYSTEM VALUE SELECT {distinct}{cols} FROM seaway_stage{}{conflict} RETURNING (seaway_t.xmax = 0) AS inserted) \
+             SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM seaway_written",
+        q(table),
+        if keys.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", keys.join(", "))
+        },
+        cols = cols.join(", "),
+    );
+    let (inserted, updated): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(insert))
+        .fetch_one(&mut *tx)
+        .await?;
+    let (inserted, updated) = (inserted.max(0) as u64, updated.max(0) as u64);
+    let sent = if keys.is_empty() {
+        None
+    } else {
         let sent = crate::rows::write::sql::distinct_keys(targets, rows);
         crate::rows::write::sql::check_present::<sqlx::Postgres>(
             &mut tx,
@@ -269,10 +287,21 @@ impl PgWriter {
             &sent,
         )
         .await?;
-        tx.commit().await?;
-        Ok(Written::tally(sent.len(), inserted, updated))
+        Some(sent.len())
+    };
+    if nested {
+        sqlx::raw_sql("DROP TABLE seaway_stage")
+            .execute(&mut *tx)
+            .await?;
     }
+    tx.commit().await?;
+    Ok(match sent {
+        None => Written::inserted(inserted),
+        Some(sent) => Written::tally(sent, inserted, updated),
+    })
+}
 
+impl PgWriter {
     /// Identity and serial columns were written with explicit values; move their
     /// sequences on so the application's next insert does not collide. Every integer
     /// column, not only the key: a `serial` outside the key hands out values too.
@@ -297,7 +326,7 @@ impl PgWriter {
 }
 
 /// How this writer checks which keys arrived (`rows::write::sql::count_present`).
-fn key_check(per_statement: usize) -> KeyCheck {
+pub(crate) fn key_check(per_statement: usize) -> KeyCheck {
     KeyCheck {
         dialect: Dialect::Postgres,
         per_statement,

@@ -86,39 +86,50 @@ impl LiteWriter {
         rows: &[Vec<Option<String>>],
     ) -> Result<Written, WriteError> {
         let mut conn = self.0.acquire().await?;
-        if rows.is_empty() {
-            return Ok(Written::default());
-        }
-        if !targets.iter().any(|t| t.is_key) {
-            return insert_plain(&mut conn, table, targets, rows)
-                .await
-                .map(Written::inserted);
-        }
-        let sent = crate::rows::write::sql::distinct_keys(targets, rows);
-        let per_check = MAX_PLACEHOLDERS / targets.iter().filter(|t| t.is_key).count().max(1);
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let before = crate::rows::write::sql::count_present::<Sqlite>(
-            &mut tx,
-            &key_check(per_check),
-            table,
-            targets,
-            &sent,
-        )
-        .await?;
-        let changed = write_rows(&mut tx, table, targets, rows).await?;
-        let after = crate::rows::write::sql::check_present::<Sqlite>(
-            &mut tx,
-            &key_check(per_check),
-            table,
-            targets,
-            &sent,
-        )
-        .await?;
-        tx.commit().await?;
-        let inserted = after.saturating_sub(before);
-        let updated = changed.saturating_sub(inserted);
-        Ok(Written::tally(sent.len(), inserted, updated))
+        upsert_on(&mut conn, table, targets, rows).await
     }
+}
+
+/// The upsert of [`LiteWriter::upsert`] on an open connection, inside the caller's
+/// transaction if it has one (`sync`; its own transaction is then a savepoint).
+pub(crate) async fn upsert_on(
+    conn: &mut sqlx::SqliteConnection,
+    table: &str,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<Written, WriteError> {
+    if rows.is_empty() {
+        return Ok(Written::default());
+    }
+    if !targets.iter().any(|t| t.is_key) {
+        return insert_plain(conn, table, targets, rows)
+            .await
+            .map(Written::inserted);
+    }
+    let sent = crate::rows::write::sql::distinct_keys(targets, rows);
+    let per_check = MAX_PLACEHOLDERS / targets.iter().filter(|t| t.is_key).count().max(1);
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let before = crate::rows::write::sql::count_present::<Sqlite>(
+        &mut tx,
+        &key_check(per_check),
+        table,
+        targets,
+        &sent,
+    )
+    .await?;
+    let changed = write_rows(&mut tx, table, targets, rows).await?;
+    let after = crate::rows::write::sql::check_present::<Sqlite>(
+        &mut tx,
+        &key_check(per_check),
+        table,
+        targets,
+        &sent,
+    )
+    .await?;
+    tx.commit().await?;
+    let inserted = after.saturating_sub(before);
+    let updated = changed.saturating_sub(inserted);
+    Ok(Written::tally(sent.len(), inserted, updated))
 }
 
 fn key_placeholder(_n: usize, t: &Target) -> String {
@@ -194,7 +205,7 @@ pub(crate) async fn insert_plain(
 }
 
 /// How this writer checks which keys arrived (`rows::write::sql::count_present`).
-fn key_check(per_statement: usize) -> KeyCheck {
+pub(crate) fn key_check(per_statement: usize) -> KeyCheck {
     KeyCheck {
         dialect: Dialect::Sqlite,
         per_statement,

@@ -191,10 +191,12 @@ pub fn for_destination(dialect: Dialect, target: &Target, value: Option<&str>) -
     sql::for_input(input, target, value)
 }
 
-/// One destination transaction in which an append-only table (no key to match rows on)
-/// gets its window replaced: the rows an earlier, interrupted copy of the same window
-/// wrote are deleted, then the window's rows inserted, all or nothing. Without a key a
-/// copy cannot resume part-way or upsert, so it is made atomic instead.
+/// One destination transaction: the one in which `sync` applies a batch of source
+/// transactions with the position they reach, and the one in which an append-only table
+/// (no key to match rows on) gets its window replaced: the rows an earlier, interrupted
+/// copy of the same window wrote are deleted, then the window's rows inserted, all or
+/// nothing. Without a key a copy cannot resume part-way or upsert, so it is made atomic
+/// instead.
 pub enum Tx {
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
     Mysql(sqlx::Transaction<'static, sqlx::MySql>, mysql::Limits),
@@ -252,6 +254,142 @@ impl Tx {
             Tx::Postgres(tx) => Ok(postgres::copy_rows(tx, table, targets, rows).await?),
             Tx::Mysql(tx, limits) => mysql::insert_plain(tx, limits, table, targets, rows).await,
             Tx::Sqlite(tx) => sqlite::insert_plain(tx, table, targets, rows).await,
+        }
+    }
+
+    /// Upserts `rows` inside this transaction, exactly as [`Writer::upsert`] does on its
+    /// own (rows held exactly left alone, every key checked present afterwards): for
+    /// `sync`, which applies a source transaction's changes and its position together.
+    pub async fn upsert(
+        &mut self,
+        table: &str,
+        targets: &[Target],
+        rows: &[Vec<Option<String>>],
+    ) -> Result<Written, WriteError> {
+        match self {
+            Tx::Postgres(tx) => postgres::upsert_on(tx, table, targets, rows, true).await,
+            Tx::Mysql(tx, limits) => mysql::upsert_on(tx, limits, table, targets, rows).await,
+            Tx::Sqlite(tx) => sqlite::upsert_on(tx, table, targets, rows).await,
+        }
+    }
+
+    /// How this transaction's engine marks and converts key parameters.
+    fn key_check(&self) -> sql::KeyCheck {
+        match self {
+            Tx::Postgres(_) => postgres::key_check(1),
+            Tx::Mysql(..) => mysql::key_check(1),
+            Tx::Sqlite(_) => sqlite::key_check(1),
+        }
+    }
+
+    /// Deletes the rows whose key is one of `keys` (canonical text of the key targets, in
+    /// `targets` order), in statements of at most 1,000 keys; returns the rows the
+    /// destination deleted. A key it does not hold is no error: the row may never have
+    /// reached it (inserted and deleted before a copy read it).
+    pub async fn delete_keys(
+        &mut self,
+        table: &str,
+        targets: &[Target],
+        keys: &[Vec<Option<String>>],
+    ) -> Result<u64, sqlx::Error> {
+        let check = self.key_check();
+        let key_targets: Vec<&Target> = targets.iter().filter(|t| t.is_key).collect();
+        let mut deleted = 0;
+        for batch in keys.chunks(1_000) {
+            let sql = format!(
+                "DELETE FROM {} WHERE {}",
+                crate::rows::read::quote(check.dialect, table),
+                sql::key_in_list(check.dialect, &key_targets, batch.len(), check.placeholder)
+            );
+            let params: Vec<Option<String>> = batch
+                .iter()
+                .flat_map(|key| {
+                    key_targets
+                        .iter()
+                        .zip(key)
+                        .map(|(t, v)| sql::for_input(check.input, t, v.as_deref()))
+                })
+                .collect();
+            deleted += self.execute(&sql, &params).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// Updates the non-key targets of the rows whose key (the key targets) is each
+    /// row's, one statement per row, inserting nothing: for changes that carry only
+    /// some of a row's columns (PostgreSQL's unchanged TOASTed values are left out),
+    /// which must neither null the others nor make a row of their own. Returns the rows
+    /// the destination updated (a key it does not hold is skipped).
+    pub async fn update_columns(
+        &mut self,
+        table: &str,
+        targets: &[Target],
+        rows: &[Vec<Option<String>>],
+    ) -> Result<u64, sqlx::Error> {
+        let check = self.key_check();
+        let q = |n: &str| crate::rows::read::quote(check.dialect, n);
+        // Parameters in statement order: the values set, then the key.
+        let order: Vec<usize> = (0..targets.len())
+            .filter(|&i| !targets[i].is_key)
+            .chain((0..targets.len()).filter(|&i| targets[i].is_key))
+            .collect();
+        let mut n = 0;
+        let mut next = |t: &Target| {
+            n += 1;
+            (check.placeholder)(n, t)
+        };
+        let sets: Vec<String> = sql::non_keys(targets)
+            .map(|t| format!("{} = {}", q(&t.name), next(t)))
+            .collect();
+        if sets.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<String> = targets
+            .iter()
+            .filter(|t| t.is_key)
+            .map(|t| format!("{} = {}", q(&t.name), next(t)))
+            .collect();
+        let statement = format!(
+            "UPDATE {} SET {} WHERE {}",
+            q(table),
+            sets.join(", "),
+            keys.join(" AND ")
+        );
+        let mut updated = 0;
+        for row in rows {
+            let params: Vec<Option<String>> = order
+                .iter()
+                .map(|&i| sql::for_input(check.input, &targets[i], row[i].as_deref()))
+                .collect();
+            updated += self.execute(&statement, &params).await?;
+        }
+        Ok(updated)
+    }
+
+    /// Runs one statement with text parameters in this transaction (`sync` records its
+    /// position with it); returns the rows it affected.
+    pub async fn execute(
+        &mut self,
+        sql: &str,
+        params: &[Option<String>],
+    ) -> Result<u64, sqlx::Error> {
+        match self {
+            Tx::Postgres(tx) => execute(&mut **tx, sql, params).await,
+            Tx::Mysql(tx, _) => execute(&mut **tx, sql, params).await,
+            Tx::Sqlite(tx) => execute(&mut **tx, sql, params).await,
+        }
+    }
+
+    /// The destination's engine.
+    pub fn engine(&self) -> Dialect {
+        self.dialect()
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Postgres(tx) => tx.rollback().await,
+            Tx::Mysql(tx, _) => tx.rollback().await,
+            Tx::Sqlite(tx) => tx.rollback().await,
         }
     }
 

@@ -147,6 +147,46 @@ pub(crate) struct KeyCheck {
     pub input: fn(&Target, &str) -> Option<String>,
 }
 
+/// `(k1, k2) IN ((?, ?), (?, ?), ...)` for `rows` keys of the key targets (a single key
+/// column without the parentheses), each parameter's marker from the engine's
+/// `placeholder(n, target)` (1-based): the condition both the presence check and the
+/// keyed deletes of `sync` select keys with.
+pub(crate) fn key_in_list(
+    dialect: Dialect,
+    key_targets: &[&Target],
+    rows: usize,
+    placeholder: fn(usize, &Target) -> String,
+) -> String {
+    let q = |n: &str| seaway_codegen::engine::quote_ident(dialect, n);
+    let columns: Vec<String> = key_targets.iter().map(|t| q(&t.name)).collect();
+    let mut n = 0;
+    let tuples: Vec<String> = (0..rows)
+        .map(|_| {
+            let marks: Vec<String> = key_targets
+                .iter()
+                .map(|t| {
+                    n += 1;
+                    placeholder(n, t)
+                })
+                .collect();
+            match marks.as_slice() {
+                [one] => one.clone(),
+                _ => format!("({})", marks.join(", ")),
+            }
+        })
+        .collect();
+    let list = match (columns.len(), dialect) {
+        (1, _) | (_, Dialect::Mysql) => tuples.join(", "),
+        // SQLite takes a list of row values only from a VALUES clause.
+        (_, Dialect::Postgres | Dialect::Sqlite) => format!("VALUES {}", tuples.join(", ")),
+    };
+    let left = match columns.as_slice() {
+        [one] => one.clone(),
+        many => format!("({})", many.join(", ")),
+    };
+    format!("{left} IN ({list})")
+}
+
 /// Counts how many of `keys` (canonical text of the key targets, in key order) `table`
 /// holds, in statements of at most `check.per_statement` keys. The count is what the
 /// destination holds, not what was sent: it is how every keyed write proves its rows
@@ -174,36 +214,13 @@ where
     } = *check;
     let key_targets: Vec<&Target> = targets.iter().filter(|t| t.is_key).collect();
     let q = |n: &str| seaway_codegen::engine::quote_ident(dialect, n);
-    let columns: Vec<String> = key_targets.iter().map(|t| q(&t.name)).collect();
     let mut present = 0u64;
     for batch in keys.chunks(per_statement.max(1)) {
-        let mut n = 0;
-        let tuples: Vec<String> = batch
-            .iter()
-            .map(|_| {
-                let marks: Vec<String> = key_targets
-                    .iter()
-                    .map(|t| {
-                        n += 1;
-                        placeholder(n, t)
-                    })
-                    .collect();
-                match marks.as_slice() {
-                    [one] => one.clone(),
-                    _ => format!("({})", marks.join(", ")),
-                }
-            })
-            .collect();
-        let list = match (columns.len(), dialect) {
-            (1, _) | (_, Dialect::Mysql) => tuples.join(", "),
-            // SQLite takes a list of row values only from a VALUES clause.
-            (_, Dialect::Postgres | Dialect::Sqlite) => format!("VALUES {}", tuples.join(", ")),
-        };
-        let left = match columns.as_slice() {
-            [one] => one.clone(),
-            many => format!("({})", many.join(", ")),
-        };
-        let sql = format!("SELECT count(*) FROM {} WHERE {left} IN ({list})", q(table));
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE {}",
+            q(table),
+            key_in_list(dialect, &key_targets, batch.len(), placeholder)
+        );
         let mut query = sqlx::query_scalar::<DB, i64>(sqlx::AssertSqlSafe(sql));
         for key in batch {
             for (t, v) in key_targets.iter().zip(key) {
