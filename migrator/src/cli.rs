@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// seaway's data side: check connections, apply migrations, transfer rows, verify them
-/// against the source, and route traffic to generated services.
+/// against the source, keep them in step with its changes, and route traffic to generated
+/// services.
 #[derive(Debug, Parser)]
 #[command(name = "migrator", version)]
 pub struct Cli {
@@ -147,12 +148,42 @@ pub enum Command {
         #[arg(long)]
         openapi: bool,
     },
+    /// Keep the destination in step with the source's changes until stopped (SIGINT or
+    /// SIGTERM): an initial copy handed over to the change stream with no gap and no
+    /// double, then every source transaction applied in commit order, each with its
+    /// position in the same destination transaction (a restart resumes exactly).
+    /// `sync status` shows where it stands and its lag; `sync drop` removes what it made.
+    #[command(args_conflicts_with_subcommands = true)]
+    Sync {
+        #[command(subcommand)]
+        action: Option<SyncAction>,
+        /// Skip the initial copy: the destination already holds the rows; changes from
+        /// now on are applied.
+        #[arg(long)]
+        no_copy: bool,
+        /// Keys per chunk of the initial copy (one read between two watermarks).
+        #[arg(long, default_value_t = 5_000, value_name = "KEYS")]
+        chunk_size: usize,
+        /// On stop, also write the run's summary as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
     /// Move traffic between the monolith and a generated service through HAProxy's admin
     /// socket (`codegen route` writes the config; `routing:` in seaway.yaml).
     Route {
         #[command(subcommand)]
         action: RouteAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncAction {
+    /// Where the sync stands: the source position applied, lag, changes, the initial
+    /// copy, and the replication slot (warns when an unused slot keeps WAL).
+    Status,
+    /// Remove the sync: its replication slot and publication on the source, and its
+    /// position row in the destination.
+    Drop,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,8 +2,9 @@
 //! checking that configured connections answer (`ping`), applying generated migrations
 //! to the destination (`apply`, `status`), copying rows (`transfer`) and comparing them
 //! with the source (`verify`) over one row layer (`rows`) and one home per engine
-//! (`engine`), moving traffic to generated services (`route`), and running all of it as
-//! jobs behind an HTTP API and dashboard (`serve`).
+//! (`engine`), keeping it in step with the source's changes (`sync`, with each engine's
+//! capture in `engine/<name>/capture.rs`), moving traffic to generated services
+//! (`route`), and running all of it as jobs behind an HTTP API and dashboard (`serve`).
 
 pub mod apply;
 pub mod engine;
@@ -12,5 +13,6 @@ pub mod progress;
 pub mod route;
 pub mod rows;
 pub mod serve;
+pub mod sync;
 pub mod transfer;
 pub mod verify;

@@ -4,7 +4,7 @@ mod cli;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, RouteAction};
+use cli::{Cli, Command, RouteAction, SyncAction};
 use seaway_codegen::config::Config;
 use seaway_migrator::apply::{self, ApplyOptions};
 use seaway_migrator::verify::continuous::Event;
@@ -179,6 +179,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sync {
+            action,
+            no_copy,
+            chunk_size,
+            report,
+        } => sync(&config, action, no_copy, chunk_size, report.as_deref()).await,
         Command::Ping { connection } => {
             let targets: Vec<_> = match &connection {
                 Some(name) => match config.connections.get(name) {
@@ -321,4 +327,115 @@ async fn route(config: &Config, action: RouteAction) -> anyhow::Result<ExitCode>
         }
     })
     .await?
+}
+
+/// `migrator sync [status|drop]`.
+async fn sync(
+    config: &Config,
+    action: Option<SyncAction>,
+    no_copy: bool,
+    chunk_size: usize,
+    report: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use seaway_migrator::sync::{self, Progress};
+    match action {
+        Some(SyncAction::Status) => {
+            print!("{}", sync::status::status(config).await?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(SyncAction::Drop) => {
+            let dropped = sync::status::remove(config).await?;
+            if dropped.is_empty() {
+                println!("nothing to drop");
+            }
+            for what in dropped {
+                println!("dropped {what}");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
+    }
+    let opts = sync::Options {
+        copy: !no_copy,
+        chunk_size: chunk_size.max(1),
+        ..sync::Options::default()
+    };
+    let summary = sync::run(config, &opts, stop_signal(), &mut |p| match p {
+        Progress::Started {
+            name,
+            created,
+            position,
+            copying,
+        } => eprintln!(
+            "sync {name}: {}{}; streaming (SIGINT or SIGTERM stops it)",
+            match (created, position) {
+                (true, _) => "replication slot created".to_string(),
+                (false, Some(p)) => format!("resuming after {p}"),
+                (false, None) => "resuming from the slot's start".to_string(),
+            },
+            if copying {
+                ", initial copy running"
+            } else {
+                ""
+            }
+        ),
+        Progress::Tick(r) => eprintln!(
+            "sync {}: {} transactions, {} changes{}{}",
+            r.name,
+            r.transactions,
+            r.changes,
+            r.lag_ms
+                .map(|l| format!(", lag {l:.0} ms"))
+                .unwrap_or_default(),
+            if r.copy_done { "" } else { ", copying" }
+        ),
+        Progress::CopyDone => eprintln!("sync: initial copy done"),
+        Progress::SchemaApplied {
+            table,
+            column,
+            migration,
+        } => eprintln!(
+            "sync: column `{column}` added to `{table}` at the source: applied to the destination as migration {migration}; streaming again from the destination's position"
+        ),
+    })
+    .await?;
+    println!(
+        "sync {} stopped: {} transactions, {} changes applied ({:.0}/s), {} rows copied, through {}",
+        summary.name,
+        summary.transactions,
+        summary.changes,
+        summary.changes_per_second,
+        summary.copied,
+        summary.position.as_deref().unwrap_or("(nothing yet)")
+    );
+    for t in &summary.tables {
+        println!(
+            "  {}: {}, {} deleted",
+            t.table,
+            seaway_migrator::progress::written(&t.written),
+            t.deleted
+        );
+    }
+    if let Some(path) = report {
+        let json = serde_json::to_string_pretty(&summary).context("rendering the report")?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

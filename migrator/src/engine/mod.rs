@@ -2,7 +2,8 @@
 //! engine (migrator)"): `apply.rs` (the migration ledger and lock), `read.rs` (canonical
 //! text in SQL and the engine's answers about what it stores), `write.rs` (the upsert
 //! writer and the value conversions into the engine), `hash.rs` (range checksums in SQL,
-//! where the engine can compute them).
+//! where the engine can compute them), and `capture.rs` (change capture for `sync`, where
+//! built: PostgreSQL and SQLite; `sync/capture.rs` dispatches to it).
 //!
 //! The stages (`rows`, `transfer`, `verify`, `apply`) keep what is the same for every
 //! engine and ask the engine for the rest: through the `Read` and `Hash` traits here,

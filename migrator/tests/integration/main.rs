@@ -23,6 +23,7 @@ mod route_harness;
 mod serve;
 mod serve_harness;
 mod support;
+mod sync;
 #[path = "../../../codegen/tests/integration/test_db.rs"]
 mod test_db;
 mod transfer;

@@ -1,0 +1,1008 @@
+//! PostgreSQL change capture: logical replication with the built-in `pgoutput` plugin,
+//! through a publication and a slot that seaway creates and names for the selected
+//! tables.
+//!
+//! The replication protocol (startup, TLS, SCRAM, `START_REPLICATION` from an explicit
+//! LSN, standby status updates) is `pgwire-replication`'s; the pgoutput messages inside
+//! (relations, inserts, updates, deletes) are decoded by `pg_walstream`'s parser. Neither
+//! is written here: this module turns their output into the change model
+//! (`sync::change`), with values in canonical text.
+//!
+//! Values arrive as each type's text output, rendered by the walsender under the session
+//! settings this module pins at startup (ISO dates, UTC, ISO 8601 intervals, hex bytea,
+//! shortest exact floats): for most types that is already the canonical text that
+//! `rows::read` selects; booleans, bytes and times are rewritten to it here
+//! ([`canonical`]).
+
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
+use crate::rows::values::Family;
+use crate::sync::SyncError;
+use crate::sync::capture::SourceState;
+use crate::sync::change::{Change, Event, Mark, Op, Position, Selection, Values};
+use pg_walstream::protocol::{LogicalReplicationMessage, LogicalReplicationParser, TupleData};
+use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
+use seaway_codegen::config::Connection;
+use seaway_codegen::model::{Column, NeutralType};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The prefix of the logical messages that carry seaway's watermarks.
+const MESSAGE_PREFIX: &str = "seaway";
+
+/// Session settings of the replication connection: the walsender renders every value
+/// with them, so they must match what `rows::read` expects of a PostgreSQL session.
+const SESSION_OPTIONS: &str = "-c datestyle=ISO,YMD -c intervalstyle=iso_8601 -c timezone=UTC -c extra_float_digits=1 -c bytea_output=hex";
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// The names of what seaway creates on the source for one sync: a replication slot
+/// (cluster-wide) and a publication (per database), both `seaway_<hash>` of the source
+/// database and the destination, so two syncs never share one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub slot: String,
+}
+
+impl Names {
+    pub fn publication(&self) -> &str {
+        &self.slot
+    }
+}
+
+/// The names for a sync from `source` into `destination`.
+pub fn names(source: &Connection, destination: &Connection) -> Names {
+    use sha2::Digest;
+    let identity = format!(
+        "{}\u{0}{}\u{0}{}",
+        source.url.redacted(),
+        destination.url.redacted(),
+        destination.schema.as_deref().unwrap_or("")
+    );
+    let digest = sha2::Sha256::digest(identity.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Names {
+        slot: format!("seaway_{hex}"),
+    }
+}
+
+/// The source's schema (the connection's `schema:`, default `public`).
+fn schema_of(conn: &Connection) -> String {
+    conn.schema.clone().unwrap_or_else(|| "public".to_string())
+}
+
+fn quote(name: &str) -> String {
+    seaway_codegen::engine::postgres::quote_ident(name)
+}
+
+/// `"schema"."table"`.
+fn qualified(conn: &Connection, table: &str) -> String {
+    format!("{}.{}", quote(&schema_of(conn)), quote(table))
+}
+
+fn source_error(conn: &Connection, what: &str, e: sqlx::Error) -> SyncError {
+    SyncError::Source {
+        connection: conn.name.clone(),
+        what: what.to_string(),
+        reason: conn.url.scrub(&e.to_string()),
+    }
+}
+
+/// Checks, before anything is created, that the source can feed a sync of `selection`:
+/// `wal_level`, a free replication slot and WAL sender, the REPLICATION attribute, and a
+/// replica identity on every table that lets updates and deletes name their row. Each
+/// refusal names the setting, its value and the statement that fixes it.
+pub async fn check(
+    pool: &sqlx::PgPool,
+    conn: &Connection,
+    names: &Names,
+    selection: &Selection,
+) -> Result<(), SyncError> {
+    let e = |what: &str| {
+        let what = what.to_string();
+        move |err| source_error(conn, &what, err)
+    };
+    let endpoint = conn.url.endpoint().unwrap_or("?").to_string();
+    let setting = |name: &'static str, current: String, fix: String| SyncError::Setting {
+        origin: format!("`{}` (PostgreSQL at {endpoint})", conn.name),
+        setting: name,
+        current,
+        fix,
+    };
+    let wal_level: String = sqlx::query_scalar("SELECT current_setting('wal_level')")
+        .fetch_one(pool)
+        .await
+        .map_err(e("reading wal_level"))?;
+    if wal_level != "logical" {
+        return Err(setting(
+            "wal_level",
+            wal_level,
+            "ALTER SYSTEM SET wal_level = logical; (or `wal_level = logical` in postgresql.conf), then restart the server".into(),
+        ));
+    }
+    let (slots, used, exists): (String, i64, bool) = sqlx::query_as(
+        "SELECT current_setting('max_replication_slots'), \
+         (SELECT count(*) FROM pg_replication_slots), \
+         EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+    )
+    .bind(&names.slot)
+    .fetch_one(pool)
+    .await
+    .map_err(e("reading max_replication_slots"))?;
+    if !exists && slots.parse::<i64>().unwrap_or(0) <= used {
+        return Err(setting(
+            "max_replication_slots",
+            format!("{slots} ({used} in use)"),
+            format!(
+                "ALTER SYSTEM SET max_replication_slots = {}; then restart the server (or drop an unused slot with SELECT pg_drop_replication_slot('<name>'))",
+                used + 4
+            ),
+        ));
+    }
+    let senders: String = sqlx::query_scalar("SELECT current_setting('max_wal_senders')")
+        .fetch_one(pool)
+        .await
+        .map_err(e("reading max_wal_senders"))?;
+    if senders.parse::<i64>().unwrap_or(0) < 1 {
+        return Err(setting(
+            "max_wal_senders",
+            senders,
+            "ALTER SYSTEM SET max_wal_senders = 10; then restart the server".into(),
+        ));
+    }
+    let (user, may): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text, rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(e("reading the role's attributes"))?;
+    if !may {
+        return Err(SyncError::Privilege {
+            connection: conn.name.clone(),
+            endpoint,
+            what: format!("role `{user}` lacks the REPLICATION attribute"),
+            fix: format!("ALTER ROLE {} REPLICATION;", quote(&user)),
+        });
+    }
+    for table in &selection.tables {
+        replica_identity(pool, conn, table).await?;
+    }
+    Ok(())
+}
+
+/// Refuses a table whose replica identity does not name the row sync matches on: an
+/// UPDATE or DELETE would reach the stream without the key (or the source would refuse
+/// the statement once the table is published), and a `where:` filter needs every column
+/// (PostgreSQL evaluates it on the old row of updates and deletes).
+async fn replica_identity(
+    pool: &sqlx::PgPool,
+    conn: &Connection,
+    table: &crate::sync::change::SelectedTable,
+) -> Result<(), SyncError> {
+    let name = qualified(conn, &table.source_table);
+    // The replica identity, and the columns of the index it uses (the primary key by
+    // default, or the chosen index), in no particular order.
+    let (ident, columns): (String, Vec<String>) = sqlx::query_as(
+        "SELECT c.relreplident::text, COALESCE(( \
+           SELECT array_agg(a.attname::text) FROM pg_index i \
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+           WHERE i.indrelid = c.oid AND CASE c.relreplident WHEN 'i' THEN i.indisreplident ELSE i.indisprimary END \
+         ), ARRAY[]::text[]) \
+         FROM pg_class c WHERE c.oid = to_regclass($1)",
+    )
+    .bind(&name)
+    .fetch_one(pool)
+    .await
+    .map_err(|e| source_error(conn, &format!("reading the replica identity of {name}"), e))?;
+    let mut key: Vec<&str> = table
+        .key
+        .iter()
+        .map(|&i| table.columns[i].name.as_str())
+        .collect();
+    key.sort_unstable();
+    let mut ident_cols: Vec<&str> = columns.iter().map(String::as_str).collect();
+    ident_cols.sort_unstable();
+    let fix = format!("ALTER TABLE {name} REPLICA IDENTITY FULL;");
+    let refuse = |why: String| SyncError::ReplicaIdentity {
+        table: table.source_table.clone(),
+        why,
+        fix: fix.clone(),
+    };
+    match ident.as_str() {
+        "f" => Ok(()),
+        _ if table.filter.is_some() => Err(refuse(
+            "it has a `where:` filter, which PostgreSQL evaluates on the old row of updates and deletes, so the old row must carry every column".into(),
+        )),
+        "d" | "i" if ident_cols == key => Ok(()),
+        "d" | "i" if ident_cols.is_empty() => Err(refuse(
+            "it has no primary key, so an UPDATE or DELETE would reach the change stream without the row's key (and PostgreSQL refuses them on a published table)".into(),
+        )),
+        "d" | "i" => Err(refuse(format!(
+            "its replica identity is ({}) but sync matches rows on ({})",
+            ident_cols.join(", "),
+            key.join(", ")
+        ))),
+        _ => Err(refuse(
+            "its replica identity is NOTHING, so updates and deletes carry no key".into(),
+        )),
+    }
+}
+
+/// What `prepare` found or made.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Whether the slot was created now (the stream then starts here).
+    pub created: bool,
+}
+
+/// Creates the publication for the selected tables (with each `where:` filter as its
+/// row filter) or brings an existing one to the selection, and creates the slot if it is
+/// not there. The slot is created last: from that instant the source keeps its WAL.
+pub async fn prepare(
+    pool: &sqlx::PgPool,
+    conn: &Connection,
+    names: &Names,
+    selection: &Selection,
+) -> Result<Prepared, SyncError> {
+    let tables: Vec<String> = selection
+        .tables
+        .iter()
+        .map(|t| {
+            let filter = t
+                .filter
+                .as_ref()
+                .map(|f| format!(" WHERE ({f})"))
+                .unwrap_or_default();
+            format!("{}{filter}", qualified(conn, &t.source_table))
+        })
+        .collect();
+    let publication = quote(names.publication());
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)")
+            .bind(names.publication())
+            .fetch_one(pool)
+            .await
+            .map_err(|e| source_error(conn, "reading pg_publication", e))?;
+    let sql = if exists {
+        format!(
+            "ALTER PUBLICATION {publication} SET TABLE {}",
+            tables.join(", ")
+        )
+    } else {
+        format!(
+            "CREATE PUBLICATION {publication} FOR TABLE {}",
+            tables.join(", ")
+        )
+    };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .map_err(|e| source_error(conn, &format!("creating the publication {publication}"), e))?;
+    let slot_exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+    )
+    .bind(&names.slot)
+    .fetch_one(pool)
+    .await
+    .map_err(|e| source_error(conn, "reading pg_replication_slots", e))?;
+    if !slot_exists {
+        sqlx::query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')")
+            .bind(&names.slot)
+            .execute(pool)
+            .await
+            .map_err(|e| {
+                source_error(
+                    conn,
+                    &format!("creating the replication slot {}", names.slot),
+                    e,
+                )
+            })?;
+    }
+    Ok(Prepared {
+        created: !slot_exists,
+    })
+}
+
+/// Writes a watermark into the source's change stream: a transactional logical message
+/// (`pg_logical_emit_message`), which reaches the slot in commit order like a row change
+/// but touches no table, so the source needs no signal table.
+pub async fn watermark(
+    pool: &sqlx::PgPool,
+    conn: &Connection,
+    names: &Names,
+    mark: Mark,
+    chunk: u64,
+) -> Result<(), SyncError> {
+    sqlx::query("SELECT pg_logical_emit_message(true, $1, $2)")
+        .bind(MESSAGE_PREFIX)
+        .bind(format!("{}:{}:{chunk}", names.slot, mark.as_str()))
+        .execute(pool)
+        .await
+        .map_err(|e| source_error(conn, "writing a watermark", e))?;
+    Ok(())
+}
+
+/// The slot's state, for `sync status`: whether a session holds it, and the WAL the
+/// source keeps for it (from its confirmed position to now).
+pub async fn status(
+    pool: &sqlx::PgPool,
+    conn: &Connection,
+    names: &Names,
+) -> Result<SourceState, SyncError> {
+    let row: Option<(bool, Option<i64>)> = sqlx::query_as(
+        "SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint \
+         FROM pg_replication_slots WHERE slot_name = $1",
+    )
+    .bind(&names.slot)
+    .fetch_optional(pool)
+    .await
+    .map_err(|e| source_error(conn, "reading the replication slot", e))?;
+    let current: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| source_error(conn, "reading the WAL position", e))?;
+    Ok(SourceState {
+        exists: row.is_some(),
+        active: row.map(|r| r.0),
+        behind: row.and_then(|r| r.1),
+        behind_unit: "bytes of WAL",
+        current,
+    })
+}
+
+/// Removes the slot (ending the session that holds it, if any) and the publication;
+/// returns what was there to remove.
+pub async fn drop_all(
+    pool: &sqlx::PgPool,
+    conn: &Connection,
+    names: &Names,
+) -> Result<Vec<String>, SyncError> {
+    let mut dropped = Vec::new();
+    let active: Option<Option<i32>> =
+        sqlx::query_scalar("SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1")
+            .bind(&names.slot)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| source_error(conn, "reading the replication slot", e))?;
+    if let Some(pid) = active {
+        if let Some(pid) = pid {
+            // A running `migrator sync` holds it: end its replication session (waiting
+            // up to 10 s for it to go), or the slot cannot be dropped.
+            sqlx::query("SELECT pg_terminate_backend($1, 10000)")
+                .bind(pid)
+                .execute(pool)
+                .await
+                .map_err(|e| source_error(conn, "ending the slot's session", e))?;
+        }
+        sqlx::query("SELECT pg_drop_replication_slot($1)")
+            .bind(&names.slot)
+            .execute(pool)
+            .await
+            .map_err(|e| source_error(conn, "dropping the replication slot", e))?;
+        dropped.push(format!("replication slot {}", names.slot));
+    }
+    let publication: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)")
+            .bind(names.publication())
+            .fetch_one(pool)
+            .await
+            .map_err(|e| source_error(conn, "reading pg_publication", e))?;
+    if publication {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP PUBLICATION {}",
+            quote(names.publication())
+        )))
+        .execute(pool)
+        .await
+        .map_err(|e| source_error(conn, "dropping the publication", e))?;
+        dropped.push(format!("publication {}", names.publication()));
+    }
+    Ok(dropped)
+}
+
+/// Where a selected table's columns are in a relation as pgoutput describes it.
+#[derive(Debug)]
+struct Relation {
+    /// The selection's table; `None` for a relation sync does not carry.
+    table: Option<usize>,
+    /// For each of the selection table's columns, its position in the relation's tuples.
+    columns: Vec<usize>,
+}
+
+/// An open change stream.
+pub struct PgCapture {
+    client: ReplicationClient,
+    parser: LogicalReplicationParser,
+    relations: HashMap<u32, Relation>,
+    selection: Selection,
+    /// Every column each selected source table had when sync started: a relation with a
+    /// column beyond these is a schema change.
+    known: Vec<Vec<String>>,
+    slot: String,
+    schema: String,
+    /// Transactions committed at or before this position were applied already.
+    resume: Lsn,
+    /// The current transaction is one of those: its events are dropped.
+    skipping: bool,
+}
+
+impl std::fmt::Debug for PgCapture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgCapture")
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The replication connection's settings from the connection's URL (host, port, user,
+/// password, database, `sslmode`).
+///
+/// The replication connection is plain TCP (passwords go by SCRAM or MD5, never in
+/// clear): pgwire-replication's TLS feature brings rustls's aws-lc-rs provider next to
+/// the ring one sqlx uses, a second C crypto build with which rustls can no longer pick a
+/// default provider. A source that requires TLS (`sslmode=require`, `verify-ca`,
+/// `verify-full`) is refused by name rather than connected to in clear.
+fn replication_config(
+    conn: &Connection,
+    names: &Names,
+    start: Lsn,
+) -> Result<ReplicationConfig, SyncError> {
+    use pgwire_replication::TlsConfig;
+    let bad = |reason: String| SyncError::Source {
+        connection: conn.name.clone(),
+        what: "reading the URL for the replication connection".into(),
+        reason,
+    };
+    let url =
+        url::Url::parse(conn.url.expose()).map_err(|e| bad(conn.url.scrub(&e.to_string())))?;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let user = match url.username() {
+        "" => std::env::var("USER").unwrap_or_else(|_| "postgres".into()),
+        u => decode(u),
+    };
+    let password = url.password().map(decode).unwrap_or_default();
+    let database = decode(url.path().trim_start_matches('/'));
+    let host = url.host_str().unwrap_or("localhost").to_string();
+    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    match query.get("sslmode").map(String::as_str) {
+        Some("disable" | "allow" | "prefer") | None => {}
+        Some(mode @ ("require" | "verify-ca" | "verify-full")) => {
+            return Err(SyncError::Source {
+                connection: conn.name.clone(),
+                what: format!("sslmode={mode}"),
+                reason: "sync's replication connection cannot use TLS yet; sync from a source reached without TLS (sslmode=prefer or disable, e.g. over a private network or an SSH tunnel)".into(),
+            });
+        }
+        Some(other) => return Err(bad(format!("sslmode={other} is not a PostgreSQL sslmode"))),
+    }
+    let tls = TlsConfig::disabled();
+    Ok(ReplicationConfig::new(
+        host,
+        user,
+        password,
+        database,
+        names.slot.clone(),
+        names.publication(),
+    )
+    .with_port(url.port().unwrap_or(5432))
+    .with_tls(tls)
+    .with_start_lsn(start)
+    .with_options(SESSION_OPTIONS)
+    .with_application_name(format!("seaway sync {}", names.slot))
+    // Applied positions reach the source within a second of their destination commit.
+    .with_status_interval(Duration::from_secs(1))
+    .with_wakeup_interval(Duration::from_secs(1)))
+}
+
+/// Parses a stored position (an LSN like `0/16B3748`).
+pub fn parse_position(position: &Position) -> Option<Lsn> {
+    Lsn::parse(&position.0).ok()
+}
+
+impl PgCapture {
+    /// Starts streaming from the slot, after `resume` (the position the destination
+    /// holds; the slot's own confirmed position when `None`). `known` lists each selected
+    /// table's source columns when sync started.
+    pub async fn open(
+        conn: &Connection,
+        names: &Names,
+        selection: &Selection,
+        known: Vec<Vec<String>>,
+        resume: Option<&Position>,
+    ) -> Result<PgCapture, SyncError> {
+        let start = resume.and_then(parse_position).unwrap_or(Lsn::ZERO);
+        let config = replication_config(conn, names, start)?;
+        let client = ReplicationClient::connect(config)
+            .await
+            .map_err(|e| SyncError::Stream {
+                connection: conn.name.clone(),
+                reason: conn.url.scrub(&e.to_string()),
+            })?;
+        Ok(PgCapture {
+            client,
+            parser: LogicalReplicationParser::with_protocol_version(1),
+            relations: HashMap::new(),
+            selection: selection.clone(),
+            known,
+            slot: names.slot.clone(),
+            schema: schema_of(conn),
+            resume: start,
+            skipping: false,
+        })
+    }
+
+    /// Tells the source that everything up to `position` is applied (after the
+    /// destination committed it): the slot may release the WAL before it.
+    pub fn confirm(&self, position: &Position) {
+        if let Some(lsn) = parse_position(position) {
+            self.client.update_applied_lsn(lsn);
+        }
+    }
+
+    /// The next event, waiting at most `wait` (`None`: nothing came in time).
+    pub async fn next(&mut self, wait: Duration) -> Result<Option<Event>, SyncError> {
+        loop {
+            let received = match tokio::time::timeout(wait, self.client.recv()).await {
+                Err(_) => return Ok(None),
+                Ok(r) => r.map_err(|e| SyncError::Stream {
+                    connection: self.slot.clone(),
+                    reason: e.to_string(),
+                })?,
+            };
+            let Some(event) = received else {
+                return Err(SyncError::Stream {
+                    connection: self.slot.clone(),
+                    reason: "the source ended the replication stream".into(),
+                });
+            };
+            if let Some(event) = self.translate(event)? {
+                return Ok(Some(event));
+            }
+        }
+    }
+
+    /// One replication event as a change-model event, or `None` for what sync does not
+    /// apply (relation descriptions, other syncs' watermarks, skipped transactions).
+    fn translate(&mut self, event: ReplicationEvent) -> Result<Option<Event>, SyncError> {
+        Ok(match event {
+            ReplicationEvent::Begin { final_lsn, xid, .. } => {
+                // Commit records before the resume position belong to transactions the
+                // destination already holds (its position is just past their commit).
+                self.skipping = !self.resume.is_zero() && final_lsn < self.resume;
+                (!self.skipping).then(|| Event::Begin {
+                    xid: xid.to_string(),
+                })
+            }
+            ReplicationEvent::Commit {
+                end_lsn,
+                commit_time_micros,
+                ..
+            } => {
+                let skipped = std::mem::take(&mut self.skipping);
+                (!skipped).then(|| Event::Commit {
+                    position: Position(end_lsn.to_string()),
+                    commit_micros: commit_time_micros + PG_EPOCH_MICROS,
+                })
+            }
+            ReplicationEvent::XLogData { data, .. } => {
+                let message = self
+                    .parser
+                    .parse_wal_message(&data)
+                    .map_err(|e| SyncError::Stream {
+                        connection: self.slot.clone(),
+                        reason: format!("undecodable pgoutput message: {e}"),
+                    })?
+                    .message;
+                self.message(message)?
+            }
+            ReplicationEvent::Message {
+                prefix, content, ..
+            } if prefix == MESSAGE_PREFIX && !self.skipping => {
+                let text = String::from_utf8_lossy(&content);
+                let mut parts = text.rsplitn(3, ':');
+                let (chunk, mark, slot) = (parts.next(), parts.next(), parts.next());
+                match (slot, mark.and_then(Mark::parse), chunk.map(str::parse)) {
+                    (Some(s), Some(mark), Some(Ok(chunk))) if s == self.slot => {
+                        Some(Event::Watermark { mark, chunk })
+                    }
+                    _ => None,
+                }
+            }
+            ReplicationEvent::Message { .. } => None,
+            ReplicationEvent::KeepAlive { wal_end, .. } => Some(Event::Idle {
+                position: (!self.skipping).then(|| Position(wal_end.to_string())),
+            }),
+            ReplicationEvent::StoppedAt { .. } => None,
+        })
+    }
+
+    /// A decoded pgoutput message.
+    #[expect(
+        clippy::wildcard_enum_match_arm,
+        reason = "pgoutput messages of later protocol versions (streaming, two-phase) are not requested"
+    )]
+    fn message(&mut self, message: LogicalReplicationMessage) -> Result<Option<Event>, SyncError> {
+        if self.skipping {
+            return Ok(None);
+        }
+        Ok(match message {
+            LogicalReplicationMessage::Relation {
+                relation_id,
+                namespace,
+                relation_name,
+                columns,
+                ..
+            } => {
+                let names: Vec<&str> = columns.iter().map(|c| &*c.name).collect();
+                let relation = self.relation(&namespace, &relation_name, &names)?;
+                self.relations.insert(relation_id, relation);
+                None
+            }
+            LogicalReplicationMessage::Insert { relation_id, tuple } => {
+                self.change(relation_id, Op::Insert, Some(&tuple), None)?
+            }
+            LogicalReplicationMessage::Update {
+                relation_id,
+                old_tuple,
+                new_tuple,
+                ..
+            } => self.change(
+                relation_id,
+                Op::Update,
+                Some(&new_tuple),
+                old_tuple.as_ref(),
+            )?,
+            LogicalReplicationMessage::Delete {
+                relation_id,
+                old_tuple,
+                ..
+            } => self.change(relation_id, Op::Delete, None, Some(&old_tuple))?,
+            LogicalReplicationMessage::Truncate { relation_ids, .. } => {
+                let tables: Vec<String> = relation_ids
+                    .iter()
+                    .filter_map(|id| self.relations.get(id)?.table)
+                    .map(|t| self.selection.tables[t].source_table.clone())
+                    .collect();
+                if tables.is_empty() {
+                    None
+                } else {
+                    return Err(SyncError::Unsupported {
+                        table: tables.join(", "),
+                        what: "TRUNCATE at the source; sync does not carry it yet. Truncate the destination's table(s) too, then restart sync".into(),
+                    });
+                }
+            }
+            _ => None,
+        })
+    }
+
+    /// Maps a relation's columns onto the selection's table, refusing a table whose
+    /// columns changed under the sync.
+    fn relation(
+        &self,
+        namespace: &str,
+        name: &str,
+        columns: &[&str],
+    ) -> Result<Relation, SyncError> {
+        let table = (namespace == self.schema)
+            .then(|| self.selection.index(name))
+            .flatten();
+        let Some(t) = table else {
+            return Ok(Relation {
+                table: None,
+                columns: Vec::new(),
+            });
+        };
+        let selected = &self.selection.tables[t];
+        let mut positions = Vec::with_capacity(selected.columns.len());
+        for col in &selected.columns {
+            let Some(p) = columns.iter().position(|c| *c == col.name) else {
+                return Err(SyncError::SchemaChange {
+                    table: name.to_string(),
+                    change: format!("column `{}` is gone from the source", col.name),
+                });
+            };
+            positions.push(p);
+        }
+        if let Some(added) = columns
+            .iter()
+            .find(|c| !self.known[t].iter().any(|k| k == *c))
+        {
+            return Err(SyncError::ColumnAdded {
+                table: name.to_string(),
+                column: (*added).to_string(),
+            });
+        }
+        Ok(Relation {
+            table: Some(t),
+            columns: positions,
+        })
+    }
+
+    /// A row change on relation `relation_id`, in the change model.
+    fn change(
+        &self,
+        relation_id: u32,
+        op: Op,
+        new: Option<&TupleData>,
+        old: Option<&TupleData>,
+    ) -> Result<Option<Event>, SyncError> {
+        let Some(relation) = self.relations.get(&relation_id) else {
+            return Err(SyncError::Stream {
+                connection: self.slot.clone(),
+                reason: format!("a change of relation {relation_id} came before its description"),
+            });
+        };
+        let Some(t) = relation.table else {
+            return Ok(None);
+        };
+        let table = &self.selection.tables[t];
+        let values = |tuple: &TupleData| -> Result<(Values, Vec<usize>), SyncError> {
+            let mut row = Vec::with_capacity(relation.columns.len());
+            let mut unchanged = Vec::new();
+            for (i, (&p, col)) in relation.columns.iter().zip(&table.columns).enumerate() {
+                let Some(data) = tuple.get_column(p) else {
+                    row.push(None);
+                    continue;
+                };
+                if data.is_unchanged() {
+                    unchanged.push(i);
+                    row.push(None);
+                } else if data.is_null() {
+                    row.push(None);
+                } else {
+                    let text = data.as_str().ok_or_else(|| SyncError::Stream {
+                        connection: self.slot.clone(),
+                        reason: format!(
+                            "table `{}` column `{}`: a value that is not UTF-8 text",
+                            table.source_table, col.name
+                        ),
+                    })?;
+                    row.push(Some(canonical(col, &text).map_err(|why| {
+                        SyncError::Unsupported {
+                            table: table.source_table.clone(),
+                            what: format!("column `{}`: {why}", col.name),
+                        }
+                    })?));
+                }
+            }
+            Ok((row, unchanged))
+        };
+        let key_of =
+            |row: &Values| -> Values { table.key.iter().map(|&k| row[k].clone()).collect() };
+        let old_row = old.map(values).transpose()?.map(|(row, _)| row);
+        let change = match op {
+            Op::Insert | Op::Update => {
+                let Some(new) = new else { return Ok(None) };
+                let (mut row, mut unchanged) = values(new)?;
+                // With REPLICA IDENTITY FULL the old row carries what the new one left out.
+                if let Some(old) = &old_row {
+                    unchanged.retain(|&i| {
+                        row[i] = old[i].clone();
+                        old[i].is_none()
+                    });
+                }
+                let old_key = old_row.as_ref().map(key_of).filter(|k| *k != key_of(&row));
+                Change {
+                    table: t,
+                    op,
+                    row: Some(row),
+                    unchanged,
+                    old_key,
+                }
+            }
+            Op::Delete => Change {
+                table: t,
+                op,
+                row: None,
+                unchanged: Vec::new(),
+                old_key: old_row.as_ref().map(key_of),
+            },
+        };
+        Ok(Some(Event::Change(change)))
+    }
+
+    /// Ends the replication session; the slot stays for the next run.
+    pub async fn close(mut self) {
+        self.client.stop();
+        let _ = self.client.shutdown().await;
+    }
+}
+
+/// A column's text output, as the walsender renders it under [`SESSION_OPTIONS`], in
+/// the canonical text `rows::read` selects for the same column (`postgres_expr`).
+pub fn canonical(col: &Column, text: &str) -> Result<String, String> {
+    Ok(match Family::of(&col.ty) {
+        Family::Bool => match text {
+            "t" => "1".into(),
+            "f" => "0".into(),
+            other => return Err(format!("`{other}` is not a boolean")),
+        },
+        Family::Bytes => text.strip_prefix("\\x").unwrap_or(text).to_string(),
+        Family::Time | Family::Timestamp => micros(text),
+        Family::TimestampTz => micros(text.strip_suffix("+00").unwrap_or(text)),
+        Family::TimeTz => {
+            let split = text.rfind(['+', '-']).unwrap_or(text.len());
+            format!("{}{}", micros(&text[..split]), &text[split..])
+        }
+        Family::Array => array_to_json(col, text)?,
+        Family::Number
+        | Family::Date
+        | Family::Json
+        | Family::Set
+        | Family::Bit
+        | Family::Text
+        | Family::Other => text.to_string(),
+    })
+}
+
+/// A time of day or a date-time with exactly six fractional digits, as
+/// `to_char(.., 'HH24:MI:SS.US')` prints it.
+fn micros(text: &str) -> String {
+    let clock = text.rfind(' ').map_or(0, |i| i + 1);
+    match text[clock..].find('.') {
+        Some(dot) => {
+            let digits = text.len() - (clock + dot + 1);
+            format!("{text}{}", "0".repeat(6usize.saturating_sub(digits)))
+        }
+        None => format!("{text}.000000"),
+    }
+}
+
+/// A one- or many-dimensional array's text output (`{1,2}`, `{"a b",NULL}`) as the JSON
+/// `array_to_json` gives, for arrays of numbers, booleans and text.
+fn array_to_json(col: &Column, text: &str) -> Result<String, String> {
+    let NeutralType::Array(inner) = &col.ty else {
+        return Err("not an array".into());
+    };
+    let family = Family::of(inner);
+    let element = |raw: Option<String>| -> Result<serde_json::Value, String> {
+        let Some(raw) = raw else {
+            return Ok(serde_json::Value::Null);
+        };
+        Ok(match family {
+            Family::Number => serde_json::from_str(&raw)
+                .map_err(|_| format!("array element `{raw}` is not a number"))?,
+            Family::Bool => serde_json::Value::Bool(raw == "t"),
+            Family::Text => serde_json::Value::String(raw),
+            Family::Bytes
+            | Family::Date
+            | Family::Time
+            | Family::TimeTz
+            | Family::Timestamp
+            | Family::TimestampTz
+            | Family::Json
+            | Family::Array
+            | Family::Set
+            | Family::Bit
+            | Family::Other => {
+                return Err(format!(
+                    "arrays of {inner} are not carried by sync yet (arrays of numbers, booleans and text are)"
+                ));
+            }
+        })
+    };
+    let mut chars = text.chars().peekable();
+    let value = parse_array(&mut chars, &element)?;
+    serde_json::to_string(&value).map_err(|e| e.to_string())
+}
+
+/// One `{...}` level of an array literal.
+fn parse_array(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    element: &dyn Fn(Option<String>) -> Result<serde_json::Value, String>,
+) -> Result<serde_json::Value, String> {
+    if chars.next() != Some('{') {
+        return Err("an array literal that does not start with `{`".into());
+    }
+    let mut items = Vec::new();
+    loop {
+        match chars.peek() {
+            Some('}') => {
+                chars.next();
+                return Ok(serde_json::Value::Array(items));
+            }
+            Some('{') => items.push(parse_array(chars, element)?),
+            Some('"') => {
+                chars.next();
+                let mut s = String::new();
+                loop {
+                    match chars.next() {
+                        Some('\\') => s.extend(chars.next()),
+                        Some('"') => break,
+                        Some(c) => s.push(c),
+                        None => return Err("an unterminated array element".into()),
+                    }
+                }
+                items.push(element(Some(s))?);
+            }
+            Some(_) => {
+                let mut s = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c == ',' || c == '}' {
+                        break;
+                    }
+                    s.push(c);
+                    chars.next();
+                }
+                items.push(element((s != "NULL").then_some(s))?);
+            }
+            None => return Err("an unterminated array literal".into()),
+        }
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(ty: NeutralType) -> Column {
+        Column {
+            name: "c".into(),
+            ty,
+            native: String::new(),
+            nullable: true,
+            default: None,
+            identity: None,
+            generated: None,
+            comment: None,
+            extras: vec![],
+        }
+    }
+
+    /// Each rewrite gives exactly what `rows::read::select_expr` reads for the type.
+    #[test]
+    fn walsender_text_becomes_canonical_text() {
+        let ts = col(NeutralType::Timestamp { precision: Some(6) });
+        assert_eq!(
+            canonical(&ts, "2024-01-02 03:04:05").unwrap(),
+            "2024-01-02 03:04:05.000000"
+        );
+        assert_eq!(
+            canonical(&ts, "2024-01-02 03:04:05.5").unwrap(),
+            "2024-01-02 03:04:05.500000"
+        );
+        let tz = col(NeutralType::TimestampTz { precision: Some(6) });
+        assert_eq!(
+            canonical(&tz, "2024-01-02 03:04:05.123456+00").unwrap(),
+            "2024-01-02 03:04:05.123456"
+        );
+        let ttz = col(NeutralType::TimeTz { precision: Some(6) });
+        assert_eq!(
+            canonical(&ttz, "03:04:05.5+05:30").unwrap(),
+            "03:04:05.500000+05:30"
+        );
+        assert_eq!(
+            canonical(&ttz, "03:04:05-02").unwrap(),
+            "03:04:05.000000-02"
+        );
+        assert_eq!(canonical(&col(NeutralType::Bool), "t").unwrap(), "1");
+        let bytes = col(NeutralType::Binary {
+            length: None,
+            fixed: false,
+        });
+        assert_eq!(canonical(&bytes, "\\x00ff").unwrap(), "00ff");
+        let ints = col(NeutralType::Array(Box::new(NeutralType::Int {
+            bits: 32,
+            unsigned: false,
+        })));
+        assert_eq!(
+            canonical(&ints, "{{1,2},{3,NULL}}").unwrap(),
+            "[[1,2],[3,null]]"
+        );
+        let texts = col(NeutralType::Array(Box::new(NeutralType::Text)));
+        assert_eq!(
+            canonical(&texts, r#"{"a b","q\"uote",NULL,plain}"#).unwrap(),
+            r#"["a b","q\"uote",null,"plain"]"#
+        );
+    }
+}

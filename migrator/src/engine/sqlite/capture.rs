@@ -1,0 +1,401 @@
+//! SQLite change capture: triggers that seaway installs on each selected table write
+//! every row change into a change table of the source (`seaway_changes_<hash>`, hashed
+//! like a PostgreSQL slot's name; every stage leaves it out of the source's schema), and
+//! the capture reads that table in order.
+//!
+//! SQLite has no transaction id and no commit time: the change table's sequence (an
+//! `AUTOINCREMENT` key, never reused) is the position, and the trigger's clock stands in
+//! for the commit time. The triggers write each value with the same canonical
+//! expression `rows::read` selects (`select_expr`, over a subquery of `NEW` or `OLD`), so
+//! a captured value is the text a copy would read. SQLite has one writer at a time and a
+//! transaction's rows become visible together, so a read sees whole transactions; their
+//! boundaries are not recorded, so a read is applied as one destination transaction,
+//! which may join several source transactions or (past [`READ_ROWS`] changes) cut one.
+//! Watermarks for the copy's handover are rows of the same table.
+
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
+use crate::rows::read::{quote as quote_in, select_expr};
+use crate::sync::SyncError;
+use crate::sync::capture::SourceState;
+use crate::sync::change::{Change, Event, Mark, Op, Position, SelectedTable, Selection, Values};
+use seaway_codegen::config::Connection;
+use seaway_codegen::model::Dialect;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Changes read at once (one destination transaction at most).
+const READ_ROWS: i64 = 5_000;
+
+/// How often an idle change table is read again.
+const POLL: Duration = Duration::from_millis(20);
+
+fn quote(name: &str) -> String {
+    quote_in(Dialect::Sqlite, name)
+}
+
+fn source_error(conn: &Connection, what: &str, e: sqlx::Error) -> SyncError {
+    SyncError::Source {
+        connection: conn.name.clone(),
+        what: what.to_string(),
+        reason: conn.url.scrub(&e.to_string()),
+    }
+}
+
+/// The trigger's clock, in Unix microseconds (SQLite's `now` has milliseconds).
+const NOW_MICROS: &str = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)";
+
+/// Refuses what triggers cannot carry: a `where:` filter (arbitrary SQL over the table,
+/// which a change row cannot be checked against).
+pub fn check(selection: &Selection) -> Result<(), SyncError> {
+    if let Some(t) = selection.tables.iter().find(|t| t.filter.is_some()) {
+        return Err(SyncError::Unsupported {
+            table: t.source_table.clone(),
+            what: format!(
+                "it has a `where:` filter, which sync cannot evaluate on a SQLite source's changes (a row leaving the filter would have to become a delete); remove `mappings.{}.where` or leave the table out of `tables:`",
+                t.source_table
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `json_array(<canonical expressions>)` of `columns`, over `(SELECT <side>.c AS c, ...)`.
+fn image(side: &str, columns: &[&seaway_codegen::model::Column]) -> String {
+    let picked: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{side}.{q} AS {q}", q = quote(&c.name)))
+        .collect();
+    let exprs: Vec<String> = columns
+        .iter()
+        .map(|c| select_expr(Dialect::Sqlite, c))
+        .collect();
+    format!(
+        "(SELECT json_array({}) FROM (SELECT {}))",
+        exprs.join(", "),
+        picked.join(", ")
+    )
+}
+
+/// The triggers of one table: name and statement each.
+fn triggers(name: &str, table: &SelectedTable) -> Vec<(String, String)> {
+    let columns: Vec<&seaway_codegen::model::Column> = table.columns.iter().collect();
+    let key: Vec<&seaway_codegen::model::Column> =
+        table.key.iter().map(|&i| &table.columns[i]).collect();
+    let t = table.source_table.replace('\'', "''");
+    let mut out = Vec::new();
+    for (suffix, event, op, row, old) in [
+        ("i", "INSERT", "I", Some("NEW"), None),
+        ("u", "UPDATE", "U", Some("NEW"), Some("OLD")),
+        ("d", "DELETE", "D", None, Some("OLD")),
+    ] {
+        let trigger = format!("{name}_{}_{suffix}", table.source_table);
+        let row = row.map_or("NULL".to_string(), |side| image(side, &columns));
+        let old = old.map_or("NULL".to_string(), |side| image(side, &key));
+        out.push((
+            trigger.clone(),
+            format!(
+                "CREATE TRIGGER {} AFTER {event} ON {} BEGIN INSERT INTO {} (tbl, op, row, old_key, at) VALUES ('{t}', '{op}', {row}, {old}, {NOW_MICROS}); END",
+                quote(&trigger),
+                quote(&table.source_table),
+                quote(name)
+            ),
+        ));
+    }
+    out
+}
+
+/// Creates the change table if missing and (re)creates each selected table's triggers
+/// (so they follow the tables' columns); whether the change table is new.
+pub async fn prepare(
+    pool: &sqlx::SqlitePool,
+    conn: &Connection,
+    name: &str,
+    selection: &Selection,
+) -> Result<bool, SyncError> {
+    let existed = status(pool, conn, name).await?.exists;
+    // The transaction's first statement writes, so it takes the write lock at once
+    // (waiting for the application's writers); a read first would have to upgrade its
+    // lock, which SQLite refuses with "database is locked" instead of waiting.
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(|e| source_error(conn, "opening the source for writing", e))?;
+    let mut statements = vec![format!(
+        "CREATE TABLE IF NOT EXISTS {} (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, op TEXT NOT NULL, row TEXT, old_key TEXT, at INTEGER NOT NULL)",
+        quote(name)
+    )];
+    for table in &selection.tables {
+        for (trigger, create) in triggers(name, table) {
+            statements.push(format!("DROP TRIGGER IF EXISTS {}", quote(&trigger)));
+            statements.push(create);
+        }
+    }
+    for sql in statements {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| source_error(conn, "installing the change triggers", e))?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| source_error(conn, "installing the change triggers", e))?;
+    Ok(!existed)
+}
+
+/// Writes a watermark row into the change table.
+pub async fn watermark(
+    pool: &sqlx::SqlitePool,
+    conn: &Connection,
+    name: &str,
+    mark: Mark,
+    chunk: u64,
+) -> Result<(), SyncError> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {} (tbl, op, row, at) VALUES ('', 'W', ?, {NOW_MICROS})",
+        quote(name)
+    )))
+    .bind(format!("{}:{chunk}", mark.as_str()))
+    .execute(pool)
+    .await
+    .map_err(|e| source_error(conn, "writing a watermark", e))?;
+    Ok(())
+}
+
+/// Whether the change table exists, and how many changes it holds not yet confirmed.
+pub async fn status(
+    pool: &sqlx::SqlitePool,
+    conn: &Connection,
+    name: &str,
+) -> Result<SourceState, SyncError> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?",
+    )
+    .bind(name)
+    .fetch_one(pool)
+    .await
+    .map_err(|e| source_error(conn, "reading sqlite_master", e))?;
+    let (behind, current) = if exists {
+        let (n, max): (i64, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*), max(seq) FROM {}",
+            quote(name)
+        )))
+        .fetch_one(pool)
+        .await
+        .map_err(|e| source_error(conn, "reading the change table", e))?;
+        (Some(n), max.map(|m| m.to_string()).unwrap_or_default())
+    } else {
+        (None, String::new())
+    };
+    Ok(SourceState {
+        exists,
+        active: None,
+        behind,
+        behind_unit: "changes",
+        current,
+    })
+}
+
+/// Removes the triggers and the change table; returns what was there.
+pub async fn drop_all(
+    pool: &sqlx::SqlitePool,
+    conn: &Connection,
+    name: &str,
+) -> Result<Vec<String>, SyncError> {
+    let pattern = format!("{name}_%");
+    let triggers: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE ? ESCAPE '\\'",
+    )
+    .bind(pattern.replace('_', "\\_"))
+    .fetch_all(pool)
+    .await
+    .map_err(|e| source_error(conn, "reading sqlite_master", e))?;
+    let mut dropped = Vec::new();
+    for t in triggers {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP TRIGGER IF EXISTS {}",
+            quote(&t)
+        )))
+        .execute(pool)
+        .await
+        .map_err(|e| source_error(conn, "dropping a change trigger", e))?;
+        dropped.push(format!("trigger {t}"));
+    }
+    if status(pool, conn, name).await?.exists {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE {}", quote(name))))
+            .execute(pool)
+            .await
+            .map_err(|e| source_error(conn, "dropping the change table", e))?;
+        dropped.push(format!("change table {name}"));
+    }
+    Ok(dropped)
+}
+
+/// An open change stream: the change table read in sequence order.
+#[derive(Debug)]
+pub struct LiteCapture {
+    pool: sqlx::SqlitePool,
+    conn: Connection,
+    name: String,
+    selection: Selection,
+    /// The last sequence number read.
+    last: i64,
+    /// Confirmed as applied (its rows may go), and what was already deleted.
+    confirmed: i64,
+    deleted: i64,
+    pending: VecDeque<Event>,
+}
+
+impl LiteCapture {
+    pub fn open(
+        pool: sqlx::SqlitePool,
+        conn: &Connection,
+        name: &str,
+        selection: &Selection,
+        resume: Option<&Position>,
+    ) -> LiteCapture {
+        let last = resume.and_then(|p| p.0.parse().ok()).unwrap_or(0);
+        LiteCapture {
+            pool,
+            conn: conn.clone(),
+            name: name.to_string(),
+            selection: selection.clone(),
+            last,
+            confirmed: last,
+            deleted: 0,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Everything up to `position` is applied: its rows leave the change table at the
+    /// next read.
+    pub fn confirm(&mut self, position: &Position) {
+        if let Ok(seq) = position.0.parse::<i64>() {
+            self.confirmed = self.confirmed.max(seq);
+        }
+    }
+
+    /// The next event, waiting at most `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Result<Option<Event>, SyncError> {
+        let started = Instant::now();
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(Some(event));
+            }
+            self.read().await?;
+            if !self.pending.is_empty() {
+                continue;
+            }
+            if started.elapsed() >= wait {
+                return Ok(None);
+            }
+            tokio::time::sleep(POLL.min(wait.saturating_sub(started.elapsed()))).await;
+        }
+    }
+
+    /// Reads the next changes as one transaction of events; deletes confirmed rows first.
+    async fn read(&mut self) -> Result<(), SyncError> {
+        let table = quote(&self.name);
+        if self.confirmed > self.deleted {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE seq <= ?"
+            )))
+            .bind(self.confirmed)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| source_error(&self.conn, "clearing applied changes", e))?;
+            self.deleted = self.confirmed;
+        }
+        type Row = (i64, String, String, Option<String>, Option<String>, i64);
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT seq, tbl, op, row, old_key, at FROM {table} WHERE seq > ? ORDER BY seq LIMIT {READ_ROWS}"
+        )))
+        .bind(self.last)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| source_error(&self.conn, "reading the change table", e))?;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            return Ok(());
+        };
+        let (first_seq, last_seq, at) = (first.0, last.0, last.5);
+        self.pending.push_back(Event::Begin {
+            xid: format!("seq {first_seq}"),
+        });
+        for (_, tbl, op, row, old_key, _) in rows {
+            if let Some(event) = self.event(&tbl, &op, row, old_key)? {
+                self.pending.push_back(event);
+            }
+        }
+        self.pending.push_back(Event::Commit {
+            position: Position(last_seq.to_string()),
+            commit_micros: at,
+        });
+        self.last = last_seq;
+        Ok(())
+    }
+
+    /// One change row as an event.
+    fn event(
+        &self,
+        tbl: &str,
+        op: &str,
+        row: Option<String>,
+        old_key: Option<String>,
+    ) -> Result<Option<Event>, SyncError> {
+        if op == "W" {
+            let text = row.unwrap_or_default();
+            let (mark, chunk) = text.split_once(':').unwrap_or_default();
+            return Ok(match (Mark::parse(mark), chunk.parse()) {
+                (Some(mark), Ok(chunk)) => Some(Event::Watermark { mark, chunk }),
+                _ => None,
+            });
+        }
+        let Some(table) = self.selection.index(tbl) else {
+            return Ok(None);
+        };
+        let parse = |json: Option<String>| -> Result<Option<Values>, SyncError> {
+            json.map(|j| {
+                serde_json::from_str::<Values>(&j).map_err(|e| SyncError::Stream {
+                    connection: self.conn.name.clone(),
+                    reason: format!(
+                        "change table {}: a row that is not a JSON array: {e}",
+                        self.name
+                    ),
+                })
+            })
+            .transpose()
+        };
+        let op = match op {
+            "I" => Op::Insert,
+            "U" => Op::Update,
+            "D" => Op::Delete,
+            other => {
+                return Err(SyncError::Stream {
+                    connection: self.conn.name.clone(),
+                    reason: format!("change table {}: unknown operation `{other}`", self.name),
+                });
+            }
+        };
+        let row = parse(row)?;
+        let mut old_key = parse(old_key)?;
+        if let (Some(r), Some(old)) = (&row, &old_key) {
+            let key = &self.selection.tables[table].key;
+            let new_key: Values = key.iter().map(|&k| r[k].clone()).collect();
+            if &new_key == old {
+                old_key = None;
+            }
+        }
+        Ok(Some(Event::Change(Change {
+            table,
+            op,
+            row,
+            unchanged: Vec::new(),
+            old_key,
+        })))
+    }
+
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,216 @@
+//! The capture roles of each engine, behind one dispatch: the setup that is checked and
+//! made on the source before streaming (`Setup`), and the open stream (`Capture`). An
+//! engine whose capture is not built yet is refused here, by name, before anything is
+//! created anywhere.
+
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
+use super::change::{Event, Mark, Position, Selection};
+use super::{SyncError, engine_name};
+use crate::engine::postgres::capture::{self as pg, PgCapture};
+use crate::engine::sqlite::capture::{self as lite, LiteCapture};
+use crate::rows::source::Source;
+use seaway_codegen::config::Connection;
+use seaway_codegen::model::Dialect;
+use std::time::Duration;
+
+/// What the source keeps for a sync (`sync status`): whether it exists, whether a
+/// session uses it (where the engine knows), and how far the applied position is behind.
+#[derive(Debug, Clone)]
+pub struct SourceState {
+    pub exists: bool,
+    pub active: Option<bool>,
+    pub behind: Option<i64>,
+    /// What `behind` counts (`bytes of WAL`, `changes`).
+    pub behind_unit: &'static str,
+    /// The source's current position.
+    pub current: String,
+}
+
+/// What a sync works with on its source.
+#[derive(Debug, Clone)]
+pub enum Setup {
+    Postgres {
+        conn: Connection,
+        names: pg::Names,
+    },
+    /// A SQLite source, with a writable pool for its triggers and change table.
+    Sqlite {
+        conn: Connection,
+        name: String,
+        pool: sqlx::SqlitePool,
+    },
+}
+
+/// The PostgreSQL pool of a PostgreSQL source.
+fn pg_pool<'s>(source: &'s Source, conn: &Connection) -> Result<&'s sqlx::PgPool, SyncError> {
+    source.postgres().ok_or_else(|| SyncError::Source {
+        connection: conn.name.clone(),
+        what: "opening the source".into(),
+        reason: "not a PostgreSQL connection".into(),
+    })
+}
+
+impl Setup {
+    /// The setup for a sync from `source_conn` into `dest_conn`, without checking the
+    /// source (`sync status`, `sync drop`).
+    pub async fn of(source_conn: &Connection, dest_conn: &Connection) -> Result<Setup, SyncError> {
+        let dialect = source_conn.url.dialect();
+        let names = pg::names(source_conn, dest_conn);
+        match dialect {
+            Dialect::Postgres => Ok(Setup::Postgres {
+                conn: source_conn.clone(),
+                names,
+            }),
+            Dialect::Sqlite => Ok(Setup::Sqlite {
+                conn: source_conn.clone(),
+                pool: seaway_codegen::inspect::connect::sqlite_writable(source_conn, false).await?,
+                name: format!(
+                    "{}{}",
+                    seaway_codegen::diff::CHANGE_TABLE_PREFIX,
+                    names.slot.trim_start_matches("seaway_")
+                ),
+            }),
+            Dialect::Mysql => Err(SyncError::NotSupported {
+                engine: engine_name(dialect),
+                connection: source_conn.name.clone(),
+            }),
+        }
+    }
+
+    /// [`Setup::of`], after checking that the source's settings and privileges allow
+    /// capturing `selection` (nothing is created yet).
+    pub async fn check(
+        source_conn: &Connection,
+        dest_conn: &Connection,
+        source: &Source,
+        selection: &Selection,
+    ) -> Result<Setup, SyncError> {
+        let setup = Setup::of(source_conn, dest_conn).await?;
+        match &setup {
+            Setup::Postgres { conn, names } => {
+                pg::check(pg_pool(source, conn)?, conn, names, selection).await?;
+            }
+            Setup::Sqlite { .. } => lite::check(selection)?,
+        }
+        Ok(setup)
+    }
+
+    /// The sync's name: its slot's or change table's, and its row's in the destination.
+    pub fn name(&self) -> &str {
+        match self {
+            Setup::Postgres { names, .. } => &names.slot,
+            Setup::Sqlite { name, .. } => name,
+        }
+    }
+
+    /// What the source keeps for the sync.
+    pub async fn slot(&self, source: &Source) -> Result<SourceState, SyncError> {
+        match self {
+            Setup::Postgres { conn, names } => {
+                pg::status(pg_pool(source, conn)?, conn, names).await
+            }
+            Setup::Sqlite { conn, name, pool } => lite::status(pool, conn, name).await,
+        }
+    }
+
+    /// Removes what sync made on the source; returns what there was.
+    pub async fn remove(&self, source: &Source) -> Result<Vec<String>, SyncError> {
+        match self {
+            Setup::Postgres { conn, names } => {
+                pg::drop_all(pg_pool(source, conn)?, conn, names).await
+            }
+            Setup::Sqlite { conn, name, pool } => lite::drop_all(pool, conn, name).await,
+        }
+    }
+
+    /// Creates (or brings up to date) what capture needs on the source; whether the
+    /// stream starts now (a new slot or change table).
+    pub async fn prepare(&self, source: &Source, selection: &Selection) -> Result<bool, SyncError> {
+        match self {
+            Setup::Postgres { conn, names } => {
+                Ok(pg::prepare(pg_pool(source, conn)?, conn, names, selection)
+                    .await?
+                    .created)
+            }
+            Setup::Sqlite { conn, name, pool } => lite::prepare(pool, conn, name, selection).await,
+        }
+    }
+
+    /// Writes a copy watermark into the source's stream.
+    pub async fn watermark(
+        &self,
+        source: &Source,
+        mark: Mark,
+        chunk: u64,
+    ) -> Result<(), SyncError> {
+        match self {
+            Setup::Postgres { conn, names } => {
+                pg::watermark(pg_pool(source, conn)?, conn, names, mark, chunk).await
+            }
+            Setup::Sqlite { conn, name, pool } => {
+                lite::watermark(pool, conn, name, mark, chunk).await
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        match self {
+            Setup::Postgres { .. } => {}
+            Setup::Sqlite { pool, .. } => pool.close().await,
+        }
+    }
+}
+
+/// An open change stream.
+#[derive(Debug)]
+pub enum Capture {
+    Postgres(Box<PgCapture>),
+    Sqlite(Box<LiteCapture>),
+}
+
+impl Capture {
+    pub async fn open(
+        setup: &Setup,
+        selection: &Selection,
+        known: Vec<Vec<String>>,
+        resume: Option<&Position>,
+    ) -> Result<Capture, SyncError> {
+        match setup {
+            Setup::Postgres { conn, names } => Ok(Capture::Postgres(Box::new(
+                PgCapture::open(conn, names, selection, known, resume).await?,
+            ))),
+            Setup::Sqlite { conn, name, pool } => Ok(Capture::Sqlite(Box::new(LiteCapture::open(
+                pool.clone(),
+                conn,
+                name,
+                selection,
+                resume,
+            )))),
+        }
+    }
+
+    /// The next event, waiting at most `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Result<Option<Event>, SyncError> {
+        match self {
+            Capture::Postgres(c) => c.next(wait).await,
+            Capture::Sqlite(c) => c.next(wait).await,
+        }
+    }
+
+    /// Everything up to `position` is applied in the destination.
+    pub fn confirm(&mut self, position: &Position) {
+        match self {
+            Capture::Postgres(c) => c.confirm(position),
+            Capture::Sqlite(c) => c.confirm(position),
+        }
+    }
+
+    pub async fn close(self) {
+        match self {
+            Capture::Postgres(c) => c.close().await,
+            Capture::Sqlite(c) => c.close().await,
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The one change model every engine's capture produces (`engine/<name>/capture.rs`)
+//! and `sync` applies: a stream of [`Event`]s in the source's commit order, each source
+//! transaction a `Begin`, its row changes, and a `Commit` carrying the position to
+//! resume after it.
+//!
+//! Values are canonical text (docs/types.md), in the order of the table's plan
+//! (`TablePlan::src_cols`), so a change goes through the same mappings, masks and value
+//! conversions as a row that `transfer` copies.
+
+/// What happened to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Insert => "insert",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
+}
+
+/// Canonical text of one row's values (or of its key), `None` for NULL.
+pub type Values = Vec<Option<String>>;
+
+/// One row change of a source transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The table, as an index into the tables the capture was opened for.
+    pub table: usize,
+    pub op: Op,
+    /// The row after the change (insert, update), one value per source column of the
+    /// plan; `None` for a delete.
+    pub row: Option<Values>,
+    /// Positions in `row` whose value the source did not send because it did not change
+    /// (PostgreSQL's unchanged TOASTed values): the destination keeps what it holds
+    /// there, never NULL.
+    pub unchanged: Vec<usize>,
+    /// The key before the change, in key order (delete; an update that changed the key).
+    /// `None` when the key did not change.
+    pub old_key: Option<Values>,
+}
+
+/// A position in the source's change stream, as the engine writes it (PostgreSQL: the
+/// LSN just past a transaction's commit record). Stored in the destination with the
+/// changes it covers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position(pub String);
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One item of the change stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A source transaction starts; `xid` is the source's own transaction id.
+    Begin {
+        xid: String,
+    },
+    Change(Change),
+    /// The transaction committed at `commit_micros` (Unix time, microseconds); the
+    /// stream resumes after `position`.
+    Commit {
+        position: Position,
+        commit_micros: i64,
+    },
+    /// A watermark `sync` wrote into the source's own stream (copy handover: the low or
+    /// high mark of chunk `chunk`), seen where the source committed it.
+    Watermark {
+        mark: Mark,
+        chunk: u64,
+    },
+    /// Nothing to apply; the source's stream has reached `position` (a heartbeat).
+    Idle {
+        position: Option<Position>,
+    },
+}
+
+/// The two watermarks around the read of one copy chunk (DBLog).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Low,
+    High,
+}
+
+impl Mark {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mark::Low => "low",
+            Mark::High => "high",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Mark> {
+        match text {
+            "low" => Some(Mark::Low),
+            "high" => Some(Mark::High),
+            _ => None,
+        }
+    }
+}
+
+/// What a capture is opened for: per table (in the order `Change::table` indexes), the
+/// source table, its source columns in plan order with the key's positions among them,
+/// and the mapping's `where:` filter.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub tables: Vec<SelectedTable>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SelectedTable {
+    pub source_table: String,
+    pub columns: Vec<seaway_codegen::model::Column>,
+    /// Positions of the key's columns in `columns`, in key order.
+    pub key: Vec<usize>,
+    pub filter: Option<String>,
+}
+
+impl Selection {
+    /// The index of `source_table`, if selected.
+    pub fn index(&self, source_table: &str) -> Option<usize> {
+        self.tables
+            .iter()
+            .position(|t| t.source_table == source_table)
+    }
+}
