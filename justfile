@@ -57,6 +57,12 @@ transfer *ARGS:
 verify *ARGS:
     {{migrator}} verify {{ARGS}}
 
+# Keep the destination in step with the source's changes until stopped (Ctrl-C): an
+# initial copy handed over to the change stream, then every source transaction in commit
+# order (--no-copy: the destination is already loaded; `sync status`, `sync drop`).
+sync *ARGS:
+    {{migrator}} sync {{ARGS}}
+
 # Time transfer against the COPY pipe and pgloader on 1M generated rows (BENCH_ROWS=20000: quick).
 bench-transfer:
     bash bench/transfer.sh
@@ -69,6 +75,12 @@ bench-verify:
 # list endpoint on Chinook in PostgreSQL (BENCH_PROFILE=dev: no release build).
 bench-generate:
     bash bench/generate.sh
+
+# Latency from source commit to destination commit of `migrator sync` (PostgreSQL ->
+# PostgreSQL and -> MariaDB) beside native logical replication, at a fixed change rate
+# (BENCH_SYNC_RATE=10000, BENCH_SYNC_SECONDS=60; BENCH_PROFILE=dev: no release build).
+bench-sync:
+    bash bench/sync.sh
 
 # Latency HAProxy adds: one fixed rate (oha, open loop) direct and through it (target: p99 +1 ms).
 bench-route:
