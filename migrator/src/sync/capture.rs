@@ -7,26 +7,14 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 use super::change::{Event, Mark, Position, Selection};
-use super::{SyncError, engine_name};
+use super::error::SyncError;
+pub use super::slot::SourceState;
 use crate::engine::postgres::capture::{self as pg, PgCapture};
 use crate::engine::sqlite::capture::{self as lite, LiteCapture};
 use crate::rows::source::Source;
 use seaway_codegen::config::Connection;
 use seaway_codegen::model::Dialect;
 use std::time::Duration;
-
-/// What the source keeps for a sync (`sync status`): whether it exists, whether a
-/// session uses it (where the engine knows), and how far the applied position is behind.
-#[derive(Debug, Clone)]
-pub struct SourceState {
-    pub exists: bool,
-    pub active: Option<bool>,
-    pub behind: Option<i64>,
-    /// What `behind` counts (`bytes of WAL`, `changes`).
-    pub behind_unit: &'static str,
-    /// The source's current position.
-    pub current: String,
-}
 
 /// What a sync works with on its source.
 #[derive(Debug, Clone)]
@@ -73,7 +61,7 @@ impl Setup {
                 ),
             }),
             Dialect::Mysql => Err(SyncError::NotSupported {
-                engine: engine_name(dialect),
+                engine: seaway_codegen::engine::name(dialect),
                 connection: source_conn.name.clone(),
             }),
         }

@@ -19,10 +19,10 @@
 //! unique to the run, so marks of an interrupted run, met again in the stream, are
 //! ignored.
 
-use super::SyncError;
 use super::apply::{Applier, Route};
 use super::capture::Setup;
 use super::change::{Change, Mark, Values};
+use super::error::SyncError;
 use super::position;
 use crate::rows::read::{self, Page};
 use crate::rows::source::Source;

@@ -12,18 +12,21 @@ pub mod apply;
 pub mod capture;
 pub mod change;
 mod copy;
+pub mod error;
 pub mod position;
+pub mod slot;
 pub mod status;
 
+pub use error::SyncError;
+
 use crate::rows::load_order;
-use crate::rows::plan::{self, PlanError, TablePlan};
+use crate::rows::plan::{self, TablePlan};
 use crate::rows::source::Source;
 use crate::rows::write::Writer;
-use apply::{Applier, ApplyError, Route, TableCounts};
+use apply::{Applier, Route, TableCounts};
 use capture::Capture;
 use change::{Event, SelectedTable, Selection};
 use seaway_codegen::config::Config;
-use seaway_codegen::model::Dialect;
 use serde::Serialize;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -51,83 +54,6 @@ impl Default for Options {
             batch_wait: Duration::from_millis(50),
         }
     }
-}
-
-/// Why a sync could not start or had to stop.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error(transparent)]
-    Prepare(#[from] seaway_codegen::stage::StageError),
-    #[error(transparent)]
-    Connect(#[from] seaway_codegen::inspect::ConnectError),
-    #[error(
-        "destination `{destination}` lacks table(s) {tables}; run `just apply` (at least `--section pre-data`) first"
-    )]
-    MissingTables { destination: String, tables: String },
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    #[error(
-        "table `{0}` is append-only (no key): sync applies updates and deletes by key, so it needs one; name the columns that identify a row with `mappings.{0}.key: [...]`, or leave the table out of `tables:`"
-    )]
-    NoKey(String),
-    #[error(
-        "change capture from {engine} is not supported yet (sync captures from PostgreSQL); the source `{connection}` cannot be synced"
-    )]
-    NotSupported {
-        engine: &'static str,
-        connection: String,
-    },
-    /// `origin` names the source connection, its engine and `host:port`.
-    #[error(
-        "the source {origin} is not set up for change capture: {setting} is `{current}`. Fix: {fix}"
-    )]
-    Setting {
-        origin: String,
-        setting: &'static str,
-        current: String,
-        fix: String,
-    },
-    #[error("the source `{connection}` at {endpoint} cannot stream changes: {what}. Fix: {fix}")]
-    Privilege {
-        connection: String,
-        endpoint: String,
-        what: String,
-        fix: String,
-    },
-    #[error("table `{table}` cannot be synced: {why}. Fix: {fix}")]
-    ReplicaIdentity {
-        table: String,
-        why: String,
-        fix: String,
-    },
-    #[error("the source `{connection}`: {what}: {reason}")]
-    Source {
-        connection: String,
-        what: String,
-        reason: String,
-    },
-    #[error("the change stream ({connection}): {reason}")]
-    Stream { connection: String, reason: String },
-    #[error("table `{table}`: {what}")]
-    Unsupported { table: String, what: String },
-    #[error("table `{table}` changed at the source during sync: {change}")]
-    SchemaChange { table: String, change: String },
-    /// A column was added to a selected table at the source: `run` applies it to the
-    /// destination and restarts the stream (never returned by `run` itself).
-    #[error("table `{table}`: column `{column}` was added at the source")]
-    ColumnAdded { table: String, column: String },
-    #[error(
-        "the destination records that sync {slot} applied through {position}, but the source has no replication slot {slot} any more (dropped, or a failover to a server without it): changes since then are lost to the stream. Run `migrator sync drop` and start again with the initial copy"
-    )]
-    SlotLost { slot: String, position: String },
-    #[error("the destination `{destination}`: {what}: {reason}")]
-    Destination {
-        destination: String,
-        what: String,
-        reason: String,
-    },
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
 }
 
 /// What a run did, printed at the end and written by `--report`.
@@ -585,9 +511,4 @@ async fn commit(
         report.max_lag_ms = Some(report.max_lag_ms.map_or(lag, |m| m.max(lag)));
     }
     Ok(())
-}
-
-/// The engine of the source, for messages.
-fn engine_name(dialect: Dialect) -> &'static str {
-    seaway_codegen::engine::name(dialect)
 }

@@ -2,9 +2,9 @@
 //! for) and `sync drop` (remove what sync made on the source, and its row in the
 //! destination).
 
-use super::SyncError;
 use super::capture::Setup;
 use super::capture::SourceState;
+use super::error::SyncError;
 use super::position::{self, Stored};
 use crate::rows::source::Source;
 use crate::rows::write::Writer;

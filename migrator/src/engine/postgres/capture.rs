@@ -18,9 +18,9 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 use crate::rows::values::Family;
-use crate::sync::SyncError;
-use crate::sync::capture::SourceState;
 use crate::sync::change::{Change, Event, Mark, Op, Position, Selection, Values};
+use crate::sync::error::SyncError;
+use crate::sync::slot::SourceState;
 use pg_walstream::protocol::{LogicalReplicationMessage, LogicalReplicationParser, TupleData};
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
 use seaway_codegen::config::Connection;

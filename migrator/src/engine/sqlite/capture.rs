@@ -17,9 +17,9 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 use crate::rows::read::{quote as quote_in, select_expr};
-use crate::sync::SyncError;
-use crate::sync::capture::SourceState;
 use crate::sync::change::{Change, Event, Mark, Op, Position, SelectedTable, Selection, Values};
+use crate::sync::error::SyncError;
+use crate::sync::slot::SourceState;
 use seaway_codegen::config::Connection;
 use seaway_codegen::model::Dialect;
 use std::collections::VecDeque;

@@ -1,0 +1,82 @@
+//! Why a sync could not start or had to stop: one error type for the stages of `sync`
+//! and each engine's capture (a leaf: it imports neither).
+
+use super::apply::ApplyError;
+use crate::rows::plan::PlanError;
+
+/// Why a sync could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Prepare(#[from] seaway_codegen::stage::StageError),
+    #[error(transparent)]
+    Connect(#[from] seaway_codegen::inspect::ConnectError),
+    #[error(
+        "destination `{destination}` lacks table(s) {tables}; run `just apply` (at least `--section pre-data`) first"
+    )]
+    MissingTables { destination: String, tables: String },
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(
+        "table `{0}` is append-only (no key): sync applies updates and deletes by key, so it needs one; name the columns that identify a row with `mappings.{0}.key: [...]`, or leave the table out of `tables:`"
+    )]
+    NoKey(String),
+    #[error(
+        "change capture from {engine} is not supported yet (sync captures from PostgreSQL); the source `{connection}` cannot be synced"
+    )]
+    NotSupported {
+        engine: &'static str,
+        connection: String,
+    },
+    /// `origin` names the source connection, its engine and `host:port`.
+    #[error(
+        "the source {origin} is not set up for change capture: {setting} is `{current}`. Fix: {fix}"
+    )]
+    Setting {
+        origin: String,
+        setting: &'static str,
+        current: String,
+        fix: String,
+    },
+    #[error("the source `{connection}` at {endpoint} cannot stream changes: {what}. Fix: {fix}")]
+    Privilege {
+        connection: String,
+        endpoint: String,
+        what: String,
+        fix: String,
+    },
+    #[error("table `{table}` cannot be synced: {why}. Fix: {fix}")]
+    ReplicaIdentity {
+        table: String,
+        why: String,
+        fix: String,
+    },
+    #[error("the source `{connection}`: {what}: {reason}")]
+    Source {
+        connection: String,
+        what: String,
+        reason: String,
+    },
+    #[error("the change stream ({connection}): {reason}")]
+    Stream { connection: String, reason: String },
+    #[error("table `{table}`: {what}")]
+    Unsupported { table: String, what: String },
+    #[error("table `{table}` changed at the source during sync: {change}")]
+    SchemaChange { table: String, change: String },
+    /// A column was added to a selected table at the source: `run` applies it to the
+    /// destination and restarts the stream (never returned by `run` itself).
+    #[error("table `{table}`: column `{column}` was added at the source")]
+    ColumnAdded { table: String, column: String },
+    #[error(
+        "the destination records that sync {slot} applied through {position}, but the source has no replication slot {slot} any more (dropped, or a failover to a server without it): changes since then are lost to the stream. Run `migrator sync drop` and start again with the initial copy"
+    )]
+    SlotLost { slot: String, position: String },
+    #[error("the destination `{destination}`: {what}: {reason}")]
+    Destination {
+        destination: String,
+        what: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
