@@ -360,7 +360,8 @@ async fn sync(
         chunk_size: chunk_size.max(1),
         ..sync::Options::default()
     };
-    let summary = sync::run(config, &opts, stop_signal(), &mut |p| match p {
+    let stop = stop_signal()?;
+    let summary = sync::run(config, &opts, stop, &mut |p| match p {
         Progress::Started {
             name,
             created,
@@ -424,18 +425,17 @@ async fn sync(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn stop_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed here, when called (before
+/// the sync starts), not on first poll: a signal while the sync is still setting up
+/// stops it cleanly too, instead of killing the process.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }
