@@ -165,6 +165,35 @@ async fn write_round(src: &mut Db, round: i64) {
     ))
     .await;
 }
+/// Waits until the initial copy's progress row says it is done (later chunks may still
+/// be in flight after the marker row arrived), failing if sync exits or takes too long.
+async fn wait_for_copy(dest: &mut Db, running: &mut Running) {
+    let started = Instant::now();
+    while !(dest.has_table("seaway_sync").await
+        && dest
+            .count("SELECT count(*) FROM seaway_sync WHERE copy_done = 1")
+            .await
+            > 0)
+    {
+        running.assert_running();
+        assert!(
+            started.elapsed() < CATCH_UP,
+            "copy not done:\n{}",
+            running.output()
+        );
+        tokio::time::sleep(STEP).await;
+    }
+}
+
+/// After sync stopped: `verify` is clean, and every loaded row and every change
+/// arrived (the counts agree with the source, which grew while sync ran).
+async fn verify_caught_up(config: &Path, source: &mut Db, dest: &mut Db) {
+    let out = support::run_migrator(config, &["verify"]);
+    assert_ok("verify after sync", &out);
+    let want = source.count("SELECT count(*) FROM items").await;
+    assert!(want > LOADED, "the source grew");
+    assert_eq!(dest.count("SELECT count(*) FROM items").await, want);
+}
 
 /// Polls (bounded) until the destination holds the row with key `id` in `items`.
 async fn wait_for_row(dst: &mut Db, running: &mut Running, id: i64) {
@@ -248,32 +277,12 @@ async fn live_sync_into(to: Engine) {
         .await;
     let mut dest = Db::connect(to, &dst).await;
     wait_for_row(&mut dest, &mut running, 9_000_001).await;
-    // The copy is done once its progress row says so (later chunks may still be in
-    // flight after the marker arrived).
-    let started = Instant::now();
-    while dest
-        .count("SELECT count(*) FROM seaway_sync WHERE copy_done = 1")
-        .await
-        == 0
-    {
-        running.assert_running();
-        assert!(
-            started.elapsed() < CATCH_UP,
-            "copy not done:\n{}",
-            running.output()
-        );
-        tokio::time::sleep(STEP).await;
-    }
+    wait_for_copy(&mut dest, &mut running).await;
     let (code, output) = running.stop("TERM");
     assert_eq!(code, Some(0), "sync after SIGTERM:\n{output}");
     assert!(output.contains("stopped:"), "{output}");
 
-    let out = support::run_migrator(&config, &["verify"]);
-    assert_ok("verify after sync", &out);
-    // Every loaded row and every change arrived: the counts agree with the source too.
-    let want = source.count("SELECT count(*) FROM items").await;
-    assert!(want > LOADED, "the source grew");
-    assert_eq!(dest.count("SELECT count(*) FROM items").await, want);
+    verify_caught_up(&config, &mut source, &mut dest).await;
 
     let status = support::run_migrator(&config, &["sync", "status"]);
     assert_ok("sync status", &status);
@@ -679,28 +688,11 @@ async fn live_sync_from_sqlite_into(to: Engine) {
         .await;
     let mut dest = Db::connect(to, &dst).await;
     wait_for_row(&mut dest, &mut running, 9_000_001).await;
-    let started = Instant::now();
-    while dest
-        .count("SELECT count(*) FROM seaway_sync WHERE copy_done = 1")
-        .await
-        == 0
-    {
-        running.assert_running();
-        assert!(
-            started.elapsed() < CATCH_UP,
-            "copy not done:\n{}",
-            running.output()
-        );
-        tokio::time::sleep(STEP).await;
-    }
+    wait_for_copy(&mut dest, &mut running).await;
     let (code, output) = running.stop("TERM");
     assert_eq!(code, Some(0), "sync after SIGTERM:\n{output}");
 
-    let out = support::run_migrator(&config, &["verify"]);
-    assert_ok("verify after sync", &out);
-    let want = source.count("SELECT count(*) FROM items").await;
-    assert!(want > LOADED, "the source grew");
-    assert_eq!(dest.count("SELECT count(*) FROM items").await, want);
+    verify_caught_up(&config, &mut source, &mut dest).await;
 
     let dropped = support::run_migrator(&config, &["sync", "drop"]);
     assert_ok("sync drop", &dropped);
@@ -765,21 +757,7 @@ async fn added_column_arrives_in(to: Engine) {
     let mut running = Running::start(&config, &[], dir.path(), 1);
     // The change comes while the stream runs: once the copy is done.
     let mut dest = Db::connect(to, &dst).await;
-    let started = Instant::now();
-    while !(dest.has_table("seaway_sync").await
-        && dest
-            .count("SELECT count(*) FROM seaway_sync WHERE copy_done = 1")
-            .await
-            > 0)
-    {
-        running.assert_running();
-        assert!(
-            started.elapsed() < CATCH_UP,
-            "copy not done:\n{}",
-            running.output()
-        );
-        tokio::time::sleep(STEP).await;
-    }
+    wait_for_copy(&mut dest, &mut running).await;
     source
         .execute("INSERT INTO items VALUES (1001, 'before the change'); UPDATE items SET name = 'renamed' WHERE id = 5;")
         .await;
