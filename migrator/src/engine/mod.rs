@@ -24,13 +24,13 @@ pub mod postgres;
 pub mod role;
 pub mod sqlite;
 
-pub use role::{Hash, Read, Records, SqlHash};
+pub use role::{Hash, Read, Records, SqlHash, Write};
 use seaway_codegen::model::Dialect;
 
 /// Everything the stages ask an engine (besides its driver types).
-pub trait Engine: Read + Hash {}
+pub trait Engine: Read + Write + Hash {}
 
-impl<T: Read + Hash> Engine for T {}
+impl<T: Read + Write + Hash> Engine for T {}
 
 /// The engine `dialect` names.
 pub fn of(dialect: Dialect) -> &'static dyn Engine {

@@ -31,6 +31,15 @@ pub trait Read: Sync {
     fn typed_storage(&self) -> bool;
 }
 
+/// Statement spellings the writers' callers need (`engine/<name>/write.rs`).
+pub trait Write: Sync {
+    /// The marker of the `n`th (1-based) bound parameter.
+    fn param(&self, n: usize) -> String;
+    /// `INSERT` of one row into `table` (`columns` and `values` already SQL) that does
+    /// nothing when a row with the same primary key is there already.
+    fn insert_if_missing(&self, table: &str, columns: &str, values: &str) -> String;
+}
+
 /// Range checksums (`engine/<name>/hash.rs`).
 pub trait Hash: Sync {
     /// How the engine computes a range's checksum in SQL; `None` when it has no digest

@@ -39,12 +39,9 @@ pub struct Copy {
     pub done: bool,
 }
 
-/// Parameter marker `n` (1-based).
+/// Parameter marker `n` (1-based), in the engine's spelling (`engine::Write::param`).
 fn mark(dialect: Dialect, n: usize) -> String {
-    match dialect {
-        Dialect::Postgres => format!("${n}"),
-        Dialect::Mysql | Dialect::Sqlite => "?".into(),
-    }
+    crate::engine::of(dialect).param(n)
 }
 
 /// Creates the table if missing and this sync's row if missing (a new sync starts with
@@ -58,15 +55,10 @@ pub async fn ensure(writer: &Writer, name: &str, copy_done: bool) -> Result<(), 
          copy_table VARCHAR(255), copy_after TEXT, copy_done INTEGER NOT NULL DEFAULT 0)"
     );
     tx.execute(&create, &[]).await?;
-    let insert = match d {
-        Dialect::Postgres => format!(
-            "INSERT INTO {TABLE} (name, copy_done) VALUES ($1, CAST($2 AS INTEGER)) ON CONFLICT (name) DO NOTHING"
-        ),
-        Dialect::Mysql => format!("INSERT IGNORE INTO {TABLE} (name, copy_done) VALUES (?, ?)"),
-        Dialect::Sqlite => {
-            format!("INSERT OR IGNORE INTO {TABLE} (name, copy_done) VALUES (?, ?)")
-        }
-    };
+    // Parameters arrive as text: the count is cast where the engine will not convert it.
+    let engine = crate::engine::of(d);
+    let values = format!("{}, {}", engine.param(1), engine.key_param(2, "INTEGER"));
+    let insert = engine.insert_if_missing(TABLE, "name, copy_done", &values);
     tx.execute(
         &insert,
         &[
@@ -144,10 +136,9 @@ pub struct Advance<'a> {
 /// Moves this sync's row on, inside the batch's transaction.
 pub async fn write(tx: &mut Tx, name: &str, advance: &Advance<'_>) -> Result<(), sqlx::Error> {
     let d = tx.engine();
-    let int = |n: usize| match d {
-        Dialect::Postgres => format!("CAST(${n} AS BIGINT)"),
-        Dialect::Mysql | Dialect::Sqlite => "?".into(),
-    };
+    // Parameters arrive as text: numbers are cast where the engine will not convert them.
+    let engine = crate::engine::of(d);
+    let int = |n: usize| engine.key_param(n, "BIGINT");
     let sql = format!(
         "UPDATE {TABLE} SET position = {}, commit_micros = {}, applied_micros = {}, changes = changes + {}, \
          copy_table = {}, copy_after = {}, copy_done = {} WHERE name = {}",
@@ -157,10 +148,7 @@ pub async fn write(tx: &mut Tx, name: &str, advance: &Advance<'_>) -> Result<(),
         int(4),
         mark(d, 5),
         mark(d, 6),
-        match d {
-            Dialect::Postgres => "CAST($7 AS INTEGER)".to_string(),
-            Dialect::Mysql | Dialect::Sqlite => "?".to_string(),
-        },
+        engine.key_param(7, "INTEGER"),
         mark(d, 8),
     );
     let copy = advance.copy;

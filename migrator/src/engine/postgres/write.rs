@@ -334,3 +334,13 @@ pub(crate) fn key_check(per_statement: usize) -> KeyCheck {
         input,
     }
 }
+
+impl crate::engine::role::Write for super::Postgres {
+    fn param(&self, n: usize) -> String {
+        format!("${n}")
+    }
+
+    fn insert_if_missing(&self, table: &str, columns: &str, values: &str) -> String {
+        format!("INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING")
+    }
+}

@@ -213,3 +213,13 @@ pub(crate) fn key_check(per_statement: usize) -> KeyCheck {
         input,
     }
 }
+
+impl crate::engine::role::Write for super::Sqlite {
+    fn param(&self, _n: usize) -> String {
+        "?".to_string()
+    }
+
+    fn insert_if_missing(&self, table: &str, columns: &str, values: &str) -> String {
+        format!("INSERT OR IGNORE INTO {table} ({columns}) VALUES ({values})")
+    }
+}
