@@ -79,10 +79,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             );
             if let Some(path) = report {
-                let json =
-                    serde_json::to_string_pretty(&summary).context("rendering the report")?;
-                std::fs::write(&path, json + "\n")
-                    .with_context(|| format!("writing the report {}", path.display()))?;
+                write_report(&path, &summary)?;
             }
             let failed = summary.tables.iter().filter(|t| t.error.is_some()).count();
             Ok(if failed == 0 && summary.rejected == 0 {
@@ -237,9 +234,7 @@ async fn verify_once(
     .await?;
     print!("{summary}");
     if let Some(path) = report {
-        let json = serde_json::to_string_pretty(&summary).context("rendering the report")?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("writing the report {}", path.display()))?;
+        write_report(path, &summary)?;
     }
     Ok(summary)
 }
@@ -418,9 +413,7 @@ async fn sync(
         );
     }
     if let Some(path) = report {
-        let json = serde_json::to_string_pretty(&summary).context("rendering the report")?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("writing the report {}", path.display()))?;
+        write_report(path, &summary)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -438,4 +431,17 @@ fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             _ = term.recv() => {}
         }
     })
+}
+
+/// Writes a `--report` as JSON, atomically (temp file + rename): a reader, or the next
+/// round of `verify --continuous`, never sees half a report, and a failed write leaves
+/// the previous one.
+fn write_report(path: &std::path::Path, report: &impl serde::Serialize) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(report).context("rendering the report")?;
+    seaway_codegen::snapshot_io::write_all(&[seaway_codegen::snapshot_io::OutputFile {
+        path: path.to_path_buf(),
+        contents: json + "\n",
+    }])
+    .with_context(|| format!("writing the report {}", path.display()))?;
+    Ok(())
 }
