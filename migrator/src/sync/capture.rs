@@ -159,15 +159,26 @@ pub enum Capture {
 }
 
 impl Capture {
+    /// Opens the stream; `source` is the plain connection to the same source (its
+    /// catalog is read when a relation changes under the stream).
     pub async fn open(
         setup: &Setup,
+        source: &Source,
         selection: &Selection,
         known: Vec<Vec<String>>,
         resume: Option<&Position>,
     ) -> Result<Capture, SyncError> {
         match setup {
             Setup::Postgres { conn, names } => Ok(Capture::Postgres(Box::new(
-                PgCapture::open(conn, names, selection, known, resume).await?,
+                PgCapture::open(
+                    conn,
+                    pg_pool(source, conn)?.clone(),
+                    names,
+                    selection,
+                    known,
+                    resume,
+                )
+                .await?,
             ))),
             Setup::Sqlite { conn, name, pool } => Ok(Capture::Sqlite(Box::new(LiteCapture::open(
                 pool.clone(),

@@ -97,6 +97,40 @@ impl Running {
         }
     }
 
+    /// Waits (bounded) until the process has printed `text`.
+    fn wait_for_output(&mut self, text: &str) {
+        let started = Instant::now();
+        while !self.output().contains(text) {
+            self.assert_running();
+            assert!(
+                started.elapsed() < CATCH_UP,
+                "migrator sync did not print `{text}` within {CATCH_UP:?}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(STEP);
+        }
+    }
+
+    /// Waits (bounded) for the process to end by itself; returns its code and output.
+    fn wait_exit(mut self) -> (Option<i32>, String) {
+        let mut child = self.child.take().expect("running");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("poll migrator") {
+                return (status.code(), self.output());
+            }
+            if started.elapsed() > CATCH_UP {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "migrator sync did not stop within {CATCH_UP:?}:\n{}",
+                    self.output()
+                );
+            }
+            std::thread::sleep(STEP);
+        }
+    }
+
     /// Sends `signal` and waits (bounded) for the exit; returns its code and output.
     fn stop(mut self, signal: &str) -> (Option<i32>, String) {
         let mut child = self.child.take().expect("running");
@@ -727,14 +761,26 @@ async fn sync_sqlite_into_sqlite_carries_every_change() {
     live_sync_from_sqlite_into(Engine::Sqlite).await;
 }
 
-/// A column added to a source table while sync runs is planned and applied to the
-/// destination as `codegen diff` and `migrator apply` would, and its values arrive
-/// (rows written before and after the change); verify is clean.
-async fn added_column_arrives_in(to: Engine) {
+/// When the source's column is added, relative to the sync.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Added {
+    /// While the stream runs.
+    Streaming,
+    /// While sync is stopped, after changes the destination does not hold yet: the next
+    /// run applies the column first, then replays those changes, whose descriptions of
+    /// the table predate the column.
+    Stopped,
+}
+
+/// A column added to a source table is planned and applied to the destination as
+/// `codegen diff` and `migrator apply` would, and its values arrive (rows written before
+/// and after the change); verify is clean. A column then dropped at the source stops
+/// the sync with an error naming it.
+async fn added_column_arrives_in(to: Engine, when: Added) {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(src) = database(
         Engine::Postgres,
-        &format!("seaway_test_sync_evolve_src_{}", tag(to)),
+        &format!("seaway_test_sync_evolve_src_{}{}", tag(to), when.tag()),
         Some("CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL); INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 100) AS i;"),
         dir.path(),
     )
@@ -744,7 +790,7 @@ async fn added_column_arrives_in(to: Engine) {
     };
     let Some(dst) = database(
         to,
-        &format!("seaway_test_sync_evolve_dst_{}", tag(to)),
+        &format!("seaway_test_sync_evolve_dst_{}{}", tag(to), when.tag()),
         None,
         dir.path(),
     )
@@ -758,12 +804,19 @@ async fn added_column_arrives_in(to: Engine) {
     // The change comes while the stream runs: once the copy is done.
     let mut dest = Db::connect(to, &dst).await;
     wait_for_copy(&mut dest, &mut running).await;
+    if when == Added::Stopped {
+        let (code, output) = running.stop("TERM");
+        assert_eq!(code, Some(0), "{output}");
+    }
     source
         .execute("INSERT INTO items VALUES (1001, 'before the change'); UPDATE items SET name = 'renamed' WHERE id = 5;")
         .await;
     source
         .execute("ALTER TABLE items ADD COLUMN color varchar(20) DEFAULT 'red'")
         .await;
+    if when == Added::Stopped {
+        running = Running::start(&config, &[], dir.path(), 2);
+    }
     source
         .execute("INSERT INTO items VALUES (1002, 'after the change', 'blue'); UPDATE items SET color = 'green' WHERE id = 7; DELETE FROM items WHERE id = 9;")
         .await;
@@ -790,8 +843,26 @@ async fn added_column_arrives_in(to: Engine) {
             .as_deref(),
         Some("blue")
     );
+    assert_eq!(
+        dest.text("SELECT name FROM items WHERE id = 5")
+            .await
+            .as_deref(),
+        Some("renamed")
+    );
     let out = support::run_migrator(&config, &["verify"]);
     assert_ok("verify after the added column", &out);
+    // A dropped column is a change sync does not carry: it stops and names it.
+    let mut running = Running::start(&config, &[], dir.path(), 3);
+    running.wait_for_output("streaming");
+    source
+        .execute("ALTER TABLE items DROP COLUMN color; INSERT INTO items VALUES (1003, 'after the drop');")
+        .await;
+    let (code, output) = running.wait_exit();
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains("column `color` is gone from the source"),
+        "{output}"
+    );
     assert_ok(
         "sync drop",
         &support::run_migrator(&config, &["sync", "drop"]),
@@ -800,14 +871,28 @@ async fn added_column_arrives_in(to: Engine) {
     source.close().await;
 }
 
+impl Added {
+    fn tag(self) -> &'static str {
+        match self {
+            Added::Streaming => "",
+            Added::Stopped => "_stopped",
+        }
+    }
+}
+
 #[tokio::test]
 async fn sync_applies_a_column_added_at_a_postgres_source_into_postgres() {
-    added_column_arrives_in(Engine::Postgres).await;
+    added_column_arrives_in(Engine::Postgres, Added::Streaming).await;
 }
 
 #[tokio::test]
 async fn sync_applies_a_column_added_at_a_postgres_source_into_sqlite() {
-    added_column_arrives_in(Engine::Sqlite).await;
+    added_column_arrives_in(Engine::Sqlite, Added::Streaming).await;
+}
+
+#[tokio::test]
+async fn sync_applies_a_column_added_while_it_was_stopped_then_replays_older_changes() {
+    added_column_arrives_in(Engine::Postgres, Added::Stopped).await;
 }
 
 /// Whether the tests run as root (CI does): PostgreSQL's server refuses to run as root,

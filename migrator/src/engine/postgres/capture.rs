@@ -402,20 +402,40 @@ pub async fn drop_all(
     Ok(dropped)
 }
 
-/// Where a selected table's columns are in a relation as pgoutput describes it.
+/// A relation as pgoutput last described it in this session, and (once a change that
+/// sync applies used it) where the selected table's columns are in its tuples.
+///
+/// The mapping waits for the first applied change: a description sent inside a
+/// transaction the destination already holds (skipped on resume) must still be kept,
+/// since pgoutput sends each relation once per session, but must not stop the sync
+/// when it describes the table as it was before a column sync has since added.
 #[derive(Debug)]
+struct Described {
+    namespace: String,
+    name: String,
+    columns: Vec<String>,
+    mapped: Option<Relation>,
+}
+
+/// Where a selected table's columns are in a relation's tuples.
+#[derive(Debug, Clone)]
 struct Relation {
     /// The selection's table; `None` for a relation sync does not carry.
     table: Option<usize>,
-    /// For each of the selection table's columns, its position in the relation's tuples.
-    columns: Vec<usize>,
+    /// For each of the selection table's columns, its position in the relation's tuples;
+    /// `None` for a column the description predates (added at the source later, after
+    /// this change was written): the change leaves it as the destination holds it.
+    columns: Vec<Option<usize>>,
 }
 
 /// An open change stream.
 pub struct PgCapture {
     client: ReplicationClient,
     parser: LogicalReplicationParser,
-    relations: HashMap<u32, Relation>,
+    relations: HashMap<u32, Described>,
+    /// A plain connection to the source, for its catalog: whether a column a relation
+    /// description lacks exists at the source now.
+    catalog: sqlx::PgPool,
     selection: Selection,
     /// Every column each selected source table had when sync started: a relation with a
     /// column beyond these is a schema change.
@@ -508,9 +528,11 @@ pub fn parse_position(position: &Position) -> Option<Lsn> {
 impl PgCapture {
     /// Starts streaming from the slot, after `resume` (the position the destination
     /// holds; the slot's own confirmed position when `None`). `known` lists each selected
-    /// table's source columns when sync started.
+    /// table's source columns when sync started; `catalog` is a plain connection to the
+    /// same source.
     pub async fn open(
         conn: &Connection,
+        catalog: sqlx::PgPool,
         names: &Names,
         selection: &Selection,
         known: Vec<Vec<String>>,
@@ -528,6 +550,7 @@ impl PgCapture {
             client,
             parser: LogicalReplicationParser::with_protocol_version(1),
             relations: HashMap::new(),
+            catalog,
             selection: selection.clone(),
             known,
             slot: names.slot.clone(),
@@ -561,7 +584,7 @@ impl PgCapture {
                     reason: "the source ended the replication stream".into(),
                 });
             };
-            if let Some(event) = self.translate(event)? {
+            if let Some(event) = self.translate(event).await? {
                 return Ok(Some(event));
             }
         }
@@ -569,7 +592,7 @@ impl PgCapture {
 
     /// One replication event as a change-model event, or `None` for what sync does not
     /// apply (relation descriptions, other syncs' watermarks, skipped transactions).
-    fn translate(&mut self, event: ReplicationEvent) -> Result<Option<Event>, SyncError> {
+    async fn translate(&mut self, event: ReplicationEvent) -> Result<Option<Event>, SyncError> {
         Ok(match event {
             ReplicationEvent::Begin { final_lsn, xid, .. } => {
                 // Commit records before the resume position belong to transactions the
@@ -599,7 +622,7 @@ impl PgCapture {
                         reason: format!("undecodable pgoutput message: {e}"),
                     })?
                     .message;
-                self.message(message)?
+                self.message(message).await?
             }
             ReplicationEvent::Message {
                 prefix, content, ..
@@ -627,46 +650,68 @@ impl PgCapture {
         clippy::wildcard_enum_match_arm,
         reason = "pgoutput messages of later protocol versions (streaming, two-phase) are not requested"
     )]
-    fn message(&mut self, message: LogicalReplicationMessage) -> Result<Option<Event>, SyncError> {
+    async fn message(
+        &mut self,
+        message: LogicalReplicationMessage,
+    ) -> Result<Option<Event>, SyncError> {
+        if let LogicalReplicationMessage::Relation {
+            relation_id,
+            namespace,
+            relation_name,
+            columns,
+            ..
+        } = message
+        {
+            // Kept even inside a skipped transaction: pgoutput describes a relation once
+            // per session, before its first change, whichever transaction that is in.
+            self.relations.insert(
+                relation_id,
+                Described {
+                    namespace: namespace.to_string(),
+                    name: relation_name.to_string(),
+                    columns: columns.iter().map(|c| c.name.to_string()).collect(),
+                    mapped: None,
+                },
+            );
+            return Ok(None);
+        }
         if self.skipping {
             return Ok(None);
         }
         Ok(match message {
-            LogicalReplicationMessage::Relation {
-                relation_id,
-                namespace,
-                relation_name,
-                columns,
-                ..
-            } => {
-                let names: Vec<&str> = columns.iter().map(|c| &*c.name).collect();
-                let relation = self.relation(&namespace, &relation_name, &names)?;
-                self.relations.insert(relation_id, relation);
-                None
-            }
             LogicalReplicationMessage::Insert { relation_id, tuple } => {
-                self.change(relation_id, Op::Insert, Some(&tuple), None)?
+                self.change(relation_id, Op::Insert, Some(&tuple), None)
+                    .await?
             }
             LogicalReplicationMessage::Update {
                 relation_id,
                 old_tuple,
                 new_tuple,
                 ..
-            } => self.change(
-                relation_id,
-                Op::Update,
-                Some(&new_tuple),
-                old_tuple.as_ref(),
-            )?,
+            } => {
+                self.change(
+                    relation_id,
+                    Op::Update,
+                    Some(&new_tuple),
+                    old_tuple.as_ref(),
+                )
+                .await?
+            }
             LogicalReplicationMessage::Delete {
                 relation_id,
                 old_tuple,
                 ..
-            } => self.change(relation_id, Op::Delete, None, Some(&old_tuple))?,
+            } => {
+                self.change(relation_id, Op::Delete, None, Some(&old_tuple))
+                    .await?
+            }
             LogicalReplicationMessage::Truncate { relation_ids, .. } => {
                 let tables: Vec<String> = relation_ids
                     .iter()
-                    .filter_map(|id| self.relations.get(id)?.table)
+                    .filter_map(|id| {
+                        let d = self.relations.get(id)?;
+                        (d.namespace == self.schema).then(|| self.selection.index(&d.name))?
+                    })
                     .map(|t| self.selection.tables[t].source_table.clone())
                     .collect();
                 if tables.is_empty() {
@@ -684,13 +729,16 @@ impl PgCapture {
 
     /// Maps a relation's columns onto the selection's table, refusing a table whose
     /// columns changed under the sync.
-    fn relation(
-        &self,
-        namespace: &str,
-        name: &str,
-        columns: &[&str],
-    ) -> Result<Relation, SyncError> {
-        let table = (namespace == self.schema)
+    ///
+    /// A selected column the description lacks is one of two things: a column dropped
+    /// at the source (the sync stops, naming it), or one added after the change was
+    /// written, which happens when the stream resumes from before a column that sync
+    /// itself then added to the destination. The source's catalog tells them apart: a
+    /// column it still has was added later.
+    async fn relation(&self, described: &Described) -> Result<Relation, SyncError> {
+        let (namespace, name, columns) =
+            (&described.namespace, &described.name, &described.columns);
+        let table = (*namespace == self.schema)
             .then(|| self.selection.index(name))
             .flatten();
         let Some(t) = table else {
@@ -701,14 +749,17 @@ impl PgCapture {
         };
         let selected = &self.selection.tables[t];
         let mut positions = Vec::with_capacity(selected.columns.len());
-        for col in &selected.columns {
-            let Some(p) = columns.iter().position(|c| *c == col.name) else {
+        for (i, col) in selected.columns.iter().enumerate() {
+            let position = columns.iter().position(|c| *c == col.name);
+            if position.is_none()
+                && (selected.key.contains(&i) || !self.source_has(name, &col.name).await?)
+            {
                 return Err(SyncError::SchemaChange {
                     table: name.to_string(),
                     change: format!("column `{}` is gone from the source", col.name),
                 });
-            };
-            positions.push(p);
+            }
+            positions.push(position);
         }
         if let Some(added) = columns
             .iter()
@@ -725,19 +776,50 @@ impl PgCapture {
         })
     }
 
+    /// Whether the source's table `table` (in the sync's schema) has column `column` now.
+    async fn source_has(&self, table: &str, column: &str) -> Result<bool, SyncError> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3 AND a.attnum > 0 AND NOT a.attisdropped)",
+        )
+        .bind(&self.schema)
+        .bind(table)
+        .bind(column)
+        .fetch_one(&self.catalog)
+        .await
+        .map_err(|e| SyncError::Stream {
+            connection: self.slot.clone(),
+            reason: format!("reading the source's catalog for `{table}`.`{column}`: {e}"),
+        })
+    }
+
     /// A row change on relation `relation_id`, in the change model.
-    fn change(
-        &self,
+    async fn change(
+        &mut self,
         relation_id: u32,
         op: Op,
         new: Option<&TupleData>,
         old: Option<&TupleData>,
     ) -> Result<Option<Event>, SyncError> {
-        let Some(relation) = self.relations.get(&relation_id) else {
+        let Some(described) = self.relations.get(&relation_id) else {
             return Err(SyncError::Stream {
                 connection: self.slot.clone(),
                 reason: format!("a change of relation {relation_id} came before its description"),
             });
+        };
+        if described.mapped.is_none() {
+            let mapped = self.relation(described).await?;
+            if let Some(d) = self.relations.get_mut(&relation_id) {
+                d.mapped = Some(mapped);
+            }
+        }
+        let Some(relation) = self
+            .relations
+            .get(&relation_id)
+            .and_then(|d| d.mapped.as_ref())
+        else {
+            return Ok(None);
         };
         let Some(t) = relation.table else {
             return Ok(None);
@@ -747,6 +829,12 @@ impl PgCapture {
             let mut row = Vec::with_capacity(relation.columns.len());
             let mut unchanged = Vec::new();
             for (i, (&p, col)) in relation.columns.iter().zip(&table.columns).enumerate() {
+                let Some(p) = p else {
+                    // Added at the source after this change: the destination keeps it.
+                    unchanged.push(i);
+                    row.push(None);
+                    continue;
+                };
                 let Some(data) = tuple.get_column(p) else {
                     row.push(None);
                     continue;
