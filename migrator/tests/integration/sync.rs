@@ -804,19 +804,26 @@ async fn added_column_arrives_in(to: Engine, when: Added) {
     // The change comes while the stream runs: once the copy is done.
     let mut dest = Db::connect(to, &dst).await;
     wait_for_copy(&mut dest, &mut running).await;
-    if when == Added::Stopped {
-        let (code, output) = running.stop("TERM");
-        assert_eq!(code, Some(0), "{output}");
-    }
-    source
-        .execute("INSERT INTO items VALUES (1001, 'before the change'); UPDATE items SET name = 'renamed' WHERE id = 5;")
-        .await;
-    source
-        .execute("ALTER TABLE items ADD COLUMN color varchar(20) DEFAULT 'red'")
-        .await;
-    if when == Added::Stopped {
-        running = Running::start(&config, &[], dir.path(), 2);
-    }
+    let change = async |source: &mut Db| {
+        source
+            .execute("INSERT INTO items VALUES (1001, 'before the change'); UPDATE items SET name = 'renamed' WHERE id = 5;")
+            .await;
+        source
+            .execute("ALTER TABLE items ADD COLUMN color varchar(20) DEFAULT 'red'")
+            .await;
+    };
+    let mut running = match when {
+        Added::Streaming => {
+            change(&mut source).await;
+            running
+        }
+        Added::Stopped => {
+            let (code, output) = running.stop("TERM");
+            assert_eq!(code, Some(0), "{output}");
+            change(&mut source).await;
+            Running::start(&config, &[], dir.path(), 2)
+        }
+    };
     source
         .execute("INSERT INTO items VALUES (1002, 'after the change', 'blue'); UPDATE items SET color = 'green' WHERE id = 7; DELETE FROM items WHERE id = 9;")
         .await;
