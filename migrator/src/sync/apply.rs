@@ -67,9 +67,19 @@ pub struct TableCounts {
 
 /// What one run holds: upserts (of these targets: all, or all but columns the source
 /// left out) or deletes, of one table.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 enum Kind {
-    Upsert { columns: Option<Vec<usize>> },
+    /// Rows inserted or replaced, with all the plan's columns (`None`) or these only (a
+    /// row written at the source before the others were added: the destination's
+    /// defaults fill them).
+    Upsert {
+        columns: Option<Vec<usize>>,
+    },
+    /// Rows updated where the destination has them, in these columns only (the source
+    /// left the others out because they did not change).
+    Update {
+        columns: Vec<usize>,
+    },
     Delete,
 }
 
@@ -212,12 +222,21 @@ impl<'a> Applier<'a> {
                         .await?;
                 }
                 if let Some(row) = change.row {
-                    let columns = (!change.unchanged.is_empty()).then(|| {
-                        (0..row.len())
+                    let kind = if change.unchanged.is_empty() {
+                        Kind::Upsert { columns: None }
+                    } else {
+                        let columns = (0..row.len())
                             .filter(|i| !change.unchanged.contains(i))
-                            .collect::<Vec<usize>>()
-                    });
-                    self.upsert(change.table, row, columns, false).await?;
+                            .collect::<Vec<usize>>();
+                        match change.op {
+                            // An insert leaves out only columns added after it.
+                            Op::Insert => Kind::Upsert {
+                                columns: Some(columns),
+                            },
+                            Op::Update | Op::Delete => Kind::Update { columns },
+                        }
+                    };
+                    self.upsert(change.table, row, kind, false).await?;
                 }
             }
         }
@@ -227,7 +246,8 @@ impl<'a> Applier<'a> {
     /// Adds rows the initial copy read (a chunk, at its high watermark).
     pub async fn copied(&mut self, table: usize, rows: Vec<Values>) -> Result<(), ApplyError> {
         for row in rows {
-            self.upsert(table, row, None, true).await?;
+            self.upsert(table, row, Kind::Upsert { columns: None }, true)
+                .await?;
         }
         Ok(())
     }
@@ -250,20 +270,19 @@ impl<'a> Applier<'a> {
         &mut self,
         table: usize,
         mut row: Values,
-        columns: Option<Vec<usize>>,
+        kind: Kind,
         copied: bool,
     ) -> Result<(), ApplyError> {
         let plan = &self.routes[table].plan;
         for (v, mask) in row.iter_mut().zip(&plan.masks) {
             apply_mask(v, *mask, self.config);
         }
-        let same = matches!(&self.run, Some(r) if r.table == table
-            && matches!(&r.kind, Kind::Upsert { columns: c } if *c == columns));
+        let same = matches!(&self.run, Some(r) if r.table == table && r.kind == kind);
         if !same {
             self.flush().await?;
             self.run = Some(Run {
                 table,
-                kind: Kind::Upsert { columns },
+                kind,
                 rows: Vec::new(),
                 by_key: HashMap::new(),
                 copied: 0,
@@ -352,17 +371,20 @@ impl<'a> Applier<'a> {
                 Kind::Upsert {
                     columns: Some(columns),
                 } => {
+                    let (targets, rows) = only(columns, &plan.targets, &run.rows);
+                    (
+                        tx.upsert(&plan.name, &targets, &rows)
+                            .await
+                            .map_err(write_error)?,
+                        0,
+                    )
+                }
+                Kind::Update { columns } => {
                     // Only some columns came: the row is updated where the destination
                     // has it. Where it has not, the initial copy has yet to read it (and
                     // will read it whole), or holds it in the chunk in flight (`copy.rs`
                     // merges the change into it).
-                    let targets: Vec<Target> =
-                        columns.iter().map(|&i| plan.targets[i].clone()).collect();
-                    let rows: Vec<Values> = run
-                        .rows
-                        .iter()
-                        .map(|r| columns.iter().map(|&i| r[i].clone()).collect())
-                        .collect();
+                    let (targets, rows) = only(columns, &plan.targets, &run.rows);
                     let n = tx
                         .update_columns(&plan.name, &targets, &rows)
                         .await
@@ -460,4 +482,14 @@ impl<'a> Applier<'a> {
             let _ = tx.rollback().await;
         }
     }
+}
+
+/// The targets and values of `columns` only.
+fn only(columns: &[usize], targets: &[Target], rows: &[Values]) -> (Vec<Target>, Vec<Values>) {
+    (
+        columns.iter().map(|&i| targets[i].clone()).collect(),
+        rows.iter()
+            .map(|r| columns.iter().map(|&i| r[i].clone()).collect())
+            .collect(),
+    )
 }

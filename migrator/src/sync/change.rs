@@ -37,9 +37,11 @@ pub struct Change {
     /// The row after the change (insert, update), one value per source column of the
     /// plan; `None` for a delete.
     pub row: Option<Values>,
-    /// Positions in `row` whose value the source did not send because it did not change
-    /// (PostgreSQL's unchanged TOASTed values): the destination keeps what it holds
-    /// there, never NULL.
+    /// Positions in `row` whose value the source did not send: because it did not change
+    /// (PostgreSQL's unchanged TOASTed values: the destination keeps what it holds
+    /// there, never NULL), or because the column was added after the change was written
+    /// (a resumed stream replaying older changes: an insert leaves it to the
+    /// destination's default, an update keeps what the destination holds).
     pub unchanged: Vec<usize>,
     /// The key before the change, in key order (delete; an update that changed the key).
     /// `None` when the key did not change.
