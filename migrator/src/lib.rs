@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod engine;
+pub mod lease;
 pub mod ping;
 pub mod progress;
 pub mod route;

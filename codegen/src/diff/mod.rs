@@ -29,14 +29,20 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const LEDGER_TABLE: &str = "seaway_migrations";
 /// `migrator sync`'s position table in the destination: seaway's own, like the ledger.
 pub const SYNC_TABLE: &str = "seaway_sync";
+/// The fencing table `migrator worker` keeps in a destination (the largest lease token
+/// that has written each chunk): seaway's own, like the ledger.
+pub const FENCE_TABLE: &str = "seaway_fence";
 /// The prefix of `migrator sync`'s change tables in a SQLite source (filled by its
 /// triggers).
 pub const CHANGE_TABLE_PREFIX: &str = "seaway_changes_";
 
-/// Whether a table is seaway's own bookkeeping (the ledger, the sync position, a sync's
-/// change table), never part of a schema it reads, compares or copies.
+/// Whether a table is seaway's own bookkeeping (the ledger, the sync position, the
+/// workers' fence, a sync's change table), never part of a schema it reads, compares or copies.
 pub fn is_own_table(name: &str) -> bool {
-    name == LEDGER_TABLE || name == SYNC_TABLE || name.starts_with(CHANGE_TABLE_PREFIX)
+    name == LEDGER_TABLE
+        || name == SYNC_TABLE
+        || name == FENCE_TABLE
+        || name.starts_with(CHANGE_TABLE_PREFIX)
 }
 
 #[derive(Debug, Clone, PartialEq)]

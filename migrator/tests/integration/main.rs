@@ -14,6 +14,7 @@ mod failures;
 mod fidelity;
 mod incremental;
 mod interrupted;
+mod lease;
 mod left_out;
 mod lock;
 mod ping;
