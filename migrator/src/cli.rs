@@ -75,6 +75,25 @@ pub enum Command {
         /// Also write the summary as JSON to this file.
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+        /// Plan the run's chunks in the shared state store (`transfer.state`, a
+        /// PostgreSQL connection) and wait while `migrator worker` processes, on this
+        /// machine or others, copy them; a second run of the same job joins it.
+        #[arg(long, conflicts_with_all = ["workers", "since"])]
+        distributed: bool,
+    },
+    /// Take chunks of distributed transfers (`transfer --distributed`) from the shared
+    /// state store (`transfer.state`) and copy them, each under a lease renewed by
+    /// heartbeat, until stopped. SIGTERM finishes the page in hand, records it and gives
+    /// the chunk back. Connection URLs come from this worker's own config and
+    /// environment; the store only names connections.
+    Worker {
+        /// Chunks copied at the same time.
+        #[arg(long, default_value_t = 2)]
+        slots: u32,
+        /// Seconds a chunk stays this worker's without a heartbeat (another worker
+        /// continues it after that).
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        lease: u64,
     },
     /// Compare the destination's rows with the source's (after mappings): per table, row
     /// counts and a checksum per key-range chunk; differing chunks are diffed to the row.

@@ -17,3 +17,4 @@ pub mod serve;
 pub mod sync;
 pub mod transfer;
 pub mod verify;
+pub mod worker;

@@ -45,6 +45,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             on_error,
             report,
+            distributed,
         } => {
             use seaway_migrator::transfer::{self, Options};
             let opts = Options {
@@ -56,8 +57,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 on_error,
             };
             let mut display = seaway_migrator::progress::Display::new();
-            let summary =
-                transfer::transfer(&config, &opts, &mut |event| display.event(&event)).await;
+            let mut on_event = |event: transfer::Event<'_>| display.event(&event);
+            let summary = if distributed {
+                transfer::distributed::plan_and_wait(&config, &opts, &mut on_event).await
+            } else {
+                transfer::transfer(&config, &opts, &mut on_event).await
+            };
             display.finish();
             let summary = summary?;
             println!(
@@ -174,6 +179,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let _ = std::io::stdout().flush();
             })
             .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker { slots, lease } => {
+            use seaway_migrator::worker::{self, Event, Options};
+            let opts = Options {
+                slots: slots.max(1),
+                lease: Duration::from_secs(lease.max(1)),
+            };
+            let stop = stop_signal()?;
+            let summary = worker::run(config, &opts, stop, &mut |event| match event {
+                Event::Started { id, store } => {
+                    eprintln!("worker {id}: taking chunks from the store {store} (SIGINT or SIGTERM stops it)")
+                }
+                Event::Claimed(l) => eprintln!(
+                    "claimed `{}` chunk {} of job `{}` (token {}){}",
+                    l.table,
+                    l.index,
+                    l.job,
+                    l.token,
+                    if l.claims > 1 { ", continuing where its last holder stopped" } else { "" }
+                ),
+                Event::Done { lease: l, rows } => {
+                    eprintln!("done `{}` chunk {}: {rows} rows", l.table, l.index)
+                }
+                Event::Lost { lease: l, why } => {
+                    eprintln!("lost `{}` chunk {}: {why}", l.table, l.index)
+                }
+                Event::Failed { lease: l, error, last } => eprintln!(
+                    "failed `{}` chunk {}: {error}{}",
+                    l.table,
+                    l.index,
+                    if last { " (third failure: retry it from the API or dashboard)" } else { "" }
+                ),
+                Event::Released(l) => {
+                    eprintln!("gave back `{}` chunk {} (stopping)", l.table, l.index)
+                }
+            })
+            .await?;
+            println!(
+                "worker stopped: {} chunks, {} rows written, {} lost to other workers, {} failed",
+                summary.chunks, summary.rows, summary.lost, summary.failed
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync {

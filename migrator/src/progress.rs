@@ -91,6 +91,40 @@ impl Display {
                 b.overall.inc(1);
             }
             (Event::TableDone(report), None) => summary_line(report),
+            (
+                Event::Distributed {
+                    job,
+                    chunks,
+                    joined,
+                },
+                _,
+            ) => {
+                let line = if *joined {
+                    format!(
+                        "job `{job}` ({chunks} chunks) was already planned: waiting for it with its workers"
+                    )
+                } else {
+                    format!(
+                        "job `{job}`: {chunks} chunks queued for `migrator worker` processes; waiting for them"
+                    )
+                };
+                self.say(&line);
+            }
+            (Event::Queue(depth), _) => {
+                let line = format!(
+                    "chunks: {} pending, {} running, {} done, {} failed; {} rows",
+                    depth.pending, depth.running, depth.done, depth.failed, depth.rows
+                );
+                self.say(&line);
+            }
+        }
+    }
+
+    /// A line on stderr, above the bars when they are shown.
+    fn say(&self, line: &str) {
+        match &self.bars {
+            Some(b) => b.multi.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
         }
     }
 

@@ -1,5 +1,9 @@
 //! The destination's side of a lease: table `seaway_fence`, one row per (job, table,
-//! chunk) holding the largest fencing token that has written there.
+//! chunk) holding the largest fencing token that has written there, and where the chunk
+//! got to (its last key, the rows it holds, the rows refused), moved in the same
+//! transaction as each page: the destination itself says how far a chunk is, so a new
+//! holder continues exactly after the last page that committed and no page is counted
+//! twice, whoever wrote it.
 //!
 //! Each page a worker writes goes into a destination transaction that first moves the
 //! chunk's row to the worker's token, only where the row's token is not larger. The
@@ -10,7 +14,10 @@
 //! writes after it) or finds the newer token and aborts with nothing written.
 
 use super::queue::Lease;
+use crate::rows::read::as_text;
+use crate::rows::source::Source;
 use crate::rows::write::{Tx, Writer};
+use seaway_codegen::model::Dialect;
 
 /// The table's name; `codegen diff` leaves it alone like the migration ledger.
 pub const TABLE: &str = seaway_codegen::diff::FENCE_TABLE;
@@ -32,6 +39,35 @@ pub enum FenceError {
     },
 }
 
+/// Where a chunk got to, as the destination holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    /// The last key written, as a JSON array of canonical text.
+    pub last_key: Option<Vec<String>>,
+    pub rows: u64,
+    pub rejected: u64,
+}
+
+impl Held {
+    /// From a row (last_key, rows_held, rejected) of text.
+    fn of(row: &[Option<String>]) -> Held {
+        let int = |i: usize| {
+            row.get(i)
+                .and_then(|v| v.as_deref())
+                .and_then(|v| v.split('.').next()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Held {
+            last_key: row
+                .first()
+                .and_then(|v| v.as_deref())
+                .and_then(|j| serde_json::from_str(j).ok()),
+            rows: int(1),
+            rejected: int(2),
+        }
+    }
+}
+
 /// The fence of one destination.
 #[derive(Debug, Clone, Copy)]
 pub struct Fence;
@@ -44,6 +80,7 @@ impl Fence {
             &format!(
                 "CREATE TABLE IF NOT EXISTS {TABLE} (job VARCHAR(64) NOT NULL, tbl VARCHAR(255) NOT NULL, \
                  idx BIGINT NOT NULL, token BIGINT NOT NULL, pages BIGINT NOT NULL DEFAULT 0, \
+                 last_key TEXT, rows_held BIGINT NOT NULL DEFAULT 0, rejected BIGINT NOT NULL DEFAULT 0, \
                  PRIMARY KEY (job, tbl, idx))"
             ),
             &[],
@@ -53,12 +90,13 @@ impl Fence {
         Ok(Fence)
     }
 
-    /// Admits `lease`'s page into `tx`: the first statement of the page's transaction.
-    /// Refused (roll `tx` back) when a newer lease of the chunk has written.
-    pub async fn admit(&self, tx: &mut Tx, lease: &Lease) -> Result<(), FenceError> {
+    /// Makes the chunk's row if it has none yet, in a transaction of its own before the
+    /// chunk's first page: a page's transaction then only updates a row that exists, and
+    /// a holder stalled before its first page never holds a lock that a newer holder
+    /// would wait on.
+    pub async fn open_chunk(&self, writer: &Writer, lease: &Lease) -> Result<(), FenceError> {
+        let mut tx = writer.begin().await?;
         let engine = crate::engine::of(tx.engine());
-        let index = lease.index.to_string();
-        let token = lease.token.to_string();
         let values = format!(
             "{}, {}, {}, {}",
             engine.param(1),
@@ -71,11 +109,22 @@ impl Fence {
             &[
                 Some(lease.job.clone()),
                 Some(lease.table.clone()),
-                Some(index.clone()),
+                Some(lease.index.to_string()),
                 Some("0".into()),
             ],
         )
         .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Admits `lease`'s page into `tx`: the first statement of the page's transaction
+    /// (after [`Fence::open_chunk`]). Refused (roll `tx` back) when a newer lease of the
+    /// chunk has written, or the job was closed.
+    pub async fn admit(&self, tx: &mut Tx, lease: &Lease) -> Result<(), FenceError> {
+        let engine = crate::engine::of(tx.engine());
+        let index = lease.index.to_string();
+        let token = lease.token.to_string();
         let moved = tx
             .execute(
                 &format!(
@@ -107,13 +156,105 @@ impl Fence {
         Ok(())
     }
 
-    /// Removes job `job`'s rows (the job is done and forgotten).
-    pub async fn forget(&self, writer: &Writer, job: &str) -> Result<(), FenceError> {
+    /// Records, inside the page's transaction (after [`Fence::admit`]), that the chunk
+    /// now ends at `last_key` (canonical text of the key, as a JSON array) and holds
+    /// `rows` more rows, `rejected` more refused.
+    pub async fn record(
+        &self,
+        tx: &mut Tx,
+        lease: &Lease,
+        last_key: &str,
+        rows: u64,
+        rejected: u64,
+    ) -> Result<(), FenceError> {
+        let engine = crate::engine::of(tx.engine());
+        tx.execute(
+            &format!(
+                "UPDATE {TABLE} SET last_key = {}, rows_held = rows_held + {}, rejected = rejected + {} \
+                 WHERE job = {} AND tbl = {} AND idx = {}",
+                engine.param(1),
+                engine.key_param(2, "BIGINT"),
+                engine.key_param(3, "BIGINT"),
+                engine.param(4),
+                engine.param(5),
+                engine.key_param(6, "BIGINT"),
+            ),
+            &[
+                Some(last_key.to_string()),
+                Some(rows.to_string()),
+                Some(rejected.to_string()),
+                Some(lease.job.clone()),
+                Some(lease.table.clone()),
+                Some(lease.index.to_string()),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Where chunk (`job`, `table`, `index`) got to in the destination: its last key
+    /// (JSON), rows held and rows refused; `None` before its first page.
+    pub async fn position(
+        dest: &Source,
+        dialect: Dialect,
+        job: &str,
+        table: &str,
+        index: i64,
+    ) -> Result<Option<Held>, FenceError> {
+        let engine = crate::engine::of(dialect);
+        let sql = format!(
+            "SELECT last_key, {}, {} FROM {TABLE} WHERE job = {} AND tbl = {} AND idx = {}",
+            as_text(dialect, "rows_held"),
+            as_text(dialect, "rejected"),
+            engine.param(1),
+            engine.param(2),
+            engine.key_param(3, "BIGINT"),
+        );
+        let rows = dest
+            .rows(
+                &sql,
+                &[job.to_string(), table.to_string(), index.to_string()],
+            )
+            .await?;
+        Ok(rows.into_iter().next().map(|r| Held::of(&r)))
+    }
+
+    /// What every chunk of job `job` holds, per table: (table, rows, rejected).
+    pub async fn totals(
+        dest: &Source,
+        dialect: Dialect,
+        job: &str,
+    ) -> Result<Vec<(String, Held)>, FenceError> {
+        let engine = crate::engine::of(dialect);
+        let sql = format!(
+            "SELECT tbl, {}, {} FROM {TABLE} WHERE job = {} GROUP BY tbl ORDER BY tbl",
+            as_text(dialect, "sum(rows_held)"),
+            as_text(dialect, "sum(rejected)"),
+            engine.param(1),
+        );
+        let rows = dest.rows(&sql, &[job.to_string()]).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let table = r[0].clone().unwrap_or_default();
+                let held = Held::of(&[None, r[1].clone(), r[2].clone()]);
+                (table, held)
+            })
+            .collect())
+    }
+
+    /// Closes job `job` (all its chunks are done): its rows take the largest token, so a
+    /// holder that lost its lease long ago and wakes up now is refused too.
+    pub async fn close(&self, writer: &Writer, job: &str) -> Result<(), FenceError> {
         let mut tx = writer.begin().await?;
         let engine = crate::engine::of(tx.engine());
         tx.execute(
-            &format!("DELETE FROM {TABLE} WHERE job = {}", engine.param(1)),
-            &[Some(job.to_string())],
+            &format!(
+                "UPDATE {TABLE} SET token = {} WHERE job = {}",
+                engine.key_param(1, "BIGINT"),
+                engine.param(2)
+            ),
+            &[Some(i64::MAX.to_string()), Some(job.to_string())],
         )
         .await?;
         tx.commit().await?;

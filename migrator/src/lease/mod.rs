@@ -24,5 +24,5 @@
 pub mod fence;
 pub mod queue;
 
-pub use fence::{Fence, FenceError};
-pub use queue::{Depth, Lease, Queue, QueueError, WorkerInfo};
+pub use fence::{Fence, FenceError, Held};
+pub use queue::{Depth, Lease, Planned, Queue, QueueError, WorkerInfo};

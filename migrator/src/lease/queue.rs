@@ -50,6 +50,16 @@ pub struct Lease {
     pub claims: i32,
 }
 
+/// A chunk to plan: its table, its index in the table, and its stage: chunks of a stage
+/// are claimed only once every chunk of the stages before it is done (a table's rows
+/// go in after those of the tables its foreign keys point to, as `transfer` loads them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub table: String,
+    pub index: i64,
+    pub stage: i32,
+}
+
 /// How many chunks of a job are in each state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Depth {
@@ -106,7 +116,7 @@ impl Queue {
                      CHECK (status IN ('pending', 'running', 'done', 'failed')),
                  owner TEXT, lease_until TIMESTAMPTZ, token BIGINT NOT NULL DEFAULT 0,
                  claims INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0, error TEXT,
-                 last_key TEXT, rows BIGINT NOT NULL DEFAULT 0,
+                 last_key TEXT, rows BIGINT NOT NULL DEFAULT 0, stage INTEGER NOT NULL DEFAULT 0,
                  PRIMARY KEY (job, tbl, idx));
              CREATE INDEX IF NOT EXISTS seaway_work_chunks_claimable
                  ON seaway_work_chunks (job, status, lease_until);
@@ -131,7 +141,7 @@ impl Queue {
         &self,
         job: &str,
         spec: &str,
-        chunks: &[(String, i64)],
+        chunks: &[Planned],
     ) -> Result<bool, QueueError> {
         let mut tx = self.pool.begin().await?;
         let new = sqlx::query(
@@ -144,16 +154,18 @@ impl Queue {
         .rows_affected()
             == 1;
         if new {
-            let (tables, indexes): (Vec<&str>, Vec<i64>) =
-                chunks.iter().map(|(t, i)| (t.as_str(), *i)).unzip();
+            let tables: Vec<&str> = chunks.iter().map(|c| c.table.as_str()).collect();
+            let indexes: Vec<i64> = chunks.iter().map(|c| c.index).collect();
+            let stages: Vec<i32> = chunks.iter().map(|c| c.stage).collect();
             sqlx::query(
-                "INSERT INTO seaway_work_chunks (job, tbl, idx)
-                 SELECT $1, t, i FROM unnest($2::text[], $3::bigint[]) AS u (t, i)
+                "INSERT INTO seaway_work_chunks (job, tbl, idx, stage)
+                 SELECT $1, t, i, s FROM unnest($2::text[], $3::bigint[], $4::int[]) AS u (t, i, s)
                  ON CONFLICT DO NOTHING",
             )
             .bind(job)
             .bind(&tables)
             .bind(&indexes)
+            .bind(&stages)
             .execute(&mut *tx)
             .await?;
         }
@@ -201,7 +213,8 @@ impl Queue {
         Ok(())
     }
 
-    /// Claims up to `n` chunks for worker `owner`, of job `job` or of any job: running
+    /// Claims up to `n` chunks for worker `owner`, of job `job` or of any job, of the
+    /// first stage not yet done (see [`Planned`]): running
     /// ones whose lease ran out first (a dead worker's half-written chunk is finished
     /// before new ones start), then pending ones; each with a lease of `lease`
     /// and a new token. Workers claiming at the same time skip each other's rows rather
@@ -215,10 +228,12 @@ impl Queue {
     ) -> Result<Vec<Lease>, QueueError> {
         let mut leases: Vec<Lease> = sqlx::query_as(
             "WITH next AS (
-                 SELECT job, tbl, idx FROM seaway_work_chunks
+                 SELECT job, tbl, idx FROM seaway_work_chunks c
                  WHERE ($1::text IS NULL OR job = $1)
                    AND (status = 'pending' OR (status = 'running' AND lease_until < clock_timestamp()))
-                 ORDER BY status DESC, job, tbl, idx
+                   AND NOT EXISTS (SELECT 1 FROM seaway_work_chunks e
+                                   WHERE e.job = c.job AND e.stage < c.stage AND e.status <> 'done')
+                 ORDER BY status DESC, job, stage, tbl, idx
                  LIMIT $2
                  FOR UPDATE SKIP LOCKED)
              UPDATE seaway_work_chunks c

@@ -205,7 +205,9 @@ pub async fn diff_and_apply(config: &Config, sections: SectionChoice) -> Result<
 /// A transfer's progress event as table rows.
 pub fn transfer_event(progress: &mut Progress<'_>, event: transfer::Event<'_>) {
     match event {
-        transfer::Event::Started { .. } => {}
+        transfer::Event::Started { .. }
+        | transfer::Event::Distributed { .. }
+        | transfer::Event::Queue(_) => {}
         transfer::Event::TableStarted {
             table,
             chunks,

@@ -27,7 +27,6 @@ impl Job<'_> {
             name,
             src_cols,
             targets,
-            masks,
             ..
         } = *spec;
         let d = self.source_schema.dialect;
@@ -45,35 +44,14 @@ impl Job<'_> {
         let mut rows = self
             .read_page(spec, chunk, chunk.last_key.as_deref())
             .await?;
-        let width = src_cols.len();
         while !rows.is_empty() {
             let full = rows.len() == self.opts.page_size;
-            let mut data = Vec::with_capacity(rows.len());
-            let mut keys = Vec::with_capacity(rows.len());
-            let mut zero_refused = 0;
-            // The page's last key, even when its row is refused below.
-            let last_key: Vec<String> = rows
-                .last()
-                .map(|r| {
-                    r[width..]
-                        .iter()
-                        .map(|v| v.clone().unwrap_or_default())
-                        .collect()
-                })
-                .unwrap_or_default();
-            for mut row in rows {
-                let key: Vec<Option<String>> = row.split_off(width);
-                for (value, mask) in row.iter_mut().zip(masks) {
-                    apply_mask(value, *mask, self.config);
-                }
-                if let Some(reason) = self.zero_dates(src_cols, &dated, &mut row, progress) {
-                    self.reject(name, &key, &reason)?;
-                    zero_refused += 1;
-                    continue;
-                }
-                data.push(row);
-                keys.push(key);
-            }
+            let Page {
+                data,
+                keys,
+                last_key,
+                zero_refused,
+            } = self.page(spec, &dated, rows, progress)?;
             let write = async {
                 // Into a range that was empty, a plain insert first; any refusal (a row
                 // the destination rejects, a key someone else wrote meanwhile) falls back
@@ -120,6 +98,51 @@ impl Job<'_> {
             .chunk_done(chunk)
             .await
             .map_err(|e| self.state_error(e))
+    }
+
+    /// A page read from the source made ready to write: each row split from its key,
+    /// masked, and its zero dates dealt with (a refused row goes to the reject file
+    /// here).
+    pub(super) fn page(
+        &self,
+        spec: &TableSpec<'_>,
+        dated: &[usize],
+        rows: source::Rows,
+        progress: &Progress<'_, '_>,
+    ) -> Result<Page, TransferError> {
+        let width = spec.src_cols.len();
+        let mut data = Vec::with_capacity(rows.len());
+        let mut keys = Vec::with_capacity(rows.len());
+        let mut zero_refused = 0;
+        // The page's last key, even when its row is refused below.
+        let last_key: Vec<String> = rows
+            .last()
+            .map(|r| {
+                r[width..]
+                    .iter()
+                    .map(|v| v.clone().unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for mut row in rows {
+            let key: Vec<Option<String>> = row.split_off(width);
+            for (value, mask) in row.iter_mut().zip(spec.masks) {
+                apply_mask(value, *mask, self.config);
+            }
+            if let Some(reason) = self.zero_dates(spec.src_cols, dated, &mut row, progress) {
+                self.reject(spec.name, &key, &reason)?;
+                zero_refused += 1;
+                continue;
+            }
+            data.push(row);
+            keys.push(key);
+        }
+        Ok(Page {
+            data,
+            keys,
+            last_key,
+            zero_refused,
+        })
     }
 
     /// Reads the chunk's page after `last` (from its start when `None`): rows of
@@ -232,6 +255,18 @@ impl Job<'_> {
         }
         Ok((written, refused))
     }
+}
+
+/// A page ready to write (`Job::page`).
+pub(super) struct Page {
+    /// Rows after masks, in the targets' order.
+    pub data: Vec<Vec<Option<String>>>,
+    /// Each row's key, as read (for the reject file).
+    pub keys: Vec<Vec<Option<String>>>,
+    /// The page's last key, where the next page starts.
+    pub last_key: Vec<String>,
+    /// Rows refused for their zero dates (already in the reject file).
+    pub zero_refused: usize,
 }
 
 /// The date and date-time columns among `cols` that may hold zero dates (an engine's

@@ -6,8 +6,10 @@
 mod append;
 mod chunk;
 pub mod copy_pipe;
+pub mod distributed;
 mod fast_path;
 mod incremental;
+mod leased;
 mod reject;
 pub mod row_pipe;
 pub mod state;
@@ -118,6 +120,15 @@ pub enum Event<'a> {
         rows: u64,
     },
     TableDone(&'a TableReport),
+    /// `--distributed`: the job's chunks are in the work queue (`joined`: a job already
+    /// planned by another run, which this one now waits for too).
+    Distributed {
+        job: &'a str,
+        chunks: usize,
+        joined: bool,
+    },
+    /// `--distributed`: how many of the job's chunks are in each state, when that changes.
+    Queue(&'a crate::lease::Depth),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +155,13 @@ pub enum TransferError {
     Read { table: String, reason: String },
     #[error("table `{table}`: {reason}")]
     Missing { table: String, reason: String },
+    /// `--distributed` or `migrator worker` cannot run this config or job as it is.
+    #[error("{0}")]
+    Distributed(String),
+    #[error(transparent)]
+    Queue(#[from] crate::lease::QueueError),
+    #[error(transparent)]
+    Fence(#[from] crate::lease::FenceError),
     #[error("cannot write the reject file {}", path.display())]
     Rejects {
         path: PathBuf,

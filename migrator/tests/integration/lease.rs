@@ -6,7 +6,7 @@
 use crate::convergence::database;
 use crate::support::Engine;
 use seaway_codegen::config::Config;
-use seaway_migrator::lease::{Fence, FenceError, Lease, Queue, QueueError};
+use seaway_migrator::lease::{Fence, FenceError, Lease, Planned, Queue, QueueError};
 use seaway_migrator::rows::write::Writer;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -22,10 +22,17 @@ async fn queue(name: &str, dir: &Path) -> Option<(crate::test_db::TestDb, Queue)
     Some((db, queue))
 }
 
-fn chunks(tables: &[&str], per_table: i64) -> Vec<(String, i64)> {
+/// `per_table` chunks of each table, all of one stage.
+fn chunks(tables: &[&str], per_table: i64) -> Vec<Planned> {
     tables
         .iter()
-        .flat_map(|t| (0..per_table).map(move |i| (t.to_string(), i)))
+        .flat_map(|t| {
+            (0..per_table).map(move |index| Planned {
+                table: t.to_string(),
+                index,
+                stage: 0,
+            })
+        })
         .collect()
 }
 
@@ -62,7 +69,10 @@ async fn concurrent_claims_never_share_a_chunk_and_cover_the_job() {
     }
     let keys: BTreeSet<(String, i64)> = all.iter().map(|l| (l.table.clone(), l.index)).collect();
     assert_eq!(all.len(), planned.len(), "every chunk claimed exactly once");
-    assert_eq!(keys, planned.into_iter().collect());
+    assert_eq!(
+        keys,
+        planned.into_iter().map(|c| (c.table, c.index)).collect()
+    );
     let tokens: BTreeSet<i64> = all.iter().map(|l| l.token).collect();
     assert_eq!(tokens.len(), all.len(), "tokens are unique");
     let depth = q.depth("job1").await.expect("depth");
@@ -135,6 +145,45 @@ async fn an_expired_lease_moves_to_a_new_holder_and_the_old_one_is_refused() {
     q.deregister("old").await.expect("deregister");
     assert_eq!(q.workers().await.expect("workers").len(), 1);
     q.forget("job2").await.expect("forget");
+}
+
+#[tokio::test]
+async fn a_stage_is_claimed_only_once_the_stages_before_it_are_done() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((_db, q)) = queue("seaway_test_lease_stages", dir.path()).await else {
+        return;
+    };
+    let planned = vec![
+        Planned {
+            table: "parent".into(),
+            index: 0,
+            stage: 0,
+        },
+        Planned {
+            table: "parent".into(),
+            index: 1,
+            stage: 0,
+        },
+        Planned {
+            table: "child".into(),
+            index: 0,
+            stage: 1,
+        },
+    ];
+    q.plan("job4", "{}", &planned).await.expect("plan");
+    let first = q.claim("w", None, 5, LONG).await.expect("claim");
+    let tables: Vec<&str> = first.iter().map(|l| l.table.as_str()).collect();
+    assert_eq!(tables, vec!["parent", "parent"], "the child waits");
+    q.complete("w", &first[0], 1).await.expect("complete");
+    assert!(
+        q.claim("w", None, 5, LONG).await.expect("claim").is_empty(),
+        "one parent chunk still runs"
+    );
+    q.complete("w", &first[1], 1).await.expect("complete");
+    let child = q.claim("w", None, 5, LONG).await.expect("claim");
+    assert_eq!(child.len(), 1);
+    assert_eq!(child[0].table, "child");
+    q.forget("job4").await.expect("forget");
 }
 
 #[tokio::test]
@@ -219,6 +268,10 @@ async fn fence_refuses_a_superseded_page(engine: Engine) {
         claims: 1,
     };
     let page = async |token: i64, v: &str| -> Result<(), FenceError> {
+        fence
+            .open_chunk(&writer, &lease(token))
+            .await
+            .expect("open chunk");
         let mut tx = writer.begin().await.expect("begin");
         if let Err(e) = fence.admit(&mut tx, &lease(token)).await {
             tx.rollback().await.expect("rollback");
@@ -259,8 +312,11 @@ async fn fence_refuses_a_superseded_page(engine: Engine) {
             .await,
         9
     );
-    fence.forget(&writer, "job").await.expect("forget");
-    assert_eq!(db.count("SELECT count(*) FROM seaway_fence").await, 0);
+    fence.close(&writer, "job").await.expect("close");
+    assert!(
+        matches!(page(10, "late").await, Err(FenceError::Superseded { .. })),
+        "a closed job refuses every holder"
+    );
     db.close().await;
     writer.close().await;
 }

@@ -32,3 +32,4 @@ mod transfer_faults;
 mod transfer_options;
 mod unreachable;
 mod verify;
+mod workers;

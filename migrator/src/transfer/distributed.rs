@@ -1,0 +1,435 @@
+//! A transfer whose chunks many `migrator worker` processes share (`transfer
+//! --distributed`): the planner plans the chunks as a plain run would, in the shared
+//! PostgreSQL state store, hands them to the work queue (`lease::Queue`) and waits;
+//! workers, each with its own config and connections (the store names connections,
+//! never their URLs), take chunks under leases and copy them page by page through the
+//! destination's fence (`leased.rs`). The job's totals are the fence rows' own, so a
+//! chunk's rows are counted once whoever wrote them.
+
+use super::leased::Guard;
+use super::state::State;
+use super::{Event, Job, Options, Progress, Report, TableReport, TableSpec, TransferError};
+use crate::lease::{Fence, Lease, Planned, Queue};
+use crate::rows::source::Source;
+use crate::rows::write::{Writer, Written};
+use crate::rows::{load_order, plan};
+use seaway_codegen::config::Config;
+use seaway_codegen::model::{Column, Schema};
+use seaway_codegen::target::Desired;
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+/// What a worker needs to run a job's chunks: connection names (resolved in the
+/// worker's own config) and the run's options, never a URL or a password.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Spec {
+    pub source: String,
+    pub destination: String,
+    /// The transfer run in the state store whose chunks these are.
+    pub run: i64,
+    pub page_size: usize,
+    pub on_error_stop: bool,
+}
+
+/// The queue's name for run `run`'s job.
+pub fn job_name(run: i64) -> String {
+    format!("transfer-{run}")
+}
+
+/// The PostgreSQL state store the config names (`transfer.state`), which a distributed
+/// job needs: every worker must see the same chunks.
+pub async fn store_pool(config: &Config) -> Result<(sqlx::PgPool, String), TransferError> {
+    let Some(name) = &config.state else {
+        return Err(TransferError::Distributed(
+            "work shared by several processes needs a shared state store: set `transfer.state: <connection>` in seaway.yaml to a PostgreSQL connection that every worker can reach (docs/config.md)".into(),
+        ));
+    };
+    let conn = &config.connections[name];
+    let store = format!("in connection `{name}` ({})", conn.url.redacted());
+    if conn.url.dialect() != seaway_codegen::model::Dialect::Postgres {
+        return Err(TransferError::Distributed(format!(
+            "`transfer.state: {name}` is not a PostgreSQL connection; workers share their chunks through PostgreSQL (`FOR UPDATE SKIP LOCKED`), so name one"
+        )));
+    }
+    let pool = seaway_codegen::inspect::connect::postgres(
+        conn,
+        &seaway_codegen::engine::postgres::search_path_of(conn),
+    )
+    .await?;
+    Ok((pool, store))
+}
+
+/// `migrator transfer --distributed`: plans the run's chunks (or resumes its unfinished
+/// run), hands them to the work queue, and waits until workers have copied them all;
+/// then finishes the tables (sequences) and reports what the destination holds.
+pub async fn plan_and_wait(
+    config: &Config,
+    opts: &Options,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Report, TransferError> {
+    let started = Instant::now();
+    if opts.since.is_some() {
+        return Err(TransferError::Distributed(
+            "--since (an incremental run) cannot be distributed yet: run it without --distributed"
+                .into(),
+        ));
+    }
+    let (pool, store) = store_pool(config).await?;
+    let queue = Queue::open(pool.clone()).await?;
+    let (prepared, missing) = plan::prepare(config, "transfer").await?;
+    if let Some(tables) = missing {
+        return Err(TransferError::MissingTables {
+            destination: prepared.dest_conn.name.clone(),
+            tables,
+        });
+    }
+    let dest_conn = prepared.dest_conn;
+    let source = Source::open(config.source_connection()).await?;
+    let writer = Writer::open(dest_conn).await?;
+    let state = State::open_postgres(pool, &config.source, &dest_conn.name, opts.restart)
+        .await
+        .map_err(|source| TransferError::State {
+            store: store.clone(),
+            source,
+        })?;
+    let job = Job {
+        config,
+        opts,
+        desired: &prepared.desired,
+        source_schema: &prepared.source_schema,
+        source: &source,
+        writer: &writer,
+        state: &state,
+        store: store.clone(),
+        rejects_dir: PathBuf::new(),
+    };
+    let order = load_order(&prepared.desired.schema);
+    let mut chunks = Vec::new();
+    let mut plans = Vec::new();
+    for name in &order {
+        let plan = plan::TablePlan::new(name, job.desired, job.source_schema, config)
+            .map_err(|e| TransferError::Distributed(e.to_string()))?;
+        let mapping = config.mappings.get(&plan.source_table);
+        if plan.append_only
+            || job
+                .watermark_window(name, &plan.source_table, mapping)
+                .await?
+                .is_some()
+        {
+            return Err(TransferError::Distributed(format!(
+                "table `{name}` is copied {} (a window replaced all at once), which cannot be shared between workers yet: run this config without --distributed",
+                if plan.append_only {
+                    "append-only"
+                } else {
+                    "incrementally"
+                }
+            )));
+        }
+        let planned = match state.chunks(name).await.map_err(|e| job.state_error(e))? {
+            Some(c) => c,
+            None => {
+                let keys: Vec<&Column> = plan.key_cols.iter().collect();
+                let ranges = job
+                    .ranges(&plan.source_table, &keys, plan.filter.as_deref())
+                    .await?;
+                state
+                    .plan(name, &ranges)
+                    .await
+                    .map_err(|e| job.state_error(e))?
+            }
+        };
+        // Tables load in order, as `transfer` loads them: a table's chunks wait for every
+        // chunk of the tables before it (foreign keys).
+        let stage = i32::try_from(plans.len()).unwrap_or(i32::MAX);
+        chunks.extend(planned.iter().map(|c| Planned {
+            table: name.clone(),
+            index: c.index,
+            stage,
+        }));
+        plans.push(plan);
+    }
+    Fence::ensure(&writer).await?;
+    let name = job_name(state.run);
+    let spec = Spec {
+        source: config.source.clone(),
+        destination: dest_conn.name.clone(),
+        run: state.run,
+        page_size: opts.page_size,
+        on_error_stop: opts.on_error == super::OnError::Stop,
+    };
+    let spec_json = serde_json::to_string(&spec).unwrap_or_default();
+    let new = queue.plan(&name, &spec_json, &chunks).await?;
+    on_event(Event::Distributed {
+        job: &name,
+        chunks: chunks.len(),
+        joined: !new,
+    });
+    let dest_read = Source::open(dest_conn).await?;
+    let dialect = dest_conn.url.dialect();
+    // Waits for the workers; the queue is polled, as the workers' own progress is.
+    let mut last = None;
+    loop {
+        let depth = queue.depth(&name).await?;
+        if last.as_ref() != Some(&depth) {
+            on_event(Event::Queue(&depth));
+            last = Some(depth.clone());
+        }
+        // A failed chunk holds back the stages after it: once nothing runs, waiting
+        // longer changes nothing.
+        if depth.running == 0 && (depth.pending == 0 || depth.failed > 0) {
+            if depth.failed > 0 {
+                let failures = queue.failures(&name).await?;
+                let listed: Vec<String> = failures
+                    .iter()
+                    .map(|(t, i, e)| format!("`{t}` chunk {i}: {e}"))
+                    .collect();
+                return Err(TransferError::Distributed(format!(
+                    "job `{name}`: {} chunk(s) failed three times ({}); fix the cause, retry them from the dashboard or API, and run `migrator transfer --distributed` again to wait for the job",
+                    failures.len(),
+                    listed.join("; ")
+                )));
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let totals = Fence::totals(&dest_read, dialect, &name).await?;
+    let mut tables = Vec::new();
+    for plan in &plans {
+        writer
+            .finish_table(&plan.name, &plan.targets)
+            .await
+            .map_err(|e| TransferError::Read {
+                table: plan.name.clone(),
+                reason: dest_conn.url.scrub(&e.to_string()),
+            })?;
+        let held = totals
+            .iter()
+            .find(|(t, _)| *t == plan.name)
+            .map(|(_, h)| h.clone())
+            .unwrap_or_default();
+        let report = TableReport {
+            table: plan.name.clone(),
+            source_table: plan.source_table.clone(),
+            rows: held.rows,
+            written: Written::default(),
+            rejected: held.rejected,
+            zero_dates: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            error: None,
+        };
+        on_event(Event::TableDone(&report));
+        tables.push(report);
+    }
+    state.finish().await.map_err(|e| job.state_error(e))?;
+    Fence.close(&writer, &name).await?;
+    queue.forget(&name).await?;
+    dest_read.close().await;
+    source.close().await;
+    writer.close().await;
+    state.close().await;
+    let seconds = started.elapsed().as_secs_f64();
+    let rows: u64 = tables.iter().map(|t| t.rows).sum();
+    Ok(Report {
+        source: config.source.clone(),
+        destination: dest_conn.name.clone(),
+        resumed: !new,
+        written: Written::default(),
+        rejected: tables.iter().map(|t| t.rejected).sum(),
+        zero_dates: 0,
+        rows_per_second: if seconds > 0.0 {
+            rows as f64 / seconds
+        } else {
+            0.0
+        },
+        rows,
+        seconds,
+        tables,
+    })
+}
+
+/// What a worker holds open for one job: its plan and both connections, from the
+/// worker's own config.
+pub struct Session {
+    config: Config,
+    spec: Spec,
+    job: String,
+    opts: Options,
+    desired: Desired,
+    source_schema: Schema,
+    source: Source,
+    writer: Writer,
+    dest_read: Source,
+    state: State,
+    fence: Fence,
+    /// The destination's engine.
+    dialect: seaway_codegen::model::Dialect,
+    store: String,
+    rejects_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("job", &self.job)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one leased chunk ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Every page is in: the chunk holds this many rows.
+    Done(u64),
+    /// Stopped between two pages (SIGTERM): the lease is to be released.
+    Stopped,
+}
+
+impl Session {
+    /// Opens job `job` (planned with `spec`) with the worker's `config`: the spec's
+    /// connections must be the config's source and destination.
+    pub async fn open(
+        config: Config,
+        job: &str,
+        spec: Spec,
+        pool: sqlx::PgPool,
+        store: String,
+    ) -> Result<Session, TransferError> {
+        if spec.source != config.source || Some(&spec.destination) != config.destination.as_ref() {
+            return Err(TransferError::Distributed(format!(
+                "job `{job}` copies `{}` into `{}`, but this worker's config has source `{}` and destination `{}`; start the worker with the planner's seaway.yaml (its URLs may differ, e.g. through ${{VAR}}, the names may not)",
+                spec.source,
+                spec.destination,
+                config.source,
+                config.destination.as_deref().unwrap_or("(none)")
+            )));
+        }
+        let (prepared, missing) = plan::prepare(&config, "worker").await?;
+        if let Some(tables) = missing {
+            return Err(TransferError::MissingTables {
+                destination: prepared.dest_conn.name.clone(),
+                tables,
+            });
+        }
+        let dest_conn = prepared.dest_conn.clone();
+        let (source_schema, desired) = (prepared.source_schema, prepared.desired);
+        let source = Source::open(config.source_connection()).await?;
+        let writer = Writer::open(&dest_conn).await?;
+        let dest_read = Source::open(&dest_conn).await?;
+        let fence = Fence::ensure(&writer).await?;
+        let state = State::observe(super::state::Store::Postgres(pool), spec.run);
+        let rejects_dir = config
+            .path
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(".seaway")
+            .join("rejects");
+        let opts = Options {
+            page_size: spec.page_size,
+            on_error: if spec.on_error_stop {
+                super::OnError::Stop
+            } else {
+                super::OnError::Reject
+            },
+            ..Options::default()
+        };
+        Ok(Session {
+            config,
+            job: job.to_string(),
+            spec,
+            opts,
+            desired,
+            source_schema,
+            source,
+            writer,
+            dest_read,
+            state,
+            fence,
+            dialect: dest_conn.url.dialect(),
+            store,
+            rejects_dir,
+        })
+    }
+
+    /// Copies leased chunk `lease` from where the destination says it got to, page by
+    /// page, until done or `stop` is set (checked between pages).
+    pub async fn run(
+        &self,
+        lease: &Lease,
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Ended, TransferError> {
+        let job = Job {
+            config: &self.config,
+            opts: &self.opts,
+            desired: &self.desired,
+            source_schema: &self.source_schema,
+            source: &self.source,
+            writer: &self.writer,
+            state: &self.state,
+            store: self.store.clone(),
+            rejects_dir: self.rejects_dir.clone(),
+        };
+        let name = lease.table.as_str();
+        let plan = plan::TablePlan::new(name, &self.desired, &self.source_schema, &self.config)
+            .map_err(|e| TransferError::Distributed(e.to_string()))?;
+        let chunks = self
+            .state
+            .chunks(name)
+            .await
+            .map_err(|e| job.state_error(e))?
+            .unwrap_or_default();
+        let Some(mut chunk) = chunks.into_iter().find(|c| c.index == lease.index) else {
+            return Err(TransferError::Distributed(format!(
+                "job `{}`: run {} has no chunk {} of table `{name}` in the state store",
+                self.job, self.spec.run, lease.index
+            )));
+        };
+        let dialect = self.dialect;
+        let held = Fence::position(&self.dest_read, dialect, &lease.job, name, lease.index)
+            .await?
+            .unwrap_or_default();
+        self.fence.open_chunk(&self.writer, lease).await?;
+        chunk.last_key = held.last_key;
+        chunk.rows = i64::try_from(held.rows).unwrap_or(i64::MAX);
+        let src_cols: Vec<&Column> = plan.src_cols.iter().collect();
+        let key_cols: Vec<&Column> = plan.key_cols.iter().collect();
+        let spec = TableSpec {
+            name,
+            source_table: &plan.source_table,
+            src_cols: &src_cols,
+            key_cols: &key_cols,
+            targets: &plan.targets,
+            masks: &plan.masks,
+            filter: plan.filter.as_deref(),
+        };
+        let progress = Progress {
+            rows: Cell::new(held.rows),
+            written: Cell::new(Written::default()),
+            rejected: Cell::new(held.rejected),
+            zero_dates: Cell::new(0),
+            events: RefCell::new(on_event),
+        };
+        let guard = Guard {
+            fence: &self.fence,
+            lease,
+            stop,
+        };
+        if !job.leased_chunk(&spec, &chunk, guard, &progress).await? {
+            return Ok(Ended::Stopped);
+        }
+        let held = Fence::position(&self.dest_read, dialect, &lease.job, name, lease.index)
+            .await?
+            .unwrap_or_default();
+        Ok(Ended::Done(held.rows))
+    }
+
+    pub async fn close(self) {
+        self.source.close().await;
+        self.writer.close().await;
+        self.dest_read.close().await;
+    }
+}

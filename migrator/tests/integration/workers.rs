@@ -1,0 +1,496 @@
+//! `migrator worker` processes sharing one `transfer --distributed` job through the
+//! PostgreSQL store: four workers, each in its own folder with its own config (no disk
+//! in common), two of them SIGKILLed mid-chunk, and the job still completes with the
+//! destination equal to the source and every chunk's rows counted once; and fencing: a
+//! worker stopped (SIGSTOP) with a page in flight past its lease finds, when it wakes,
+//! that a newer holder wrote newer values there, and its page is refused.
+
+use crate::convergence::database;
+use crate::support::{self, Db, Engine};
+use seaway_codegen::commands::diff;
+use seaway_codegen::config::Config;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const PATIENCE: Duration = Duration::from_secs(300);
+const STEP: Duration = Duration::from_millis(100);
+
+/// A `migrator` process in its own folder, output to files; killed if the test ends
+/// while it runs.
+struct Proc {
+    child: Option<Child>,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Proc {
+    fn start(dir: &Path, args: &[&str]) -> Proc {
+        let out = dir.join("out.log");
+        let err = dir.join("err.log");
+        let child = Command::new(assert_cmd::cargo::cargo_bin("migrator"))
+            .current_dir(dir)
+            .arg("--config")
+            .arg(dir.join("seaway.yaml"))
+            .args(args)
+            .env_remove("SEAWAY_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).expect("stdout file"))
+            .stderr(std::fs::File::create(&err).expect("stderr file"))
+            .spawn()
+            .expect("start migrator");
+        Proc {
+            child: Some(child),
+            out,
+            err,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            std::fs::read_to_string(&self.out).unwrap_or_default(),
+            std::fs::read_to_string(&self.err).unwrap_or_default()
+        )
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    /// Polls (bounded) until the process ended; its exit code and output.
+    async fn wait(mut self) -> (Option<i32>, String) {
+        let mut child = self.child.take().expect("running");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("poll") {
+                return (status.code(), self.output());
+            }
+            if started.elapsed() > PATIENCE {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "migrator did not end within {PATIENCE:?}:\n{}",
+                    self.output()
+                );
+            }
+            tokio::time::sleep(STEP).await;
+        }
+    }
+
+    /// Fails the test with the output if the process has ended.
+    fn assert_running(&mut self) {
+        if let Some(child) = self.child.as_mut()
+            && let Some(status) = child.try_wait().expect("poll")
+        {
+            panic!("migrator ended early ({status}):\n{}", self.output());
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .arg(child.id().to_string())
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Writes `dir/seaway.yaml` for a transfer from `src` into `dst` with its state (and the
+/// work queue) in `store`.
+fn write_config(dir: &Path, src: &str, dst: &str, store: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("folder");
+    let path = dir.join("seaway.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "connections:\n  src: {{ url: \"{src}\" }}\n  dst: {{ url: \"{dst}\" }}\n  store: {{ url: \"{store}\" }}\nsource: src\ndestination: dst\ntransfer:\n  state: store\n"
+        ),
+    )
+    .expect("config");
+    path
+}
+
+/// Plans and applies the destination's tables from the planner's folder.
+async fn apply(config_path: &Path) {
+    let config = Config::load(config_path).expect("config");
+    let plan = diff::run(&config).await.expect("diff");
+    seaway_codegen::snapshot_io::write_all(&plan.files).expect("write migration");
+    let out = support::run_migrator(config_path, &["apply"]);
+    assert!(out.ok, "apply: {}", out.stderr);
+}
+
+/// The digest of every row of `items`, in key order.
+async fn digest(db: &mut Db) -> Option<String> {
+    db.text("SELECT md5(string_agg(id::text || '|' || name || '|' || qty::text, ',' ORDER BY id)) FROM items")
+        .await
+}
+
+/// Rows of the store's query as text.
+async fn store_rows(store: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    use sqlx::{Connection, Row};
+    let mut c = sqlx::PgConnection::connect(store).await.expect("store");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_all(&mut c)
+        .await
+        .unwrap_or_default();
+    c.close().await.ok();
+    rows.iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| r.try_get::<Option<String>, _>(i).ok().flatten())
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn four_workers_share_a_million_rows_and_two_killed_mid_chunk_lose_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(src) = database(
+        Engine::Postgres,
+        "seaway_test_workers_src",
+        Some("CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty integer NOT NULL);
+              INSERT INTO items SELECT i, 'item ' || i, i % 997 FROM generate_series(1, 1000000) AS i;"),
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let Some(dst) = database(
+        Engine::Postgres,
+        "seaway_test_workers_dst",
+        None,
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let Some(store) = database(
+        Engine::Postgres,
+        "seaway_test_workers_store",
+        None,
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let planner_dir = dir.path().join("planner");
+    let planner_config = write_config(&planner_dir, &src, &dst, &store);
+    apply(&planner_config).await;
+    // Four workers, each in a folder of its own: nothing on disk in common.
+    let mut workers: Vec<Proc> = (0..4)
+        .map(|n| {
+            let d = dir.path().join(format!("worker-{n}"));
+            write_config(&d, &src, &dst, &store);
+            Proc::start(&d, &["worker", "--slots", "1", "--lease", "3"])
+        })
+        .collect();
+    let report = planner_dir.join("report.json");
+    let planner = Proc::start(
+        &planner_dir,
+        &[
+            "transfer",
+            "--distributed",
+            "--chunk-size",
+            "50000",
+            "--report",
+            report.to_str().expect("utf-8 path"),
+        ],
+    );
+    // Two workers are killed while each holds a chunk it has written part of: a chunk
+    // running under its lease whose fence row in the destination holds some rows.
+    let mut dest = Db::connect(Engine::Postgres, &dst).await;
+    let started = Instant::now();
+    let killed: Vec<usize> = loop {
+        for w in &mut workers {
+            w.assert_running();
+        }
+        let running = store_rows(
+            &store,
+            "SELECT owner, tbl, idx::text FROM seaway_work_chunks WHERE status = 'running'",
+        )
+        .await;
+        let mut mid = Vec::new();
+        for row in running {
+            let (Some(owner), Some(idx)) = (&row[0], &row[2]) else {
+                continue;
+            };
+            let held = dest
+                .count(&format!(
+                    "SELECT coalesce(max(rows_held), 0) FROM seaway_fence WHERE tbl = 'items' AND idx = {idx}"
+                ))
+                .await;
+            if held > 0 && held < 50_000 {
+                let pid: u32 = owner
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                if let Some(i) = workers.iter().position(|w| w.pid() == pid)
+                    && !mid.contains(&i)
+                {
+                    mid.push(i);
+                }
+            }
+        }
+        if mid.len() >= 2 {
+            break mid[..2].to_vec();
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no two workers were ever mid-chunk at once:\n{}",
+            planner.output()
+        );
+        tokio::time::sleep(STEP).await;
+    };
+    for &i in &killed {
+        workers[i].signal("KILL");
+    }
+    let (code, output) = planner.wait().await;
+    assert_eq!(code, Some(0), "the job completes:\n{output}");
+    // Every chunk's rows counted once: the job's total is the source's row count.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(summary["rows"], 1_000_000, "{summary}");
+    let mut source = Db::connect(Engine::Postgres, &src).await;
+    let want = digest(&mut source).await;
+    assert!(want.is_some());
+    assert_eq!(
+        digest(&mut dest).await,
+        want,
+        "the destination equals the source"
+    );
+    let out = support::run_migrator(&planner_config, &["verify"]);
+    assert!(out.ok, "verify: {}\n{}", out.stdout, out.stderr);
+    for (i, w) in workers.into_iter().enumerate() {
+        if killed.contains(&i) {
+            continue;
+        }
+        w.signal("TERM");
+        let (code, output) = w.wait().await;
+        assert_eq!(code, Some(0), "a worker stops on SIGTERM:\n{output}");
+    }
+    source.close().await;
+    dest.close().await;
+}
+
+/// A TCP relay in front of PostgreSQL that can hold what a client sends: a worker's
+/// writes then wait "in flight", sent but not arrived, for as long as the test wants.
+struct Relay {
+    port: u16,
+    paused: Arc<AtomicBool>,
+    /// Bytes from clients that arrived while paused.
+    held: Arc<AtomicU64>,
+    resume: Arc<tokio::sync::Notify>,
+}
+
+impl Relay {
+    async fn start(upstream: &'static str) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind relay");
+        let port = listener.local_addr().expect("addr").port();
+        let relay = Relay {
+            port,
+            paused: Arc::new(AtomicBool::new(false)),
+            held: Arc::new(AtomicU64::new(0)),
+            resume: Arc::new(tokio::sync::Notify::new()),
+        };
+        let (paused, held, resume) = (
+            Arc::clone(&relay.paused),
+            Arc::clone(&relay.held),
+            Arc::clone(&relay.resume),
+        );
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let (paused, held, resume) =
+                    (Arc::clone(&paused), Arc::clone(&held), Arc::clone(&resume));
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        while paused.load(Ordering::SeqCst) {
+                            held.fetch_add(n as u64, Ordering::SeqCst);
+                            let notified = resume.notified();
+                            if paused.load(Ordering::SeqCst) {
+                                notified.await;
+                            }
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                });
+            }
+        });
+        relay
+    }
+
+    fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+    }
+
+    fn unpause(&self) {
+        self.paused.store(false, Ordering::SeqCst);
+        self.resume.notify_waiters();
+    }
+}
+
+/// Polls (bounded) until `check` holds.
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{what}: not within {PATIENCE:?}"
+        );
+        tokio::time::sleep(STEP).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_worker_page_is_refused_after_a_newer_holder_wrote() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(src) = database(
+        Engine::Postgres,
+        "seaway_test_fencing_src",
+        Some(
+            "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty integer NOT NULL);
+              INSERT INTO items SELECT i, 'old', i FROM generate_series(1, 20000) AS i;",
+        ),
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let Some(dst) = database(
+        Engine::Postgres,
+        "seaway_test_fencing_dst",
+        None,
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let Some(store) = database(
+        Engine::Postgres,
+        "seaway_test_fencing_store",
+        None,
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let planner_dir = dir.path().join("planner");
+    let planner_config = write_config(&planner_dir, &src, &dst, &store);
+    apply(&planner_config).await;
+    let planner = Proc::start(
+        &planner_dir,
+        &["transfer", "--distributed", "--page-size", "5000"],
+    );
+    until("the job is planned", async || {
+        !store_rows(&store, "SELECT 1::text FROM seaway_work_chunks")
+            .await
+            .is_empty()
+    })
+    .await;
+    // Worker A reaches the destination through the relay. Its first page read waits on
+    // a lock the test holds on the source table, so its connections are all open (and
+    // its setup done) before the relay starts holding what it sends.
+    let relay = Relay::start("127.0.0.1:5432").await;
+    let relayed = dst.replace("127.0.0.1:5432", &format!("127.0.0.1:{}", relay.port));
+    assert_ne!(relayed, *dst, "the destination URL names 127.0.0.1:5432");
+    let mut lock = Db::connect(Engine::Postgres, &src).await;
+    lock.execute("BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        .await;
+    let a_dir = dir.path().join("worker-a");
+    write_config(&a_dir, &src, &relayed, &store);
+    let mut a = Proc::start(&a_dir, &["worker", "--slots", "1", "--lease", "2"]);
+    let mut watch = Db::connect(Engine::Postgres, &src).await;
+    until("worker A waits to read its first page", async || {
+        a.assert_running();
+        watch
+            .count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM \"items\"%LIMIT%'")
+            .await
+            > 0
+    })
+    .await;
+    relay.pause();
+    lock.execute("COMMIT").await;
+    // A read its page (the old values) and sent the start of its write, which the relay
+    // holds: the page is in flight. A is stopped there, past its lease.
+    until("worker A sends its page", async || {
+        relay.held.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    a.signal("STOP");
+    lock.execute("UPDATE items SET name = 'new'").await;
+    // Worker B takes the chunk once A's lease has run out, and copies the new values;
+    // the job completes.
+    let b_dir = dir.path().join("worker-b");
+    write_config(&b_dir, &src, &dst, &store);
+    let b = Proc::start(&b_dir, &["worker", "--slots", "1", "--lease", "2"]);
+    let (code, output) = planner.wait().await;
+    assert_eq!(code, Some(0), "the job completes without A:\n{output}");
+    // A wakes up and its page goes on to the destination, where the fence refuses it.
+    relay.unpause();
+    a.signal("CONT");
+    until("worker A says it lost the chunk", async || {
+        a.output()
+            .contains("lost `items` chunk 0: the destination's fence refused its page")
+    })
+    .await;
+    let mut dest = Db::connect(Engine::Postgres, &dst).await;
+    assert_eq!(
+        dest.count("SELECT count(*) FROM items WHERE name = 'new'")
+            .await,
+        20_000,
+        "the destination holds the newer values:\n{}",
+        a.output()
+    );
+    let out = support::run_migrator(&planner_config, &["verify"]);
+    assert!(out.ok, "verify: {}\n{}", out.stdout, out.stderr);
+    for w in [a, b] {
+        w.signal("TERM");
+        let (code, output) = w.wait().await;
+        assert_eq!(code, Some(0), "{output}");
+    }
+    lock.close().await;
+    watch.close().await;
+    dest.close().await;
+}
