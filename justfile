@@ -63,6 +63,11 @@ verify *ARGS:
 sync *ARGS:
     {{migrator}} sync {{ARGS}}
 
+# Take chunks of distributed transfers (`transfer --distributed`) from the shared state
+# store until stopped (--slots N chunks at once, --lease SECS).
+worker *ARGS:
+    {{migrator}} worker {{ARGS}}
+
 # Time transfer against the COPY pipe and pgloader on 1M generated rows (BENCH_ROWS=20000: quick).
 bench-transfer:
     bash bench/transfer.sh
