@@ -68,6 +68,11 @@ sync *ARGS:
 worker *ARGS:
     {{migrator}} worker {{ARGS}}
 
+# Write deploy/ (Dockerfile, docker-compose.yml, Kubernetes manifests) for serve and a
+# pool of workers (--check: exit 1 if they are stale).
+deploy *ARGS:
+    {{migrator}} deploy {{ARGS}}
+
 # Time transfer against the COPY pipe and pgloader on 1M generated rows (BENCH_ROWS=20000: quick).
 bench-transfer:
     bash bench/transfer.sh

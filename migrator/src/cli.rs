@@ -95,6 +95,26 @@ pub enum Command {
         #[arg(long, default_value_t = 30, value_name = "SECONDS")]
         lease: u64,
     },
+    /// Write the files that run `migrator serve` and a pool of workers (deploy/: a
+    /// Dockerfile, docker-compose.yml, Kubernetes manifests; deploy/seaway.yaml only when
+    /// missing, as it is yours to edit). --check: exit 1 when they are stale.
+    Deploy {
+        /// The folder the files go in.
+        #[arg(long, default_value = "deploy")]
+        out: PathBuf,
+        /// The image the files run.
+        #[arg(long, default_value = "seaway-migrator:latest")]
+        image: String,
+        /// Workers started.
+        #[arg(long, default_value_t = 2)]
+        workers: u32,
+        /// The Kubernetes autoscaler's ceiling.
+        #[arg(long, default_value_t = 8)]
+        max_workers: u32,
+        /// Compare instead of writing.
+        #[arg(long)]
+        check: bool,
+    },
     /// Compare the destination's rows with the source's (after mappings): per table, row
     /// counts and a checksum per key-range chunk; differing chunks are diffed to the row.
     /// Exit 0 when identical, 1 when anything differs, 2 on error.

@@ -7,6 +7,7 @@
 //! (`route`), and running all of it as jobs behind an HTTP API and dashboard (`serve`).
 
 pub mod apply;
+pub mod deploy;
 pub mod engine;
 pub mod lease;
 pub mod ping;

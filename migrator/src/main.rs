@@ -21,6 +21,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         print!("{}", seaway_migrator::serve::document());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Deploy {
+        out,
+        image,
+        workers,
+        max_workers,
+        check,
+    } = &cli.command
+    {
+        return deploy(out, image, *workers, *max_workers, *check);
+    }
     let config = Config::load(&cli.config)?;
     match cli.command {
         Command::Apply {
@@ -181,6 +191,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+        // Needs no config; answered above, before the config is read.
+        Command::Deploy {
+            out,
+            image,
+            workers,
+            max_workers,
+            check,
+        } => deploy(&out, &image, workers, max_workers, check),
         Command::Worker { slots, lease } => {
             use seaway_migrator::worker::{self, Event, Options};
             let opts = Options {
@@ -461,6 +479,41 @@ async fn sync(
     }
     if let Some(path) = report {
         write_report(path, &summary)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `migrator deploy`: writes (or with `check`, compares) the deployment files. Needs no
+/// config: the files name connections through the environment.
+fn deploy(
+    out: &std::path::Path,
+    image: &str,
+    workers: u32,
+    max_workers: u32,
+    check: bool,
+) -> anyhow::Result<ExitCode> {
+    use seaway_migrator::deploy::{self, Options};
+    let opts = Options {
+        image: image.to_string(),
+        workers,
+        max_workers,
+    };
+    if check {
+        let stale = deploy::stale(out, &opts)?;
+        if stale.is_empty() {
+            println!("{}: up to date", out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        for path in &stale {
+            eprintln!("stale: {}", path.display());
+        }
+        eprintln!(
+            "the deployment files differ from what `migrator deploy` renders: run `just deploy` and commit the result"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    for path in deploy::write(out, &opts)? {
+        println!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

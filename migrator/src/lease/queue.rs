@@ -61,7 +61,7 @@ pub struct Planned {
 }
 
 /// How many chunks of a job are in each state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Depth {
     pub pending: i64,
     pub running: i64,
@@ -73,7 +73,7 @@ pub struct Depth {
 }
 
 /// A worker as the store sees it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct WorkerInfo {
     pub id: String,
     pub host: String,
@@ -380,6 +380,15 @@ impl Queue {
         .await?
         .rows_affected()
             == 1)
+    }
+
+    /// The jobs in the queue, oldest first.
+    pub async fn jobs(&self) -> Result<Vec<String>, QueueError> {
+        Ok(
+            sqlx::query_scalar("SELECT job FROM seaway_work_jobs ORDER BY created_at, job")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// The errors of job `job`'s failed chunks: (table, index, error).

@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-type AppState = State<Arc<App>>;
+pub(super) type AppState = State<Arc<App>>;
 
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Problem {
@@ -460,4 +460,6 @@ pub fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(job_events))
         .routes(routes!(all_events))
         .routes(routes!(audit))
+        .routes(routes!(super::workers::list_workers))
+        .routes(routes!(super::workers::retry_chunk))
 }

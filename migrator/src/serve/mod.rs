@@ -26,6 +26,7 @@ pub mod store;
 pub mod view;
 pub mod webhook;
 pub mod work;
+pub mod workers;
 
 use allow_hosts::AllowHosts;
 use app::App;

@@ -253,6 +253,15 @@ impl JobStore {
         }
     }
 
+    /// The store's PostgreSQL pool, where `migrator worker` processes share chunks; `None`
+    /// for the SQLite file, which no worker on another machine can reach.
+    pub fn postgres(&self) -> Option<&sqlx::PgPool> {
+        match &self.store {
+            Store::Postgres(pool) => Some(pool),
+            Store::Sqlite(_) => None,
+        }
+    }
+
     /// True when the store answers (for `/health`).
     pub async fn reachable(&self) -> bool {
         let sql = self.sql("SELECT 1");

@@ -9,6 +9,7 @@ mod browser;
 mod check;
 mod configured_schema;
 mod convergence;
+mod deploy;
 mod extras;
 mod failures;
 mod fidelity;

@@ -494,3 +494,74 @@ async fn a_stale_worker_page_is_refused_after_a_newer_holder_wrote() {
     watch.close().await;
     dest.close().await;
 }
+
+#[tokio::test]
+async fn the_api_shows_workers_and_queue_depth_and_retries_a_failed_chunk() {
+    use crate::serve_harness::{Client, OPERATOR, Server, VIEWER};
+    use seaway_migrator::lease::{Planned, Queue};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(store) = database(
+        Engine::Postgres,
+        "seaway_test_workers_api",
+        None,
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let config = write_config(dir.path(), &store, &store, &store);
+    let pool = sqlx::PgPool::connect(&store).await.expect("store");
+    let q = Queue::open(pool.clone()).await.expect("queue");
+    let chunks: Vec<Planned> = (0..2)
+        .map(|index| Planned {
+            table: "items".into(),
+            index,
+            stage: 0,
+        })
+        .collect();
+    q.plan("transfer-99", "{}", &chunks).await.expect("plan");
+    q.register("host-z:1", "host-z", 1, 1)
+        .await
+        .expect("register");
+    for _ in 0..3 {
+        let lease = q
+            .claim("host-z:1", None, 1, Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .pop()
+            .expect("chunk 0");
+        assert_eq!(lease.index, 0);
+        q.fail(&lease, "the destination refused it")
+            .await
+            .expect("fail");
+    }
+    let server = Server::start(&config);
+    let client = Client::new(&server);
+    let r = client.get("/api/workers", VIEWER).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body = r.json();
+    assert_eq!(body["shared"], true);
+    assert_eq!(body["workers"][0]["id"], "host-z:1", "{body}");
+    assert_eq!(body["jobs"][0]["job"], "transfer-99");
+    assert_eq!(body["jobs"][0]["depth"]["pending"], 1, "{body}");
+    assert_eq!(body["jobs"][0]["depth"]["failed"], 1, "{body}");
+    assert_eq!(
+        body["jobs"][0]["failed"][0]["error"],
+        "the destination refused it"
+    );
+    let path = "/api/workers/jobs/transfer-99/chunks/items/0/retry";
+    client
+        .send("POST", path, Some(VIEWER), &[], None)
+        .await
+        .problem(403);
+    let r = client.send("POST", path, Some(OPERATOR), &[], None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(q.depth("transfer-99").await.expect("depth").pending, 2);
+    client
+        .send("POST", path, Some(OPERATOR), &[], None)
+        .await
+        .problem(404);
+    q.forget("transfer-99").await.expect("forget");
+    pool.close().await;
+}

@@ -1,4 +1,5 @@
-// seaway dashboard. Reads once, then follows the SSE streams; it never polls. Every
+// seaway dashboard. Reads once, then follows the SSE streams; it never polls (the workers
+// panel reads the store when the list opens and on Refresh). Every
 // value is put in the page as text (never as HTML): job errors may hold anything.
 "use strict";
 
@@ -107,7 +108,40 @@ async function openList() {
   $("no-jobs").hidden = jobs.length > 0;
   listStream = new EventSource("/api/events");
   listStream.addEventListener("job", (ev) => putJob(JSON.parse(ev.data)));
+  loadWorkers();
 }
+
+// Workers and their queues (`migrator worker`, a PostgreSQL store only). Read when the
+// list opens and on Refresh: the store, not the server, knows them.
+async function loadWorkers() {
+  $("workers-error").textContent = "";
+  let w;
+  try { w = await api("GET", "/api/workers"); } catch (e) { $("workers-error").textContent = e.message; return; }
+  $("workers-box").hidden = !w.shared;
+  $("workers").replaceChildren(...w.workers.map((x) => el("li", { id: "worker-" + x.id },
+    el("strong", { text: x.id }),
+    el("span", { class: "pair", text: x.slots + " slots · " + fmt(x.chunks_done) + " chunks · " + fmt(x.rows) + " rows · heartbeat " + x.silent_seconds.toFixed(0) + " s ago" })))));
+  $("queues").replaceChildren(...w.jobs.map((q) => {
+    const d = q.depth;
+    const li = el("li", { id: "queue-" + q.job },
+      el("strong", { text: q.job }),
+      el("span", { class: "pair", text: d.pending + " pending · " + d.running + " running · " + d.done + " done · " + d.failed + " failed · " + fmt(d.rows) + " rows" }));
+    for (const f of q.failed) {
+      const retry = el("button", { type: "button", class: "operator", text: "Retry " + f.table + " #" + f.index });
+      retry.hidden = !isOperator();
+      retry.addEventListener("click", async () => {
+        try {
+          await api("POST", "/api/workers/jobs/" + encodeURIComponent(q.job) + "/chunks/" + encodeURIComponent(f.table) + "/" + f.index + "/retry");
+          loadWorkers();
+        } catch (e) { $("workers-error").textContent = e.message; }
+      });
+      li.append(el("div", { class: "error", text: f.table + " #" + f.index + ": " + f.error }), retry);
+    }
+    return li;
+  }));
+}
+
+$("workers-refresh").addEventListener("click", loadWorkers);
 
 $("start-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
