@@ -77,6 +77,11 @@ deploy *ARGS:
 bench-transfer:
     bash bench/transfer.sh
 
+# Time one distributed transfer job with 1, 2 and 4 workers against one transfer process
+# (BENCH_ROWS=50000: quick).
+bench-workers:
+    bash bench/workers.sh
+
 # Time verify against data-diff and a plain read of both tables (BENCH_ROWS=20000: quick).
 bench-verify:
     bash bench/verify.sh
