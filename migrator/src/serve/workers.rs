@@ -106,6 +106,7 @@ pub async fn list_workers(
     ),
     responses(
         (status = 204, description = "Pending again"),
+        (status = 400, description = "The chunk index is not an integer", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such failed chunk", body = Problem, content_type = "application/problem+json"),
@@ -114,8 +115,11 @@ pub async fn list_workers(
 pub async fn retry_chunk(
     State(app): AppState,
     Operator(caller): Operator,
-    Path((job, table, index)): Path<(String, String, i64)>,
+    Path((job, table, index)): Path<(String, String, String)>,
 ) -> Result<Response, Problem> {
+    let index: i64 = index
+        .parse()
+        .map_err(|_| Problem::bad_request(format!("chunk index `{index}` is not an integer")))?;
     let Some(q) = queue(&app).await? else {
         return Err(Problem::conflict(
             "the store is the SQLite file, which holds no work queue: workers share chunks through a PostgreSQL store (`transfer.state`)",

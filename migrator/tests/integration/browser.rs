@@ -288,7 +288,7 @@ async fn the_dashboard_signs_in_follows_a_transfer_live_retries_a_failed_table_a
             seen.push(done);
         }
         let state = browser
-            .js("return document.querySelector('#job-state .badge').textContent;")
+            .js("const b = document.querySelector('#job-state .badge'); return b ? b.textContent : null;")
             .await;
         assert!(
             state != "succeeded" || seen.len() >= 3,
@@ -316,7 +316,7 @@ async fn the_dashboard_signs_in_follows_a_transfer_live_retries_a_failed_table_a
     );
     assert_eq!(
         browser
-            .js("return document.querySelector('#job-state .badge').textContent;")
+            .js("const b = document.querySelector('#job-state .badge'); return b ? b.textContent : null;")
             .await,
         json!("failed")
     );

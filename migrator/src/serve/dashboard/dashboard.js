@@ -120,7 +120,7 @@ async function loadWorkers() {
   $("workers-box").hidden = !w.shared;
   $("workers").replaceChildren(...w.workers.map((x) => el("li", { id: "worker-" + x.id },
     el("strong", { text: x.id }),
-    el("span", { class: "pair", text: x.slots + " slots · " + fmt(x.chunks_done) + " chunks · " + fmt(x.rows) + " rows · heartbeat " + x.silent_seconds.toFixed(0) + " s ago" })))));
+    el("span", { class: "pair", text: x.slots + " slots · " + fmt(x.chunks_done) + " chunks · " + fmt(x.rows) + " rows · heartbeat " + x.silent_seconds.toFixed(0) + " s ago" }))));
   $("queues").replaceChildren(...w.jobs.map((q) => {
     const d = q.depth;
     const li = el("li", { id: "queue-" + q.job },
