@@ -115,8 +115,9 @@ fn routes(prepared: &plan::Prepared<'_>, config: &Config) -> Result<Vec<Route>, 
     Ok(routes)
 }
 
-fn selection(routes: &[Route]) -> Selection {
+fn selection(routes: &[Route], config: &Config) -> Selection {
     Selection {
+        zero_dates: config.zero_dates,
         tables: routes
             .iter()
             .map(|r| SelectedTable {
@@ -289,7 +290,7 @@ async fn run_once(
     let dest_conn = prepared.dest_conn;
     let source_conn = config.source_connection();
     let routes = routes(&prepared, config)?;
-    let selection = selection(&routes);
+    let selection = selection(&routes, config);
     let known: Vec<Vec<String>> = routes
         .iter()
         .map(|r| {
@@ -314,13 +315,15 @@ async fn run_once(
     let stored = position::read(&dest_read, dialect, &name)
         .await
         .map_err(|e| dest_err("reading the sync position", e))?;
-    if let Some(p) = stored.as_ref().and_then(|s| s.position.as_ref())
-        && !setup.slot(&source).await?.exists
-    {
-        return Err(SyncError::SlotLost {
-            slot: name.clone(),
-            position: p.0.clone(),
-        });
+    if let Some(p) = stored.as_ref().and_then(|s| s.position.as_ref()) {
+        let kept = setup.slot(&source).await?;
+        if !kept.exists {
+            return Err(SyncError::SlotLost {
+                kind: kept.kind,
+                slot: name.clone(),
+                position: p.0.clone(),
+            });
+        }
     }
     position::ensure(&writer, &name, !opts.copy)
         .await
@@ -334,15 +337,16 @@ async fn run_once(
     };
     dest_read.close().await;
     let created = setup.prepare(&source, &selection).await?;
-    let mut capture = Capture::open(&setup, &source, &selection, known, stored.position.as_ref()).await?;
+    let mut capture =
+        Capture::open(&setup, &source, &selection, known, stored.position.as_ref()).await?;
     on_progress(Progress::Started {
         name: &name,
         created,
         position: stored.position.as_ref().map(|p| p.0.as_str()),
         copying: !stored.copy.done,
     });
-    let mut copy =
-        (!stored.copy.done).then(|| copy::Copy::resume(&routes, &stored.copy, opts.chunk_size));
+    let mut copy = (!stored.copy.done)
+        .then(|| copy::Copy::resume(&routes, &stored.copy, opts.chunk_size, config.zero_dates));
     let scrub_url = dest_conn.url.clone();
     let mut applier = Applier::new(
         &writer,

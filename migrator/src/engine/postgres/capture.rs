@@ -349,6 +349,8 @@ pub async fn status(
         behind: row.and_then(|r| r.1),
         behind_unit: "bytes of WAL",
         current,
+        kind: "replication slot",
+        note: None,
     })
 }
 
