@@ -66,10 +66,15 @@ pub struct TableCounts {
 }
 
 /// What one run holds: upserts (of these targets: all, or all but columns the source
-/// left out) or deletes, of one table.
+/// left out) or deletes, of one table. `insert`: the rows with columns left out are
+/// inserts whose source description predates those columns (added at the source since),
+/// written where the destination lacks them, its defaults filling the rest.
 #[derive(Debug)]
 enum Kind {
-    Upsert { columns: Option<Vec<usize>> },
+    Upsert {
+        columns: Option<Vec<usize>>,
+        insert: bool,
+    },
     Delete,
 }
 
@@ -217,7 +222,11 @@ impl<'a> Applier<'a> {
                             .filter(|i| !change.unchanged.contains(i))
                             .collect::<Vec<usize>>()
                     });
-                    self.upsert(change.table, row, columns, false).await?;
+                    // An insert leaves columns out only when its description predates
+                    // them: it is still a new row, never dropped for want of a column.
+                    let insert = change.op == Op::Insert && columns.is_some();
+                    self.upsert(change.table, row, columns, insert, false)
+                        .await?;
                 }
             }
         }
@@ -227,7 +236,7 @@ impl<'a> Applier<'a> {
     /// Adds rows the initial copy read (a chunk, at its high watermark).
     pub async fn copied(&mut self, table: usize, rows: Vec<Values>) -> Result<(), ApplyError> {
         for row in rows {
-            self.upsert(table, row, None, true).await?;
+            self.upsert(table, row, None, false, true).await?;
         }
         Ok(())
     }
@@ -251,6 +260,7 @@ impl<'a> Applier<'a> {
         table: usize,
         mut row: Values,
         columns: Option<Vec<usize>>,
+        insert: bool,
         copied: bool,
     ) -> Result<(), ApplyError> {
         let plan = &self.routes[table].plan;
@@ -258,12 +268,12 @@ impl<'a> Applier<'a> {
             apply_mask(v, *mask, self.config);
         }
         let same = matches!(&self.run, Some(r) if r.table == table
-            && matches!(&r.kind, Kind::Upsert { columns: c } if *c == columns));
+            && matches!(&r.kind, Kind::Upsert { columns: c, insert: i } if *c == columns && *i == insert));
         if !same {
             self.flush().await?;
             self.run = Some(Run {
                 table,
-                kind: Kind::Upsert { columns },
+                kind: Kind::Upsert { columns, insert },
                 rows: Vec::new(),
                 by_key: HashMap::new(),
                 copied: 0,
@@ -343,7 +353,7 @@ impl<'a> Applier<'a> {
                         .map_err(|e| write_error(WriteError::Refused(e)))?;
                     (Written::default(), n)
                 }
-                Kind::Upsert { columns: None } => (
+                Kind::Upsert { columns: None, .. } => (
                     tx.upsert(&plan.name, &plan.targets, &run.rows)
                         .await
                         .map_err(write_error)?,
@@ -351,18 +361,25 @@ impl<'a> Applier<'a> {
                 ),
                 Kind::Upsert {
                     columns: Some(columns),
+                    insert: true,
+                } => {
+                    let (targets, rows) = subset(&plan.targets, &run.rows, columns);
+                    (
+                        tx.upsert(&plan.name, &targets, &rows)
+                            .await
+                            .map_err(write_error)?,
+                        0,
+                    )
+                }
+                Kind::Upsert {
+                    columns: Some(columns),
+                    insert: false,
                 } => {
                     // Only some columns came: the row is updated where the destination
                     // has it. Where it has not, the initial copy has yet to read it (and
                     // will read it whole), or holds it in the chunk in flight (`copy.rs`
                     // merges the change into it).
-                    let targets: Vec<Target> =
-                        columns.iter().map(|&i| plan.targets[i].clone()).collect();
-                    let rows: Vec<Values> = run
-                        .rows
-                        .iter()
-                        .map(|r| columns.iter().map(|&i| r[i].clone()).collect())
-                        .collect();
+                    let (targets, rows) = subset(&plan.targets, &run.rows, columns);
                     let n = tx
                         .update_columns(&plan.name, &targets, &rows)
                         .await
@@ -460,4 +477,14 @@ impl<'a> Applier<'a> {
             let _ = tx.rollback().await;
         }
     }
+}
+
+/// The targets at `columns`, and each row's values there.
+fn subset(targets: &[Target], rows: &[Values], columns: &[usize]) -> (Vec<Target>, Vec<Values>) {
+    (
+        columns.iter().map(|&i| targets[i].clone()).collect(),
+        rows.iter()
+            .map(|r| columns.iter().map(|&i| r[i].clone()).collect())
+            .collect(),
+    )
 }
