@@ -111,6 +111,15 @@ impl Setup {
         }
     }
 
+    /// What sync keeps on the source, in words.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Setup::Postgres { .. } => "replication slot",
+            Setup::Sqlite { .. } => "change table",
+            Setup::Mysql { .. } => "watermark table",
+        }
+    }
+
     /// What the source keeps for the sync.
     pub async fn slot(&self, source: &Source) -> Result<SourceState, SyncError> {
         match self {

@@ -81,9 +81,11 @@ pub struct Report {
 /// What a running sync reports as it goes.
 #[derive(Debug)]
 pub enum Progress<'a> {
-    /// Streaming begins (`created`: the slot was made now), resuming after `position`.
+    /// Streaming begins (`created`: what sync keeps on the source, `kind`, was made now),
+    /// resuming after `position`.
     Started {
         name: &'a str,
+        kind: &'a str,
         created: bool,
         position: Option<&'a str>,
         copying: bool,
@@ -341,6 +343,7 @@ async fn run_once(
         Capture::open(&setup, &source, &selection, known, stored.position.as_ref()).await?;
     on_progress(Progress::Started {
         name: &name,
+        kind: setup.kind(),
         created,
         position: stored.position.as_ref().map(|p| p.0.as_str()),
         copying: !stored.copy.done,
