@@ -21,6 +21,15 @@ pub enum SyncError {
         "table `{0}` is append-only (no key): sync applies updates and deletes by key, so it needs one; name the columns that identify a row with `mappings.{0}.key: [...]`, or leave the table out of `tables:`"
     )]
     NoKey(String),
+    /// For an engine whose home has no capture (every engine has one today; a new engine
+    /// is refused here until it does).
+    #[error(
+        "change capture from {engine} is not built; the source `{connection}` cannot be synced"
+    )]
+    NotSupported {
+        engine: &'static str,
+        connection: String,
+    },
     /// `origin` names the source connection, its engine and `host:port`.
     #[error(
         "the source {origin} is not set up for change capture: {setting} is `{current}`. Fix: {fix}"
