@@ -12,9 +12,11 @@ pub mod apply;
 pub mod capture;
 pub mod change;
 mod copy;
+pub mod described;
 pub mod error;
 pub mod position;
 pub mod slot;
+pub mod source_url;
 pub mod status;
 
 pub use error::SyncError;

@@ -229,6 +229,36 @@ pub(crate) async fn verify_caught_up(config: &Path, source: &mut Db, dest: &mut 
     assert_eq!(dest.count("SELECT count(*) FROM items").await, want);
 }
 
+/// Writes the last row (key 9000001), waits (bounded) until the destination holds it
+/// and the initial copy is done, and stops sync with SIGTERM; returns its output.
+pub(crate) async fn last_write_then_stop(
+    source: &mut Db,
+    dest: &mut Db,
+    mut running: Running,
+) -> String {
+    source
+        .execute("INSERT INTO items (id, name) VALUES (9000001, 'end of writes')")
+        .await;
+    wait_for_row(dest, &mut running, 9_000_001).await;
+    wait_for_copy(dest, &mut running).await;
+    let (code, output) = running.stop("TERM");
+    assert_eq!(code, Some(0), "sync after SIGTERM:\n{output}");
+    output
+}
+
+/// `sync drop` says it dropped `what`, and `left` (a count at the source) finds nothing
+/// of sync's there any more.
+pub(crate) async fn drop_leaves_nothing(config: &Path, source: &mut Db, what: &str, left: &str) {
+    let dropped = support::run_migrator(config, &["sync", "drop"]);
+    assert_ok("sync drop", &dropped);
+    assert!(dropped.stdout.contains(what), "{}", dropped.stdout);
+    assert_eq!(
+        source.count(left).await,
+        0,
+        "sync drop left something: {left}"
+    );
+}
+
 /// Polls (bounded) until the destination holds the row with key `id` in `items`.
 pub(crate) async fn wait_for_row(dst: &mut Db, running: &mut Running, id: i64) {
     let started = Instant::now();
@@ -307,18 +337,12 @@ async fn live_sync_into(to: Engine) {
     let mut source = Db::connect(Engine::Postgres, &src).await;
 
     // Small chunks: the copy runs while the source is written to.
-    let mut running = Running::start(&config, &["--chunk-size", "250"], dir.path(), 1);
+    let running = Running::start(&config, &["--chunk-size", "250"], dir.path(), 1);
     for round in 0..30 {
         write_round(&mut source, round).await;
     }
-    source
-        .execute("INSERT INTO items (id, name) VALUES (9000001, 'end of writes')")
-        .await;
     let mut dest = Db::connect(to, &dst).await;
-    wait_for_row(&mut dest, &mut running, 9_000_001).await;
-    wait_for_copy(&mut dest, &mut running).await;
-    let (code, output) = running.stop("TERM");
-    assert_eq!(code, Some(0), "sync after SIGTERM:\n{output}");
+    let output = last_write_then_stop(&mut source, &mut dest, running).await;
     assert!(output.contains("stopped:"), "{output}");
 
     verify_caught_up(&config, &mut source, &mut dest).await;
@@ -709,35 +733,22 @@ async fn live_sync_from_sqlite_into(to: Engine) {
     };
     let config = project(&src, &dst, dir.path()).await;
 
-    let mut running = Running::start(&config, &["--chunk-size", "250"], dir.path(), 1);
+    let running = Running::start(&config, &["--chunk-size", "250"], dir.path(), 1);
     for round in 0..30 {
         write_sqlite_round(&mut source, round).await;
     }
-    source
-        .execute("INSERT INTO items (id, name) VALUES (9000001, 'end of writes')")
-        .await;
     let mut dest = Db::connect(to, &dst).await;
-    wait_for_row(&mut dest, &mut running, 9_000_001).await;
-    wait_for_copy(&mut dest, &mut running).await;
-    let (code, output) = running.stop("TERM");
-    assert_eq!(code, Some(0), "sync after SIGTERM:\n{output}");
+    last_write_then_stop(&mut source, &mut dest, running).await;
 
     verify_caught_up(&config, &mut source, &mut dest).await;
 
-    let dropped = support::run_migrator(&config, &["sync", "drop"]);
-    assert_ok("sync drop", &dropped);
-    assert!(
-        dropped.stdout.contains("dropped change table"),
-        "{}",
-        dropped.stdout
-    );
-    assert_eq!(
-        source
-            .count("SELECT count(*) FROM sqlite_master WHERE name LIKE 'seaway%'")
-            .await,
-        0,
-        "sync drop left a trigger or the change table"
-    );
+    drop_leaves_nothing(
+        &config,
+        &mut source,
+        "dropped change table",
+        "SELECT count(*) FROM sqlite_master WHERE name LIKE 'seaway%'",
+    )
+    .await;
     dest.close().await;
     source.close().await;
 }

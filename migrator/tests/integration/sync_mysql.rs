@@ -10,8 +10,8 @@
 use crate::convergence::{database, tag};
 use crate::support::{self, Db, Engine};
 use crate::sync::{
-    Added, CATCH_UP, Probe, Running, STEP, added_column_arrives, assert_ok,
-    exactly_once_across_kills, is_root, project_with, verify_caught_up, wait_for_copy,
+    Added, CATCH_UP, Probe, Running, STEP, added_column_arrives, assert_ok, drop_leaves_nothing,
+    exactly_once_across_kills, is_root, last_write_then_stop, project_with, verify_caught_up,
     wait_for_row,
 };
 use std::path::{Path, PathBuf};
@@ -191,13 +191,7 @@ async fn live_sync_from_mariadb_into(to: Engine) {
         0,
     )
     .await;
-    source
-        .execute("INSERT INTO items (id, name) VALUES (9000001, 'end of writes')")
-        .await;
-    wait_for_row(&mut dest, &mut running, 9_000_001).await;
-    wait_for_copy(&mut dest, &mut running).await;
-    let (code, output) = running.stop("TERM");
-    assert_eq!(code, Some(0), "sync after SIGTERM:\n{output}");
+    let output = last_write_then_stop(&mut source, &mut dest, running).await;
     assert!(output.contains("stopped:"), "{output}");
 
     verify_caught_up(&config, &mut source, &mut dest).await;
@@ -215,22 +209,13 @@ async fn live_sync_from_mariadb_into(to: Engine) {
         exactly_once_across_kills(&MY_PROBE, &config, &mut source, &mut dest, dir.path()).await;
     }
 
-    let dropped = support::run_migrator(&config, &["sync", "drop"]);
-    assert_ok("sync drop", &dropped);
-    assert!(
-        dropped
-            .stdout
-            .contains("dropped watermark table seaway_watermarks_"),
-        "{}",
-        dropped.stdout
-    );
-    assert_eq!(
-        source
-            .count("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'seaway%'")
-            .await,
-        0,
-        "sync drop left the watermark table"
-    );
+    drop_leaves_nothing(
+        &config,
+        &mut source,
+        "dropped watermark table seaway_watermarks_",
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'seaway%'",
+    )
+    .await;
     dest.close().await;
     source.close().await;
 }

@@ -42,6 +42,7 @@ mod values;
 use crate::sync::change::{Change, Event, Mark, Op, Position, Selection, Values, clear_zero_dates};
 use crate::sync::error::SyncError;
 use crate::sync::slot::SourceState;
+use crate::sync::source_url;
 use ddl::Statement;
 use futures_util::StreamExt;
 use mysql_async::binlog::events::{
@@ -553,13 +554,8 @@ fn replica_opts(conn: &Connection) -> Result<mysql_async::Opts, SyncError> {
         what: "reading the URL for the binary log connection".into(),
         reason,
     };
-    let url =
-        url::Url::parse(conn.url.expose()).map_err(|e| bad(conn.url.scrub(&e.to_string())))?;
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
+    let url = source_url::parse(conn, "binary log connection")?;
+    let decode = source_url::decoded;
     let query: HashMap<String, String> = url
         .query_pairs()
         .map(|(k, v)| (k.to_ascii_lowercase().replace('_', "-"), v.into_owned()))
@@ -643,7 +639,7 @@ pub struct MyCapture {
     /// Character set names by collation id.
     charsets: HashMap<u16, String>,
     /// Whether the source has a column now, per (table, column), once asked.
-    has_column: HashMap<(String, String), bool>,
+    has_column: std::sync::Mutex<HashMap<(String, String), bool>>,
     pending: VecDeque<Event>,
     /// A source transaction is open, and whether its `Begin` was sent: a transaction
     /// with no change to a selected table reaches sync as an `Idle`, not as an empty
@@ -761,7 +757,7 @@ impl MyCapture {
                 .into_iter()
                 .filter_map(|(id, cs)| Some((u16::try_from(id).ok()?, cs)))
                 .collect(),
-            has_column: HashMap::new(),
+            has_column: std::sync::Mutex::new(HashMap::new()),
             pending: VecDeque::new(),
             in_transaction: false,
             begun: false,
@@ -853,7 +849,8 @@ impl MyCapture {
             // The first, made-up rotate names the file requested.
             EventData::RotateEvent(r) if self.described => self.file = r.name().into_owned(),
             EventData::GtidEvent(g) => {
-                self.gtid = Some(format!("{}:{}", uuid(&g.sid()), g.gno()));
+                let sid = values::uuid_text(&g.sid()).unwrap_or_default();
+                self.gtid = Some(format!("{sid}:{}", g.gno()));
                 let at = g.immediate_commit_timestamp();
                 self.commit_micros = (at > 0).then(|| i64::try_from(at).unwrap_or(i64::MAX));
             }
@@ -1063,9 +1060,9 @@ impl MyCapture {
     }
 
     /// Maps a selected table's map onto the selection, refusing a table whose columns
-    /// changed under the sync (see the module's "Schema changes").
+    /// changed under the sync (`sync::described::positions`).
     async fn selected(
-        &mut self,
+        &self,
         t: usize,
         tme: &TableMapEvent<'_>,
         table: &str,
@@ -1073,29 +1070,14 @@ impl MyCapture {
         let names = self.column_names(tme, table)?;
         let labels = labels(tme, names.len())
             .map_err(|e| self.stream_error(format!("table map of `{table}`: {e}")))?;
-        if let Some(added) = names
-            .iter()
-            .find(|c| !self.known[t].iter().any(|k| k == *c))
-        {
-            return Err(SyncError::ColumnAdded {
-                table: table.to_string(),
-                column: added.clone(),
-            });
-        }
-        let selected = self.selection.tables[t].clone();
-        let mut columns = Vec::with_capacity(selected.columns.len());
-        for (i, col) in selected.columns.iter().enumerate() {
-            let position = names.iter().position(|c| *c == col.name);
-            if position.is_none()
-                && (selected.key.contains(&i) || !self.source_has(table, &col.name).await?)
-            {
-                return Err(SyncError::SchemaChange {
-                    table: table.to_string(),
-                    change: format!("column `{}` is gone from the source", col.name),
-                });
-            }
-            columns.push(position);
-        }
+        let columns = crate::sync::described::positions(
+            table,
+            &self.selection.tables[t],
+            &self.known[t],
+            &names,
+            |column| async move { self.source_has(table, &column).await },
+        )
+        .await?;
         Ok(Selected {
             table: t,
             columns,
@@ -1103,10 +1085,16 @@ impl MyCapture {
         })
     }
 
-    /// Whether the source's table `table` has column `column` now.
-    async fn source_has(&mut self, table: &str, column: &str) -> Result<bool, SyncError> {
+    /// Whether the source's table `table` has column `column` now (asked once per column:
+    /// a replay meets the same table map in every transaction).
+    async fn source_has(&self, table: &str, column: &str) -> Result<bool, SyncError> {
         let key = (table.to_string(), column.to_string());
-        if let Some(&has) = self.has_column.get(&key) {
+        let cached = self
+            .has_column
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).copied());
+        if let Some(has) = cached {
             return Ok(has);
         }
         let (n,): (i64,) = sqlx::query_as(
@@ -1120,7 +1108,9 @@ impl MyCapture {
             connection: self.conn.name.clone(),
             reason: format!("reading the source's catalog for `{table}`.`{column}`: {e}"),
         })?;
-        self.has_column.insert(key, n > 0);
+        if let Ok(mut m) = self.has_column.lock() {
+            m.insert(key, n > 0);
+        }
         Ok(n > 0)
     }
 
@@ -1284,22 +1274,6 @@ fn labels(tme: &TableMapEvent<'_>, width: usize) -> Result<Vec<Labels>, std::io:
             _ => Labels::default(),
         })
         .collect())
-}
-
-/// A MySQL server UUID (a GTID's source id) in its usual text.
-fn uuid(sid: &[u8]) -> String {
-    let h: String = sid.iter().map(|b| format!("{b:02x}")).collect();
-    if h.len() != 32 {
-        return h;
-    }
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
 }
 
 /// Turns row images of one selected table into changes.

@@ -292,8 +292,9 @@ fn bit_width(col: &Column) -> usize {
     }
 }
 
-/// MariaDB's UUID, which the binlog holds as its 16 bytes in text order.
-fn uuid_text(b: &[u8]) -> Result<String, String> {
+/// MariaDB's UUID, which the binlog holds as its 16 bytes in text order (and a MySQL
+/// GTID's server UUID).
+pub(super) fn uuid_text(b: &[u8]) -> Result<String, String> {
     if b.len() != 16 {
         return Err(format!("a UUID of {} bytes", b.len()));
     }
