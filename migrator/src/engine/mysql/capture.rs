@@ -642,8 +642,8 @@ pub struct MyCapture {
     has_column: std::sync::Mutex<HashMap<(String, String), bool>>,
     pending: VecDeque<Event>,
     /// A source transaction is open, and whether its `Begin` was sent: a transaction
-    /// with no change to a selected table reaches sync as an `Idle`, not as an empty
-    /// destination transaction.
+    /// with no change to a selected table is not sent at all (no empty destination
+    /// transaction).
     in_transaction: bool,
     begun: bool,
     /// A format description event was read: until then rotate events cannot be read
@@ -779,12 +779,23 @@ impl MyCapture {
     }
 
     /// The next event, waiting at most `wait` (`None`: nothing came in time).
+    ///
+    /// Events of other tables are read without output, so the wait bounds them too: at
+    /// least one event is read, then `None` once `wait` has passed, and sync commits the
+    /// batch in hand while the source writes only other tables.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Event>, SyncError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut first = true;
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Ok(Some(event));
             }
-            let received = match tokio::time::timeout(wait, self.stream.next()).await {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !first && left.is_zero() {
+                return Ok(None);
+            }
+            first = false;
+            let received = match tokio::time::timeout(left, self.stream.next()).await {
                 Err(_) => return Ok(None),
                 Ok(None) => {
                     return Err(self.stream_error("the source ended the binary log stream".into()));
@@ -910,14 +921,11 @@ impl MyCapture {
 
     /// The transaction ends at `log_pos` (the offset just past its commit event).
     fn commit(&mut self, log_pos: u32, timestamp: u32) {
-        let (open, begun) = (self.in_transaction, self.begun);
+        let begun = self.begun;
         self.in_transaction = false;
         self.begun = false;
         if !begun {
-            if open {
-                self.gtid = None;
-                self.pending.push_back(Event::Idle { position: None });
-            }
+            self.gtid = None;
             return;
         }
         let gtid = self.gtid.take();
@@ -1009,7 +1017,6 @@ impl MyCapture {
         }
         if !self.in_transaction {
             self.gtid = None;
-            self.pending.push_back(Event::Idle { position: None });
         }
         Ok(())
     }
