@@ -96,6 +96,7 @@ bench-generate:
 # (BENCH_SYNC_RATE=10000, BENCH_SYNC_SECONDS=60; BENCH_PROFILE=dev: no release build).
 bench-sync:
     bash bench/sync.sh
+    bash bench/sync_mariadb.sh
 
 # Latency HAProxy adds: one fixed rate (oha, open loop) direct and through it (target: p99 +1 ms).
 bench-route:

@@ -16,8 +16,9 @@
 # After the load, the time each destination took to hold the source's row count is the
 # backlog it had: a destination that keeps up catches up in well under a second.
 #
-# Not measured yet (issue #15): MariaDB -> PostgreSQL (sync has no MariaDB capture), and
-# the step-up search for the highest sustained rate.
+# MariaDB -> PostgreSQL is measured by bench/sync_mariadb.sh, after this script in the same
+# `just bench-sync`. Not measured yet (issue #15): the step-up search for the highest
+# sustained rate.
 #
 # Environment:
 #   BENCH_SYNC_RATE=10000     transactions (= changes) per second

@@ -191,7 +191,13 @@ pub enum Command {
     /// SIGTERM): an initial copy handed over to the change stream with no gap and no
     /// double, then every source transaction applied in commit order, each with its
     /// position in the same destination transaction (a restart resumes exactly).
-    /// `sync status` shows where it stands and its lag; `sync drop` removes what it made.
+    /// Changes come from PostgreSQL's logical replication (a slot and a publication
+    /// sync creates), MySQL/MariaDB's binary log (read as a replica; sync creates a
+    /// `seaway_watermarks_*` table in the source database) or SQLite triggers (into a
+    /// `seaway_changes_*` table). The source's settings and privileges are checked
+    /// first; a refusal names the setting, its value and the fix (README, "Continuous
+    /// sync"). `sync status` shows where it stands and its lag; `sync drop` removes what
+    /// it made.
     #[command(args_conflicts_with_subcommands = true)]
     Sync {
         #[command(subcommand)]
@@ -218,9 +224,11 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum SyncAction {
     /// Where the sync stands: the source position applied, lag, changes, the initial
-    /// copy, and the replication slot (warns when an unused slot keeps WAL).
+    /// copy, and what the source keeps for it (warns when an unused PostgreSQL slot
+    /// keeps WAL; says how long a MySQL/MariaDB source keeps its binary log).
     Status,
-    /// Remove the sync: its replication slot and publication on the source, and its
+    /// Remove the sync: its replication slot and publication (PostgreSQL), watermark
+    /// table (MySQL/MariaDB) or triggers and change table (SQLite) on the source, and its
     /// position row in the destination.
     Drop,
 }

@@ -424,15 +424,16 @@ async fn sync(
     let summary = sync::run(config, &opts, stop, &mut |p| match p {
         Progress::Started {
             name,
+            kind,
             created,
             position,
             copying,
         } => eprintln!(
             "sync {name}: {}{}; streaming (SIGINT or SIGTERM stops it)",
             match (created, position) {
-                (true, _) => "replication slot created".to_string(),
+                (true, _) => format!("{kind} created"),
                 (false, Some(p)) => format!("resuming after {p}"),
-                (false, None) => "resuming from the slot's start".to_string(),
+                (false, None) => format!("resuming from the {kind}'s start"),
             },
             if copying {
                 ", initial copy running"

@@ -35,14 +35,19 @@ pub const FENCE_TABLE: &str = "seaway_fence";
 /// The prefix of `migrator sync`'s change tables in a SQLite source (filled by its
 /// triggers).
 pub const CHANGE_TABLE_PREFIX: &str = "seaway_changes_";
+/// The prefix of `migrator sync`'s watermark tables in a MySQL/MariaDB source (its row
+/// changes carry the initial copy's watermarks through the binary log).
+pub const WATERMARK_TABLE_PREFIX: &str = "seaway_watermarks_";
 
 /// Whether a table is seaway's own bookkeeping (the ledger, the sync position, the
-/// workers' fence, a sync's change table), never part of a schema it reads, compares or copies.
+/// workers' fence, a sync's change or watermark table), never part of a schema it reads,
+/// compares or copies.
 pub fn is_own_table(name: &str) -> bool {
     name == LEDGER_TABLE
         || name == SYNC_TABLE
         || name == FENCE_TABLE
         || name.starts_with(CHANGE_TABLE_PREFIX)
+        || name.starts_with(WATERMARK_TABLE_PREFIX)
 }
 
 #[derive(Debug, Clone, PartialEq)]

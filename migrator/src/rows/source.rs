@@ -87,6 +87,15 @@ impl Source {
         }
     }
 
+    /// The pool, when the source is MySQL/MariaDB (sync's capture reads its settings and
+    /// catalog through it).
+    pub fn mysql(&self) -> Option<&sqlx::MySqlPool> {
+        match self {
+            Source::Mysql(p) => Some(p),
+            Source::Postgres(_) | Source::Sqlite(_) => None,
+        }
+    }
+
     /// Establishes up to `n` pooled connections at once (fewer if the pool allows fewer),
     /// so the chunks that start together do not each wait for a connection in turn.
     /// Errors are left to the first real use. Not for SQLite, whose pool has one.

@@ -1,7 +1,5 @@
 //! The capture roles of each engine, behind one dispatch: the setup that is checked and
-//! made on the source before streaming (`Setup`), and the open stream (`Capture`). An
-//! engine whose capture is not built yet is refused here, by name, before anything is
-//! created anywhere.
+//! made on the source before streaming (`Setup`), and the open stream (`Capture`).
 
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
@@ -9,6 +7,7 @@
 use super::change::{Event, Mark, Position, Selection};
 use super::error::SyncError;
 pub use super::slot::SourceState;
+use crate::engine::mysql::capture::{self as my, MyCapture};
 use crate::engine::postgres::capture::{self as pg, PgCapture};
 use crate::engine::sqlite::capture::{self as lite, LiteCapture};
 use crate::rows::source::Source;
@@ -29,6 +28,20 @@ pub enum Setup {
         name: String,
         pool: sqlx::SqlitePool,
     },
+    /// A MySQL/MariaDB source; `name` is its watermark table's.
+    Mysql {
+        conn: Connection,
+        name: String,
+    },
+}
+
+/// The MySQL pool of a MySQL/MariaDB source.
+fn my_pool<'s>(source: &'s Source, conn: &Connection) -> Result<&'s sqlx::MySqlPool, SyncError> {
+    source.mysql().ok_or_else(|| SyncError::Source {
+        connection: conn.name.clone(),
+        what: "opening the source".into(),
+        reason: "not a MySQL/MariaDB connection".into(),
+    })
 }
 
 /// The PostgreSQL pool of a PostgreSQL source.
@@ -60,9 +73,13 @@ impl Setup {
                     names.slot.trim_start_matches("seaway_")
                 ),
             }),
-            Dialect::Mysql => Err(SyncError::NotSupported {
-                engine: seaway_codegen::engine::name(dialect),
-                connection: source_conn.name.clone(),
+            Dialect::Mysql => Ok(Setup::Mysql {
+                conn: source_conn.clone(),
+                name: format!(
+                    "{}{}",
+                    seaway_codegen::diff::WATERMARK_TABLE_PREFIX,
+                    names.slot.trim_start_matches("seaway_")
+                ),
             }),
         }
     }
@@ -81,6 +98,7 @@ impl Setup {
                 pg::check(pg_pool(source, conn)?, conn, names, selection).await?;
             }
             Setup::Sqlite { .. } => lite::check(selection)?,
+            Setup::Mysql { conn, .. } => my::check(my_pool(source, conn)?, conn, selection).await?,
         }
         Ok(setup)
     }
@@ -89,7 +107,16 @@ impl Setup {
     pub fn name(&self) -> &str {
         match self {
             Setup::Postgres { names, .. } => &names.slot,
-            Setup::Sqlite { name, .. } => name,
+            Setup::Sqlite { name, .. } | Setup::Mysql { name, .. } => name,
+        }
+    }
+
+    /// What sync keeps on the source, in words.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Setup::Postgres { .. } => "replication slot",
+            Setup::Sqlite { .. } => "change table",
+            Setup::Mysql { .. } => "watermark table",
         }
     }
 
@@ -100,6 +127,7 @@ impl Setup {
                 pg::status(pg_pool(source, conn)?, conn, names).await
             }
             Setup::Sqlite { conn, name, pool } => lite::status(pool, conn, name).await,
+            Setup::Mysql { conn, name } => my::status(my_pool(source, conn)?, conn, name).await,
         }
     }
 
@@ -110,6 +138,7 @@ impl Setup {
                 pg::drop_all(pg_pool(source, conn)?, conn, names).await
             }
             Setup::Sqlite { conn, name, pool } => lite::drop_all(pool, conn, name).await,
+            Setup::Mysql { conn, name } => my::drop_all(my_pool(source, conn)?, conn, name).await,
         }
     }
 
@@ -123,6 +152,7 @@ impl Setup {
                     .created)
             }
             Setup::Sqlite { conn, name, pool } => lite::prepare(pool, conn, name, selection).await,
+            Setup::Mysql { conn, name } => my::prepare(my_pool(source, conn)?, conn, name).await,
         }
     }
 
@@ -140,12 +170,15 @@ impl Setup {
             Setup::Sqlite { conn, name, pool } => {
                 lite::watermark(pool, conn, name, mark, chunk).await
             }
+            Setup::Mysql { conn, name } => {
+                my::watermark(my_pool(source, conn)?, conn, name, mark, chunk).await
+            }
         }
     }
 
     pub async fn close(self) {
         match self {
-            Setup::Postgres { .. } => {}
+            Setup::Postgres { .. } | Setup::Mysql { .. } => {}
             Setup::Sqlite { pool, .. } => pool.close().await,
         }
     }
@@ -156,6 +189,7 @@ impl Setup {
 pub enum Capture {
     Postgres(Box<PgCapture>),
     Sqlite(Box<LiteCapture>),
+    Mysql(Box<MyCapture>),
 }
 
 impl Capture {
@@ -187,6 +221,17 @@ impl Capture {
                 selection,
                 resume,
             )))),
+            Setup::Mysql { conn, name } => Ok(Capture::Mysql(Box::new(
+                MyCapture::open(
+                    conn,
+                    my_pool(source, conn)?.clone(),
+                    name,
+                    selection,
+                    known,
+                    resume,
+                )
+                .await?,
+            ))),
         }
     }
 
@@ -195,6 +240,7 @@ impl Capture {
         match self {
             Capture::Postgres(c) => c.next(wait).await,
             Capture::Sqlite(c) => c.next(wait).await,
+            Capture::Mysql(c) => c.next(wait).await,
         }
     }
 
@@ -203,6 +249,7 @@ impl Capture {
         match self {
             Capture::Postgres(c) => c.confirm(position),
             Capture::Sqlite(c) => c.confirm(position),
+            Capture::Mysql(c) => c.confirm(position),
         }
     }
 
@@ -210,6 +257,7 @@ impl Capture {
         match self {
             Capture::Postgres(c) => c.close().await,
             Capture::Sqlite(c) => c.close().await,
+            Capture::Mysql(c) => c.close().await,
         }
     }
 }

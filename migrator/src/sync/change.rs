@@ -7,6 +7,10 @@
 //! (`TablePlan::src_cols`), so a change goes through the same mappings, masks and value
 //! conversions as a row that `transfer` copies.
 
+use crate::rows::values::{Family, is_zero_date};
+use seaway_codegen::config::ZeroDates;
+use seaway_codegen::model::Column;
+
 /// What happened to a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -112,16 +116,19 @@ impl Mark {
 
 /// What a capture is opened for: per table (in the order `Change::table` indexes), the
 /// source table, its source columns in plan order with the key's positions among them,
-/// and the mapping's `where:` filter.
+/// and the mapping's `where:` filter; and what becomes of MySQL zero dates.
 #[derive(Debug, Clone)]
 pub struct Selection {
     pub tables: Vec<SelectedTable>,
+    /// `transfer.zero_dates`, applied to rows from a source that stores zero dates
+    /// (MySQL/MariaDB) as transfer applies it.
+    pub zero_dates: ZeroDates,
 }
 
 #[derive(Debug, Clone)]
 pub struct SelectedTable {
     pub source_table: String,
-    pub columns: Vec<seaway_codegen::model::Column>,
+    pub columns: Vec<Column>,
     /// Positions of the key's columns in `columns`, in key order.
     pub key: Vec<usize>,
     pub filter: Option<String>,
@@ -134,4 +141,35 @@ impl Selection {
             .iter()
             .position(|t| t.source_table == source_table)
     }
+}
+
+/// MySQL zero dates (`0000-00-00`, a zero month or day) among `row`'s date and date-time
+/// values, which no other engine stores: NULL (`transfer.zero_dates: null`), or why the
+/// row cannot be carried (`reject`), as transfer treats them. Only for rows of a source
+/// engine that stores them (`Read::holds_zero_dates`).
+pub fn clear_zero_dates(
+    policy: ZeroDates,
+    columns: &[Column],
+    row: &mut Values,
+) -> Result<(), String> {
+    for (col, value) in columns.iter().zip(row.iter_mut()) {
+        let dated = matches!(
+            Family::of(&col.ty),
+            Family::Date | Family::Timestamp | Family::TimestampTz
+        );
+        if !dated || !value.as_deref().is_some_and(is_zero_date) {
+            continue;
+        }
+        match policy {
+            ZeroDates::Null => *value = None,
+            ZeroDates::Reject => {
+                return Err(format!(
+                    "column `{}` holds the MySQL zero date `{}`, which the destination cannot store (transfer.zero_dates: reject); change the row at the source, or set `transfer.zero_dates: null` to carry it as NULL",
+                    col.name,
+                    value.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -21,11 +21,12 @@
 
 use super::apply::{Applier, Route};
 use super::capture::Setup;
-use super::change::{Change, Mark, Values};
+use super::change::{Change, Mark, Values, clear_zero_dates};
 use super::error::SyncError;
 use super::position;
 use crate::rows::read::{self, Page};
 use crate::rows::source::Source;
+use seaway_codegen::config::ZeroDates;
 use std::collections::HashMap;
 
 /// The copy's state in a running sync.
@@ -39,6 +40,8 @@ pub struct Copy {
     chunk_size: usize,
     next_id: u64,
     chunk: Option<Chunk>,
+    /// `transfer.zero_dates`, for rows of a source that stores zero dates.
+    zero_dates: ZeroDates,
 }
 
 /// What the copy needs of a route.
@@ -68,7 +71,12 @@ struct Chunk {
 
 impl Copy {
     /// The copy as the destination's stored progress has it.
-    pub fn resume(routes: &[Route], stored: &position::Copy, chunk_size: usize) -> Copy {
+    pub fn resume(
+        routes: &[Route],
+        stored: &position::Copy,
+        chunk_size: usize,
+        zero_dates: ZeroDates,
+    ) -> Copy {
         let tables: Vec<TableInfo> = routes
             .iter()
             .map(|r| TableInfo {
@@ -98,6 +106,7 @@ impl Copy {
             // Unique to this run, so an earlier run's marks are not taken for ours.
             next_id: u64::try_from(super::apply::now_micros()).unwrap_or(1),
             chunk: None,
+            zero_dates,
         }
     }
 
@@ -189,8 +198,17 @@ impl Copy {
             })?;
         let full = rows.len() >= self.chunk_size;
         let last = rows.last().map(|r| r[query.width..].to_vec());
+        let zero_dates = crate::engine::of(dialect).holds_zero_dates();
         for r in &mut rows {
             r.truncate(query.width);
+            if zero_dates {
+                clear_zero_dates(self.zero_dates, &info.columns, r).map_err(|what| {
+                    SyncError::Unsupported {
+                        table: info.source_table.clone(),
+                        what,
+                    }
+                })?;
+            }
         }
         Ok((rows, if full { last } else { None }))
     }

@@ -21,8 +21,10 @@ pub enum SyncError {
         "table `{0}` is append-only (no key): sync applies updates and deletes by key, so it needs one; name the columns that identify a row with `mappings.{0}.key: [...]`, or leave the table out of `tables:`"
     )]
     NoKey(String),
+    /// For an engine whose home has no capture (every engine has one today; a new engine
+    /// is refused here until it does).
     #[error(
-        "change capture from {engine} is not supported yet (sync captures from PostgreSQL); the source `{connection}` cannot be synced"
+        "change capture from {engine} is not built; the source `{connection}` cannot be synced"
     )]
     NotSupported {
         engine: &'static str,
@@ -68,9 +70,24 @@ pub enum SyncError {
     #[error("table `{table}`: column `{column}` was added at the source")]
     ColumnAdded { table: String, column: String },
     #[error(
-        "the destination records that sync {slot} applied through {position}, but the source has no replication slot {slot} any more (dropped, or a failover to a server without it): changes since then are lost to the stream. Run `migrator sync drop` and start again with the initial copy"
+        "the destination records that sync {slot} applied through {position}, but the source has no {kind} {slot} any more (dropped, or a failover to a server without it): changes since then are lost to the stream. Run `migrator sync drop` and start again with the initial copy"
     )]
-    SlotLost { slot: String, position: String },
+    SlotLost {
+        kind: &'static str,
+        slot: String,
+        position: String,
+    },
+    /// The binary log file holding a MySQL/MariaDB sync's position was purged; `lost`
+    /// names the file, the oldest one left and how long the server keeps them.
+    #[error(
+        "sync {name} resumes at {position}, but the source {origin} {lost}: the changes since are lost to the stream. Run `migrator sync drop` and start again with the initial copy, and keep binary logs for longer than a sync may stay stopped: SET GLOBAL binlog_expire_logs_seconds = 604800; (or `expire_logs_days` on servers older than MariaDB 10.6 / MySQL 8.0), and the same under [mysqld] in the server's config"
+    )]
+    BinlogPurged {
+        name: String,
+        position: String,
+        origin: String,
+        lost: String,
+    },
     #[error("the destination `{destination}`: {what}: {reason}")]
     Destination {
         destination: String,

@@ -12,9 +12,11 @@ pub mod apply;
 pub mod capture;
 pub mod change;
 mod copy;
+pub mod described;
 pub mod error;
 pub mod position;
 pub mod slot;
+pub mod source_url;
 pub mod status;
 
 pub use error::SyncError;
@@ -81,9 +83,11 @@ pub struct Report {
 /// What a running sync reports as it goes.
 #[derive(Debug)]
 pub enum Progress<'a> {
-    /// Streaming begins (`created`: the slot was made now), resuming after `position`.
+    /// Streaming begins (`created`: what sync keeps on the source, `kind`, was made now),
+    /// resuming after `position`.
     Started {
         name: &'a str,
+        kind: &'a str,
         created: bool,
         position: Option<&'a str>,
         copying: bool,
@@ -115,8 +119,9 @@ fn routes(prepared: &plan::Prepared<'_>, config: &Config) -> Result<Vec<Route>, 
     Ok(routes)
 }
 
-fn selection(routes: &[Route]) -> Selection {
+fn selection(routes: &[Route], config: &Config) -> Selection {
     Selection {
+        zero_dates: config.zero_dates,
         tables: routes
             .iter()
             .map(|r| SelectedTable {
@@ -289,7 +294,7 @@ async fn run_once(
     let dest_conn = prepared.dest_conn;
     let source_conn = config.source_connection();
     let routes = routes(&prepared, config)?;
-    let selection = selection(&routes);
+    let selection = selection(&routes, config);
     let known: Vec<Vec<String>> = routes
         .iter()
         .map(|r| {
@@ -314,13 +319,15 @@ async fn run_once(
     let stored = position::read(&dest_read, dialect, &name)
         .await
         .map_err(|e| dest_err("reading the sync position", e))?;
-    if let Some(p) = stored.as_ref().and_then(|s| s.position.as_ref())
-        && !setup.slot(&source).await?.exists
-    {
-        return Err(SyncError::SlotLost {
-            slot: name.clone(),
-            position: p.0.clone(),
-        });
+    if let Some(p) = stored.as_ref().and_then(|s| s.position.as_ref()) {
+        let kept = setup.slot(&source).await?;
+        if !kept.exists {
+            return Err(SyncError::SlotLost {
+                kind: kept.kind,
+                slot: name.clone(),
+                position: p.0.clone(),
+            });
+        }
     }
     position::ensure(&writer, &name, !opts.copy)
         .await
@@ -338,12 +345,13 @@ async fn run_once(
         Capture::open(&setup, &source, &selection, known, stored.position.as_ref()).await?;
     on_progress(Progress::Started {
         name: &name,
+        kind: setup.kind(),
         created,
         position: stored.position.as_ref().map(|p| p.0.as_str()),
         copying: !stored.copy.done,
     });
-    let mut copy =
-        (!stored.copy.done).then(|| copy::Copy::resume(&routes, &stored.copy, opts.chunk_size));
+    let mut copy = (!stored.copy.done)
+        .then(|| copy::Copy::resume(&routes, &stored.copy, opts.chunk_size, config.zero_dates));
     let scrub_url = dest_conn.url.clone();
     let mut applier = Applier::new(
         &writer,

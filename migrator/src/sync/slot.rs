@@ -12,4 +12,10 @@ pub struct SourceState {
     pub behind_unit: &'static str,
     /// The source's current position.
     pub current: String,
+    /// What the source keeps for the sync (`replication slot`, `change table`,
+    /// `watermark table`).
+    pub kind: &'static str,
+    /// What `sync status` says of it, where the engine's words differ from a slot's or a
+    /// change table's (a MySQL source keeps its binary log by time, not for the sync).
+    pub note: Option<String>,
 }

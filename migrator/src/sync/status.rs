@@ -26,13 +26,18 @@ pub struct Status {
     pub copy_done: bool,
     pub copy_table: Option<String>,
     /// Whether the source has what the sync reads (a PostgreSQL slot, a SQLite change
-    /// table), and whether a session uses it (where the engine knows).
+    /// table, a MySQL watermark table), and whether a session uses it (where the engine
+    /// knows).
     pub slot_exists: bool,
     pub slot_active: Option<bool>,
     /// How far the source's stream is ahead of what was applied, in `behind_unit`.
     pub behind: Option<i64>,
     pub behind_unit: &'static str,
     pub source_position: String,
+    /// What the source keeps (`replication slot`, `change table`, `watermark table`).
+    pub source_kind: &'static str,
+    /// What the engine says of it, where a slot's or a change table's words do not fit.
+    pub source_note: Option<String>,
 }
 
 impl std::fmt::Display for Status {
@@ -74,6 +79,13 @@ impl std::fmt::Display for Status {
         }
         match (self.slot_exists, self.slot_active) {
             (false, _) => writeln!(f, "  source side {}: absent", self.name)?,
+            (true, _) if self.source_note.is_some() => writeln!(
+                f,
+                "  {} {}: {}",
+                self.source_kind,
+                self.name,
+                self.source_note.as_deref().unwrap_or_default()
+            )?,
             (true, Some(true)) => writeln!(f, "  slot {}: in use", self.name)?,
             (true, Some(false)) => writeln!(
                 f,
@@ -135,6 +147,8 @@ pub async fn status(config: &Config) -> Result<Status, SyncError> {
         behind: slot.behind,
         behind_unit: slot.behind_unit,
         source_position: slot.current,
+        source_kind: slot.kind,
+        source_note: slot.note,
     })
 }
 

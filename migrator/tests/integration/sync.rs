@@ -16,11 +16,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long the destination may take to catch up with the source.
-const CATCH_UP: Duration = Duration::from_secs(90);
-const STEP: Duration = Duration::from_millis(100);
+pub(crate) const CATCH_UP: Duration = Duration::from_secs(90);
+pub(crate) const STEP: Duration = Duration::from_millis(100);
 
 /// Rows the source holds when sync starts.
-const LOADED: i64 = 3_000;
+pub(crate) const LOADED: i64 = 3_000;
 
 const SOURCE_SQL: &str = "
 CREATE TABLE items (
@@ -52,14 +52,14 @@ WHERE id % 500 = 0;
 
 /// A `migrator sync` running in the background, its output in files; killed and reaped
 /// if the test ends while it runs.
-struct Running {
+pub(crate) struct Running {
     child: Option<Child>,
     out: PathBuf,
     err: PathBuf,
 }
 
 impl Running {
-    fn start(config: &Path, args: &[&str], dir: &Path, n: usize) -> Running {
+    pub(crate) fn start(config: &Path, args: &[&str], dir: &Path, n: usize) -> Running {
         let out = dir.join(format!("sync-{n}.out"));
         let err = dir.join(format!("sync-{n}.err"));
         let child = Command::new(assert_cmd::cargo::cargo_bin("migrator"))
@@ -80,7 +80,7 @@ impl Running {
         }
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         format!(
             "stdout:\n{}\nstderr:\n{}",
             std::fs::read_to_string(&self.out).unwrap_or_default(),
@@ -89,7 +89,7 @@ impl Running {
     }
 
     /// Fails the test with the output when the process has ended.
-    fn assert_running(&mut self) {
+    pub(crate) fn assert_running(&mut self) {
         if let Some(child) = self.child.as_mut()
             && let Some(status) = child.try_wait().expect("poll migrator")
         {
@@ -98,7 +98,7 @@ impl Running {
     }
 
     /// Waits (bounded) until the process has printed `text`.
-    fn wait_for_output(&mut self, text: &str) {
+    pub(crate) fn wait_for_output(&mut self, text: &str) {
         let started = Instant::now();
         while !self.output().contains(text) {
             self.assert_running();
@@ -112,7 +112,7 @@ impl Running {
     }
 
     /// Waits (bounded) for the process to end by itself; returns its code and output.
-    fn wait_exit(mut self) -> (Option<i32>, String) {
+    pub(crate) fn wait_exit(mut self) -> (Option<i32>, String) {
         let mut child = self.child.take().expect("running");
         let started = Instant::now();
         loop {
@@ -132,7 +132,7 @@ impl Running {
     }
 
     /// Sends `signal` and waits (bounded) for the exit; returns its code and output.
-    fn stop(mut self, signal: &str) -> (Option<i32>, String) {
+    pub(crate) fn stop(mut self, signal: &str) -> (Option<i32>, String) {
         let mut child = self.child.take().expect("running");
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
@@ -201,7 +201,7 @@ async fn write_round(src: &mut Db, round: i64) {
 }
 /// Waits until the initial copy's progress row says it is done (later chunks may still
 /// be in flight after the marker row arrived), failing if sync exits or takes too long.
-async fn wait_for_copy(dest: &mut Db, running: &mut Running) {
+pub(crate) async fn wait_for_copy(dest: &mut Db, running: &mut Running) {
     let started = Instant::now();
     while !(dest.has_table("seaway_sync").await
         && dest
@@ -221,7 +221,7 @@ async fn wait_for_copy(dest: &mut Db, running: &mut Running) {
 
 /// After sync stopped: `verify` is clean, and every loaded row and every change
 /// arrived (the counts agree with the source, which grew while sync ran).
-async fn verify_caught_up(config: &Path, source: &mut Db, dest: &mut Db) {
+pub(crate) async fn verify_caught_up(config: &Path, source: &mut Db, dest: &mut Db) {
     let out = support::run_migrator(config, &["verify"]);
     assert_ok("verify after sync", &out);
     let want = source.count("SELECT count(*) FROM items").await;
@@ -229,8 +229,38 @@ async fn verify_caught_up(config: &Path, source: &mut Db, dest: &mut Db) {
     assert_eq!(dest.count("SELECT count(*) FROM items").await, want);
 }
 
+/// Writes the last row (key 9000001), waits (bounded) until the destination holds it
+/// and the initial copy is done, and stops sync with SIGTERM; returns its output.
+pub(crate) async fn last_write_then_stop(
+    source: &mut Db,
+    dest: &mut Db,
+    mut running: Running,
+) -> String {
+    source
+        .execute("INSERT INTO items (id, name) VALUES (9000001, 'end of writes')")
+        .await;
+    wait_for_row(dest, &mut running, 9_000_001).await;
+    wait_for_copy(dest, &mut running).await;
+    let (code, output) = running.stop("TERM");
+    assert_eq!(code, Some(0), "sync after SIGTERM:\n{output}");
+    output
+}
+
+/// `sync drop` says it dropped `what`, and `left` (a count at the source) finds nothing
+/// of sync's there any more.
+pub(crate) async fn drop_leaves_nothing(config: &Path, source: &mut Db, what: &str, left: &str) {
+    let dropped = support::run_migrator(config, &["sync", "drop"]);
+    assert_ok("sync drop", &dropped);
+    assert!(dropped.stdout.contains(what), "{}", dropped.stdout);
+    assert_eq!(
+        source.count(left).await,
+        0,
+        "sync drop left something: {left}"
+    );
+}
+
 /// Polls (bounded) until the destination holds the row with key `id` in `items`.
-async fn wait_for_row(dst: &mut Db, running: &mut Running, id: i64) {
+pub(crate) async fn wait_for_row(dst: &mut Db, running: &mut Running, id: i64) {
     let started = Instant::now();
     loop {
         if dst
@@ -252,11 +282,16 @@ async fn wait_for_row(dst: &mut Db, running: &mut Running, id: i64) {
 
 /// The config of a sync from `src` into `dst`, with the destination's tables applied.
 async fn project(src: &str, dst: &str, dir: &Path) -> PathBuf {
+    project_with(src, dst, dir, "").await
+}
+
+/// [`project`], with `extra` lines in the config.
+pub(crate) async fn project_with(src: &str, dst: &str, dir: &Path, extra: &str) -> PathBuf {
     let config_path = dir.join("seaway.yaml");
     std::fs::write(
         &config_path,
         format!(
-            "connections:\n  src: {{ url: \"{src}\" }}\n  dst: {{ url: \"{dst}\" }}\nsource: src\ndestination: dst\n"
+            "connections:\n  src: {{ url: \"{src}\" }}\n  dst: {{ url: \"{dst}\" }}\nsource: src\ndestination: dst\n{extra}"
         ),
     )
     .expect("config");
@@ -268,7 +303,7 @@ async fn project(src: &str, dst: &str, dir: &Path) -> PathBuf {
     config_path
 }
 
-fn assert_ok(what: &str, out: &Output) {
+pub(crate) fn assert_ok(what: &str, out: &Output) {
     assert!(out.ok, "{what}: {}\n{}", out.stdout, out.stderr);
 }
 
@@ -302,18 +337,12 @@ async fn live_sync_into(to: Engine) {
     let mut source = Db::connect(Engine::Postgres, &src).await;
 
     // Small chunks: the copy runs while the source is written to.
-    let mut running = Running::start(&config, &["--chunk-size", "250"], dir.path(), 1);
+    let running = Running::start(&config, &["--chunk-size", "250"], dir.path(), 1);
     for round in 0..30 {
         write_round(&mut source, round).await;
     }
-    source
-        .execute("INSERT INTO items (id, name) VALUES (9000001, 'end of writes')")
-        .await;
     let mut dest = Db::connect(to, &dst).await;
-    wait_for_row(&mut dest, &mut running, 9_000_001).await;
-    wait_for_copy(&mut dest, &mut running).await;
-    let (code, output) = running.stop("TERM");
-    assert_eq!(code, Some(0), "sync after SIGTERM:\n{output}");
+    let output = last_write_then_stop(&mut source, &mut dest, running).await;
     assert!(output.contains("stopped:"), "{output}");
 
     verify_caught_up(&config, &mut source, &mut dest).await;
@@ -330,7 +359,7 @@ async fn live_sync_into(to: Engine) {
     // the source transaction id the row carries; SIGKILLs at several moments under load
     // leave no (transaction, key) logged twice, and the data verifies.
     if to == Engine::Postgres {
-        exactly_once_across_kills(&config, &mut source, &mut dest, dir.path()).await;
+        exactly_once_across_kills(&PG_PROBE, &config, &mut source, &mut dest, dir.path()).await;
     }
 
     let dropped = support::run_migrator(&config, &["sync", "drop"]);
@@ -357,16 +386,43 @@ async fn live_sync_into(to: Engine) {
     source.close().await;
 }
 
-/// Adds a column the source fills with its transaction id and a trigger on the
-/// destination that logs each row it receives; kills a running sync (SIGKILL) at
-/// several moments while the source is written, restarts it, and checks that no
-/// source transaction's row was applied twice and the data verifies.
-async fn exactly_once_across_kills(config: &Path, source: &mut Db, dest: &mut Db, dir: &Path) {
-    source
-        .execute(
-            "CREATE TABLE applied_probe (id bigint PRIMARY KEY, n integer NOT NULL, xid bigint NOT NULL DEFAULT txid_current())",
+/// How a source engine carries its transaction id into the probe table of
+/// [`exactly_once_across_kills`].
+pub(crate) struct Probe {
+    /// Creates `applied_probe (id, n, xid)` at the source.
+    pub create: &'static str,
+    /// The source statement of write `n` (its own transaction), setting `xid` to the
+    /// source transaction's id.
+    pub write: fn(i64) -> String,
+    /// A count that is non-zero once the source streams the new table (PostgreSQL: the
+    /// publication took it in, which a first run does); `None` when it needs no run.
+    pub ready: Option<&'static str>,
+}
+
+/// PostgreSQL: the transaction id is `txid_current()`.
+const PG_PROBE: Probe = Probe {
+    create: "CREATE TABLE applied_probe (id bigint PRIMARY KEY, n integer NOT NULL, xid bigint NOT NULL DEFAULT txid_current())",
+    write: |n| {
+        format!(
+            "INSERT INTO applied_probe (id, n) VALUES ({}, 0) ON CONFLICT (id) DO UPDATE SET n = applied_probe.n + 1, xid = txid_current();",
+            n % 7
         )
-        .await;
+    },
+    ready: Some("SELECT count(*) FROM pg_publication_tables WHERE tablename = 'applied_probe'"),
+};
+
+/// Adds a column the source fills with its transaction id and a trigger on the
+/// destination (PostgreSQL) that logs each row it receives; kills a running sync
+/// (SIGKILL) at several moments while the source is written, restarts it, and checks
+/// that no source transaction's row was applied twice and the data verifies.
+pub(crate) async fn exactly_once_across_kills(
+    probe: &Probe,
+    config: &Path,
+    source: &mut Db,
+    dest: &mut Db,
+    dir: &Path,
+) {
+    source.execute(probe.create).await;
     dest.execute(
         "CREATE TABLE applied_probe (id bigint PRIMARY KEY, n integer NOT NULL, xid bigint NOT NULL);
          CREATE TABLE applied_log (xid bigint NOT NULL, id bigint NOT NULL, n integer NOT NULL);
@@ -375,32 +431,25 @@ async fn exactly_once_across_kills(config: &Path, source: &mut Db, dest: &mut Db
          CREATE TRIGGER log_applied AFTER INSERT OR UPDATE ON applied_probe FOR EACH ROW EXECUTE FUNCTION log_applied();",
     )
     .await;
-    // A first run adds the new table to the publication; writes before that would not
-    // be published (the source decides per change, as of its commit).
-    let mut running = Running::start(config, &["--no-copy"], dir, 9);
-    let started = Instant::now();
-    while source
-        .count("SELECT count(*) FROM pg_publication_tables WHERE tablename = 'applied_probe'")
-        .await
-        == 0
-    {
-        running.assert_running();
-        assert!(started.elapsed() < CATCH_UP, "{}", running.output());
-        tokio::time::sleep(STEP).await;
+    if let Some(ready) = probe.ready {
+        // A first run adds the new table to the publication; writes before that would
+        // not be published (the source decides per change, as of its commit).
+        let mut running = Running::start(config, &["--no-copy"], dir, 9);
+        let started = Instant::now();
+        while source.count(ready).await == 0 {
+            running.assert_running();
+            assert!(started.elapsed() < CATCH_UP, "{}", running.output());
+            tokio::time::sleep(STEP).await;
+        }
+        let (code, output) = running.stop("TERM");
+        assert_eq!(code, Some(0), "{output}");
     }
-    let (code, output) = running.stop("TERM");
-    assert_eq!(code, Some(0), "{output}");
     let mut n = 0;
     for kill in 0..4 {
         let running = Running::start(config, &["--no-copy"], dir, 10 + kill);
         for _ in 0..25 {
             n += 1;
-            source
-                .execute(&format!(
-                    "INSERT INTO applied_probe (id, n) VALUES ({}, 0) ON CONFLICT (id) DO UPDATE SET n = applied_probe.n + 1, xid = txid_current();",
-                    n % 7
-                ))
-                .await;
+            source.execute(&(probe.write)(n)).await;
         }
         // Kill at a different moment each time: right away, then after some progress.
         tokio::time::sleep(Duration::from_millis(50 * kill as u64)).await;
@@ -463,8 +512,7 @@ async fn sync_postgres_into_sqlite_carries_every_change() {
 
 /// Without `wal_level = logical` nothing is created and the error names the setting, its
 /// value and the fix. The local server is configured for capture (.ci/capture-settings),
-/// so the refusal is shown on a source whose role lacks the REPLICATION attribute, and
-/// on an engine whose capture is not built yet.
+/// so the refusal is shown on a source whose role lacks the REPLICATION attribute.
 #[tokio::test]
 async fn sync_refuses_a_source_that_cannot_stream_before_creating_anything() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -591,34 +639,6 @@ async fn sync_refuses_a_source_that_cannot_stream_before_creating_anything() {
         );
     }
     admin.close().await;
-
-    // A source engine whose capture is not built yet: a clear refusal naming it.
-    let Some(my) = database(
-        Engine::Mysql,
-        "seaway_test_sync_refuse_my",
-        Some("CREATE TABLE t (id int PRIMARY KEY)"),
-        dir.path(),
-    )
-    .await
-    else {
-        return;
-    };
-    std::fs::write(
-        &config,
-        format!(
-            "connections:\n  src: {{ url: \"{}\" }}\n  dst: {{ url: \"{dst}\" }}\nsource: src\ndestination: dst\n",
-            &*my
-        ),
-    )
-    .expect("config");
-    let out = support::run_migrator(&config, &["sync", "status"]);
-    assert!(!out.ok, "{}", out.stdout);
-    assert!(
-        out.stderr
-            .contains("change capture from MySQL/MariaDB is not supported yet"),
-        "{}",
-        out.stderr
-    );
 }
 
 /// Drops a test role (and what it was granted in the database at the URL) when the
@@ -713,35 +733,22 @@ async fn live_sync_from_sqlite_into(to: Engine) {
     };
     let config = project(&src, &dst, dir.path()).await;
 
-    let mut running = Running::start(&config, &["--chunk-size", "250"], dir.path(), 1);
+    let running = Running::start(&config, &["--chunk-size", "250"], dir.path(), 1);
     for round in 0..30 {
         write_sqlite_round(&mut source, round).await;
     }
-    source
-        .execute("INSERT INTO items (id, name) VALUES (9000001, 'end of writes')")
-        .await;
     let mut dest = Db::connect(to, &dst).await;
-    wait_for_row(&mut dest, &mut running, 9_000_001).await;
-    wait_for_copy(&mut dest, &mut running).await;
-    let (code, output) = running.stop("TERM");
-    assert_eq!(code, Some(0), "sync after SIGTERM:\n{output}");
+    last_write_then_stop(&mut source, &mut dest, running).await;
 
     verify_caught_up(&config, &mut source, &mut dest).await;
 
-    let dropped = support::run_migrator(&config, &["sync", "drop"]);
-    assert_ok("sync drop", &dropped);
-    assert!(
-        dropped.stdout.contains("dropped change table"),
-        "{}",
-        dropped.stdout
-    );
-    assert_eq!(
-        source
-            .count("SELECT count(*) FROM sqlite_master WHERE name LIKE 'seaway%'")
-            .await,
-        0,
-        "sync drop left a trigger or the change table"
-    );
+    drop_leaves_nothing(
+        &config,
+        &mut source,
+        "dropped change table",
+        "SELECT count(*) FROM sqlite_master WHERE name LIKE 'seaway%'",
+    )
+    .await;
     dest.close().await;
     source.close().await;
 }
@@ -763,7 +770,7 @@ async fn sync_sqlite_into_sqlite_carries_every_change() {
 
 /// When the source's column is added, relative to the sync.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Added {
+pub(crate) enum Added {
     /// While the stream runs.
     Streaming,
     /// While sync is stopped, after changes the destination does not hold yet: the next
@@ -775,13 +782,31 @@ enum Added {
 /// A column added to a source table is planned and applied to the destination as
 /// `codegen diff` and `migrator apply` would, and its values arrive (rows written before
 /// and after the change); verify is clean. A column then dropped at the source stops
-/// the sync with an error naming it.
-async fn added_column_arrives_in(to: Engine, when: Added) {
+/// the sync with an error naming it. `from` is the source engine (PostgreSQL or
+/// MariaDB).
+pub(crate) async fn added_column_arrives(from: Engine, to: Engine, when: Added) {
     let dir = tempfile::tempdir().expect("tempdir");
+    // The source's table, and how a dropped column is named when sync stops.
+    let (owner, create, dropped) = match from {
+        Engine::Mysql => (
+            "_my",
+            "CREATE TABLE items (id bigint PRIMARY KEY, name varchar(100) NOT NULL); INSERT INTO items SELECT seq, CONCAT('item ', seq) FROM seq_1_to_100;",
+            "DROP COLUMN color",
+        ),
+        Engine::Postgres | Engine::Sqlite => (
+            "",
+            "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL); INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 100) AS i;",
+            "column `color` is gone from the source",
+        ),
+    };
     let Some(src) = database(
-        Engine::Postgres,
-        &format!("seaway_test_sync_evolve_src_{}{}", tag(to), when.tag()),
-        Some("CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL); INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 100) AS i;"),
+        from,
+        &format!(
+            "seaway_test_sync_evolve{owner}_src_{}{}",
+            tag(to),
+            when.tag()
+        ),
+        Some(create),
         dir.path(),
     )
     .await
@@ -790,7 +815,11 @@ async fn added_column_arrives_in(to: Engine, when: Added) {
     };
     let Some(dst) = database(
         to,
-        &format!("seaway_test_sync_evolve_dst_{}{}", tag(to), when.tag()),
+        &format!(
+            "seaway_test_sync_evolve{owner}_dst_{}{}",
+            tag(to),
+            when.tag()
+        ),
         None,
         dir.path(),
     )
@@ -799,7 +828,7 @@ async fn added_column_arrives_in(to: Engine, when: Added) {
         return;
     };
     let config = project(&src, &dst, dir.path()).await;
-    let mut source = Db::connect(Engine::Postgres, &src).await;
+    let mut source = Db::connect(from, &src).await;
     let mut running = Running::start(&config, &[], dir.path(), 1);
     // The change comes while the stream runs: once the copy is done.
     let mut dest = Db::connect(to, &dst).await;
@@ -866,10 +895,7 @@ async fn added_column_arrives_in(to: Engine, when: Added) {
         .await;
     let (code, output) = running.wait_exit();
     assert_eq!(code, Some(2), "{output}");
-    assert!(
-        output.contains("column `color` is gone from the source"),
-        "{output}"
-    );
+    assert!(output.contains(dropped), "{output}");
     assert_ok(
         "sync drop",
         &support::run_migrator(&config, &["sync", "drop"]),
@@ -889,22 +915,22 @@ impl Added {
 
 #[tokio::test]
 async fn sync_applies_a_column_added_at_a_postgres_source_into_postgres() {
-    added_column_arrives_in(Engine::Postgres, Added::Streaming).await;
+    added_column_arrives(Engine::Postgres, Engine::Postgres, Added::Streaming).await;
 }
 
 #[tokio::test]
 async fn sync_applies_a_column_added_at_a_postgres_source_into_sqlite() {
-    added_column_arrives_in(Engine::Sqlite, Added::Streaming).await;
+    added_column_arrives(Engine::Postgres, Engine::Sqlite, Added::Streaming).await;
 }
 
 #[tokio::test]
 async fn sync_applies_a_column_added_while_it_was_stopped_then_replays_older_changes() {
-    added_column_arrives_in(Engine::Postgres, Added::Stopped).await;
+    added_column_arrives(Engine::Postgres, Engine::Postgres, Added::Stopped).await;
 }
 
 /// Whether the tests run as root (CI does): PostgreSQL's server refuses to run as root,
 /// so its programs then run as `postgres`.
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

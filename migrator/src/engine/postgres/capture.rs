@@ -21,6 +21,7 @@ use crate::rows::values::Family;
 use crate::sync::change::{Change, Event, Mark, Op, Position, Selection, Values};
 use crate::sync::error::SyncError;
 use crate::sync::slot::SourceState;
+use crate::sync::source_url;
 use pg_walstream::protocol::{LogicalReplicationMessage, LogicalReplicationParser, TupleData};
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
 use seaway_codegen::config::Connection;
@@ -349,6 +350,8 @@ pub async fn status(
         behind: row.and_then(|r| r.1),
         behind_unit: "bytes of WAL",
         current,
+        kind: "replication slot",
+        note: None,
     })
 }
 
@@ -475,13 +478,8 @@ fn replication_config(
         what: "reading the URL for the replication connection".into(),
         reason,
     };
-    let url =
-        url::Url::parse(conn.url.expose()).map_err(|e| bad(conn.url.scrub(&e.to_string())))?;
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
+    let url = source_url::parse(conn, "replication connection")?;
+    let decode = source_url::decoded;
     let user = match url.username() {
         "" => std::env::var("USER").unwrap_or_else(|_| "postgres".into()),
         u => decode(u),
@@ -728,16 +726,9 @@ impl PgCapture {
     }
 
     /// Maps a relation's columns onto the selection's table, refusing a table whose
-    /// columns changed under the sync.
-    ///
-    /// A selected column the description lacks is one of two things: a column dropped
-    /// at the source (the sync stops, naming it), or one added after the change was
-    /// written, which happens when the stream resumes from before a column that sync
-    /// itself then added to the destination. The source's catalog tells them apart: a
-    /// column it still has was added later.
+    /// columns changed under the sync (`sync::described::positions`).
     async fn relation(&self, described: &Described) -> Result<Relation, SyncError> {
-        let (namespace, name, columns) =
-            (&described.namespace, &described.name, &described.columns);
+        let (namespace, name) = (&described.namespace, &described.name);
         let table = (*namespace == self.schema)
             .then(|| self.selection.index(name))
             .flatten();
@@ -747,32 +738,17 @@ impl PgCapture {
                 columns: Vec::new(),
             });
         };
-        let selected = &self.selection.tables[t];
-        let mut positions = Vec::with_capacity(selected.columns.len());
-        for (i, col) in selected.columns.iter().enumerate() {
-            let position = columns.iter().position(|c| *c == col.name);
-            if position.is_none()
-                && (selected.key.contains(&i) || !self.source_has(name, &col.name).await?)
-            {
-                return Err(SyncError::SchemaChange {
-                    table: name.to_string(),
-                    change: format!("column `{}` is gone from the source", col.name),
-                });
-            }
-            positions.push(position);
-        }
-        if let Some(added) = columns
-            .iter()
-            .find(|c| !self.known[t].iter().any(|k| k == *c))
-        {
-            return Err(SyncError::ColumnAdded {
-                table: name.to_string(),
-                column: (*added).to_string(),
-            });
-        }
+        let columns = crate::sync::described::positions(
+            name,
+            &self.selection.tables[t],
+            &self.known[t],
+            &described.columns,
+            |column| async move { self.source_has(name, &column).await },
+        )
+        .await?;
         Ok(Relation {
             table: Some(t),
-            columns: positions,
+            columns,
         })
     }
 

@@ -194,6 +194,8 @@ pub async fn status(
         behind,
         behind_unit: "changes",
         current,
+        kind: "change table",
+        note: None,
     })
 }
 
