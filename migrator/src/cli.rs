@@ -50,7 +50,9 @@ pub enum Command {
     /// whether the files still match what was applied.
     Status,
     /// Copy the selected tables' rows into the destination: upserts on the primary key,
-    /// keyset pages, resumable after a crash (state in .seaway/state.sqlite).
+    /// keyset pages, resumable after a crash (state in .seaway/state.sqlite). Into a
+    /// table that already holds rows, each chunk is compared first (by checksums, as
+    /// verify does) and only the rows that differ are written.
     Transfer {
         /// Start over instead of resuming an unfinished run.
         #[arg(long)]
@@ -72,6 +74,21 @@ pub enum Command {
         /// What to do with a row the destination refuses.
         #[arg(long, value_enum, default_value_t = seaway_migrator::transfer::OnError::Reject)]
         on_error: seaway_migrator::transfer::OnError,
+        /// Copy every chunk without comparing it first, even into a destination that
+        /// already holds its rows (rows held exactly are still not rewritten).
+        #[arg(long, conflicts_with = "delete_extra")]
+        copy_all: bool,
+        /// Delete destination rows the source does not hold (found while comparing), after
+        /// every table is copied; otherwise they are only counted.
+        #[arg(long)]
+        delete_extra: bool,
+        /// When comparing with checksums computed by the databases (PostgreSQL and
+        /// MySQL/MariaDB, single integer keys): key ranges a differing range is split into.
+        #[arg(long, default_value_t = 8, value_name = "N")]
+        bisection_factor: usize,
+        /// A differing range of at most this many rows is read and diffed row by row.
+        #[arg(long, default_value_t = 256, value_name = "ROWS")]
+        bisection_threshold: usize,
         /// Also write the summary as JSON to this file.
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,

@@ -54,6 +54,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             chunk_size,
             since,
             on_error,
+            copy_all,
+            delete_extra,
+            bisection_factor,
+            bisection_threshold,
             report,
             distributed,
         } => {
@@ -65,6 +69,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 chunk_span: chunk_size.max(1),
                 since,
                 on_error,
+                copy_all,
+                delete_extra,
+                bisection_factor: bisection_factor.max(2),
+                bisection_threshold,
             };
             let mut display = seaway_migrator::progress::Display::new();
             let mut on_event = |event: transfer::Event<'_>| display.event(&event);
@@ -75,11 +83,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             display.finish();
             let summary = summary?;
+            let compared = summary.tables.iter().any(|t| t.comparison != "none");
             println!(
-                "transferred {} rows into `{}` ({}) in {:.2} s ({:.0} rows/s){}{}",
+                "transferred {} rows into `{}` ({}{}{}) in {:.2} s ({:.0} rows/s){}{}",
                 summary.rows,
                 summary.destination,
                 seaway_migrator::progress::written(&summary.written),
+                if compared || summary.deleted > 0 {
+                    format!(", {} deleted", summary.deleted)
+                } else {
+                    String::new()
+                },
+                seaway_migrator::progress::compared(
+                    summary.chunks,
+                    summary.chunks_equal,
+                    summary.extra.saturating_sub(summary.deleted),
+                    compared
+                ),
                 summary.seconds,
                 summary.rows_per_second,
                 if summary.rejected > 0 {
@@ -93,6 +113,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ""
                 },
             );
+            let kept = summary.extra.saturating_sub(summary.deleted);
+            if kept > 0 && !delete_extra {
+                println!(
+                    "{kept} destination rows are not in the source and were kept; `migrator transfer --delete-extra` deletes them"
+                );
+            }
             if let Some(path) = report {
                 write_report(&path, &summary)?;
             }

@@ -91,6 +91,10 @@ impl Display {
                 b.overall.inc(1);
             }
             (Event::TableDone(report), None) => summary_line(report),
+            (Event::Deleted { table, rows }, Some(b)) => {
+                b.multi.suspend(|| deleted_line(table, *rows));
+            }
+            (Event::Deleted { table, rows }, None) => deleted_line(table, *rows),
             (
                 Event::Distributed {
                     job,
@@ -147,12 +151,13 @@ fn summary_line(t: &TableReport) {
     match &t.error {
         Some(e) => eprintln!("{}: FAILED: {e}", t.table),
         None => println!(
-            "{:<24} {:>10} rows {:>6} rejected {:>8.2} s  ({}){}",
+            "{:<24} {:>10} rows {:>6} rejected {:>8.2} s  ({}{}){}",
             t.table,
             t.rows,
             t.rejected,
             t.seconds,
             written(&t.written),
+            compared(t.chunks, t.chunks_equal, t.extra, t.comparison != "none"),
             if t.zero_dates > 0 {
                 format!(" ({} MySQL zero dates written as NULL)", t.zero_dates)
             } else {
@@ -168,4 +173,22 @@ pub fn written(w: &crate::rows::write::Written) -> String {
         "{} inserted, {} updated, {} unchanged",
         w.inserted, w.updated, w.unchanged
     )
+}
+
+/// What compare-first found besides the writes (nothing when it did not run):
+/// `; 9 of 10 chunks equal, 3 extra rows (not in the source)`.
+pub fn compared(chunks: u64, equal: u64, extra: u64, ran: bool) -> String {
+    if !ran {
+        return String::new();
+    }
+    let mut out = format!("; {equal} of {chunks} chunks equal");
+    if extra > 0 {
+        out.push_str(&format!(", {extra} extra rows (not in the source)"));
+    }
+    out
+}
+
+/// A table's extra rows deleted after every table was copied (`--delete-extra`).
+fn deleted_line(table: &str, rows: u64) {
+    println!("{table:<24} {rows:>10} extra rows deleted");
 }

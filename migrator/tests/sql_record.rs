@@ -1,6 +1,7 @@
 //! The SQL each stage sends, recorded for Chinook in all nine engine pairs and compared
 //! with `tests/golden/sql/<source>-to-<destination>.sql`: introspection of both sides,
-//! diff, apply, a first transfer (fast paths), a second one (the upsert path), and verify.
+//! diff, apply, a first transfer (fast paths), a second one (`--copy-all`: the upsert
+//! path), a third (compare-first: checksums, nothing written), and verify.
 //!
 //! Why: moving code between modules (one home per engine, one row layer) must not change
 //! a statement by accident, and no other test would notice a query that still returns
@@ -286,9 +287,17 @@ async fn record_pair(rec: &Arc<Mutex<Recorded>>, src: Engine, dst: Engine, dir: 
         .await
         .expect("transfer");
     stage("transfer (again)");
-    seaway_migrator::transfer::transfer(&config, &opts, &mut |_| {})
+    let copy_all = seaway_migrator::transfer::Options {
+        copy_all: true,
+        ..seaway_migrator::transfer::Options::default()
+    };
+    seaway_migrator::transfer::transfer(&config, &copy_all, &mut |_| {})
         .await
         .expect("second transfer");
+    stage("transfer (compare-first)");
+    seaway_migrator::transfer::transfer(&config, &opts, &mut |_| {})
+        .await
+        .expect("third transfer");
     stage("verify");
     let report = seaway_migrator::verify::verify(
         &config,

@@ -116,17 +116,7 @@ pub async fn ranges(
     if !integer(source.keys) || destination.is_some_and(|d| !integer(d.keys)) {
         return sampled(source, span.await).await;
     }
-    let (s, d) = tokio::join!(min_max(source, Side::Source), async {
-        match destination {
-            Some(d) => min_max(d, Side::Destination).await,
-            None => Ok(None),
-        }
-    });
-    let found: Vec<(i64, i64)> = [s?, d?].into_iter().flatten().collect();
-    let (Some(min), Some(max)) = (
-        found.iter().map(|b| b.0).min(),
-        found.iter().map(|b| b.1).max(),
-    ) else {
+    let Some((min, max)) = bounds(source, destination).await? else {
         return Ok(whole);
     };
     let mut ranges = split(min, max, span.await);
@@ -142,6 +132,27 @@ pub async fn ranges(
             .collect(),
         bounds: Some((min, max)),
     })
+}
+
+/// The smallest and largest integer key of `source` and, if given, `destination` (each
+/// side's own, under the source's filter), over both sides; `None` when neither holds a
+/// row (or the key is not a single column).
+pub async fn bounds(
+    source: Keyed<'_>,
+    destination: Option<Keyed<'_>>,
+) -> Result<Option<(i64, i64)>, ReadError> {
+    let (s, d) = tokio::join!(min_max(source, Side::Source), async {
+        match destination {
+            Some(d) => min_max(d, Side::Destination).await,
+            None => Ok(None),
+        }
+    });
+    let found: Vec<(i64, i64)> = [s?, d?].into_iter().flatten().collect();
+    Ok(found
+        .iter()
+        .map(|b| b.0)
+        .min()
+        .zip(found.iter().map(|b| b.1).max()))
 }
 
 /// Ranges between every `span`-th key in the source's key order, found in one pass over

@@ -235,6 +235,8 @@ pub fn transfer_event(progress: &mut Progress<'_>, event: transfer::Event<'_>) {
             row.error = report.error.clone();
             row.source_table = Some(report.source_table.clone());
         }),
+        // Jobs never pass --delete-extra, so nothing is deleted after the tables.
+        transfer::Event::Deleted { .. } => {}
     }
 }
 

@@ -5,9 +5,11 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
+use super::compare::Start;
 use super::state::Chunk;
 use super::{Event, Job, OnError, Progress, TableSpec, TransferError};
 use crate::rows::plan::Target;
+use crate::rows::range::KeyRange;
 use crate::rows::values::{self, Family};
 use crate::rows::write::{WriteError, Written};
 use crate::rows::{apply_mask, read, source};
@@ -15,43 +17,93 @@ use seaway_codegen::config::ZeroDates;
 use seaway_codegen::model::Column;
 
 impl Job<'_> {
-    /// Copies one chunk: whole through a fast path when its range is empty in the
-    /// destination, otherwise page by page.
+    /// Copies one chunk: compared first where the destination already holds its key range
+    /// (`compare.rs`); whole through a fast path when that range is empty; otherwise page
+    /// by page.
     pub(super) async fn chunk(
         &self,
         spec: &TableSpec<'_>,
         chunk: &Chunk,
         progress: &Progress<'_, '_>,
     ) -> Result<(), TransferError> {
-        let TableSpec {
-            name,
-            src_cols,
-            targets,
-            ..
-        } = *spec;
-        let d = self.source_schema.dialect;
-        let dated = dated_columns(d, src_cols);
-        let fresh = self.range_is_fresh(spec, chunk).await;
+        let fresh = match spec.compare {
+            Some(comparing) => match self.compare_range(spec, chunk).await {
+                Start::Compare(range) => {
+                    return self
+                        .compare_chunk(spec, comparing, chunk, range, progress)
+                        .await;
+                }
+                Start::Fresh => true,
+                Start::Pages => false,
+            },
+            None => self.range_is_fresh(spec, chunk).await,
+        };
         if fresh
             && (self.stream_chunk(spec, chunk, progress).await?
                 || self.pipe_chunk(spec, chunk, progress).await?)
         {
             return Ok(());
         }
+        self.pages(
+            spec,
+            chunk,
+            &chunk.range,
+            chunk.last_key.as_deref(),
+            fresh,
+            progress,
+        )
+        .await?;
+        self.state
+            .chunk_done(chunk)
+            .await
+            .map_err(|e| self.state_error(e))
+    }
+
+    /// Copies `range` of a chunk (the whole chunk, or a piece compare-first found empty in
+    /// the destination) page by page from after `after`, recording the chunk's last key
+    /// after every page. `fresh`: the destination holds none of it, so pages go in as
+    /// plain inserts first.
+    pub(super) async fn pages(
+        &self,
+        spec: &TableSpec<'_>,
+        chunk: &Chunk,
+        range: &KeyRange,
+        after: Option<&[String]>,
+        fresh: bool,
+        progress: &Progress<'_, '_>,
+    ) -> Result<(), TransferError> {
+        let TableSpec {
+            name,
+            src_cols,
+            targets,
+            masks,
+            ..
+        } = *spec;
         // One page of read-ahead: page n+1 is read while page n is written, so the source
         // and the destination work at the same time instead of in turn (memory: two pages
         // per chunk in flight).
-        let mut rows = self
-            .read_page(spec, chunk, chunk.last_key.as_deref())
-            .await?;
+        let mut rows = self.read_page(spec, range, after).await?;
+        let width = src_cols.len();
         while !rows.is_empty() {
             let full = rows.len() == self.opts.page_size;
-            let Page {
-                data,
-                keys,
-                last_key,
-                zero_refused,
-            } = self.page(spec, &dated, rows, progress)?;
+            // The page's last key, even when its row is refused below.
+            let last_key: Vec<String> = rows
+                .last()
+                .map(|r| {
+                    r[width..]
+                        .iter()
+                        .map(|v| v.clone().unwrap_or_default())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let page = rows.into_iter().map(|mut row| {
+                let key: Vec<Option<String>> = row.split_off(width);
+                for (value, mask) in row.iter_mut().zip(masks) {
+                    apply_mask(value, *mask, self.config);
+                }
+                (key, row)
+            });
+            let (data, keys, zero_refused) = self.screen(spec, page, progress)?;
             let write = async {
                 // Into a range that was empty, a plain insert first; any refusal (a row
                 // the destination rejects, a key someone else wrote meanwhile) falls back
@@ -85,7 +137,7 @@ impl Job<'_> {
             };
             let ahead = async {
                 if full {
-                    self.read_page(spec, chunk, Some(&last_key)).await
+                    self.read_page(spec, range, Some(&last_key)).await
                 } else {
                     Ok(Vec::new())
                 }
@@ -94,72 +146,47 @@ impl Job<'_> {
             written?;
             rows = next?;
         }
-        self.state
-            .chunk_done(chunk)
-            .await
-            .map_err(|e| self.state_error(e))
+        Ok(())
     }
 
-    /// A page read from the source made ready to write: each row split from its key,
-    /// masked, and its zero dates dealt with (a refused row goes to the reject file
-    /// here).
-    pub(super) fn page(
+    /// Rows (each with its key) ready to write: MySQL zero dates made NULL, or the row
+    /// rejected (`zero_dates`). Returns the rows, their keys, and how many were refused.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn screen(
         &self,
         spec: &TableSpec<'_>,
-        dated: &[usize],
-        rows: source::Rows,
+        rows: impl Iterator<Item = (Vec<Option<String>>, Vec<Option<String>>)>,
         progress: &Progress<'_, '_>,
-    ) -> Result<Page, TransferError> {
-        let width = spec.src_cols.len();
-        let mut data = Vec::with_capacity(rows.len());
-        let mut keys = Vec::with_capacity(rows.len());
-        let mut zero_refused = 0;
-        // The page's last key, even when its row is refused below.
-        let last_key: Vec<String> = rows
-            .last()
-            .map(|r| {
-                r[width..]
-                    .iter()
-                    .map(|v| v.clone().unwrap_or_default())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for mut row in rows {
-            let key: Vec<Option<String>> = row.split_off(width);
-            for (value, mask) in row.iter_mut().zip(spec.masks) {
-                apply_mask(value, *mask, self.config);
-            }
-            if let Some(reason) = self.zero_dates(spec.src_cols, dated, &mut row, progress) {
+    ) -> Result<(Vec<Vec<Option<String>>>, Vec<Vec<Option<String>>>, usize), TransferError> {
+        let dated = dated_columns(self.source_schema.dialect, spec.src_cols);
+        let (mut data, mut keys, mut refused) = (Vec::new(), Vec::new(), 0);
+        for (key, mut row) in rows {
+            if let Some(reason) = self.zero_dates(spec.src_cols, &dated, &mut row, progress) {
                 self.reject(spec.name, &key, &reason)?;
-                zero_refused += 1;
+                refused += 1;
                 continue;
             }
             data.push(row);
             keys.push(key);
         }
-        Ok(Page {
-            data,
-            keys,
-            last_key,
-            zero_refused,
-        })
+        Ok((data, keys, refused))
     }
 
-    /// Reads the chunk's page after `last` (from its start when `None`): rows of
+    /// Reads the page of `range` after `last` (from its start when `None`): rows of
     /// canonical text, each followed by its key columns.
     pub(super) async fn read_page(
         &self,
         spec: &TableSpec<'_>,
-        chunk: &Chunk,
+        range: &KeyRange,
         last: Option<&[String]>,
     ) -> Result<source::Rows, TransferError> {
-        let (lo_key, hi_key) = chunk.range.keys();
+        let (lo_key, hi_key) = range.keys();
         let page = read::Page {
             table: spec.source_table,
             columns: spec.src_cols,
             keys: spec.key_cols,
             after: last.is_some(),
-            range: chunk.range.ints(),
+            range: range.ints(),
             key_range: (lo_key.is_some(), hi_key.is_some()),
             filter: spec.filter,
             limit: self.opts.page_size,
@@ -255,18 +282,6 @@ impl Job<'_> {
         }
         Ok((written, refused))
     }
-}
-
-/// A page ready to write (`Job::page`).
-pub(super) struct Page {
-    /// Rows after masks, in the targets' order.
-    pub data: Vec<Vec<Option<String>>>,
-    /// Each row's key, as read (for the reject file).
-    pub keys: Vec<Vec<Option<String>>>,
-    /// The page's last key, where the next page starts.
-    pub last_key: Vec<String>,
-    /// Rows refused for their zero dates (already in the reject file).
-    pub zero_refused: usize,
 }
 
 /// The date and date-time columns among `cols` that may hold zero dates (an engine's

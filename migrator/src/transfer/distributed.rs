@@ -94,6 +94,7 @@ pub async fn plan_and_wait(
             store: store.clone(),
             source,
         })?;
+    let reader = tokio::sync::OnceCell::new();
     let job = Job {
         config,
         opts,
@@ -104,6 +105,10 @@ pub async fn plan_and_wait(
         state: &state,
         store: store.clone(),
         rejects_dir: PathBuf::new(),
+        dest_conn,
+        reader: &reader,
+        by_value: tokio::sync::OnceCell::new(),
+        compare_opts: super::compare::options(opts),
     };
     let order = load_order(&prepared.desired.schema);
     let mut chunks = Vec::new();
@@ -217,6 +222,13 @@ pub async fn plan_and_wait(
             written: Written::default(),
             rejected: held.rejected,
             zero_dates: 0,
+            // Workers write every page through the fence; nothing is compared first.
+            comparison: "none",
+            chunks: chunks.iter().filter(|c| c.table == plan.name).count() as u64,
+            chunks_equal: 0,
+            rows_read: 0,
+            extra: 0,
+            deleted: 0,
             seconds: started.elapsed().as_secs_f64(),
             error: None,
         };
@@ -239,6 +251,11 @@ pub async fn plan_and_wait(
         written: Written::default(),
         rejected: tables.iter().map(|t| t.rejected).sum(),
         zero_dates: 0,
+        chunks: tables.iter().map(|t| t.chunks).sum(),
+        chunks_equal: 0,
+        rows_read: 0,
+        extra: 0,
+        deleted: 0,
         rows_per_second: if seconds > 0.0 {
             rows as f64 / seconds
         } else {
@@ -262,8 +279,12 @@ pub struct Session {
     source: Source,
     writer: Writer,
     dest_read: Source,
+    /// `Job`'s lazily opened destination reader (compare-first; unused by workers).
+    reader: tokio::sync::OnceCell<Source>,
     state: State,
     fence: Fence,
+    /// The destination's connection, from the worker's config.
+    dest_conn: seaway_codegen::config::Connection,
     /// The destination's engine.
     dialect: seaway_codegen::model::Dialect,
     store: String,
@@ -346,9 +367,11 @@ impl Session {
             source,
             writer,
             dest_read,
+            reader: tokio::sync::OnceCell::new(),
             state,
             fence,
             dialect: dest_conn.url.dialect(),
+            dest_conn,
             store,
             rejects_dir,
         })
@@ -372,6 +395,10 @@ impl Session {
             state: &self.state,
             store: self.store.clone(),
             rejects_dir: self.rejects_dir.clone(),
+            dest_conn: &self.dest_conn,
+            reader: &self.reader,
+            by_value: tokio::sync::OnceCell::new(),
+            compare_opts: super::compare::options(&self.opts),
         };
         let name = lease.table.as_str();
         let plan = plan::TablePlan::new(name, &self.desired, &self.source_schema, &self.config)
@@ -405,12 +432,16 @@ impl Session {
             targets: &plan.targets,
             masks: &plan.masks,
             filter: plan.filter.as_deref(),
+            compare: None,
         };
         let progress = Progress {
             rows: Cell::new(held.rows),
             written: Cell::new(Written::default()),
             rejected: Cell::new(held.rejected),
             zero_dates: Cell::new(0),
+            chunks_equal: Cell::new(0),
+            rows_read: Cell::new(0),
+            extra: Cell::new(0),
             events: RefCell::new(on_event),
         };
         let guard = Guard {

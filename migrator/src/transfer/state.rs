@@ -21,10 +21,13 @@ pub struct Chunk {
     /// Rows of this chunk refused by the destination so far (kept so a resumed run still
     /// reports them).
     pub rejected: i64,
+    /// Extra destination rows (keys the source does not hold) compare-first found in
+    /// this chunk so far.
+    pub extra: i64,
     pub done: bool,
 }
 
-/// A `chunks` row: idx, lo, hi, last_key, rows, done, rejected, lo_key, hi_key.
+/// A `chunks` row: idx, lo, hi, last_key, rows, done, rejected, lo_key, hi_key, extra.
 #[derive(sqlx::FromRow)]
 struct ChunkRow(
     i64,
@@ -36,7 +39,27 @@ struct ChunkRow(
     i64,
     Option<String>,
     Option<String>,
+    i64,
 );
+
+/// What a compare-first step adds to its chunk: rows the destination now holds from it,
+/// rows refused, and extra destination rows found.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tally {
+    pub rows: u64,
+    pub rejected: u64,
+    pub extra: u64,
+}
+
+/// Extra destination rows found by compare-first with `--delete-extra`, kept in the
+/// store until they are deleted after every table is copied (children before parents,
+/// so foreign keys never refuse): a range of a single integer key the source holds no
+/// row of, or one row's key (the destination's canonical text, in key order).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Extra {
+    Range { lo: Option<i64>, hi: Option<i64> },
+    Key(Vec<Option<String>>),
+}
 
 /// The database behind the state (and behind `migrator serve`'s jobs, which live in the
 /// same store).
@@ -64,17 +87,20 @@ struct Names {
     runs: &'static str,
     chunks: &'static str,
     watermarks: &'static str,
+    extras: &'static str,
 }
 
 const SQLITE_NAMES: Names = Names {
     runs: "runs",
     chunks: "chunks",
     watermarks: "watermarks",
+    extras: "extras",
 };
 const POSTGRES_NAMES: Names = Names {
     runs: "seaway_transfer_runs",
     chunks: "seaway_transfer_chunks",
     watermarks: "seaway_transfer_watermarks",
+    extras: "seaway_transfer_extras",
 };
 
 #[derive(Debug)]
@@ -111,7 +137,7 @@ impl State {
                  started_at TEXT NOT NULL, finished_at TEXT);
              CREATE TABLE IF NOT EXISTS chunks (run INTEGER NOT NULL, tbl TEXT NOT NULL, idx INTEGER NOT NULL,
                  lo INTEGER, hi INTEGER, last_key TEXT, rows INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0, rejected INTEGER NOT NULL DEFAULT 0,
-                 PRIMARY KEY (run, tbl, idx));",
+                 extra INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (run, tbl, idx));",
         )
         .execute(&pool)
         .await?;
@@ -133,12 +159,17 @@ impl State {
                  started_at TEXT NOT NULL, finished_at TEXT);
              CREATE TABLE IF NOT EXISTS {chunks} (run BIGINT NOT NULL, tbl TEXT NOT NULL, idx BIGINT NOT NULL,
                  lo BIGINT, hi BIGINT, last_key TEXT, rows BIGINT NOT NULL DEFAULT 0, done BIGINT NOT NULL DEFAULT 0,
-                 rejected BIGINT NOT NULL DEFAULT 0, lo_key TEXT, hi_key TEXT, PRIMARY KEY (run, tbl, idx));
+                 rejected BIGINT NOT NULL DEFAULT 0, lo_key TEXT, hi_key TEXT, extra BIGINT NOT NULL DEFAULT 0,
+                 PRIMARY KEY (run, tbl, idx));
+             ALTER TABLE {chunks} ADD COLUMN IF NOT EXISTS extra BIGINT NOT NULL DEFAULT 0;
              CREATE TABLE IF NOT EXISTS {marks} (source TEXT NOT NULL, destination TEXT NOT NULL, tbl TEXT NOT NULL,
-                 mark TEXT NOT NULL, PRIMARY KEY (source, destination, tbl));",
+                 mark TEXT NOT NULL, PRIMARY KEY (source, destination, tbl));
+             CREATE TABLE IF NOT EXISTS {extras} (run BIGINT NOT NULL, tbl TEXT NOT NULL, what TEXT NOT NULL,
+                 PRIMARY KEY (run, tbl, what));",
             runs = n.runs,
             chunks = n.chunks,
             marks = n.watermarks,
+            extras = n.extras,
         )))
         .execute(&pool)
         .await?;
@@ -239,7 +270,7 @@ impl State {
     /// The table's chunks in this run, or `None` if not planned yet.
     pub async fn chunks(&self, table: &str) -> Result<Option<Vec<Chunk>>, sqlx::Error> {
         let sql = self.sql(&format!(
-            "SELECT idx, lo, hi, last_key, rows, done, rejected, lo_key, hi_key FROM {} WHERE run = ? AND tbl = ? ORDER BY idx",
+            "SELECT idx, lo, hi, last_key, rows, done, rejected, lo_key, hi_key, extra FROM {} WHERE run = ? AND tbl = ? ORDER BY idx",
             self.names().chunks
         ));
         let rows: Vec<ChunkRow> = on_store!(&self.store, pool => {
@@ -251,9 +282,21 @@ impl State {
         Ok(Some(
             rows.into_iter()
                 .map(
-                    |ChunkRow(index, lo, hi, last_key, rows, done, rejected, lo_key, hi_key)| {
+                    |ChunkRow(
+                        index,
+                        lo,
+                        hi,
+                        last_key,
+                        rows,
+                        done,
+                        rejected,
+                        lo_key,
+                        hi_key,
+                        extra,
+                    )| {
                         Chunk {
                             rejected,
+                            extra,
                             table: table.to_string(),
                             index,
                             range: KeyRange::from_parts(
@@ -341,6 +384,97 @@ impl State {
                 .await
                 .map(drop)
         })
+    }
+
+    /// Records a compare-first step of a chunk: what it adds, the last key it covers
+    /// (`None`: unchanged) and, at the chunk's end, done.
+    pub async fn compared(
+        &self,
+        chunk: &Chunk,
+        last_key: Option<&[String]>,
+        tally: Tally,
+        done: bool,
+    ) -> Result<(), sqlx::Error> {
+        let sql = self.sql(&format!(
+            "UPDATE {} SET last_key = COALESCE(?, last_key), rows = rows + ?, rejected = rejected + ?, extra = extra + ?, done = ? WHERE run = ? AND tbl = ? AND idx = ?",
+            self.names().chunks
+        ));
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        on_store!(&self.store, pool => {
+            sqlx::query(sql)
+                .bind(last_key.map(|k| serde_json::to_string(k).unwrap_or_default()))
+                .bind(n(tally.rows))
+                .bind(n(tally.rejected))
+                .bind(n(tally.extra))
+                .bind(i64::from(done))
+                .bind(self.run)
+                .bind(&chunk.table)
+                .bind(chunk.index)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+    }
+
+    /// Keeps extra rows to delete once every table is copied (`--delete-extra`); a row or
+    /// range recorded twice (a resumed chunk finds it again) is kept once.
+    pub async fn record_extras(&self, table: &str, extras: &[Extra]) -> Result<(), sqlx::Error> {
+        if extras.is_empty() {
+            return Ok(());
+        }
+        let statement = format!(
+            "INSERT INTO {} (run, tbl, what) VALUES (?, ?, ?) ON CONFLICT (run, tbl, what) DO NOTHING",
+            self.names().extras
+        );
+        on_store!(&self.store, pool => {
+            let mut tx = pool.begin().await?;
+            for extra in extras {
+                sqlx::query(self.sql(&statement))
+                    .bind(self.run)
+                    .bind(table)
+                    .bind(serde_json::to_string(extra).unwrap_or_default())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?
+        });
+        Ok(())
+    }
+
+    /// The extra rows recorded for `table` in this run and not deleted yet.
+    pub async fn extras(&self, table: &str) -> Result<Vec<Extra>, sqlx::Error> {
+        let sql = self.sql(&format!(
+            "SELECT what FROM {} WHERE run = ? AND tbl = ? ORDER BY what",
+            self.names().extras
+        ));
+        let rows: Vec<String> = on_store!(&self.store, pool => {
+            sqlx::query_scalar(sql).bind(self.run).bind(table).fetch_all(pool).await?
+        });
+        Ok(rows
+            .iter()
+            .filter_map(|w| serde_json::from_str(w).ok())
+            .collect())
+    }
+
+    /// Forgets extra rows once the destination has deleted them.
+    pub async fn forget_extras(&self, table: &str, extras: &[Extra]) -> Result<(), sqlx::Error> {
+        let statement = format!(
+            "DELETE FROM {} WHERE run = ? AND tbl = ? AND what = ?",
+            self.names().extras
+        );
+        on_store!(&self.store, pool => {
+            let mut tx = pool.begin().await?;
+            for extra in extras {
+                sqlx::query(self.sql(&statement))
+                    .bind(self.run)
+                    .bind(table)
+                    .bind(serde_json::to_string(extra).unwrap_or_default())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?
+        });
+        Ok(())
     }
 
     pub async fn chunk_done(&self, chunk: &Chunk) -> Result<(), sqlx::Error> {
@@ -458,7 +592,9 @@ pub(crate) fn numbered(statement: &str) -> String {
 async fn upgrade(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS watermarks (source TEXT NOT NULL, destination TEXT NOT NULL, tbl TEXT NOT NULL,
-             mark TEXT NOT NULL, PRIMARY KEY (source, destination, tbl))",
+             mark TEXT NOT NULL, PRIMARY KEY (source, destination, tbl));
+         CREATE TABLE IF NOT EXISTS extras (run INTEGER NOT NULL, tbl TEXT NOT NULL, what TEXT NOT NULL,
+             PRIMARY KEY (run, tbl, what))",
     )
     .execute(pool)
     .await?;
@@ -472,6 +608,10 @@ async fn upgrade(pool: &SqlitePool) -> Result<(), sqlx::Error> {
         ),
         ("lo_key", "ALTER TABLE chunks ADD COLUMN lo_key TEXT"),
         ("hi_key", "ALTER TABLE chunks ADD COLUMN hi_key TEXT"),
+        (
+            "extra",
+            "ALTER TABLE chunks ADD COLUMN extra INTEGER NOT NULL DEFAULT 0",
+        ),
     ] {
         if !columns.iter().any(|c| c == column) {
             sqlx::raw_sql(ddl).execute(pool).await?;

@@ -58,37 +58,89 @@ pub fn split(range: Range, bounds: (i64, i64), factor: usize) -> Vec<Range> {
     out
 }
 
+/// What narrowing found a range to be (`Job::narrow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaf {
+    /// Both sides' checksums agree: `rows` rows on each side, nothing to read.
+    Equal { range: Range, rows: u64 },
+    /// Checksums differ in a range of at most the threshold (or of one key): its rows
+    /// are read and diffed.
+    Differs { range: Range },
+    /// Only when asked for one-sided ranges (transfer): the destination holds none of
+    /// the `rows` source rows of the range, so they are copied without being read twice.
+    Fresh { range: Range, rows: u64 },
+    /// Only when asked for one-sided ranges: the source holds none of the destination's
+    /// `rows` rows of the range; every one of them is extra.
+    Extra { range: Range, rows: u64 },
+}
+
+/// A range narrowed by checksums: its leaves in key order, and the checksum comparisons
+/// it took (one per range whose two sides' checksums were compared).
+#[derive(Debug, Default)]
+pub struct Narrowed {
+    pub leaves: Vec<Leaf>,
+    pub segments: u64,
+}
+
+impl Narrowed {
+    fn one(leaf: Leaf, segments: u64) -> Narrowed {
+        Narrowed {
+            leaves: vec![leaf],
+            segments,
+        }
+    }
+}
+
 impl Job<'_> {
-    /// Checks `range` by checksums, bisecting where they differ; returns the rows
-    /// counted and the differences of the ranges that were read.
+    /// Checks `range` by checksums, bisecting where they differ, and returns its leaves
+    /// in key order: ranges proven equal, and ranges small enough to be read and diffed.
+    /// No row is read here. With `one_sided` (transfer's compare-first), a range that
+    /// one side does not hold at all is a leaf of its own, whatever its size: it is
+    /// copied or deleted as a whole instead of split further.
     ///
     /// With a raw plan (every column as read, `SqlPlan::raw`), a range whose raw sums
     /// differ is split on raw sums alone while it is above the threshold, so the
     /// client columns are read only near a difference; at the threshold, the exact
     /// checksums decide, as without a raw plan.
-    pub(super) fn bisect<'s>(
+    pub(super) fn narrow<'s>(
         &'s self,
         work: &'s Work,
         sql: &'s SqlPlan,
         range: Range,
-    ) -> BoxFuture<'s, Result<ChunkResult, VerifyError>> {
+        one_sided: bool,
+    ) -> BoxFuture<'s, Result<Narrowed, VerifyError>> {
         async move {
             use std::sync::atomic::Ordering;
             let raw = sql
                 .raw
                 .as_ref()
                 .filter(|_| sql.raw_misses.load(Ordering::Relaxed) < RAW_MISSES);
+            let mut segments = 0;
             if let Some((src, dst)) = raw {
                 let (s, d) = tokio::join!(
                     self.aggregate(Side::Source, work, src, range),
                     self.aggregate(Side::Destination, work, dst, range)
                 );
                 let (s, d) = (s?, d?);
+                segments += 1;
                 if s == d {
-                    return Ok(ChunkResult::equal(&s, &d));
+                    return Ok(Narrowed::one(
+                        Leaf::Equal {
+                            range,
+                            rows: s.rows,
+                        },
+                        segments,
+                    ));
                 }
-                if let Some(result) = self.split_and_check(work, sql, range, &s, &d).await? {
-                    return Ok(result);
+                if let Some(leaf) = lopsided(range, &s, &d).filter(|_| one_sided) {
+                    return Ok(Narrowed::one(leaf, segments));
+                }
+                if let Some(mut parts) = self
+                    .split_and_narrow(work, sql, range, (&s, &d), one_sided)
+                    .await?
+                {
+                    parts.segments += segments;
+                    return Ok(parts);
                 }
             }
             let (s, d) = tokio::join!(
@@ -96,43 +148,49 @@ impl Job<'_> {
                 self.summary(Side::Destination, work, sql, range)
             );
             let (s, d) = (s?, d?);
+            segments += 1;
             if s == d {
                 if raw.is_some() {
                     sql.raw_misses.fetch_add(1, Ordering::Relaxed);
                 }
-                return Ok(ChunkResult::equal(&s, &d));
+                return Ok(Narrowed::one(
+                    Leaf::Equal {
+                        range,
+                        rows: s.rows,
+                    },
+                    segments,
+                ));
             }
-            let mut result = match self.split_and_check(work, sql, range, &s, &d).await? {
-                Some(result) => result,
-                None => {
-                    self.diff_rows(
-                        work,
-                        &KeyRange::Ints {
-                            lo: range.0,
-                            hi: range.1,
-                        },
-                    )
+            if let Some(leaf) = lopsided(range, &s, &d).filter(|_| one_sided) {
+                return Ok(Narrowed::one(leaf, segments));
+            }
+            Ok(
+                match self
+                    .split_and_narrow(work, sql, range, (&s, &d), one_sided)
                     .await?
-                }
-            };
-            result.segments += 1;
-            result.differing = true;
-            Ok(result)
+                {
+                    Some(mut parts) => {
+                        parts.segments += segments;
+                        parts
+                    }
+                    None => Narrowed::one(Leaf::Differs { range }, segments),
+                },
+            )
         }
         .boxed()
     }
 
-    /// When `range` holds more than the bisection threshold and more than one key, checks
-    /// its parts and merges their results (one
-    /// segment more); `None` when it is to be read instead.
-    async fn split_and_check(
+    /// When `range` holds more than the bisection threshold and more than one key,
+    /// narrows its parts (at most `--workers` at once) and joins their leaves in key
+    /// order; `None` when it is to be read instead.
+    async fn split_and_narrow(
         &self,
         work: &Work,
         sql: &SqlPlan,
         range: Range,
-        s: &Summary,
-        d: &Summary,
-    ) -> Result<Option<ChunkResult>, VerifyError> {
+        (s, d): (&Summary, &Summary),
+        one_sided: bool,
+    ) -> Result<Option<Narrowed>, VerifyError> {
         if s.rows.max(d.rows) <= self.opts.bisection_threshold as u64 {
             return Ok(None);
         }
@@ -140,16 +198,52 @@ impl Job<'_> {
         if parts.is_empty() {
             return Ok(None);
         }
-        let parts: Vec<ChunkResult> = stream::iter(parts)
-            .map(|part| self.bisect(work, sql, part))
-            .buffer_unordered(self.opts.workers.max(1))
+        let parts: Vec<Narrowed> = stream::iter(parts)
+            .map(|part| self.narrow(work, sql, part, one_sided))
+            .buffered(self.opts.workers.max(1))
             .try_collect()
             .await?;
-        let mut result = parts
-            .into_iter()
-            .fold(ChunkResult::default(), ChunkResult::merge);
-        result.segments += 1;
-        Ok(Some(result))
+        Ok(Some(parts.into_iter().fold(
+            Narrowed::default(),
+            |mut all, part| {
+                all.leaves.extend(part.leaves);
+                all.segments += part.segments;
+                all
+            },
+        )))
+    }
+
+    /// Checks `range` by checksums and bisection (`narrow`), then reads and diffs the
+    /// leaves that differ; returns the rows counted and the differences found.
+    pub(super) async fn bisect(
+        &self,
+        work: &Work,
+        sql: &SqlPlan,
+        range: Range,
+    ) -> Result<ChunkResult, VerifyError> {
+        let narrowed = self.narrow(work, sql, range, false).await?;
+        let mut equal = ChunkResult {
+            segments: narrowed.segments,
+            ..ChunkResult::default()
+        };
+        let mut differing = Vec::new();
+        for leaf in narrowed.leaves {
+            match leaf {
+                Leaf::Equal { rows, .. } => {
+                    equal.source_rows += rows;
+                    equal.destination_rows += rows;
+                }
+                Leaf::Differs { range } | Leaf::Fresh { range, .. } | Leaf::Extra { range, .. } => {
+                    differing.push(range)
+                }
+            }
+        }
+        equal.differing = !differing.is_empty();
+        stream::iter(differing)
+            .map(|(lo, hi)| async move { self.diff_rows(work, &KeyRange::Ints { lo, hi }).await })
+            .buffer_unordered(self.opts.workers.max(1))
+            .try_fold(equal, |all, part| async move { Ok(all.merge(part)) })
+            .await
     }
 
     /// The side's table and the `WHERE` clause of `range` (and the source's filter).
@@ -307,6 +401,17 @@ impl Job<'_> {
             reason: e.to_string(),
         })?;
         Ok(summary)
+    }
+}
+
+/// A range one side does not hold at all (and the other does): `Fresh` when the
+/// destination is empty there, `Extra` when the source is.
+fn lopsided(range: Range, s: &Summary, d: &Summary) -> Option<Leaf> {
+    match (s.rows, d.rows) {
+        (0, 0) => None,
+        (rows, 0) => Some(Leaf::Fresh { range, rows }),
+        (0, rows) => Some(Leaf::Extra { range, rows }),
+        _ => None,
     }
 }
 

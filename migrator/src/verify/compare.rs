@@ -31,6 +31,18 @@ impl Job<'_> {
         work: &Work,
         chunk: &KeyRange,
     ) -> Result<ChunkResult, VerifyError> {
+        let mut result = self.compare_rows(work, chunk).await?;
+        self.resend(work, &mut result).await?;
+        Ok(result)
+    }
+
+    /// `diff_rows` without the repair: the rows to re-send stay in the result
+    /// (transfer's compare-first writes them itself).
+    pub(super) async fn compare_rows(
+        &self,
+        work: &Work,
+        chunk: &KeyRange,
+    ) -> Result<ChunkResult, VerifyError> {
         let (src, dst) = tokio::join!(
             self.read(Side::Source, work, chunk),
             self.read(Side::Destination, work, chunk)
@@ -59,7 +71,7 @@ impl Job<'_> {
                 None => missing.push(s),
                 Some(d) if d.hash != s.hash => {
                     result.differences.push(self.changed(work, &s, &d));
-                    result.resend.push(s.values);
+                    result.resend.push(s);
                 }
                 Some(_) => {}
             }
@@ -70,7 +82,6 @@ impl Job<'_> {
         } else {
             self.one_sided(&mut result, missing, extra);
         }
-        self.resend(work, &mut result).await?;
         Ok(result)
     }
 
@@ -85,11 +96,11 @@ impl Job<'_> {
         for s in missing {
             result.differences.push(Difference {
                 kind: Kind::Missing,
-                key: s.key,
+                key: s.key.clone(),
                 columns: Vec::new(),
                 values: None,
             });
-            result.resend.push(s.values);
+            result.resend.push(s);
         }
         extra.sort_by(|a, b| key_order(&a.key, &b.key));
         for d in extra {
@@ -152,7 +163,7 @@ impl Job<'_> {
                 None => alone.push(s),
                 Some(d) if d.hash != s.hash => {
                     result.differences.push(self.changed(work, &s, &d));
-                    result.resend.push(s.values);
+                    result.resend.push(s);
                 }
                 Some(_) => {}
             }

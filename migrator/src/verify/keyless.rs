@@ -89,7 +89,7 @@ impl Job<'_> {
                 "extra rows of a table without a key are reported, not deleted: no key names them"
             );
         }
-        result.resend = missing.into_iter().map(|r| r.values).collect();
+        result.resend = missing;
         self.resend(work, &mut result).await?;
         Ok(result)
     }

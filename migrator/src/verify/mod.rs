@@ -13,6 +13,7 @@ mod bisect;
 pub mod canon;
 mod chunks;
 mod compare;
+pub mod compare_first;
 pub mod continuous;
 mod keyless;
 mod repair;
@@ -212,7 +213,7 @@ pub async fn verify(
 
 /// Whether `db` is PostgreSQL 14 or later (`hash_record_extended`); anything else, or
 /// a server that does not say, is not.
-async fn pg_by_value(db: &Source) -> bool {
+pub(super) async fn pg_by_value(db: &Source) -> bool {
     if db.postgres().is_none() {
         return false;
     }
@@ -272,8 +273,9 @@ struct ChunkResult {
     destination_rows: u64,
     differing: bool,
     differences: Vec<Difference>,
-    /// Source rows (masked canonical text) to re-send, and extra rows' destination keys.
-    resend: Vec<Vec<Option<String>>>,
+    /// Source rows (values as masked canonical text) to re-send, and extra rows'
+    /// destination keys.
+    resend: Vec<Row>,
     extra_keys: Vec<Vec<Option<String>>>,
     /// Checksum comparisons made (SQL checksums), and rows read to be diffed.
     segments: u64,
@@ -284,16 +286,6 @@ struct ChunkResult {
 }
 
 impl ChunkResult {
-    /// A range both sides' checksums prove equal: one segment, no row read.
-    fn equal(s: &sql_plan::Summary, d: &sql_plan::Summary) -> ChunkResult {
-        ChunkResult {
-            source_rows: s.rows,
-            destination_rows: d.rows,
-            segments: 1,
-            ..ChunkResult::default()
-        }
-    }
-
     /// Two disjoint ranges' results as one.
     fn merge(mut self, other: ChunkResult) -> ChunkResult {
         self.source_rows += other.source_rows;
@@ -329,32 +321,7 @@ impl Job<'_> {
                 return Ok((report, None));
             }
         };
-        let dest_table = &desired.schema.tables[name];
-        let dest_cols: Vec<Column> = plan
-            .targets
-            .iter()
-            .filter_map(|t| dest_table.column(&t.name).cloned())
-            .collect();
-        let (from, to) = (self.source.dialect, self.destination.dialect);
-        let rules = plan
-            .src_cols
-            .iter()
-            .zip(&dest_cols)
-            .map(|(s, d)| Rule::of(s, d, from, to))
-            .collect();
-        let key_rules = plan
-            .key_cols
-            .iter()
-            .zip(&plan.dest_key_cols)
-            .map(|(s, d)| Rule::of(s, d, from, to))
-            .collect();
-        let mut work = Work {
-            plan,
-            dest_cols,
-            rules,
-            key_rules,
-            sql: None,
-        };
+        let mut work = self.work(plan, desired);
         if work.plan.append_only {
             let result = self.keyless(&work).await?;
             report.chunks = 1;
@@ -363,17 +330,7 @@ impl Job<'_> {
         }
         let (chunks, bounds) = self.chunks(&work).await?;
         if let Some(bounds) = bounds {
-            work.sql = sql_plan::sql_plan(
-                sql_plan::Columns {
-                    plan: &work.plan,
-                    dest_cols: &work.dest_cols,
-                    rules: &work.rules,
-                },
-                from,
-                to,
-                bounds,
-                self.pg_by_value,
-            );
+            self.plan_sql(&mut work, bounds);
         }
         if work.sql.is_some() {
             report.checksums = "sql";
@@ -425,6 +382,53 @@ impl Job<'_> {
         let extras =
             (self.opts.delete_extra && !extra_keys.is_empty()).then_some((work.plan, extra_keys));
         Ok((report, extras))
+    }
+
+    /// What comparing a table's rows needs besides its plan: the destination's columns
+    /// and how each column (and each key column) is compared.
+    fn work(&self, plan: TablePlan, desired: &Desired) -> Work {
+        let dest_table = &desired.schema.tables[&plan.name];
+        let dest_cols: Vec<Column> = plan
+            .targets
+            .iter()
+            .filter_map(|t| dest_table.column(&t.name).cloned())
+            .collect();
+        let (from, to) = (self.source.dialect, self.destination.dialect);
+        let rules = plan
+            .src_cols
+            .iter()
+            .zip(&dest_cols)
+            .map(|(s, d)| Rule::of(s, d, from, to))
+            .collect();
+        let key_rules = plan
+            .key_cols
+            .iter()
+            .zip(&plan.dest_key_cols)
+            .map(|(s, d)| Rule::of(s, d, from, to))
+            .collect();
+        Work {
+            plan,
+            dest_cols,
+            rules,
+            key_rules,
+            sql: None,
+        }
+    }
+
+    /// Plans the table's checksums in SQL (`sql_plan`), when both engines can: `bounds`
+    /// are the smallest and largest integer key over both sides.
+    fn plan_sql(&self, work: &mut Work, bounds: (i64, i64)) {
+        work.sql = sql_plan::sql_plan(
+            sql_plan::Columns {
+                plan: &work.plan,
+                dest_cols: &work.dest_cols,
+                rules: &work.rules,
+            },
+            self.source.dialect,
+            self.destination.dialect,
+            bounds,
+            self.pg_by_value,
+        );
     }
 
     /// The table's report from its chunks' results (after the repairs' bookkeeping), and

@@ -16,7 +16,9 @@ impl Job<'_> {
     ) -> Result<(), VerifyError> {
         match self.writer {
             Some(w) if !result.resend.is_empty() => {
-                w.upsert(&work.plan.name, &work.plan.targets, &result.resend)
+                let rows: Vec<Vec<Option<String>>> =
+                    result.resend.iter().map(|r| r.values.clone()).collect();
+                w.upsert(&work.plan.name, &work.plan.targets, &rows)
                     .await
                     .map_err(|e| self.repair_error(&work.plan.name, &e))?;
             }

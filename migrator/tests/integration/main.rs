@@ -20,6 +20,7 @@ mod left_out;
 mod lock;
 mod ping;
 mod refusals;
+mod resync;
 mod route;
 mod route_harness;
 mod serve;

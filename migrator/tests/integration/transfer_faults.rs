@@ -84,7 +84,7 @@ async fn texts(db: &mut Db, sql: &str) -> Vec<String> {
 }
 
 /// The first place two row lists differ, for a readable failure.
-fn first_difference(want: &[String], have: &[String]) -> String {
+pub fn first_difference(want: &[String], have: &[String]) -> String {
     for (i, (w, h)) in want.iter().zip(have).enumerate() {
         if w != h {
             return format!("row #{i}: source {w:?}, destination {h:?}");
@@ -187,11 +187,11 @@ pub async fn with_password(engine: Engine, url: &str) -> (String, Option<String>
 // 1. SIGKILL mid-run, again and again, then finish: exactly the source rows.
 // ---------------------------------------------------------------------------------------
 
-const BIG_ROWS: i64 = 200_000;
+pub const BIG_ROWS: i64 = 200_000;
 
 /// 200,000 rows, ids 2, 4, ... 400,000 (so four 100,000-key chunks of 50,000 rows), with
 /// NULLs, COPY-hostile text (tab, newline, backslash, quote) and non-ASCII.
-const BIG_POSTGRES: &str = r#"
+pub const BIG_POSTGRES: &str = r#"
 CREATE TABLE big (
     id bigint PRIMARY KEY,
     n integer NOT NULL,
@@ -212,7 +212,7 @@ SELECT g * 2,
 FROM generate_series(1::bigint, 200000::bigint) AS g;
 "#;
 
-const BIG_SQLITE: &str = r#"
+pub const BIG_SQLITE: &str = r#"
 CREATE TABLE big (
     id INTEGER PRIMARY KEY,
     n INTEGER NOT NULL,
@@ -236,7 +236,7 @@ FROM s;
 
 /// The table's rows in one comparable form per engine, ordered by id: PostgreSQL hashes
 /// each row's text server-side; SQLite lists `quote()`d values (exact storage class).
-async fn big_fingerprint(engine: Engine, db: &mut Db) -> Vec<String> {
+pub async fn big_fingerprint(engine: Engine, db: &mut Db) -> Vec<String> {
     match engine {
         Engine::Postgres => vec![
             db.text("SELECT md5(string_agg(t::text, E'\\n' ORDER BY id)) FROM big AS t")
@@ -254,7 +254,7 @@ async fn big_fingerprint(engine: Engine, db: &mut Db) -> Vec<String> {
 
 /// Starts `migrator transfer <args>` as a child process.
 #[cfg(unix)]
-fn spawn_transfer(config: &Path, args: &[&str]) -> std::process::Child {
+pub fn spawn_transfer(config: &Path, args: &[&str]) -> std::process::Child {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("migrator"))
         .arg("--config")
         .arg(config)
@@ -270,7 +270,7 @@ fn spawn_transfer(config: &Path, args: &[&str]) -> std::process::Child {
 /// Polls `ready` every 20 ms (for at most 60 s) while `child` runs, then SIGKILLs and
 /// reaps it. Panics if the child ends by itself first: it must die mid-run.
 #[cfg(unix)]
-async fn kill_when(
+pub async fn kill_when(
     mut child: std::process::Child,
     what: &str,
     mut ready: impl AsyncFnMut() -> bool,

@@ -90,6 +90,22 @@ impl Writer {
         }
     }
 
+    /// Whether `table` holds no row at all, asked of every engine: a table that holds
+    /// rows is compared before it is written into (transfer's compare-first), an empty
+    /// one is loaded as on a first load.
+    pub async fn is_empty(&self, table: &str) -> Result<bool, sqlx::Error> {
+        let sql = format!(
+            "SELECT 1 FROM {} LIMIT 1",
+            crate::rows::read::quote(self.dialect(), table)
+        );
+        let found = match self {
+            Writer::Postgres(w) => sql::any_row(&w.0, &sql).await?,
+            Writer::Mysql(w) => sql::any_row(&w.pool, &sql).await?,
+            Writer::Sqlite(w) => sql::any_row(&w.0, &sql).await?,
+        };
+        Ok(!found)
+    }
+
     /// Inserts rows whose keys the destination does not hold (checked by
     /// `range_is_empty`); where no faster path exists, this is `upsert`.
     pub async fn insert_fresh(
@@ -120,20 +136,48 @@ impl Writer {
         }
     }
 
+    /// The destination's engine.
+    fn dialect(&self) -> Dialect {
+        match self {
+            Writer::Postgres(_) => Dialect::Postgres,
+            Writer::Mysql(_) => Dialect::Mysql,
+            Writer::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Deletes every row of `table` whose integer `key` is in `(lo, hi]` (`None`: open);
+    /// returns the rows deleted. For compare-first's `--delete-extra`: a range the source
+    /// holds no row of.
+    pub async fn delete_range(
+        &self,
+        table: &str,
+        key: &seaway_codegen::model::Column,
+        range: (Option<i64>, Option<i64>),
+    ) -> Result<u64, sqlx::Error> {
+        let dialect = self.dialect();
+        let conditions = crate::rows::read::range_conditions(dialect, Some(key), range, None);
+        let sql = format!(
+            "DELETE FROM {}{}",
+            crate::rows::read::quote(dialect, table),
+            crate::rows::read::where_clause(&conditions)
+        );
+        match self {
+            Writer::Postgres(w) => execute(&w.0, &sql, &[]).await,
+            Writer::Mysql(w) => execute(&w.pool, &sql, &[]).await,
+            Writer::Sqlite(w) => execute(&w.0, &sql, &[]).await,
+        }
+    }
+
     /// Deletes the rows whose key (canonical text as the destination reads it, in key
     /// order) is in `keys`, one statement per row; returns the rows deleted. Verify's
-    /// `--delete-extra` is its only user, and extra rows are few.
+    /// `--delete-extra` and transfer's use it, and extra rows are few.
     pub async fn delete(
         &self,
         table: &str,
         key_cols: &[seaway_codegen::model::Column],
         keys: &[Vec<Option<String>>],
     ) -> Result<u64, sqlx::Error> {
-        let dialect = match self {
-            Writer::Postgres(_) => Dialect::Postgres,
-            Writer::Mysql(_) => Dialect::Mysql,
-            Writer::Sqlite(_) => Dialect::Sqlite,
-        };
+        let dialect = self.dialect();
         let conditions: Vec<String> = key_cols
             .iter()
             .enumerate()

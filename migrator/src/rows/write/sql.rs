@@ -94,6 +94,19 @@ where
     Ok(query.execute(executor).await?.rows())
 }
 
+/// Whether `sql` returns any row.
+pub(crate) async fn any_row<'e, DB, E>(executor: E, sql: &str) -> Result<bool, sqlx::Error>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    Ok(sqlx::query::<DB>(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_optional(executor)
+        .await?
+        .is_some())
+}
+
 /// The affected-row count of each driver's query result.
 pub(crate) trait RowsAffected {
     fn rows(&self) -> u64;
