@@ -334,7 +334,8 @@ async fn run_once(
     };
     dest_read.close().await;
     let created = setup.prepare(&source, &selection).await?;
-    let mut capture = Capture::open(&setup, &source, &selection, known, stored.position.as_ref()).await?;
+    let mut capture =
+        Capture::open(&setup, &source, &selection, known, stored.position.as_ref()).await?;
     on_progress(Progress::Started {
         name: &name,
         created,

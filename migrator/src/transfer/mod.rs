@@ -79,6 +79,10 @@ pub struct TableReport {
     pub rejected: u64,
     /// MySQL zero dates written as NULL (`transfer.zero_dates: null`) in this run.
     pub zero_dates: u64,
+    /// Of this run's inserted rows, those written by the destination's bulk path into a
+    /// key range it did not hold yet (PostgreSQL `COPY`, MySQL/MariaDB `LOAD DATA LOCAL
+    /// INFILE`), without a staging table or an upsert.
+    pub bulk_loaded: u64,
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -95,6 +99,7 @@ pub struct Report {
     pub written: Written,
     pub rejected: u64,
     pub zero_dates: u64,
+    pub bulk_loaded: u64,
     pub seconds: f64,
     pub rows_per_second: f64,
 }
@@ -250,6 +255,7 @@ pub async fn transfer(
                 written: Written::default(),
                 rejected: 0,
                 zero_dates: 0,
+                bulk_loaded: 0,
                 seconds: 0.0,
                 error: Some(dest_conn.url.scrub(&e.to_string())),
             },
@@ -281,6 +287,7 @@ pub async fn transfer(
         resumed,
         rejected: tables.iter().map(|t| t.rejected).sum(),
         zero_dates: tables.iter().map(|t| t.zero_dates).sum(),
+        bulk_loaded: tables.iter().map(|t| t.bulk_loaded).sum(),
         rows_per_second: if seconds > 0.0 {
             rows as f64 / seconds
         } else {
@@ -351,6 +358,8 @@ struct Progress<'e, 'f> {
     written: Cell<Written>,
     rejected: Cell<u64>,
     zero_dates: Cell<u64>,
+    /// Rows written by a bulk path into an empty key range (`TableReport::bulk_loaded`).
+    bulk_loaded: Cell<u64>,
     events: RefCell<&'e mut (dyn FnMut(Event<'_>) + 'f)>,
 }
 
@@ -368,6 +377,7 @@ impl Progress<'_, '_> {
         let mut total = self.written.get();
         total += Written::inserted(rows);
         self.written.set(total);
+        self.bulk_loaded.set(self.bulk_loaded.get() + rows);
     }
 }
 
@@ -399,6 +409,7 @@ impl Job<'_> {
             written: Written::default(),
             rejected: 0,
             zero_dates: 0,
+            bulk_loaded: 0,
             seconds: 0.0,
             error: None,
         };
@@ -451,6 +462,7 @@ impl Job<'_> {
             written: Cell::new(Written::default()),
             rejected: Cell::new(report.rejected),
             zero_dates: Cell::new(0),
+            bulk_loaded: Cell::new(0),
             events: RefCell::new(on_event),
         };
         let spec = TableSpec {
@@ -498,6 +510,7 @@ impl Job<'_> {
         report.written = progress.written.get();
         report.rejected = progress.rejected.get();
         report.zero_dates = progress.zero_dates.get();
+        report.bulk_loaded = progress.bulk_loaded.get();
         self.writer
             .finish_table(name, targets)
             .await

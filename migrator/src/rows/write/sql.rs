@@ -69,6 +69,29 @@ impl MultiRowInsert {
     }
 }
 
+/// `SELECT 1 FROM table WHERE key > lo AND key <= hi LIMIT 1` (either end open when
+/// `None`; the whole table when `key` is `None`): whether a chunk's key range holds any
+/// row, asked before a first load takes a destination's bulk path.
+pub(crate) fn range_probe(
+    dialect: Dialect,
+    table: &str,
+    key: Option<&str>,
+    (lo, hi): (Option<i64>, Option<i64>),
+) -> String {
+    let q = |n: &str| seaway_codegen::engine::quote_ident(dialect, n);
+    let mut conditions = Vec::new();
+    if let Some(k) = key.map(q) {
+        conditions.extend(lo.map(|lo| format!("{k} > {lo}")));
+        conditions.extend(hi.map(|hi| format!("{k} <= {hi}")));
+    }
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    format!("SELECT 1 FROM {}{where_clause} LIMIT 1", q(table))
+}
+
 /// Columns to update on conflict: every target that is not part of the key.
 pub(crate) fn non_keys(targets: &[Target]) -> impl Iterator<Item = &Target> {
     targets.iter().filter(|t| !t.is_key)
