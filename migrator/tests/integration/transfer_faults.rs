@@ -72,6 +72,26 @@ pub async fn project(src: &str, dst: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, config_path)
 }
 
+/// `migrator transfer --page-size 100 --report ...`: the run and its report.
+fn transfer_in_pages_of_100(config: &Path) -> (Run, serde_json::Value) {
+    let path = config.with_file_name("report.json");
+    let run = migrator(
+        config,
+        &[
+            "transfer",
+            "--page-size",
+            "100",
+            "--report",
+            path.to_str().expect("utf-8 path"),
+        ],
+    );
+    let report = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    (run, report)
+}
+
 /// Every value of a one-column query, as text.
 async fn texts(db: &mut Db, sql: &str) -> Vec<String> {
     let sql = || sqlx::AssertSqlSafe(sql.to_string());
@@ -315,7 +335,8 @@ async fn big_rows_across(engine: Engine, db: &mut Db) -> Vec<String> {
         Engine::Postgres => {
             texts(
                 db,
-                "SELECT concat_ws('|', id, n, amount, label,                  to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), flag::int) FROM big ORDER BY id",
+                "SELECT concat_ws('|', id, n, amount, label, \
+                 to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), flag::int) FROM big ORDER BY id",
             )
             .await
         }
@@ -323,7 +344,8 @@ async fn big_rows_across(engine: Engine, db: &mut Db) -> Vec<String> {
             db.execute("SET time_zone = '+00:00'").await;
             texts(
                 db,
-                "SELECT CONCAT_WS('|', id, n, amount, label,                  DATE_FORMAT(at, '%Y-%m-%d %H:%i:%s.%f'), flag) FROM big ORDER BY id",
+                "SELECT CONCAT_WS('|', id, n, amount, label, \
+                 DATE_FORMAT(at, '%Y-%m-%d %H:%i:%s.%f'), flag) FROM big ORDER BY id",
             )
             .await
         }
@@ -571,17 +593,7 @@ async fn sqlite_to_postgres_rejects() {
     let (dst, password) = with_password(Engine::Postgres, &dst).await;
     let (_project, config) = project(&src, &dst).await;
 
-    let report = config.with_file_name("report.json");
-    let run = migrator(
-        &config,
-        &[
-            "transfer",
-            "--page-size",
-            "100",
-            "--report",
-            report.to_str().expect("utf-8 path"),
-        ],
-    );
+    let (run, report) = transfer_in_pages_of_100(&config);
     assert_eq!(
         run.code,
         Some(1),
@@ -594,13 +606,11 @@ async fn sqlite_to_postgres_rejects() {
         "the summary names the 995 rows and 5 rejects:\n{}",
         run.all()
     );
-    // The chunk's LOAD DATA warned and was rolled back; the five pages without a bad row
-    // went in by LOAD DATA each, the five with one by the upsert.
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    // The five pages without a bad row went in by a plain COPY each, the five with one
+    // by the upsert.
     assert_eq!(
         report["bulk_loaded"], 500,
-        "rows loaded by LOAD DATA LOCAL INFILE: {report:#}"
+        "rows loaded by COPY: {report:#}"
     );
     let (text, lines) = rejects(&config, "items");
     let got = rejected_keys(&lines, "items");
@@ -659,7 +669,43 @@ const ITEMS_POSTGRES_BAD: [(i64, &str); 5] = [
     (1000, "Incorrect string value"),
 ];
 
-async fn postgres_to_mariadb_rejects() {
+/// Emoji into a 3-byte UTF-8 `note` and years past 9999: five rows in five pages.
+const ITEMS_INTO_MARIADB: MariadbRejects = MariadbRejects {
+    tag: "rej",
+    fixture: ITEMS_POSTGRES,
+    // Narrow `note` to 3-byte UTF-8, keeping the type apply gave it.
+    alter: |note| {
+        format!(
+            "ALTER TABLE items MODIFY note {note} CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci NULL"
+        )
+    },
+    bad: &ITEMS_POSTGRES_BAD,
+    rows: (
+        "SELECT concat_ws('|', id, qty, code, coalesce(note, '~'), to_char(day, 'YYYY-MM-DD')) FROM items ORDER BY id",
+        "SELECT CONCAT_WS('|', id, qty, code, COALESCE(note, '~'), DATE_FORMAT(day, '%Y-%m-%d')) FROM items ORDER BY id",
+    ),
+    bulk_loaded: 500,
+};
+
+/// A PostgreSQL -> MariaDB transfer in pages of 100 whose destination refuses some rows.
+struct MariadbRejects {
+    /// Database names: `seaway_test_f_<tag>_src_pg`, `seaway_test_f_<tag>_dst_my`.
+    tag: &'static str,
+    fixture: &'static str,
+    /// What narrows the destination's `items` (given the type apply gave `note`).
+    alter: fn(&str) -> String,
+    /// The refused ids and a fragment of each refusal.
+    bad: &'static [(i64, &'static str)],
+    /// Each row as one text: in the source, in the destination.
+    rows: (&'static str, &'static str),
+    /// Rows that went in by LOAD DATA LOCAL INFILE: the pages without a bad row.
+    bulk_loaded: u64,
+}
+
+/// Runs `case`: exactly the bad rows in the reject file with their reasons, every other
+/// row in the destination, the clean pages by LOAD DATA; then a second run finds every
+/// good row held and writes nothing.
+async fn postgres_to_mariadb_rejects(case: &MariadbRejects) {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(admin) = support::server(Engine::Mysql).await else {
         return;
@@ -682,21 +728,26 @@ async fn postgres_to_mariadb_rejects() {
     }
     let Some(src) = database(
         Engine::Postgres,
-        "seaway_test_f_rej_src_pg",
-        Some(ITEMS_POSTGRES),
+        &format!("seaway_test_f_{}_src_pg", case.tag),
+        Some(case.fixture),
         dir.path(),
     )
     .await
     else {
         return;
     };
-    let Some(dst) = database(Engine::Mysql, "seaway_test_f_rej_dst_my", None, dir.path()).await
+    let Some(dst) = database(
+        Engine::Mysql,
+        &format!("seaway_test_f_{}_dst_my", case.tag),
+        None,
+        dir.path(),
+    )
+    .await
     else {
         return;
     };
     let (_project, config) = project(&src, &dst).await;
 
-    // Narrow `note` to 3-byte UTF-8, keeping the type apply gave it.
     let mut dest = Db::connect(Engine::Mysql, &dst).await;
     let column_type = dest
         .text(
@@ -705,79 +756,67 @@ async fn postgres_to_mariadb_rejects() {
         )
         .await
         .expect("items.note exists");
-    dest.execute(&format!(
-        "ALTER TABLE items MODIFY note {column_type} CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci NULL"
-    ))
-    .await;
+    dest.execute(&(case.alter)(&column_type)).await;
 
-    let report = config.with_file_name("report.json");
-    let run = migrator(
-        &config,
-        &[
-            "transfer",
-            "--page-size",
-            "100",
-            "--report",
-            report.to_str().expect("utf-8 path"),
-        ],
-    );
+    let (run, report) = transfer_in_pages_of_100(&config);
     assert_eq!(
         run.code,
         Some(1),
         "rejects present means exit 1:\n{}",
         run.all()
     );
+    let good = 1000 - case.bad.len();
     assert!(
-        run.stdout.contains("5 rejected (see .seaway/rejects/)")
-            && run.stdout.contains("transferred 995 rows"),
-        "the summary names the 995 rows and 5 rejects:\n{}",
+        run.stdout.contains(&format!(
+            "{} rejected (see .seaway/rejects/)",
+            case.bad.len()
+        )) && run.stdout.contains(&format!("transferred {good} rows")),
+        "the summary names the {good} rows and {} rejects:\n{}",
+        case.bad.len(),
         run.all()
     );
-    // The chunk's LOAD DATA warned and was rolled back; the five pages without a bad row
-    // went in by LOAD DATA each, the five with one by the upsert.
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    // The chunk's LOAD DATA warned and was rolled back; the pages without a bad row went
+    // in by LOAD DATA each, those with one by the upsert.
     assert_eq!(
-        report["bulk_loaded"], 500,
-        "rows loaded by LOAD DATA LOCAL INFILE: {report:#}"
+        (report["inserted"].as_u64(), report["bulk_loaded"].as_u64()),
+        (Some(good as u64), Some(case.bulk_loaded)),
+        "rows inserted, and of those loaded by LOAD DATA LOCAL INFILE: {report:#}"
     );
     let (text, lines) = rejects(&config, "items");
     let got = rejected_keys(&lines, "items");
-    let want: BTreeSet<i64> = ITEMS_POSTGRES_BAD.iter().map(|(id, _)| *id).collect();
+    let want: BTreeSet<i64> = case.bad.iter().map(|(id, _)| *id).collect();
     assert_eq!(
         got.keys().copied().collect::<BTreeSet<_>>(),
         want,
         "rejected keys:\n{text}"
     );
-    for (id, fragment) in ITEMS_POSTGRES_BAD {
+    for (id, fragment) in case.bad {
         assert!(
-            got[&id].contains(fragment),
+            got[id].contains(fragment),
             "reject reason for id {id} should mention `{fragment}`: {}",
-            got[&id]
+            got[id]
         );
     }
     assert_no_secrets("the reject file", &text, None);
     assert_no_secrets("the output", &run.all(), None);
 
+    // Every good row, and only those: nothing coerced, skipped or written twice.
     let mut source = Db::connect(Engine::Postgres, &src).await;
-    let want_rows = without(
-        texts(
-            &mut source,
-            "SELECT concat_ws('|', id, qty, code, coalesce(note, '~'), to_char(day, 'YYYY-MM-DD')) FROM items ORDER BY id",
-        )
-        .await,
-        &want,
-    );
-    let have_rows = texts(
-        &mut dest,
-        "SELECT CONCAT_WS('|', id, qty, code, COALESCE(note, '~'), DATE_FORMAT(day, '%Y-%m-%d')) FROM items ORDER BY id",
-    )
-    .await;
-    assert_eq!(want_rows.len(), 995);
+    let want_rows = without(texts(&mut source, case.rows.0).await, &want);
+    let have_rows = texts(&mut dest, case.rows.1).await;
+    assert_eq!(want_rows.len(), good);
     assert!(
         want_rows == have_rows,
         "postgres -> mariadb: every good row, and only those, is in the destination: {}",
         first_difference(&want_rows, &have_rows)
+    );
+
+    let again = migrator(&config, &["transfer", "--page-size", "100"]);
+    assert!(
+        again.stdout.contains(&format!("transferred {good} rows"))
+            && again.stdout.contains(&format!("{good} unchanged")),
+        "the second run writes nothing:\n{}",
+        again.all()
     );
     source.close().await;
     dest.close().await;
@@ -806,106 +845,30 @@ const LOAD_ITEMS_BAD: [(i64, &str); 3] = [
     (640, "Duplicate entry"),
 ];
 
+/// The three coercions of [`LOAD_ITEMS_POSTGRES`], in three of ten pages.
+const LOAD_INTO_MARIADB: MariadbRejects = MariadbRejects {
+    tag: "ld",
+    fixture: LOAD_ITEMS_POSTGRES,
+    alter: |_| {
+        "ALTER TABLE items MODIFY note text NOT NULL, MODIFY qty int NOT NULL, ADD UNIQUE KEY items_code (code)".into()
+    },
+    bad: &LOAD_ITEMS_BAD,
+    rows: (
+        "SELECT concat_ws('|', id, qty, code, coalesce(note, '~')) FROM items ORDER BY id",
+        "SELECT CONCAT_WS('|', id, qty, code, COALESCE(note, '~')) FROM items ORDER BY id",
+    ),
+    bulk_loaded: 700,
+};
+
 #[tokio::test]
 async fn load_data_warnings_roll_back_and_the_refused_rows_are_rejected() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some(src) = database(
-        Engine::Postgres,
-        "seaway_test_f_ld_src_pg",
-        Some(LOAD_ITEMS_POSTGRES),
-        dir.path(),
-    )
-    .await
-    else {
-        return;
-    };
-    let Some(dst) = database(Engine::Mysql, "seaway_test_f_ld_dst_my", None, dir.path()).await
-    else {
-        return;
-    };
-    let (_project, config) = project(&src, &dst).await;
-    let mut dest = Db::connect(Engine::Mysql, &dst).await;
-    dest.execute(
-        "ALTER TABLE items MODIFY note text NOT NULL, MODIFY qty int NOT NULL, ADD UNIQUE KEY items_code (code)",
-    )
-    .await;
-
-    let report = config.with_file_name("report.json");
-    let run = migrator(
-        &config,
-        &[
-            "transfer",
-            "--page-size",
-            "100",
-            "--report",
-            report.to_str().expect("utf-8 path"),
-        ],
-    );
-    assert_eq!(run.code, Some(1), "rejects mean exit 1:\n{}", run.all());
-    assert!(
-        run.stdout.contains("transferred 997 rows") && run.stdout.contains("3 rejected"),
-        "997 rows and 3 rejects:\n{}",
-        run.all()
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
-    assert_eq!(
-        (report["inserted"].clone(), report["bulk_loaded"].clone()),
-        (997.into(), 700.into()),
-        "seven clean pages by LOAD DATA, three by the upsert: {report:#}"
-    );
-    let (text, lines) = rejects(&config, "items");
-    let got = rejected_keys(&lines, "items");
-    assert_eq!(
-        got.keys().copied().collect::<Vec<_>>(),
-        LOAD_ITEMS_BAD.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        "rejected keys:\n{text}"
-    );
-    for (id, fragment) in LOAD_ITEMS_BAD {
-        assert!(
-            got[&id].contains(fragment),
-            "reject reason for id {id} should mention `{fragment}`: {}",
-            got[&id]
-        );
-    }
-
-    // Every other row, exactly: nothing coerced, nothing skipped, nothing twice.
-    let bad: BTreeSet<i64> = LOAD_ITEMS_BAD.iter().map(|(id, _)| *id).collect();
-    let mut source = Db::connect(Engine::Postgres, &src).await;
-    let want_rows = without(
-        texts(
-            &mut source,
-            "SELECT concat_ws('|', id, qty, code, coalesce(note, '~')) FROM items ORDER BY id",
-        )
-        .await,
-        &bad,
-    );
-    let have_rows = texts(
-        &mut dest,
-        "SELECT CONCAT_WS('|', id, qty, code, COALESCE(note, '~')) FROM items ORDER BY id",
-    )
-    .await;
-    assert!(
-        want_rows == have_rows,
-        "every good row, and only those, arrived: {}",
-        first_difference(&want_rows, &have_rows)
-    );
-
-    // A second run finds every good row held and the bad ones still refused.
-    let again = migrator(&config, &["transfer", "--page-size", "100"]);
-    assert!(
-        again.stdout.contains("transferred 997 rows") && again.stdout.contains("997 unchanged"),
-        "the second run writes nothing:\n{}",
-        again.all()
-    );
-    source.close().await;
-    dest.close().await;
+    postgres_to_mariadb_rejects(&LOAD_INTO_MARIADB).await;
 }
 
 #[tokio::test]
 async fn refused_rows_go_to_the_reject_file_and_the_rest_load() {
     sqlite_to_postgres_rejects().await;
-    postgres_to_mariadb_rejects().await;
+    postgres_to_mariadb_rejects(&ITEMS_INTO_MARIADB).await;
 }
 
 #[tokio::test]

@@ -17,14 +17,18 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
+mod convert;
 pub mod load_data;
+
+pub(crate) use convert::input;
+use convert::{binary, placeholder};
 
 use crate::rows::plan::Target;
 use crate::rows::values::{self, Family};
 use crate::rows::write::outcome::{WriteError, Written};
 use crate::rows::write::sql::{KeyCheck, MultiRowInsert, non_keys};
 use seaway_codegen::engine::quote_ident as quote;
-use seaway_codegen::model::{Dialect, NeutralType};
+use seaway_codegen::model::Dialect;
 use sqlx::MySql;
 use sqlx::mysql::MySqlArguments;
 use sqlx::query::Query;
@@ -140,11 +144,7 @@ impl MyWriter {
         if !load.takes(table).await {
             return Ok(false);
         }
-        let sql = crate::rows::write::sql::range_probe(Dialect::Mysql, table, key, range);
-        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(found.is_none())
+        crate::rows::write::sql::range_is_empty(&self.pool, Dialect::Mysql, table, key, range).await
     }
 
     /// Writes `rows` into a key range that was empty (`range_is_empty`) with one `LOAD
@@ -176,49 +176,11 @@ impl MyWriter {
 /// `LOAD DATA` sessions at most: one per transfer worker, as the sqlx pool has.
 const MAX_LOADS: usize = 8;
 
-/// The placeholder for a column, converting canonical text where MySQL cannot.
-fn placeholder(t: &Target) -> &'static str {
-    if Family::of(&t.ty) == Family::Bit {
-        "CAST(CONV(?, 2, 10) AS UNSIGNED)"
-    } else {
-        "?"
-    }
-}
-
 /// A key parameter in a presence check: keys are few and small, so bytes go as hex.
 fn key_placeholder(_n: usize, t: &Target) -> String {
     match (Family::of(&t.ty), t.source) {
         (Family::Bytes, Family::Bytes) | (Family::Other, Family::Other) => "UNHEX(?)".into(),
         _ => placeholder(t).into(),
-    }
-}
-
-/// Whether the value arrives as hex (canonical bytes, MySQL spatial values) and is bound
-/// as the bytes it stands for.
-pub(crate) fn binary(t: &Target) -> bool {
-    matches!(
-        (Family::of(&t.ty), t.source),
-        (Family::Bytes, Family::Bytes) | (Family::Other, Family::Other)
-    )
-}
-
-/// Canonical text in MySQL's input syntax, where it differs (`None`: as it is).
-pub(crate) fn input(t: &Target, v: &str) -> Option<String> {
-    match (t.source, Family::of(&t.ty)) {
-        // MySQL refuses a FLOAT literal above FLT_MAX as a double, and the shortest text
-        // of the largest float (`3.4028235e38`) is just above it: write the float's
-        // exact value instead, which MySQL stores as that same float.
-        (_, Family::Number) if t.ty == NeutralType::Float { bits: 32 } => v
-            .trim()
-            .parse::<f32>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .map(|f| format!("{:e}", f64::from(f))),
-        // `timetz` -> `time` drops the zone (lossy): stored as the UTC time of day.
-        (Family::TimeTz, Family::Time) => values::timetz_to_utc(v),
-        // CONV('', 2, 10) is NULL; an empty bit string (PostgreSQL `varbit`) is zero.
-        (Family::Bit, Family::Bit) if v.is_empty() => Some("0".to_string()),
-        _ => None,
     }
 }
 

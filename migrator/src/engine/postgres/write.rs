@@ -130,11 +130,7 @@ impl PgWriter {
         key: Option<&str>,
         range: (Option<i64>, Option<i64>),
     ) -> Result<bool, sqlx::Error> {
-        let sql = crate::rows::write::sql::range_probe(Dialect::Postgres, table, key, range);
-        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_optional(&self.0)
-            .await?;
-        Ok(found.is_none())
+        crate::rows::write::sql::range_is_empty(&self.0, Dialect::Postgres, table, key, range).await
     }
 
     /// Writes `rows` with one plain `COPY` straight into the table: for key ranges the

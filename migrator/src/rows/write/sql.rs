@@ -69,27 +69,30 @@ impl MultiRowInsert {
     }
 }
 
-/// `SELECT 1 FROM table WHERE key > lo AND key <= hi LIMIT 1` (either end open when
-/// `None`; the whole table when `key` is `None`): whether a chunk's key range holds any
-/// row, asked before a first load takes a destination's bulk path.
-pub(crate) fn range_probe(
+/// Whether `table` holds no row with `key` in `(lo, hi]` (either end open when `None`;
+/// the whole table when `key` is `None`): asked before a chunk's first load takes a
+/// destination's bulk path (an empty range needs no staging table and no upsert).
+pub(crate) async fn range_is_empty<'e, DB, E>(
+    executor: E,
     dialect: Dialect,
     table: &str,
     key: Option<&str>,
-    (lo, hi): (Option<i64>, Option<i64>),
-) -> String {
-    let q = |n: &str| seaway_codegen::engine::quote_ident(dialect, n);
-    let mut conditions = Vec::new();
-    if let Some(k) = key.map(q) {
-        conditions.extend(lo.map(|lo| format!("{k} > {lo}")));
-        conditions.extend(hi.map(|hi| format!("{k} <= {hi}")));
-    }
-    let where_clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
-    format!("SELECT 1 FROM {}{where_clause} LIMIT 1", q(table))
+    range: (Option<i64>, Option<i64>),
+) -> Result<bool, sqlx::Error>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    let sql = format!(
+        "SELECT 1 FROM {}{} LIMIT 1",
+        seaway_codegen::engine::quote_ident(dialect, table),
+        crate::rows::read::where_clause(&crate::rows::read::key_range(dialect, key, range))
+    );
+    let found = sqlx::query::<DB>(sqlx::AssertSqlSafe(sql))
+        .fetch_optional(executor)
+        .await?;
+    Ok(found.is_none())
 }
 
 /// Columns to update on conflict: every target that is not part of the key.

@@ -22,9 +22,9 @@
 //! keeps key 0), `time_zone` `+00:00` (TIMESTAMP columns take UTC), `utf8mb4` for the
 //! connection and the data.
 
-use super::{binary, input};
+use super::convert::{binary, input, placeholder};
 use crate::rows::plan::Target;
-use crate::rows::values::{Family, copy_escape};
+use crate::rows::values::copy_escape;
 use crate::rows::write::sql::common_input;
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
@@ -273,17 +273,17 @@ pub fn statement(table: &str, targets: &[Target]) -> String {
     let mut columns = Vec::with_capacity(targets.len());
     let mut sets = Vec::new();
     for (i, t) in targets.iter().enumerate() {
-        if binary(t) {
-            columns.push(format!("@seaway_{i}"));
-            sets.push(format!("{} = UNHEX(@seaway_{i})", q(&t.name)));
-        } else if Family::of(&t.ty) == Family::Bit {
-            columns.push(format!("@seaway_{i}"));
-            sets.push(format!(
-                "{} = CAST(CONV(@seaway_{i}, 2, 10) AS UNSIGNED)",
-                q(&t.name)
-            ));
+        let convert = if binary(t) {
+            "UNHEX(?)"
         } else {
+            placeholder(t)
+        };
+        if convert == "?" {
             columns.push(q(&t.name));
+        } else {
+            let var = format!("@seaway_{i}");
+            sets.push(format!("{} = {}", q(&t.name), convert.replace('?', &var)));
+            columns.push(var);
         }
     }
     let set = if sets.is_empty() {
@@ -338,6 +338,7 @@ fn encode_row(targets: &[Target], row: &[Option<String>], out: &mut String) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::values::Family;
     use seaway_codegen::model::NeutralType;
 
     fn target(name: &str, ty: NeutralType, source: Family) -> Target {
