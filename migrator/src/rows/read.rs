@@ -56,12 +56,23 @@ pub fn range_conditions(
     (lo, hi): (Option<i64>, Option<i64>),
     filter: Option<&str>,
 ) -> Vec<String> {
+    let mut conditions = key_range(dialect, key.map(|k| k.name.as_str()), (lo, hi));
+    conditions.extend(filter.map(|f| format!("({f})")));
+    conditions
+}
+
+/// The conditions of the integer key column `key`'s range `(lo, hi]` (either end open
+/// when `None`; none at all without a key).
+pub fn key_range(
+    dialect: Dialect,
+    key: Option<&str>,
+    (lo, hi): (Option<i64>, Option<i64>),
+) -> Vec<String> {
     let mut conditions = Vec::new();
-    if let Some(k) = key.map(|k| quote(dialect, &k.name)) {
+    if let Some(k) = key.map(|k| quote(dialect, k)) {
         conditions.extend(lo.map(|lo| format!("{k} > {lo}")));
         conditions.extend(hi.map(|hi| format!("{k} <= {hi}")));
     }
-    conditions.extend(filter.map(|f| format!("({f})")));
     conditions
 }
 

@@ -114,7 +114,12 @@ impl Job<'_> {
                     None
                 };
                 let (written, refused) = match plain {
-                    Some(n) => (n, zero_refused),
+                    Some(n) => {
+                        progress
+                            .bulk_loaded
+                            .set(progress.bulk_loaded.get() + n.rows());
+                        (n, zero_refused)
+                    }
                     None => {
                         let (w, r) = self.write(name, targets, &data, &keys).await?;
                         (w, r + zero_refused)

@@ -46,17 +46,12 @@ pub fn select(
 ) -> String {
     let q = |n: &str| quote(Dialect::Postgres, n);
     let cols: Vec<String> = src_cols.iter().map(|c| q(&c.name)).collect();
-    let mut conditions = Vec::new();
-    if let Some(k) = key.map(|k| q(&k.name)) {
-        conditions.extend(lo.map(|lo| format!("{k} > {lo}")));
-        conditions.extend(hi.map(|hi| format!("{k} <= {hi}")));
-    }
-    conditions.extend(filter.map(|f| format!("({f})")));
-    let where_clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
+    let where_clause = crate::rows::read::where_clause(&crate::rows::read::range_conditions(
+        Dialect::Postgres,
+        key,
+        (lo, hi),
+        filter,
+    ));
     format!(
         "COPY (SELECT {} FROM {}{where_clause}) TO STDOUT",
         cols.join(", "),

@@ -229,6 +229,7 @@ pub async fn plan_and_wait(
             rows_read: 0,
             extra: 0,
             deleted: 0,
+            bulk_loaded: 0,
             seconds: started.elapsed().as_secs_f64(),
             error: None,
         };
@@ -256,6 +257,7 @@ pub async fn plan_and_wait(
         rows_read: 0,
         extra: 0,
         deleted: 0,
+        bulk_loaded: 0,
         rows_per_second: if seconds > 0.0 {
             rows as f64 / seconds
         } else {
@@ -442,6 +444,7 @@ impl Session {
             chunks_equal: Cell::new(0),
             rows_read: Cell::new(0),
             extra: Cell::new(0),
+            bulk_loaded: Cell::new(0),
             events: RefCell::new(on_event),
         };
         let guard = Guard {

@@ -94,28 +94,38 @@ impl Job<'_> {
         }
     }
 
-    /// Loads a whole fresh chunk into PostgreSQL through the row pipe (see `row_pipe.rs`):
-    /// one unpaged text-protocol read encoded straight into one `COPY`. `Ok(false)`: not
-    /// eligible (another destination, or a mask), or the pipe stopped and left the range
-    /// empty; the caller then loads the chunk page by page.
+    /// Loads a whole fresh chunk through the row pipe (see `row_pipe.rs`): one unpaged
+    /// text-protocol read encoded straight into one PostgreSQL `COPY`, or one MySQL/MariaDB
+    /// `LOAD DATA LOCAL INFILE` where the server allows it. `Ok(false)`: not eligible (an
+    /// SQLite side, a mask, a server without `local_infile`), or the pipe stopped (a
+    /// refused row, a `LOAD DATA` warning) and left the range empty; the caller then
+    /// loads the chunk page by page.
     pub(super) async fn pipe_chunk(
         &self,
         spec: &TableSpec<'_>,
         chunk: &Chunk,
         progress: &Progress<'_, '_>,
     ) -> Result<bool, TransferError> {
-        let (Some(source), Some(destination)) = (self.source.pipe_pool(), self.writer.postgres())
-        else {
+        let Some(source) = self.source.pipe_pool() else {
             return Ok(false);
         };
         if spec.masks.iter().any(Option::is_some) || spec.src_cols.len() != spec.targets.len() {
             return Ok(false);
         }
+        let sink = match (self.writer.postgres(), self.writer.mysql_load().await) {
+            (Some(pg), _) => Sink::Copy(pg),
+            (None, Some(load)) => Sink::Load(load),
+            (None, None) => return Ok(false),
+        };
         // A pipe holds a connection on each side for its whole chunk: with as many
         // workers as a pool has connections, the count and the next chunk's range check
         // would wait out the acquire timeout behind them. Pages hold theirs briefly.
-        let dest_max =
-            usize::try_from(destination.options().get_max_connections()).unwrap_or(usize::MAX);
+        let dest_max = match sink {
+            Sink::Copy(pg) => {
+                usize::try_from(pg.options().get_max_connections()).unwrap_or(usize::MAX)
+            }
+            Sink::Load(load) => load.sessions(),
+        };
         if self.opts.workers >= source.max_connections().min(dest_max) {
             return Ok(false);
         }
@@ -139,8 +149,11 @@ impl Job<'_> {
                 .map(|i| dated.contains(&i))
                 .collect(),
             zero_dates: self.config.zero_dates,
+            value: match sink {
+                Sink::Copy(_) => row_pipe::postgres_value,
+                Sink::Load(_) => crate::engine::mysql::write::load_data::value,
+            },
         };
-        let copy_in = crate::engine::postgres::write::copy_in_statement(spec.name, spec.targets);
         // Other chunks add to the same counters meanwhile: add this chunk's increments.
         let counted = Cell::new(row_pipe::Moved::default());
         let mut on_progress = |moved: row_pipe::Moved| {
@@ -156,15 +169,16 @@ impl Job<'_> {
                 rows: progress.rows.get(),
             });
         };
-        let piped = row_pipe::pipe(
-            source,
-            destination,
-            select,
-            &copy_in,
-            encoding,
-            &mut on_progress,
-        )
-        .await;
+        let piped = match sink {
+            Sink::Copy(pg) => {
+                let copy_in =
+                    crate::engine::postgres::write::copy_in_statement(spec.name, spec.targets);
+                row_pipe::pipe(source, pg, select, &copy_in, encoding, &mut on_progress).await
+            }
+            Sink::Load(load) => {
+                row_pipe::load(source, load, spec.name, select, encoding, &mut on_progress).await
+            }
+        };
         match piped {
             Ok(moved) => {
                 self.state
@@ -190,4 +204,13 @@ impl Job<'_> {
             }
         }
     }
+}
+
+/// Where the row pipe writes a chunk.
+#[derive(Clone, Copy)]
+enum Sink<'w> {
+    /// PostgreSQL: one `COPY ... FROM STDIN`.
+    Copy(&'w sqlx::PgPool),
+    /// MySQL/MariaDB: one `LOAD DATA LOCAL INFILE`.
+    Load(&'w crate::engine::mysql::write::load_data::LoadData),
 }

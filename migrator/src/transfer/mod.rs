@@ -111,6 +111,10 @@ pub struct TableReport {
     /// `--delete-extra`), and how many this run deleted.
     pub extra: u64,
     pub deleted: u64,
+    /// Of this run's inserted rows, those written by the destination's bulk path into a
+    /// key range it did not hold yet (PostgreSQL `COPY`, MySQL/MariaDB `LOAD DATA LOCAL
+    /// INFILE`), without a staging table or an upsert.
+    pub bulk_loaded: u64,
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -132,6 +136,7 @@ pub struct Report {
     pub rows_read: u64,
     pub extra: u64,
     pub deleted: u64,
+    pub bulk_loaded: u64,
     pub seconds: f64,
     pub rows_per_second: f64,
 }
@@ -361,6 +366,7 @@ pub async fn transfer(
         rows_read: sum(|t| t.rows_read),
         extra: sum(|t| t.extra),
         deleted: sum(|t| t.deleted),
+        bulk_loaded: sum(|t| t.bulk_loaded),
         rows_per_second: if seconds > 0.0 {
             rows as f64 / seconds
         } else {
@@ -403,6 +409,7 @@ impl TableReport {
             rows_read: 0,
             extra: 0,
             deleted: 0,
+            bulk_loaded: 0,
             seconds: 0.0,
             error: None,
         }
@@ -474,6 +481,8 @@ struct Progress<'e, 'f> {
     chunks_equal: Cell<u64>,
     rows_read: Cell<u64>,
     extra: Cell<u64>,
+    /// Rows written by a bulk path into an empty key range (`TableReport::bulk_loaded`).
+    bulk_loaded: Cell<u64>,
     events: RefCell<&'e mut (dyn FnMut(Event<'_>) + 'f)>,
 }
 
@@ -491,6 +500,7 @@ impl Progress<'_, '_> {
         let mut total = self.written.get();
         total += Written::inserted(rows);
         self.written.set(total);
+        self.bulk_loaded.set(self.bulk_loaded.get() + rows);
     }
 }
 
@@ -585,6 +595,7 @@ impl Job<'_> {
             chunks_equal: Cell::new(0),
             rows_read: Cell::new(0),
             extra: Cell::new(chunks.iter().map(|c| c.extra.max(0) as u64).sum()),
+            bulk_loaded: Cell::new(0),
             events: RefCell::new(on_event),
         };
         let spec = TableSpec {
@@ -638,6 +649,7 @@ impl Job<'_> {
         report.chunks_equal = progress.chunks_equal.get();
         report.rows_read = progress.rows_read.get();
         report.extra = progress.extra.get();
+        report.bulk_loaded = progress.bulk_loaded.get();
         self.writer
             .finish_table(name, targets)
             .await

@@ -1,8 +1,10 @@
-//! Any source into a PostgreSQL key range the destination does not hold yet, when the
-//! byte-for-byte `copy_pipe` does not apply (another source engine, or a value to
-//! convert): the chunk is read with one unpaged query (`read::chunk_query`) over the
-//! source's text protocol, each row is encoded straight from the driver's buffer into
-//! `COPY` text (no `String` per value), and the text goes to one `COPY ... FROM STDIN`.
+//! Any source into a PostgreSQL or MySQL/MariaDB key range the destination does not hold
+//! yet, when the byte-for-byte `copy_pipe` does not apply (another source engine, a
+//! value to convert, or a MySQL destination): the chunk is read with one unpaged query
+//! (`read::chunk_query`) over the source's text protocol, each row is encoded straight
+//! from the driver's buffer into the destination's bulk text (no `String` per value), and
+//! the text goes to one `COPY ... FROM STDIN` ([`pipe`]) or one `LOAD DATA LOCAL INFILE`
+//! ([`load`]; the two texts share their escapes, each engine converts its own values).
 //!
 //! Why not pages: a page loop reads page n+1 only after page n is written, so the source
 //! and the destination wait on each other, and every value is decoded into its own
@@ -12,16 +14,18 @@
 //! Same contract as `copy_pipe`: the destination's `COPY` is one statement, hence atomic,
 //! so any failure (a refused row, a lost connection, a zero date under
 //! `transfer.zero_dates: reject`) leaves the range empty and the caller loads the chunk
-//! page by page, which isolates refused rows into the reject file. Masked columns take
-//! the page path (masks work on owned values).
+//! page by page, which isolates refused rows into the reject file. `LOAD DATA` is one
+//! statement in one transaction, rolled back on any warning (`load_data.rs`), with the
+//! same effect. Masked columns take the page path (masks work on owned values).
 
-use crate::engine::postgres::write::copy_value;
+use crate::engine::mysql::write::load_data::{Declined, LoadData};
 use crate::rows::plan::Target;
 use crate::rows::source::SourcePool;
 use crate::rows::values::is_zero_date;
 use futures_util::StreamExt;
 use seaway_codegen::config::ZeroDates;
 use sqlx::postgres::PgPoolCopyExt;
+use std::cell::{Cell, RefCell};
 
 /// Bytes of `COPY` text per message to the destination.
 const BATCH_BYTES: usize = 1 << 20;
@@ -37,6 +41,16 @@ pub struct Encoding {
     /// columns; see `transfer::dated_columns`).
     pub dated: Vec<bool>,
     pub zero_dates: ZeroDates,
+    /// Appends one value in the destination's bulk text ([`postgres_value`], or
+    /// `load_data::value`); `false` when it cannot travel that way (the chunk then takes
+    /// the page path).
+    pub value: fn(&Target, Option<&str>, &mut String) -> bool,
+}
+
+/// A value as `COPY` text (`postgres::write::copy_value`), which takes every value.
+pub fn postgres_value(t: &Target, v: Option<&str>, out: &mut String) -> bool {
+    crate::engine::postgres::write::copy_value(t, v, out);
+    true
 }
 
 /// What a finished pipe moved.
@@ -62,6 +76,11 @@ pub enum PipeError {
     /// A zero date under `transfer.zero_dates: reject`: the page path writes the reject.
     #[error("a row holds a MySQL zero date, which is rejected row by row")]
     ZeroDate,
+    #[error("column `{0}` holds a value the bulk text cannot carry")]
+    Unencodable(String),
+    /// MySQL's `LOAD DATA` was rolled back (warnings, fewer rows taken, refused).
+    #[error(transparent)]
+    Declined(#[from] Declined),
 }
 
 /// One encoded buffer and what it holds.
@@ -84,11 +103,7 @@ pub async fn pipe(
         .copy_in_raw(copy_in)
         .await
         .map_err(PipeError::Destination)?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch, PipeError>>(IN_FLIGHT);
-    let reader = match source {
-        SourcePool::Postgres(p) => tokio::spawn(read(p, select, encoding, tx)),
-        SourcePool::Mysql(p) => tokio::spawn(read(p, select, encoding, tx)),
-    };
+    let (reader, mut rx) = spawn_reader(source, select, encoding);
     let mut moved = Moved::default();
     while let Some(batch) = rx.recv().await {
         let batch = match batch {
@@ -115,6 +130,91 @@ pub async fn pipe(
     }
     copy.finish().await.map_err(PipeError::Destination)?;
     Ok(moved)
+}
+
+/// Runs `select` on the source and loads its rows into MySQL/MariaDB `table` with one
+/// `LOAD DATA LOCAL INFILE`, kept only if the server took every row without a warning
+/// (`LoadData::load`); `on_progress` hears the running totals after each buffer.
+pub async fn load(
+    source: SourcePool,
+    destination: &LoadData,
+    table: &str,
+    select: String,
+    encoding: Encoding,
+    on_progress: &mut dyn FnMut(Moved),
+) -> Result<Moved, PipeError> {
+    let targets = encoding.targets.clone();
+    let (mut reader, mut rx) = spawn_reader(source, select, encoding);
+    // The statement's data: what the reader encoded, handed on as it comes.
+    let (tx, data) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(1);
+    let data = futures_util::stream::unfold(data, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let moved = Cell::new(Moved::default());
+    let stopped: RefCell<Option<PipeError>> = RefCell::new(None);
+    let forward = async {
+        // Owned here, so the data ends (and the statement with it) when this does.
+        let tx = tx;
+        let stop = |e: PipeError| {
+            *stopped.borrow_mut() = Some(e);
+            // An error item ends the file with an error: the statement is rolled back.
+            std::io::Error::other("seaway: the source read stopped")
+        };
+        while let Some(batch) = rx.recv().await {
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = tx.send(Err(stop(e))).await;
+                    return;
+                }
+            };
+            let sent = batch.moved;
+            if tx
+                .send(Ok(bytes::Bytes::from(batch.text.into_bytes())))
+                .await
+                .is_err()
+            {
+                // The statement stopped reading (it failed): so does the reader.
+                reader.abort();
+                return;
+            }
+            let mut m = moved.get();
+            m.rows += sent.rows;
+            m.zero_dates += sent.zero_dates;
+            moved.set(m);
+            on_progress(m);
+        }
+        // The channel also closes when the reader dies without a word (a panic): then
+        // the rows sent so far are only part of the chunk, and must not be committed.
+        if let Err(e) = (&mut reader).await {
+            let _ = tx.send(Err(stop(PipeError::Reader(e.to_string())))).await;
+        }
+    };
+    let sent = || moved.get().rows;
+    let loading = destination.load(table, &targets, data.boxed(), &sent);
+    let ((), loaded) = futures_util::join!(forward, loading);
+    if let Some(e) = stopped.into_inner() {
+        return Err(e);
+    }
+    loaded?;
+    Ok(moved.get())
+}
+
+/// Starts the reader task: `select`'s rows, encoded, a buffer at a time.
+fn spawn_reader(
+    source: SourcePool,
+    select: String,
+    encoding: Encoding,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::mpsc::Receiver<Result<Batch, PipeError>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Batch, PipeError>>(IN_FLIGHT);
+    let reader = match source {
+        SourcePool::Postgres(p) => tokio::spawn(read(p, select, encoding, tx)),
+        SourcePool::Mysql(p) => tokio::spawn(read(p, select, encoding, tx)),
+    };
+    (reader, rx)
 }
 
 /// The reader task: streams the query's rows and sends them encoded, a buffer at a time.
@@ -164,8 +264,8 @@ async fn read<DB>(
     }
 }
 
-/// Appends one row to the batch as a `COPY` text line, each value converted for the
-/// destination column exactly as the page path's `copy_text` does.
+/// Appends one row to the batch as a line of bulk text, each value converted for the
+/// destination column exactly as the page path converts it.
 fn encode<R>(row: &R, encoding: &Encoding, batch: &mut Batch) -> Result<(), PipeError>
 where
     R: sqlx::Row,
@@ -203,7 +303,10 @@ where
             }
             v => v,
         };
-        copy_value(target, value, &mut batch.text);
+        if !(encoding.value)(target, value, &mut batch.text) {
+            batch.text.truncate(line_start);
+            return Err(PipeError::Unencodable(target.name.clone()));
+        }
     }
     batch.text.push('\n');
     batch.moved.rows += 1;

@@ -72,6 +72,26 @@ pub async fn project(src: &str, dst: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, config_path)
 }
 
+/// `migrator transfer --page-size 100 --report ...`: the run and its report.
+fn transfer_in_pages_of_100(config: &Path) -> (Run, serde_json::Value) {
+    let path = config.with_file_name("report.json");
+    let run = migrator(
+        config,
+        &[
+            "transfer",
+            "--page-size",
+            "100",
+            "--report",
+            path.to_str().expect("utf-8 path"),
+        ],
+    );
+    let report = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    (run, report)
+}
+
 /// Every value of a one-column query, as text.
 async fn texts(db: &mut Db, sql: &str) -> Vec<String> {
     let sql = || sqlx::AssertSqlSafe(sql.to_string());
@@ -307,16 +327,43 @@ pub async fn kill_when(
     );
 }
 
+/// The table's rows as `id|n|amount|label|at|flag` texts in UTC, NULLs left out, ordered
+/// by id: one form PostgreSQL and MySQL/MariaDB print alike (`at` is a UTC `TIMESTAMP(6)`
+/// in MySQL, read in a UTC session).
+async fn big_rows_across(engine: Engine, db: &mut Db) -> Vec<String> {
+    match engine {
+        Engine::Postgres => {
+            texts(
+                db,
+                "SELECT concat_ws('|', id, n, amount, label, \
+                 to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), flag::int) FROM big ORDER BY id",
+            )
+            .await
+        }
+        _ => {
+            db.execute("SET time_zone = '+00:00'").await;
+            texts(
+                db,
+                "SELECT CONCAT_WS('|', id, n, amount, label, \
+                 DATE_FORMAT(at, '%Y-%m-%d %H:%i:%s.%f'), flag) FROM big ORDER BY id",
+            )
+            .await
+        }
+    }
+}
+
+/// Kills `migrator transfer --page-size 2000 <args>` three times at growing row counts,
+/// then lets it finish, and checks the destination holds exactly the source's rows.
 #[cfg(unix)]
-async fn kill_and_resume(engine: Engine, tag: &str) {
+async fn kill_and_resume(from: Engine, to: Engine, tag: &str, args: &[&str]) {
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
-    let fixture = match engine {
+    let fixture = match from {
         Engine::Postgres => BIG_POSTGRES,
         _ => BIG_SQLITE,
     };
     let Some(src) = database(
-        engine,
+        from,
         &format!("seaway_test_f_kill_src_{tag}"),
         Some(fixture),
         dir.path(),
@@ -326,7 +373,7 @@ async fn kill_and_resume(engine: Engine, tag: &str) {
         return;
     };
     let Some(dst) = database(
-        engine,
+        to,
         &format!("seaway_test_f_kill_dst_{tag}"),
         None,
         dir.path(),
@@ -336,8 +383,8 @@ async fn kill_and_resume(engine: Engine, tag: &str) {
         return;
     };
     let (project_dir, config) = project(&src, &dst).await;
-    let mut source = Db::connect(engine, &src).await;
-    let mut dest = Db::connect(engine, &dst).await;
+    let mut source = Db::connect(from, &src).await;
+    let mut dest = Db::connect(to, &dst).await;
     assert_eq!(source.count("SELECT count(*) FROM big").await, BIG_ROWS);
     let prepared = started.elapsed();
 
@@ -346,7 +393,7 @@ async fn kill_and_resume(engine: Engine, tag: &str) {
     // and a run with only a few chunks left could finish between the poll that saw the
     // threshold and the kill.
     for at_least in [20_000, 50_000, 80_000] {
-        let child = spawn_transfer(&config, &["--page-size", "2000"]);
+        let child = spawn_transfer(&config, &[&["--page-size", "2000"], args].concat());
         kill_when(
             child,
             &format!("the destination held {at_least} rows"),
@@ -365,12 +412,16 @@ async fn kill_and_resume(engine: Engine, tag: &str) {
     let last = migrator(
         &config,
         &[
-            "transfer",
-            "--page-size",
-            "2000",
-            "--report",
-            report.to_str().expect("utf-8 path"),
-        ],
+            &[
+                "transfer",
+                "--page-size",
+                "2000",
+                "--report",
+                report.to_str().expect("utf-8 path"),
+            ],
+            args,
+        ]
+        .concat(),
     );
     assert_eq!(last.code, Some(0), "{tag}: final transfer:\n{}", last.all());
     assert!(
@@ -386,6 +437,15 @@ async fn kill_and_resume(engine: Engine, tag: &str) {
         report["rows"], BIG_ROWS,
         "{tag}: rows reported over the resumed run (killed at {killed_at:?}): {report:#}"
     );
+    // What the last run inserted went by the bulk path, where the destination has one (a
+    // chunk an earlier run committed but had not recorded is found held, and counted
+    // unchanged).
+    assert!(
+        to == Engine::Sqlite
+            || report["inserted"].as_u64().is_some_and(|n| n > 0)
+                && report["bulk_loaded"] == report["inserted"],
+        "{tag}: the last run's chunks went by the bulk path: {report:#}"
+    );
 
     assert_eq!(
         dest.count("SELECT count(*) FROM big").await,
@@ -397,8 +457,17 @@ async fn kill_and_resume(engine: Engine, tag: &str) {
         BIG_ROWS,
         "{tag}: distinct ids"
     );
-    let want = big_fingerprint(engine, &mut source).await;
-    let have = big_fingerprint(engine, &mut dest).await;
+    let (want, have) = if from == to {
+        (
+            big_fingerprint(from, &mut source).await,
+            big_fingerprint(to, &mut dest).await,
+        )
+    } else {
+        (
+            big_rows_across(from, &mut source).await,
+            big_rows_across(to, &mut dest).await,
+        )
+    };
     assert!(
         want == have,
         "{tag}: destination content differs from the source: {}",
@@ -433,8 +502,19 @@ async fn kill_and_resume(engine: Engine, tag: &str) {
 #[cfg(unix)]
 #[tokio::test]
 async fn killed_transfer_resumes_to_exactly_the_source_rows() {
-    kill_and_resume(Engine::Postgres, "pg").await;
-    kill_and_resume(Engine::Sqlite, "lite").await;
+    kill_and_resume(Engine::Postgres, Engine::Postgres, "pg", &[]).await;
+    kill_and_resume(Engine::Sqlite, Engine::Sqlite, "lite", &[]).await;
+    // Into MariaDB, chunks land by LOAD DATA LOCAL INFILE, one transaction each: a kill
+    // mid-statement leaves nothing of the chunk. Chunks of 10,000 rows, so that every
+    // kill falls mid-run with loads in flight (50,000-row chunks, committed two at a
+    // time, passed all three marks at once).
+    kill_and_resume(
+        Engine::Postgres,
+        Engine::Mysql,
+        "pg_my",
+        &["--chunk-size", "20000"],
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -513,7 +593,7 @@ async fn sqlite_to_postgres_rejects() {
     let (dst, password) = with_password(Engine::Postgres, &dst).await;
     let (_project, config) = project(&src, &dst).await;
 
-    let run = migrator(&config, &["transfer", "--page-size", "100"]);
+    let (run, report) = transfer_in_pages_of_100(&config);
     assert_eq!(
         run.code,
         Some(1),
@@ -525,6 +605,12 @@ async fn sqlite_to_postgres_rejects() {
             && run.stdout.contains("transferred 995 rows"),
         "the summary names the 995 rows and 5 rejects:\n{}",
         run.all()
+    );
+    // The five pages without a bad row went in by a plain COPY each, the five with one
+    // by the upsert.
+    assert_eq!(
+        report["bulk_loaded"], 500,
+        "rows loaded by COPY: {report:#}"
     );
     let (text, lines) = rejects(&config, "items");
     let got = rejected_keys(&lines, "items");
@@ -583,7 +669,43 @@ const ITEMS_POSTGRES_BAD: [(i64, &str); 5] = [
     (1000, "Incorrect string value"),
 ];
 
-async fn postgres_to_mariadb_rejects() {
+/// Emoji into a 3-byte UTF-8 `note` and years past 9999: five rows in five pages.
+const ITEMS_INTO_MARIADB: MariadbRejects = MariadbRejects {
+    tag: "rej",
+    fixture: ITEMS_POSTGRES,
+    // Narrow `note` to 3-byte UTF-8, keeping the type apply gave it.
+    alter: |note| {
+        format!(
+            "ALTER TABLE items MODIFY note {note} CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci NULL"
+        )
+    },
+    bad: &ITEMS_POSTGRES_BAD,
+    rows: (
+        "SELECT concat_ws('|', id, qty, code, coalesce(note, '~'), to_char(day, 'YYYY-MM-DD')) FROM items ORDER BY id",
+        "SELECT CONCAT_WS('|', id, qty, code, COALESCE(note, '~'), DATE_FORMAT(day, '%Y-%m-%d')) FROM items ORDER BY id",
+    ),
+    bulk_loaded: 500,
+};
+
+/// A PostgreSQL -> MariaDB transfer in pages of 100 whose destination refuses some rows.
+struct MariadbRejects {
+    /// Database names: `seaway_test_f_<tag>_src_pg`, `seaway_test_f_<tag>_dst_my`.
+    tag: &'static str,
+    fixture: &'static str,
+    /// What narrows the destination's `items` (given the type apply gave `note`).
+    alter: fn(&str) -> String,
+    /// The refused ids and a fragment of each refusal.
+    bad: &'static [(i64, &'static str)],
+    /// Each row as one text: in the source, in the destination.
+    rows: (&'static str, &'static str),
+    /// Rows that went in by LOAD DATA LOCAL INFILE: the pages without a bad row.
+    bulk_loaded: u64,
+}
+
+/// Runs `case`: exactly the bad rows in the reject file with their reasons, every other
+/// row in the destination, the clean pages by LOAD DATA; then a second run finds every
+/// good row held and writes nothing.
+async fn postgres_to_mariadb_rejects(case: &MariadbRejects) {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(admin) = support::server(Engine::Mysql).await else {
         return;
@@ -606,21 +728,26 @@ async fn postgres_to_mariadb_rejects() {
     }
     let Some(src) = database(
         Engine::Postgres,
-        "seaway_test_f_rej_src_pg",
-        Some(ITEMS_POSTGRES),
+        &format!("seaway_test_f_{}_src_pg", case.tag),
+        Some(case.fixture),
         dir.path(),
     )
     .await
     else {
         return;
     };
-    let Some(dst) = database(Engine::Mysql, "seaway_test_f_rej_dst_my", None, dir.path()).await
+    let Some(dst) = database(
+        Engine::Mysql,
+        &format!("seaway_test_f_{}_dst_my", case.tag),
+        None,
+        dir.path(),
+    )
+    .await
     else {
         return;
     };
     let (_project, config) = project(&src, &dst).await;
 
-    // Narrow `note` to 3-byte UTF-8, keeping the type apply gave it.
     let mut dest = Db::connect(Engine::Mysql, &dst).await;
     let column_type = dest
         .text(
@@ -629,70 +756,119 @@ async fn postgres_to_mariadb_rejects() {
         )
         .await
         .expect("items.note exists");
-    dest.execute(&format!(
-        "ALTER TABLE items MODIFY note {column_type} CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci NULL"
-    ))
-    .await;
+    dest.execute(&(case.alter)(&column_type)).await;
 
-    let run = migrator(&config, &["transfer", "--page-size", "100"]);
+    let (run, report) = transfer_in_pages_of_100(&config);
     assert_eq!(
         run.code,
         Some(1),
         "rejects present means exit 1:\n{}",
         run.all()
     );
+    let good = 1000 - case.bad.len();
     assert!(
-        run.stdout.contains("5 rejected (see .seaway/rejects/)")
-            && run.stdout.contains("transferred 995 rows"),
-        "the summary names the 995 rows and 5 rejects:\n{}",
+        run.stdout.contains(&format!(
+            "{} rejected (see .seaway/rejects/)",
+            case.bad.len()
+        )) && run.stdout.contains(&format!("transferred {good} rows")),
+        "the summary names the {good} rows and {} rejects:\n{}",
+        case.bad.len(),
         run.all()
+    );
+    // The chunk's LOAD DATA warned and was rolled back; the pages without a bad row went
+    // in by LOAD DATA each, those with one by the upsert.
+    assert_eq!(
+        (report["inserted"].as_u64(), report["bulk_loaded"].as_u64()),
+        (Some(good as u64), Some(case.bulk_loaded)),
+        "rows inserted, and of those loaded by LOAD DATA LOCAL INFILE: {report:#}"
     );
     let (text, lines) = rejects(&config, "items");
     let got = rejected_keys(&lines, "items");
-    let want: BTreeSet<i64> = ITEMS_POSTGRES_BAD.iter().map(|(id, _)| *id).collect();
+    let want: BTreeSet<i64> = case.bad.iter().map(|(id, _)| *id).collect();
     assert_eq!(
         got.keys().copied().collect::<BTreeSet<_>>(),
         want,
         "rejected keys:\n{text}"
     );
-    for (id, fragment) in ITEMS_POSTGRES_BAD {
+    for (id, fragment) in case.bad {
         assert!(
-            got[&id].contains(fragment),
+            got[id].contains(fragment),
             "reject reason for id {id} should mention `{fragment}`: {}",
-            got[&id]
+            got[id]
         );
     }
     assert_no_secrets("the reject file", &text, None);
     assert_no_secrets("the output", &run.all(), None);
 
+    // Every good row, and only those: nothing coerced, skipped or written twice.
     let mut source = Db::connect(Engine::Postgres, &src).await;
-    let want_rows = without(
-        texts(
-            &mut source,
-            "SELECT concat_ws('|', id, qty, code, coalesce(note, '~'), to_char(day, 'YYYY-MM-DD')) FROM items ORDER BY id",
-        )
-        .await,
-        &want,
-    );
-    let have_rows = texts(
-        &mut dest,
-        "SELECT CONCAT_WS('|', id, qty, code, COALESCE(note, '~'), DATE_FORMAT(day, '%Y-%m-%d')) FROM items ORDER BY id",
-    )
-    .await;
-    assert_eq!(want_rows.len(), 995);
+    let want_rows = without(texts(&mut source, case.rows.0).await, &want);
+    let have_rows = texts(&mut dest, case.rows.1).await;
+    assert_eq!(want_rows.len(), good);
     assert!(
         want_rows == have_rows,
         "postgres -> mariadb: every good row, and only those, is in the destination: {}",
         first_difference(&want_rows, &have_rows)
     );
+
+    let again = migrator(&config, &["transfer", "--page-size", "100"]);
+    assert!(
+        again.stdout.contains(&format!("transferred {good} rows"))
+            && again.stdout.contains(&format!("{good} unchanged")),
+        "the second run writes nothing:\n{}",
+        again.all()
+    );
     source.close().await;
     dest.close().await;
+}
+
+/// What `LOAD DATA LOCAL` would keep with only a warning (it behaves as `IGNORE`): a NULL
+/// coerced into a NOT NULL column, a number clamped to the column's range, a row skipped
+/// for a duplicate in a unique index. Each warning rolls its statement back, and the page
+/// goes by the upsert, which refuses exactly the bad row into the reject file.
+const LOAD_ITEMS_POSTGRES: &str = r#"
+CREATE TABLE items (
+    id integer PRIMARY KEY,
+    qty bigint NOT NULL,
+    code varchar(8) NOT NULL,
+    note text
+);
+INSERT INTO items SELECT g, g * 3, 'c' || g, 'note ' || g FROM generate_series(1, 1000) AS g;
+UPDATE items SET note = NULL WHERE id = 150;
+UPDATE items SET qty = 10000000000 WHERE id = 420;
+UPDATE items SET code = 'c1' WHERE id = 640;
+"#;
+
+const LOAD_ITEMS_BAD: [(i64, &str); 3] = [
+    (150, "cannot be null"),
+    (420, "Out of range"),
+    (640, "Duplicate entry"),
+];
+
+/// The three coercions of [`LOAD_ITEMS_POSTGRES`], in three of ten pages.
+const LOAD_INTO_MARIADB: MariadbRejects = MariadbRejects {
+    tag: "ld",
+    fixture: LOAD_ITEMS_POSTGRES,
+    alter: |_| {
+        "ALTER TABLE items MODIFY note text NOT NULL, MODIFY qty int NOT NULL, ADD UNIQUE KEY items_code (code)".into()
+    },
+    bad: &LOAD_ITEMS_BAD,
+    rows: (
+        "SELECT concat_ws('|', id, qty, code, coalesce(note, '~')) FROM items ORDER BY id",
+        "SELECT CONCAT_WS('|', id, qty, code, COALESCE(note, '~')) FROM items ORDER BY id",
+    ),
+    bulk_loaded: 700,
+};
+
+#[tokio::test]
+async fn load_data_warnings_roll_back_and_the_refused_rows_are_rejected() {
+    postgres_to_mariadb_rejects(&LOAD_INTO_MARIADB).await;
 }
 
 #[tokio::test]
 async fn refused_rows_go_to_the_reject_file_and_the_rest_load() {
     sqlite_to_postgres_rejects().await;
-    postgres_to_mariadb_rejects().await;
+    postgres_to_mariadb_rejects(&ITEMS_INTO_MARIADB).await;
 }
 
 #[tokio::test]

@@ -17,12 +17,18 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
+mod convert;
+pub mod load_data;
+
+pub(crate) use convert::input;
+use convert::{binary, placeholder};
+
 use crate::rows::plan::Target;
 use crate::rows::values::{self, Family};
 use crate::rows::write::outcome::{WriteError, Written};
 use crate::rows::write::sql::{KeyCheck, MultiRowInsert, non_keys};
 use seaway_codegen::engine::quote_ident as quote;
-use seaway_codegen::model::{Dialect, NeutralType};
+use seaway_codegen::model::Dialect;
 use sqlx::MySql;
 use sqlx::mysql::MySqlArguments;
 use sqlx::query::Query;
@@ -71,6 +77,16 @@ impl Limits {
 pub struct MyWriter {
     pub pool: sqlx::MySqlPool,
     pub limits: Limits,
+    /// The `LOAD DATA LOCAL INFILE` path for first loads, opened on first use
+    /// (`load_data`). Boxed: the writer enum stays small.
+    load: Box<LazyLoad>,
+}
+
+/// The `LOAD DATA` path before and after it is opened: `Err` holds why it cannot be used.
+#[derive(Debug)]
+struct LazyLoad {
+    opened: tokio::sync::OnceCell<Result<load_data::LoadData, String>>,
+    conn: seaway_codegen::config::Connection,
 }
 
 impl MyWriter {
@@ -88,53 +104,83 @@ impl MyWriter {
                 max_packet,
                 endpoint: conn.url.endpoint().unwrap_or("?").to_string(),
             },
+            load: Box::new(LazyLoad {
+                opened: tokio::sync::OnceCell::new(),
+                conn: conn.clone(),
+            }),
         })
+    }
+
+    /// The `LOAD DATA LOCAL INFILE` path, opened on the first call (only transfer's first
+    /// loads ask: an upsert-only writer never connects twice). `None` when the server
+    /// does not allow it; the reason is logged once, as a warning naming the setting.
+    pub async fn load_data(&self) -> Option<&load_data::LoadData> {
+        let opened = self
+            .load
+            .opened
+            .get_or_init(|| async {
+                let opened = load_data::LoadData::open(&self.load.conn, MAX_LOADS).await;
+                if let Err(note) = &opened {
+                    tracing::warn!("{note}");
+                }
+                opened
+            })
+            .await;
+        opened.as_ref().ok()
+    }
+
+    /// Whether `table` holds no row with `key` in `(lo, hi]` and can take a `LOAD DATA`
+    /// (see `PgWriter::range_is_empty`); `false` without asking when the path is not
+    /// available, so a server without `local_infile` keeps the upsert.
+    pub async fn range_is_empty(
+        &self,
+        table: &str,
+        key: Option<&str>,
+        range: (Option<i64>, Option<i64>),
+    ) -> Result<bool, sqlx::Error> {
+        let Some(load) = self.load_data().await else {
+            return Ok(false);
+        };
+        if !load.takes(table).await {
+            return Ok(false);
+        }
+        crate::rows::write::sql::range_is_empty(&self.pool, Dialect::Mysql, table, key, range).await
+    }
+
+    /// Writes `rows` into a key range that was empty (`range_is_empty`) with one `LOAD
+    /// DATA LOCAL INFILE` in one transaction; any warning rolls it back and the caller
+    /// upserts instead (`load_data.rs`).
+    pub async fn insert_fresh(
+        &self,
+        table: &str,
+        targets: &[Target],
+        rows: &[Vec<Option<String>>],
+    ) -> Result<Written, WriteError> {
+        let Some(load) = self.load_data().await else {
+            return self.upsert(table, targets, rows).await;
+        };
+        load.load_rows(table, targets, rows)
+            .await
+            .map(Written::inserted)
+            .map_err(|e| WriteError::Declined(e.to_string()))
+    }
+
+    pub async fn close(self) {
+        if let Some(Ok(load)) = self.load.opened.into_inner() {
+            load.close().await;
+        }
+        self.pool.close().await;
     }
 }
 
-/// The placeholder for a column, converting canonical text where MySQL cannot.
-fn placeholder(t: &Target) -> &'static str {
-    if Family::of(&t.ty) == Family::Bit {
-        "CAST(CONV(?, 2, 10) AS UNSIGNED)"
-    } else {
-        "?"
-    }
-}
+/// `LOAD DATA` sessions at most: one per transfer worker, as the sqlx pool has.
+const MAX_LOADS: usize = 8;
 
 /// A key parameter in a presence check: keys are few and small, so bytes go as hex.
 fn key_placeholder(_n: usize, t: &Target) -> String {
     match (Family::of(&t.ty), t.source) {
         (Family::Bytes, Family::Bytes) | (Family::Other, Family::Other) => "UNHEX(?)".into(),
         _ => placeholder(t).into(),
-    }
-}
-
-/// Whether the value arrives as hex (canonical bytes, MySQL spatial values) and is bound
-/// as the bytes it stands for.
-fn binary(t: &Target) -> bool {
-    matches!(
-        (Family::of(&t.ty), t.source),
-        (Family::Bytes, Family::Bytes) | (Family::Other, Family::Other)
-    )
-}
-
-/// Canonical text in MySQL's input syntax, where it differs (`None`: as it is).
-pub(crate) fn input(t: &Target, v: &str) -> Option<String> {
-    match (t.source, Family::of(&t.ty)) {
-        // MySQL refuses a FLOAT literal above FLT_MAX as a double, and the shortest text
-        // of the largest float (`3.4028235e38`) is just above it: write the float's
-        // exact value instead, which MySQL stores as that same float.
-        (_, Family::Number) if t.ty == NeutralType::Float { bits: 32 } => v
-            .trim()
-            .parse::<f32>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .map(|f| format!("{:e}", f64::from(f))),
-        // `timetz` -> `time` drops the zone (lossy): stored as the UTC time of day.
-        (Family::TimeTz, Family::Time) => values::timetz_to_utc(v),
-        // CONV('', 2, 10) is NULL; an empty bit string (PostgreSQL `varbit`) is zero.
-        (Family::Bit, Family::Bit) if v.is_empty() => Some("0".to_string()),
-        _ => None,
     }
 }
 

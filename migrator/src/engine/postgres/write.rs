@@ -128,26 +128,9 @@ impl PgWriter {
         &self,
         table: &str,
         key: Option<&str>,
-        (lo, hi): (Option<i64>, Option<i64>),
+        range: (Option<i64>, Option<i64>),
     ) -> Result<bool, sqlx::Error> {
-        let mut conditions = Vec::new();
-        if let Some(k) = key.map(|k| quote(Dialect::Postgres, k)) {
-            conditions.extend(lo.map(|lo| format!("{k} > {lo}")));
-            conditions.extend(hi.map(|hi| format!("{k} <= {hi}")));
-        }
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
-        let sql = format!(
-            "SELECT 1 FROM {}{where_clause} LIMIT 1",
-            quote(Dialect::Postgres, table)
-        );
-        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_optional(&self.0)
-            .await?;
-        Ok(found.is_none())
+        crate::rows::write::sql::range_is_empty(&self.0, Dialect::Postgres, table, key, range).await
     }
 
     /// Writes `rows` with one plain `COPY` straight into the table: for key ranges the

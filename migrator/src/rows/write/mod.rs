@@ -76,8 +76,10 @@ impl Writer {
     }
 
     /// Whether a plain load can go into the key range `(lo, hi]` of `table` (see
-    /// `PgWriter::range_is_empty`). Only PostgreSQL has a faster path for it (a plain
-    /// `COPY` against staging + `ON CONFLICT`); the others answer `false` without asking.
+    /// `PgWriter::range_is_empty`). PostgreSQL (a plain `COPY` against staging + `ON
+    /// CONFLICT`) and MySQL/MariaDB (`LOAD DATA LOCAL INFILE` instead of a staging table and
+    /// a merge, where the server allows it) have a faster path for it; SQLite answers
+    /// `false` without asking.
     pub async fn range_is_empty(
         &self,
         table: &str,
@@ -86,7 +88,8 @@ impl Writer {
     ) -> Result<bool, sqlx::Error> {
         match self {
             Writer::Postgres(w) => w.range_is_empty(table, key, range).await,
-            Writer::Mysql(_) | Writer::Sqlite(_) => Ok(false),
+            Writer::Mysql(w) => w.range_is_empty(table, key, range).await,
+            Writer::Sqlite(_) => Ok(false),
         }
     }
 
@@ -116,7 +119,17 @@ impl Writer {
     ) -> Result<Written, WriteError> {
         match self {
             Writer::Postgres(w) => Ok(w.insert_fresh(table, targets, rows).await?),
-            Writer::Mysql(_) | Writer::Sqlite(_) => self.upsert(table, targets, rows).await,
+            Writer::Mysql(w) => w.insert_fresh(table, targets, rows).await,
+            Writer::Sqlite(_) => self.upsert(table, targets, rows).await,
+        }
+    }
+
+    /// The `LOAD DATA LOCAL INFILE` path, when the destination is MySQL/MariaDB and
+    /// allows it (for the row pipe's chunk loads).
+    pub async fn mysql_load(&self) -> Option<&crate::engine::mysql::write::load_data::LoadData> {
+        match self {
+            Writer::Mysql(w) => w.load_data().await,
+            Writer::Postgres(_) | Writer::Sqlite(_) => None,
         }
     }
 
@@ -217,7 +230,7 @@ impl Writer {
     pub async fn close(self) {
         match self {
             Writer::Postgres(w) => w.0.close().await,
-            Writer::Mysql(w) => w.pool.close().await,
+            Writer::Mysql(w) => w.close().await,
             Writer::Sqlite(w) => w.0.close().await,
         }
     }

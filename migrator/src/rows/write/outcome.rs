@@ -73,6 +73,10 @@ pub enum WriteError {
         sent: u64,
         keys: String,
     },
+    /// A bulk load into an empty key range was not kept (MySQL's `LOAD DATA` warned or
+    /// took fewer rows than sent, and was rolled back): the caller upserts the rows.
+    #[error("the bulk load was rolled back: {0}")]
+    Declined(String),
 }
 
 impl WriteError {
@@ -80,7 +84,7 @@ impl WriteError {
     /// rather than the destination as a whole.
     pub fn is_row_refusal(&self) -> bool {
         match self {
-            WriteError::Refused(_) | WriteError::TooLarge { .. } => true,
+            WriteError::Refused(_) | WriteError::TooLarge { .. } | WriteError::Declined(_) => true,
             WriteError::Missing { .. } => false,
         }
     }

@@ -69,6 +69,32 @@ impl MultiRowInsert {
     }
 }
 
+/// Whether `table` holds no row with `key` in `(lo, hi]` (either end open when `None`;
+/// the whole table when `key` is `None`): asked before a chunk's first load takes a
+/// destination's bulk path (an empty range needs no staging table and no upsert).
+pub(crate) async fn range_is_empty<'e, DB, E>(
+    executor: E,
+    dialect: Dialect,
+    table: &str,
+    key: Option<&str>,
+    range: (Option<i64>, Option<i64>),
+) -> Result<bool, sqlx::Error>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    let sql = format!(
+        "SELECT 1 FROM {}{} LIMIT 1",
+        seaway_codegen::engine::quote_ident(dialect, table),
+        crate::rows::read::where_clause(&crate::rows::read::key_range(dialect, key, range))
+    );
+    let found = sqlx::query::<DB>(sqlx::AssertSqlSafe(sql))
+        .fetch_optional(executor)
+        .await?;
+    Ok(found.is_none())
+}
+
 /// Columns to update on conflict: every target that is not part of the key.
 pub(crate) fn non_keys(targets: &[Target]) -> impl Iterator<Item = &Target> {
     targets.iter().filter(|t| !t.is_key)
