@@ -3,25 +3,27 @@
 //! sync's position row (`position.rs`): the destination holds exactly the changes up to
 //! its stored position, whatever instant a crash comes at.
 //!
-//! Inside a batch, consecutive changes of one table are written together through the
-//! transfer writers (`Tx::upsert`, `Tx::delete_keys`): a run of upserts keeps the last
-//! image of each key (the images are whole rows, so the last one is the row's state), and
-//! a delete, a key change or another table ends the run, so the destination sees the
-//! changes in the source's order. Runs are flushed at [`RUN_ROWS`] rows: a million-row
-//! source transaction goes through in bounded memory, inside one destination transaction.
+//! Inside a batch, consecutive changes of one table (a run) are folded into one end state
+//! per key (`fold.rs`: last image wins, a delete after anything is a delete, unchanged
+//! columns taken from the run's whole row) and written together through the transfer
+//! writers: one keyed delete and one multi-row upsert per run (`Tx::delete_keys`,
+//! `Tx::upsert`), so a batch of thousands of changes costs a handful of statements.
+//! Another table's change ends the run (foreign keys keep the source's order between
+//! tables). Runs are flushed at [`RUN_ROWS`] keys: a million-row source transaction goes
+//! through in bounded memory, inside one destination transaction.
 
 use super::change::{Change, Op, Position, Values};
+use super::fold::{Fold, Writes};
 use super::position::{self, Advance, Copy};
 use crate::rows::apply_mask;
 use crate::rows::plan::{TablePlan, Target};
 use crate::rows::write::{Tx, WriteError, Writer, Written};
 use seaway_codegen::config::Config;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::time::Instant;
 use tracing::Instrument;
 
-/// Rows a run holds before it is written (inside the open destination transaction).
+/// Keys a run holds before it is written (inside the open destination transaction).
 pub const RUN_ROWS: usize = 5_000;
 
 /// A destination table's route: its plan, and where its key is among the plan's targets.
@@ -65,26 +67,6 @@ pub struct TableCounts {
     pub copied: u64,
 }
 
-/// What one run holds: upserts (of these targets: all, or all but columns the source
-/// left out) or deletes, of one table.
-#[derive(Debug)]
-enum Kind {
-    Upsert { columns: Option<Vec<usize>> },
-    Delete,
-}
-
-#[derive(Debug)]
-struct Run {
-    table: usize,
-    kind: Kind,
-    /// Rows (upserts, after masks) or keys in writer order (deletes).
-    rows: Vec<Values>,
-    /// Upserts: the index in `rows` of each key, so a later image replaces an earlier one.
-    by_key: HashMap<Values, usize>,
-    /// Rows of the run that come from the initial copy.
-    copied: u64,
-}
-
 /// Why applying stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -102,7 +84,8 @@ pub struct Applier<'a> {
     routes: &'a [Route],
     name: String,
     tx: Option<Tx>,
-    run: Option<Run>,
+    /// The run of one table's changes not yet written, keys in writer order.
+    run: Option<Fold>,
     /// The last source commit in the batch, and its commit time.
     commit: Option<(Position, i64)>,
     changes: u64,
@@ -196,38 +179,39 @@ impl<'a> Applier<'a> {
     pub async fn change(&mut self, change: Change) -> Result<(), ApplyError> {
         self.changes += 1;
         let route = &self.routes[change.table];
-        match change.op {
-            Op::Delete => {
-                if let Some(key) = change.old_key {
-                    let key = self.masked_key(change.table, key);
-                    self.delete(change.table, route.key_for_writer(&key))
-                        .await?;
-                }
+        let old_key = change
+            .old_key
+            .map(|k| route.key_for_writer(&self.masked_key(change.table, k)));
+        match (change.op, change.row) {
+            (Op::Insert | Op::Update, Some(row)) => {
+                let (key, row) = self.masked_row(change.table, row);
+                let insert = change.op == Op::Insert;
+                self.run_of(change.table).await?.put(
+                    old_key,
+                    key,
+                    row,
+                    &change.unchanged,
+                    insert,
+                    false,
+                );
             }
-            Op::Insert | Op::Update => {
-                if let Some(old) = change.old_key {
-                    // A key change: the row under its old key goes first.
-                    let key = self.masked_key(change.table, old);
-                    self.delete(change.table, route.key_for_writer(&key))
-                        .await?;
-                }
-                if let Some(row) = change.row {
-                    let columns = (!change.unchanged.is_empty()).then(|| {
-                        (0..row.len())
-                            .filter(|i| !change.unchanged.contains(i))
-                            .collect::<Vec<usize>>()
-                    });
-                    self.upsert(change.table, row, columns, false).await?;
+            (Op::Delete, _) | (Op::Insert | Op::Update, None) => {
+                if let Some(key) = old_key {
+                    self.run_of(change.table).await?.delete(key);
                 }
             }
         }
-        Ok(())
+        self.flush_if_full().await
     }
 
     /// Adds rows the initial copy read (a chunk, at its high watermark).
     pub async fn copied(&mut self, table: usize, rows: Vec<Values>) -> Result<(), ApplyError> {
         for row in rows {
-            self.upsert(table, row, None, true).await?;
+            let (key, row) = self.masked_row(table, row);
+            self.run_of(table)
+                .await?
+                .put(None, key, row, &[], true, true);
+            self.flush_if_full().await?;
         }
         Ok(())
     }
@@ -246,146 +230,76 @@ impl<'a> Applier<'a> {
         key
     }
 
-    async fn upsert(
-        &mut self,
-        table: usize,
-        mut row: Values,
-        columns: Option<Vec<usize>>,
-        copied: bool,
-    ) -> Result<(), ApplyError> {
+    /// A row after the table's masks, with its key in writer order.
+    fn masked_row(&self, table: usize, mut row: Values) -> (Values, Values) {
         let plan = &self.routes[table].plan;
         for (v, mask) in row.iter_mut().zip(&plan.masks) {
             apply_mask(v, *mask, self.config);
         }
-        let same = matches!(&self.run, Some(r) if r.table == table
-            && matches!(&r.kind, Kind::Upsert { columns: c } if *c == columns));
-        if !same {
-            self.flush().await?;
-            self.run = Some(Run {
-                table,
-                kind: Kind::Upsert { columns },
-                rows: Vec::new(),
-                by_key: HashMap::new(),
-                copied: 0,
-            });
-        }
-        let key: Values = plan
+        let key = plan
             .targets
             .iter()
             .zip(&row)
             .filter(|(t, _)| t.is_key)
             .map(|(_, v)| v.clone())
             .collect();
-        if let Some(run) = &mut self.run {
-            if copied {
-                run.copied += 1;
-            }
-            match run.by_key.get(&key) {
-                Some(&i) => run.rows[i] = row,
-                None => {
-                    run.by_key.insert(key, run.rows.len());
-                    run.rows.push(row);
-                }
-            }
-            if run.rows.len() >= RUN_ROWS {
-                self.flush().await?;
-            }
-        }
-        Ok(())
+        (key, row)
     }
 
-    async fn delete(&mut self, table: usize, key: Values) -> Result<(), ApplyError> {
-        let same =
-            matches!(&self.run, Some(r) if r.table == table && matches!(r.kind, Kind::Delete));
-        if !same {
+    /// The run `table`'s change joins: the current one, or a new one after the current
+    /// (another table's) is written.
+    async fn run_of(&mut self, table: usize) -> Result<&mut Fold, ApplyError> {
+        if self.run.as_ref().is_some_and(|r| r.table != table) {
             self.flush().await?;
-            self.run = Some(Run {
-                table,
-                kind: Kind::Delete,
-                rows: Vec::new(),
-                by_key: HashMap::new(),
-                copied: 0,
-            });
         }
-        if let Some(run) = &mut self.run {
-            run.rows.push(key);
-            if run.rows.len() >= RUN_ROWS {
-                self.flush().await?;
-            }
+        Ok(self.run.get_or_insert_with(|| Fold::new(table)))
+    }
+
+    async fn flush_if_full(&mut self) -> Result<(), ApplyError> {
+        if self.run.as_ref().is_some_and(|r| r.len() >= RUN_ROWS) {
+            self.flush().await?;
         }
         Ok(())
     }
 
-    /// Writes the current run into the open transaction (opening it if needed).
+    /// Writes the current run into the open transaction (opening it if needed): its
+    /// deletes, its whole rows, then its updates of some columns (`fold.rs` says why in
+    /// that order).
     async fn flush(&mut self) -> Result<(), ApplyError> {
         let Some(run) = self.run.take() else {
             return Ok(());
         };
-        if run.rows.is_empty() {
+        if run.is_empty() {
             return Ok(());
         }
+        let table = run.table;
+        let writes = run.finish();
         self.open().await?;
         let Some(tx) = self.tx.as_mut() else {
             return Ok(());
         };
-        let plan = &self.routes[run.table].plan;
-        let span = tracing::debug_span!("sync_run", table = %plan.name, rows = run.rows.len());
-        let write_error = |e: WriteError| ApplyError::Write {
-            table: plan.name.clone(),
-            reason: (self.scrub)(&e.to_string()),
-        };
-        let done = async {
-            Ok::<_, ApplyError>(match &run.kind {
-                Kind::Delete => {
-                    let n = tx
-                        .delete_keys(&plan.name, &plan.targets, &run.rows)
-                        .await
-                        .map_err(|e| write_error(WriteError::Refused(e)))?;
-                    (Written::default(), n)
-                }
-                Kind::Upsert { columns: None } => (
-                    tx.upsert(&plan.name, &plan.targets, &run.rows)
-                        .await
-                        .map_err(write_error)?,
-                    0,
-                ),
-                Kind::Upsert {
-                    columns: Some(columns),
-                } => {
-                    // Only some columns came: the row is updated where the destination
-                    // has it. Where it has not, the initial copy has yet to read it (and
-                    // will read it whole), or holds it in the chunk in flight (`copy.rs`
-                    // merges the change into it).
-                    let targets: Vec<Target> =
-                        columns.iter().map(|&i| plan.targets[i].clone()).collect();
-                    let rows: Vec<Values> = run
-                        .rows
-                        .iter()
-                        .map(|r| columns.iter().map(|&i| r[i].clone()).collect())
-                        .collect();
-                    let n = tx
-                        .update_columns(&plan.name, &targets, &rows)
-                        .await
-                        .map_err(|e| write_error(WriteError::Refused(e)))?;
-                    (
-                        Written {
-                            updated: n,
-                            ..Written::default()
-                        },
-                        0,
-                    )
-                }
-            })
-        }
-        .instrument(span)
-        .await?;
-        let counts = &mut self.counts[run.table];
-        counts.written += done.0;
-        counts.deleted += done.1;
-        counts.copied += run.copied;
+        let plan = &self.routes[table].plan;
+        let span = tracing::debug_span!(
+            "sync_run",
+            table = %plan.name,
+            deletes = writes.deletes.len(),
+            rows = writes.rows.len(),
+            columns = writes.columns.len()
+        );
+        let scrub = &self.scrub;
+        let (written, deleted) = write_run(tx, plan, &writes)
+            .instrument(span)
+            .await
+            .map_err(|e| ApplyError::Write {
+                table: plan.name.clone(),
+                reason: scrub(&e.to_string()),
+            })?;
+        let counts = &mut self.counts[table];
+        counts.written += written;
+        counts.deleted += deleted;
+        counts.copied += writes.copied;
         Ok(())
     }
-
     async fn open(&mut self) -> Result<(), ApplyError> {
         if self.tx.is_none() {
             let tx = self
@@ -460,4 +374,48 @@ impl<'a> Applier<'a> {
             let _ = tx.rollback().await;
         }
     }
+}
+
+/// A run's writes in the open transaction; returns what the destination wrote and how
+/// many rows it deleted, by its own counts.
+async fn write_run(
+    tx: &mut Tx,
+    plan: &TablePlan,
+    writes: &Writes,
+) -> Result<(Written, u64), WriteError> {
+    let deleted = if writes.deletes.is_empty() {
+        0
+    } else {
+        tx.delete_keys(&plan.name, &plan.targets, &writes.deletes)
+            .await?
+    };
+    let mut written = if writes.rows.is_empty() {
+        Written::default()
+    } else {
+        tx.upsert(&plan.name, &plan.targets, &writes.rows).await?
+    };
+    for columns in &writes.columns {
+        let targets: Vec<Target> = columns
+            .came
+            .iter()
+            .map(|&i| plan.targets[i].clone())
+            .collect();
+        let rows: Vec<Values> = columns
+            .rows
+            .iter()
+            .map(|r| columns.came.iter().map(|&i| r[i].clone()).collect())
+            .collect();
+        if columns.upsert {
+            // Inserts written before the source added a column: the destination's
+            // default fills it, as the source's did for rows it already held.
+            written += tx.upsert(&plan.name, &targets, &rows).await?;
+        } else {
+            // Only some columns came: the row is updated where the destination has it.
+            // Where it has not, the initial copy has yet to read it (and will read it
+            // whole), or holds it in the chunk in flight (`copy.rs` merges the change
+            // into it).
+            written.updated += tx.update_columns(&plan.name, &targets, &rows).await?;
+        }
+    }
+    Ok((written, deleted))
 }

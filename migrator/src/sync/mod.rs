@@ -13,6 +13,7 @@ pub mod capture;
 pub mod change;
 mod copy;
 pub mod error;
+mod fold;
 pub mod position;
 pub mod slot;
 pub mod status;
@@ -334,7 +335,8 @@ async fn run_once(
     };
     dest_read.close().await;
     let created = setup.prepare(&source, &selection).await?;
-    let mut capture = Capture::open(&setup, &source, &selection, known, stored.position.as_ref()).await?;
+    let mut capture =
+        Capture::open(&setup, &source, &selection, known, stored.position.as_ref()).await?;
     on_progress(Progress::Started {
         name: &name,
         created,

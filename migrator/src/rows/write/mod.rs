@@ -257,9 +257,11 @@ impl Tx {
         }
     }
 
-    /// Upserts `rows` inside this transaction, exactly as [`Writer::upsert`] does on its
-    /// own (rows held exactly left alone, every key checked present afterwards): for
-    /// `sync`, which applies a source transaction's changes and its position together.
+    /// Upserts `rows` (distinct keys) inside this transaction, exactly as
+    /// [`Writer::upsert`] does on its own (rows held exactly left alone, every key checked
+    /// present afterwards): for `sync`, which applies a batch of source transactions and
+    /// its position together. PostgreSQL sends the rows as column arrays in one statement
+    /// (no staging table per run of changes).
     pub async fn upsert(
         &mut self,
         table: &str,
@@ -267,7 +269,7 @@ impl Tx {
         rows: &[Vec<Option<String>>],
     ) -> Result<Written, WriteError> {
         match self {
-            Tx::Postgres(tx) => postgres::upsert_on(tx, table, targets, rows, true).await,
+            Tx::Postgres(tx) => postgres::upsert_rows(tx, table, targets, rows).await,
             Tx::Mysql(tx, limits) => mysql::upsert_on(tx, limits, table, targets, rows).await,
             Tx::Sqlite(tx) => sqlite::upsert_on(tx, table, targets, rows).await,
         }
@@ -283,15 +285,19 @@ impl Tx {
     }
 
     /// Deletes the rows whose key is one of `keys` (canonical text of the key targets, in
-    /// `targets` order), in statements of at most 1,000 keys; returns the rows the
-    /// destination deleted. A key it does not hold is no error: the row may never have
-    /// reached it (inserted and deleted before a copy read it).
+    /// `targets` order), in statements of at most 1,000 keys (PostgreSQL: one statement,
+    /// the keys as column arrays); returns the rows the destination deleted. A key it does
+    /// not hold is no error: the row may never have reached it (inserted and deleted
+    /// before a copy read it).
     pub async fn delete_keys(
         &mut self,
         table: &str,
         targets: &[Target],
         keys: &[Vec<Option<String>>],
     ) -> Result<u64, sqlx::Error> {
+        if let Tx::Postgres(tx) = self {
+            return postgres::delete_keys(tx, table, targets, keys).await;
+        }
         let check = self.key_check();
         let key_targets: Vec<&Target> = targets.iter().filter(|t| t.is_key).collect();
         let mut deleted = 0;
