@@ -171,6 +171,16 @@ impl<'a> Applier<'a> {
         self.started.map(|s| s.elapsed()).unwrap_or_default()
     }
 
+    /// How long ago the batch's newest source transaction committed at the source (its
+    /// clock against ours); zero without one.
+    pub fn behind(&self) -> std::time::Duration {
+        self.commit
+            .as_ref()
+            .and_then(|(_, micros)| u64::try_from(now_micros() - micros).ok())
+            .map(std::time::Duration::from_micros)
+            .unwrap_or_default()
+    }
+
     fn destination(&self, e: &sqlx::Error) -> ApplyError {
         ApplyError::Destination((self.scrub)(&e.to_string()))
     }

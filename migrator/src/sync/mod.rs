@@ -44,6 +44,12 @@ pub struct Options {
     pub batch_changes: u64,
     /// How long a batch may stay open while transactions keep coming.
     pub batch_wait: Duration,
+    /// A batch whose newest source transaction committed less than this long ago is
+    /// committed as soon as the stream has nothing more ready (latency first). One
+    /// further behind waits for more, up to `batch_wait` (group commit): the stream is
+    /// late, so an empty moment only means the next changes are still on their way, and
+    /// fewer, larger destination transactions catch up sooner.
+    pub eager_within: Duration,
 }
 
 impl Default for Options {
@@ -53,6 +59,7 @@ impl Default for Options {
             chunk_size: 5_000,
             batch_changes: 5_000,
             batch_wait: Duration::from_millis(50),
+            eager_within: Duration::from_millis(10),
         }
     }
 }
@@ -425,10 +432,12 @@ async fn stream(
         {
             c.start_chunk(setup, source).await?;
         }
-        let wait = if applier.pending() && !in_transaction {
+        let wait = if !applier.pending() || in_transaction {
+            Duration::from_millis(500)
+        } else if applier.behind() < opts.eager_within {
             Duration::ZERO
         } else {
-            Duration::from_millis(500)
+            opts.batch_wait.saturating_sub(applier.batch_age())
         };
         let event = tokio::select! {
             biased;

@@ -1,7 +1,9 @@
-//! PostgreSQL: `COPY` into a temporary staging table, then one
-//! `INSERT ... SELECT DISTINCT ON (key) ... ON CONFLICT DO UPDATE`. COPY streams the
-//! whole page in one message flow, so the path pays no per-statement latency (sqlx 0.9
-//! leaves TCP_NODELAY off, which costs ~40 ms per small statement).
+//! PostgreSQL: a page goes by `COPY` into a temporary staging table, then one
+//! `INSERT ... SELECT DISTINCT ON (key) ... ON CONFLICT DO UPDATE`: COPY streams the whole
+//! page in one message flow. `sync`'s runs of changes, small and many, skip the staging
+//! table (created and dropped in the catalog each time): their rows go as one text array
+//! per column into one `INSERT ... SELECT ... FROM unnest(...) ON CONFLICT`, a statement
+//! parsed once per connection whatever the number of rows (`upsert_rows`).
 
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
