@@ -20,11 +20,16 @@ use crate::rows::plan::{TablePlan, Target};
 use crate::rows::write::{Tx, WriteError, Writer, Written};
 use seaway_codegen::config::Config;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::time::Instant;
 use tracing::Instrument;
 
 /// Keys a run holds before it is written (inside the open destination transaction).
 pub const RUN_ROWS: usize = 5_000;
+
+/// How often a destination whose commits return before its log is on disk (PostgreSQL)
+/// is asked how far its log is flushed, to confirm positions to the source.
+const MARK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A destination table's route: its plan, and where its key is among the plan's targets.
 #[derive(Debug)]
@@ -91,6 +96,12 @@ pub struct Applier<'a> {
     changes: u64,
     transactions: u64,
     started: Option<Instant>,
+    /// Whether commits return before the destination's log is on disk (PostgreSQL).
+    deferred: bool,
+    /// Positions committed, oldest first, not yet known durable: each with a point in
+    /// the destination's log past its commit, once one was asked for.
+    unflushed: VecDeque<(Position, Option<u64>)>,
+    last_mark: Option<Instant>,
     /// The copy's progress as of the batch's end.
     pub copy: Copy,
     pub counts: Vec<TableCounts>,
@@ -144,6 +155,9 @@ impl<'a> Applier<'a> {
             changes: 0,
             transactions: 0,
             started: None,
+            deferred: writer.postgres().is_some(),
+            unflushed: VecDeque::new(),
+            last_mark: None,
             copy,
             counts: routes
                 .iter()
@@ -314,7 +328,7 @@ impl<'a> Applier<'a> {
         if self.tx.is_none() {
             let tx = self
                 .writer
-                .begin()
+                .begin_deferred()
                 .await
                 .map_err(|e| self.destination(&e))?;
             self.tx = Some(tx);
@@ -364,6 +378,7 @@ impl<'a> Applier<'a> {
             .instrument(span)
             .await
             .map_err(|e| self.destination(&e))?;
+        self.unflushed.push_back((position.clone(), None));
         Ok(Some(Committed {
             position,
             commit_micros,
@@ -371,6 +386,53 @@ impl<'a> Applier<'a> {
             transactions,
             changes,
         }))
+    }
+
+    /// The newest committed position now durable in the destination, when one became
+    /// so since the last call: what may be confirmed to the source (which then lets go of
+    /// the changes before it). A destination whose commits are durable when they return
+    /// answers at once; PostgreSQL's commits return before its log is on disk (as its own
+    /// subscriptions apply, for latency), so its log is asked, at most every
+    /// [`MARK_EVERY`] unless `now`, how far it is flushed: a crash of the server before
+    /// then loses the changes and their position together, and the source still has
+    /// them.
+    pub async fn durable(&mut self, now: bool) -> Result<Option<Position>, ApplyError> {
+        if self.unflushed.is_empty() {
+            return Ok(None);
+        }
+        if !self.deferred {
+            return Ok(self.unflushed.drain(..).last().map(|(p, _)| p));
+        }
+        if !now && self.last_mark.is_some_and(|t| t.elapsed() < MARK_EVERY) {
+            return Ok(None);
+        }
+        self.last_mark = Some(Instant::now());
+        let marks = self
+            .writer
+            .log_marks()
+            .await
+            .map_err(|e| self.destination(&e))?;
+        let Some((mark, flushed)) = marks else {
+            return Ok(self.unflushed.drain(..).last().map(|(p, _)| p));
+        };
+        // Every commit queued committed before this question: `mark` is past it.
+        for entry in &mut self.unflushed {
+            entry.1.get_or_insert(mark);
+        }
+        let mut done = None;
+        while self
+            .unflushed
+            .front()
+            .is_some_and(|(_, m)| m.is_some_and(|m| m <= flushed))
+        {
+            done = self.unflushed.pop_front().map(|(p, _)| p);
+        }
+        Ok(done)
+    }
+
+    /// Whether a committed position is not yet known durable.
+    pub fn undurable(&self) -> bool {
+        !self.unflushed.is_empty()
     }
 
     /// Abandons the open batch (on error or stop before a commit was seen).

@@ -448,6 +448,8 @@ async fn stream(
             None => {
                 if !in_transaction && applier.pending() {
                     commit(capture, applier, report).await?;
+                } else {
+                    confirm(capture, applier, false).await?;
                 }
             }
             Some(Event::Begin { .. }) => in_transaction = true,
@@ -482,9 +484,12 @@ async fn stream(
                 if !in_transaction {
                     if applier.pending() {
                         commit(capture, applier, report).await?;
+                    } else if applier.undurable() {
+                        confirm(capture, applier, false).await?;
                     } else if let Some(p) = position {
-                        // Nothing of ours before it is unapplied: the source may let go
-                        // of its WAL (other tables' changes would otherwise pin it).
+                        // Nothing of ours before it is unapplied or not yet durable: the
+                        // source may let go of its WAL (other tables' changes would
+                        // otherwise pin it).
                         capture.confirm(&p);
                     }
                 }
@@ -503,17 +508,39 @@ async fn stream(
     } else {
         commit(capture, applier, report).await?;
     }
+    // The source is told what the destination has on disk before the stream closes; a
+    // PostgreSQL destination's log writer flushes within its `wal_writer_delay` (200 ms
+    // by default). What is still not confirmed then is received again by the next run,
+    // which skips what the destination holds.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    confirm(capture, applier, true).await?;
+    while applier.undurable() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        confirm(capture, applier, true).await?;
+    }
     Ok(())
 }
 
-/// Commits the open batch and confirms its position to the source.
+/// Confirms to the source the newest position that is durable in the destination
+/// (`Applier::durable`; `now`: ask the destination's log at once).
+async fn confirm(
+    capture: &mut Capture,
+    applier: &mut Applier<'_>,
+    now: bool,
+) -> Result<(), SyncError> {
+    if let Some(p) = applier.durable(now).await? {
+        capture.confirm(&p);
+    }
+    Ok(())
+}
+
+/// Commits the open batch, and confirms to the source what is durable.
 async fn commit(
     capture: &mut Capture,
     applier: &mut Applier<'_>,
     report: &mut Report,
 ) -> Result<(), SyncError> {
     if let Some(done) = applier.commit().await? {
-        capture.confirm(&done.position);
         report.transactions += done.transactions;
         report.changes += done.changes;
         report.position = Some(done.position.0.clone());
@@ -521,5 +548,5 @@ async fn commit(
         report.lag_ms = Some(lag);
         report.max_lag_ms = Some(report.max_lag_ms.map_or(lag, |m| m.max(lag)));
     }
-    Ok(())
+    confirm(capture, applier, false).await
 }

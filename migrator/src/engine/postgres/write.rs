@@ -537,7 +537,26 @@ pub(crate) async fn delete_keys(
     .rows_affected())
 }
 
+/// Begins a transaction whose commit returns before its log is flushed to disk
+/// (`synchronous_commit` off for it alone), in the same round trip as `BEGIN`: as
+/// PostgreSQL's own subscriptions apply. A crash of the server can then lose the last
+/// commits, changes and position row together, so the caller must not treat them as
+/// durable before [`PgWriter::log_marks`] says so.
+pub(crate) const BEGIN_DEFERRED: &str = "BEGIN; SET LOCAL synchronous_commit = off";
+
 impl PgWriter {
+    /// A point in the server's log past every commit made so far, and how far the log
+    /// is flushed to disk (both as bytes from the log's start): a commit made before this
+    /// call is durable once the flushed point reaches the first.
+    pub async fn log_marks(&self) -> Result<(u64, u64), sqlx::Error> {
+        let (insert, flush): (i64, i64) = sqlx::query_as(
+            "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint, (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint",
+        )
+        .fetch_one(&self.0)
+        .await?;
+        Ok((insert.max(0) as u64, flush.max(0) as u64))
+    }
+
     /// Identity and serial columns were written with explicit values; move their
     /// sequences on so the application's next insert does not collide. Every integer
     /// column, not only the key: a `serial` outside the key hands out values too.

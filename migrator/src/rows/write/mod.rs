@@ -161,6 +161,30 @@ impl Writer {
         Ok(deleted)
     }
 
+    /// Where the destination's log stands, for commits made with [`Tx::defer_flush`]:
+    /// `(mark, flushed)`, a point past every commit so far and how far the log is on
+    /// disk. `None` where a commit is durable when it returns (MySQL, SQLite: their
+    /// flush settings are server- or file-wide, and `sync` leaves them alone).
+    pub async fn log_marks(&self) -> Result<Option<(u64, u64)>, sqlx::Error> {
+        match self {
+            Writer::Postgres(w) => Ok(Some(w.log_marks().await?)),
+            Writer::Mysql(_) | Writer::Sqlite(_) => Ok(None),
+        }
+    }
+
+    /// Opens a destination transaction whose commit may return before the destination's
+    /// log is on disk, where the engine can do so for one transaction (PostgreSQL; the
+    /// others open a plain one): `sync`, which then confirms a position to the source
+    /// only once [`Writer::log_marks`] shows the log flushed past its commit.
+    pub async fn begin_deferred(&self) -> Result<Tx, sqlx::Error> {
+        match self {
+            Writer::Postgres(w) => Ok(Tx::Postgres(
+                w.0.begin_with(postgres::BEGIN_DEFERRED).await?,
+            )),
+            Writer::Mysql(_) | Writer::Sqlite(_) => self.begin().await,
+        }
+    }
+
     /// Opens a destination transaction for an append-only table's window (see [`Tx`]).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
