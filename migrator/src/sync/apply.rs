@@ -401,7 +401,7 @@ impl<'a> Applier<'a> {
             return Ok(None);
         }
         if !self.deferred {
-            return Ok(self.unflushed.drain(..).last().map(|(p, _)| p));
+            return Ok(self.all_durable());
         }
         if !now && self.last_mark.is_some_and(|t| t.elapsed() < MARK_EVERY) {
             return Ok(None);
@@ -413,7 +413,7 @@ impl<'a> Applier<'a> {
             .await
             .map_err(|e| self.destination(&e))?;
         let Some((mark, flushed)) = marks else {
-            return Ok(self.unflushed.drain(..).last().map(|(p, _)| p));
+            return Ok(self.all_durable());
         };
         // Every commit queued committed before this question: `mark` is past it.
         for entry in &mut self.unflushed {
@@ -428,6 +428,13 @@ impl<'a> Applier<'a> {
             done = self.unflushed.pop_front().map(|(p, _)| p);
         }
         Ok(done)
+    }
+
+    /// Every commit queued is durable: the newest position.
+    fn all_durable(&mut self) -> Option<Position> {
+        let newest = self.unflushed.pop_back().map(|(p, _)| p);
+        self.unflushed.clear();
+        newest
     }
 
     /// Whether a committed position is not yet known durable.
