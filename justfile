@@ -92,11 +92,11 @@ bench-generate:
     bash bench/generate.sh
 
 # Latency from source commit to destination commit of `migrator sync` (PostgreSQL ->
-# PostgreSQL and -> MariaDB) beside native logical replication, at a fixed change rate
-# (BENCH_SYNC_RATE=10000, BENCH_SYNC_SECONDS=60; BENCH_PROFILE=dev: no release build).
+# PostgreSQL and -> MariaDB, MariaDB -> PostgreSQL) beside native logical replication,
+# one pair at a time at a fixed change rate (BENCH_SYNC_RATE=10000, BENCH_SYNC_SECONDS=30;
+# BENCH_SYNC_STEPS="5000 10000 15000": a step-up; BENCH_PROFILE=dev: no release build).
 bench-sync:
     bash bench/sync.sh
-    bash bench/sync_mariadb.sh
 
 # Latency HAProxy adds: one fixed rate (oha, open loop) direct and through it (target: p99 +1 ms).
 bench-route:

@@ -1,32 +1,41 @@
 #!/usr/bin/env bash
 # The sync benchmark (`just bench-sync`): latency from source commit to destination
-# commit, and whether the destination keeps up, for `migrator sync` PostgreSQL ->
-# PostgreSQL and PostgreSQL -> MariaDB side by side in one run with PostgreSQL's native
-# logical replication (PUBLICATION/SUBSCRIPTION) PostgreSQL -> PostgreSQL as the anchor.
+# commit, and whether the destination keeps up, for `migrator sync` beside PostgreSQL's
+# native logical replication (PUBLICATION/SUBSCRIPTION) PostgreSQL -> PostgreSQL, the
+# anchor, under the same load at the same moment.
 #
-# pgbench commits single-statement transactions at a fixed rate (-R, open loop) to
-# `bench_events` in seaway_bench_sync_src: inserts, updates and deletes (5:4:1), each
-# row carrying the statement's clock (`changed_at`, clock_timestamp(): the commit of a
-# one-statement transaction follows it within microseconds). Each destination stamps
-# every row it applies with its own clock (`applied_at`, a trigger; the native
-# subscription's apply fires it only with ENABLE ALWAYS TRIGGER), so a change's latency
-# is applied_at - changed_at (one server's clock for PostgreSQL destinations; MariaDB's
-# on the same machine). Deletes leave no row to stamp and are counted, not timed. Each
-# destination's p50/p95/p99 is over the rows changed during the run (a row's last change).
-# After the load, the time each destination took to hold the source's row count is the
-# backlog it had: a destination that keeps up catches up in well under a second.
-#
-# MariaDB -> PostgreSQL is measured by bench/sync_mariadb.sh, after this script in the same
-# `just bench-sync`. Not measured yet (issue #15): the step-up search for the highest
-# sustained rate.
+# One phase per pair, one after another: sync PostgreSQL->PostgreSQL, PostgreSQL->MariaDB,
+# MariaDB->PostgreSQL. In a phase with a PostgreSQL source the anchor follows the same
+# source beside sync (the same commits, the same moment: on a machine shared with other
+# work, figures from different minutes are not comparable), so each ratio is within one
+# phase. Each phase copies the source table into fresh destinations, then a load
+# generator commits single-statement transactions at a fixed rate (open loop: pgbench -R
+# for a PostgreSQL source, sysbench --rate for MariaDB) to `bench_events`: inserts,
+# updates and deletes (5:4:1), each row carrying the statement's clock (`changed_at`: the
+# commit of a one-statement transaction follows it within microseconds). Each
+# destination stamps every row it applies with its own clock (`applied_at`, a trigger;
+# the native subscription's apply fires it only with ENABLE ALWAYS TRIGGER), so a
+# change's latency is applied_at - changed_at (one machine, one clock). Deletes leave no
+# row to stamp and are counted, not timed. Percentiles are over the rows changed during
+# the load (a row's last change). After the load, the time a destination takes to hold
+# the source's row count is the backlog it had: one that keeps up catches up in well
+# under a second. CPU: cores the consumer's own process used during the load (migrator;
+# native: its apply worker; neither counts the source's WAL decoding), and how busy the
+# whole machine was.
 #
 # Environment:
 #   BENCH_SYNC_RATE=10000     transactions (= changes) per second
-#   BENCH_SYNC_SECONDS=60     seconds of load
+#   BENCH_SYNC_SECONDS=30     seconds of load per phase
 #   BENCH_SYNC_ROWS=100000    rows loaded before the run (updates and deletes pick among them)
+#   BENCH_SYNC_PAIRS="pg-pg pg-my my-pg"   phases to run
+#   BENCH_SYNC_STEPS=""       also a step-up: PostgreSQL->PostgreSQL beside the anchor at
+#                             these rates (e.g. "5000 10000 15000"), BENCH_SYNC_STEP_SECONDS
+#                             (15) each, until sync's p95 is over 100 ms or its catch-up
+#                             takes over a second
 #   BENCH_PROFILE=release     cargo profile of migrator/codegen (`dev`: the debug build)
 #   BENCH_REPORT=FILE         also write the results as Markdown (default target/bench/sync.md)
 #   PGHOST PGPORT PGUSER      the PostgreSQL server (default 127.0.0.1 5432 postgres)
+#   BENCH_MY_HOST BENCH_MY_PORT BENCH_MY_USER BENCH_MY_PASSWORD  the MariaDB server
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,31 +44,45 @@ source "$ROOT/bench/lib.sh"
 cd "$ROOT"
 
 RATE=${BENCH_SYNC_RATE:-10000}
-SECS=${BENCH_SYNC_SECONDS:-60}
+SECS=${BENCH_SYNC_SECONDS:-30}
 ROWS=${BENCH_SYNC_ROWS:-100000}
+PAIRS=${BENCH_SYNC_PAIRS:-pg-pg pg-my my-pg}
+STEPS=${BENCH_SYNC_STEPS:-}
+STEP_SECS=${BENCH_SYNC_STEP_SECONDS:-15}
 PROFILE=${BENCH_PROFILE:-release}
 REPORT=${BENCH_REPORT:-${CARGO_TARGET_DIR:-$ROOT/target}/bench/sync.md}
 SRC=seaway_bench_sync_src
+MYSRC=seaway_bench_sync_mysrc
 PGDST=seaway_bench_sync_pg
 NATIVE=seaway_bench_sync_native
 MYDST=seaway_bench_sync_my
 WORK=$(mktemp -d)
-PIDS=()
+CONSUMER=""
 
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+stop_consumer() {
+  if [[ -n $CONSUMER ]]; then
+    kill -TERM "$CONSUMER" 2>/dev/null || true
+    wait "$CONSUMER" 2>/dev/null || true
+    CONSUMER=""
+  fi
+}
+drop_all() {
+  stop_consumer
   pg -d "$NATIVE" -c "DROP SUBSCRIPTION IF EXISTS bench_native" >/dev/null 2>&1 || true
-  pg -d postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '$SRC'" >/dev/null 2>&1 || true
+  for dir in "$WORK"/*/; do
+    [[ -f $dir/seaway.yaml ]] && (cd "$dir" && "$MIGRATOR" sync drop >/dev/null 2>&1) || true
+  done
+  pg -d postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '$SRC' AND NOT active" >/dev/null 2>&1 || true
   for db in "$SRC" "$PGDST" "$NATIVE"; do
     pg -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
   done
-  my -e "DROP DATABASE IF EXISTS $MYDST" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  my -e "DROP DATABASE IF EXISTS $MYDST; DROP DATABASE IF EXISTS $MYSRC" >/dev/null 2>&1 || true
 }
-trap cleanup EXIT
+trap 'drop_all; rm -rf "$WORK"' EXIT
 
-bench_tools
+tools=()
+[[ " $PAIRS " == *" my-pg "* ]] && tools+=(sysbench)
+bench_tools "${tools[@]}"
 if [[ $PROFILE == release ]]; then
   bench_build
   MIGRATOR=$BENCH_MIGRATOR
@@ -70,59 +93,16 @@ else
   CODEGEN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/codegen
 fi
 
-log "databases"
-for db in "$SRC" "$PGDST" "$NATIVE"; do fresh_pg_db "$db"; done
-my -e "DROP DATABASE IF EXISTS $MYDST; CREATE DATABASE $MYDST"
+log "source tables ($ROWS rows)"
+fresh_pg_db "$SRC"
 pg -d "$SRC" -c "CREATE TABLE bench_events (id bigint PRIMARY KEY, v integer NOT NULL, changed_at timestamp(6) NOT NULL DEFAULT (clock_timestamp() AT TIME ZONE 'UTC'));
   INSERT INTO bench_events (id, v) SELECT i, 0 FROM generate_series(1, $ROWS) AS i;
   CREATE SEQUENCE bench_ids START $((ROWS + 1));"
-
-# The destinations' tables, as seaway makes them; then the stamp.
-for dst in "postgres://$PGUSER@$PGHOST:$PGPORT/$PGDST" "mysql://$BENCH_MY_USER@$BENCH_MY_HOST:$BENCH_MY_PORT/$MYDST"; do
-  dir="$WORK/$(basename "$dst")"
-  mkdir -p "$dir"
-  printf 'connections:\n  src: { url: "postgres://%s@%s:%s/%s" }\n  dst: { url: "%s" }\nsource: src\ndestination: dst\ntables:\n  include: [bench_events]\n' \
-    "$PGUSER" "$PGHOST" "$PGPORT" "$SRC" "$dst" >"$dir/seaway.yaml"
-  (cd "$dir" && "$CODEGEN" diff >/dev/null && "$MIGRATOR" apply >/dev/null)
-done
-pg -d "$PGDST" -c "ALTER TABLE bench_events ADD COLUMN applied_at timestamp(6);
-  CREATE FUNCTION stamp() RETURNS trigger AS \$\$ BEGIN NEW.applied_at := clock_timestamp() AT TIME ZONE 'UTC'; RETURN NEW; END \$\$ LANGUAGE plpgsql;
-  CREATE TRIGGER stamp BEFORE INSERT OR UPDATE ON bench_events FOR EACH ROW EXECUTE FUNCTION stamp();"
-my "$MYDST" -e "ALTER TABLE bench_events ADD COLUMN applied_at DATETIME(6);
-  CREATE TRIGGER stamp_i BEFORE INSERT ON bench_events FOR EACH ROW SET NEW.applied_at = UTC_TIMESTAMP(6);
-  CREATE TRIGGER stamp_u BEFORE UPDATE ON bench_events FOR EACH ROW SET NEW.applied_at = UTC_TIMESTAMP(6);"
-# The anchor: the same table (and rows) in a third database, subscribed natively. The
-# slot is created first: a subscription to a publication on its own cluster hangs at
-# CREATE otherwise.
-pg -d "$NATIVE" -c "CREATE TABLE bench_events (id bigint PRIMARY KEY, v integer NOT NULL, changed_at timestamp(6) NOT NULL, applied_at timestamp(6));
-  CREATE FUNCTION stamp() RETURNS trigger AS \$\$ BEGIN NEW.applied_at := clock_timestamp() AT TIME ZONE 'UTC'; RETURN NEW; END \$\$ LANGUAGE plpgsql;
-  CREATE TRIGGER stamp BEFORE INSERT OR UPDATE ON bench_events FOR EACH ROW EXECUTE FUNCTION stamp();
-  ALTER TABLE bench_events ENABLE ALWAYS TRIGGER stamp;"
-pg -d "$SRC" -c "CREATE PUBLICATION bench_native FOR TABLE bench_events" \
-  -c "SELECT pg_create_logical_replication_slot('bench_native', 'pgoutput')" >/dev/null
-pg -d "$NATIVE" -c "CREATE SUBSCRIPTION bench_native CONNECTION 'host=$PGHOST port=$PGPORT user=$PGUSER dbname=$SRC' PUBLICATION bench_native WITH (create_slot = false, slot_name = 'bench_native', copy_data = true)"
-
-log "sync: the initial copy, then streaming"
-for dir in "$WORK"/*/; do
-  (cd "$dir" && exec "$MIGRATOR" sync --report report.json >sync.out 2>sync.err) &
-  PIDS+=($!)
-done
-wait_rows() { # DB-KIND NAME ROWS SECONDS: waits until the destination holds ROWS rows
-  local deadline=$((SECONDS + $4)) n
-  while :; do
-    if [[ $1 == pg ]]; then n=$(pgval -d "$2" -c "SELECT count(*) FROM bench_events"); else n=$(my -N -B "$2" -e "SELECT count(*) FROM bench_events"); fi
-    [[ $n == "$3" ]] && return 0
-    ((SECONDS < deadline)) || { echo "$2 holds $n of $3 rows after $4 s" >&2; return 1; }
-    sleep 0.05
-  done
-}
-want=$(pgval -d "$SRC" -c "SELECT count(*) FROM bench_events")
-wait_rows pg "$PGDST" "$want" 300
-wait_rows pg "$NATIVE" "$want" 300
-wait_rows my "$MYDST" "$want" 300
-started=$(pgval -d "$SRC" -c "SELECT clock_timestamp() AT TIME ZONE 'UTC'")
-
-log "load: $RATE changes/s for $SECS s (pgbench -R, 5 inserts : 4 updates : 1 delete)"
+if [[ " $PAIRS " == *" my-pg "* ]]; then
+  my -e "DROP DATABASE IF EXISTS $MYSRC; CREATE DATABASE $MYSRC"
+  my "$MYSRC" -e "CREATE TABLE bench_events (id bigint PRIMARY KEY AUTO_INCREMENT, v integer NOT NULL, changed_at datetime(6) NOT NULL);
+    INSERT INTO bench_events (id, v, changed_at) SELECT seq, 0, UTC_TIMESTAMP(6) FROM seq_1_to_$ROWS;"
+fi
 cat >"$WORK/insert.sql" <<'SQL'
 INSERT INTO bench_events (id, v) VALUES (nextval('bench_ids'), 1);
 SQL
@@ -134,52 +114,225 @@ cat >"$WORK/delete.sql" <<SQL
 \set id random(1, $ROWS)
 DELETE FROM bench_events WHERE id = :id;
 SQL
-pgbench -n -d "$SRC" -c 8 -j 2 -R "$RATE" -T "$SECS" -P 10 \
-  -f "$WORK/insert.sql@5" -f "$WORK/update.sql@4" -f "$WORK/delete.sql@1" 2>&1 | tee "$WORK/pgbench.out" | grep -E "progress|tps|latency average" || true
-ended=$(pgval -d "$SRC" -c "SELECT clock_timestamp() AT TIME ZONE 'UTC'")
-
-log "catch-up after the load"
-want=$(pgval -d "$SRC" -c "SELECT count(*) FROM bench_events")
-declare -A CATCHUP
-for pair in "pg $PGDST" "pg $NATIVE" "my $MYDST"; do
-  set -- $pair
-  t0=$(date +%s.%N)
-  if wait_rows "$1" "$2" "$want" 600; then
-    CATCHUP[$2]=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
+cat >"$WORK/load.lua" <<LUA
+-- The same mix for a MariaDB source, one autocommitted statement per event.
+function thread_init()
+  con = sysbench.sql.driver():connect()
+end
+function thread_done()
+  con:disconnect()
+end
+function event()
+  local r = sysbench.rand.uniform(1, 10)
+  if r <= 5 then
+    con:query("INSERT INTO bench_events (v, changed_at) VALUES (1, UTC_TIMESTAMP(6))")
+  elseif r <= 9 then
+    con:query(string.format("UPDATE bench_events SET v = v + 1, changed_at = UTC_TIMESTAMP(6) WHERE id = %d", sysbench.rand.uniform(1, $ROWS)))
   else
-    CATCHUP[$2]="did not catch up in 600 s"
-  fi
-done
+    con:query(string.format("DELETE FROM bench_events WHERE id = %d", sysbench.rand.uniform(1, $ROWS)))
+  end
+end
+LUA
 
-pct_pg() { # DB: p50/p95/p99 ms of applied_at - changed_at over rows changed in the run
-  pgval -d "$1" -c "SELECT concat_ws(' / ', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
-      round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1)) || ' (' || count(*) || ' rows)'
-    FROM (SELECT extract(epoch FROM applied_at - changed_at) * 1000 AS ms FROM bench_events
-          WHERE changed_at BETWEEN '$started' AND '$ended') AS l"
+STAMP_PG="ALTER TABLE bench_events ADD COLUMN applied_at timestamp(6);
+  CREATE FUNCTION stamp() RETURNS trigger AS \$\$ BEGIN NEW.applied_at := clock_timestamp() AT TIME ZONE 'UTC'; RETURN NEW; END \$\$ LANGUAGE plpgsql;
+  CREATE TRIGGER stamp BEFORE INSERT OR UPDATE ON bench_events FOR EACH ROW EXECUTE FUNCTION stamp();"
+STAMP_MY="ALTER TABLE bench_events ADD COLUMN applied_at DATETIME(6);
+  CREATE TRIGGER stamp_i BEFORE INSERT ON bench_events FOR EACH ROW SET NEW.applied_at = UTC_TIMESTAMP(6);
+  CREATE TRIGGER stamp_u BEFORE UPDATE ON bench_events FOR EACH ROW SET NEW.applied_at = UTC_TIMESTAMP(6);"
+
+count() { # KIND DB: rows of bench_events
+  if [[ $1 == pg ]]; then pgval -d "$2" -c "SELECT count(*) FROM bench_events"; else my -N -B "$2" -e "SELECT count(*) FROM bench_events"; fi
 }
-pct_my() {
-  # MariaDB has no percentile aggregate over a computed column in 10.11's GROUP BY form:
-  # its latencies are read out and ranked by PostgreSQL.
-  my -N -B "$MYDST" -e "SELECT id, applied_at FROM bench_events WHERE applied_at IS NOT NULL" >"$WORK/my.tsv"
-  pg -d "$SRC" -c "CREATE TEMP TABLE t (id bigint, applied_at timestamp(6))" \
-    -c "\\copy t FROM '$WORK/my.tsv'" \
-    -c "SELECT concat_ws(' / ', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
-        round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1)) || ' (' || count(*) || ' rows)'
-      FROM (SELECT extract(epoch FROM t.applied_at - e.changed_at) * 1000 AS ms
-            FROM t JOIN bench_events e USING (id) WHERE e.changed_at BETWEEN '$started' AND '$ended') AS l" -At
+wait_rows() { # KIND DB ROWS SECONDS [PID]: waits until the destination holds ROWS rows
+  local deadline=$((SECONDS + $4)) n
+  while :; do
+    n=$(count "$1" "$2" 2>/dev/null || echo "?")
+    [[ $n == "$3" ]] && return 0
+    ((SECONDS < deadline)) || { echo "$2 holds $n of $3 rows after $4 s" >&2; return 1; }
+    if [[ -n ${5:-} ]] && ! kill -0 "$5" 2>/dev/null; then
+      echo "the consumer stopped" >&2
+      return 1
+    fi
+    sleep 0.05
+  done
 }
-for p in "${PIDS[@]}"; do kill -TERM "$p"; done
-for p in "${PIDS[@]}"; do wait "$p" || true; done
-PIDS=()
-tps=$(grep -E '^tps' "$WORK/pgbench.out" | head -1 | sed 's/ (.*//')
+cpu_ticks() { # PID: user+system clock ticks of a process (0 when gone)
+  awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+busy_ticks() { # "busy total" ticks of the whole machine
+  awk '/^cpu / { idle = $5 + $6; total = 0; for (i = 2; i <= NF; i++) total += $i; print total - idle, total }' /proc/stat
+}
+stamp() { # KIND DB: the destination's stamping trigger
+  if [[ $1 == pg ]]; then pg -d "$2" -c "$STAMP_PG"; else my "$2" -e "$STAMP_MY"; fi
+}
+
+# phase PAIR RATE SECS: the sync pair, and beside it on the same load the anchor (native
+# replication from the same PostgreSQL source; a MariaDB source has none); appends a
+# result line per consumer to $WORK/rows. Sets P95 and CATCHUP (the sync pair's).
+phase() {
+  local pair=$1 rate=$2 secs=$3 src_kind=pg dst_kind=pg dst=$PGDST src_db=$SRC src_url dst_url
+  local dir="$WORK/$pair-$rate"
+  mkdir -p "$dir"
+  case $pair in
+    pg-pg) ;;
+    pg-my) dst_kind=my dst=$MYDST ;;
+    my-pg) src_kind=my src_db=$MYSRC ;;
+    *) die "unknown pair $pair (BENCH_SYNC_PAIRS: pg-pg pg-my my-pg)" ;;
+  esac
+  log "$pair$([[ $src_kind == pg ]] && echo " and native replication"): $rate changes/s for $secs s"
+  if [[ $dst_kind == pg ]]; then fresh_pg_db "$dst"; else my -e "DROP DATABASE IF EXISTS $dst; CREATE DATABASE $dst"; fi
+  local my_url="mysql://$BENCH_MY_USER${BENCH_MY_PASSWORD:+:$BENCH_MY_PASSWORD}@$BENCH_MY_HOST:$BENCH_MY_PORT"
+  if [[ $src_kind == pg ]]; then src_url="postgres://$PGUSER@$PGHOST:$PGPORT/$SRC"; else src_url="$my_url/$MYSRC"; fi
+  if [[ $dst_kind == pg ]]; then dst_url="postgres://$PGUSER@$PGHOST:$PGPORT/$dst"; else dst_url="$my_url/$dst"; fi
+  printf 'connections:\n  src: { url: "%s" }\n  dst: { url: "%s" }\nsource: src\ndestination: dst\ntables:\n  include: [bench_events]\n' \
+    "$src_url" "$dst_url" >"$dir/seaway.yaml"
+  (cd "$dir" && "$CODEGEN" diff >/dev/null 2>&1 && "$MIGRATOR" apply >/dev/null)
+  stamp "$dst_kind" "$dst"
+  (cd "$dir" && exec "$MIGRATOR" sync --report report.json >sync.out 2>sync.err) &
+  CONSUMER=$!
+  local anchor=""
+  if [[ $src_kind == pg ]]; then
+    anchor=$NATIVE
+    # The same table, subscribed natively. The slot is created first: a subscription to
+    # a publication on its own cluster hangs at CREATE otherwise.
+    fresh_pg_db "$NATIVE"
+    pg -d "$NATIVE" -c "CREATE TABLE bench_events (id bigint PRIMARY KEY, v integer NOT NULL, changed_at timestamp(6) NOT NULL);" -c "$STAMP_PG" \
+      -c "ALTER TABLE bench_events ENABLE ALWAYS TRIGGER stamp;"
+    pg -d "$SRC" -c "DROP PUBLICATION IF EXISTS bench_native" -c "CREATE PUBLICATION bench_native FOR TABLE bench_events" \
+      -c "SELECT pg_create_logical_replication_slot('bench_native', 'pgoutput')" >/dev/null
+    pg -d "$NATIVE" -c "CREATE SUBSCRIPTION bench_native CONNECTION 'host=$PGHOST port=$PGPORT user=$PGUSER dbname=$SRC' PUBLICATION bench_native WITH (create_slot = false, slot_name = 'bench_native', copy_data = true)"
+  fi
+  local want
+  want=$(count "$src_kind" "$src_db")
+  if ! wait_rows "$dst_kind" "$dst" "$want" 300 "$CONSUMER"; then
+    echo "| $pair | $rate | not measured: $(grep -m1 -i error "$dir/sync.err" | cut -c1-160) | | | | | | | |" | tee -a "$WORK/rows"
+    end_phase "$dir"
+    return 1
+  fi
+  [[ -z $anchor ]] || wait_rows pg "$anchor" "$want" 300
+  local native_pid=""
+  [[ -z $anchor ]] || native_pid=$(pgval -d postgres -c "SELECT pid FROM pg_stat_subscription WHERE subname = 'bench_native' AND relid IS NULL LIMIT 1")
+  local started ended cpu0 cpu1 ncpu0 ncpu1 m0 m1 out="$dir/load.out" now
+  if [[ $src_kind == pg ]]; then now="pgval -d $SRC -c \"SELECT clock_timestamp() AT TIME ZONE 'UTC'\""; else now="my -N -B -e 'SELECT UTC_TIMESTAMP(6)'"; fi
+  started=$(eval "$now")
+  cpu0=$(cpu_ticks "$CONSUMER") ncpu0=$(cpu_ticks "${native_pid:-0}") m0=$(busy_ticks)
+  if [[ $src_kind == pg ]]; then
+    pgbench -n -d "$SRC" -c 8 -j 2 -R "$rate" -T "$secs" \
+      -f "$WORK/insert.sql@5" -f "$WORK/update.sql@4" -f "$WORK/delete.sql@1" >"$out" 2>&1 || true
+  else
+    sysbench --db-driver=mysql --mysql-host="$BENCH_MY_HOST" --mysql-port="$BENCH_MY_PORT" --mysql-user="$BENCH_MY_USER" \
+      ${BENCH_MY_PASSWORD:+--mysql-password="$BENCH_MY_PASSWORD"} --mysql-db="$MYSRC" \
+      --threads=8 --rate="$rate" --time="$secs" "$WORK/load.lua" run >"$out" 2>&1 || true
+  fi
+  cpu1=$(cpu_ticks "$CONSUMER") ncpu1=$(cpu_ticks "${native_pid:-0}") m1=$(busy_ticks)
+  ended=$(eval "$now")
+  local tps catchup
+  if [[ $src_kind == pg ]]; then
+    tps=$(grep -E '^tps' "$out" | head -1 | sed -E 's/tps = ([0-9]+).*/\1/')
+  else
+    tps=$(grep -E 'transactions:' "$out" | head -1 | sed -E 's/.*\(([0-9]+)\.[0-9]* per sec.*/\1/')
+  fi
+  local busy
+  busy=$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); if (y[2] > x[2]) printf "%.0f%%", 100 * (y[1] - x[1]) / (y[2] - x[2]); else print "?" }')
+  want=$(count "$src_kind" "$src_db")
+  # The catch-up of both consumers, watched together from the end of the load.
+  local t0 names name kind db c0 c1 lat line
+  declare -A caught=()
+  names="$([[ -n $anchor ]] && echo native) $pair"
+  t0=$(date +%s.%N)
+  while :; do
+    for name in $names; do
+      [[ -n ${caught[$name]:-} ]] && continue
+      if [[ $name == native ]]; then kind=pg db=$anchor; else kind=$dst_kind db=$dst; fi
+      [[ $(count "$kind" "$db" 2>/dev/null) == "$want" ]] &&
+        caught[$name]=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
+    done
+    [[ -n ${caught[$pair]:-} && ( -z $anchor || -n ${caught[native]:-} ) ]] && break
+    awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { exit !(a - b > 600) }' && break
+    sleep 0.05
+  done
+  # Each consumer's latencies (ms) over the rows changed during the load, ranked here.
+  for name in $names; do
+    if [[ $name == native ]]; then kind=pg db=$anchor c0=$ncpu0 c1=$ncpu1; else kind=$dst_kind db=$dst c0=$cpu0 c1=$cpu1; fi
+    catchup=${caught[$name]:-over 600}
+    if [[ $kind == pg && $src_kind == pg ]]; then
+      pgval -d "$db" -c "SELECT extract(epoch FROM applied_at - changed_at) * 1000 FROM bench_events WHERE changed_at BETWEEN '$started' AND '$ended'" >"$dir/$name.ms"
+    elif [[ $kind == my ]]; then
+      my -N -B "$db" -e "SELECT id, applied_at FROM bench_events WHERE applied_at IS NOT NULL" >"$dir/applied.tsv"
+      pgval -d "$SRC" -c "CREATE TEMP TABLE t (id bigint, applied_at timestamp(6))" -c "\\copy t FROM '$dir/applied.tsv'" \
+        -c "SELECT extract(epoch FROM t.applied_at - e.changed_at) * 1000 FROM t JOIN bench_events e USING (id) WHERE e.changed_at BETWEEN '$started' AND '$ended'" >"$dir/$name.ms"
+    else
+      pgval -d "$db" -c "SELECT extract(epoch FROM applied_at - changed_at) * 1000 FROM bench_events WHERE changed_at BETWEEN '$started' AND '$ended'" >"$dir/$name.ms"
+    fi
+    lat=$(grep -v '^$' "$dir/$name.ms" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "no rows | | |"; exit }
+        split("0.5 0.95 0.99", q, " ");
+        for (i = 1; i <= 3; i++) { k = int(q[i] * NR + 0.999999); if (k < 1) k = 1; r[i] = v[k] }
+        printf "%.1f | %.1f | %.1f | %.1f", r[1], r[2], r[3], v[NR] }')
+    line="| $name | $rate | ${tps:-?} | $lat | $catchup | $(awk -v a="$c0" -v b="$c1" -v hz="$(getconf CLK_TCK)" -v s="$secs" 'BEGIN { printf "%.2f", (b - a) / hz / s }') | $busy |"
+    echo "$line" | tee -a "$WORK/rows"
+    if [[ $name == "$pair" ]]; then
+      P95=$(echo "$lat" | awk -F' [|] ' '{ print $2 }')
+      CATCHUP=$catchup
+    fi
+  done
+  end_phase "$dir"
+}
+end_phase() { # DIR: stops the phase's consumers and drops what they made; keeps sync's output
+  stop_consumer
+  mkdir -p "$(dirname "$REPORT")"
+  cat "$1/sync.out" "$1/sync.err" >"$(dirname "$REPORT")/sync-$(basename "$1").log" 2>/dev/null || true
+  pg -d "$NATIVE" -c "DROP SUBSCRIPTION IF EXISTS bench_native" >/dev/null 2>&1 || true
+  (cd "$1" && "$MIGRATOR" sync drop >/dev/null 2>&1) || true
+}
+
+: >"$WORK/rows"
+for pair in $PAIRS; do
+  phase "$pair" "$RATE" "$SECS" || true
+done
+# The step-up: PostgreSQL->PostgreSQL beside the anchor at rising rates, until sync's p95
+# passes 100 ms or it falls behind (a catch-up over a second).
+: >"$WORK/steps"
+if [[ -n $STEPS ]]; then
+  cp "$WORK/rows" "$WORK/rows.main"
+  for rate in $STEPS; do
+    P95="" CATCHUP=""
+    : >"$WORK/rows"
+    phase pg-pg "$rate" "$STEP_SECS" || break
+    cat "$WORK/rows" >>"$WORK/steps"
+    awk -v p="$P95" -v c="$CATCHUP" 'BEGIN { exit !(p != "" && p + 0 <= 100 && c != "over 600" && c + 0 <= 1) }' || break
+  done
+  cp "$WORK/rows.main" "$WORK/rows"
+fi
+
+ratios() { # FILE: each sync row's p50/p95/p99/max over the native row of its phase (the row above)
+  awk -F' [|] ' '$1 == "| native" { for (i = 4; i <= 7; i++) n[i] = $i; have = 1; next }
+    { name = substr($1, 3); if (!have || $4 + 0 <= 0) { have = 0; next }
+      line = "| " name " at " $2 "/s";
+      for (i = 4; i <= 7; i++) line = line sprintf(" | %.1fx", (n[i] > 0 ? $i / n[i] : 0));
+      print line " |"; have = 0 }' "$1"
+}
 {
-  echo "### bench-sync: $(date -u +%F) ($PROFILE build), $RATE changes/s for $SECS s requested, $tps"
+  echo "### bench-sync: $(date -u +%F) ($PROFILE build, $(git rev-parse --short HEAD)), $RATE changes/s for $SECS s per pair"
   echo
-  echo "| pair | latency p50 / p95 / p99 (ms) | catch-up after the load (s) |"
-  echo "|---|---|---|"
-  echo "| native logical replication PostgreSQL->PostgreSQL (anchor) | $(pct_pg "$NATIVE") | ${CATCHUP[$NATIVE]} |"
-  echo "| migrator sync PostgreSQL->PostgreSQL | $(pct_pg "$PGDST") | ${CATCHUP[$PGDST]} |"
-  echo "| migrator sync PostgreSQL->MariaDB | $(pct_my) | ${CATCHUP[$MYDST]} |"
+  echo "| consumer | rate asked | rate done (tps) | p50 ms | p95 ms | p99 ms | max ms | catch-up s | consumer CPU (cores) | machine busy |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  cat "$WORK/rows"
+  echo
+  echo "| ratio to native replication in the same phase | p50 | p95 | p99 | max |"
+  echo "|---|---:|---:|---:|---:|"
+  ratios "$WORK/rows"
+  if [[ -s $WORK/steps ]]; then
+    echo
+    echo "Step-up, PostgreSQL->PostgreSQL beside native replication ($STEP_SECS s per rate; stops at the first rate where sync's p95 is over 100 ms or its catch-up over 1 s):"
+    echo
+    echo "| consumer | rate asked | rate done (tps) | p50 ms | p95 ms | p99 ms | max ms | catch-up s | consumer CPU (cores) | machine busy |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    cat "$WORK/steps"
+    echo
+    ratios "$WORK/steps"
+  fi
 } | tee "$WORK/report.md"
 mkdir -p "$(dirname "$REPORT")"
 cp "$WORK/report.md" "$REPORT"

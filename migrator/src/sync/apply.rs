@@ -3,26 +3,33 @@
 //! sync's position row (`position.rs`): the destination holds exactly the changes up to
 //! its stored position, whatever instant a crash comes at.
 //!
-//! Inside a batch, consecutive changes of one table are written together through the
-//! transfer writers (`Tx::upsert`, `Tx::delete_keys`): a run of upserts keeps the last
-//! image of each key (the images are whole rows, so the last one is the row's state), and
-//! a delete, a key change or another table ends the run, so the destination sees the
-//! changes in the source's order. Runs are flushed at [`RUN_ROWS`] rows: a million-row
-//! source transaction goes through in bounded memory, inside one destination transaction.
+//! Inside a batch, consecutive changes of one table (a run) are folded into one end state
+//! per key (`fold.rs`: last image wins, a delete after anything is a delete, unchanged
+//! columns taken from the run's whole row) and written together through the transfer
+//! writers: one keyed delete and one multi-row upsert per run (`Tx::delete_keys`,
+//! `Tx::upsert`), so a batch of thousands of changes costs a handful of statements.
+//! Another table's change ends the run (foreign keys keep the source's order between
+//! tables). Runs are flushed at [`RUN_ROWS`] keys: a million-row source transaction goes
+//! through in bounded memory, inside one destination transaction.
 
 use super::change::{Change, Op, Position, Values};
+use super::fold::{Fold, Writes};
 use super::position::{self, Advance, Copy};
 use crate::rows::apply_mask;
 use crate::rows::plan::{TablePlan, Target};
 use crate::rows::write::{Tx, WriteError, Writer, Written};
 use seaway_codegen::config::Config;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::time::Instant;
 use tracing::Instrument;
 
-/// Rows a run holds before it is written (inside the open destination transaction).
+/// Keys a run holds before it is written (inside the open destination transaction).
 pub const RUN_ROWS: usize = 5_000;
+
+/// How often a destination whose commits return before its log is on disk (PostgreSQL)
+/// is asked how far its log is flushed, to confirm positions to the source.
+const MARK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A destination table's route: its plan, and where its key is among the plan's targets.
 #[derive(Debug)]
@@ -65,36 +72,6 @@ pub struct TableCounts {
     pub copied: u64,
 }
 
-/// What one run holds: upserts (of these targets: all, or all but columns the source
-/// left out) or deletes, of one table.
-#[derive(Debug, PartialEq, Eq)]
-enum Kind {
-    /// Rows inserted or replaced, with all the plan's columns (`None`) or these only (a
-    /// row written at the source before the others were added: the destination's
-    /// defaults fill them).
-    Upsert {
-        columns: Option<Vec<usize>>,
-    },
-    /// Rows updated where the destination has them, in these columns only (the source
-    /// left the others out because they did not change).
-    Update {
-        columns: Vec<usize>,
-    },
-    Delete,
-}
-
-#[derive(Debug)]
-struct Run {
-    table: usize,
-    kind: Kind,
-    /// Rows (upserts, after masks) or keys in writer order (deletes).
-    rows: Vec<Values>,
-    /// Upserts: the index in `rows` of each key, so a later image replaces an earlier one.
-    by_key: HashMap<Values, usize>,
-    /// Rows of the run that come from the initial copy.
-    copied: u64,
-}
-
 /// Why applying stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -112,12 +89,19 @@ pub struct Applier<'a> {
     routes: &'a [Route],
     name: String,
     tx: Option<Tx>,
-    run: Option<Run>,
+    /// The run of one table's changes not yet written, keys in writer order.
+    run: Option<Fold>,
     /// The last source commit in the batch, and its commit time.
     commit: Option<(Position, i64)>,
     changes: u64,
     transactions: u64,
     started: Option<Instant>,
+    /// Whether commits return before the destination's log is on disk (PostgreSQL).
+    deferred: bool,
+    /// Positions committed, oldest first, not yet known durable: each with a point in
+    /// the destination's log past its commit, once one was asked for.
+    unflushed: VecDeque<(Position, Option<u64>)>,
+    last_mark: Option<Instant>,
     /// The copy's progress as of the batch's end.
     pub copy: Copy,
     pub counts: Vec<TableCounts>,
@@ -171,6 +155,9 @@ impl<'a> Applier<'a> {
             changes: 0,
             transactions: 0,
             started: None,
+            deferred: writer.postgres().is_some(),
+            unflushed: VecDeque::new(),
+            last_mark: None,
             copy,
             counts: routes
                 .iter()
@@ -198,6 +185,16 @@ impl<'a> Applier<'a> {
         self.started.map(|s| s.elapsed()).unwrap_or_default()
     }
 
+    /// How long ago the batch's newest source transaction committed at the source (its
+    /// clock against ours); zero without one.
+    pub fn behind(&self) -> std::time::Duration {
+        self.commit
+            .as_ref()
+            .and_then(|(_, micros)| u64::try_from(now_micros() - micros).ok())
+            .map(std::time::Duration::from_micros)
+            .unwrap_or_default()
+    }
+
     fn destination(&self, e: &sqlx::Error) -> ApplyError {
         ApplyError::Destination((self.scrub)(&e.to_string()))
     }
@@ -206,48 +203,39 @@ impl<'a> Applier<'a> {
     pub async fn change(&mut self, change: Change) -> Result<(), ApplyError> {
         self.changes += 1;
         let route = &self.routes[change.table];
-        match change.op {
-            Op::Delete => {
-                if let Some(key) = change.old_key {
-                    let key = self.masked_key(change.table, key);
-                    self.delete(change.table, route.key_for_writer(&key))
-                        .await?;
-                }
+        let old_key = change
+            .old_key
+            .map(|k| route.key_for_writer(&self.masked_key(change.table, k)));
+        match (change.op, change.row) {
+            (Op::Insert | Op::Update, Some(row)) => {
+                let (key, row) = self.masked_row(change.table, row);
+                let insert = change.op == Op::Insert;
+                self.run_of(change.table).await?.put(
+                    old_key,
+                    key,
+                    row,
+                    &change.unchanged,
+                    insert,
+                    false,
+                );
             }
-            Op::Insert | Op::Update => {
-                if let Some(old) = change.old_key {
-                    // A key change: the row under its old key goes first.
-                    let key = self.masked_key(change.table, old);
-                    self.delete(change.table, route.key_for_writer(&key))
-                        .await?;
-                }
-                if let Some(row) = change.row {
-                    let kind = if change.unchanged.is_empty() {
-                        Kind::Upsert { columns: None }
-                    } else {
-                        let columns = (0..row.len())
-                            .filter(|i| !change.unchanged.contains(i))
-                            .collect::<Vec<usize>>();
-                        match change.op {
-                            // An insert leaves out only columns added after it.
-                            Op::Insert => Kind::Upsert {
-                                columns: Some(columns),
-                            },
-                            Op::Update | Op::Delete => Kind::Update { columns },
-                        }
-                    };
-                    self.upsert(change.table, row, kind, false).await?;
+            (Op::Delete, _) | (Op::Insert | Op::Update, None) => {
+                if let Some(key) = old_key {
+                    self.run_of(change.table).await?.delete(key);
                 }
             }
         }
-        Ok(())
+        self.flush_if_full().await
     }
 
     /// Adds rows the initial copy read (a chunk, at its high watermark).
     pub async fn copied(&mut self, table: usize, rows: Vec<Values>) -> Result<(), ApplyError> {
         for row in rows {
-            self.upsert(table, row, Kind::Upsert { columns: None }, true)
-                .await?;
+            let (key, row) = self.masked_row(table, row);
+            self.run_of(table)
+                .await?
+                .put(None, key, row, &[], true, true);
+            self.flush_if_full().await?;
         }
         Ok(())
     }
@@ -266,153 +254,81 @@ impl<'a> Applier<'a> {
         key
     }
 
-    async fn upsert(
-        &mut self,
-        table: usize,
-        mut row: Values,
-        kind: Kind,
-        copied: bool,
-    ) -> Result<(), ApplyError> {
+    /// A row after the table's masks, with its key in writer order.
+    fn masked_row(&self, table: usize, mut row: Values) -> (Values, Values) {
         let plan = &self.routes[table].plan;
         for (v, mask) in row.iter_mut().zip(&plan.masks) {
             apply_mask(v, *mask, self.config);
         }
-        let same = matches!(&self.run, Some(r) if r.table == table && r.kind == kind);
-        if !same {
-            self.flush().await?;
-            self.run = Some(Run {
-                table,
-                kind,
-                rows: Vec::new(),
-                by_key: HashMap::new(),
-                copied: 0,
-            });
-        }
-        let key: Values = plan
+        let key = plan
             .targets
             .iter()
             .zip(&row)
             .filter(|(t, _)| t.is_key)
             .map(|(_, v)| v.clone())
             .collect();
-        if let Some(run) = &mut self.run {
-            if copied {
-                run.copied += 1;
-            }
-            match run.by_key.get(&key) {
-                Some(&i) => run.rows[i] = row,
-                None => {
-                    run.by_key.insert(key, run.rows.len());
-                    run.rows.push(row);
-                }
-            }
-            if run.rows.len() >= RUN_ROWS {
-                self.flush().await?;
-            }
-        }
-        Ok(())
+        (key, row)
     }
 
-    async fn delete(&mut self, table: usize, key: Values) -> Result<(), ApplyError> {
-        let same =
-            matches!(&self.run, Some(r) if r.table == table && matches!(r.kind, Kind::Delete));
-        if !same {
+    /// The run `table`'s change joins: the current one, or a new one after the current
+    /// (another table's) is written.
+    async fn run_of(&mut self, table: usize) -> Result<&mut Fold, ApplyError> {
+        if self.run.as_ref().is_some_and(|r| r.table != table) {
             self.flush().await?;
-            self.run = Some(Run {
-                table,
-                kind: Kind::Delete,
-                rows: Vec::new(),
-                by_key: HashMap::new(),
-                copied: 0,
-            });
         }
-        if let Some(run) = &mut self.run {
-            run.rows.push(key);
-            if run.rows.len() >= RUN_ROWS {
-                self.flush().await?;
-            }
+        Ok(self.run.get_or_insert_with(|| Fold::new(table)))
+    }
+
+    async fn flush_if_full(&mut self) -> Result<(), ApplyError> {
+        if self.run.as_ref().is_some_and(|r| r.len() >= RUN_ROWS) {
+            self.flush().await?;
         }
         Ok(())
     }
 
-    /// Writes the current run into the open transaction (opening it if needed).
+    /// Writes the current run into the open transaction (opening it if needed): its
+    /// deletes, its whole rows, then its updates of some columns (`fold.rs` says why in
+    /// that order).
     async fn flush(&mut self) -> Result<(), ApplyError> {
         let Some(run) = self.run.take() else {
             return Ok(());
         };
-        if run.rows.is_empty() {
+        if run.is_empty() {
             return Ok(());
         }
+        let table = run.table;
+        let writes = run.finish();
         self.open().await?;
         let Some(tx) = self.tx.as_mut() else {
             return Ok(());
         };
-        let plan = &self.routes[run.table].plan;
-        let span = tracing::debug_span!("sync_run", table = %plan.name, rows = run.rows.len());
-        let write_error = |e: WriteError| ApplyError::Write {
-            table: plan.name.clone(),
-            reason: (self.scrub)(&e.to_string()),
-        };
-        let done = async {
-            Ok::<_, ApplyError>(match &run.kind {
-                Kind::Delete => {
-                    let n = tx
-                        .delete_keys(&plan.name, &plan.targets, &run.rows)
-                        .await
-                        .map_err(|e| write_error(WriteError::Refused(e)))?;
-                    (Written::default(), n)
-                }
-                Kind::Upsert { columns: None } => (
-                    tx.upsert(&plan.name, &plan.targets, &run.rows)
-                        .await
-                        .map_err(write_error)?,
-                    0,
-                ),
-                Kind::Upsert {
-                    columns: Some(columns),
-                } => {
-                    let (targets, rows) = only(columns, &plan.targets, &run.rows);
-                    (
-                        tx.upsert(&plan.name, &targets, &rows)
-                            .await
-                            .map_err(write_error)?,
-                        0,
-                    )
-                }
-                Kind::Update { columns } => {
-                    // Only some columns came: the row is updated where the destination
-                    // has it. Where it has not, the initial copy has yet to read it (and
-                    // will read it whole), or holds it in the chunk in flight (`copy.rs`
-                    // merges the change into it).
-                    let (targets, rows) = only(columns, &plan.targets, &run.rows);
-                    let n = tx
-                        .update_columns(&plan.name, &targets, &rows)
-                        .await
-                        .map_err(|e| write_error(WriteError::Refused(e)))?;
-                    (
-                        Written {
-                            updated: n,
-                            ..Written::default()
-                        },
-                        0,
-                    )
-                }
-            })
-        }
-        .instrument(span)
-        .await?;
-        let counts = &mut self.counts[run.table];
-        counts.written += done.0;
-        counts.deleted += done.1;
-        counts.copied += run.copied;
+        let plan = &self.routes[table].plan;
+        let span = tracing::debug_span!(
+            "sync_run",
+            table = %plan.name,
+            deletes = writes.deletes.len(),
+            rows = writes.rows.len(),
+            columns = writes.columns.len()
+        );
+        let scrub = &self.scrub;
+        let (written, deleted) = write_run(tx, plan, &writes)
+            .instrument(span)
+            .await
+            .map_err(|e| ApplyError::Write {
+                table: plan.name.clone(),
+                reason: scrub(&e.to_string()),
+            })?;
+        let counts = &mut self.counts[table];
+        counts.written += written;
+        counts.deleted += deleted;
+        counts.copied += writes.copied;
         Ok(())
     }
-
     async fn open(&mut self) -> Result<(), ApplyError> {
         if self.tx.is_none() {
             let tx = self
                 .writer
-                .begin()
+                .begin_deferred()
                 .await
                 .map_err(|e| self.destination(&e))?;
             self.tx = Some(tx);
@@ -462,6 +378,7 @@ impl<'a> Applier<'a> {
             .instrument(span)
             .await
             .map_err(|e| self.destination(&e))?;
+        self.unflushed.push_back((position.clone(), None));
         Ok(Some(Committed {
             position,
             commit_micros,
@@ -469,6 +386,60 @@ impl<'a> Applier<'a> {
             transactions,
             changes,
         }))
+    }
+
+    /// The newest committed position now durable in the destination, when one became
+    /// so since the last call: what may be confirmed to the source (which then lets go of
+    /// the changes before it). A destination whose commits are durable when they return
+    /// answers at once; PostgreSQL's commits return before its log is on disk (as its own
+    /// subscriptions apply, for latency), so its log is asked, at most every
+    /// [`MARK_EVERY`] unless `now`, how far it is flushed: a crash of the server before
+    /// then loses the changes and their position together, and the source still has
+    /// them.
+    pub async fn durable(&mut self, now: bool) -> Result<Option<Position>, ApplyError> {
+        if self.unflushed.is_empty() {
+            return Ok(None);
+        }
+        if !self.deferred {
+            return Ok(self.all_durable());
+        }
+        if !now && self.last_mark.is_some_and(|t| t.elapsed() < MARK_EVERY) {
+            return Ok(None);
+        }
+        self.last_mark = Some(Instant::now());
+        let marks = self
+            .writer
+            .log_marks()
+            .await
+            .map_err(|e| self.destination(&e))?;
+        let Some((mark, flushed)) = marks else {
+            return Ok(self.all_durable());
+        };
+        // Every commit queued committed before this question: `mark` is past it.
+        for entry in &mut self.unflushed {
+            entry.1.get_or_insert(mark);
+        }
+        let mut done = None;
+        while self
+            .unflushed
+            .front()
+            .is_some_and(|(_, m)| m.is_some_and(|m| m <= flushed))
+        {
+            done = self.unflushed.pop_front().map(|(p, _)| p);
+        }
+        Ok(done)
+    }
+
+    /// Every commit queued is durable: the newest position.
+    fn all_durable(&mut self) -> Option<Position> {
+        let newest = self.unflushed.pop_back().map(|(p, _)| p);
+        self.unflushed.clear();
+        newest
+    }
+
+    /// Whether a committed position is not yet known durable.
+    pub fn undurable(&self) -> bool {
+        !self.unflushed.is_empty()
     }
 
     /// Abandons the open batch (on error or stop before a commit was seen).
@@ -484,12 +455,46 @@ impl<'a> Applier<'a> {
     }
 }
 
-/// The targets and values of `columns` only.
-fn only(columns: &[usize], targets: &[Target], rows: &[Values]) -> (Vec<Target>, Vec<Values>) {
-    (
-        columns.iter().map(|&i| targets[i].clone()).collect(),
-        rows.iter()
-            .map(|r| columns.iter().map(|&i| r[i].clone()).collect())
-            .collect(),
-    )
+/// A run's writes in the open transaction; returns what the destination wrote and how
+/// many rows it deleted, by its own counts.
+async fn write_run(
+    tx: &mut Tx,
+    plan: &TablePlan,
+    writes: &Writes,
+) -> Result<(Written, u64), WriteError> {
+    let deleted = if writes.deletes.is_empty() {
+        0
+    } else {
+        tx.delete_keys(&plan.name, &plan.targets, &writes.deletes)
+            .await?
+    };
+    let mut written = if writes.rows.is_empty() {
+        Written::default()
+    } else {
+        tx.upsert(&plan.name, &plan.targets, &writes.rows).await?
+    };
+    for columns in &writes.columns {
+        let targets: Vec<Target> = columns
+            .came
+            .iter()
+            .map(|&i| plan.targets[i].clone())
+            .collect();
+        let rows: Vec<Values> = columns
+            .rows
+            .iter()
+            .map(|r| columns.came.iter().map(|&i| r[i].clone()).collect())
+            .collect();
+        if columns.upsert {
+            // Inserts written before the source added a column: the destination's
+            // default fills it, as the source's did for rows it already held.
+            written += tx.upsert(&plan.name, &targets, &rows).await?;
+        } else {
+            // Only some columns came: the row is updated where the destination has it.
+            // Where it has not, the initial copy has yet to read it (and will read it
+            // whole), or holds it in the chunk in flight (`copy.rs` merges the change
+            // into it).
+            written.updated += tx.update_columns(&plan.name, &targets, &rows).await?;
+        }
+    }
+    Ok((written, deleted))
 }

@@ -14,6 +14,7 @@ pub mod change;
 mod copy;
 pub mod described;
 pub mod error;
+mod fold;
 pub mod position;
 pub mod slot;
 pub mod source_url;
@@ -45,6 +46,12 @@ pub struct Options {
     pub batch_changes: u64,
     /// How long a batch may stay open while transactions keep coming.
     pub batch_wait: Duration,
+    /// A batch whose newest source transaction committed less than this long ago is
+    /// committed as soon as the stream has nothing more ready (latency first). One
+    /// further behind waits for more, up to `batch_wait` (group commit): the stream is
+    /// late, so an empty moment only means the next changes are still on their way, and
+    /// fewer, larger destination transactions catch up sooner.
+    pub eager_within: Duration,
 }
 
 impl Default for Options {
@@ -54,6 +61,7 @@ impl Default for Options {
             chunk_size: 5_000,
             batch_changes: 5_000,
             batch_wait: Duration::from_millis(50),
+            eager_within: Duration::from_millis(10),
         }
     }
 }
@@ -432,10 +440,12 @@ async fn stream(
         {
             c.start_chunk(setup, source).await?;
         }
-        let wait = if applier.pending() && !in_transaction {
+        let wait = if !applier.pending() || in_transaction {
+            Duration::from_millis(500)
+        } else if applier.behind() < opts.eager_within {
             Duration::ZERO
         } else {
-            Duration::from_millis(500)
+            opts.batch_wait.saturating_sub(applier.batch_age())
         };
         let event = tokio::select! {
             biased;
@@ -446,6 +456,8 @@ async fn stream(
             None => {
                 if !in_transaction && applier.pending() {
                     commit(capture, applier, report).await?;
+                } else {
+                    confirm(capture, applier, false).await?;
                 }
             }
             Some(Event::Begin { .. }) => in_transaction = true,
@@ -480,9 +492,12 @@ async fn stream(
                 if !in_transaction {
                     if applier.pending() {
                         commit(capture, applier, report).await?;
+                    } else if applier.undurable() {
+                        confirm(capture, applier, false).await?;
                     } else if let Some(p) = position {
-                        // Nothing of ours before it is unapplied: the source may let go
-                        // of its WAL (other tables' changes would otherwise pin it).
+                        // Nothing of ours before it is unapplied or not yet durable: the
+                        // source may let go of its WAL (other tables' changes would
+                        // otherwise pin it).
                         capture.confirm(&p);
                     }
                 }
@@ -501,17 +516,39 @@ async fn stream(
     } else {
         commit(capture, applier, report).await?;
     }
+    // The source is told what the destination has on disk before the stream closes; a
+    // PostgreSQL destination's log writer flushes within its `wal_writer_delay` (200 ms
+    // by default). What is still not confirmed then is received again by the next run,
+    // which skips what the destination holds.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    confirm(capture, applier, true).await?;
+    while applier.undurable() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        confirm(capture, applier, true).await?;
+    }
     Ok(())
 }
 
-/// Commits the open batch and confirms its position to the source.
+/// Confirms to the source the newest position that is durable in the destination
+/// (`Applier::durable`; `now`: ask the destination's log at once).
+async fn confirm(
+    capture: &mut Capture,
+    applier: &mut Applier<'_>,
+    now: bool,
+) -> Result<(), SyncError> {
+    if let Some(p) = applier.durable(now).await? {
+        capture.confirm(&p);
+    }
+    Ok(())
+}
+
+/// Commits the open batch, and confirms to the source what is durable.
 async fn commit(
     capture: &mut Capture,
     applier: &mut Applier<'_>,
     report: &mut Report,
 ) -> Result<(), SyncError> {
     if let Some(done) = applier.commit().await? {
-        capture.confirm(&done.position);
         report.transactions += done.transactions;
         report.changes += done.changes;
         report.position = Some(done.position.0.clone());
@@ -519,5 +556,5 @@ async fn commit(
         report.lag_ms = Some(lag);
         report.max_lag_ms = Some(report.max_lag_ms.map_or(lag, |m| m.max(lag)));
     }
-    Ok(())
+    confirm(capture, applier, false).await
 }

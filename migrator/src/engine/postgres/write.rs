@@ -1,7 +1,9 @@
-//! PostgreSQL: `COPY` into a temporary staging table, then one
-//! `INSERT ... SELECT DISTINCT ON (key) ... ON CONFLICT DO UPDATE`. COPY streams the
-//! whole page in one message flow, so the path pays no per-statement latency (sqlx 0.9
-//! leaves TCP_NODELAY off, which costs ~40 ms per small statement).
+//! PostgreSQL: a page goes by `COPY` into a temporary staging table, then one
+//! `INSERT ... SELECT DISTINCT ON (key) ... ON CONFLICT DO UPDATE`: COPY streams the whole
+//! page in one message flow. `sync`'s runs of changes, small and many, skip the staging
+//! table (created and dropped in the catalog each time): their rows go as one text array
+//! per column into one `INSERT ... SELECT ... FROM unnest(...) ON CONFLICT`, a statement
+//! parsed once per connection whatever the number of rows (`upsert_rows`).
 
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
@@ -19,9 +21,11 @@ pub struct PgWriter(pub sqlx::PgPool);
 /// Keys per presence check: well under PostgreSQL's 65,535 bind parameters.
 const MAX_KEYS: usize = 8_192;
 
-/// A key parameter, cast to the column's type (PostgreSQL will not compare text with it).
+/// A key (or value) parameter, cast to the column's type (PostgreSQL will not compare
+/// text with it), less a string's length ([`value_type`]: a cast to `varchar(3)` would
+/// cut `abcd` to the key `abc`).
 fn key_placeholder(n: usize, t: &Target) -> String {
-    format!("CAST(${n} AS {})", t.native)
+    format!("CAST(${n} AS {})", value_type(&t.native))
 }
 
 /// One side of the "row differs" test of an upsert (`side` is `seaway_t`, the row held,
@@ -170,20 +174,18 @@ impl PgWriter {
             return Ok(Written::default());
         }
         let mut conn = self.0.acquire().await?;
-        upsert_on(&mut conn, table, targets, rows, false).await
+        upsert_on(&mut conn, table, targets, rows).await
     }
 }
 
-/// The upsert of [`PgWriter::upsert`] on an open connection: in its own transaction, or
-/// in a savepoint of the caller's (`nested`, for `sync`), where the staging table is
-/// dropped explicitly at the end, since `ON COMMIT DROP` waits for the outer commit and
-/// the next upsert of the same transaction would find it still there.
-pub(crate) async fn upsert_on(
+/// The upsert of [`PgWriter::upsert`] on an open connection, in its own transaction (the
+/// staging table goes with it: `ON COMMIT DROP`). `sync`, inside its own transaction,
+/// upserts with [`upsert_rows`] instead.
+async fn upsert_on(
     conn: &mut sqlx::PgConnection,
     table: &str,
     targets: &[Target],
     rows: &[Vec<Option<String>>],
-    nested: bool,
 ) -> Result<Written, WriteError> {
     if rows.is_empty() {
         return Ok(Written::default());
@@ -200,27 +202,7 @@ pub(crate) async fn upsert_on(
         .map(|t| format!("{} {}", q(&t.name), t.native))
         .collect();
     let data = copy_text(targets, rows);
-    let conflict = if keys.is_empty() {
-        String::new()
-    } else {
-        let updates: Vec<String> = non_keys(targets)
-            .map(|t| format!("{0} = EXCLUDED.{0}", q(&t.name)))
-            .collect();
-        if updates.is_empty() {
-            format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "))
-        } else {
-            let (ours, theirs): (Vec<String>, Vec<String>) = non_keys(targets)
-                .map(|t| (compared(t, "seaway_t"), compared(t, "EXCLUDED")))
-                .unzip();
-            format!(
-                " ON CONFLICT ({}) DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})",
-                keys.join(", "),
-                updates.join(", "),
-                ours.join(", "),
-                theirs.join(", ")
-            )
-        }
-    };
+    let conflict = on_conflict(targets);
     let distinct = if keys.is_empty() {
         String::new()
     } else {
@@ -241,18 +223,19 @@ pub(crate) async fn upsert_on(
         .await?;
     copy.send(data.into_bytes()).await?;
     copy.finish().await?;
-    // OVERRIDING SYSTEM VALUE: the source's keys are kept, also in a `GENERATED ALWAYS`
-    // identity column (which refuses them otherwise); tables without one ignore it.
-    let insert = format!(
-        "WITH seaway_written AS (INSERT INTO {} AS seaway_t ({cols}) OVERRIDING SYSTEM VALUE SELECT {distinct}{cols} FROM seaway_stage{}{conflict} RETURNING (seaway_t.xmax = 0) AS inserted) \
-             SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM seaway_written",
-        q(table),
-        if keys.is_empty() {
-            String::new()
-        } else {
-            format!(" ORDER BY {}", keys.join(", "))
-        },
-        cols = cols.join(", "),
+    let insert = counted_insert(
+        table,
+        targets,
+        &format!(
+            "SELECT {distinct}{cols} FROM seaway_stage{}",
+            if keys.is_empty() {
+                String::new()
+            } else {
+                format!(" ORDER BY {}", keys.join(", "))
+            },
+            cols = cols.join(", "),
+        ),
+        &conflict,
     );
     let (inserted, updated): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(insert))
         .fetch_one(&mut *tx)
@@ -272,11 +255,6 @@ pub(crate) async fn upsert_on(
         .await?;
         Some(sent.len())
     };
-    if nested {
-        sqlx::raw_sql("DROP TABLE seaway_stage")
-            .execute(&mut *tx)
-            .await?;
-    }
     tx.commit().await?;
     Ok(match sent {
         None => Written::inserted(inserted),
@@ -284,7 +262,284 @@ pub(crate) async fn upsert_on(
     })
 }
 
+/// `ON CONFLICT (key) DO UPDATE SET <non-keys> WHERE <the row differs>` (`DO NOTHING`
+/// when every column is in the key); empty without a key.
+fn on_conflict(targets: &[Target]) -> String {
+    let q = |n: &str| quote(Dialect::Postgres, n);
+    let keys: Vec<String> = targets
+        .iter()
+        .filter(|t| t.is_key)
+        .map(|t| q(&t.name))
+        .collect();
+    if keys.is_empty() {
+        return String::new();
+    }
+    let updates: Vec<String> = non_keys(targets)
+        .map(|t| format!("{0} = EXCLUDED.{0}", q(&t.name)))
+        .collect();
+    if updates.is_empty() {
+        return format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "));
+    }
+    let (ours, theirs): (Vec<String>, Vec<String>) = non_keys(targets)
+        .map(|t| (compared(t, "seaway_t"), compared(t, "EXCLUDED")))
+        .unzip();
+    format!(
+        " ON CONFLICT ({}) DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})",
+        keys.join(", "),
+        updates.join(", "),
+        ours.join(", "),
+        theirs.join(", ")
+    )
+}
+
+/// `INSERT INTO table ... <select><conflict>` counting what the server did: `RETURNING
+/// (xmax = 0)` tells inserted rows (a fresh row version has no deleting transaction)
+/// from updated ones; rows neither returned nor missing are the unchanged ones.
+/// OVERRIDING SYSTEM VALUE: the source's keys are kept, also in a `GENERATED ALWAYS`
+/// identity column (which refuses them otherwise); tables without one ignore it.
+fn counted_insert(table: &str, targets: &[Target], select: &str, conflict: &str) -> String {
+    let cols: Vec<String> = targets
+        .iter()
+        .map(|t| quote(Dialect::Postgres, &t.name))
+        .collect();
+    format!(
+        "WITH seaway_written AS (INSERT INTO {} AS seaway_t ({}) OVERRIDING SYSTEM VALUE {select}{conflict} RETURNING (seaway_t.xmax = 0) AS inserted) \
+         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM seaway_written",
+        quote(Dialect::Postgres, table),
+        cols.join(", "),
+    )
+}
+
+/// The type a value parameter (sent as text) is cast to before it is written or compared:
+/// the column's own, less the length of a string or bit type. An explicit cast to
+/// `varchar(3)`, `char(3)` or `bit(3)` cuts or pads a value to fit, where `COPY` and an
+/// assignment to the column refuse it: the cast goes to the unbounded type, and the
+/// column's own length is checked as it is for `COPY`.
+fn value_type(native: &str) -> String {
+    let (base, arrays) = match native.find('[') {
+        Some(i) => native.split_at(i),
+        None => (native, ""),
+    };
+    let name = match base.find('(') {
+        Some(i) => base[..i].trim(),
+        None => base.trim(),
+    };
+    let unbounded = match name.to_ascii_lowercase().as_str() {
+        "character varying" | "varchar" => "varchar",
+        "character" | "char" | "bpchar" => "bpchar",
+        "bit" | "bit varying" | "varbit" => "varbit",
+        _ => return native.to_string(),
+    };
+    format!("{unbounded}{arrays}")
+}
+
+/// `SELECT CAST(seaway_in.c1 AS <type>), ... FROM unnest(CAST($n AS text[]), ...) AS
+/// seaway_in(c1, ...)`: rows sent as one text array per column (parameters `first`..),
+/// each value cast to its column's type. One statement text whatever the number of rows,
+/// so the server parses and plans it once per connection.
+fn unnest_select(targets: &[&Target], first: usize) -> String {
+    let names: Vec<String> = (1..=targets.len()).map(|i| format!("c{i}")).collect();
+    let casts: Vec<String> = targets
+        .iter()
+        .zip(&names)
+        .map(|(t, c)| format!("CAST(seaway_in.{c} AS {})", value_type(&t.native)))
+        .collect();
+    let arrays: Vec<String> = (0..targets.len())
+        .map(|i| format!("CAST(${} AS text[])", first + i))
+        .collect();
+    format!(
+        "SELECT {} FROM unnest({}) AS seaway_in({})",
+        casts.join(", "),
+        arrays.join(", "),
+        names.join(", ")
+    )
+}
+
+/// Binds `rows` (canonical text, in `targets` order, of the positions `columns`) as one
+/// text array per column, each value in PostgreSQL's input syntax.
+fn bind_columns<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    targets: &[Target],
+    columns: &[usize],
+    rows: &[Vec<Option<&str>>],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    for &c in columns {
+        let values: Vec<Option<String>> = rows
+            .iter()
+            .map(|r| crate::rows::write::sql::for_input(input, &targets[c], r[c]))
+            .collect();
+        query = query.bind(values);
+    }
+    query
+}
+
+/// The key condition `(k1, k2) IN (SELECT ... FROM unnest(...))` over `keys` (the key
+/// targets' values, in targets order), parameters from `$1`.
+fn key_in_unnest(targets: &[Target]) -> String {
+    let key_targets: Vec<&Target> = targets.iter().filter(|t| t.is_key).collect();
+    let columns: Vec<String> = key_targets
+        .iter()
+        .map(|t| quote(Dialect::Postgres, &t.name))
+        .collect();
+    format!(
+        "({}) IN ({})",
+        columns.join(", "),
+        unnest_select(&key_targets, 1)
+    )
+}
+
+/// Positions of the key targets.
+fn key_positions(targets: &[Target]) -> Vec<usize> {
+    (0..targets.len()).filter(|&i| targets[i].is_key).collect()
+}
+
+/// Upserts rows with distinct keys inside the caller's transaction (`sync`), as
+/// [`upsert_on`] does (a row held exactly is left alone; every key checked present
+/// afterwards), in one statement with the rows as column arrays rather than through a
+/// staging table: no catalog churn and two round trips per run of changes, where a
+/// staging table costs seven. The caller guarantees distinct keys (`ON CONFLICT DO
+/// UPDATE` refuses to touch a row twice in one statement).
+pub(crate) async fn upsert_rows(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<Written, WriteError> {
+    if rows.is_empty() {
+        return Ok(Written::default());
+    }
+    let all: Vec<&Target> = targets.iter().collect();
+    let sql = counted_insert(
+        table,
+        targets,
+        &unnest_select(&all, 1),
+        &on_conflict(targets),
+    );
+    let borrowed: Vec<Vec<Option<&str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|v| v.as_deref()).collect())
+        .collect();
+    let every: Vec<usize> = (0..targets.len()).collect();
+    let (inserted, updated): (i64, i64) = bind_columns(
+        sqlx::query(sqlx::AssertSqlSafe(sql)),
+        targets,
+        &every,
+        &borrowed,
+    )
+    .try_map(|row: sqlx::postgres::PgRow| {
+        use sqlx::Row;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    })
+    .fetch_one(&mut *conn)
+    .await?;
+    let (inserted, updated) = (inserted.max(0) as u64, updated.max(0) as u64);
+    if key_positions(targets).is_empty() {
+        return Ok(Written::inserted(inserted));
+    }
+    let sent = crate::rows::write::sql::distinct_keys(targets, rows);
+    let present = count_keys(conn, table, targets, &sent).await?;
+    if present < sent.len() as u64 {
+        // Only on the failure path: the shared check names the missing keys.
+        crate::rows::write::sql::check_present::<sqlx::Postgres>(
+            conn,
+            &key_check(MAX_KEYS),
+            table,
+            targets,
+            &sent,
+        )
+        .await?;
+    }
+    Ok(Written::tally(sent.len(), inserted, updated))
+}
+
+/// How many of `keys` (the key targets' values, in targets order) `table` holds.
+async fn count_keys(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    targets: &[Target],
+    keys: &[Vec<Option<&str>>],
+) -> Result<u64, sqlx::Error> {
+    let sql = format!(
+        "SELECT count(*) FROM {} WHERE {}",
+        quote(Dialect::Postgres, table),
+        key_in_unnest(targets)
+    );
+    let (key_targets, columns) = key_only(targets);
+    let n: i64 = bind_columns(
+        sqlx::query(sqlx::AssertSqlSafe(sql)),
+        &key_targets,
+        &columns,
+        keys,
+    )
+    .try_map(|row: sqlx::postgres::PgRow| {
+        use sqlx::Row;
+        row.try_get(0)
+    })
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n.max(0) as u64)
+}
+
+/// The key targets alone, and their positions among themselves (keys arrive as the key
+/// targets' values only).
+fn key_only(targets: &[Target]) -> (Vec<Target>, Vec<usize>) {
+    let key_targets: Vec<Target> = targets.iter().filter(|t| t.is_key).cloned().collect();
+    let columns = (0..key_targets.len()).collect();
+    (key_targets, columns)
+}
+
+/// Deletes the rows whose key is one of `keys` (the key targets' values, in targets
+/// order) in one statement, the keys sent as column arrays; returns the rows deleted.
+pub(crate) async fn delete_keys(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    targets: &[Target],
+    keys: &[Vec<Option<String>>],
+) -> Result<u64, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "DELETE FROM {} WHERE {}",
+        quote(Dialect::Postgres, table),
+        key_in_unnest(targets)
+    );
+    let borrowed: Vec<Vec<Option<&str>>> = keys
+        .iter()
+        .map(|r| r.iter().map(|v| v.as_deref()).collect())
+        .collect();
+    let (key_targets, columns) = key_only(targets);
+    Ok(bind_columns(
+        sqlx::query(sqlx::AssertSqlSafe(sql)),
+        &key_targets,
+        &columns,
+        &borrowed,
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// Begins a transaction whose commit returns before its log is flushed to disk
+/// (`synchronous_commit` off for it alone), in the same round trip as `BEGIN`: as
+/// PostgreSQL's own subscriptions apply. A crash of the server can then lose the last
+/// commits, changes and position row together, so the caller must not treat them as
+/// durable before [`PgWriter::log_marks`] says so.
+pub(crate) const BEGIN_DEFERRED: &str = "BEGIN; SET LOCAL synchronous_commit = off";
+
 impl PgWriter {
+    /// A point in the server's log past every commit made so far, and how far the log
+    /// is flushed to disk (both as bytes from the log's start): a commit made before this
+    /// call is durable once the flushed point reaches the first.
+    pub async fn log_marks(&self) -> Result<(u64, u64), sqlx::Error> {
+        let (insert, flush): (i64, i64) = sqlx::query_as(
+            "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint, (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint",
+        )
+        .fetch_one(&self.0)
+        .await?;
+        Ok((insert.max(0) as u64, flush.max(0) as u64))
+    }
+
     /// Identity and serial columns were written with explicit values; move their
     /// sequences on so the application's next insert does not collide. Every integer
     /// column, not only the key: a `serial` outside the key hands out values too.

@@ -218,6 +218,30 @@ impl Writer {
         Ok(deleted)
     }
 
+    /// Where the destination's log stands, for commits made with [`Tx::defer_flush`]:
+    /// `(mark, flushed)`, a point past every commit so far and how far the log is on
+    /// disk. `None` where a commit is durable when it returns (MySQL, SQLite: their
+    /// flush settings are server- or file-wide, and `sync` leaves them alone).
+    pub async fn log_marks(&self) -> Result<Option<(u64, u64)>, sqlx::Error> {
+        match self {
+            Writer::Postgres(w) => Ok(Some(w.log_marks().await?)),
+            Writer::Mysql(_) | Writer::Sqlite(_) => Ok(None),
+        }
+    }
+
+    /// Opens a destination transaction whose commit may return before the destination's
+    /// log is on disk, where the engine can do so for one transaction (PostgreSQL; the
+    /// others open a plain one): `sync`, which then confirms a position to the source
+    /// only once [`Writer::log_marks`] shows the log flushed past its commit.
+    pub async fn begin_deferred(&self) -> Result<Tx, sqlx::Error> {
+        match self {
+            Writer::Postgres(w) => Ok(Tx::Postgres(
+                w.0.begin_with(postgres::BEGIN_DEFERRED).await?,
+            )),
+            Writer::Mysql(_) | Writer::Sqlite(_) => self.begin().await,
+        }
+    }
+
     /// Opens a destination transaction for an append-only table's window (see [`Tx`]).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
@@ -314,9 +338,11 @@ impl Tx {
         }
     }
 
-    /// Upserts `rows` inside this transaction, exactly as [`Writer::upsert`] does on its
-    /// own (rows held exactly left alone, every key checked present afterwards): for
-    /// `sync`, which applies a source transaction's changes and its position together.
+    /// Upserts `rows` (distinct keys) inside this transaction, exactly as
+    /// [`Writer::upsert`] does on its own (rows held exactly left alone, every key checked
+    /// present afterwards): for `sync`, which applies a batch of source transactions and
+    /// its position together. PostgreSQL sends the rows as column arrays in one statement
+    /// (no staging table per run of changes).
     pub async fn upsert(
         &mut self,
         table: &str,
@@ -324,7 +350,7 @@ impl Tx {
         rows: &[Vec<Option<String>>],
     ) -> Result<Written, WriteError> {
         match self {
-            Tx::Postgres(tx) => postgres::upsert_on(tx, table, targets, rows, true).await,
+            Tx::Postgres(tx) => postgres::upsert_rows(tx, table, targets, rows).await,
             Tx::Mysql(tx, limits) => mysql::upsert_on(tx, limits, table, targets, rows).await,
             Tx::Sqlite(tx) => sqlite::upsert_on(tx, table, targets, rows).await,
         }
@@ -340,15 +366,19 @@ impl Tx {
     }
 
     /// Deletes the rows whose key is one of `keys` (canonical text of the key targets, in
-    /// `targets` order), in statements of at most 1,000 keys; returns the rows the
-    /// destination deleted. A key it does not hold is no error: the row may never have
-    /// reached it (inserted and deleted before a copy read it).
+    /// `targets` order), in statements of at most 1,000 keys (PostgreSQL: one statement,
+    /// the keys as column arrays); returns the rows the destination deleted. A key it does
+    /// not hold is no error: the row may never have reached it (inserted and deleted
+    /// before a copy read it).
     pub async fn delete_keys(
         &mut self,
         table: &str,
         targets: &[Target],
         keys: &[Vec<Option<String>>],
     ) -> Result<u64, sqlx::Error> {
+        if let Tx::Postgres(tx) = self {
+            return postgres::delete_keys(tx, table, targets, keys).await;
+        }
         let check = self.key_check();
         let key_targets: Vec<&Target> = targets.iter().filter(|t| t.is_key).collect();
         let mut deleted = 0;
