@@ -86,8 +86,9 @@ pub enum Command {
         /// MySQL/MariaDB, single integer keys): key ranges a differing range is split into.
         #[arg(long, default_value_t = 8, value_name = "N")]
         bisection_factor: usize,
-        /// A differing range of at most this many rows is read and diffed row by row.
-        #[arg(long, default_value_t = 256, value_name = "ROWS")]
+        /// A differing range of at most this many rows is compared row by row (each side
+        /// sends a key and a row hash per row; only differing rows are then read).
+        #[arg(long, default_value_t = 2048, value_name = "ROWS")]
         bisection_threshold: usize,
         /// Also write the summary as JSON to this file.
         #[arg(long, value_name = "FILE")]

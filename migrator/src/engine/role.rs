@@ -61,7 +61,18 @@ pub trait SqlHash: Sync + std::fmt::Debug {
     fn checksum(&self) -> Checksum;
     /// The SQL that reads a range's count and checksum of `row`: `table` and
     /// `where_clause` already SQL, `key` the quoted integer key that orders a digest.
-    fn range_sql(&self, row: &RowHash, table: &str, where_clause: &str, key: &str) -> RangeSql;
+    /// With `parts` (consecutive key ranges `first..=last` covering the range, the outer
+    /// ones reaching `i64::MIN` and `i64::MAX`), a count and checksum per part in one
+    /// query: aggregated, one row per part that holds rows with the part's number first;
+    /// streamed, the key first in each row (verify tells the parts apart).
+    fn range_sql(
+        &self,
+        row: &RowHash,
+        table: &str,
+        where_clause: &str,
+        key: &str,
+        parts: Option<&[(i64, i64)]>,
+    ) -> RangeSql;
     /// Between two servers of this engine: rows hashed by value (no text built), if the
     /// engine can.
     fn records(&self) -> Option<&dyn Records>;
@@ -134,9 +145,20 @@ pub struct RowHash {
     pub hasher: Hasher,
 }
 
-/// The query whose rows a streamed digest reads: each part as a column, in key order.
-pub fn stream_query(row: &RowHash, table: &str, where_clause: &str, key: &str) -> String {
-    let columns: Vec<&str> = row.parts.iter().map(|p| p.expr.as_str()).collect();
+/// The query whose rows a streamed digest reads: each part as a column, in key order;
+/// `keyed`: the key first (to tell a grouped digest's parts apart).
+pub fn stream_query(
+    row: &RowHash,
+    table: &str,
+    where_clause: &str,
+    key: &str,
+    keyed: bool,
+) -> String {
+    let columns: Vec<&str> = keyed
+        .then_some(key)
+        .into_iter()
+        .chain(row.parts.iter().map(|p| p.expr.as_str()))
+        .collect();
     format!(
         "SELECT {} FROM {table}{where_clause} ORDER BY {key}",
         columns.join(", ")

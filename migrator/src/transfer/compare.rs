@@ -228,7 +228,12 @@ impl Job<'_> {
                 match piece {
                     Planned::Leaf(leaf) => Ok::<_, TransferError>(leaf),
                     Planned::Diff(range) => {
-                        let diff = cmp.diff(table, &range).await?;
+                        let diff = match (&range, table.checksums_in_sql()) {
+                            (KeyRange::Ints { lo, hi }, true) => {
+                                cmp.diff_by_rows(table, (*lo, *hi)).await?
+                            }
+                            _ => cmp.diff(table, &range).await?,
+                        };
                         Ok(Piece::Diffed {
                             hi: upper(&range),
                             diff,

@@ -29,33 +29,93 @@ const RAW_MISSES: u32 = 3;
 /// A key range `(lo, hi]` of a single integer key; `None` is open.
 pub type Range = (Option<i64>, Option<i64>);
 
+/// A range cut into consecutive parts of `step` keys, the first starting at key `first`
+/// (the part of a key is `(key - first) / step`, the outer parts taking the keys beyond
+/// an open end): each database sums up every part of a range in one query.
+#[derive(Debug, Clone)]
+pub(super) struct Grid {
+    pub(super) first: i64,
+    pub(super) step: i64,
+    pub(super) parts: Vec<Range>,
+}
+
+impl Grid {
+    /// Cuts `range` into at most `factor` consecutive parts covering the same keys
+    /// (`bounds` stand in for an open end; the outer parts stay open). `None` when the
+    /// range holds one key or fewer.
+    fn of(range: Range, bounds: (i64, i64), factor: usize) -> Option<Grid> {
+        let lo = range.0.unwrap_or(bounds.0.saturating_sub(1));
+        let hi = range.1.unwrap_or(bounds.1).max(lo);
+        let width = (hi as i128) - (lo as i128);
+        if width <= 1 {
+            return None;
+        }
+        let parts = (factor.max(2) as i128).min(width);
+        let step = (width + parts - 1) / parts;
+        let mut out = Vec::new();
+        let mut at = lo as i128;
+        while at < hi as i128 {
+            let next = (at + step).min(hi as i128);
+            // Both ends lie within [lo, hi], so they fit in an i64.
+            out.push((Some(at as i64), Some(next as i64)));
+            at = next;
+        }
+        if let (Some(first), None) = (out.first_mut(), range.0) {
+            first.0 = None;
+        }
+        if let (Some(last), None) = (out.last_mut(), range.1) {
+            last.1 = None;
+        }
+        Some(Grid {
+            // lo < hi, so lo + 1 fits; at least two parts, so the step fits too.
+            first: lo.saturating_add(1),
+            step: i64::try_from(step).unwrap_or(i64::MAX),
+            parts: out,
+        })
+    }
+
+    /// The part `key` falls in; keys beyond the ends (in an open first or last part)
+    /// fall in the outer parts. `n` is the part number as a database computed it, which
+    /// may be negative or past the last for such keys.
+    fn part(&self, n: i128) -> usize {
+        n.clamp(0, self.parts.len().saturating_sub(1) as i128) as usize
+    }
+
+    /// Each part's keys as an inclusive range, the outer ones reaching the ends of
+    /// `i64` (keys beyond an open end belong to them): what the databases group by.
+    fn inclusive(&self) -> Vec<(i64, i64)> {
+        let n = self.parts.len();
+        self.parts
+            .iter()
+            .enumerate()
+            .map(|(i, (lo, hi))| {
+                let first = match (i, lo) {
+                    (0, _) | (_, None) => i64::MIN,
+                    (_, Some(lo)) => lo.saturating_add(1),
+                };
+                let last = match hi {
+                    Some(hi) if i + 1 < n => *hi,
+                    _ => i64::MAX,
+                };
+                (first, last)
+            })
+            .collect()
+    }
+
+    /// The part of `key` (canonical text of an integer), computed here.
+    fn part_of_key(&self, key: &str) -> usize {
+        let key: i128 = key.parse().unwrap_or(self.first as i128);
+        self.part((key - self.first as i128).div_euclid(self.step as i128))
+    }
+}
+
 /// Splits `range` into at most `factor` consecutive ranges covering the same keys
 /// (`bounds` stand in for an open end; the outer parts stay open). Empty when the range
 /// holds one key or fewer.
 pub fn split(range: Range, bounds: (i64, i64), factor: usize) -> Vec<Range> {
-    let lo = range.0.unwrap_or(bounds.0.saturating_sub(1));
-    let hi = range.1.unwrap_or(bounds.1).max(lo);
-    let width = (hi as i128) - (lo as i128);
-    if width <= 1 {
-        return Vec::new();
-    }
-    let parts = (factor.max(2) as i128).min(width);
-    let step = (width + parts - 1) / parts;
-    let mut out = Vec::new();
-    let mut at = lo as i128;
-    while at < hi as i128 {
-        let next = (at + step).min(hi as i128);
-        // Both ends lie within [lo, hi], so they fit in an i64.
-        out.push((Some(at as i64), Some(next as i64)));
-        at = next;
-    }
-    if let (Some(first), None) = (out.first_mut(), range.0) {
-        first.0 = None;
-    }
-    if let (Some(last), None) = (out.last_mut(), range.1) {
-        last.1 = None;
-    }
-    out
+    Grid::of(range, bounds, factor)
+        .map(|g| g.parts)
+        .unwrap_or_default()
 }
 
 /// What narrowing found a range to be (`Job::narrow`).
@@ -63,11 +123,11 @@ pub fn split(range: Range, bounds: (i64, i64), factor: usize) -> Vec<Range> {
 pub enum Leaf {
     /// Both sides' checksums agree: `rows` rows on each side, nothing to read.
     Equal { range: Range, rows: u64 },
-    /// Checksums differ in a range of at most the threshold (or of one key): its rows
-    /// are read and diffed.
+    /// Checksums differ: the range's rows are to be compared one by one. At most the
+    /// threshold (or one key), except for transfer's dense ranges (see `narrow`).
     Differs { range: Range },
     /// Only when asked for one-sided ranges (transfer): the destination holds none of
-    /// the `rows` source rows of the range, so they are copied without being read twice.
+    /// the `rows` source rows of the range, so they are copied without being compared.
     Fresh { range: Range, rows: u64 },
     /// Only when asked for one-sided ranges: the source holds none of the destination's
     /// `rows` rows of the range; every one of them is extra.
@@ -75,7 +135,7 @@ pub enum Leaf {
 }
 
 /// A range narrowed by checksums: its leaves in key order, and the checksum comparisons
-/// it took (one per range whose two sides' checksums were compared).
+/// it took (one per range or part whose two sides' checksums were compared).
 #[derive(Debug, Default)]
 pub struct Narrowed {
     pub leaves: Vec<Leaf>,
@@ -91,126 +151,193 @@ impl Narrowed {
     }
 }
 
+/// Both sides' summaries of a range, already computed (by its parent's grouped query, or
+/// by one checksum per side), and whether they are raw (every column as printed).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Known {
+    raw: bool,
+    s: Summary,
+    d: Summary,
+}
+
 impl Job<'_> {
     /// Checks `range` by checksums, bisecting where they differ, and returns its leaves
-    /// in key order: ranges proven equal, and ranges small enough to be read and diffed.
-    /// No row is read here. With `one_sided` (transfer's compare-first), a range that
-    /// one side does not hold at all is a leaf of its own, whatever its size: it is
-    /// copied or deleted as a whole instead of split further.
+    /// in key order: ranges proven equal, and ranges to compare row by row. No row is
+    /// read here. A differing range is cut into `--bisection-factor` parts whose
+    /// checksums each side computes in one grouped query (one pass over the range, not
+    /// one per part), and the parts that differ are narrowed the same way until they hold
+    /// at most `--bisection-threshold` rows (or one key).
     ///
-    /// With a raw plan (every column as read, `SqlPlan::raw`), a range whose raw sums
-    /// differ is split on raw sums alone while it is above the threshold, so the
-    /// client columns are read only near a difference; at the threshold, the exact
-    /// checksums decide, as without a raw plan.
+    /// With `one_sided` (transfer's compare-first): the range's first query is already
+    /// grouped (an equal range still costs one query per side); a range one side does not
+    /// hold at all is a leaf of its own, whatever its size (copied, or its rows extra);
+    /// and when more than half of a range's parts differ, the differences are dense and
+    /// every differing part is a leaf as it is, to be compared row by row by the
+    /// databases' row hashes, instead of being cut further: each level of bisection is
+    /// another pass over the rows.
+    ///
+    /// With a raw plan (every column as printed, `SqlPlan::raw`), ranges are narrowed on
+    /// raw sums while they are above the threshold, so the client columns are read only
+    /// near a difference; at the threshold the exact checksums decide (verify), or the
+    /// row-by-row comparison does (transfer).
     pub(super) fn narrow<'s>(
         &'s self,
         work: &'s Work,
         sql: &'s SqlPlan,
         range: Range,
         one_sided: bool,
+        known: Option<Known>,
     ) -> BoxFuture<'s, Result<Narrowed, VerifyError>> {
         async move {
             use std::sync::atomic::Ordering;
-            let raw = sql
-                .raw
-                .as_ref()
-                .filter(|_| sql.raw_misses.load(Ordering::Relaxed) < RAW_MISSES);
+            let raw_plan = sql.raw.is_some() && sql.raw_misses.load(Ordering::Relaxed) < RAW_MISSES;
+            let raw = known.map_or(raw_plan, |k| k.raw);
             let mut segments = 0;
-            if let Some((src, dst)) = raw {
-                let (s, d) = tokio::join!(
-                    self.aggregate(Side::Source, work, src, range),
-                    self.aggregate(Side::Destination, work, dst, range)
-                );
-                let (s, d) = (s?, d?);
-                segments += 1;
+            let known = match known {
+                Some(k) => Some(k),
+                // Verify checks a chunk whole first; transfer's first query is grouped.
+                None if !one_sided => {
+                    let (s, d) = self.both(work, sql, range, None, raw).await?;
+                    segments += 1;
+                    Some(Known {
+                        raw,
+                        s: s[0],
+                        d: d[0],
+                    })
+                }
+                None => None,
+            };
+            if let Some(k) = known
+                && let Some(leaf) = self.settled(range, k, one_sided)
+            {
+                return Ok(Narrowed::one(leaf, segments));
+            }
+            let threshold = self.opts.bisection_threshold as u64;
+            let small = |k: &Known| k.s.rows.max(k.d.rows) <= threshold;
+            let grid = Grid::of(range, sql.bounds, self.opts.bisection_factor)
+                .filter(|_| !known.as_ref().is_some_and(small));
+            let Some(grid) = grid else {
+                let k = match known {
+                    Some(k) => k,
+                    None => {
+                        let (s, d) = self.both(work, sql, range, None, raw).await?;
+                        segments += 1;
+                        let k = Known {
+                            raw,
+                            s: s[0],
+                            d: d[0],
+                        };
+                        if let Some(leaf) = self.settled(range, k, one_sided) {
+                            return Ok(Narrowed::one(leaf, segments));
+                        }
+                        k
+                    }
+                };
+                let (leaf, exact) = self.at_threshold(work, sql, range, k, one_sided).await?;
+                return Ok(Narrowed::one(leaf, segments + exact));
+            };
+            let (s, d) = self.both(work, sql, range, Some(&grid), raw).await?;
+            segments += grid.parts.len() as u64;
+            if known.is_none() {
+                // Transfer's first query: the parts add up to the whole range.
+                let whole = Known {
+                    raw,
+                    s: total(&s),
+                    d: total(&d),
+                };
                 if s == d {
                     return Ok(Narrowed::one(
                         Leaf::Equal {
                             range,
-                            rows: s.rows,
+                            rows: whole.s.rows,
                         },
                         segments,
                     ));
                 }
-                if let Some(leaf) = lopsided(range, &s, &d).filter(|_| one_sided) {
+                if let Some(leaf) = lopsided(range, &whole.s, &whole.d) {
                     return Ok(Narrowed::one(leaf, segments));
                 }
-                if let Some(mut parts) = self
-                    .split_and_narrow(work, sql, range, (&s, &d), one_sided)
-                    .await?
-                {
-                    parts.segments += segments;
-                    return Ok(parts);
+                if small(&whole) {
+                    return Ok(Narrowed::one(Leaf::Differs { range }, segments));
                 }
             }
-            let (s, d) = tokio::join!(
-                self.summary(Side::Source, work, sql, range),
-                self.summary(Side::Destination, work, sql, range)
-            );
-            let (s, d) = (s?, d?);
-            segments += 1;
-            if s == d {
-                if raw.is_some() {
-                    sql.raw_misses.fetch_add(1, Ordering::Relaxed);
-                }
-                return Ok(Narrowed::one(
-                    Leaf::Equal {
-                        range,
-                        rows: s.rows,
-                    },
+            let differing = s.iter().zip(&d).filter(|(s, d)| s != d).count();
+            let dense = one_sided && differing * 2 > grid.parts.len();
+            let parts: Vec<(Range, Known)> = grid
+                .parts
+                .iter()
+                .zip(s)
+                .zip(d)
+                .map(|((&part, s), d)| (part, Known { raw, s, d }))
+                .collect();
+            let parts: Vec<Narrowed> = stream::iter(parts)
+                .map(|(part, k)| match self.settled(part, k, one_sided) {
+                    Some(leaf) => futures_util::future::ready(Ok(Narrowed::one(leaf, 0))).boxed(),
+                    None if dense => futures_util::future::ready(Ok(Narrowed::one(
+                        Leaf::Differs { range: part },
+                        0,
+                    )))
+                    .boxed(),
+                    None => self.narrow(work, sql, part, one_sided, Some(k)),
+                })
+                .buffered(self.opts.workers.max(1))
+                .try_collect()
+                .await?;
+            Ok(parts.into_iter().fold(
+                Narrowed {
+                    leaves: Vec::new(),
                     segments,
-                ));
-            }
-            if let Some(leaf) = lopsided(range, &s, &d).filter(|_| one_sided) {
-                return Ok(Narrowed::one(leaf, segments));
-            }
-            Ok(
-                match self
-                    .split_and_narrow(work, sql, range, (&s, &d), one_sided)
-                    .await?
-                {
-                    Some(mut parts) => {
-                        parts.segments += segments;
-                        parts
-                    }
-                    None => Narrowed::one(Leaf::Differs { range }, segments),
                 },
-            )
+                |mut all, part| {
+                    all.leaves.extend(part.leaves);
+                    all.segments += part.segments;
+                    all
+                },
+            ))
         }
         .boxed()
     }
 
-    /// When `range` holds more than the bisection threshold and more than one key,
-    /// narrows its parts (at most `--workers` at once) and joins their leaves in key
-    /// order; `None` when it is to be read instead.
-    async fn split_and_narrow(
+    /// The leaf a range with known summaries already is: equal, or (transfer) held by one
+    /// side only; `None` when it is still to be narrowed.
+    fn settled(&self, range: Range, k: Known, one_sided: bool) -> Option<Leaf> {
+        if k.s == k.d {
+            return Some(Leaf::Equal {
+                range,
+                rows: k.s.rows,
+            });
+        }
+        lopsided(range, &k.s, &k.d).filter(|_| one_sided)
+    }
+
+    /// A differing range at the threshold (or of one key): to be compared row by row,
+    /// unless its raw sums differed and verify's exact checksums say it is equal (then
+    /// the engines print equal values apart, and after a few such ranges the raw try is
+    /// given up). Returns the leaf and the checksum comparisons it took.
+    async fn at_threshold(
         &self,
         work: &Work,
         sql: &SqlPlan,
         range: Range,
-        (s, d): (&Summary, &Summary),
+        k: Known,
         one_sided: bool,
-    ) -> Result<Option<Narrowed>, VerifyError> {
-        if s.rows.max(d.rows) <= self.opts.bisection_threshold as u64 {
-            return Ok(None);
+    ) -> Result<(Leaf, u64), VerifyError> {
+        if !k.raw || one_sided {
+            return Ok((Leaf::Differs { range }, 0));
         }
-        let parts = split(range, sql.bounds, self.opts.bisection_factor);
-        if parts.is_empty() {
-            return Ok(None);
+        let (s, d) = self.both(work, sql, range, None, false).await?;
+        if s == d {
+            sql.raw_misses
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok((
+                Leaf::Equal {
+                    range,
+                    rows: s[0].rows,
+                },
+                1,
+            ));
         }
-        let parts: Vec<Narrowed> = stream::iter(parts)
-            .map(|part| self.narrow(work, sql, part, one_sided))
-            .buffered(self.opts.workers.max(1))
-            .try_collect()
-            .await?;
-        Ok(Some(parts.into_iter().fold(
-            Narrowed::default(),
-            |mut all, part| {
-                all.leaves.extend(part.leaves);
-                all.segments += part.segments;
-                all
-            },
-        )))
+        Ok((Leaf::Differs { range }, 1))
     }
 
     /// Checks `range` by checksums and bisection (`narrow`), then reads and diffs the
@@ -221,7 +348,7 @@ impl Job<'_> {
         sql: &SqlPlan,
         range: Range,
     ) -> Result<ChunkResult, VerifyError> {
-        let narrowed = self.narrow(work, sql, range, false).await?;
+        let narrowed = self.narrow(work, sql, range, false, None).await?;
         let mut equal = ChunkResult {
             segments: narrowed.segments,
             ..ChunkResult::default()
@@ -247,7 +374,7 @@ impl Job<'_> {
     }
 
     /// The side's table and the `WHERE` clause of `range` (and the source's filter).
-    fn range_sql(&self, side: Side, work: &Work, range: Range) -> (String, String) {
+    pub(super) fn range_sql(&self, side: Side, work: &Work, range: Range) -> (String, String) {
         let s = self.side(side);
         let plan = &work.plan;
         let (table, key, filter) = match side {
@@ -263,15 +390,40 @@ impl Job<'_> {
         (table.clone(), where_clause)
     }
 
-    /// One side's row count and checksum of `row` over `range`, computed by the database
-    /// (one row of two values moves), or streamed and digested here (MySQL's digests).
+    /// Both sides' summaries of `range` at once: of each part of `grid`, or of the whole
+    /// range (one summary) without one; `raw` sums every column as printed.
+    async fn both(
+        &self,
+        work: &Work,
+        sql: &SqlPlan,
+        range: Range,
+        grid: Option<&Grid>,
+        raw: bool,
+    ) -> Result<(Vec<Summary>, Vec<Summary>), VerifyError> {
+        let (s, d) = match (&sql.raw, raw) {
+            (Some((src, dst)), true) => tokio::join!(
+                self.aggregate(Side::Source, work, src, range, grid),
+                self.aggregate(Side::Destination, work, dst, range, grid)
+            ),
+            _ => tokio::join!(
+                self.summary(Side::Source, work, sql, range, grid),
+                self.summary(Side::Destination, work, sql, range, grid)
+            ),
+        };
+        Ok((s?, d?))
+    }
+
+    /// One side's row count and checksum of `row` over `range` (or over each part of
+    /// `grid`, grouped in the same query), computed by the database (one row of two
+    /// values moves per part), or streamed and digested here (MySQL's digests).
     async fn aggregate(
         &self,
         side: Side,
         work: &Work,
         row: &RowHash,
         range: Range,
-    ) -> Result<Summary, VerifyError> {
+        grid: Option<&Grid>,
+    ) -> Result<Vec<Summary>, VerifyError> {
         let s = self.side(side);
         let (table, where_clause) = self.range_sql(side, work, range);
         let key = match side {
@@ -282,17 +434,31 @@ impl Job<'_> {
             read::quote(s.dialect, &table),
             read::quote(s.dialect, &key.name),
         );
-        let q = match sql_hash::range_sql(row, &from, &where_clause, &key) {
+        let bounds = grid.map(Grid::inclusive);
+        let n = grid.map_or(1, |g| g.parts.len());
+        let q = match sql_hash::range_sql(row, &from, &where_clause, &key, bounds.as_deref()) {
             sql_hash::RangeSql::Stream(q) => {
-                let mut digester = sql_hash::Digester::new(row);
-                s.db.for_each_text_row(&q, &mut |values| digester.row(values))
-                    .await
-                    .map_err(|e| self.read_error(side, &table, &e))?;
-                let (rows, digest) = digester.finish();
-                return Ok(Summary {
-                    rows,
-                    sum: digest.unwrap_or(0),
-                });
+                let mut digesters: Vec<sql_hash::Digester> =
+                    (0..n).map(|_| sql_hash::Digester::new(row)).collect();
+                s.db.for_each_text_row(&q, &mut |values| match grid {
+                    Some(g) => {
+                        let part = g.part_of_key(values.first().copied().flatten().unwrap_or(""));
+                        digesters[part].row(&values[1..]);
+                    }
+                    None => digesters[0].row(values),
+                })
+                .await
+                .map_err(|e| self.read_error(side, &table, &e))?;
+                return Ok(digesters
+                    .into_iter()
+                    .map(|d| {
+                        let (rows, digest) = d.finish();
+                        Summary {
+                            rows,
+                            sum: digest.unwrap_or(0),
+                        }
+                    })
+                    .collect());
             }
             sql_hash::RangeSql::Aggregate(q) => q,
         };
@@ -300,46 +466,64 @@ impl Job<'_> {
             s.db.rows(&q, &[])
                 .await
                 .map_err(|e| self.read_error(side, &table, &e))?;
-        let value = |i: usize| rows.first().and_then(|r| r.get(i)).cloned().flatten();
         let bad = |what: &str, text: Option<String>| VerifyError::Hashing {
             table: table.clone(),
             reason: format!("the {side:?} {what} is not a number: {text:?}"),
         };
-        let count = value(0);
-        let rows_counted: u64 = count
-            .as_deref()
-            .unwrap_or("0")
-            .parse()
-            .map_err(|_| bad("row count", count.clone()))?;
-        // No rows: no sum, no digest (NULL on both engines).
-        let checksum = value(1);
-        let sum = match (&row.checksum, checksum.as_deref()) {
-            (_, None) => 0,
-            // Sums of signed 64-bit hashes may be negative; compared modulo 2^128.
-            (sql_hash::Checksum::Sum(_), Some(t)) => {
-                t.parse::<i128>()
-                    .map_err(|_| bad("checksum", checksum.clone()))? as u128
-            }
-            (sql_hash::Checksum::Digest | sql_hash::Checksum::Streamed, Some(t)) => {
-                u128::from_str_radix(t, 16).map_err(|_| bad("digest", checksum.clone()))?
-            }
-        };
-        Ok(Summary {
-            rows: rows_counted,
-            sum,
-        })
+        let mut sums = vec![Summary::default(); n];
+        for values in &rows {
+            // Grouped: the part's number first.
+            let (part, values) = match grid {
+                Some(g) => {
+                    let text = values.first().cloned().flatten();
+                    let number: i128 = text
+                        .as_deref()
+                        .unwrap_or("")
+                        .parse()
+                        .map_err(|_| bad("part number", text.clone()))?;
+                    (g.part(number), &values[1..])
+                }
+                None => (0, &values[..]),
+            };
+            let value = |i: usize| values.get(i).cloned().flatten();
+            let count = value(0);
+            let rows_counted: u64 = count
+                .as_deref()
+                .unwrap_or("0")
+                .parse()
+                .map_err(|_| bad("row count", count.clone()))?;
+            // No rows: no sum, no digest (NULL on both engines).
+            let checksum = value(1);
+            let sum = match (&row.checksum, checksum.as_deref()) {
+                (_, None) => 0,
+                // Sums of signed 64-bit hashes may be negative; compared modulo 2^128.
+                (sql_hash::Checksum::Sum(_), Some(t)) => {
+                    t.parse::<i128>()
+                        .map_err(|_| bad("checksum", checksum.clone()))? as u128
+                }
+                (sql_hash::Checksum::Digest | sql_hash::Checksum::Streamed, Some(t)) => {
+                    u128::from_str_radix(t, 16).map_err(|_| bad("digest", checksum.clone()))?
+                }
+            };
+            // One group per part, so this adds to an empty summary.
+            let at = &mut sums[part];
+            at.rows += rows_counted;
+            at.sum = at.sum.wrapping_add(sum);
+        }
+        Ok(sums)
     }
 
-    /// One side's row count and checksum of `range`: a single aggregate query when the
-    /// database hashes every column, otherwise each row's SQL text and client columns,
-    /// hashed here.
+    /// One side's row count and checksum of `range` (or of each part of `grid`): a single
+    /// aggregate query when the database hashes every column, otherwise each row's SQL
+    /// text and client columns, hashed here.
     async fn summary(
         &self,
         side: Side,
         work: &Work,
         sql: &SqlPlan,
         range: Range,
-    ) -> Result<Summary, VerifyError> {
+        grid: Option<&Grid>,
+    ) -> Result<Vec<Summary>, VerifyError> {
         let s = self.side(side);
         let plan = &work.plan;
         let row = match side {
@@ -347,11 +531,15 @@ impl Job<'_> {
             Side::Destination => &sql.destination,
         };
         if sql.client.is_empty() {
-            return self.aggregate(side, work, row, range).await;
+            return self.aggregate(side, work, row, range, grid).await;
         }
         let (table, where_clause) = self.range_sql(side, work, range);
         let table = &table;
         let from = read::quote(s.dialect, table);
+        let key = match side {
+            Side::Source => &plan.key_cols[0],
+            Side::Destination => &plan.dest_key_cols[0],
+        };
         let cols: Vec<String> = sql
             .client
             .iter()
@@ -363,8 +551,10 @@ impl Job<'_> {
                 read::select_expr(s.dialect, col)
             })
             .collect();
+        // The key first, to tell each row's part.
         let q = format!(
-            "SELECT {}, {} FROM {from}{where_clause}",
+            "SELECT {}, {}, {} FROM {from}{where_clause}",
+            read::select_expr(s.dialect, key),
             row.text,
             cols.join(", ")
         );
@@ -374,34 +564,48 @@ impl Job<'_> {
                 .map_err(|e| self.read_error(side, table, &e))?;
         if side == Side::Source {
             for row in &mut rows {
-                for (v, &i) in row[1..].iter_mut().zip(&sql.client) {
+                for (v, &i) in row[2..].iter_mut().zip(&sql.client) {
                     apply_mask(v, plan.masks[i], self.config);
                 }
             }
         }
         let rules: Vec<_> = sql.client.iter().map(|&i| work.rules[i]).collect();
-        let summary = tokio::task::spawn_blocking(move || {
+        let grid = grid.cloned();
+        let sums = tokio::task::spawn_blocking(move || {
             let mut encoded = Vec::with_capacity(256);
-            rows.iter().fold(Summary::default(), |acc, row| {
+            let mut sums = vec![Summary::default(); grid.as_ref().map_or(1, |g| g.parts.len())];
+            for row in &rows {
                 encoded.clear();
-                canon::push_value(&mut encoded, row[0].as_deref());
-                for (v, rule) in row[1..].iter().zip(&rules) {
+                canon::push_value(&mut encoded, row[1].as_deref());
+                for (v, rule) in row[2..].iter().zip(&rules) {
                     let c = v.as_deref().map(|v| rule.encode(side, v));
                     canon::push_value(&mut encoded, c.as_deref());
                 }
-                Summary {
-                    rows: acc.rows + 1,
-                    sum: acc.sum.wrapping_add(canon::hash(&encoded)),
-                }
-            })
+                let part = grid
+                    .as_ref()
+                    .map_or(0, |g| g.part_of_key(row[0].as_deref().unwrap_or("")));
+                let at = &mut sums[part];
+                at.rows += 1;
+                at.sum = at.sum.wrapping_add(canon::hash(&encoded));
+            }
+            sums
         })
         .await
         .map_err(|e| VerifyError::Hashing {
             table: table.to_string(),
             reason: e.to_string(),
         })?;
-        Ok(summary)
+        Ok(sums)
     }
+}
+
+/// The summaries of a range's parts as one: rows added, checksums folded in order (the
+/// same on both sides when every part is).
+fn total(parts: &[Summary]) -> Summary {
+    parts.iter().fold(Summary::default(), |all, p| Summary {
+        rows: all.rows + p.rows,
+        sum: all.sum.wrapping_mul(31).wrapping_add(p.sum),
+    })
 }
 
 /// A range one side does not hold at all (and the other does): `Fresh` when the

@@ -108,9 +108,18 @@ pub fn record(
 }
 
 /// What reads a range's count and checksum of `row`: `table` and `where_clause` already
-/// SQL, `key` the quoted integer key that orders a digest.
-pub fn range_sql(row: &RowHash, table: &str, where_clause: &str, key: &str) -> RangeSql {
-    row.hasher.sql.range_sql(row, table, where_clause, key)
+/// SQL, `key` the quoted integer key that orders a digest; with `parts` (inclusive key
+/// ranges), one count and checksum per part (`SqlHash::range_sql`).
+pub fn range_sql(
+    row: &RowHash,
+    table: &str,
+    where_clause: &str,
+    key: &str,
+    parts: Option<&[(i64, i64)]>,
+) -> RangeSql {
+    row.hasher
+        .sql
+        .range_sql(row, table, where_clause, key, parts)
 }
 
 /// The digest of streamed rows, built exactly as a digest in SQL (`SqlHash::range_sql`) builds it: each
@@ -237,14 +246,14 @@ mod tests {
     fn digests_join_rows_in_key_order_and_mysql_streams_its_side() {
         let row = canonical(h(Dialect::Postgres), &parts());
         assert!(matches!(row.checksum, Checksum::Digest));
-        let RangeSql::Aggregate(q) = range_sql(&row, "\"t\"", "", "\"id\"") else {
+        let RangeSql::Aggregate(q) = range_sql(&row, "\"t\"", "", "\"id\"", None) else {
             panic!("PostgreSQL digests in SQL")
         };
         assert!(q.contains("md5(string_agg(concat_ws("), "{q}");
         assert!(q.contains("'|' ORDER BY \"id\")"), "{q}");
         let row = canonical(h(Dialect::Mysql), &parts());
         assert!(matches!(row.checksum, Checksum::Streamed));
-        let RangeSql::Stream(q) = range_sql(&row, "`t`", " WHERE `id` <= 5", "`id`") else {
+        let RangeSql::Stream(q) = range_sql(&row, "`t`", " WHERE `id` <= 5", "`id`", None) else {
             panic!("MySQL streams its digests")
         };
         assert_eq!(q, "SELECT a, b FROM `t` WHERE `id` <= 5 ORDER BY `id`");

@@ -63,18 +63,65 @@ impl SqlHash for Postgres {
         Checksum::Digest
     }
 
-    fn range_sql(&self, row: &RowHash, table: &str, where_clause: &str, key: &str) -> RangeSql {
+    /// Parts come from a `VALUES` list, each summed up by a `LATERAL` aggregate over its
+    /// own key range (an index range scan per part, as the plain aggregate over the
+    /// range), so the plan cannot change with the number of parts. Measured on 100,000
+    /// rows against one aggregate over the range: the same time for 8 or 32 parts. A
+    /// `GROUP BY` over an expression of the key (`(key - first) / step`) made the planner
+    /// sort the rows (it cannot know there are a few groups: twice the time), and a join
+    /// of the `VALUES` list to the table was planned as 32 comparisons per row once the
+    /// list held 32 parts (six times).
+    fn range_sql(
+        &self,
+        row: &RowHash,
+        table: &str,
+        where_clause: &str,
+        key: &str,
+        parts: Option<&[(i64, i64)]>,
+    ) -> RangeSql {
         let text = &row.text;
-        match &row.checksum {
-            Checksum::Sum(int) => RangeSql::Aggregate(format!(
-                "SELECT count(*)::text, sum({int})::text FROM {table}{where_clause}"
-            )),
-            Checksum::Digest => RangeSql::Aggregate(format!(
-                "SELECT count(*)::text, md5(string_agg({text}, '|' ORDER BY {key})) \
-                 FROM {table}{where_clause}"
-            )),
-            Checksum::Streamed => RangeSql::Stream(stream_query(row, table, where_clause, key)),
-        }
+        let (count, sum) = match &row.checksum {
+            Checksum::Sum(int) => ("count(*)::text".to_string(), format!("sum({int})::text")),
+            Checksum::Digest => (
+                "count(*)::text".to_string(),
+                format!("md5(string_agg({text}, '|' ORDER BY {key}))"),
+            ),
+            Checksum::Streamed => {
+                return RangeSql::Stream(stream_query(
+                    row,
+                    table,
+                    where_clause,
+                    key,
+                    parts.is_some(),
+                ));
+            }
+        };
+        let Some(parts) = parts else {
+            return RangeSql::Aggregate(format!(
+                "SELECT {count}, {sum} FROM {table}{where_clause}"
+            ));
+        };
+        let sums = format!("{count} AS seaway_rows, {sum} AS seaway_sum");
+        let values: Vec<String> = parts
+            .iter()
+            .enumerate()
+            .map(|(n, (first, last))| {
+                format!("({n}, CAST({first} AS bigint), CAST({last} AS bigint))")
+            })
+            .collect();
+        let within =
+            format!("{key} BETWEEN seaway_parts.seaway_first AND seaway_parts.seaway_last");
+        let where_clause = if where_clause.is_empty() {
+            format!(" WHERE {within}")
+        } else {
+            format!("{where_clause} AND {within}")
+        };
+        RangeSql::Aggregate(format!(
+            "SELECT seaway_parts.seaway_n::text, seaway_part.seaway_rows, seaway_part.seaway_sum \
+             FROM (VALUES {}) AS seaway_parts (seaway_n, seaway_first, seaway_last) \
+             CROSS JOIN LATERAL (SELECT {sums} FROM {table}{where_clause}) AS seaway_part",
+            values.join(", ")
+        ))
     }
 
     fn records(&self) -> Option<&dyn Records> {
