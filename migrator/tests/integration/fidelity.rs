@@ -111,6 +111,11 @@ async fn key_zero_and_unchanged_rows_transfer_exactly_in_all_nine_pairs() {
             );
             assert_eq!(db.count("SELECT count(*) FROM item").await, 500, "{pair}");
             assert_eq!(
+                db.count("SELECT count(*) FROM item WHERE id = 0").await,
+                1,
+                "{pair}: key 0 is in the destination"
+            );
+            assert_eq!(
                 db.text("SELECT name FROM item WHERE id = 0")
                     .await
                     .as_deref(),

@@ -286,6 +286,22 @@ pub fn statement(table: &str, targets: &[Target]) -> String {
             columns.push(var);
         }
     }
+    // MariaDB (10.11, seen) drops `NO_AUTO_VALUE_ON_ZERO` for the columns read directly
+    // when the statement has a SET clause: a key of 0 in an AUTO_INCREMENT column is then
+    // numbered anew, with no warning and the same row count. Through a variable, it is
+    // kept. So with any SET clause, integer columns (the only ones AUTO_INCREMENT can be)
+    // go through variables too.
+    if !sets.is_empty() {
+        for (i, t) in targets.iter().enumerate() {
+            if matches!(t.ty, seaway_codegen::model::NeutralType::Int { .. })
+                && columns[i] == q(&t.name)
+            {
+                let var = format!("@seaway_{i}");
+                sets.push(format!("{} = {var}", q(&t.name)));
+                columns[i] = var;
+            }
+        }
+    }
     let set = if sets.is_empty() {
         String::new()
     } else {
