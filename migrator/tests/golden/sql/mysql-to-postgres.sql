@@ -61,7 +61,7 @@ SELECT `non_unique`, `index_name`, `column_name`, `collation`, `sub_part`, `null
 SELECT `table_name`, `engine`, `auto_increment`, `table_collation`, `table_comment`, `create_options`, `collation_character_set_applicability`.`character_set_name` FROM `information_schema`.`tables` LEFT JOIN `information_schema`.`collation_character_set_applicability` ON `collation_character_set_applicability`.`FULL_COLLATION_NAME` = `tables`.`table_collation` OR `collation_character_set_applicability`.`collation_name` = `tables`.`table_collation` WHERE `table_schema` = ? AND `table_type` IN (?, ?) ORDER BY `table_name` ASC
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
-SET time_zone='+00:00',NAMES utf8mb4;
+SET time_zone='+00:00',NAMES 'utf8mb4';
 select c.relname::text as name, c.relkind::text as kind, c.relispartition as is_partition, obj_description(c.oid, 'pg_class') as comment, case when c.relkind = 'p' then pg_get_partkeydef(c.oid) end as partition_key, case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid, true) end as view_definition, case when c.relispartition then (select p.relname::text from pg_inherits i join pg_class p on p.oid = i.inhparent where i.inhrelid = c.oid) end as partition_of, case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end as partition_bound, array(select p.relname::text from pg_inherits i join pg_class p on p.oid = i.inhparent where i.inhrelid = c.oid and not c.relispartition order by i.inhseqno) as inherits from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm') order by 1
 select c.relname::text as table_name, a.attname::text as name, format_type(a.atttypid, a.atttypmod) as native, format_type(bt.oid, case when t.typtype = 'd' then t.typtypmod else a.atttypmod end) as base_native, bt.typtype::text as base_kind, case when bn.nspname = $1 then bt.typname::text else bn.nspname || '.' || bt.typname end as base_name, et.typtype::text as elem_kind, case when en.nspname = $1 then et.typname::text else en.nspname || '.' || et.typname end as elem_name, case when t.typtype = 'd' then t.typname::text end as domain, array(select pg_get_constraintdef(k.oid) from pg_constraint k where k.contypid = t.oid order by k.conname) as domain_checks, not a.attnotnull as nullable, pg_get_expr(d.adbin, d.adrelid) as default_expr, a.attidentity::text as identity, a.attgenerated::text as generated, col_description(c.oid, a.attnum) as comment, case when a.attcollation <> 0 and a.attcollation <> bt.typcollation then co.collname::text end as collation from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace join pg_type t on t.oid = a.atttypid join pg_type bt on bt.oid = case when t.typtype = 'd' then t.typbasetype else t.oid end join pg_namespace bn on bn.oid = bt.typnamespace left join pg_type et on et.oid = bt.typelem and bt.typcategory = 'A' left join pg_namespace en on en.oid = et.typnamespace left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum left join pg_collation co on co.oid = a.attcollation where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm') and a.attnum > 0 and not a.attisdropped order by c.relname, a.attnum
 select c.relname::text as table_name, k.conname::text as name, array(select a.attname::text from unnest(k.conkey) with ordinality u(attnum, ord) join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.attnum order by u.ord) as columns from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and k.contype = 'p' and not c.relispartition order by 1
@@ -89,7 +89,7 @@ SELECT `non_unique`, `index_name`, `column_name`, `collation`, `sub_part`, `null
 SELECT `table_name`, `engine`, `auto_increment`, `table_collation`, `table_comment`, `create_options`, `collation_character_set_applicability`.`character_set_name` FROM `information_schema`.`tables` LEFT JOIN `information_schema`.`collation_character_set_applicability` ON `collation_character_set_applicability`.`FULL_COLLATION_NAME` = `tables`.`table_collation` OR `collation_character_set_applicability`.`collation_name` = `tables`.`table_collation` WHERE `table_schema` = ? AND `table_type` IN (?, ?) ORDER BY `table_name` ASC
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
-SET time_zone='+00:00',NAMES utf8mb4;
+SET time_zone='+00:00',NAMES 'utf8mb4';
 
 -- stage: transfer (again)
 COMMIT
@@ -207,7 +207,7 @@ SELECT setval(s, (SELECT COALESCE(max("TrackId"), 0) + 1 FROM "PlaylistTrack"), 
 SELECT setval(s, (SELECT COALESCE(max("TrackId"), 0) + 1 FROM "Track"), false) FROM pg_get_serial_sequence($1, $2) AS s WHERE s IS NOT NULL
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
-SET time_zone='+00:00',NAMES utf8mb4;
+SET time_zone='+00:00',NAMES 'utf8mb4';
 UPDATE chunks SET done = 1 WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE chunks SET last_key = ?, rows = rows + ?, rejected = rejected + ? WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE runs SET finished_at = 'abandoned' WHERE source = ? AND destination = ? AND finished_at IS NULL
@@ -351,7 +351,7 @@ SELECT setval(s, (SELECT COALESCE(max("TrackId"), 0) + 1 FROM "PlaylistTrack"), 
 SELECT setval(s, (SELECT COALESCE(max("TrackId"), 0) + 1 FROM "Track"), false) FROM pg_get_serial_sequence($1, $2) AS s WHERE s IS NOT NULL
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
-SET time_zone='+00:00',NAMES utf8mb4;
+SET time_zone='+00:00',NAMES 'utf8mb4';
 UPDATE chunks SET last_key = COALESCE(?, last_key), rows = rows + ?, rejected = rejected + ?, extra = extra + ?, done = ? WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE runs SET finished_at = 'abandoned' WHERE source = ? AND destination = ? AND finished_at IS NULL
 UPDATE runs SET finished_at = datetime('now') WHERE id = ?
@@ -471,7 +471,7 @@ SELECT setval(s, (SELECT COALESCE(max("TrackId"), 0) + 1 FROM "PlaylistTrack"), 
 SELECT setval(s, (SELECT COALESCE(max("TrackId"), 0) + 1 FROM "Track"), false) FROM pg_get_serial_sequence($1, $2) AS s WHERE s IS NOT NULL
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
-SET time_zone='+00:00',NAMES utf8mb4;
+SET time_zone='+00:00',NAMES 'utf8mb4';
 UPDATE chunks SET rows = ?, done = 1 WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE runs SET finished_at = 'abandoned' WHERE source = ? AND destination = ? AND finished_at IS NULL
 UPDATE runs SET finished_at = datetime('now') WHERE id = ?
@@ -548,7 +548,7 @@ SELECT count(*)::text, md5(string_agg(concat_ws('|', "TrackId", replace(replace(
 SELECT current_setting('server_version_num')
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
-SET time_zone='+00:00',NAMES utf8mb4;
+SET time_zone='+00:00',NAMES 'utf8mb4';
 select c.relname::text as name, c.relkind::text as kind, c.relispartition as is_partition, obj_description(c.oid, 'pg_class') as comment, case when c.relkind = 'p' then pg_get_partkeydef(c.oid) end as partition_key, case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid, true) end as view_definition, case when c.relispartition then (select p.relname::text from pg_inherits i join pg_class p on p.oid = i.inhparent where i.inhrelid = c.oid) end as partition_of, case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end as partition_bound, array(select p.relname::text from pg_inherits i join pg_class p on p.oid = i.inhparent where i.inhrelid = c.oid and not c.relispartition order by i.inhseqno) as inherits from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm') order by 1
 select c.relname::text as table_name, a.attname::text as name, format_type(a.atttypid, a.atttypmod) as native, format_type(bt.oid, case when t.typtype = 'd' then t.typtypmod else a.atttypmod end) as base_native, bt.typtype::text as base_kind, case when bn.nspname = $1 then bt.typname::text else bn.nspname || '.' || bt.typname end as base_name, et.typtype::text as elem_kind, case when en.nspname = $1 then et.typname::text else en.nspname || '.' || et.typname end as elem_name, case when t.typtype = 'd' then t.typname::text end as domain, array(select pg_get_constraintdef(k.oid) from pg_constraint k where k.contypid = t.oid order by k.conname) as domain_checks, not a.attnotnull as nullable, pg_get_expr(d.adbin, d.adrelid) as default_expr, a.attidentity::text as identity, a.attgenerated::text as generated, col_description(c.oid, a.attnum) as comment, case when a.attcollation <> 0 and a.attcollation <> bt.typcollation then co.collname::text end as collation from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace join pg_type t on t.oid = a.atttypid join pg_type bt on bt.oid = case when t.typtype = 'd' then t.typbasetype else t.oid end join pg_namespace bn on bn.oid = bt.typnamespace left join pg_type et on et.oid = bt.typelem and bt.typcategory = 'A' left join pg_namespace en on en.oid = et.typnamespace left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum left join pg_collation co on co.oid = a.attcollation where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm') and a.attnum > 0 and not a.attisdropped order by c.relname, a.attnum
 select c.relname::text as table_name, k.conname::text as name, array(select a.attname::text from unnest(k.conkey) with ordinality u(attnum, ord) join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.attnum order by u.ord) as columns from pg_constraint k join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and k.contype = 'p' and not c.relispartition order by 1

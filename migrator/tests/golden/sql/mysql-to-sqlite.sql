@@ -48,7 +48,7 @@ SELECT `non_unique`, `index_name`, `column_name`, `collation`, `sub_part`, `null
 SELECT `table_name`, `engine`, `auto_increment`, `table_collation`, `table_comment`, `create_options`, `collation_character_set_applicability`.`character_set_name` FROM `information_schema`.`tables` LEFT JOIN `information_schema`.`collation_character_set_applicability` ON `collation_character_set_applicability`.`FULL_COLLATION_NAME` = `tables`.`table_collation` OR `collation_character_set_applicability`.`collation_name` = `tables`.`table_collation` WHERE `table_schema` = ? AND `table_type` IN (?, ?) ORDER BY `table_name` ASC
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
-SET time_zone='+00:00',NAMES utf8mb4;
+SET time_zone='+00:00',NAMES 'utf8mb4';
 
 -- stage: introspect
 SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
@@ -64,7 +64,7 @@ SELECT `non_unique`, `index_name`, `column_name`, `collation`, `sub_part`, `null
 SELECT `table_name`, `engine`, `auto_increment`, `table_collation`, `table_comment`, `create_options`, `collation_character_set_applicability`.`character_set_name` FROM `information_schema`.`tables` LEFT JOIN `information_schema`.`collation_character_set_applicability` ON `collation_character_set_applicability`.`FULL_COLLATION_NAME` = `tables`.`table_collation` OR `collation_character_set_applicability`.`collation_name` = `tables`.`table_collation` WHERE `table_schema` = ? AND `table_type` IN (?, ?) ORDER BY `table_name` ASC
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
-SET time_zone='+00:00',NAMES utf8mb4;
+SET time_zone='+00:00',NAMES 'utf8mb4';
 
 -- stage: transfer (again)
 CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, source TEXT NOT NULL, destination TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT); CREATE TABLE IF NOT EXISTS chunks (run INTEGER NOT NULL, tbl TEXT NOT NULL, idx INTEGER NOT NULL, lo INTEGER, hi INTEGER, last_key TEXT, rows INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0, rejected INTEGER NOT NULL DEFAULT 0, extra INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (run, tbl, idx));
@@ -203,7 +203,7 @@ SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
 SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
-SET time_zone='+00:00',NAMES utf8mb4;
+SET time_zone='+00:00',NAMES 'utf8mb4';
 UPDATE chunks SET done = 1 WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE chunks SET last_key = ?, rows = rows + ?, rejected = rejected + ? WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE runs SET finished_at = 'abandoned' WHERE source = ? AND destination = ? AND finished_at IS NULL
@@ -375,7 +375,7 @@ SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
 SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
-SET time_zone='+00:00',NAMES utf8mb4;
+SET time_zone='+00:00',NAMES 'utf8mb4';
 UPDATE chunks SET last_key = COALESCE(?, last_key), rows = rows + ?, rejected = rejected + ?, extra = extra + ?, done = ? WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE runs SET finished_at = 'abandoned' WHERE source = ? AND destination = ? AND finished_at IS NULL
 UPDATE runs SET finished_at = datetime('now') WHERE id = ?
@@ -530,7 +530,7 @@ SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
 SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
-SET time_zone='+00:00',NAMES utf8mb4;
+SET time_zone='+00:00',NAMES 'utf8mb4';
 UPDATE chunks SET done = 1 WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE chunks SET last_key = ?, rows = rows + ?, rejected = rejected + ? WHERE run = ? AND tbl = ? AND idx = ?
 UPDATE runs SET finished_at = 'abandoned' WHERE source = ? AND destination = ? AND finished_at IS NULL
@@ -650,4 +650,4 @@ SELECT name, type, wr FROM pragma_table_list WHERE schema = 'main'
 SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name
 SELECT version()
 SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'
-SET time_zone='+00:00',NAMES utf8mb4;
+SET time_zone='+00:00',NAMES 'utf8mb4';
