@@ -331,6 +331,8 @@ ratios() { # FILE: each sync row's p50/p95/p99/max over the native row of its ph
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     cat "$WORK/steps"
     echo
+    echo "| ratio to native replication in the same phase | p50 | p95 | p99 | max |"
+    echo "|---|---:|---:|---:|---:|"
     ratios "$WORK/steps"
   fi
 } | tee "$WORK/report.md"

@@ -582,3 +582,25 @@ impl crate::engine::role::Write for super::Postgres {
         format!("INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::value_type;
+
+    #[test]
+    fn value_casts_drop_only_string_and_bit_lengths() {
+        assert_eq!(value_type("character varying(3)"), "varchar");
+        assert_eq!(value_type("character varying(10)[]"), "varchar[]");
+        assert_eq!(value_type("character(3)"), "bpchar");
+        assert_eq!(value_type("bit(3)"), "varbit");
+        assert_eq!(value_type("bit varying(8)"), "varbit");
+        // Lengths whose explicit cast rounds as the column does stay.
+        assert_eq!(value_type("numeric(10,2)"), "numeric(10,2)");
+        assert_eq!(
+            value_type("timestamp(3) without time zone"),
+            "timestamp(3) without time zone"
+        );
+        assert_eq!(value_type("bigint"), "bigint");
+        assert_eq!(value_type("\"Mood\""), "\"Mood\"");
+    }
+}
