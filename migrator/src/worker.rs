@@ -38,6 +38,9 @@ impl Default for Options {
     }
 }
 
+/// How often a worker with a free slot looks for a chunk.
+const IDLE_LOOK: Duration = Duration::from_millis(500);
+
 /// What the worker reports as it goes.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -143,9 +146,13 @@ pub async fn run(
     let mut held: Vec<Held> = Vec::new();
     let mut running: FuturesUnordered<LocalBoxFuture<'_, Outcome>> = FuturesUnordered::new();
     let mut summary = Summary::default();
-    // Heartbeats three times per lease; an idle worker looks for work as often.
+    // Heartbeats three times per lease.
     let mut beat = tokio::time::interval((opts.lease / 3).max(Duration::from_millis(100)));
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // With a slot free, the queue is looked at twice a second: a job planned, or a stage
+    // released, is taken up within half a second (the claim is one indexed query).
+    let mut look = tokio::time::interval(IDLE_LOOK);
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
     let result: Result<(), TransferError> = async {
         loop {
@@ -205,6 +212,7 @@ pub async fn run(
                         }
                     }
                 }
+                _ = look.tick(), if held.len() < opts.slots as usize && !stopping.load(Ordering::Relaxed) => {}
                 () = &mut stop, if !stopping.load(Ordering::Relaxed) => {
                     stopping.store(true, Ordering::Relaxed);
                     for h in &held {
