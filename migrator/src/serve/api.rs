@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) type AppState = State<Arc<App>>;
+type AppState = State<Arc<App>>;
 
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Problem {

@@ -3,7 +3,6 @@
 //! done or failed, and the retry of a failed chunk. Only a PostgreSQL store holds a
 //! queue; with the SQLite file the answer says so instead of failing.
 
-use super::api::AppState;
 use super::app::App;
 use super::auth::{Caller, Operator};
 use super::problem::Problem;
@@ -12,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 impl From<QueueError> for Problem {
@@ -63,7 +63,7 @@ async fn queue(app: &App) -> Result<Option<Queue>, Problem> {
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_workers(
-    State(app): AppState,
+    State(app): State<Arc<App>>,
     _caller: Caller,
 ) -> Result<axum::Json<WorkersView>, Problem> {
     let Some(q) = queue(&app).await? else {
@@ -113,7 +113,7 @@ pub async fn list_workers(
         (status = 409, description = "The store is the SQLite file, which holds no queue", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn retry_chunk(
-    State(app): AppState,
+    State(app): State<Arc<App>>,
     Operator(caller): Operator,
     Path((job, table, index)): Path<(String, String, String)>,
 ) -> Result<Response, Problem> {

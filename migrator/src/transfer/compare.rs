@@ -15,6 +15,7 @@
 //! it exactly as a paged chunk does; a comparison repeated after a kill finds what was
 //! already written equal.
 
+pub(super) use super::comparing::Comparing;
 use super::state::{Chunk, Extra, Tally};
 use super::{Event, Job, Progress, TableSpec, TransferError};
 use crate::rows::plan::TablePlan;
@@ -22,42 +23,11 @@ use crate::rows::range::KeyRange;
 use crate::rows::read;
 use crate::rows::source::Source;
 use crate::rows::write::Written;
-use crate::verify::compare_first::{Comparer, Database, Leaf, RangeDiff, SourceRow, Table, split};
+use crate::verify::compare_first::{Comparer, Database, Leaf, RangeDiff, SourceRow, split};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 /// Pieces of a chunk compared at the same time (their reads; writes go in key order).
 const PIECES_AHEAD: usize = 4;
-
-/// What compare-first hands to verify's comparison: transfer's workers and bisection, and
-/// reads of a piece (a page of keys) in one query.
-pub(super) fn options(opts: &super::Options) -> crate::verify::Options {
-    crate::verify::Options {
-        workers: opts.workers.max(1),
-        page_size: opts.page_size.max(1) + 1,
-        bisection_factor: opts.bisection_factor.max(2),
-        bisection_threshold: opts.bisection_threshold,
-        ..crate::verify::Options::default()
-    }
-}
-
-/// A table's comparison, shared by its chunks.
-pub(super) struct Comparing<'c> {
-    comparer: Comparer<'c>,
-    table: Table,
-}
-
-impl Comparing<'_> {
-    /// How this table is compared, for the report.
-    pub(super) fn kind(&self, append_only: bool) -> &'static str {
-        if append_only {
-            "multiset"
-        } else if self.table.checksums_in_sql() {
-            "sql"
-        } else {
-            "client"
-        }
-    }
-}
 
 /// How a chunk of a compared table starts.
 pub(super) enum Start {

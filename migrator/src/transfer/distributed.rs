@@ -108,7 +108,7 @@ pub async fn plan_and_wait(
         dest_conn,
         reader: &reader,
         by_value: tokio::sync::OnceCell::new(),
-        compare_opts: super::compare::options(opts),
+        compare_opts: opts.compare_options(),
     };
     let order = load_order(&prepared.desired.schema);
     let mut chunks = Vec::new();
@@ -400,7 +400,7 @@ impl Session {
             dest_conn: &self.dest_conn,
             reader: &self.reader,
             by_value: tokio::sync::OnceCell::new(),
-            compare_opts: super::compare::options(&self.opts),
+            compare_opts: self.opts.compare_options(),
         };
         let name = lease.table.as_str();
         let plan = plan::TablePlan::new(name, &self.desired, &self.source_schema, &self.config)

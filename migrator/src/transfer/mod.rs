@@ -6,6 +6,7 @@
 mod append;
 mod chunk;
 mod compare;
+mod comparing;
 pub mod copy_pipe;
 pub mod distributed;
 mod extras;
@@ -81,6 +82,20 @@ impl Default for Options {
             // (its key and row hash), while one more level of bisection is one more query
             // per side per differing range, and each level is a pass over its rows.
             bisection_threshold: 2048,
+        }
+    }
+}
+
+impl Options {
+    /// What compare-first hands to verify's comparison: transfer's workers and bisection, and
+    /// reads of a piece (a page of keys) in one query.
+    pub(super) fn compare_options(&self) -> crate::verify::Options {
+        crate::verify::Options {
+            workers: self.workers.max(1),
+            page_size: self.page_size.max(1) + 1,
+            bisection_factor: self.bisection_factor.max(2),
+            bisection_threshold: self.bisection_threshold,
+            ..crate::verify::Options::default()
         }
     }
 }
@@ -310,7 +325,7 @@ pub async fn transfer(
         dest_conn,
         reader: &reader,
         by_value: tokio::sync::OnceCell::new(),
-        compare_opts: compare::options(opts),
+        compare_opts: opts.compare_options(),
     };
 
     let mut tables = Vec::new();
@@ -483,7 +498,7 @@ struct TableSpec<'a> {
     masks: &'a [Option<Mask>],
     filter: Option<&'a str>,
     /// The table's comparison, when its chunks are compared before they are written.
-    compare: Option<&'a compare::Comparing<'a>>,
+    compare: Option<&'a comparing::Comparing<'a>>,
 }
 
 /// Counters the chunks of a table update as they go; the chunks run concurrently inside
