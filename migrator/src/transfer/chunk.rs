@@ -72,38 +72,19 @@ impl Job<'_> {
         fresh: bool,
         progress: &Progress<'_, '_>,
     ) -> Result<(), TransferError> {
-        let TableSpec {
-            name,
-            src_cols,
-            targets,
-            masks,
-            ..
-        } = *spec;
+        let TableSpec { name, targets, .. } = *spec;
         // One page of read-ahead: page n+1 is read while page n is written, so the source
         // and the destination work at the same time instead of in turn (memory: two pages
         // per chunk in flight).
         let mut rows = self.read_page(spec, range, after).await?;
-        let width = src_cols.len();
         while !rows.is_empty() {
             let full = rows.len() == self.opts.page_size;
-            // The page's last key, even when its row is refused below.
-            let last_key: Vec<String> = rows
-                .last()
-                .map(|r| {
-                    r[width..]
-                        .iter()
-                        .map(|v| v.clone().unwrap_or_default())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let page = rows.into_iter().map(|mut row| {
-                let key: Vec<Option<String>> = row.split_off(width);
-                for (value, mask) in row.iter_mut().zip(masks) {
-                    apply_mask(value, *mask, self.config);
-                }
-                (key, row)
-            });
-            let (data, keys, zero_refused) = self.screen(spec, page, progress)?;
+            let Page {
+                data,
+                keys,
+                last_key,
+                zero_refused,
+            } = self.page(spec, rows, progress)?;
             let write = async {
                 // Into a range that was empty, a plain insert first; any refusal (a row
                 // the destination rejects, a key someone else wrote meanwhile) falls back
@@ -152,6 +133,41 @@ impl Job<'_> {
             rows = next?;
         }
         Ok(())
+    }
+
+    /// A page read from the source made ready to write: each row split from its key and
+    /// masked, its zero dates dealt with (`Job::screen`), and the page's last key kept
+    /// (even when that row is refused).
+    pub(super) fn page(
+        &self,
+        spec: &TableSpec<'_>,
+        rows: source::Rows,
+        progress: &Progress<'_, '_>,
+    ) -> Result<Page, TransferError> {
+        let width = spec.src_cols.len();
+        let last_key: Vec<String> = rows
+            .last()
+            .map(|r| {
+                r[width..]
+                    .iter()
+                    .map(|v| v.clone().unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let split = rows.into_iter().map(|mut row| {
+            let key: Vec<Option<String>> = row.split_off(width);
+            for (value, mask) in row.iter_mut().zip(spec.masks) {
+                apply_mask(value, *mask, self.config);
+            }
+            (key, row)
+        });
+        let (data, keys, zero_refused) = self.screen(spec, split, progress)?;
+        Ok(Page {
+            data,
+            keys,
+            last_key,
+            zero_refused,
+        })
     }
 
     /// Rows (each with its key) ready to write: MySQL zero dates made NULL, or the row
@@ -287,6 +303,18 @@ impl Job<'_> {
         }
         Ok((written, refused))
     }
+}
+
+/// A page ready to write.
+pub(super) struct Page {
+    /// Rows after masks, in the targets' order.
+    pub data: Vec<Vec<Option<String>>>,
+    /// Each row's key, as read (for the reject file).
+    pub keys: Vec<Vec<Option<String>>>,
+    /// The page's last key, where the next page starts.
+    pub last_key: Vec<String>,
+    /// Rows refused for their zero dates (already in the reject file).
+    pub zero_refused: usize,
 }
 
 /// The date and date-time columns among `cols` that may hold zero dates (an engine's

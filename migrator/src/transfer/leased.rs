@@ -7,11 +7,11 @@
 //! after the last page that committed. No fast path (COPY pipe, streamed insert) runs
 //! under a lease: neither can be fenced page by page.
 
+use super::chunk::Page;
 use super::state::Chunk;
 use super::{Event, Job, OnError, Progress, TableSpec, TransferError};
 use crate::lease::{Fence, Lease};
 use crate::rows::write::{Tx, WriteError, Written};
-use crate::rows::{apply_mask, source};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The lease a chunk is copied under, the destination's fence, and the worker's stop
@@ -21,18 +21,6 @@ pub struct Guard<'a> {
     pub fence: &'a Fence,
     pub lease: &'a Lease,
     pub stop: &'a AtomicBool,
-}
-
-/// A page ready to write.
-struct Page {
-    /// Rows after masks, in the targets' order.
-    data: Vec<Vec<Option<String>>>,
-    /// Each row's key, as read (for the reject file).
-    keys: Vec<Vec<Option<String>>>,
-    /// The page's last key, where the next page starts.
-    last_key: Vec<String>,
-    /// Rows refused for their zero dates (already in the reject file).
-    zero_refused: usize,
 }
 
 /// The savepoint each attempt at a page (or a part of it) runs in, so a refused part
@@ -72,41 +60,6 @@ impl Job<'_> {
             }
         }
         Ok(true)
-    }
-
-    /// A page read from the source made ready to write: each row split from its key and
-    /// masked, its zero dates dealt with (`Job::screen`), and the page's last key kept
-    /// (even when that row is refused).
-    fn page(
-        &self,
-        spec: &TableSpec<'_>,
-        rows: source::Rows,
-        progress: &Progress<'_, '_>,
-    ) -> Result<Page, TransferError> {
-        let width = spec.src_cols.len();
-        let last_key: Vec<String> = rows
-            .last()
-            .map(|r| {
-                r[width..]
-                    .iter()
-                    .map(|v| v.clone().unwrap_or_default())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let split = rows.into_iter().map(|mut row| {
-            let key: Vec<Option<String>> = row.split_off(width);
-            for (value, mask) in row.iter_mut().zip(spec.masks) {
-                apply_mask(value, *mask, self.config);
-            }
-            (key, row)
-        });
-        let (data, keys, zero_refused) = self.screen(spec, split, progress)?;
-        Ok(Page {
-            data,
-            keys,
-            last_key,
-            zero_refused,
-        })
     }
 
     /// Writes one page in one destination transaction: the fence first, then the rows
