@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The transfer benchmark (`just bench-transfer`): seaway against the `COPY` pipe (the
 # practical speed limit) and pgloader, PostgreSQL->PostgreSQL and MariaDB->PostgreSQL,
-# on one generated table of BENCH_ROWS rows x 10 mixed columns, all in one run.
+# on one generated table of BENCH_ROWS rows x 10 mixed columns, all in one run; and
+# seaway's re-syncs into a loaded destination (bench/resync.sh) against the same run's
+# COPY pipe.
 #
 # It installs what it needs (pgloader, hyperfine, GNU time) when absent, builds seaway in
 # release mode, generates the source tables, times every tool into a fresh destination
@@ -18,6 +20,7 @@
 #   BENCH_PGLOADER_WITH="prefetch rows = 10000"  extra pgloader WITH options (pgloader 3.6's
 #                            default of 100,000 prefetched rows exhausts its 1 GB Lisp heap
 #                            on this table: "Heap exhausted, game over")
+#   BENCH_RESYNC=0           skip the re-sync cases (bench/resync.sh)
 #   BENCH_KEEP=1             keep the databases and the work directory
 #   BENCH_REPORT=FILE        also write the results as Markdown (default target/bench/transfer.md)
 #   PGHOST PGPORT PGUSER PGPASSWORD  the PostgreSQL server (default 127.0.0.1 5432 postgres postgres)
@@ -30,6 +33,8 @@ SELF="$ROOT/bench/transfer.sh"
 
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+# shellcheck source=bench/resync.sh
+source "$ROOT/bench/resync.sh"
 
 # ---- `__prepare DB MODE`: what hyperfine runs (untimed) before each timed run --------
 # A fresh destination database; MODE pg|my also creates the table through seaway's own
@@ -38,6 +43,7 @@ source "$ROOT/bench/lib.sh"
 # the previous load's dirty pages are not written on the next one's time.
 if [[ ${1:-} == __prepare ]]; then
   db=$2 mode=$3
+  if [[ $mode == resync-* ]]; then resync_prepare "$db" "${mode#resync-}"; exit 0; fi
   fresh_pg_db "$db" >/dev/null
   if [[ $mode != empty ]]; then
     BENCH_DST=$db "$BENCH_MIGRATOR" --config "$BENCH_TMP/$mode/seaway.yaml" \
@@ -211,6 +217,7 @@ case_run "pgloader" "$PGPG" seaway_bench_pgloader_pg empty no \
 case_run "seaway" "$MYPG" seaway_bench_seaway_my my yes "$(seaway_cmd my)"
 case_run "pgloader" "$MYPG" seaway_bench_pgloader_my empty no \
   "pgloader --root-dir \"\$BENCH_TMP/pgloader\" \"\$BENCH_TMP/my.load\" >>\"\$BENCH_LOG\" 2>&1"
+resync_cases
 if [[ -n $PAGE_ALT ]]; then
   case_run "seaway --page-size $PAGE_ALT" "$PGPG" seaway_bench_seaway_pg_alt pg yes "$(seaway_cmd pg --page-size "$PAGE_ALT")"
   case_run "seaway --page-size $PAGE_ALT" "$MYPG" seaway_bench_seaway_my_alt my yes "$(seaway_cmd my --page-size "$PAGE_ALT")"
@@ -261,6 +268,7 @@ seaway_args="--restart${WORKERS[*]:+ ${WORKERS[*]}} (page size 5000 unless named
   echo "| seaway rows/s / pgloader rows/s ($PGPG) | ${r_lpg}x | at least 2x | $(verdict "$r_lpg" 2 ">=") |"
   echo "| seaway rows/s / pgloader rows/s ($MYPG) | ${r_lmy}x | at least 2x | $(verdict "$r_lmy" 2 ">=") |"
   echo "| seaway peak RSS (largest of both pairs) | $rss_mb MB | under 300 MB | $(verdict "$rss_mb" 299.999 "<=") |"
+  resync_ratios
 } >"$BENCH_TMP/table.md"
 
 commit=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)

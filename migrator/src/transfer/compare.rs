@@ -2,10 +2,11 @@
 //! key range holds rows is compared before anything is written, by the checksums verify
 //! computes (`verify::compare_first`), and only what differs is written, as rsync does.
 //! Where both databases compute the checksums (PostgreSQL and MySQL/MariaDB, a single
-//! integer key), an equal chunk costs one checksum per side and moves no row; a differing
-//! one is bisected down to small ranges, and only those are read and diffed. Elsewhere
-//! (SQLite, other keys) the chunk is read in pieces of a page and diffed, and nothing
-//! equal is written. Missing and changed rows go through the ordinary upsert (rejects
+//! integer key), an equal chunk costs one checksum query per side and moves no row; a
+//! differing one is bisected down to small ranges (`verify/bisect.rs`), which are compared
+//! row by row by the databases' row hashes, and only the differing rows are read.
+//! Elsewhere (SQLite, other keys) the chunk is read in pieces of a page and diffed, and
+//! nothing equal is written. Missing and changed rows go through the ordinary upsert (rejects
 //! and all); a range the destination does not hold is copied page by page; extra
 //! destination rows are counted, and deleted only with `--delete-extra`, after every
 //! table is copied (`extras.rs`).
