@@ -18,6 +18,7 @@ mod interrupted;
 mod lease;
 mod left_out;
 mod lock;
+mod netns;
 mod ping;
 mod refusals;
 mod resync;
