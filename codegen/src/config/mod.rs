@@ -4,6 +4,9 @@
 //! the closest valid one. Checks that need the live source (does the mapped table
 //! exist?) are in [`validate`], run after introspection.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 mod interpolate;
 mod kinds;
 mod naming;
@@ -231,6 +234,10 @@ impl Config {
             path: path.to_path_buf(),
             line: 0,
             column: 0,
+            #[expect(
+                clippy::wildcard_enum_match_arm,
+                reason = "only a missing file has advice of its own; every other I/O error is shown as it is"
+            )]
             message: match e.kind() {
                 std::io::ErrorKind::NotFound => {
                     "config file not found (pass --config <path>, or run from the folder holding seaway.yaml)".into()
@@ -458,11 +465,7 @@ impl Builder<'_> {
                 };
                 // migrator's shared state store (transfer/state.rs) is written for
                 // PostgreSQL only.
-                let shared_store = match conn.url.dialect() {
-                    crate::model::Dialect::Postgres => true,
-                    crate::model::Dialect::Mysql | crate::model::Dialect::Sqlite => false,
-                };
-                if !shared_store {
+                if !conn.url.dialect().holds_shared_state() {
                     return Err(self.err(line, format!(
                         "transfer.state: connection `{v}` is {:?}, but a shared transfer state must be in PostgreSQL (without `transfer.state`, it is the SQLite file .seaway/state.sqlite beside the config)",
                         conn.url.dialect()

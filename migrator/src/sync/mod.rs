@@ -232,7 +232,7 @@ async fn evolve(config: &Config, table: &str, column: &str) -> Result<String, Sy
         table: table.to_string(),
         change: format!("column `{column}` was added at the source, and {why}"),
     };
-    let outcome = seaway_codegen::commands::diff::run(config)
+    let outcome = seaway_codegen::migrations::next::next(config)
         .await
         .map_err(|e| refuse(format!("planning it failed: {e}")))?;
     let Some(name) = outcome.migration_name.clone() else {
