@@ -16,6 +16,7 @@ pub mod described;
 pub mod error;
 mod fold;
 pub mod position;
+pub mod resolve;
 pub mod slot;
 pub mod source_url;
 pub mod status;
