@@ -14,6 +14,7 @@ pub mod capture;
 pub mod change;
 mod copy;
 pub mod described;
+pub mod detect;
 pub mod error;
 mod fold;
 pub mod position;
