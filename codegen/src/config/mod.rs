@@ -13,6 +13,7 @@ mod naming;
 mod raw;
 pub mod routing;
 mod routing_check;
+pub mod sync;
 mod unique_map;
 pub mod validate;
 
@@ -63,6 +64,8 @@ pub struct Config {
     /// `notify.webhook`: posted a summary when a `migrator serve` job ends. It often
     /// carries a token in its path or query, so it is printed only redacted.
     pub webhook: Option<String>,
+    /// `sync:`: which way `migrator sync` goes, and per-table conflict rules both ways.
+    pub sync: sync::SyncSettings,
     text: String,
 }
 
@@ -563,7 +566,9 @@ impl Builder<'_> {
                 "notify.webhook must be an http:// or https:// URL",
             ));
         }
-        Ok(Config {
+        let sync = self.sync(raw.sync)?;
+        let config = Config {
+            sync,
             routing,
             server,
             webhook,
@@ -581,7 +586,13 @@ impl Builder<'_> {
             mappings,
             output,
             text: self.text.to_string(),
-        })
+        };
+        if config.sync.direction == sync::Direction::Both
+            && let Some(refusal) = config.both_ways_refusal()
+        {
+            return Err(refusal);
+        }
+        Ok(config)
     }
 
     fn server(&self, raw: raw::RawServer) -> Result<Server, ConfigError> {

@@ -28,6 +28,7 @@ mod serve;
 mod serve_harness;
 mod support;
 mod sync;
+mod sync_both;
 mod sync_mysql;
 #[path = "../../../codegen/tests/integration/test_db.rs"]
 mod test_db;
