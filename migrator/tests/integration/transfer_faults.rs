@@ -884,6 +884,83 @@ const LOAD_INTO_MARIADB: MariadbRejects = MariadbRejects {
     bulk_loaded: 700,
 };
 
+/// PostgreSQL -> SQLite, whose `items` is rebuilt with `note NOT NULL` and a unique
+/// `code`: the chunk's first-load transaction fails at row 150 (NULL note) and is rolled
+/// back whole; the pages without a bad row then go in as plain inserts, the two with one
+/// by the upsert, which refuses exactly rows 150 and 640 (a duplicate code) into the
+/// reject file. A second run writes nothing.
+#[tokio::test]
+async fn a_refused_row_in_an_sqlite_first_load_is_rejected_and_the_rest_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(src) = database(
+        Engine::Postgres,
+        "seaway_test_f_lite_rej_src_pg",
+        Some(LOAD_ITEMS_POSTGRES),
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let Some(dst) = database(
+        Engine::Sqlite,
+        "seaway_test_f_lite_rej_dst",
+        None,
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let (_project, config) = project(&src, &dst).await;
+    let mut dest = Db::connect(Engine::Sqlite, &dst).await;
+    // SQLite cannot add NOT NULL or UNIQUE to a column: the table is rebuilt narrower.
+    dest.execute(
+        "CREATE TABLE items_narrow (id INTEGER PRIMARY KEY, qty INTEGER NOT NULL, \
+         code TEXT NOT NULL UNIQUE, note TEXT NOT NULL); \
+         DROP TABLE items; ALTER TABLE items_narrow RENAME TO items;",
+    )
+    .await;
+
+    let (run, report) = transfer_in_pages_of_100(&config);
+    assert_eq!(run.code, Some(1), "rejects mean exit 1:\n{}", run.all());
+    assert_eq!(
+        (report["inserted"].as_u64(), report["bulk_loaded"].as_u64()),
+        (Some(998), Some(800)),
+        "rows inserted, and of those by plain inserts (the eight clean pages): {report:#}"
+    );
+    let (text, lines) = rejects(&config, "items");
+    let got = rejected_keys(&lines, "items");
+    assert_eq!(
+        got.keys().copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from([150, 640]),
+        "rejected keys:\n{text}"
+    );
+    assert!(
+        got[&150].contains("NOT NULL") && got[&640].contains("UNIQUE"),
+        "each reject names its constraint: {got:?}"
+    );
+    let mut source = Db::connect(Engine::Postgres, &src).await;
+    let want = without(
+        texts(&mut source, ITEMS_ROWS_POSTGRES).await,
+        &BTreeSet::from([150, 640]),
+    );
+    let have = texts(&mut dest, ITEMS_ROWS_SQLITE).await;
+    assert!(
+        want == have,
+        "every good row, and only those: {}",
+        first_difference(&want, &have)
+    );
+    let again = migrator(&config, &["transfer", "--page-size", "100"]);
+    assert!(
+        again.stdout.contains("998 unchanged"),
+        "the second run writes nothing:\n{}",
+        again.all()
+    );
+    source.close().await;
+    dest.close().await;
+}
+
 #[tokio::test]
 async fn load_data_warnings_roll_back_and_the_refused_rows_are_rejected() {
     postgres_to_mariadb_rejects(&LOAD_INTO_MARIADB).await;
