@@ -175,17 +175,7 @@ impl LiteWriter {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let insert =
             MultiRowInsert::new(Dialect::Sqlite, table, targets, placeholder, String::new());
-        let per_statement = (MAX_PLACEHOLDERS / targets.len().max(1)).max(1);
-        let mut inserted = 0;
-        for batch in rows.chunks(per_statement) {
-            let mut query = sqlx::query(insert.sql(batch.len()));
-            for row in batch {
-                for (t, v) in targets.iter().zip(row) {
-                    query = bind(query, t, v.as_deref());
-                }
-            }
-            inserted += query.execute(&mut *tx).await?.rows_affected();
-        }
+        let inserted = send(&mut tx, &insert, targets, rows).await?;
         if inserted != rows.len() as u64 {
             return Err(WriteError::Declined(format!(
                 "SQLite took {inserted} of {} rows",
@@ -297,6 +287,17 @@ async fn write_rows(
         ),
     };
     let insert = MultiRowInsert::new(Dialect::Sqlite, table, targets, placeholder, tail);
+    send(conn, &insert, targets, rows).await
+}
+
+/// Sends `rows` through `insert` in statements under the placeholder limit; returns
+/// SQLite's count of rows inserted or changed.
+async fn send(
+    conn: &mut sqlx::SqliteConnection,
+    insert: &MultiRowInsert,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<u64, sqlx::Error> {
     let per_statement = (MAX_PLACEHOLDERS / targets.len().max(1)).max(1);
     let mut changed = 0;
     for batch in rows.chunks(per_statement) {
