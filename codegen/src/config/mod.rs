@@ -927,6 +927,81 @@ fn line_of_child(text: &str, parent: &str, child: &str) -> usize {
         .map_or(start, |(i, _)| i + 1)
 }
 
+impl Builder<'_> {
+    fn sync(&self, raw: raw::RawSync) -> Result<sync::SyncSettings, ConfigError> {
+        let mut tables = BTreeMap::new();
+        for (table, rc) in raw.tables {
+            let line = line_of_child(self.text, "sync", &table);
+            let version_column = rc
+                .version_column
+                .as_deref()
+                .map(|v| self.expand(&format!("sync.tables.{table}.version_column"), v))
+                .transpose()?;
+            if version_column
+                .as_deref()
+                .is_some_and(|v| v.trim().is_empty())
+            {
+                return Err(self.err(
+                    find_line_after_text(self.text, line, "version_column"),
+                    format!(
+                        "sync.tables.{table}.version_column is empty; name the column that orders two versions of a row (e.g. `updated_at`), or leave it out to order them by commit time"
+                    ),
+                ));
+            }
+            tables.insert(
+                table,
+                sync::Conflicts {
+                    priority: rc.priority,
+                    version_column,
+                    columns: rc.columns.into_inner(),
+                    delete_wins: rc.delete_wins.unwrap_or(true),
+                    line,
+                },
+            );
+        }
+        Ok(sync::SyncSettings {
+            direction: raw.direction,
+            tables,
+        })
+    }
+}
+
+impl Config {
+    /// Why this config's tables cannot be synced both ways, if they cannot: a table with
+    /// a `mask:` or a `where:` filter would lose data on the way back (a masked value
+    /// written over the real one; rows outside the filter never seen). Checked when
+    /// `sync.direction: both` is read and when `migrator sync --both` asks.
+    pub fn both_ways_refusal(&self) -> Option<ConfigError> {
+        for (table, m) in &self.mappings {
+            if !self.tables.selects(table) {
+                continue;
+            }
+            if let Some(column) = m.mask.keys().next() {
+                return Some(self.error_at(
+                    find_line_after_text(&self.text, m.line, "mask"),
+                    format!(
+                        "table `{table}` cannot be synced both ways: `mappings.{table}.mask` masks column `{column}`, and the masked value would be carried back over the real one at the source; remove the mask, or leave the table out of the sync (`tables.exclude`) and sync it one way in a config of its own"
+                    ),
+                ));
+            }
+            if m.filter.is_some() {
+                return Some(self.error_at(
+                    find_line_after_text(&self.text, m.line, "where"),
+                    format!(
+                        "table `{table}` cannot be synced both ways: `mappings.{table}.where` selects some of its rows, and rows the destination writes outside the filter would be carried back while the source's were never sent, so the two sides would hold different rows; remove the filter, or leave the table out of the sync (`tables.exclude`) and sync it one way in a config of its own"
+                    ),
+                ));
+            }
+        }
+        None
+    }
+
+    /// The conflict settings of source table `table` (the defaults when not named).
+    pub fn conflicts(&self, table: &str) -> sync::Conflicts {
+        self.sync.tables.get(table).cloned().unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests;
 

@@ -8,7 +8,7 @@
 //! not built yet. No pair is built yet, so a sync both ways is refused naming the pair
 //! (docs/architecture.md, "Both ways", says what each pair needs).
 
-use super::SyncError;
+use super::error::SyncError;
 use super::resolve::{Rule, Rules, Side, VersionOrder};
 use crate::rows::plan::TablePlan;
 use crate::rows::values::Family;
