@@ -16,6 +16,8 @@
 #   BENCH_COST_PAIRS="pg-pg my-pg"   source-destination pairs
 #   BENCH_COST_CHANGES=20000         changes in the workload (a multiple of 10)
 #   BENCH_COST_ROWS=10000            rows the source table holds before
+#   BENCH_COST_MIGRATOR=PATH         a migrator binary to measure instead of building one
+#                                    (codegen beside it, or BENCH_COST_CODEGEN)
 #   BENCH_COST_OUT=DIR               callgrind files and annotations (default
 #                                    target/bench/sync-cost)
 # Prints, per pair, instructions in total and per change, and the functions that cost
@@ -53,8 +55,14 @@ command -v valgrind >/dev/null 2>&1 || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
 }
 bench_tools
-bench_build
-MIGRATOR=$BENCH_MIGRATOR
+if [[ -n ${BENCH_COST_MIGRATOR:-} ]]; then
+  # A binary kept aside (a build before a change, to compare with): no build.
+  MIGRATOR=$BENCH_COST_MIGRATOR
+  CODEGEN=${BENCH_COST_CODEGEN:-$(dirname "$MIGRATOR")/codegen}
+else
+  bench_build
+  MIGRATOR=$BENCH_MIGRATOR
+fi
 mkdir -p "$OUT"
 
 # workload KIND: the SQL of the workload for a source of KIND, on stdout (awk's random
@@ -121,7 +129,7 @@ run_pair() {
     ((SECONDS < deadline)) || die "sync did not start streaming in 900 s"
     sleep 0.5
   done
-  callgrind_control -z "$CONSUMER" >/dev/null
+  callgrind_control -z "$CONSUMER" >/dev/null 2>&1
   if [[ $src_kind == pg ]]; then
     workload pg | pg -d "$SRC" >/dev/null
   else
@@ -133,7 +141,7 @@ run_pair() {
     ((SECONDS < deadline)) || die "the sentinel did not arrive in an hour"
     sleep 0.5
   done
-  callgrind_control -d "$CONSUMER" >/dev/null
+  callgrind_control -d "$CONSUMER" >/dev/null 2>&1
   kill -TERM "$CONSUMER"
   wait "$CONSUMER" || true
   CONSUMER=""
@@ -144,8 +152,14 @@ run_pair() {
   [[ -f $dump ]] || die "no callgrind dump at $dump"
   local total
   total=$(awk '/^summary:/ { print $2 }' "$dump")
-  callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | head -60 >"$OUT/$pair.top"
-  echo "| $pair | $CHANGES | $total | $((total / (CHANGES + 1))) |" | tee -a "$WORK/rows"
+  # (head closes the pipe early: annotate's SIGPIPE is no failure.)
+  callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | head -120 >"$OUT/$pair.top" || true
+  # Per change the source made (an update or delete of a row deleted before changes
+  # nothing), as sync's summary counts them.
+  local applied
+  applied=$(grep -oE '[0-9]+ changes applied' "$OUT/$pair.out" | grep -oE '^[0-9]+' || echo 0)
+  ((applied > 0)) || die "sync's summary names no changes applied: $(cat "$OUT/$pair.out")"
+  echo "| $pair | $applied | $total | $((total / applied)) |" | tee -a "$WORK/rows"
 }
 
 : >"$WORK/rows"
@@ -156,7 +170,7 @@ done
 echo
 echo "### bench-sync-cost: $(date -u +%F) ($(git rev-parse --short HEAD)), $CHANGES changes, 10 per transaction"
 echo
-echo "| pair | changes | instructions | per change |"
+echo "| pair | changes applied | instructions | per change |"
 echo "|---|---:|---:|---:|"
 cat "$WORK/rows"
 echo
