@@ -294,7 +294,7 @@ phase() {
   local want
   want=$(count "$src_kind" "$src_db")
   if ! wait_rows "$dst_kind" "$dst" "$want" 300 "$CONSUMER"; then
-    echo "| $pair | $txn | $rate | not measured: $(grep -m1 -i error "$dir/sync.err" | cut -c1-160) | | | | | | | |" | tee -a "$WORK/rows"
+    echo "| $pair | $txn | $rate | not measured: $(grep -m1 -i error "$dir/sync.err" | cut -c1-160) | | | | | | | | |" | tee -a "$WORK/rows"
     end_phase "$dir"
     return 1
   fi
