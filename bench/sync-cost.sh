@@ -44,7 +44,9 @@ cleanup() {
     kill -TERM "$CONSUMER" 2>/dev/null || true
     wait "$CONSUMER" 2>/dev/null || true
   fi
-  [[ -f $WORK/seaway.yaml ]] && (cd "$WORK" && "$MIGRATOR" sync drop >/dev/null 2>&1) || true
+  for dir in "$WORK"/*/; do
+    [[ -f $dir/seaway.yaml ]] && (cd "$dir" && "$MIGRATOR" sync drop >/dev/null 2>&1) || true
+  done
   pg -d postgres -c "DROP DATABASE IF EXISTS $SRC WITH (FORCE)" -c "DROP DATABASE IF EXISTS $DST WITH (FORCE)" >/dev/null 2>&1 || true
   my -e "DROP DATABASE IF EXISTS $SRC" >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -87,13 +89,15 @@ workload() {
 }
 
 run_pair() {
-  local pair=$1 src_kind src_url
+  # A directory per pair: its config and the migrations `codegen diff` writes.
+  local pair=$1 src_kind src_url dir="$WORK/$1"
   case $pair in
     pg-pg) src_kind=pg ;;
     my-pg) src_kind=my ;;
     *) die "unknown pair $pair (BENCH_COST_PAIRS: pg-pg my-pg)" ;;
   esac
   log "$pair: $CHANGES changes under callgrind"
+  mkdir -p "$dir"
   fresh_pg_db "$DST"
   if [[ $src_kind == pg ]]; then
     fresh_pg_db "$SRC"
@@ -107,11 +111,11 @@ run_pair() {
     src_url="mysql://$BENCH_MY_USER${BENCH_MY_PASSWORD:+:$BENCH_MY_PASSWORD}@$BENCH_MY_HOST:$BENCH_MY_PORT/$SRC"
   fi
   printf 'connections:\n  src: { url: "%s" }\n  dst: { url: "postgres://%s@%s:%s/%s" }\nsource: src\ndestination: dst\ntables:\n  include: [bench_events]\n' \
-    "$src_url" "$PGUSER" "$PGHOST" "$PGPORT" "$DST" >"$WORK/seaway.yaml"
-  (cd "$WORK" && "$CODEGEN" diff >/dev/null 2>&1 && "$MIGRATOR" apply >/dev/null)
+    "$src_url" "$PGUSER" "$PGHOST" "$PGPORT" "$DST" >"$dir/seaway.yaml"
+  (cd "$dir" && "$CODEGEN" diff >/dev/null 2>&1 && "$MIGRATOR" apply >/dev/null)
   local out="$OUT/$pair.callgrind"
   rm -f "$out"
-  (cd "$WORK" && exec valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no \
+  (cd "$dir" && exec valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no \
     "$MIGRATOR" sync >"$OUT/$pair.out" 2>"$OUT/$pair.err") &
   CONSUMER=$!
   # Streaming once the initial copy is in the destination and the source reader is
@@ -145,7 +149,7 @@ run_pair() {
   kill -TERM "$CONSUMER"
   wait "$CONSUMER" || true
   CONSUMER=""
-  (cd "$WORK" && "$MIGRATOR" sync drop >/dev/null 2>&1) || true
+  (cd "$dir" && "$MIGRATOR" sync drop >/dev/null 2>&1) || true
   # The dump taken at the sentinel (`callgrind_control -d` writes FILE.1), not the
   # process's counts at exit (FILE: the stop after it).
   local dump="$out.1"
