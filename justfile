@@ -93,10 +93,17 @@ bench-generate:
 
 # Latency from source commit to destination commit of `migrator sync` (PostgreSQL ->
 # PostgreSQL and -> MariaDB, MariaDB -> PostgreSQL) beside native logical replication,
-# one pair at a time at a fixed change rate (BENCH_SYNC_RATE=10000, BENCH_SYNC_SECONDS=30;
+# one pair at a time at a fixed change rate (BENCH_SYNC_RATE=10000, BENCH_SYNC_SECONDS=30,
+# BENCH_SYNC_TXN="1 10": changes per source transaction, a run each;
 # BENCH_SYNC_STEPS="5000 10000 15000": a step-up; BENCH_PROFILE=dev: no release build).
 bench-sync:
     bash bench/sync.sh
+
+# Instructions per change of `migrator sync` under callgrind, on a fixed workload
+# (BENCH_COST_CHANGES=20000, 10 per transaction; BENCH_COST_PAIRS="pg-pg my-pg"): valid on a
+# loaded machine, where bench-sync's timings are not.
+bench-sync-cost:
+    bash bench/sync-cost.sh
 
 # Latency HAProxy adds: one fixed rate (oha, open loop) direct and through it (target: p99 +1 ms).
 bench-route:

@@ -9,10 +9,18 @@
 # source beside sync (the same commits, the same moment: on a machine shared with other
 # work, figures from different minutes are not comparable), so each ratio is within one
 # phase. Each phase copies the source table into fresh destinations, then a load
-# generator commits single-statement transactions at a fixed rate (open loop: pgbench -R
-# for a PostgreSQL source, sysbench --rate for MariaDB) to `bench_events`: inserts,
-# updates and deletes (5:4:1), each row carrying the statement's clock (`changed_at`: the
-# commit of a one-statement transaction follows it within microseconds). Each
+# generator commits transactions at a fixed rate (open loop: pgbench -R for a PostgreSQL
+# source, sysbench --rate for MariaDB) to `bench_events`: inserts, updates and deletes
+# (5:4:1), each row carrying its statement's clock (`changed_at`). A transaction holds
+# BENCH_SYNC_TXN changes: 1 is one single-statement transaction per change (the commit
+# follows the clock within microseconds); 10 is 5 inserts, 4 updates and 1 delete in one
+# transaction of three multi-row statements, as OLTP transactions change several rows (a
+# change's latency then also holds the rest of its transaction, well under a
+# millisecond). Each of the 8 clients updates and deletes only its own rows (id modulo
+# 8), so multi-row transactions never deadlock one another. The rate delivered is what
+# the source counted (pg_stat_user_tables' n_tup_ins + n_tup_upd + n_tup_del, MariaDB's
+# userstat ROWS_CHANGED), not what was asked: an update or delete of a row deleted
+# earlier changes nothing, and a generator short of CPU falls behind its schedule. Each
 # destination stamps every row it applies with its own clock (`applied_at`, a trigger;
 # the native subscription's apply fires it only with ENABLE ALWAYS TRIGGER), so a
 # change's latency is applied_at - changed_at (one machine, one clock). Deletes leave no
@@ -24,13 +32,14 @@
 # whole machine was.
 #
 # Environment:
-#   BENCH_SYNC_RATE=10000     transactions (= changes) per second
+#   BENCH_SYNC_RATE=10000     changes per second asked of the generator
+#   BENCH_SYNC_TXN="1 10"     changes per source transaction; each pair runs once per value
 #   BENCH_SYNC_SECONDS=30     seconds of load per phase
 #   BENCH_SYNC_ROWS=100000    rows loaded before the run (updates and deletes pick among them)
 #   BENCH_SYNC_PAIRS="pg-pg pg-my my-pg"   phases to run
 #   BENCH_SYNC_STEPS=""       also a step-up: PostgreSQL->PostgreSQL beside the anchor at
 #                             these rates (e.g. "5000 10000 15000"), BENCH_SYNC_STEP_SECONDS
-#                             (15) each, until sync's p95 is over 100 ms or its catch-up
+#                             (15) each, with the last BENCH_SYNC_TXN, until sync's p95 is over 100 ms or its catch-up
 #                             takes over a second
 #   BENCH_PROFILE=release     cargo profile of migrator/codegen (`dev`: the debug build)
 #   BENCH_REPORT=FILE         also write the results as Markdown (default target/bench/sync.md)
@@ -47,6 +56,8 @@ RATE=${BENCH_SYNC_RATE:-10000}
 SECS=${BENCH_SYNC_SECONDS:-30}
 ROWS=${BENCH_SYNC_ROWS:-100000}
 PAIRS=${BENCH_SYNC_PAIRS:-pg-pg pg-my my-pg}
+TXNS=${BENCH_SYNC_TXN:-1 10}
+CLIENTS=8
 STEPS=${BENCH_SYNC_STEPS:-}
 STEP_SECS=${BENCH_SYNC_STEP_SECONDS:-15}
 PROFILE=${BENCH_PROFILE:-release}
@@ -78,11 +89,21 @@ drop_all() {
   done
   my -e "DROP DATABASE IF EXISTS $MYDST; DROP DATABASE IF EXISTS $MYSRC" >/dev/null 2>&1 || true
 }
-trap 'drop_all; rm -rf "$WORK"' EXIT
+# MariaDB counts the rows each table changed (what the generator delivered) only with
+# userstat on; the server's own setting is put back at the end.
+USERSTAT=""
+restore_userstat() {
+  [[ -z $USERSTAT ]] || my -e "SET GLOBAL userstat = $USERSTAT" >/dev/null 2>&1 || true
+}
+trap 'drop_all; restore_userstat; rm -rf "$WORK"' EXIT
 
 tools=()
 [[ " $PAIRS " == *" my-pg "* ]] && tools+=(sysbench)
 bench_tools "${tools[@]}"
+if [[ " $PAIRS " == *" my-pg "* ]]; then
+  USERSTAT=$(my -N -B -e "SELECT @@global.userstat")
+  my -e "SET GLOBAL userstat = 1"
+fi
 if [[ $PROFILE == release ]]; then
   bench_build
   MIGRATOR=$BENCH_MIGRATOR
@@ -103,36 +124,102 @@ if [[ " $PAIRS " == *" my-pg "* ]]; then
   my "$MYSRC" -e "CREATE TABLE bench_events (id bigint PRIMARY KEY AUTO_INCREMENT, v integer NOT NULL, changed_at datetime(6) NOT NULL);
     INSERT INTO bench_events (id, v, changed_at) SELECT seq, 0, UTC_TIMESTAMP(6) FROM seq_1_to_$ROWS;"
 fi
-cat >"$WORK/insert.sql" <<'SQL'
+# load_scripts N: the generator's scripts for N changes per transaction, in $WORK/load-N
+# (pgbench scripts for a PostgreSQL source, load.lua for sysbench): with N = 1 one
+# single-statement transaction per change, drawn 5:4:1; otherwise one transaction of
+# round(N/2) inserts (one multi-row INSERT), round(0.4 N) updates and the rest deletes
+# (one UPDATE and one DELETE each over an array of ids). Client c (0-based) updates and
+# deletes only ids 1 + c + CLIENTS k of the loaded rows: no two transactions wait on each
+# other's rows, so none deadlocks.
+load_scripts() {
+  local n=$1 dir="$WORK/load-$1" ni nu nd per=$((ROWS / CLIENTS))
+  ni=$(((n * 5 + 5) / 10)) nu=$(((n * 4 + 5) / 10))
+  ((ni + nu <= n)) || nu=$((n - ni))
+  nd=$((n - ni - nu))
+  mkdir -p "$dir"
+  if ((n == 1)); then
+    cat >"$dir/insert.sql" <<'SQL'
 INSERT INTO bench_events (id, v) VALUES (nextval('bench_ids'), 1);
 SQL
-cat >"$WORK/update.sql" <<SQL
-\set id random(1, $ROWS)
+    cat >"$dir/update.sql" <<SQL
+\set id 1 + :client_id + $CLIENTS * random(0, $((per - 1)))
 UPDATE bench_events SET v = v + 1, changed_at = clock_timestamp() AT TIME ZONE 'UTC' WHERE id = :id;
 SQL
-cat >"$WORK/delete.sql" <<SQL
-\set id random(1, $ROWS)
+    cat >"$dir/delete.sql" <<SQL
+\set id 1 + :client_id + $CLIENTS * random(0, $((per - 1)))
 DELETE FROM bench_events WHERE id = :id;
 SQL
-cat >"$WORK/load.lua" <<LUA
--- The same mix for a MariaDB source, one autocommitted statement per event.
+    PG_LOAD=(-f "$dir/insert.sql@5" -f "$dir/update.sql@4" -f "$dir/delete.sql@1")
+  else
+    local ids="ARRAY(SELECT 1 + :client_id + $CLIENTS * floor(random() * $per)::bigint FROM generate_series(1, %d))"
+    {
+      echo "BEGIN;"
+      echo "INSERT INTO bench_events (id, v) SELECT nextval('bench_ids'), 1 FROM generate_series(1, $ni);"
+      # shellcheck disable=SC2059
+      ((nu == 0)) || printf "UPDATE bench_events SET v = v + 1, changed_at = clock_timestamp() AT TIME ZONE 'UTC' WHERE id = ANY ($ids);\n" "$nu"
+      # shellcheck disable=SC2059
+      ((nd == 0)) || printf "DELETE FROM bench_events WHERE id = ANY ($ids);\n" "$nd"
+      echo "COMMIT;"
+    } >"$dir/txn.sql"
+    PG_LOAD=(-f "$dir/txn.sql")
+  fi
+  cat >"$dir/load.lua" <<LUA
+-- The same mix for a MariaDB source: $n change(s) per transaction.
+local n, ni, nu, nd, clients, per = $n, $ni, $nu, $nd, $CLIENTS, $per
 function thread_init()
   con = sysbench.sql.driver():connect()
 end
 function thread_done()
   con:disconnect()
 end
+local function ids(k)
+  local t = {}
+  for i = 1, k do t[i] = 1 + sysbench.tid + clients * sysbench.rand.uniform(0, per - 1) end
+  return table.concat(t, ",")
+end
 function event()
-  local r = sysbench.rand.uniform(1, 10)
-  if r <= 5 then
-    con:query("INSERT INTO bench_events (v, changed_at) VALUES (1, UTC_TIMESTAMP(6))")
-  elseif r <= 9 then
-    con:query(string.format("UPDATE bench_events SET v = v + 1, changed_at = UTC_TIMESTAMP(6) WHERE id = %d", sysbench.rand.uniform(1, $ROWS)))
-  else
-    con:query(string.format("DELETE FROM bench_events WHERE id = %d", sysbench.rand.uniform(1, $ROWS)))
+  if n == 1 then
+    local r = sysbench.rand.uniform(1, 10)
+    if r <= 5 then
+      con:query("INSERT INTO bench_events (v, changed_at) VALUES (1, UTC_TIMESTAMP(6))")
+    elseif r <= 9 then
+      con:query("UPDATE bench_events SET v = v + 1, changed_at = UTC_TIMESTAMP(6) WHERE id = " .. ids(1))
+    else
+      con:query("DELETE FROM bench_events WHERE id = " .. ids(1))
+    end
+    return
   end
+  con:query("BEGIN")
+  con:query("INSERT INTO bench_events (v, changed_at) VALUES " .. string.rep("(1, UTC_TIMESTAMP(6))", ni, ","))
+  if nu > 0 then con:query("UPDATE bench_events SET v = v + 1, changed_at = UTC_TIMESTAMP(6) WHERE id IN (" .. ids(nu) .. ")") end
+  if nd > 0 then con:query("DELETE FROM bench_events WHERE id IN (" .. ids(nd) .. ")") end
+  con:query("COMMIT")
 end
 LUA
+}
+# changed KIND: rows of bench_events the source changed so far, by its own count.
+changed() {
+  if [[ $1 == pg ]]; then
+    pgval -d "$SRC" -c "SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relname = 'bench_events'"
+  else
+    my -N -B -e "SELECT coalesce(sum(rows_changed), 0) FROM information_schema.table_statistics WHERE table_schema = '$MYSRC' AND table_name = 'bench_events'"
+  fi
+}
+# settled_changed KIND: `changed` once the generator's sessions have gone and their counts
+# reached the statistics (a PostgreSQL backend reports its counts as it exits).
+settled_changed() {
+  local last="" now
+  for _ in $(seq 1 100); do
+    if [[ $1 == pg ]]; then
+      [[ $(pgval -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$SRC' AND application_name = 'pgbench'") == 0 ]] || { sleep 0.1; continue; }
+    fi
+    now=$(changed "$1")
+    [[ $now == "$last" ]] && break
+    last=$now
+    sleep 0.2
+  done
+  echo "$now"
+}
 
 STAMP_PG="ALTER TABLE bench_events ADD COLUMN applied_at timestamp(6);
   CREATE FUNCTION stamp() RETURNS trigger AS \$\$ BEGIN NEW.applied_at := clock_timestamp() AT TIME ZONE 'UTC'; RETURN NEW; END \$\$ LANGUAGE plpgsql;
@@ -167,12 +254,13 @@ stamp() { # KIND DB: the destination's stamping trigger
   if [[ $1 == pg ]]; then pg -d "$2" -c "$STAMP_PG"; else my "$2" -e "$STAMP_MY"; fi
 }
 
-# phase PAIR RATE SECS: the sync pair, and beside it on the same load the anchor (native
-# replication from the same PostgreSQL source; a MariaDB source has none); appends a
-# result line per consumer to $WORK/rows. Sets P95 and CATCHUP (the sync pair's).
+# phase PAIR RATE SECS TXN: the sync pair, and beside it on the same load the anchor
+# (native replication from the same PostgreSQL source; a MariaDB source has none), TXN
+# changes per source transaction; appends a result line per consumer to $WORK/rows. Sets
+# P95 and CATCHUP (the sync pair's).
 phase() {
-  local pair=$1 rate=$2 secs=$3 src_kind=pg dst_kind=pg dst=$PGDST src_db=$SRC src_url dst_url
-  local dir="$WORK/$pair-$rate"
+  local pair=$1 rate=$2 secs=$3 txn=$4 src_kind=pg dst_kind=pg dst=$PGDST src_db=$SRC src_url dst_url
+  local dir="$WORK/$pair-$rate-$txn"
   mkdir -p "$dir"
   case $pair in
     pg-pg) ;;
@@ -180,7 +268,7 @@ phase() {
     my-pg) src_kind=my src_db=$MYSRC ;;
     *) die "unknown pair $pair (BENCH_SYNC_PAIRS: pg-pg pg-my my-pg)" ;;
   esac
-  log "$pair$([[ $src_kind == pg ]] && echo " and native replication"): $rate changes/s for $secs s"
+  log "$pair$([[ $src_kind == pg ]] && echo " and native replication"): $rate changes/s, $txn per transaction, for $secs s"
   if [[ $dst_kind == pg ]]; then fresh_pg_db "$dst"; else my -e "DROP DATABASE IF EXISTS $dst; CREATE DATABASE $dst"; fi
   local my_url="mysql://$BENCH_MY_USER${BENCH_MY_PASSWORD:+:$BENCH_MY_PASSWORD}@$BENCH_MY_HOST:$BENCH_MY_PORT"
   if [[ $src_kind == pg ]]; then src_url="postgres://$PGUSER@$PGHOST:$PGPORT/$SRC"; else src_url="$my_url/$MYSRC"; fi
@@ -206,27 +294,32 @@ phase() {
   local want
   want=$(count "$src_kind" "$src_db")
   if ! wait_rows "$dst_kind" "$dst" "$want" 300 "$CONSUMER"; then
-    echo "| $pair | $rate | not measured: $(grep -m1 -i error "$dir/sync.err" | cut -c1-160) | | | | | | | |" | tee -a "$WORK/rows"
+    echo "| $pair | $txn | $rate | not measured: $(grep -m1 -i error "$dir/sync.err" | cut -c1-160) | | | | | | | | |" | tee -a "$WORK/rows"
     end_phase "$dir"
     return 1
   fi
   [[ -z $anchor ]] || wait_rows pg "$anchor" "$want" 300
   local native_pid=""
   [[ -z $anchor ]] || native_pid=$(pgval -d postgres -c "SELECT pid FROM pg_stat_subscription WHERE subname = 'bench_native' AND relid IS NULL LIMIT 1")
-  local started ended cpu0 cpu1 ncpu0 ncpu1 m0 m1 out="$dir/load.out" now
+  local started ended cpu0 cpu1 ncpu0 ncpu1 m0 m1 out="$dir/load.out" now ch0 ch1
+  load_scripts "$txn"
   if [[ $src_kind == pg ]]; then now="pgval -d $SRC -c \"SELECT clock_timestamp() AT TIME ZONE 'UTC'\""; else now="my -N -B -e 'SELECT UTC_TIMESTAMP(6)'"; fi
   started=$(eval "$now")
+  ch0=$(settled_changed "$src_kind")
   cpu0=$(cpu_ticks "$CONSUMER") ncpu0=$(cpu_ticks "${native_pid:-0}") m0=$(busy_ticks)
+  # The generator is asked for RATE/TXN transactions a second.
   if [[ $src_kind == pg ]]; then
-    pgbench -n -d "$SRC" -c 8 -j 2 -R "$rate" -T "$secs" \
-      -f "$WORK/insert.sql@5" -f "$WORK/update.sql@4" -f "$WORK/delete.sql@1" >"$out" 2>&1 || true
+    pgbench -n -d "$SRC" -c "$CLIENTS" -j 2 -R "$((rate / txn))" -T "$secs" "${PG_LOAD[@]}" >"$out" 2>&1 || true
   else
     sysbench --db-driver=mysql --mysql-host="$BENCH_MY_HOST" --mysql-port="$BENCH_MY_PORT" --mysql-user="$BENCH_MY_USER" \
       ${BENCH_MY_PASSWORD:+--mysql-password="$BENCH_MY_PASSWORD"} --mysql-db="$MYSRC" \
-      --threads=8 --rate="$rate" --time="$secs" "$WORK/load.lua" run >"$out" 2>&1 || true
+      --threads="$CLIENTS" --rate="$((rate / txn))" --time="$secs" "$WORK/load-$txn/load.lua" run >"$out" 2>&1 || true
   fi
   cpu1=$(cpu_ticks "$CONSUMER") ncpu1=$(cpu_ticks "${native_pid:-0}") m1=$(busy_ticks)
   ended=$(eval "$now")
+  ch1=$(settled_changed "$src_kind")
+  local delivered
+  delivered=$(awk -v a="$ch0" -v b="$ch1" -v s="$secs" 'BEGIN { printf "%.0f", (b - a) / s }')
   local tps catchup
   if [[ $src_kind == pg ]]; then
     tps=$(grep -E '^tps' "$out" | head -1 | sed -E 's/tps = ([0-9]+).*/\1/')
@@ -270,7 +363,7 @@ phase() {
         split("0.5 0.95 0.99", q, " ");
         for (i = 1; i <= 3; i++) { k = int(q[i] * NR + 0.999999); if (k < 1) k = 1; r[i] = v[k] }
         printf "%.1f | %.1f | %.1f | %.1f", r[1], r[2], r[3], v[NR] }')
-    line="| $name | $rate | ${tps:-?} | $lat | $catchup | $(awk -v a="$c0" -v b="$c1" -v hz="$(getconf CLK_TCK)" -v s="$secs" 'BEGIN { printf "%.2f", (b - a) / hz / s }') | $busy |"
+    line="| $name | $txn | $rate | $delivered | ${tps:-?} | $lat | $catchup | $(awk -v a="$c0" -v b="$c1" -v hz="$(getconf CLK_TCK)" -v s="$secs" 'BEGIN { printf "%.2f", (b - a) / hz / s }') | $busy |"
     echo "$line" | tee -a "$WORK/rows"
     if [[ $name == "$pair" ]]; then
       P95=$(echo "$lat" | awk -F' [|] ' '{ print $2 }')
@@ -289,7 +382,9 @@ end_phase() { # DIR: stops the phase's consumers and drops what they made; keeps
 
 : >"$WORK/rows"
 for pair in $PAIRS; do
-  phase "$pair" "$RATE" "$SECS" || true
+  for txn in $TXNS; do
+    phase "$pair" "$RATE" "$SECS" "$txn" || true
+  done
 done
 # The step-up: PostgreSQL->PostgreSQL beside the anchor at rising rates, until sync's p95
 # passes 100 ms or it falls behind (a catch-up over a second).
@@ -299,7 +394,7 @@ if [[ -n $STEPS ]]; then
   for rate in $STEPS; do
     P95="" CATCHUP=""
     : >"$WORK/rows"
-    phase pg-pg "$rate" "$STEP_SECS" || break
+    phase pg-pg "$rate" "$STEP_SECS" "${TXNS##* }" || break
     cat "$WORK/rows" >>"$WORK/steps"
     awk -v p="$P95" -v c="$CATCHUP" 'BEGIN { exit !(p != "" && p + 0 <= 100 && c != "over 600" && c + 0 <= 1) }' || break
   done
@@ -307,17 +402,17 @@ if [[ -n $STEPS ]]; then
 fi
 
 ratios() { # FILE: each sync row's p50/p95/p99/max over the native row of its phase (the row above)
-  awk -F' [|] ' '$1 == "| native" { for (i = 4; i <= 7; i++) n[i] = $i; have = 1; next }
-    { name = substr($1, 3); if (!have || $4 + 0 <= 0) { have = 0; next }
-      line = "| " name " at " $2 "/s";
-      for (i = 4; i <= 7; i++) line = line sprintf(" | %.1fx", (n[i] > 0 ? $i / n[i] : 0));
+  awk -F' [|] ' '$1 == "| native" { for (i = 6; i <= 9; i++) n[i] = $i; have = 1; next }
+    { name = substr($1, 3); if (!have || $6 + 0 <= 0) { have = 0; next }
+      line = "| " name " at " $3 "/s, " $2 " per transaction";
+      for (i = 6; i <= 9; i++) line = line sprintf(" | %.1fx", (n[i] > 0 ? $i / n[i] : 0));
       print line " |"; have = 0 }' "$1"
 }
 {
-  echo "### bench-sync: $(date -u +%F) ($PROFILE build, $(git rev-parse --short HEAD)), $RATE changes/s for $SECS s per pair"
+  echo "### bench-sync: $(date -u +%F) ($PROFILE build, $(git rev-parse --short HEAD)), $RATE changes/s for $SECS s per pair, $TXNS change(s) per transaction"
   echo
-  echo "| consumer | rate asked | rate done (tps) | p50 ms | p95 ms | p99 ms | max ms | catch-up s | consumer CPU (cores) | machine busy |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| consumer | changes/txn | changes/s asked | changes/s done | txn/s done | p50 ms | p95 ms | p99 ms | max ms | catch-up s | consumer CPU (cores) | machine busy |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   cat "$WORK/rows"
   echo
   echo "| ratio to native replication in the same phase | p50 | p95 | p99 | max |"
@@ -327,8 +422,8 @@ ratios() { # FILE: each sync row's p50/p95/p99/max over the native row of its ph
     echo
     echo "Step-up, PostgreSQL->PostgreSQL beside native replication ($STEP_SECS s per rate; stops at the first rate where sync's p95 is over 100 ms or its catch-up over 1 s):"
     echo
-    echo "| consumer | rate asked | rate done (tps) | p50 ms | p95 ms | p99 ms | max ms | catch-up s | consumer CPU (cores) | machine busy |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| consumer | changes/txn | changes/s asked | changes/s done | txn/s done | p50 ms | p95 ms | p99 ms | max ms | catch-up s | consumer CPU (cores) | machine busy |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     cat "$WORK/steps"
     echo
     echo "| ratio to native replication in the same phase | p50 | p95 | p99 | max |"

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 /// A destination column being written, with the family of the source value feeding it.
 /// Part of the plan (verify re-sends through the same targets), read by every writer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub name: String,
     pub ty: NeutralType,

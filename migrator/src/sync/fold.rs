@@ -143,17 +143,23 @@ impl Fold {
         insert: bool,
         copied: bool,
     ) {
-        let before = match old_key {
-            // The row leaves its old key and carries what it was there.
-            Some(old) if old != key => match self.set(old, End::Deleted) {
-                Some(End::Deleted) => None,
-                other => other,
-            },
-            _ => self.get(&key).cloned(),
-        };
+        let moved = old_key.filter(|old| *old != key);
         let end = if unchanged.is_empty() {
+            // A whole row: what the key (or the old key) held does not matter. The common
+            // case, so nothing is cloned for it.
+            if let Some(old) = moved {
+                self.set(old, End::Deleted);
+            }
             End::Row { row, copied }
         } else {
+            let before = match moved {
+                // The row leaves its old key and carries what it was there.
+                Some(old) => match self.set(old, End::Deleted) {
+                    Some(End::Deleted) => None,
+                    other => other,
+                },
+                None => self.get(&key).cloned(),
+            };
             laid_over(before, row, unchanged, insert)
         };
         self.set(key, end);

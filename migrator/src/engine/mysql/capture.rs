@@ -636,6 +636,10 @@ pub struct MyCapture {
     /// The binlog file being read (from the rotate events).
     file: String,
     tables: HashMap<u64, Mapped>,
+    /// The table map each entry of `tables` was made from: the server logs a table map
+    /// before every transaction's rows, and one equal to the last (the same table id,
+    /// names, types and metadata) maps the same way, so it is not mapped again.
+    maps: HashMap<u64, TableMapEvent<'static>>,
     /// Character set names by collation id.
     charsets: HashMap<u16, String>,
     /// Whether the source has a column now, per (table, column), once asked.
@@ -753,6 +757,7 @@ impl MyCapture {
             known,
             file,
             tables: HashMap::new(),
+            maps: HashMap::new(),
             charsets: charsets
                 .into_iter()
                 .filter_map(|(id, cs)| Some((u16::try_from(id).ok()?, cs)))
@@ -1023,6 +1028,11 @@ impl MyCapture {
 
     /// A table map: which table the next rows belong to, and where its columns are.
     async fn table_map(&mut self, tme: &TableMapEvent<'_>) -> Result<(), SyncError> {
+        if self.maps.get(&tme.table_id()).is_some_and(|m| m == tme)
+            && self.tables.contains_key(&tme.table_id())
+        {
+            return Ok(());
+        }
         let database = tme.database_name();
         let table = tme.table_name();
         let mapped = if database != self.database {
@@ -1040,6 +1050,7 @@ impl MyCapture {
             Mapped::Other
         };
         self.tables.insert(tme.table_id(), mapped);
+        self.maps.insert(tme.table_id(), tme.clone().into_owned());
         Ok(())
     }
 

@@ -357,20 +357,71 @@ fn unnest_select(targets: &[&Target], first: usize) -> String {
 
 /// Binds `rows` (canonical text, in `targets` order, of the positions `columns`) as one
 /// text array per column, each value in PostgreSQL's input syntax.
+/// A value that needs no conversion is borrowed, not copied.
 fn bind_columns<'q>(
     mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     targets: &[Target],
     columns: &[usize],
-    rows: &[Vec<Option<&str>>],
+    rows: &[Vec<Option<&'q str>>],
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    use std::borrow::Cow;
     for &c in columns {
-        let values: Vec<Option<String>> = rows
+        let t = &targets[c];
+        let values: Vec<Option<Cow<'q, str>>> = rows
             .iter()
-            .map(|r| crate::rows::write::sql::for_input(input, &targets[c], r[c]))
+            .map(|r| {
+                let v = r[c]?;
+                Some(match input(t, v).or_else(|| common_input(t, v)) {
+                    Some(converted) => Cow::Owned(converted),
+                    None => Cow::Borrowed(v),
+                })
+            })
             .collect();
         query = query.bind(values);
     }
     query
+}
+
+/// What a statement of sync's writes does (the key of [`statement`]'s cache).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Upsert,
+    Delete,
+    CountKeys,
+}
+
+/// Statements kept at most (tables times shapes; a sync of more tables builds again).
+const STATEMENTS_KEPT: usize = 512;
+
+/// Sync's statements, by shape, table and targets.
+type Statements = Vec<(Shape, String, Vec<Target>, std::sync::Arc<str>)>;
+static STATEMENTS: std::sync::Mutex<Statements> = std::sync::Mutex::new(Vec::new());
+
+/// The text of sync's `shape` statement on `table`'s `targets`, built once: sync sends
+/// the same few statements for every batch, and building their text each time (quoting,
+/// casts, the conflict clause, then sqlx hashing the fresh string to find its prepared
+/// statement) cost migrator more than the rest of a small batch's work (bench-sync-cost).
+fn statement(
+    shape: Shape,
+    table: &str,
+    targets: &[Target],
+    build: impl FnOnce() -> String,
+) -> std::sync::Arc<str> {
+    let mut held = STATEMENTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((.., sql)) = held
+        .iter()
+        .find(|(s, t, ts, _)| *s == shape && t == table && ts.as_slice() == targets)
+    {
+        return sql.clone();
+    }
+    let sql: std::sync::Arc<str> = build().into();
+    if held.len() >= STATEMENTS_KEPT {
+        held.clear();
+    }
+    held.push((shape, table.to_string(), targets.to_vec(), sql.clone()));
+    sql
 }
 
 /// The key condition `(k1, k2) IN (SELECT ... FROM unnest(...))` over `keys` (the key
@@ -395,7 +446,8 @@ fn key_positions(targets: &[Target]) -> Vec<usize> {
 
 /// Upserts rows with distinct keys inside the caller's transaction (`sync`), as
 /// [`upsert_on`] does (a row held exactly is left alone; every key checked present
-/// afterwards), in one statement with the rows as column arrays rather than through a
+/// afterwards, by counting them only when the statement did not return every row), in
+/// one statement with the rows as column arrays rather than through a
 /// staging table: no catalog churn and two round trips per run of changes, where a
 /// staging table costs seven. The caller guarantees distinct keys (`ON CONFLICT DO
 /// UPDATE` refuses to touch a row twice in one statement).
@@ -408,13 +460,15 @@ pub(crate) async fn upsert_rows(
     if rows.is_empty() {
         return Ok(Written::default());
     }
-    let all: Vec<&Target> = targets.iter().collect();
-    let sql = counted_insert(
-        table,
-        targets,
-        &unnest_select(&all, 1),
-        &on_conflict(targets),
-    );
+    let sql = statement(Shape::Upsert, table, targets, || {
+        let all: Vec<&Target> = targets.iter().collect();
+        counted_insert(
+            table,
+            targets,
+            &unnest_select(&all, 1),
+            &on_conflict(targets),
+        )
+    });
     let borrowed: Vec<Vec<Option<&str>>> = rows
         .iter()
         .map(|r| r.iter().map(|v| v.as_deref()).collect())
@@ -435,6 +489,13 @@ pub(crate) async fn upsert_rows(
     let (inserted, updated) = (inserted.max(0) as u64, updated.max(0) as u64);
     if key_positions(targets).is_empty() {
         return Ok(Written::inserted(inserted));
+    }
+    // A row the statement returned was inserted or updated: its key is there. Only when
+    // some were not returned (held exactly, or left out by a trigger that returned NULL)
+    // are the keys counted. Sync's rows are changes, so nearly every batch is returned
+    // whole and the count (an index probe per row in the destination) is not needed.
+    if inserted + updated >= rows.len() as u64 {
+        return Ok(Written::tally(rows.len(), inserted, updated));
     }
     let sent = crate::rows::write::sql::distinct_keys(targets, rows);
     let present = count_keys(conn, table, targets, &sent).await?;
@@ -459,11 +520,13 @@ async fn count_keys(
     targets: &[Target],
     keys: &[Vec<Option<&str>>],
 ) -> Result<u64, sqlx::Error> {
-    let sql = format!(
-        "SELECT count(*) FROM {} WHERE {}",
-        quote(Dialect::Postgres, table),
-        key_in_unnest(targets)
-    );
+    let sql = statement(Shape::CountKeys, table, targets, || {
+        format!(
+            "SELECT count(*) FROM {} WHERE {}",
+            quote(Dialect::Postgres, table),
+            key_in_unnest(targets)
+        )
+    });
     let (key_targets, columns) = key_only(targets);
     let n: i64 = bind_columns(
         sqlx::query(sqlx::AssertSqlSafe(sql)),
@@ -499,11 +562,13 @@ pub(crate) async fn delete_keys(
     if keys.is_empty() {
         return Ok(0);
     }
-    let sql = format!(
-        "DELETE FROM {} WHERE {}",
-        quote(Dialect::Postgres, table),
-        key_in_unnest(targets)
-    );
+    let sql = statement(Shape::Delete, table, targets, || {
+        format!(
+            "DELETE FROM {} WHERE {}",
+            quote(Dialect::Postgres, table),
+            key_in_unnest(targets)
+        )
+    });
     let borrowed: Vec<Vec<Option<&str>>> = keys
         .iter()
         .map(|r| r.iter().map(|v| v.as_deref()).collect())

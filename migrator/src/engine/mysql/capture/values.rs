@@ -27,6 +27,32 @@ pub struct Labels(pub Vec<String>);
 
 /// `value` of column `col` as canonical text (`None`: NULL). `charset` is the character
 /// set of a string column (`utf8mb4`, `latin1`, ...), from the row's collation id.
+/// `n` in decimal, zero-padded to `width` digits, appended to `out`: what
+/// `format!("{n:0width$}")` prints, without the formatting machinery (a date-time per row
+/// image is sync's most frequent value; `format!` was a tenth of MariaDB capture's work).
+fn padded_into(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    while n > 0 {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let start = at.min(digits.len().saturating_sub(width));
+    for &d in &digits[start..] {
+        out.push(char::from(d));
+    }
+}
+
+/// `YYYY-MM-DD`, appended to `out`.
+fn date_into(out: &mut String, y: u16, m: u8, d: u8) {
+    padded_into(out, u64::from(y), 4);
+    out.push('-');
+    padded_into(out, u64::from(m), 2);
+    out.push('-');
+    padded_into(out, u64::from(d), 2);
+}
+
 pub fn canonical(
     col: &Column,
     labels: &Labels,
@@ -69,7 +95,11 @@ pub fn canonical(
             _ => return Err(unexpected()),
         },
         Family::Date => match value {
-            Value::Date(y, m, d, ..) => format!("{y:04}-{m:02}-{d:02}"),
+            Value::Date(y, m, d, ..) => {
+                let mut out = String::with_capacity(10);
+                date_into(&mut out, *y, *m, *d);
+                out
+            }
             _ => return Err(unexpected()),
         },
         Family::Time => match value {
@@ -82,7 +112,17 @@ pub fn canonical(
         },
         Family::Timestamp => match value {
             Value::Date(y, mo, d, h, mi, s, us) => {
-                format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
+                let mut out = String::with_capacity(26);
+                date_into(&mut out, *y, *mo, *d);
+                out.push(' ');
+                padded_into(&mut out, u64::from(*h), 2);
+                out.push(':');
+                padded_into(&mut out, u64::from(*mi), 2);
+                out.push(':');
+                padded_into(&mut out, u64::from(*s), 2);
+                out.push('.');
+                padded_into(&mut out, u64::from(*us), 6);
+                out
             }
             _ => return Err(unexpected()),
         },
@@ -352,6 +392,24 @@ fn cp1252(byte: u8) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padded_digits_print_as_format_does() {
+        for (n, width) in [
+            (0, 2),
+            (5, 2),
+            (59, 2),
+            (2024, 4),
+            (7, 4),
+            (0, 6),
+            (123_456, 6),
+            (12_345, 2),
+        ] {
+            let mut out = String::new();
+            padded_into(&mut out, n, width);
+            assert_eq!(out, format!("{n:0width$}"));
+        }
+    }
 
     fn col(ty: NeutralType, native: &str) -> Column {
         Column {
