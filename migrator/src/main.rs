@@ -78,6 +78,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut on_event = |event: transfer::Event<'_>| display.event(&event);
             let summary = if distributed {
                 transfer::distributed::plan_and_wait(&config, &opts, &mut on_event).await
+            } else if transfer::distributed::shares(&config, &opts) {
+                transfer::distributed::transfer_or_join(&config, &opts, &mut on_event).await
             } else {
                 transfer::transfer(&config, &opts, &mut on_event).await
             };
@@ -230,6 +232,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let opts = Options {
                 slots: slots.max(1),
                 lease: Duration::from_secs(lease.max(1)),
+                job: None,
             };
             let stop = stop_signal()?;
             let summary = worker::run(config, &opts, stop, &mut |event| match event {

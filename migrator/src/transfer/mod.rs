@@ -178,12 +178,15 @@ pub enum Event<'a> {
         rows: u64,
     },
     TableDone(&'a TableReport),
-    /// `--distributed`: the job's chunks are in the work queue (`joined`: a job already
-    /// planned by another run, which this one now waits for too).
+    /// `--distributed`, or a plain run on a PostgreSQL state store: the job's chunks are
+    /// in the work queue (`joined`: a job already planned by another run, which this one
+    /// now waits for too; `slots`: chunks this process copies at once itself, as a
+    /// worker of the job, `None` when it only waits).
     Distributed {
         job: &'a str,
         chunks: usize,
         joined: bool,
+        slots: Option<u32>,
     },
     /// `--distributed`: how many of the job's chunks are in each state, when that changes.
     Queue(&'a crate::lease::Depth),
