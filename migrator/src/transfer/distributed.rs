@@ -176,8 +176,13 @@ async fn share(
     let order = load_order(&prepared.desired.schema);
     let mut plans = Vec::new();
     for name in &order {
-        let plan = plan::TablePlan::new(name, &prepared.desired, &prepared.source_schema, config)
-            .map_err(|e| TransferError::Distributed(e.to_string()))?;
+        let plan =
+            match plan::TablePlan::new(name, &prepared.desired, &prepared.source_schema, config) {
+                Ok(plan) => plan,
+                // A plain run reports such a table and goes on with the others.
+                Err(e) if slots.is_some() => return Ok(Shared::Refused(e.to_string())),
+                Err(e) => return Err(TransferError::Distributed(e.to_string())),
+            };
         if let Some(why) = unshareable(config, opts, &plan) {
             return Ok(Shared::Refused(why));
         }

@@ -175,18 +175,60 @@ impl Job<'_> {
         }
     }
 
-    /// Opens a page's transaction: passes the fence and checks that the chunk is where
-    /// this holder thinks (`at`). `Err(Some(held))`: it was moved (the transaction is
-    /// rolled back).
-    async fn admitted<T: Statements>(
+    /// Runs one page in its destination transaction `tx`: passes the fence, checks that
+    /// the chunk is where this holder thinks (`at`; else `Landed::Moved`), has `write`
+    /// write the rows (`Ok(None)`: the bulk path declined them, `Landed::Declined`),
+    /// records the chunk's new position and commits. Anything short of the commit rolls
+    /// the whole page back, fence update included.
+    #[allow(clippy::too_many_arguments)]
+    async fn in_fenced_tx<T: Statements>(
         &self,
-        tx: &mut T,
+        spec: &TableSpec<'_>,
         guard: Guard<'_>,
+        page: &Page,
         at: Option<&[String]>,
-    ) -> Result<Option<Held>, FenceError> {
-        guard.fence.admit(tx, guard.lease).await?;
-        let held = guard.fence.held_in(tx, guard.lease).await?;
-        Ok((held.last_key.as_deref() != at).then_some(held))
+        mut tx: T,
+        bulk: bool,
+        progress: &Progress<'_, '_>,
+        write: impl AsyncFnOnce(&mut T) -> Result<Option<(Written, usize)>, TransferError>,
+    ) -> Result<Landed, TransferError> {
+        let admitted = async {
+            guard.fence.admit(&mut tx, guard.lease).await?;
+            let held = guard.fence.held_in(&mut tx, guard.lease).await?;
+            Ok::<_, FenceError>((held.last_key.as_deref() != at).then_some(held))
+        }
+        .await;
+        let moved = match admitted {
+            Ok(moved) => moved,
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e.into());
+            }
+        };
+        if let Some(held) = moved {
+            let _ = tx.rollback().await;
+            return Ok(Landed::Moved(held));
+        }
+        let (written, refused) = match write(&mut tx).await {
+            Ok(Some(w)) => w,
+            Ok(None) => {
+                let _ = tx.rollback().await;
+                return Ok(Landed::Declined);
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.record(&mut tx, guard, page, written, refused).await {
+            let _ = tx.rollback().await;
+            return Err(e);
+        }
+        tx.commit()
+            .await
+            .map_err(|e| self.dest_error(spec.name, &e))?;
+        self.count_page(spec, page, (written, refused), bulk, progress);
+        Ok(Landed::Written)
     }
 
     /// A page by the destination's bulk path, in one transaction with the fence:
@@ -203,90 +245,55 @@ impl Job<'_> {
         progress: &Progress<'_, '_>,
     ) -> Result<Landed, TransferError> {
         let name = spec.name;
-        let declined = |why: &str| {
+        let declined = |why: &str| -> Result<Option<(Written, usize)>, TransferError> {
             tracing::debug!(
                 table = name,
                 chunk = guard.lease.index,
                 "bulk load declined, upserting: {}",
                 self.scrub_either(why)
             );
-            Landed::Declined
+            Ok(None)
         };
         if let Some(load) = self.writer.mysql_load().await {
-            let mut tx = match load.begin().await {
+            let tx = match load.begin().await {
                 Ok(tx) => tx,
-                Err(e) => return Ok(declined(&e.to_string())),
-            };
-            match self.admitted(&mut tx, guard, at).await {
-                Ok(None) => {}
-                Ok(Some(held)) => {
-                    let _ = tx.rollback().await;
-                    return Ok(Landed::Moved(held));
-                }
                 Err(e) => {
-                    let _ = tx.rollback().await;
-                    return Err(e.into());
-                }
-            }
-            let loaded = if page.data.is_empty() {
-                Ok(0)
-            } else {
-                tx.load_rows(name, spec.targets, &page.data).await
-            };
-            let n = match loaded {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    return Ok(declined(&e.to_string()));
+                    declined(&e.to_string())?;
+                    return Ok(Landed::Declined);
                 }
             };
-            let written = Written::inserted(n);
-            if let Err(e) = self.record(&mut tx, guard, page, written, 0).await {
-                let _ = tx.rollback().await;
-                return Err(e);
-            }
-            tx.commit().await.map_err(|e| TransferError::Read {
-                table: name.to_string(),
-                reason: self.scrub_either(&e.to_string()),
-            })?;
-            self.count_page(spec, page, (written, 0), true, progress);
-            return Ok(Landed::Written);
+            return self
+                .in_fenced_tx(spec, guard, page, at, tx, true, progress, async |tx| {
+                    if page.data.is_empty() {
+                        return Ok(Some((Written::default(), 0)));
+                    }
+                    match tx.load_rows(name, spec.targets, &page.data).await {
+                        Ok(n) => Ok(Some((Written::inserted(n), 0))),
+                        Err(e) => declined(&e.to_string()),
+                    }
+                })
+                .await;
         }
-        let mut tx = self
+        let tx = self
             .writer
             .begin()
             .await
             .map_err(|e| self.dest_error(name, &e))?;
-        match self.admitted(&mut tx, guard, at).await {
-            Ok(None) => {}
-            Ok(Some(held)) => {
-                let _ = tx.rollback().await;
-                return Ok(Landed::Moved(held));
-            }
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Err(e.into());
-            }
-        }
-        let n = match tx.bulk_insert(name, spec.targets, &page.data).await {
-            Ok(Some(n)) => n,
-            Ok(None) => {
-                let _ = tx.rollback().await;
-                return Ok(Landed::Declined);
-            }
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Ok(declined(&e.to_string()));
-            }
-        };
-        let written = Written::inserted(n);
-        if let Err(e) = self.record(&mut tx, guard, page, written, 0).await {
-            let _ = tx.rollback().await;
-            return Err(e);
-        }
-        tx.commit().await.map_err(|e| self.dest_error(name, &e))?;
-        self.count_page(spec, page, (written, 0), true, progress);
-        Ok(Landed::Written)
+        self.in_fenced_tx(
+            spec,
+            guard,
+            page,
+            at,
+            tx,
+            true,
+            progress,
+            async |tx| match tx.bulk_insert(name, spec.targets, &page.data).await {
+                Ok(Some(n)) => Ok(Some((Written::inserted(n), 0))),
+                Ok(None) => Ok(None),
+                Err(e) => declined(&e.to_string()),
+            },
+        )
+        .await
     }
 
     /// Writes one page by the upsert in one destination transaction: the fence first,
@@ -300,37 +307,15 @@ impl Job<'_> {
         at: Option<&[String]>,
         progress: &Progress<'_, '_>,
     ) -> Result<Landed, TransferError> {
-        let name = spec.name;
-        let mut tx = self
+        let tx = self
             .writer
             .begin()
             .await
-            .map_err(|e| self.dest_error(name, &e))?;
-        match self.admitted(&mut tx, guard, at).await {
-            Ok(None) => {}
-            Ok(Some(held)) => {
-                let _ = tx.rollback().await;
-                return Ok(Landed::Moved(held));
-            }
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Err(e.into());
-            }
-        }
-        let (written, refused) = match self.write_in(&mut tx, spec, page).await {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Err(e);
-            }
-        };
-        if let Err(e) = self.record(&mut tx, guard, page, written, refused).await {
-            let _ = tx.rollback().await;
-            return Err(e);
-        }
-        tx.commit().await.map_err(|e| self.dest_error(name, &e))?;
-        self.count_page(spec, page, (written, refused), false, progress);
-        Ok(Landed::Written)
+            .map_err(|e| self.dest_error(spec.name, &e))?;
+        self.in_fenced_tx(spec, guard, page, at, tx, false, progress, async |tx| {
+            self.write_in(tx, spec, page).await.map(Some)
+        })
+        .await
     }
 
     /// Records in the page's transaction that the chunk now ends at the page's last key

@@ -285,3 +285,71 @@ async fn leased_pages_load_data_into_mariadb_upsert_where_rows_are_and_reject_al
     assert!(rejects.contains("777"), "{rejects}");
     dest.close().await;
 }
+
+/// `transfer --distributed` refuses an append-only table in one paragraph naming the
+/// table, why, and the fix; the same config run plainly on the PostgreSQL store is not
+/// shared and copies it as a single process always has.
+#[tokio::test]
+async fn an_append_only_table_is_refused_by_distributed_and_copied_by_a_plain_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(src) = database(
+        Engine::Postgres,
+        "seaway_test_shared_log_src",
+        Some(
+            "CREATE TABLE events (at integer NOT NULL, what text);
+             INSERT INTO events SELECT i, 'event ' || i FROM generate_series(1, 300) AS i;",
+        ),
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let Some(dst) = database(
+        Engine::Postgres,
+        "seaway_test_shared_log_dst",
+        None,
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let Some(store) = database(
+        Engine::Postgres,
+        "seaway_test_shared_log_store",
+        None,
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let config = write_config(dir.path(), &src, &dst, &store);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        format!("{text}mappings:\n  events:\n    append_only: true\n"),
+    )
+    .expect("config");
+    apply(&config).await;
+    let refused = support::run_migrator(&config, &["transfer", "--distributed"]);
+    assert!(!refused.ok, "{}", refused.stdout);
+    let message = refused.stderr.trim();
+    assert!(
+        message.contains("table `events` is copied append-only")
+            && message.contains("run this config without --distributed")
+            && message.lines().count() == 1,
+        "one paragraph naming the table and the fix:\n{message}"
+    );
+    let plain = support::run_migrator(&config, &["transfer"]);
+    assert!(plain.ok, "{}\n{}", plain.stdout, plain.stderr);
+    assert!(
+        !plain.stdout.contains("job `"),
+        "not run as a job:\n{}",
+        plain.stdout
+    );
+    let mut dest = Db::connect(Engine::Postgres, &dst).await;
+    assert_eq!(dest.count("SELECT count(*) FROM events").await, 300);
+    dest.close().await;
+}

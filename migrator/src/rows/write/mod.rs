@@ -292,6 +292,12 @@ pub trait Statements {
         sql: &str,
         params: &[String],
     ) -> Result<crate::rows::source::Rows, sqlx::Error>;
+    async fn commit(self) -> Result<(), sqlx::Error>
+    where
+        Self: Sized;
+    async fn rollback(self) -> Result<(), sqlx::Error>
+    where
+        Self: Sized;
 }
 
 impl Statements for Tx {
@@ -314,6 +320,14 @@ impl Statements for Tx {
             Tx::Mysql(tx, _) => fetch(&mut **tx, sql, params).await,
             Tx::Sqlite(tx) => fetch(&mut **tx, sql, params).await,
         }
+    }
+
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        Tx::commit(self).await
+    }
+
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        Tx::rollback(self).await
     }
 }
 

@@ -187,13 +187,13 @@ impl LoadData {
         let mut tx = self.begin().await?;
         match tx.load(table, targets, data, sent).await {
             Ok(n) => {
-                tx.commit().await.map_err(|e| self.failed(e))?;
+                tx.end("COMMIT").await.map_err(|e| self.failed(e))?;
                 Ok(n)
             }
             Err(e) => {
                 // Should the rollback fail too, the connection's reset on its way back
                 // to the pool rolls back.
-                let _ = tx.rollback().await;
+                let _ = tx.end("ROLLBACK").await;
                 Err(e)
             }
         }
@@ -318,12 +318,9 @@ impl LoadTx<'_> {
         self.load(table, targets, data.boxed(), &|| n).await
     }
 
-    pub async fn commit(mut self) -> Result<(), mysql_async::Error> {
-        self.conn.query_drop("COMMIT").await
-    }
-
-    pub async fn rollback(mut self) -> Result<(), mysql_async::Error> {
-        self.conn.query_drop("ROLLBACK").await
+    /// Ends the transaction with `COMMIT` or `ROLLBACK`.
+    async fn end(mut self, how: &str) -> Result<(), mysql_async::Error> {
+        self.conn.query_drop(how).await
     }
 }
 
@@ -335,6 +332,14 @@ fn as_sqlx(e: mysql_async::Error) -> sqlx::Error {
 impl Statements for LoadTx<'_> {
     fn engine(&self) -> Dialect {
         Dialect::Mysql
+    }
+
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        self.end("COMMIT").await.map_err(as_sqlx)
+    }
+
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.end("ROLLBACK").await.map_err(as_sqlx)
     }
 
     async fn execute(&mut self, sql: &str, params: &[Option<String>]) -> Result<u64, sqlx::Error> {
