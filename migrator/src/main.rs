@@ -90,7 +90,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "transferred {} rows into `{}` ({}{}{}) in {:.2} s ({:.0} rows/s){}{}",
                 summary.rows,
                 summary.destination,
-                seaway_migrator::progress::written(&summary.written),
+                match &summary.job {
+                    Some(job) => format!("job `{job}`, as the destination's fence rows count them"),
+                    None => seaway_migrator::progress::written(&summary.written),
+                },
                 if compared || summary.deleted > 0 {
                     format!(", {} deleted", summary.deleted)
                 } else {

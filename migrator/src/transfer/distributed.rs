@@ -384,6 +384,7 @@ async fn share(
     let seconds = started.elapsed().as_secs_f64();
     let rows: u64 = tables.iter().map(|t| t.rows).sum();
     Ok(Shared::Done(Report {
+        job: Some(name.clone()),
         source: config.source.clone(),
         destination: dest_conn.name.clone(),
         resumed: !new,

@@ -143,6 +143,11 @@ pub struct Report {
     pub source: String,
     pub destination: String,
     pub resumed: bool,
+    /// The work-queue job the run was (`--distributed`, or a plain run on a PostgreSQL
+    /// store): its rows are what the destination's fence rows hold, which do not keep
+    /// the inserted/updated/unchanged split, so `written` is all zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
     pub tables: Vec<TableReport>,
     pub rows: u64,
     #[serde(flatten)]
@@ -390,6 +395,7 @@ pub async fn transfer(
     }
     let sum = |f: fn(&TableReport) -> u64| tables.iter().map(f).sum::<u64>();
     Ok(Report {
+        job: None,
         written,
         source: config.source.clone(),
         destination: dest_conn.name.clone(),
