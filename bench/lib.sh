@@ -67,8 +67,8 @@ pg_fp() {
     sum(extract(microseconds FROM created_at)::bigint % 1000000),
     sum((payload->>'k')::bigint), count(DISTINCT ref), sum(floor(score))::bigint) FROM bench_rows"
 }
-my_fp() {
-  my -N -B "$SRC" -e "SET time_zone = '+00:00';
+my_fp() { # [DB], the MariaDB source by default
+  my -N -B "${1:-$SRC}" -e "SET time_zone = '+00:00';
     SELECT concat_ws('/', count(*), sum(qty), cast(sum(amount) * 100 AS signed),
     count(note), sum(char_length(note)), sum(char_length(name)), sum(active),
     cast(sum(timestampdiff(SECOND, '1970-01-01 00:00:00', created_at)) AS signed),

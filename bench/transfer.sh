@@ -3,7 +3,8 @@
 # practical speed limit) and pgloader, PostgreSQL->PostgreSQL and MariaDB->PostgreSQL,
 # on one generated table of BENCH_ROWS rows x 10 mixed columns, all in one run; and
 # seaway's re-syncs into a loaded destination (bench/resync.sh) against the same run's
-# COPY pipe.
+# COPY pipe; and PostgreSQL->MariaDB and PostgreSQL->SQLite (bench/destinations.sh)
+# against the LOAD DATA pipe, `sqlite3 .import` and Sling.
 #
 # It installs what it needs (pgloader, hyperfine, GNU time) when absent, builds seaway in
 # release mode, generates the source tables, times every tool into a fresh destination
@@ -21,6 +22,8 @@
 #                            default of 100,000 prefetched rows exhausts its 1 GB Lisp heap
 #                            on this table: "Heap exhausted, game over")
 #   BENCH_RESYNC=0           skip the re-sync cases (bench/resync.sh)
+#   BENCH_DESTINATIONS=0     skip the MariaDB and SQLite destinations (bench/destinations.sh)
+#   BENCH_SLING=0            skip Sling (otherwise installed into .venv-sling from PyPI)
 #   BENCH_KEEP=1             keep the databases and the work directory
 #   BENCH_REPORT=FILE        also write the results as Markdown (default target/bench/transfer.md)
 #   PGHOST PGPORT PGUSER PGPASSWORD  the PostgreSQL server (default 127.0.0.1 5432 postgres postgres)
@@ -35,6 +38,8 @@ SELF="$ROOT/bench/transfer.sh"
 source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/resync.sh
 source "$ROOT/bench/resync.sh"
+# shellcheck source=bench/destinations.sh
+source "$ROOT/bench/destinations.sh"
 
 # ---- `__prepare DB MODE`: what hyperfine runs (untimed) before each timed run --------
 # A fresh destination database; MODE pg|my also creates the table through seaway's own
@@ -44,6 +49,7 @@ source "$ROOT/bench/resync.sh"
 if [[ ${1:-} == __prepare ]]; then
   db=$2 mode=$3
   if [[ $mode == resync-* ]]; then resync_prepare "$db" "${mode#resync-}"; exit 0; fi
+  if [[ $mode == to-* ]]; then dest_prepare "$db" "$mode"; exit 0; fi
   fresh_pg_db "$db" >/dev/null
   if [[ $mode != empty ]]; then
     BENCH_DST=$db "$BENCH_MIGRATOR" --config "$BENCH_TMP/$mode/seaway.yaml" \
@@ -82,8 +88,8 @@ cleanup() {
   else
     for db in "${DBS[@]}"; do
       pg -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+      my -e "DROP DATABASE IF EXISTS \`$db\`" >/dev/null 2>&1 || true
     done
-    my -e "DROP DATABASE IF EXISTS $SRC" >/dev/null 2>&1 || true
     rm -rf "$BENCH_TMP"
   fi
   exit "$rc"
@@ -136,6 +142,7 @@ YAML
     { cat "$BENCH_TMP/prepare.log" >&2; die "codegen diff failed ($pair)"; }
 done
 pg -d postgres -c "DROP DATABASE seaway_bench_diff" >/dev/null
+dest_setup
 
 pg_url() { echo "postgresql://$PGUSER:$PGPASSWORD@$PGHOST:$PGPORT/$1"; }
 cat >"$BENCH_TMP/pg.load" <<CMD
@@ -175,15 +182,14 @@ case_run() {
   local mean rows rss=""
   # command,mean,stddev,median,user,system,min,max (counted from the end: robust to commas)
   mean=$(awk -F, 'NR == 2 { print $(NF - 6) }' "$csv")
-  rows=$(pgval -d "$db" -c "SELECT count(*) FROM public.bench_rows") ||
-    die "$name ($pair): no table public.bench_rows in $db"
+  rows=$(dest_rows "$db" "$mode") || die "$name ($pair): no table bench_rows in $db"
   if [[ $rows != "$SRC_ROWS" ]]; then
     tail -n 40 "$clog" >&2 || true
     die "$name ($pair) LOST ROWS: $db has $rows rows, the source $SRC_ROWS"
   fi
   if [[ $check_fp == yes ]]; then
     local fp
-    fp=$(pg_fp "$db")
+    fp=$(dest_fp "$db" "$mode")
     [[ $fp == "$SRC_FP" ]] || die "$name ($pair): the values in $db differ from the source's:
   source      $SRC_FP
   destination $fp"
@@ -196,7 +202,7 @@ case_run() {
     "$([[ -n $rss ]] && echo ", peak RSS $((rss / 1024)) MB")"
   RESULTS+=("$name|$pair|$mean|$rss")
   if [[ $KEEP != 1 ]]; then
-    pg -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)" >/dev/null
+    dest_drop "$db" "$mode"
   fi
 }
 
@@ -218,6 +224,7 @@ case_run "seaway" "$MYPG" seaway_bench_seaway_my my yes "$(seaway_cmd my)"
 case_run "pgloader" "$MYPG" seaway_bench_pgloader_my empty no \
   "pgloader --root-dir \"\$BENCH_TMP/pgloader\" \"\$BENCH_TMP/my.load\" >>\"\$BENCH_LOG\" 2>&1"
 resync_cases
+dest_cases
 if [[ -n $PAGE_ALT ]]; then
   case_run "seaway --page-size $PAGE_ALT" "$PGPG" seaway_bench_seaway_pg_alt pg yes "$(seaway_cmd pg --page-size "$PAGE_ALT")"
   case_run "seaway --page-size $PAGE_ALT" "$MYPG" seaway_bench_seaway_my_alt my yes "$(seaway_cmd my --page-size "$PAGE_ALT")"
@@ -269,6 +276,7 @@ seaway_args="--restart${WORKERS[*]:+ ${WORKERS[*]}} (page size 5000 unless named
   echo "| seaway rows/s / pgloader rows/s ($MYPG) | ${r_lmy}x | at least 2x | $(verdict "$r_lmy" 2 ">=") |"
   echo "| seaway peak RSS (largest of both pairs) | $rss_mb MB | under 300 MB | $(verdict "$rss_mb" 299.999 "<=") |"
   resync_ratios
+  dest_ratios
 } >"$BENCH_TMP/table.md"
 
 commit=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)

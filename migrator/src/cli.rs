@@ -230,6 +230,11 @@ pub enum Command {
         /// On stop, also write the run's summary as JSON to this file.
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+        /// Both ways, as `sync.direction: both`: one stream each way, conflicts decided
+        /// by `sync.tables` (docs/config.md). Refused for a table with a mask or a
+        /// `where:` filter, and for the pairs of engines not built yet.
+        #[arg(long)]
+        both: bool,
     },
     /// Move traffic between the monolith and a generated service through HAProxy's admin
     /// socket (`codegen route` writes the config; `routing:` in seaway.yaml).

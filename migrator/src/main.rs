@@ -278,7 +278,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             no_copy,
             chunk_size,
             report,
-        } => sync(&config, action, no_copy, chunk_size, report.as_deref()).await,
+            both,
+        } => {
+            sync(
+                &config,
+                action,
+                no_copy,
+                chunk_size,
+                report.as_deref(),
+                both,
+            )
+            .await
+        }
         Command::Ping { connection } => {
             let targets: Vec<_> = match &connection {
                 Some(name) => match config.connections.get(name) {
@@ -428,6 +439,7 @@ async fn sync(
     no_copy: bool,
     chunk_size: usize,
     report: Option<&std::path::Path>,
+    both: bool,
 ) -> anyhow::Result<ExitCode> {
     use seaway_migrator::sync::{self, Progress};
     match action {
@@ -450,6 +462,7 @@ async fn sync(
     let opts = sync::Options {
         copy: !no_copy,
         chunk_size: chunk_size.max(1),
+        both,
         ..sync::Options::default()
     };
     let stop = stop_signal()?;

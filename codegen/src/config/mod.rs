@@ -4,12 +4,16 @@
 //! the closest valid one. Checks that need the live source (does the mapped table
 //! exist?) are in [`validate`], run after introspection.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 mod interpolate;
 mod kinds;
 mod naming;
 mod raw;
 pub mod routing;
 mod routing_check;
+pub mod sync;
 mod unique_map;
 pub mod validate;
 
@@ -60,6 +64,8 @@ pub struct Config {
     /// `notify.webhook`: posted a summary when a `migrator serve` job ends. It often
     /// carries a token in its path or query, so it is printed only redacted.
     pub webhook: Option<String>,
+    /// `sync:`: which way `migrator sync` goes, and per-table conflict rules both ways.
+    pub sync: sync::SyncSettings,
     text: String,
 }
 
@@ -231,6 +237,10 @@ impl Config {
             path: path.to_path_buf(),
             line: 0,
             column: 0,
+            #[expect(
+                clippy::wildcard_enum_match_arm,
+                reason = "only a missing file has advice of its own; every other I/O error is shown as it is"
+            )]
             message: match e.kind() {
                 std::io::ErrorKind::NotFound => {
                     "config file not found (pass --config <path>, or run from the folder holding seaway.yaml)".into()
@@ -458,11 +468,7 @@ impl Builder<'_> {
                 };
                 // migrator's shared state store (transfer/state.rs) is written for
                 // PostgreSQL only.
-                let shared_store = match conn.url.dialect() {
-                    crate::model::Dialect::Postgres => true,
-                    crate::model::Dialect::Mysql | crate::model::Dialect::Sqlite => false,
-                };
-                if !shared_store {
+                if !conn.url.dialect().holds_shared_state() {
                     return Err(self.err(line, format!(
                         "transfer.state: connection `{v}` is {:?}, but a shared transfer state must be in PostgreSQL (without `transfer.state`, it is the SQLite file .seaway/state.sqlite beside the config)",
                         conn.url.dialect()
@@ -560,7 +566,9 @@ impl Builder<'_> {
                 "notify.webhook must be an http:// or https:// URL",
             ));
         }
-        Ok(Config {
+        let sync = self.sync(raw.sync)?;
+        let config = Config {
+            sync,
             routing,
             server,
             webhook,
@@ -578,7 +586,13 @@ impl Builder<'_> {
             mappings,
             output,
             text: self.text.to_string(),
-        })
+        };
+        if config.sync.direction == sync::Direction::Both
+            && let Some(refusal) = config.both_ways_refusal()
+        {
+            return Err(refusal);
+        }
+        Ok(config)
     }
 
     fn server(&self, raw: raw::RawServer) -> Result<Server, ConfigError> {

@@ -38,6 +38,9 @@ pub struct RawConfig {
     /// `notify:`: where `migrator serve` reports finished jobs.
     #[serde(default)]
     pub notify: RawNotify,
+    /// `sync:`: which way `migrator sync` goes, and conflict rules both ways.
+    #[serde(default)]
+    pub sync: RawSync,
 }
 
 /// `server:` as written.
@@ -160,4 +163,25 @@ pub struct RawMapping {
     pub key: Option<Vec<String>>,
     #[serde(default)]
     pub append_only: bool,
+}
+
+/// `sync:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    #[serde(default)]
+    pub direction: super::sync::Direction,
+    #[serde(default)]
+    pub tables: UniqueMap<String, RawConflicts>,
+}
+
+/// `sync.tables.<table>` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConflicts {
+    pub priority: Option<super::sync::SyncSide>,
+    pub version_column: Option<String>,
+    #[serde(default)]
+    pub columns: UniqueMap<String, super::sync::ColumnRule>,
+    pub delete_wins: Option<bool>,
 }

@@ -160,12 +160,21 @@ fn reference_config_in_docs_parses() {
         cfg.services.database_naming,
         crate::config::Naming::SnakeCase
     );
+    assert_eq!(cfg.sync.direction, sync::Direction::OneWay);
+    assert_eq!(
+        cfg.conflicts("Track").version_column.as_deref(),
+        Some("LastModified")
+    );
+    assert_eq!(
+        cfg.conflicts("InvoiceLine").priority,
+        Some(sync::SyncSide::Destination)
+    );
 
     // Every key used in the reference is described under "## Keys".
     let keys_section = &doc[doc.find("## Keys").expect("keys section")..];
     let value: serde_yaml::Value = serde_yaml::from_str(yaml).expect("yaml");
     let mut keys = Vec::new();
-    collect_schema_keys(&value, &mut keys);
+    collect_schema_keys(&value, "", &mut keys);
     for key in keys {
         assert!(
             keys_section.contains(&format!("`{key}`")),
@@ -175,7 +184,7 @@ fn reference_config_in_docs_parses() {
 }
 
 /// Config keys (not user-chosen names such as connection or table names) in the YAML.
-fn collect_schema_keys(v: &serde_yaml::Value, out: &mut Vec<String>) {
+fn collect_schema_keys(v: &serde_yaml::Value, parent: &str, out: &mut Vec<String>) {
     const NAMED_MAPS: [&str; 7] = [
         "connections",
         "mappings",
@@ -189,14 +198,15 @@ fn collect_schema_keys(v: &serde_yaml::Value, out: &mut Vec<String>) {
         for (k, child) in m {
             let Some(k) = k.as_str() else { continue };
             out.push(k.to_string());
-            if NAMED_MAPS.contains(&k) {
+            // `sync.tables` is keyed by table names (the top-level `tables` is not).
+            if NAMED_MAPS.contains(&k) || (parent == "sync" && k == "tables") {
                 if let serde_yaml::Value::Mapping(named) = child {
                     for (_, inner) in named {
-                        collect_schema_keys(inner, out);
+                        collect_schema_keys(inner, k, out);
                     }
                 }
             } else {
-                collect_schema_keys(child, out);
+                collect_schema_keys(child, k, out);
             }
         }
     }
@@ -418,4 +428,79 @@ fn a_webhook_must_be_an_http_url() {
         e.contains("seaway.yaml:5") && e.contains("notify.webhook"),
         "{e}"
     );
+}
+
+const TWO: &str = "connections:\n  a:\n    url: postgres://u@h/a\n  b:\n    url: postgres://u@h/b\nsource: a\ndestination: b\n";
+
+#[test]
+fn sync_defaults_to_one_way_with_default_conflict_rules() {
+    let cfg = parse(TWO).unwrap();
+    assert_eq!(cfg.sync.direction, sync::Direction::OneWay);
+    let c = cfg.conflicts("users");
+    assert!(c.delete_wins && c.priority.is_none() && c.columns.is_empty());
+}
+
+#[test]
+fn sync_both_reads_per_table_conflict_rules() {
+    let cfg = parse(&format!(
+        "{TWO}sync:\n  direction: both\n  tables:\n    users:\n      version_column: updated_at\n      columns: {{ email: source, last_login: destination, \"*\": last_write_wins }}\n      delete_wins: false\n    orders:\n      priority: destination\n"
+    ))
+    .unwrap();
+    assert_eq!(cfg.sync.direction, sync::Direction::Both);
+    let users = cfg.conflicts("users");
+    assert_eq!(users.version_column.as_deref(), Some("updated_at"));
+    assert_eq!(users.columns["email"], sync::ColumnRule::Source);
+    assert_eq!(users.columns["last_login"], sync::ColumnRule::Destination);
+    assert_eq!(users.columns["*"], sync::ColumnRule::LastWriteWins);
+    assert!(!users.delete_wins);
+    let orders = cfg.conflicts("orders");
+    assert_eq!(orders.priority, Some(sync::SyncSide::Destination));
+    assert!(orders.delete_wins);
+}
+
+#[test]
+fn sync_both_refuses_a_masked_table_naming_table_and_key() {
+    let e = err(&format!(
+        "{TWO}mappings:\n  users:\n    mask:\n      email: hash\nsync:\n  direction: both\n"
+    ));
+    assert!(
+        e.contains("table `users` cannot be synced both ways"),
+        "{e}"
+    );
+    assert!(e.contains("mappings.users.mask"), "{e}");
+    assert!(e.contains("`email`"), "{e}");
+    assert!(e.starts_with("seaway.yaml:10"), "the line of the mask: {e}");
+}
+
+#[test]
+fn sync_both_refuses_a_filtered_table_naming_table_and_key() {
+    let e = err(&format!(
+        "{TWO}mappings:\n  orders:\n    where: \"status <> 'draft'\"\nsync:\n  direction: both\n"
+    ));
+    assert!(
+        e.contains("table `orders` cannot be synced both ways"),
+        "{e}"
+    );
+    assert!(e.contains("mappings.orders.where"), "{e}");
+    // One way, the same mapping is fine.
+    parse(&format!(
+        "{TWO}mappings:\n  orders:\n    where: \"status <> 'draft'\"\n"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn sync_both_ignores_a_masked_table_left_out_of_the_sync() {
+    parse(&format!(
+        "{TWO}tables:\n  exclude: [users]\nmappings:\n  users:\n    mask:\n      email: hash\nsync:\n  direction: both\n"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn sync_unknown_rule_is_refused() {
+    let e = err(&format!(
+        "{TWO}sync:\n  tables:\n    users:\n      priority: newest\n"
+    ));
+    assert!(e.contains("newest") && e.contains("source"), "{e}");
 }

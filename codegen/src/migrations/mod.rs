@@ -29,6 +29,7 @@
 
 mod file;
 pub mod ledger;
+pub mod next;
 mod sum;
 
 pub use file::{Migration, checksum};

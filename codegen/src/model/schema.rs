@@ -5,6 +5,9 @@
 //! database serialize to the same bytes. Columns keep their ordinal order, which is
 //! meaningful (it is the order of `CREATE TABLE` and of `SELECT *`).
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use super::types::NeutralType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,6 +27,17 @@ impl Dialect {
             Dialect::Postgres => "postgres",
             Dialect::Mysql => "mysql",
             Dialect::Sqlite => "sqlite",
+        }
+    }
+
+    /// Whether migrator's shared state store (runs and the workers' chunk queue, read
+    /// by several processes on several machines: `FOR UPDATE SKIP LOCKED`) can live in
+    /// this engine; only PostgreSQL's is written. Here rather than in the engine's
+    /// `TRAITS` because config validation asks it, and the engine homes import config.
+    pub fn holds_shared_state(self) -> bool {
+        match self {
+            Dialect::Postgres => true,
+            Dialect::Mysql | Dialect::Sqlite => false,
         }
     }
 }
@@ -422,6 +436,10 @@ impl Schema {
 }
 
 fn innermost_other(ty: &NeutralType) -> Option<&str> {
+    #[expect(
+        clippy::wildcard_enum_match_arm,
+        reason = "only `other` (and arrays of it) carry a native name; every other type has none"
+    )]
     match ty {
         NeutralType::Other { native } => Some(native),
         NeutralType::Array(inner) => innermost_other(inner),

@@ -7,6 +7,9 @@
 //! `CAST($1 AS <native type>)` (sea-orm's `select_as`/`save_as`), so every column of
 //! the type zoo is served.
 
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use super::api::{DEFAULT_LIMIT, Field, MAX_LIMIT, Resource, ServiceApi};
 use super::openapi::int_range;
 use super::output::{RenderError, one_newline};

@@ -377,9 +377,50 @@ pub fn copy_escape(value: Option<&str>, out: &mut String) {
     out.push_str(&v[start..]);
 }
 
+/// One value of [`copy_escape`]'s text back: `\N` is NULL, the escapes are undone.
+pub fn copy_unescape(field: &str) -> Option<String> {
+    if field == "\\N" {
+        return None;
+    }
+    if !field.contains('\\') {
+        return Some(field.to_string());
+    }
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_text_unescapes_to_what_was_escaped() {
+        for v in [
+            Some("a\tb\nc\\d\re"),
+            None,
+            Some("\\N"),
+            Some(""),
+            Some("plain ✓"),
+        ] {
+            let mut text = String::new();
+            copy_escape(v, &mut text);
+            assert_eq!(copy_unescape(&text).as_deref(), v, "{text}");
+        }
+    }
 
     #[test]
     fn zero_dates_are_any_zero_month_or_day() {

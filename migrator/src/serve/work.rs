@@ -194,7 +194,7 @@ pub async fn diff_and_apply(config: &Config, sections: SectionChoice) -> Result<
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         Outcome::Failed(scrub(config, &format!("{what}: {e}")))
     };
-    let outcome = seaway_codegen::commands::diff::run(config)
+    let outcome = seaway_codegen::migrations::next::next(config)
         .await
         .map_err(|e| failed("comparing the schemas", &e))?;
     seaway_codegen::snapshot_io::write_all(&outcome.files)

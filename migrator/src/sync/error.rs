@@ -96,4 +96,20 @@ pub enum SyncError {
     },
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// A config that cannot be synced both ways (a masked or filtered table), or one
+    /// without a destination.
+    #[error(transparent)]
+    BothWaysConfig(seaway_codegen::config::ConfigError),
+    /// A pair of engines whose sync both ways is not built; `missing` says what it needs.
+    #[error(
+        "sync both ways between {from} and {to} is not built yet (it needs {missing}); sync one way (`sync.direction: one_way`, the default, without `--both`); docs/architecture.md, \"Both ways\", says what is built and what each pair lacks"
+    )]
+    PairNotBuilt {
+        from: String,
+        to: String,
+        missing: &'static str,
+    },
+    /// A table's conflict settings (`sync.tables.<table>`) that cannot apply to it.
+    #[error("table `{table}`: {what}")]
+    ConflictRule { table: String, what: String },
 }

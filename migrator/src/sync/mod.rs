@@ -9,13 +9,16 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod apply;
+pub mod both;
 pub mod capture;
 pub mod change;
 mod copy;
 pub mod described;
+pub mod detect;
 pub mod error;
 mod fold;
 pub mod position;
+pub mod resolve;
 pub mod slot;
 pub mod source_url;
 pub mod status;
@@ -52,6 +55,9 @@ pub struct Options {
     /// late, so an empty moment only means the next changes are still on their way, and
     /// fewer, larger destination transactions catch up sooner.
     pub eager_within: Duration,
+    /// Both ways (`--both`; also `sync.direction: both` in the config): checked by
+    /// `both::check`, which refuses what is not built.
+    pub both: bool,
 }
 
 impl Default for Options {
@@ -62,6 +68,7 @@ impl Default for Options {
             batch_changes: 5_000,
             batch_wait: Duration::from_millis(50),
             eager_within: Duration::from_millis(10),
+            both: false,
         }
     }
 }
@@ -163,6 +170,9 @@ pub async fn run(
     stop: impl Future<Output = ()>,
     on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Report, SyncError> {
+    if opts.both || config.sync.direction == seaway_codegen::config::sync::Direction::Both {
+        both::check(config)?;
+    }
     tokio::pin!(stop);
     let mut done: Option<Report> = None;
     loop {
@@ -232,7 +242,7 @@ async fn evolve(config: &Config, table: &str, column: &str) -> Result<String, Sy
         table: table.to_string(),
         change: format!("column `{column}` was added at the source, and {why}"),
     };
-    let outcome = seaway_codegen::commands::diff::run(config)
+    let outcome = seaway_codegen::migrations::next::next(config)
         .await
         .map_err(|e| refuse(format!("planning it failed: {e}")))?;
     let Some(name) = outcome.migration_name.clone() else {

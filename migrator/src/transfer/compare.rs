@@ -91,10 +91,7 @@ impl Job<'_> {
             .writer
             .is_empty(name)
             .await
-            .map_err(|e| TransferError::Read {
-                table: name.to_string(),
-                reason: self.scrub_destination(&e),
-            })?;
+            .map_err(self.destination_error(name))?;
         if empty {
             return Ok(None);
         }

@@ -48,7 +48,7 @@ pub async fn store_pool(config: &Config) -> Result<(sqlx::PgPool, String), Trans
     };
     let conn = &config.connections[name];
     let store = format!("in connection `{name}` ({})", conn.url.redacted());
-    if conn.url.dialect() != seaway_codegen::model::Dialect::Postgres {
+    if !conn.url.dialect().holds_shared_state() {
         return Err(TransferError::Distributed(format!(
             "`transfer.state: {name}` is not a PostgreSQL connection; workers share their chunks through PostgreSQL (`FOR UPDATE SKIP LOCKED`), so name one"
         )));

@@ -95,11 +95,11 @@ impl Job<'_> {
     }
 
     /// Loads a whole fresh chunk through the row pipe (see `row_pipe.rs`): one unpaged
-    /// text-protocol read encoded straight into one PostgreSQL `COPY`, or one MySQL/MariaDB
-    /// `LOAD DATA LOCAL INFILE` where the server allows it. `Ok(false)`: not eligible (an
-    /// SQLite side, a mask, a server without `local_infile`), or the pipe stopped (a
-    /// refused row, a `LOAD DATA` warning) and left the range empty; the caller then
-    /// loads the chunk page by page.
+    /// text-protocol read encoded straight into one PostgreSQL `COPY`, one MySQL/MariaDB
+    /// `LOAD DATA LOCAL INFILE` where the server allows it, or one SQLite transaction.
+    /// `Ok(false)`: not eligible (an SQLite source, a mask, a server without
+    /// `local_infile`), or the pipe stopped (a refused row, a `LOAD DATA` warning) and
+    /// left the range empty; the caller then loads the chunk page by page.
     pub(super) async fn pipe_chunk(
         &self,
         spec: &TableSpec<'_>,
@@ -112,10 +112,15 @@ impl Job<'_> {
         if spec.masks.iter().any(Option::is_some) || spec.src_cols.len() != spec.targets.len() {
             return Ok(false);
         }
-        let sink = match (self.writer.postgres(), self.writer.mysql_load().await) {
-            (Some(pg), _) => Sink::Copy(pg),
-            (None, Some(load)) => Sink::Load(load),
-            (None, None) => return Ok(false),
+        let sink = match (
+            self.writer.postgres(),
+            self.writer.sqlite(),
+            self.writer.mysql_load().await,
+        ) {
+            (Some(pg), _, _) => Sink::Copy(pg),
+            (None, Some(lite), _) => Sink::Lite(lite),
+            (None, None, Some(load)) => Sink::Load(load),
+            (None, None, None) => return Ok(false),
         };
         // A pipe holds a connection on each side for its whole chunk: with as many
         // workers as a pool has connections, the count and the next chunk's range check
@@ -125,6 +130,9 @@ impl Job<'_> {
                 usize::try_from(pg.options().get_max_connections()).unwrap_or(usize::MAX)
             }
             Sink::Load(load) => load.sessions(),
+            // One connection, taken in turns (`LiteWriter::turn`): no acquire waits out
+            // its timeout behind a pipe.
+            Sink::Lite(_) => usize::MAX,
         };
         if self.opts.workers >= source.max_connections().min(dest_max) {
             return Ok(false);
@@ -152,6 +160,7 @@ impl Job<'_> {
             value: match sink {
                 Sink::Copy(_) => row_pipe::postgres_value,
                 Sink::Load(_) => crate::engine::mysql::write::load_data::value,
+                Sink::Lite(_) => crate::engine::sqlite::write::pipe_value,
             },
         };
         // Other chunks add to the same counters meanwhile: add this chunk's increments.
@@ -177,6 +186,9 @@ impl Job<'_> {
             }
             Sink::Load(load) => {
                 row_pipe::load(source, load, spec.name, select, encoding, &mut on_progress).await
+            }
+            Sink::Lite(lite) => {
+                row_pipe::lite(source, lite, spec.name, select, encoding, &mut on_progress).await
             }
         };
         match piped {
@@ -213,4 +225,6 @@ enum Sink<'w> {
     Copy(&'w sqlx::PgPool),
     /// MySQL/MariaDB: one `LOAD DATA LOCAL INFILE`.
     Load(&'w crate::engine::mysql::write::load_data::LoadData),
+    /// SQLite: one transaction of multi-row inserts.
+    Lite(&'w crate::engine::sqlite::write::LiteWriter),
 }

@@ -694,10 +694,7 @@ impl Job<'_> {
         self.writer
             .finish_table(name, targets)
             .await
-            .map_err(|e| TransferError::Read {
-                table: name.to_string(),
-                reason: self.scrub_destination(&e),
-            })?;
+            .map_err(self.destination_error(name))?;
         if let Some(upper) = window.and_then(|w| w.upper) {
             self.state
                 .set_watermark(
@@ -719,6 +716,18 @@ impl Job<'_> {
         let sql = read::count_query(self.source_schema.dialect, table, filter);
         let rows = self.source.rows(&sql, &[]).await.ok()?;
         rows.first()?.first()?.as_deref()?.parse().ok()
+    }
+
+    /// `table`'s failed destination statement as a transfer error, the driver's message
+    /// with the destination's password removed.
+    fn destination_error<'t>(
+        &'t self,
+        table: &'t str,
+    ) -> impl Fn(sqlx::Error) -> TransferError + 't {
+        move |e| TransferError::Read {
+            table: table.to_string(),
+            reason: self.scrub_destination(&e),
+        }
     }
 
     /// A destination driver message with the destination's password removed.

@@ -1,10 +1,12 @@
-//! Any source into a PostgreSQL or MySQL/MariaDB key range the destination does not hold
+//! A PostgreSQL or MySQL/MariaDB source into a key range the destination does not hold
 //! yet, when the byte-for-byte `copy_pipe` does not apply (another source engine, a
-//! value to convert, or a MySQL destination): the chunk is read with one unpaged query
-//! (`read::chunk_query`) over the source's text protocol, each row is encoded straight
-//! from the driver's buffer into the destination's bulk text (no `String` per value), and
-//! the text goes to one `COPY ... FROM STDIN` ([`pipe`]) or one `LOAD DATA LOCAL INFILE`
-//! ([`load`]; the two texts share their escapes, each engine converts its own values).
+//! value to convert, or a MySQL or SQLite destination): the chunk is read with one
+//! unpaged query (`read::chunk_query`) over the source's text protocol, each row is
+//! encoded straight from the driver's buffer into the destination's bulk text (no
+//! `String` per value), and the text goes to one `COPY ... FROM STDIN` ([`pipe`]), one
+//! `LOAD DATA LOCAL INFILE` ([`load`]) or one SQLite transaction of multi-row inserts
+//! ([`lite`], which parses the text back into values to bind); the texts share their
+//! escapes, each engine converts its own values.
 //!
 //! Why not pages: a page loop reads page n+1 only after page n is written, so the source
 //! and the destination wait on each other, and every value is decoded into its own
@@ -16,9 +18,12 @@
 //! `transfer.zero_dates: reject`) leaves the range empty and the caller loads the chunk
 //! page by page, which isolates refused rows into the reject file. `LOAD DATA` is one
 //! statement in one transaction, rolled back on any warning (`load_data.rs`), with the
-//! same effect. Masked columns take the page path (masks work on owned values).
+//! same effect, and so is SQLite's chunk transaction (`first_load.rs`). Masked columns
+//! take the page path (masks work on owned values).
 
 use crate::engine::mysql::write::load_data::{Declined, LoadData};
+use crate::engine::sqlite::write::LiteWriter;
+use crate::engine::sqlite::write::first_load::{self, FirstLoad, Raised};
 use crate::rows::plan::Target;
 use crate::rows::source::SourcePool;
 use crate::rows::values::is_zero_date;
@@ -81,6 +86,9 @@ pub enum PipeError {
     /// MySQL's `LOAD DATA` was rolled back (warnings, fewer rows taken, refused).
     #[error(transparent)]
     Declined(#[from] Declined),
+    /// SQLite's chunk transaction was rolled back (a refused row, fewer rows taken).
+    #[error(transparent)]
+    Lite(#[from] first_load::Declined),
 }
 
 /// One encoded buffer and what it holds.
@@ -198,6 +206,81 @@ pub async fn load(
     }
     loaded?;
     Ok(moved.get())
+}
+
+/// Runs `select` on the source and loads its rows into SQLite `table` in one transaction
+/// (`first_load.rs`), kept only if SQLite took every row; `on_progress` hears the running
+/// totals after each buffer. The reader starts before the writer's turn is taken, so a
+/// chunk's first rows are read while another chunk is still being written.
+pub async fn lite(
+    source: SourcePool,
+    destination: &LiteWriter,
+    table: &str,
+    select: String,
+    encoding: Encoding,
+    on_progress: &mut dyn FnMut(Moved),
+) -> Result<Moved, PipeError> {
+    let targets = encoding.targets.clone();
+    let (reader, mut rx) = spawn_reader(source, select, encoding);
+    let mut conn = match destination.turn().await {
+        Ok(c) => c,
+        Err(e) => {
+            reader.abort();
+            return Err(PipeError::Destination(e));
+        }
+    };
+    let raised = match Raised::raise(&mut conn).await {
+        Ok(raised) => raised,
+        Err(e) => {
+            reader.abort();
+            return Err(PipeError::Destination(e));
+        }
+    };
+    let kept = match FirstLoad::begin(&mut conn, table, &targets).await {
+        Ok(mut load) => match fill(&mut load, reader, &mut rx, on_progress).await {
+            Ok(moved) => load
+                .commit(moved.rows)
+                .await
+                .map(|_| moved)
+                .map_err(PipeError::from),
+            Err(e) => {
+                load.abandon().await;
+                Err(e)
+            }
+        },
+        Err(e) => {
+            reader.abort();
+            Err(PipeError::Destination(e))
+        }
+    };
+    first_load::finish(&mut conn, &raised).await;
+    kept
+}
+
+/// Hands every buffer the reader sends to `load`, until the reader is done.
+async fn fill(
+    load: &mut FirstLoad<'_>,
+    mut reader: tokio::task::JoinHandle<()>,
+    rx: &mut tokio::sync::mpsc::Receiver<Result<Batch, PipeError>>,
+    on_progress: &mut dyn FnMut(Moved),
+) -> Result<Moved, PipeError> {
+    let mut moved = Moved::default();
+    while let Some(batch) = rx.recv().await {
+        let batch = batch?;
+        if let Err(e) = load.rows(&batch.text).await {
+            reader.abort();
+            return Err(e.into());
+        }
+        moved.rows += batch.moved.rows;
+        moved.zero_dates += batch.moved.zero_dates;
+        on_progress(moved);
+    }
+    // The channel also closes when the reader dies without a word (a panic): then the
+    // rows sent so far are only part of the chunk, and must not be committed.
+    if let Err(e) = (&mut reader).await {
+        return Err(PipeError::Reader(e.to_string()));
+    }
+    Ok(moved)
 }
 
 /// Starts the reader task: `select`'s rows, encoded, a buffer at a time.

@@ -18,6 +18,7 @@ mod interrupted;
 mod lease;
 mod left_out;
 mod lock;
+mod netns;
 mod ping;
 mod refusals;
 mod resync;
@@ -28,6 +29,7 @@ mod serve_harness;
 mod shared_runs;
 mod support;
 mod sync;
+mod sync_both;
 mod sync_mysql;
 #[path = "../../../codegen/tests/integration/test_db.rs"]
 mod test_db;

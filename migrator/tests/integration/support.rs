@@ -39,7 +39,7 @@ impl Engine {
     }
 }
 
-fn require_live() -> bool {
+pub fn require_live() -> bool {
     std::env::var("SEAWAY_REQUIRE_LIVE").is_ok_and(|v| v == "1")
 }
 

@@ -469,10 +469,11 @@ async fn zoo_run(run: &ZooRun, src: &str, dst: &str) -> Vec<String> {
     if !summary_ok {
         failures.push(format!("{pair}: transfer: {}\n{}", out.stdout, out.stderr));
     }
-    // Into PostgreSQL and MySQL/MariaDB, a first load of rows none of which is refused
-    // goes whole by the bulk path (COPY, LOAD DATA LOCAL INFILE): so every type's values,
-    // compared below, took that path, not the upsert a warning falls back to.
-    if run.rejects.is_empty() && run.to != Engine::Sqlite {
+    // A first load of rows none of which is refused goes whole by the bulk path (COPY,
+    // LOAD DATA LOCAL INFILE, SQLite's plain inserts in a chunk transaction): so every
+    // type's values, compared below, took that path, not the upsert a refusal falls
+    // back to.
+    if run.rejects.is_empty() {
         let first: serde_json::Value = std::fs::read_to_string(&first_report)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())

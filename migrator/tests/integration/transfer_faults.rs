@@ -328,10 +328,19 @@ pub async fn kill_when(
 }
 
 /// The table's rows as `id|n|amount|label|at|flag` texts in UTC, NULLs left out, ordered
-/// by id: one form PostgreSQL and MySQL/MariaDB print alike (`at` is a UTC `TIMESTAMP(6)`
-/// in MySQL, read in a UTC session).
+/// by id: one form PostgreSQL, MySQL/MariaDB and SQLite print alike (`at` is a UTC
+/// `TIMESTAMP(6)` in MySQL, read in a UTC session; text with its offset in SQLite).
 async fn big_rows_across(engine: Engine, db: &mut Db) -> Vec<String> {
     match engine {
+        Engine::Sqlite => {
+            texts(
+                db,
+                "SELECT concat_ws('|', id, n, CASE WHEN amount IS NOT NULL THEN printf('%.2f', amount) END, \
+                 label, CASE WHEN at LIKE '%+00:00' THEN substr(at, 1, length(at) - 6) ELSE 'not UTC: ' || at END, \
+                 flag) FROM big ORDER BY id",
+            )
+            .await
+        }
         Engine::Postgres => {
             texts(
                 db,
@@ -437,11 +446,11 @@ async fn kill_and_resume(from: Engine, to: Engine, tag: &str, args: &[&str]) {
         report["rows"], BIG_ROWS,
         "{tag}: rows reported over the resumed run (killed at {killed_at:?}): {report:#}"
     );
-    // What the last run inserted went by the bulk path, where the destination has one (a
-    // chunk an earlier run committed but had not recorded is found held, and counted
-    // unchanged).
+    // What the last run inserted went by the bulk path (a chunk an earlier run committed
+    // but had not recorded is found held, and counted unchanged). From SQLite, whose
+    // source has no row pipe, a chunk resumed part-way is upserted page by page instead.
     assert!(
-        to == Engine::Sqlite
+        from == Engine::Sqlite
             || report["inserted"].as_u64().is_some_and(|n| n > 0)
                 && report["bulk_loaded"] == report["inserted"],
         "{tag}: the last run's chunks went by the bulk path: {report:#}"
@@ -512,6 +521,21 @@ async fn killed_transfer_resumes_to_exactly_the_source_rows() {
         Engine::Postgres,
         Engine::Mysql,
         "pg_my",
+        &["--chunk-size", "20000"],
+    )
+    .await;
+}
+
+/// Into SQLite, a chunk's first load is one transaction (`first_load.rs`): a kill
+/// mid-chunk leaves a hot journal, which the next run's connection rolls back, and the
+/// chunk is loaded anew. Chunks of 10,000 rows, so that every kill falls mid-run.
+#[cfg(unix)]
+#[tokio::test]
+async fn killed_transfer_into_sqlite_resumes_to_exactly_the_source_rows() {
+    kill_and_resume(
+        Engine::Postgres,
+        Engine::Sqlite,
+        "pg_lite",
         &["--chunk-size", "20000"],
     )
     .await;
@@ -859,6 +883,83 @@ const LOAD_INTO_MARIADB: MariadbRejects = MariadbRejects {
     ),
     bulk_loaded: 700,
 };
+
+/// PostgreSQL -> SQLite, whose `items` is rebuilt with `note NOT NULL` and a unique
+/// `code`: the chunk's first-load transaction fails at row 150 (NULL note) and is rolled
+/// back whole; the pages without a bad row then go in as plain inserts, the two with one
+/// by the upsert, which refuses exactly rows 150 and 640 (a duplicate code) into the
+/// reject file. A second run writes nothing.
+#[tokio::test]
+async fn a_refused_row_in_an_sqlite_first_load_is_rejected_and_the_rest_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(src) = database(
+        Engine::Postgres,
+        "seaway_test_f_lite_rej_src_pg",
+        Some(LOAD_ITEMS_POSTGRES),
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let Some(dst) = database(
+        Engine::Sqlite,
+        "seaway_test_f_lite_rej_dst",
+        None,
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let (_project, config) = project(&src, &dst).await;
+    let mut dest = Db::connect(Engine::Sqlite, &dst).await;
+    // SQLite cannot add NOT NULL or UNIQUE to a column: the table is rebuilt narrower.
+    dest.execute(
+        "CREATE TABLE items_narrow (id INTEGER PRIMARY KEY, qty INTEGER NOT NULL, \
+         code TEXT NOT NULL UNIQUE, note TEXT NOT NULL); \
+         DROP TABLE items; ALTER TABLE items_narrow RENAME TO items;",
+    )
+    .await;
+
+    let (run, report) = transfer_in_pages_of_100(&config);
+    assert_eq!(run.code, Some(1), "rejects mean exit 1:\n{}", run.all());
+    assert_eq!(
+        (report["inserted"].as_u64(), report["bulk_loaded"].as_u64()),
+        (Some(998), Some(800)),
+        "rows inserted, and of those by plain inserts (the eight clean pages): {report:#}"
+    );
+    let (text, lines) = rejects(&config, "items");
+    let got = rejected_keys(&lines, "items");
+    assert_eq!(
+        got.keys().copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from([150, 640]),
+        "rejected keys:\n{text}"
+    );
+    assert!(
+        got[&150].contains("NOT NULL") && got[&640].contains("UNIQUE"),
+        "each reject names its constraint: {got:?}"
+    );
+    let mut source = Db::connect(Engine::Postgres, &src).await;
+    let want = without(
+        texts(&mut source, ITEMS_ROWS_POSTGRES).await,
+        &BTreeSet::from([150, 640]),
+    );
+    let have = texts(&mut dest, ITEMS_ROWS_SQLITE).await;
+    assert!(
+        want == have,
+        "every good row, and only those: {}",
+        first_difference(&want, &have)
+    );
+    let again = migrator(&config, &["transfer", "--page-size", "100"]);
+    assert!(
+        again.stdout.contains("998 unchanged"),
+        "the second run writes nothing:\n{}",
+        again.all()
+    );
+    source.close().await;
+    dest.close().await;
+}
 
 #[tokio::test]
 async fn load_data_warnings_roll_back_and_the_refused_rows_are_rejected() {

@@ -3,9 +3,12 @@
 //! in common), two of them SIGKILLed mid-chunk, and the job still completes with the
 //! destination equal to the source and every chunk's rows counted once; and fencing: a
 //! worker stopped (SIGSTOP) with a page in flight past its lease finds, when it wakes,
-//! that a newer holder wrote newer values there, and its page is refused.
+//! that a newer holder wrote newer values there, and its page is refused. Run as root,
+//! the four workers are also four hosts: each in a network namespace of its own, reaching
+//! the servers only across its own veth link (`netns.rs`).
 
 use crate::convergence::database;
+use crate::netns::Hosts;
 use crate::support::{self, Db, Engine};
 use seaway_codegen::commands::diff;
 use seaway_codegen::config::Config;
@@ -28,9 +31,24 @@ struct Proc {
 
 impl Proc {
     fn start(dir: &Path, args: &[&str]) -> Proc {
+        Proc::start_on(None, dir, args)
+    }
+
+    /// Starts the process inside network namespace `netns` when given (`ip netns exec`
+    /// execs, so the process id is migrator's own).
+    fn start_on(netns: Option<&str>, dir: &Path, args: &[&str]) -> Proc {
         let out = dir.join("out.log");
         let err = dir.join("err.log");
-        let child = Command::new(assert_cmd::cargo::cargo_bin("migrator"))
+        let bin = assert_cmd::cargo::cargo_bin("migrator");
+        let mut command = match netns {
+            Some(name) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", name]).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = command
             .current_dir(dir)
             .arg("--config")
             .arg(dir.join("seaway.yaml"))
@@ -160,7 +178,26 @@ async fn store_rows(store: &str, sql: &str) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
-#[tokio::test]
+/// `host:port` of a server URL, for a relay to forward to.
+fn server_address(url: &str) -> String {
+    let parsed = url::Url::parse(url).expect("server URL");
+    format!(
+        "{}:{}",
+        parsed.host_str().unwrap_or("127.0.0.1"),
+        parsed.port().unwrap_or(5432)
+    )
+}
+
+/// `url` reached through `address` (`host:port`) instead.
+fn through(url: &str, address: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("server URL");
+    let (host, port) = address.rsplit_once(':').expect("host:port");
+    parsed.set_host(Some(host)).expect("host");
+    parsed.set_port(port.parse().ok()).expect("port");
+    parsed.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_workers_share_a_million_rows_and_two_killed_mid_chunk_lose_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(src) = database(
@@ -197,14 +234,53 @@ async fn four_workers_share_a_million_rows_and_two_killed_mid_chunk_lose_nothing
     let planner_dir = dir.path().join("planner");
     let planner_config = write_config(&planner_dir, &src, &dst, &store);
     apply(&planner_config).await;
+    // Run as root, each worker is a host of its own: a network namespace whose only way
+    // to the servers is its veth link, through a relay on the link's far end.
+    let hosts = if Hosts::root() {
+        match Hosts::make("workers", 4) {
+            Ok(made) => Some(made),
+            Err(why) if support::require_live() => {
+                panic!("running as root, the workers must run as separate hosts: {why}")
+            }
+            Err(why) => {
+                eprintln!("NOTE: workers share this host's network: {why}");
+                None
+            }
+        }
+    } else {
+        eprintln!("NOTE: not root, so the workers share this host's network namespace");
+        None
+    };
+    let upstream = server_address(&src);
+    let mut relays = Vec::new();
     // Four workers, each in a folder of its own: nothing on disk in common.
-    let mut workers: Vec<Proc> = (0..4)
-        .map(|n| {
-            let d = dir.path().join(format!("worker-{n}"));
-            write_config(&d, &src, &dst, &store);
-            Proc::start(&d, &["worker", "--slots", "1", "--lease", "3"])
-        })
-        .collect();
+    let mut workers: Vec<Proc> = Vec::new();
+    for n in 0..4 {
+        let d = dir.path().join(format!("worker-{n}"));
+        let host = hosts.as_ref().map(|(_, h)| &h[n]);
+        match host {
+            Some(host) => {
+                let relay = Relay::start(&format!("{}:0", host.gateway), upstream.clone()).await;
+                let address = format!("{}:{}", host.gateway, relay.port);
+                write_config(
+                    &d,
+                    &through(&src, &address),
+                    &through(&dst, &address),
+                    &through(&store, &address),
+                );
+                relays.push(relay);
+            }
+            None => {
+                write_config(&d, &src, &dst, &store);
+            }
+        }
+        let netns = host.map(|h| h.netns.as_str());
+        workers.push(Proc::start_on(
+            netns,
+            &d,
+            &["worker", "--slots", "1", "--lease", "3"],
+        ));
+    }
     let report = planner_dir.join("report.json");
     let planner = Proc::start(
         &planner_dir,
@@ -282,6 +358,16 @@ async fn four_workers_share_a_million_rows_and_two_killed_mid_chunk_lose_nothing
     );
     let out = support::run_migrator(&planner_config, &["verify"]);
     assert!(out.ok, "verify: {}\n{}", out.stdout, out.stderr);
+    // As separate hosts, every worker reached the servers across its own link.
+    for (n, relay) in relays.iter().enumerate() {
+        assert!(
+            relay.forwarded.load(Ordering::SeqCst) > 0,
+            "worker {n} sent nothing across its link"
+        );
+    }
+    if hosts.is_some() {
+        assert_eq!(relays.len(), 4, "one link per worker host");
+    }
     for (i, w) in workers.into_iter().enumerate() {
         if killed.contains(&i) {
             continue;
@@ -301,12 +387,16 @@ struct Relay {
     paused: Arc<AtomicBool>,
     /// Bytes from clients that arrived while paused.
     held: Arc<AtomicU64>,
+    /// Bytes from clients passed on to the server.
+    forwarded: Arc<AtomicU64>,
     resume: Arc<tokio::sync::Notify>,
 }
 
 impl Relay {
-    async fn start(upstream: &'static str) -> Relay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    /// A relay listening on `bind` (`address:port`, port 0 for any) that forwards to
+    /// `upstream`.
+    async fn start(bind: &str, upstream: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind(bind)
             .await
             .expect("bind relay");
         let port = listener.local_addr().expect("addr").port();
@@ -314,22 +404,28 @@ impl Relay {
             port,
             paused: Arc::new(AtomicBool::new(false)),
             held: Arc::new(AtomicU64::new(0)),
+            forwarded: Arc::new(AtomicU64::new(0)),
             resume: Arc::new(tokio::sync::Notify::new()),
         };
-        let (paused, held, resume) = (
+        let (paused, held, forwarded, resume) = (
             Arc::clone(&relay.paused),
             Arc::clone(&relay.held),
+            Arc::clone(&relay.forwarded),
             Arc::clone(&relay.resume),
         );
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
                     continue;
                 };
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
-                let (paused, held, resume) =
-                    (Arc::clone(&paused), Arc::clone(&held), Arc::clone(&resume));
+                let (paused, held, forwarded, resume) = (
+                    Arc::clone(&paused),
+                    Arc::clone(&held),
+                    Arc::clone(&forwarded),
+                    Arc::clone(&resume),
+                );
                 tokio::spawn(async move {
                     use tokio::io::{AsyncReadExt, AsyncWriteExt};
                     let mut buf = vec![0u8; 64 * 1024];
@@ -348,6 +444,7 @@ impl Relay {
                         if sw.write_all(&buf[..n]).await.is_err() {
                             break;
                         }
+                        forwarded.fetch_add(n as u64, Ordering::SeqCst);
                     }
                 });
                 tokio::spawn(async move {
@@ -432,7 +529,7 @@ async fn a_stale_worker_page_is_refused_after_a_newer_holder_wrote() {
     // Worker A reaches the destination through the relay. Its first page read waits on
     // a lock the test holds on the source table, so its connections are all open (and
     // its setup done) before the relay starts holding what it sends.
-    let relay = Relay::start("127.0.0.1:5432").await;
+    let relay = Relay::start("127.0.0.1:0", server_address(&dst)).await;
     let relayed = dst.replace("127.0.0.1:5432", &format!("127.0.0.1:{}", relay.port));
     assert_ne!(relayed, *dst, "the destination URL names 127.0.0.1:5432");
     let mut lock = Db::connect(Engine::Postgres, &src).await;

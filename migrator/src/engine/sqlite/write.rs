@@ -1,5 +1,12 @@
 //! SQLite: multi-row `INSERT ... ON CONFLICT DO UPDATE` inside one transaction per
-//! page, each statement under SQLite's 32,766-placeholder limit.
+//! page, each statement under SQLite's 32,766-placeholder limit; into a key range the
+//! file does not hold yet, plain inserts (a page), or a whole chunk in one transaction
+//! (`first_load.rs`, fed by transfer's row pipe).
+//!
+//! The pool has one connection (one writer per file), and a chunk's first load holds it
+//! for the whole chunk: every use of it takes [`LiteWriter::turn`] first, so a second
+//! worker waits its turn on a lock without a deadline instead of on the pool, whose
+//! acquire gives up after the connect timeout.
 
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
@@ -14,10 +21,42 @@ use sqlx::Sqlite;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 
+pub mod first_load;
+
 const MAX_PLACEHOLDERS: usize = 32_766;
 
 #[derive(Debug)]
-pub struct LiteWriter(pub sqlx::SqlitePool);
+pub struct LiteWriter {
+    pub pool: sqlx::SqlitePool,
+    /// Held by whoever uses the pool's one connection (see the module's comment).
+    turn: tokio::sync::Mutex<()>,
+}
+
+/// The writer's connection, for as long as it is held, with the turn that lets no other
+/// task wait on the pool meanwhile.
+pub struct Turn<'w> {
+    conn: sqlx::pool::PoolConnection<Sqlite>,
+    _turn: tokio::sync::MutexGuard<'w, ()>,
+}
+
+impl std::fmt::Debug for Turn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Turn")
+    }
+}
+
+impl std::ops::Deref for Turn<'_> {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &sqlx::SqliteConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Turn<'_> {
+    fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.conn
+    }
+}
 
 fn placeholder(t: &Target) -> &'static str {
     match (Family::of(&t.ty), t.source) {
@@ -39,18 +78,27 @@ pub(crate) fn input(t: &Target, v: &str) -> Option<String> {
     }
 }
 
-/// Binds one value: canonical text, except `other` columns, which arrive as SQLite
-/// literals (read.rs) and are bound back as the storage class they name, so a blob
-/// stays a blob and an integer an integer.
+/// Binds one canonical value, converted for SQLite ([`input`]).
 fn bind<'q>(
     query: Query<'q, Sqlite, SqliteArguments>,
     t: &Target,
     v: Option<&str>,
 ) -> Query<'q, Sqlite, SqliteArguments> {
+    bind_input(query, t, crate::rows::write::sql::for_input(input, t, v))
+}
+
+/// Binds one value already in SQLite's input syntax: as text, except `other` columns,
+/// which arrive as SQLite literals (read.rs) and are bound back as the storage class they
+/// name, so a blob stays a blob and an integer an integer.
+fn bind_input<'q>(
+    query: Query<'q, Sqlite, SqliteArguments>,
+    t: &Target,
+    v: Option<String>,
+) -> Query<'q, Sqlite, SqliteArguments> {
     if !(Family::of(&t.ty) == Family::Other && t.source == Family::Other) {
-        return query.bind(crate::rows::write::sql::for_input(input, t, v));
+        return query.bind(v);
     }
-    let Some(v) = v else {
+    let Some(v) = v.as_deref() else {
         return query.bind(None::<String>);
     };
     if let Some(hex) = v
@@ -73,7 +121,71 @@ fn bind<'q>(
     }
 }
 
+/// Appends one canonical value as the row pipe's text (`COPY`'s escapes), converted for
+/// SQLite as the upsert converts it ([`input`]); [`first_load::FirstLoad::rows`] reads
+/// it back. Every value can travel this way.
+pub fn pipe_value(t: &Target, v: Option<&str>, out: &mut String) -> bool {
+    match v.and_then(|v| input(t, v).or_else(|| crate::rows::write::sql::common_input(t, v))) {
+        Some(converted) => values::copy_escape(Some(&converted), out),
+        None => values::copy_escape(v, out),
+    }
+    true
+}
+
 impl LiteWriter {
+    pub fn new(pool: sqlx::SqlitePool) -> LiteWriter {
+        LiteWriter {
+            pool,
+            turn: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The connection, once no other task holds it (see the module's comment).
+    pub async fn turn(&self) -> Result<Turn<'_>, sqlx::Error> {
+        let turn = self.turn.lock().await;
+        Ok(Turn {
+            conn: self.pool.acquire().await?,
+            _turn: turn,
+        })
+    }
+
+    /// Whether `table` holds no row with `key` in `(lo, hi]` (`rows::write::sql`), so a
+    /// chunk can take the first-load path.
+    pub async fn range_is_empty(
+        &self,
+        table: &str,
+        key: Option<&str>,
+        range: (Option<i64>, Option<i64>),
+    ) -> Result<bool, sqlx::Error> {
+        let mut conn = self.turn().await?;
+        crate::rows::write::sql::range_is_empty(&mut *conn, Dialect::Sqlite, table, key, range)
+            .await
+    }
+
+    /// Inserts a page into a key range that was empty (`range_is_empty`): plain multi-row
+    /// inserts in one transaction, no presence check, kept only if SQLite took every row
+    /// (a refused row fails its statement, and the caller upserts the page instead).
+    pub async fn insert_fresh(
+        &self,
+        table: &str,
+        targets: &[Target],
+        rows: &[Vec<Option<String>>],
+    ) -> Result<Written, WriteError> {
+        let mut conn = self.turn().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let insert =
+            MultiRowInsert::new(Dialect::Sqlite, table, targets, placeholder, String::new());
+        let inserted = send(&mut tx, &insert, targets, rows).await?;
+        if inserted != rows.len() as u64 {
+            return Err(WriteError::Declined(format!(
+                "SQLite took {inserted} of {} rows",
+                rows.len()
+            )));
+        }
+        tx.commit().await?;
+        Ok(Written::inserted(inserted))
+    }
+
     /// Upserts in one transaction: `INSERT ... ON CONFLICT DO UPDATE ... WHERE <the row
     /// differs>`, so a row the table already holds exactly is not written (no UPDATE
     /// trigger fires). SQLite's change count covers inserted and updated rows alike, so
@@ -85,7 +197,7 @@ impl LiteWriter {
         targets: &[Target],
         rows: &[Vec<Option<String>>],
     ) -> Result<Written, WriteError> {
-        let mut conn = self.0.acquire().await?;
+        let mut conn = self.turn().await?;
         upsert_on(&mut conn, table, targets, rows).await
     }
 }
@@ -175,6 +287,17 @@ async fn write_rows(
         ),
     };
     let insert = MultiRowInsert::new(Dialect::Sqlite, table, targets, placeholder, tail);
+    send(conn, &insert, targets, rows).await
+}
+
+/// Sends `rows` through `insert` in statements under the placeholder limit; returns
+/// SQLite's count of rows inserted or changed.
+async fn send(
+    conn: &mut sqlx::SqliteConnection,
+    insert: &MultiRowInsert,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<u64, sqlx::Error> {
     let per_statement = (MAX_PLACEHOLDERS / targets.len().max(1)).max(1);
     let mut changed = 0;
     for batch in rows.chunks(per_statement) {

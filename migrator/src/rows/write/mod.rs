@@ -43,7 +43,7 @@ impl Writer {
                 .await?,
             )),
             Dialect::Mysql => Writer::Mysql(mysql::MyWriter::open(conn).await?),
-            Dialect::Sqlite => Writer::Sqlite(sqlite::LiteWriter(
+            Dialect::Sqlite => Writer::Sqlite(sqlite::LiteWriter::new(
                 connect::sqlite_writable(conn, false).await?,
             )),
         })
@@ -77,9 +77,9 @@ impl Writer {
 
     /// Whether a plain load can go into the key range `(lo, hi]` of `table` (see
     /// `PgWriter::range_is_empty`). PostgreSQL (a plain `COPY` against staging + `ON
-    /// CONFLICT`) and MySQL/MariaDB (`LOAD DATA LOCAL INFILE` instead of a staging table and
-    /// a merge, where the server allows it) have a faster path for it; SQLite answers
-    /// `false` without asking.
+    /// CONFLICT`), MySQL/MariaDB (`LOAD DATA LOCAL INFILE` instead of a staging table and
+    /// a merge, where the server allows it) and SQLite (plain inserts, a chunk per
+    /// transaction) have a faster path for it.
     pub async fn range_is_empty(
         &self,
         table: &str,
@@ -89,7 +89,7 @@ impl Writer {
         match self {
             Writer::Postgres(w) => w.range_is_empty(table, key, range).await,
             Writer::Mysql(w) => w.range_is_empty(table, key, range).await,
-            Writer::Sqlite(_) => Ok(false),
+            Writer::Sqlite(w) => w.range_is_empty(table, key, range).await,
         }
     }
 
@@ -104,7 +104,7 @@ impl Writer {
         let found = match self {
             Writer::Postgres(w) => sql::any_row(&w.0, &sql).await?,
             Writer::Mysql(w) => sql::any_row(&w.pool, &sql).await?,
-            Writer::Sqlite(w) => sql::any_row(&w.0, &sql).await?,
+            Writer::Sqlite(w) => sql::any_row(&mut *w.turn().await?, &sql).await?,
         };
         Ok(!found)
     }
@@ -120,7 +120,7 @@ impl Writer {
         match self {
             Writer::Postgres(w) => Ok(w.insert_fresh(table, targets, rows).await?),
             Writer::Mysql(w) => w.insert_fresh(table, targets, rows).await,
-            Writer::Sqlite(_) => self.upsert(table, targets, rows).await,
+            Writer::Sqlite(w) => w.insert_fresh(table, targets, rows).await,
         }
     }
 
@@ -130,6 +130,14 @@ impl Writer {
         match self {
             Writer::Mysql(w) => w.load_data().await,
             Writer::Postgres(_) | Writer::Sqlite(_) => None,
+        }
+    }
+
+    /// The writer, when the destination is SQLite (for the row pipe's chunk loads).
+    pub fn sqlite(&self) -> Option<&sqlite::LiteWriter> {
+        match self {
+            Writer::Sqlite(w) => Some(w),
+            Writer::Postgres(_) | Writer::Mysql(_) => None,
         }
     }
 
@@ -177,7 +185,7 @@ impl Writer {
         match self {
             Writer::Postgres(w) => execute(&w.0, &sql, &[]).await,
             Writer::Mysql(w) => execute(&w.pool, &sql, &[]).await,
-            Writer::Sqlite(w) => execute(&w.0, &sql, &[]).await,
+            Writer::Sqlite(w) => execute(&mut *w.turn().await?, &sql, &[]).await,
         }
     }
 
@@ -212,7 +220,7 @@ impl Writer {
             deleted += match self {
                 Writer::Postgres(w) => execute(&w.0, &sql, key).await?,
                 Writer::Mysql(w) => execute(&w.pool, &sql, key).await?,
-                Writer::Sqlite(w) => execute(&w.0, &sql, key).await?,
+                Writer::Sqlite(w) => execute(&mut *w.turn().await?, &sql, key).await?,
             };
         }
         Ok(deleted)
@@ -247,7 +255,7 @@ impl Writer {
         Ok(match self {
             Writer::Postgres(w) => Tx::Postgres(w.0.begin().await?),
             Writer::Mysql(w) => Tx::Mysql(w.pool.begin().await?, w.limits.clone()),
-            Writer::Sqlite(w) => Tx::Sqlite(w.0.begin().await?),
+            Writer::Sqlite(w) => Tx::Sqlite(w.pool.begin().await?),
         })
     }
 
@@ -255,7 +263,7 @@ impl Writer {
         match self {
             Writer::Postgres(w) => w.0.close().await,
             Writer::Mysql(w) => w.close().await,
-            Writer::Sqlite(w) => w.0.close().await,
+            Writer::Sqlite(w) => w.pool.close().await,
         }
     }
 }

@@ -91,7 +91,7 @@ async fn read(conn: &Connection, pool: &MySqlPool) -> Result<Introspection, Insp
 /// `` `shop`.`t`.`a` `` for every name, and the view must read the destination
 /// database's tables, not the source's.
 fn unqualified(definition: &str, database: &str) -> String {
-    definition.replace(&format!("`{}`.", database.replace('`', "``")), "")
+    definition.replace(&format!("{}.", super::quote_ident(database)), "")
 }
 
 /// The tables and views (of `names`, other than `view` itself) a view's definition
@@ -101,7 +101,7 @@ fn unqualified(definition: &str, database: &str) -> String {
 fn reads<'a>(definition: &str, view: &str, names: impl Iterator<Item = &'a String>) -> Vec<String> {
     names
         .filter(|n| n.as_str() != view)
-        .filter(|n| definition.contains(&format!("`{}`", n.replace('`', "``"))))
+        .filter(|n| definition.contains(&super::quote_ident(n)))
         .cloned()
         .collect()
 }

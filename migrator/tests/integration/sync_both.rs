@@ -1,0 +1,117 @@
+//! `migrator sync --both` / `sync.direction: both` refuses what it cannot do, before it
+//! connects to anything: a masked or filtered table (naming the table and the key), and
+//! every pair of engines whose sync both ways is not built yet (naming the pair). The
+//! connections point at a port nothing listens on, so a refusal that came after trying
+//! to connect would show as a connection error instead.
+
+use crate::support::{Output, run_migrator};
+
+/// Runs `migrator sync <args>` with a config of two connections and `extra` appended.
+fn sync_with(source: &str, destination: &str, extra: &str, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("seaway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "connections:\n  monolith:\n    url: \"{source}\"\n  service:\n    url: \"{destination}\"\nsource: monolith\ndestination: service\n{extra}"
+        ),
+    )
+    .expect("write config");
+    let mut all = vec!["sync"];
+    all.extend_from_slice(args);
+    run_migrator(&config, &all)
+}
+
+const PG_A: &str = "postgres://postgres:secret@127.0.0.1:1/a";
+const PG_B: &str = "postgres://postgres:secret@127.0.0.1:1/b";
+const MY: &str = "mysql://root:secret@127.0.0.1:1/shop";
+
+#[test]
+fn both_ways_between_two_postgresql_servers_is_refused_naming_the_pair() {
+    for (extra, args) in [
+        ("", &["--both"][..]),
+        ("sync:\n  direction: both\n", &[][..]),
+    ] {
+        let out = sync_with(PG_A, PG_B, extra, args);
+        assert!(!out.ok, "refused: {}", out.stdout);
+        assert!(
+            out.stderr.contains(
+                "sync both ways between `monolith` (PostgreSQL) and `service` (PostgreSQL) is not built yet"
+            ),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("replication origins"), "{}", out.stderr);
+        assert!(
+            !out.stderr.contains("secret"),
+            "no password: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("onnect"),
+            "refused before connecting: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn both_ways_with_mariadb_is_refused_naming_the_pair() {
+    let out = sync_with(PG_A, MY, "", &["--both"]);
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains(
+            "sync both ways between `monolith` (PostgreSQL) and `service` (MySQL/MariaDB) is not built yet"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_masked_table_is_refused_both_ways_naming_table_and_key() {
+    let mapping = "mappings:\n  users:\n    mask:\n      email: hash\n";
+    // Written in the config: refused as the config is read.
+    let out = sync_with(
+        PG_A,
+        PG_B,
+        &format!("{mapping}sync:\n  direction: both\n"),
+        &[],
+    );
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("table `users` cannot be synced both ways")
+            && out.stderr.contains("mappings.users.mask")
+            && out.stderr.contains("`email`"),
+        "{}",
+        out.stderr
+    );
+    // Asked for with --both: refused the same, before the pair is looked at.
+    let out = sync_with(PG_A, PG_B, mapping, &["--both"]);
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("table `users` cannot be synced both ways"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_filtered_table_is_refused_both_ways_naming_table_and_key() {
+    let out = sync_with(
+        PG_A,
+        PG_B,
+        "mappings:\n  orders:\n    where: \"status <> 'draft'\"\n",
+        &["--both"],
+    );
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("table `orders` cannot be synced both ways")
+            && out.stderr.contains("mappings.orders.where"),
+        "{}",
+        out.stderr
+    );
+}
