@@ -87,11 +87,16 @@ pub fn shares(config: &Config, opts: &Options) -> bool {
         config
             .connections
             .get(name)
-            .is_some_and(|c| c.url.dialect() == Dialect::Postgres)
+            .is_some_and(|c| c.url.dialect().holds_shared_state())
     });
-    let dest_is_server = config
-        .destination_connection("transfer")
-        .is_ok_and(|c| c.url.dialect() != Dialect::Sqlite);
+    // Every engine named: a new one decides here whether its destinations are shared.
+    let dest_is_server =
+        config
+            .destination_connection("transfer")
+            .is_ok_and(|c| match c.url.dialect() {
+                Dialect::Postgres | Dialect::Mysql => true,
+                Dialect::Sqlite => false,
+            });
     store_is_postgres && dest_is_server && !opts.delete_extra
 }
 

@@ -226,7 +226,7 @@ impl Job<'_> {
         }
         tx.commit()
             .await
-            .map_err(|e| self.dest_error(spec.name, &e))?;
+            .map_err(self.destination_error(spec.name))?;
         self.count_page(spec, page, (written, refused), bulk, progress);
         Ok(Landed::Written)
     }
@@ -278,7 +278,7 @@ impl Job<'_> {
             .writer
             .begin()
             .await
-            .map_err(|e| self.dest_error(name, &e))?;
+            .map_err(self.destination_error(name))?;
         self.in_fenced_tx(
             spec,
             guard,
@@ -311,7 +311,7 @@ impl Job<'_> {
             .writer
             .begin()
             .await
-            .map_err(|e| self.dest_error(spec.name, &e))?;
+            .map_err(self.destination_error(spec.name))?;
         self.in_fenced_tx(spec, guard, page, at, tx, false, progress, async |tx| {
             self.write_in(tx, spec, page).await.map(Some)
         })
@@ -366,14 +366,6 @@ impl Job<'_> {
             table: spec.name,
             rows: progress.rows.get(),
         });
-    }
-
-    /// A destination driver error on `table`, password removed.
-    fn dest_error(&self, table: &str, e: &sqlx::Error) -> TransferError {
-        TransferError::Read {
-            table: table.to_string(),
-            reason: self.scrub_destination(e),
-        }
     }
 
     /// Upserts the page's rows in `tx`; a part the destination refuses is rolled back
