@@ -114,6 +114,11 @@ impl Job<'_> {
         chunk: &Chunk,
         after: Option<&[String]>,
     ) -> bool {
+        // Only PostgreSQL (`COPY`) and MySQL/MariaDB (`LOAD DATA`) load a page in bulk
+        // inside a fenced transaction; an SQLite destination upserts in process.
+        if self.writer.postgres().is_none() && self.writer.mysql_load().await.is_none() {
+            return false;
+        }
         let (lo_key, hi_key) = chunk.range.keys();
         if lo_key.is_some() || hi_key.is_some() {
             return false;
