@@ -78,6 +78,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut on_event = |event: transfer::Event<'_>| display.event(&event);
             let summary = if distributed {
                 transfer::distributed::plan_and_wait(&config, &opts, &mut on_event).await
+            } else if transfer::distributed::shares(&config, &opts) {
+                transfer::distributed::transfer_or_join(&config, &opts, &mut on_event).await
             } else {
                 transfer::transfer(&config, &opts, &mut on_event).await
             };
@@ -88,7 +90,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "transferred {} rows into `{}` ({}{}{}) in {:.2} s ({:.0} rows/s){}{}",
                 summary.rows,
                 summary.destination,
-                seaway_migrator::progress::written(&summary.written),
+                match &summary.job {
+                    Some(job) => format!("job `{job}`, as the destination's fence rows count them"),
+                    None => seaway_migrator::progress::written(&summary.written),
+                },
                 if compared || summary.deleted > 0 {
                     format!(", {} deleted", summary.deleted)
                 } else {
@@ -230,6 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let opts = Options {
                 slots: slots.max(1),
                 lease: Duration::from_secs(lease.max(1)),
+                job: None,
             };
             let stop = stop_signal()?;
             let summary = worker::run(config, &opts, stop, &mut |event| match event {

@@ -100,17 +100,23 @@ impl Display {
                     job,
                     chunks,
                     joined,
+                    slots,
                 },
                 _,
             ) => {
-                let line = if *joined {
-                    format!(
+                let line = match (joined, slots) {
+                    (true, Some(n)) => format!(
+                        "joined job `{job}` ({chunks} chunks), which another run of this transfer had started, as a worker with {n} slots: copying its remaining chunks until the job is complete"
+                    ),
+                    (true, None) => format!(
                         "job `{job}` ({chunks} chunks) was already planned: waiting for it with its workers"
-                    )
-                } else {
-                    format!(
+                    ),
+                    (false, Some(n)) => format!(
+                        "job `{job}`: {chunks} chunks, copied here with {n} slots; another `migrator transfer` of this config or `migrator worker` processes can join it"
+                    ),
+                    (false, None) => format!(
                         "job `{job}`: {chunks} chunks queued for `migrator worker` processes; waiting for them"
-                    )
+                    ),
                 };
                 self.say(&line);
             }

@@ -27,6 +27,9 @@ pub struct Options {
     pub slots: u32,
     /// How long a claimed chunk stays this worker's without a heartbeat.
     pub lease: Duration,
+    /// Only chunks of this job (a plain `migrator transfer` working its own job, or
+    /// joining another run's); `None`: any job.
+    pub job: Option<String>,
 }
 
 impl Default for Options {
@@ -34,6 +37,7 @@ impl Default for Options {
         Options {
             slots: 2,
             lease: Duration::from_secs(30),
+            job: None,
         }
     }
 }
@@ -158,7 +162,7 @@ pub async fn run(
         loop {
             if !stopping.load(Ordering::Relaxed) && held.len() < opts.slots as usize {
                 let free = opts.slots - held.len() as u32;
-                for lease in queue.claim(&id, None, free, opts.lease).await? {
+                for lease in queue.claim(&id, opts.job.as_deref(), free, opts.lease).await? {
                     let session = match sessions.get(&lease.job) {
                         Some(s) => Rc::clone(s),
                         None => {

@@ -16,7 +16,7 @@
 use super::queue::Lease;
 use crate::rows::read::as_text;
 use crate::rows::source::Source;
-use crate::rows::write::{Tx, Writer};
+use crate::rows::write::{Statements, Writer};
 use seaway_codegen::model::Dialect;
 
 /// The table's name; `codegen diff` leaves it alone like the migration ledger.
@@ -121,7 +121,7 @@ impl Fence {
     /// Admits `lease`'s page into `tx`: the first statement of the page's transaction
     /// (after [`Fence::open_chunk`]). Refused (roll `tx` back) when a newer lease of the
     /// chunk has written, or the job was closed.
-    pub async fn admit(&self, tx: &mut Tx, lease: &Lease) -> Result<(), FenceError> {
+    pub async fn admit(&self, tx: &mut impl Statements, lease: &Lease) -> Result<(), FenceError> {
         let engine = crate::engine::of(tx.engine());
         let index = lease.index.to_string();
         let token = lease.token.to_string();
@@ -156,12 +156,55 @@ impl Fence {
         Ok(())
     }
 
+    /// Where the chunk got to, read inside the page's transaction right after
+    /// [`Fence::admit`], whose row lock it holds: no other holder can move the chunk
+    /// until this transaction ends. A holder compares it with the position it started
+    /// from: a page an older holder committed in between (admitted before this holder's
+    /// first page) moved it, and the holder must continue from there, or its page would
+    /// be counted a second time.
+    pub async fn held_in(
+        &self,
+        tx: &mut impl Statements,
+        lease: &Lease,
+    ) -> Result<Held, FenceError> {
+        let dialect = tx.engine();
+        let sql = Self::position_sql(dialect);
+        let rows = tx
+            .texts(
+                &sql,
+                &[
+                    lease.job.clone(),
+                    lease.table.clone(),
+                    lease.index.to_string(),
+                ],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .map(|r| Held::of(&r))
+            .unwrap_or_default())
+    }
+
+    /// The query of a chunk's position: last key (JSON), rows held, rows refused.
+    fn position_sql(dialect: Dialect) -> String {
+        let engine = crate::engine::of(dialect);
+        format!(
+            "SELECT last_key, {}, {} FROM {TABLE} WHERE job = {} AND tbl = {} AND idx = {}",
+            as_text(dialect, "rows_held"),
+            as_text(dialect, "rejected"),
+            engine.param(1),
+            engine.param(2),
+            engine.key_param(3, "BIGINT"),
+        )
+    }
+
     /// Records, inside the page's transaction (after [`Fence::admit`]), that the chunk
     /// now ends at `last_key` (canonical text of the key, as a JSON array) and holds
     /// `rows` more rows, `rejected` more refused.
     pub async fn record(
         &self,
-        tx: &mut Tx,
+        tx: &mut impl Statements,
         lease: &Lease,
         last_key: &str,
         rows: u64,
@@ -201,15 +244,7 @@ impl Fence {
         table: &str,
         index: i64,
     ) -> Result<Option<Held>, FenceError> {
-        let engine = crate::engine::of(dialect);
-        let sql = format!(
-            "SELECT last_key, {}, {} FROM {TABLE} WHERE job = {} AND tbl = {} AND idx = {}",
-            as_text(dialect, "rows_held"),
-            as_text(dialect, "rejected"),
-            engine.param(1),
-            engine.param(2),
-            engine.key_param(3, "BIGINT"),
-        );
+        let sql = Self::position_sql(dialect);
         let rows = dest
             .rows(
                 &sql,

@@ -208,7 +208,11 @@ where
         .boxed()
 }
 
-async fn fetch<'e, DB, E>(executor: E, sql: &str, params: &[String]) -> Result<Rows, sqlx::Error>
+pub(crate) async fn fetch<'e, DB, E>(
+    executor: E,
+    sql: &str,
+    params: &[String],
+) -> Result<Rows, sqlx::Error>
 where
     DB: sqlx::Database,
     E: sqlx::Executor<'e, Database = DB>,

@@ -143,6 +143,11 @@ pub struct Report {
     pub source: String,
     pub destination: String,
     pub resumed: bool,
+    /// The work-queue job the run was (`--distributed`, or a plain run on a PostgreSQL
+    /// store): its rows are what the destination's fence rows hold, which do not keep
+    /// the inserted/updated/unchanged split, so `written` is all zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
     pub tables: Vec<TableReport>,
     pub rows: u64,
     #[serde(flatten)]
@@ -178,12 +183,15 @@ pub enum Event<'a> {
         rows: u64,
     },
     TableDone(&'a TableReport),
-    /// `--distributed`: the job's chunks are in the work queue (`joined`: a job already
-    /// planned by another run, which this one now waits for too).
+    /// `--distributed`, or a plain run on a PostgreSQL state store: the job's chunks are
+    /// in the work queue (`joined`: a job already planned by another run, which this one
+    /// now waits for too; `slots`: chunks this process copies at once itself, as a
+    /// worker of the job, `None` when it only waits).
     Distributed {
         job: &'a str,
         chunks: usize,
         joined: bool,
+        slots: Option<u32>,
     },
     /// `--distributed`: how many of the job's chunks are in each state, when that changes.
     Queue(&'a crate::lease::Depth),
@@ -387,6 +395,7 @@ pub async fn transfer(
     }
     let sum = |f: fn(&TableReport) -> u64| tables.iter().map(f).sum::<u64>();
     Ok(Report {
+        job: None,
         written,
         source: config.source.clone(),
         destination: dest_conn.name.clone(),

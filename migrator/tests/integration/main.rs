@@ -26,6 +26,7 @@ mod route;
 mod route_harness;
 mod serve;
 mod serve_harness;
+mod shared_runs;
 mod support;
 mod sync;
 mod sync_both;

@@ -280,6 +280,65 @@ pub fn for_destination(dialect: Dialect, target: &Target, value: Option<&str>) -
     sql::for_input(input, target, value)
 }
 
+/// A destination transaction that statements with text parameters can run in: sqlx's
+/// ([`Tx`]) or, for MySQL/MariaDB, the `LOAD DATA LOCAL INFILE` session's (`load_data`'s
+/// `LoadTx`, a `mysql_async` connection, since sqlx cannot serve `LOAD DATA LOCAL`). The
+/// fence (`lease::fence`) runs its statements through it, so a leased page's rows and the
+/// chunk's fence row move in one transaction whichever path writes the rows.
+///
+/// Its futures are awaited on the caller's task (a worker's single thread), never sent
+/// elsewhere, so they need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait Statements {
+    /// The destination's engine.
+    fn engine(&self) -> Dialect;
+    /// Runs one statement; returns the rows it affected.
+    async fn execute(&mut self, sql: &str, params: &[Option<String>]) -> Result<u64, sqlx::Error>;
+    /// Runs one query whose columns are text (`rows::read::as_text`); returns its rows.
+    async fn texts(
+        &mut self,
+        sql: &str,
+        params: &[String],
+    ) -> Result<crate::rows::source::Rows, sqlx::Error>;
+    async fn commit(self) -> Result<(), sqlx::Error>
+    where
+        Self: Sized;
+    async fn rollback(self) -> Result<(), sqlx::Error>
+    where
+        Self: Sized;
+}
+
+impl Statements for Tx {
+    fn engine(&self) -> Dialect {
+        self.dialect()
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Option<String>]) -> Result<u64, sqlx::Error> {
+        Tx::execute(self, sql, params).await
+    }
+
+    async fn texts(
+        &mut self,
+        sql: &str,
+        params: &[String],
+    ) -> Result<crate::rows::source::Rows, sqlx::Error> {
+        use crate::rows::source::fetch;
+        match self {
+            Tx::Postgres(tx) => fetch(&mut **tx, sql, params).await,
+            Tx::Mysql(tx, _) => fetch(&mut **tx, sql, params).await,
+            Tx::Sqlite(tx) => fetch(&mut **tx, sql, params).await,
+        }
+    }
+
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        Tx::commit(self).await
+    }
+
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        Tx::rollback(self).await
+    }
+}
+
 /// One destination transaction: the one in which `sync` applies a batch of source
 /// transactions with the position they reach, and the one in which an append-only table
 /// (no key to match rows on) gets its window replaced: the rows an earlier, interrupted
@@ -361,6 +420,34 @@ impl Tx {
             Tx::Postgres(tx) => postgres::upsert_rows(tx, table, targets, rows).await,
             Tx::Mysql(tx, limits) => mysql::upsert_on(tx, limits, table, targets, rows).await,
             Tx::Sqlite(tx) => sqlite::upsert_on(tx, table, targets, rows).await,
+        }
+    }
+
+    /// Loads `rows` (canonical text, in `targets` order) into a key range this
+    /// transaction's caller found empty, by the engine's bulk path inside the
+    /// transaction: PostgreSQL one plain `COPY` (no staging table, no `ON CONFLICT`),
+    /// kept only when the table took every row sent. `Ok(None)` where the engine has no
+    /// such path inside a sqlx transaction (MySQL/MariaDB load through `LoadTx`; SQLite
+    /// upserts in process, which is its fastest path). Any error leaves the transaction
+    /// to be rolled back: a PostgreSQL `COPY` that fails aborts it.
+    pub async fn bulk_insert(
+        &mut self,
+        table: &str,
+        targets: &[Target],
+        rows: &[Vec<Option<String>>],
+    ) -> Result<Option<u64>, sqlx::Error> {
+        match self {
+            Tx::Postgres(tx) => {
+                let copied = postgres::copy_rows(tx, table, targets, rows).await?;
+                if copied != rows.len() as u64 {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "COPY took {copied} of {} rows",
+                        rows.len()
+                    )));
+                }
+                Ok(Some(copied))
+            }
+            Tx::Mysql(..) | Tx::Sqlite(_) => Ok(None),
         }
     }
 

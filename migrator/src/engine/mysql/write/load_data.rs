@@ -25,6 +25,7 @@
 use super::convert::{binary, input, placeholder};
 use crate::rows::plan::Target;
 use crate::rows::values::copy_escape;
+use crate::rows::write::Statements;
 use crate::rows::write::sql::common_input;
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
@@ -183,50 +184,41 @@ impl LoadData {
         data: BoxStream<'static, std::io::Result<Bytes>>,
         sent: &dyn Fn() -> u64,
     ) -> Result<u64, Declined> {
-        let failed = |e: mysql_async::Error| {
-            if let mysql_async::Error::Server(s) = &e
-                && NOT_ALLOWED.contains(&s.code)
-            {
-                self.refused.store(true, Ordering::Relaxed);
+        let mut tx = self.begin().await?;
+        match tx.load(table, targets, data, sent).await {
+            Ok(n) => {
+                tx.end("COMMIT").await.map_err(|e| self.failed(e))?;
+                Ok(n)
             }
-            Declined::Failed(e.to_string())
-        };
-        let mut conn = self.pool.get_conn().await.map_err(failed)?;
-        conn.query_drop("START TRANSACTION").await.map_err(failed)?;
-        // The handler must be `Sync`, the stream is only `Send`: a mutex makes it so.
-        let data = Mutex::new(data);
-        conn.set_infile_handler(async move {
-            data.into_inner()
-                .map_err(|_| std::io::Error::other("the LOAD DATA stream was poisoned").into())
-        });
-        if let Err(e) = conn.query_drop(statement(table, targets)).await {
-            // A stream that ended with an error still ends the file, and the server
-            // loads what it got: roll it back. (Should the rollback fail too, the
-            // connection's reset on its way back to the pool rolls back.)
-            let _ = conn.query_drop("ROLLBACK").await;
-            return Err(failed(e));
+            Err(e) => {
+                // Should the rollback fail too, the connection's reset on its way back
+                // to the pool rolls back.
+                let _ = tx.end("ROLLBACK").await;
+                Err(e)
+            }
         }
-        let affected = conn.affected_rows();
-        let warnings = u64::from(conn.get_warnings()).max(warnings_in(&conn.info()));
-        let sent = sent();
-        if warnings == 0 && affected == sent {
-            conn.query_drop("COMMIT").await.map_err(failed)?;
-            return Ok(affected);
-        }
-        let first: Option<(String, u32, String)> = conn
-            .query_first("SHOW WARNINGS LIMIT 1")
+    }
+
+    /// Opens a transaction on one of the path's sessions, in which [`LoadTx::load`]
+    /// loads and other statements run (a leased page passes the destination's fence and
+    /// records its chunk's position in it: `transfer/leased.rs`).
+    pub async fn begin(&self) -> Result<LoadTx<'_>, Declined> {
+        let mut conn = self.pool.get_conn().await.map_err(|e| self.failed(e))?;
+        conn.query_drop("START TRANSACTION")
             .await
-            .ok()
-            .flatten();
-        conn.query_drop("ROLLBACK").await.map_err(failed)?;
-        Err(Declined::Warned {
-            warnings,
-            affected,
-            sent,
-            first: first
-                .map(|(level, code, message)| format!("{level} {code}: {message}"))
-                .unwrap_or_else(|| "not listed".into()),
-        })
+            .map_err(|e| self.failed(e))?;
+        Ok(LoadTx { path: self, conn })
+    }
+
+    /// A driver error as a declined load; a server that refuses `LOAD DATA LOCAL` is
+    /// remembered, so later chunks go by the upsert at once.
+    fn failed(&self, e: mysql_async::Error) -> Declined {
+        if let mysql_async::Error::Server(s) = &e
+            && NOT_ALLOWED.contains(&s.code)
+        {
+            self.refused.store(true, Ordering::Relaxed);
+        }
+        Declined::Failed(e.to_string())
     }
 
     /// Loads `rows` (canonical text, in `targets` order) as one statement; see [`load`].
@@ -239,12 +231,7 @@ impl LoadData {
         if !self.takes(table).await {
             return Err(Declined::NotTransactional);
         }
-        let mut text = String::with_capacity(rows.len() * 64);
-        for row in rows {
-            if let Err(column) = encode_row(targets, row, &mut text) {
-                return Err(Declined::Unencodable(column));
-            }
-        }
+        let text = encode_rows(targets, rows)?;
         let data = futures_util::stream::once(async move { Ok(Bytes::from(text.into_bytes())) });
         let n = rows.len() as u64;
         self.load(table, targets, data.boxed(), &|| n).await
@@ -252,6 +239,162 @@ impl LoadData {
 
     pub async fn close(self) {
         self.pool.disconnect().await.ok();
+    }
+}
+
+/// A transaction on one `LOAD DATA` session ([`LoadData::begin`]): loads, and any other
+/// statement (`rows::write::Statements`), commit or roll back together. Dropped without
+/// either, the session's reset on its way back to the pool rolls it back.
+pub struct LoadTx<'a> {
+    path: &'a LoadData,
+    conn: mysql_async::Conn,
+}
+
+impl std::fmt::Debug for LoadTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoadTx")
+    }
+}
+
+impl LoadTx<'_> {
+    /// Loads the rows `data` streams (see [`LoadData::load`]) inside this transaction;
+    /// `Err` when the server warned or took other than `sent()` rows: the caller must
+    /// roll back, or the coerced rows would stay.
+    pub async fn load(
+        &mut self,
+        table: &str,
+        targets: &[Target],
+        data: BoxStream<'static, std::io::Result<Bytes>>,
+        sent: &dyn Fn() -> u64,
+    ) -> Result<u64, Declined> {
+        // The handler must be `Sync`, the stream is only `Send`: a mutex makes it so.
+        let data = Mutex::new(data);
+        self.conn.set_infile_handler(async move {
+            data.into_inner()
+                .map_err(|_| std::io::Error::other("the LOAD DATA stream was poisoned").into())
+        });
+        // A stream that ended with an error still ends the file, and the server loads
+        // what it got: the caller rolls it back.
+        self.conn
+            .query_drop(statement(table, targets))
+            .await
+            .map_err(|e| self.path.failed(e))?;
+        let affected = self.conn.affected_rows();
+        let warnings = u64::from(self.conn.get_warnings()).max(warnings_in(&self.conn.info()));
+        let sent = sent();
+        if warnings == 0 && affected == sent {
+            return Ok(affected);
+        }
+        let first: Option<(String, u32, String)> = self
+            .conn
+            .query_first("SHOW WARNINGS LIMIT 1")
+            .await
+            .ok()
+            .flatten();
+        Err(Declined::Warned {
+            warnings,
+            affected,
+            sent,
+            first: first
+                .map(|(level, code, message)| format!("{level} {code}: {message}"))
+                .unwrap_or_else(|| "not listed".into()),
+        })
+    }
+
+    /// Loads `rows` (canonical text, in `targets` order) as one statement inside this
+    /// transaction; see [`LoadTx::load`].
+    pub async fn load_rows(
+        &mut self,
+        table: &str,
+        targets: &[Target],
+        rows: &[Vec<Option<String>>],
+    ) -> Result<u64, Declined> {
+        if !self.path.takes(table).await {
+            return Err(Declined::NotTransactional);
+        }
+        let text = encode_rows(targets, rows)?;
+        let data = futures_util::stream::once(async move { Ok(Bytes::from(text.into_bytes())) });
+        let n = rows.len() as u64;
+        self.load(table, targets, data.boxed(), &|| n).await
+    }
+
+    /// Ends the transaction with `COMMIT` or `ROLLBACK`.
+    async fn end(mut self, how: &str) -> Result<(), mysql_async::Error> {
+        self.conn.query_drop(how).await
+    }
+}
+
+/// A `mysql_async` error as sqlx's, for callers that speak [`Statements`].
+fn as_sqlx(e: mysql_async::Error) -> sqlx::Error {
+    sqlx::Error::Protocol(format!("the LOAD DATA session: {e}"))
+}
+
+impl Statements for LoadTx<'_> {
+    fn engine(&self) -> Dialect {
+        Dialect::Mysql
+    }
+
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        self.end("COMMIT").await.map_err(as_sqlx)
+    }
+
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.end("ROLLBACK").await.map_err(as_sqlx)
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Option<String>]) -> Result<u64, sqlx::Error> {
+        let params: Vec<mysql_async::Value> = params
+            .iter()
+            .map(|p| match p {
+                Some(v) => mysql_async::Value::Bytes(v.clone().into_bytes()),
+                None => mysql_async::Value::NULL,
+            })
+            .collect();
+        self.conn
+            .exec_drop(sql, mysql_async::Params::Positional(params))
+            .await
+            .map_err(as_sqlx)?;
+        Ok(self.conn.affected_rows())
+    }
+
+    async fn texts(
+        &mut self,
+        sql: &str,
+        params: &[String],
+    ) -> Result<crate::rows::source::Rows, sqlx::Error> {
+        let params: Vec<mysql_async::Value> = params
+            .iter()
+            .map(|v| mysql_async::Value::Bytes(v.clone().into_bytes()))
+            .collect();
+        let rows: Vec<mysql_async::Row> = self
+            .conn
+            .exec(sql, mysql_async::Params::Positional(params))
+            .await
+            .map_err(as_sqlx)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                row.unwrap()
+                    .into_iter()
+                    .map(|v| match v {
+                        mysql_async::Value::NULL => None,
+                        mysql_async::Value::Bytes(b) => {
+                            Some(String::from_utf8_lossy(&b).into_owned())
+                        }
+                        // The fence's queries cast every column to text; a server
+                        // that still sends a number or a date is read as its literal.
+                        other @ (mysql_async::Value::Int(_)
+                        | mysql_async::Value::UInt(_)
+                        | mysql_async::Value::Float(_)
+                        | mysql_async::Value::Double(_)
+                        | mysql_async::Value::Date(..)
+                        | mysql_async::Value::Time(..)) => {
+                            Some(other.as_sql(true).trim_matches('\'').to_string())
+                        }
+                    })
+                    .collect()
+            })
+            .collect())
     }
 }
 
@@ -335,6 +478,15 @@ pub fn value(t: &Target, v: Option<&str>, out: &mut String) -> bool {
         None => copy_escape(Some(v), out),
     }
     true
+}
+
+/// Rows as LOAD DATA text; refused when a value cannot travel that way.
+fn encode_rows(targets: &[Target], rows: &[Vec<Option<String>>]) -> Result<String, Declined> {
+    let mut text = String::with_capacity(rows.len() * 64);
+    for row in rows {
+        encode_row(targets, row, &mut text).map_err(Declined::Unencodable)?;
+    }
+    Ok(text)
 }
 
 /// Appends one row as a LOAD DATA line; `Err(column)` names a value [`value`] refused.
