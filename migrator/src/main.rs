@@ -77,9 +77,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut display = seaway_migrator::progress::Display::new();
             let mut on_event = |event: transfer::Event<'_>| display.event(&event);
             let summary = if distributed {
-                transfer::distributed::plan_and_wait(&config, &opts, &mut on_event).await
-            } else if transfer::distributed::shares(&config, &opts) {
-                transfer::distributed::transfer_or_join(&config, &opts, &mut on_event).await
+                transfer::queued::plan_and_wait(&config, &opts, &mut on_event).await
+            } else if transfer::queued::shares(&config, &opts) {
+                transfer::queued::transfer_or_join(&config, &opts, &mut on_event).await
             } else {
                 transfer::transfer(&config, &opts, &mut on_event).await
             };

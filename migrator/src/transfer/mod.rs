@@ -13,6 +13,7 @@ mod extras;
 mod fast_path;
 mod incremental;
 mod leased;
+pub mod queued;
 mod reject;
 pub mod row_pipe;
 pub mod state;

@@ -6,6 +6,8 @@
 
 pub(crate) mod outcome;
 pub(crate) mod sql;
+pub(crate) mod statements;
+pub use statements::Statements;
 
 pub use outcome::{WriteError, Written};
 use sql::execute;
@@ -278,34 +280,6 @@ pub fn for_destination(dialect: Dialect, target: &Target, value: Option<&str>) -
         Dialect::Sqlite => sqlite::input,
     };
     sql::for_input(input, target, value)
-}
-
-/// A destination transaction that statements with text parameters can run in: sqlx's
-/// ([`Tx`]) or, for MySQL/MariaDB, the `LOAD DATA LOCAL INFILE` session's (`load_data`'s
-/// `LoadTx`, a `mysql_async` connection, since sqlx cannot serve `LOAD DATA LOCAL`). The
-/// fence (`lease::fence`) runs its statements through it, so a leased page's rows and the
-/// chunk's fence row move in one transaction whichever path writes the rows.
-///
-/// Its futures are awaited on the caller's task (a worker's single thread), never sent
-/// elsewhere, so they need not be `Send`.
-#[allow(async_fn_in_trait)]
-pub trait Statements {
-    /// The destination's engine.
-    fn engine(&self) -> Dialect;
-    /// Runs one statement; returns the rows it affected.
-    async fn execute(&mut self, sql: &str, params: &[Option<String>]) -> Result<u64, sqlx::Error>;
-    /// Runs one query whose columns are text (`rows::read::as_text`); returns its rows.
-    async fn texts(
-        &mut self,
-        sql: &str,
-        params: &[String],
-    ) -> Result<crate::rows::source::Rows, sqlx::Error>;
-    async fn commit(self) -> Result<(), sqlx::Error>
-    where
-        Self: Sized;
-    async fn rollback(self) -> Result<(), sqlx::Error>
-    where
-        Self: Sized;
 }
 
 impl Statements for Tx {

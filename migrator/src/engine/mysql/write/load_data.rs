@@ -25,8 +25,8 @@
 use super::convert::{binary, input, placeholder};
 use crate::rows::plan::Target;
 use crate::rows::values::copy_escape;
-use crate::rows::write::Statements;
 use crate::rows::write::sql::common_input;
+use crate::rows::write::statements::Statements;
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
 use mysql_async::prelude::Queryable;
