@@ -6,8 +6,6 @@
 use super::diff::{DiffError, migrations_dir, read_destination};
 use super::introspect::{self, Selection, read_source};
 use crate::config::Config;
-use crate::diff::{self, policy};
-use crate::inspect;
 use crate::migrations::{self, Section};
 use crate::snapshot_io;
 use crate::target;
@@ -122,16 +120,7 @@ pub async fn run(config: &Config) -> Result<Vec<Finding>, CheckError> {
     let source = read_source(config).await?;
     let desired = target::desired(&source, config, dest.url.dialect())?;
     let actual = read_destination(dest).await?;
-    let changes = diff::diff(&desired.schema, &actual);
-    let existing: Vec<String> = desired
-        .schema
-        .tables
-        .keys()
-        .filter(|t| actual.tables.contains_key(*t))
-        .cloned()
-        .collect();
-    let populated = inspect::populated_tables(dest, &existing).await?;
-    let decision = policy::decide(changes, dest.url.dialect(), &populated);
+    let decision = migrations::next::additive(dest, &desired.schema, &actual).await?;
     if !decision.emit.is_empty() {
         findings.push(format!(
             "`{dest_name}` lacks {} change(s) the source needs (first: {:?}); run `just diff` and `just apply`",

@@ -7,7 +7,7 @@ use crate::config::{Config, Connection};
 use crate::diff::{self, policy};
 use crate::inspect::{self, ConnectError, InspectError};
 use crate::migrations::{self, Migration, MigrationError, Section, Statement};
-use crate::model::Dialect;
+use crate::model::{Dialect, Schema};
 use crate::plan::{self, PlanError};
 use crate::snapshot_io::OutputFile;
 use crate::stage::{self, Prepared, StageError};
@@ -71,16 +71,7 @@ pub async fn next(config: &Config) -> Result<NextMigration, NextError> {
     } = stage::prepare(config, "diff").await?;
     let dialect = dest_conn.url.dialect();
 
-    let changes = diff::diff(&desired.schema, &actual);
-    let existing: Vec<String> = desired
-        .schema
-        .tables
-        .keys()
-        .filter(|t| actual.tables.contains_key(*t))
-        .cloned()
-        .collect();
-    let populated = inspect::populated_tables(dest_conn, &existing).await?;
-    let decision = policy::decide(changes, dialect, &populated);
+    let decision = additive(dest_conn, &desired.schema, &actual).await?;
     let statements = plan::plan(&decision.emit, dialect)?;
 
     let mut outcome = NextMigration {
@@ -128,6 +119,30 @@ pub async fn next(config: &Config) -> Result<NextMigration, NextError> {
     outcome.migration_name = Some(name);
     outcome.statements = statements;
     Ok(outcome)
+}
+
+/// The changes from `actual` (the destination as read) to `desired`, split by the
+/// additive policy into what a migration makes and what is reported instead; tables
+/// that hold rows are asked in one query, since some changes are safe only on empty
+/// ones. `codegen check` asks the same question to find drift.
+pub async fn additive(
+    destination: &Connection,
+    desired: &Schema,
+    actual: &Schema,
+) -> Result<policy::Decision, ConnectError> {
+    let changes = diff::diff(desired, actual);
+    let existing: Vec<String> = desired
+        .tables
+        .keys()
+        .filter(|t| actual.tables.contains_key(*t))
+        .cloned()
+        .collect();
+    let populated = inspect::populated_tables(destination, &existing).await?;
+    Ok(policy::decide(
+        changes,
+        destination.url.dialect(),
+        &populated,
+    ))
 }
 
 async fn refuse_if_pending(conn: &Connection, existing: &[Migration]) -> Result<(), NextError> {

@@ -9,88 +9,7 @@
 
 use crate::convergence::database;
 use crate::support::{self, Db, Engine};
-use seaway_codegen::commands::diff;
-use seaway_codegen::config::Config;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const PATIENCE: Duration = Duration::from_secs(300);
-
-/// Writes `dir/seaway.yaml` for a transfer from `src` into `dst` with its state in
-/// `store`.
-fn write_config(dir: &Path, src: &str, dst: &str, store: &str) -> PathBuf {
-    std::fs::create_dir_all(dir).expect("folder");
-    let path = dir.join("seaway.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "connections:\n  src: {{ url: \"{src}\" }}\n  dst: {{ url: \"{dst}\" }}\n  store: {{ url: \"{store}\" }}\nsource: src\ndestination: dst\ntransfer:\n  state: store\n"
-        ),
-    )
-    .expect("config");
-    path
-}
-
-/// Plans and applies the destination's tables.
-async fn apply(config_path: &Path) {
-    let config = Config::load(config_path).expect("config");
-    let plan = diff::run(&config).await.expect("diff");
-    seaway_codegen::snapshot_io::write_all(&plan.files).expect("write migration");
-    let out = support::run_migrator(config_path, &["apply"]);
-    assert!(out.ok, "apply: {}", out.stderr);
-}
-
-/// A `migrator transfer` started in `dir`, its output in files.
-fn start(dir: &Path, args: &[&str]) -> (Child, PathBuf) {
-    let out = dir.join("out.log");
-    let child = Command::new(assert_cmd::cargo::cargo_bin("migrator"))
-        .current_dir(dir)
-        .arg("--config")
-        .arg(dir.join("seaway.yaml"))
-        .args(args)
-        .env_remove("SEAWAY_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).expect("stdout file"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start migrator");
-    (child, out)
-}
-
-/// Waits (bounded) for `child`; its exit code, stdout and stderr.
-async fn finish(mut child: Child, out: &Path) -> (Option<i32>, String) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("poll") {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                use std::io::Read;
-                e.read_to_string(&mut err).ok();
-            }
-            let stdout = std::fs::read_to_string(out).unwrap_or_default();
-            return (status.code(), format!("{stdout}\nstderr:\n{err}"));
-        }
-        if started.elapsed() > PATIENCE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("migrator did not end within {PATIENCE:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Polls (bounded) until `check` holds.
-async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < PATIENCE,
-            "{what}: not within {PATIENCE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::workers::{Proc, apply, until, write_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_plain_runs_at_once_share_one_job_and_write_each_page_once() {
@@ -134,8 +53,8 @@ async fn two_plain_runs_at_once_share_one_job_and_write_each_page_once() {
     lock.execute("BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
         .await;
     let args = ["transfer", "--page-size", "2000", "--chunk-size", "5000"];
-    let (a, a_out) = start(&a_dir, &args);
-    let (b, b_out) = start(&b_dir, &args);
+    let a = Proc::start(&a_dir, &args);
+    let b = Proc::start(&b_dir, &args);
     let mut watch_src = Db::connect(Engine::Postgres, &src).await;
     let mut watch_store = Db::connect(Engine::Postgres, &store).await;
     until("one run reads the key range, the other waits to plan", async || {
@@ -150,8 +69,8 @@ async fn two_plain_runs_at_once_share_one_job_and_write_each_page_once() {
     })
     .await;
     lock.execute("COMMIT").await;
-    let (a_code, a_said) = finish(a, &a_out).await;
-    let (b_code, b_said) = finish(b, &b_out).await;
+    let (a_code, a_said) = a.wait().await;
+    let (b_code, b_said) = b.wait().await;
     assert_eq!(a_code, Some(0), "{a_said}");
     assert_eq!(b_code, Some(0), "{b_said}");
     let joined = [&a_said, &b_said]

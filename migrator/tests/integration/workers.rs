@@ -23,14 +23,14 @@ const STEP: Duration = Duration::from_millis(100);
 
 /// A `migrator` process in its own folder, output to files; killed if the test ends
 /// while it runs.
-struct Proc {
+pub(crate) struct Proc {
     child: Option<Child>,
     out: PathBuf,
     err: PathBuf,
 }
 
 impl Proc {
-    fn start(dir: &Path, args: &[&str]) -> Proc {
+    pub(crate) fn start(dir: &Path, args: &[&str]) -> Proc {
         Proc::start_on(None, dir, args)
     }
 
@@ -88,7 +88,7 @@ impl Proc {
     }
 
     /// Polls (bounded) until the process ended; its exit code and output.
-    async fn wait(mut self) -> (Option<i32>, String) {
+    pub(crate) async fn wait(mut self) -> (Option<i32>, String) {
         let mut child = self.child.take().expect("running");
         let started = Instant::now();
         loop {
@@ -132,7 +132,7 @@ impl Drop for Proc {
 
 /// Writes `dir/seaway.yaml` for a transfer from `src` into `dst` with its state (and the
 /// work queue) in `store`.
-fn write_config(dir: &Path, src: &str, dst: &str, store: &str) -> PathBuf {
+pub(crate) fn write_config(dir: &Path, src: &str, dst: &str, store: &str) -> PathBuf {
     std::fs::create_dir_all(dir).expect("folder");
     let path = dir.join("seaway.yaml");
     std::fs::write(
@@ -146,7 +146,7 @@ fn write_config(dir: &Path, src: &str, dst: &str, store: &str) -> PathBuf {
 }
 
 /// Plans and applies the destination's tables from the planner's folder.
-async fn apply(config_path: &Path) {
+pub(crate) async fn apply(config_path: &Path) {
     let config = Config::load(config_path).expect("config");
     let plan = diff::run(&config).await.expect("diff");
     seaway_codegen::snapshot_io::write_all(&plan.files).expect("write migration");
@@ -466,7 +466,7 @@ impl Relay {
 }
 
 /// Polls (bounded) until `check` holds.
-async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+pub(crate) async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let started = Instant::now();
     while !check().await {
         assert!(
