@@ -77,11 +77,13 @@ dest_drop() {
 }
 
 # lite_fp FILE: pg_fp's fingerprint of an SQLite copy (the forms seaway writes: UTC
-# timestamps as text with microseconds, JSON as text, booleans as 0/1).
+# timestamps as text with microseconds, JSON as text, booleans as 0/1). Whole seconds are
+# read from the text's first 19 characters: SQLite's date functions keep milliseconds,
+# so `strftime('%s')` of a time at .9995 s or later rounds up into the next second.
 lite_fp() {
   sqlite3 "$1" "SELECT count(*) || '/' || sum(qty) || '/' || sum(CAST(round(amount * 100) AS INTEGER))
     || '/' || count(note) || '/' || sum(length(note)) || '/' || sum(length(name))
-    || '/' || sum(active IN (1, 'true', 't')) || '/' || sum(CAST(strftime('%s', created_at) AS INTEGER))
+    || '/' || sum(active IN (1, 'true', 't')) || '/' || sum(CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER))
     || '/' || sum(CAST(substr(created_at, 21, 6) AS INTEGER))
     || '/' || sum(json_extract(payload, '\$.k')) || '/' || count(DISTINCT ref)
     || '/' || sum(CAST(score AS INTEGER)) FROM bench_rows"
