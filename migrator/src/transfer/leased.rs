@@ -384,10 +384,7 @@ impl Job<'_> {
     ) -> Result<(Written, usize), TransferError> {
         let name = spec.name;
         let scrub = |e: &WriteError| self.scrub_either(&e.to_string());
-        let dest = |e: sqlx::Error| TransferError::Read {
-            table: name.to_string(),
-            reason: self.scrub_destination(&e),
-        };
+        let dest = self.destination_error(name);
         let (mut written, mut refused) = (Written::default(), 0);
         let mut pending = vec![(0, page.data.len())];
         while let Some((start, end)) = pending.pop() {
@@ -396,12 +393,12 @@ impl Job<'_> {
             }
             tx.execute(&format!("SAVEPOINT {SAVEPOINT}"), &[])
                 .await
-                .map_err(dest)?;
+                .map_err(&dest)?;
             match tx.upsert(name, spec.targets, &page.data[start..end]).await {
                 Ok(w) => {
                     tx.execute(&format!("RELEASE SAVEPOINT {SAVEPOINT}"), &[])
                         .await
-                        .map_err(dest)?;
+                        .map_err(&dest)?;
                     written += w;
                     continue;
                 }
@@ -414,7 +411,7 @@ impl Job<'_> {
                 Err(e) => {
                     tx.execute(&format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"), &[])
                         .await
-                        .map_err(dest)?;
+                        .map_err(&dest)?;
                     if self.opts.on_error == OnError::Stop {
                         return Err(TransferError::Stopped {
                             table: name.to_string(),
