@@ -1,9 +1,9 @@
 //! Separate hosts on one machine: a network namespace per host (`ip netns` + a veth pair),
 //! so a test's processes reach the database servers only across a network link, as
-//! workers on other machines would. Each host gets a relay on its link's host-side
-//! address that forwards to the real server: the test servers listen on loopback only
-//! and trust only loopback clients, and the relay keeps their configuration untouched
-//! while every byte a host sends still crosses its own link.
+//! workers on other machines would. Where the server listens on the link's machine-side
+//! address and trusts the links' network (`.ci/worker-hosts` sets that up in CI), the
+//! hosts connect to it there; otherwise (a server on loopback only) the test puts a relay
+//! on that address, and every byte a host sends still crosses its own link.
 //!
 //! Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) and iproute2's `ip`; `Hosts::make`
 //! says why it cannot and the caller decides whether that is a skip or a failure.
@@ -16,11 +16,12 @@ pub struct Hosts {
     names: Vec<String>,
 }
 
-/// One host: its namespace and the address of the machine (the link's other end) as
-/// seen from inside it.
+/// One host: its namespace, the address of the machine (the link's other end) as seen
+/// from inside it, and the host's own address on the link.
 pub struct Host {
     pub netns: String,
     pub gateway: String,
+    pub address: String,
 }
 
 impl Hosts {
@@ -69,6 +70,7 @@ impl Hosts {
             made.push(Host {
                 netns,
                 gateway: format!("{net}.1"),
+                address: format!("{net}.2"),
             });
         }
         Ok((hosts, made))

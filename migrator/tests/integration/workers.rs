@@ -188,6 +188,16 @@ fn server_address(url: &str) -> String {
     )
 }
 
+/// Whether a PostgreSQL server answers at `url` within 2 s.
+async fn answers(url: &str) -> bool {
+    use sqlx::Connection;
+    let attempt = async { sqlx::PgConnection::connect(url).await?.close().await };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), attempt).await,
+        Ok(Ok(()))
+    )
+}
+
 /// `url` reached through `address` (`host:port`) instead.
 fn through(url: &str, address: &str) -> String {
     let mut parsed = url::Url::parse(url).expect("server URL");
@@ -252,7 +262,13 @@ async fn four_workers_share_a_million_rows_and_two_killed_mid_chunk_lose_nothing
         None
     };
     let upstream = server_address(&src);
+    let port = upstream
+        .rsplit_once(':')
+        .map_or("5432", |(_, p)| p)
+        .to_string();
     let mut relays = Vec::new();
+    // Hosts that reach the server itself on their link (no relay): their addresses.
+    let mut direct = Vec::new();
     // Four workers, each in a folder of its own: nothing on disk in common.
     let mut workers: Vec<Proc> = Vec::new();
     for n in 0..4 {
@@ -260,15 +276,31 @@ async fn four_workers_share_a_million_rows_and_two_killed_mid_chunk_lose_nothing
         let host = hosts.as_ref().map(|(_, h)| &h[n]);
         match host {
             Some(host) => {
-                let relay = Relay::start(&format!("{}:0", host.gateway), upstream.clone()).await;
-                let address = format!("{}:{}", host.gateway, relay.port);
+                let on_link = format!("{}:{port}", host.gateway);
+                let address = if answers(&through(&store, &on_link)).await {
+                    eprintln!(
+                        "worker {n}: host {} reaches the server at {on_link}",
+                        host.address
+                    );
+                    direct.push(host.address.clone());
+                    on_link
+                } else {
+                    eprintln!(
+                        "worker {n}: host {}: the server does not answer at {on_link} (see .ci/worker-hosts); through a relay there",
+                        host.address
+                    );
+                    let relay =
+                        Relay::start(&format!("{}:0", host.gateway), upstream.clone()).await;
+                    let address = format!("{}:{}", host.gateway, relay.port);
+                    relays.push(relay);
+                    address
+                };
                 write_config(
                     &d,
                     &through(&src, &address),
                     &through(&dst, &address),
                     &through(&store, &address),
                 );
-                relays.push(relay);
             }
             None => {
                 write_config(&d, &src, &dst, &store);
@@ -358,7 +390,9 @@ async fn four_workers_share_a_million_rows_and_two_killed_mid_chunk_lose_nothing
     );
     let out = support::run_migrator(&planner_config, &["verify"]);
     assert!(out.ok, "verify: {}\n{}", out.stdout, out.stderr);
-    // As separate hosts, every worker reached the servers across its own link.
+    // As separate hosts, every worker reached the servers across its own link: through
+    // its relay, or connected from its own address (the surviving workers still hold
+    // their store connections).
     for (n, relay) in relays.iter().enumerate() {
         assert!(
             relay.forwarded.load(Ordering::SeqCst) > 0,
@@ -366,7 +400,25 @@ async fn four_workers_share_a_million_rows_and_two_killed_mid_chunk_lose_nothing
         );
     }
     if hosts.is_some() {
-        assert_eq!(relays.len(), 4, "one link per worker host");
+        assert_eq!(relays.len() + direct.len(), 4, "one link per worker host");
+        let clients: Vec<String> = store_rows(
+            &store,
+            "SELECT DISTINCT host(client_addr) FROM pg_stat_activity WHERE client_addr IS NOT NULL",
+        )
+        .await
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect();
+        for (i, address) in direct.iter().enumerate() {
+            let survived = hosts
+                .as_ref()
+                .and_then(|(_, h)| h.iter().position(|h| &h.address == address))
+                .is_some_and(|w| !killed.contains(&w));
+            assert!(
+                !survived || clients.contains(address),
+                "worker host {i} ({address}) is not among the store's clients {clients:?}"
+            );
+        }
     }
     for (i, w) in workers.into_iter().enumerate() {
         if killed.contains(&i) {
