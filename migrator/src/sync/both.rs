@@ -60,22 +60,18 @@ pub fn check(config: &Config) -> Result<(), SyncError> {
     match pair(source.url.dialect(), destination.url.dialect()) {
         Pair::Built => Ok(()),
         Pair::NotBuilt(missing) => Err(SyncError::PairNotBuilt {
-            from: format!("`{}` ({})", source.name, engine(source.url.dialect())),
+            from: format!(
+                "`{}` ({})",
+                source.name,
+                seaway_codegen::engine::name(source.url.dialect())
+            ),
             to: format!(
                 "`{}` ({})",
                 destination.name,
-                engine(destination.url.dialect())
+                seaway_codegen::engine::name(destination.url.dialect())
             ),
             missing,
         }),
-    }
-}
-
-fn engine(d: Dialect) -> &'static str {
-    match d {
-        Dialect::Postgres => "PostgreSQL",
-        Dialect::Mysql => "MySQL/MariaDB",
-        Dialect::Sqlite => "SQLite",
     }
 }
 
