@@ -444,11 +444,11 @@ async fn sync(
     use seaway_migrator::sync::{self, Progress};
     match action {
         Some(SyncAction::Status) => {
-            print!("{}", sync::status::status(config).await?);
+            print!("{}", sync::status::status(config, both).await?);
             return Ok(ExitCode::SUCCESS);
         }
         Some(SyncAction::Drop) => {
-            let dropped = sync::status::remove(config).await?;
+            let dropped = sync::status::remove(config, both).await?;
             if dropped.is_empty() {
                 println!("nothing to drop");
             }
@@ -515,13 +515,29 @@ async fn sync(
         summary.copied,
         summary.position.as_deref().unwrap_or("(nothing yet)")
     );
-    for t in &summary.tables {
-        println!(
-            "  {}: {}, {} deleted",
-            t.table,
-            seaway_migrator::progress::written(&t.written),
-            t.deleted
-        );
+    let streams = std::iter::once(&summary).chain(summary.way_back.as_deref());
+    for (i, s) in streams.enumerate() {
+        if i > 0 {
+            println!(
+                "sync {} (the way back) stopped: {} transactions, {} changes applied ({:.0}/s), through {}",
+                s.name,
+                s.transactions,
+                s.changes,
+                s.changes_per_second,
+                s.position.as_deref().unwrap_or("(nothing yet)")
+            );
+        }
+        for t in &s.tables {
+            println!(
+                "  {}: {}, {} deleted",
+                t.table,
+                seaway_migrator::progress::written(&t.written),
+                t.deleted
+            );
+        }
+        if summary.way_back.is_some() {
+            println!("  conflicts decided: {}", s.conflicts);
+        }
     }
     if let Some(path) = report {
         write_report(path, &summary)?;

@@ -38,16 +38,24 @@ pub const CHANGE_TABLE_PREFIX: &str = "seaway_changes_";
 /// The prefix of `migrator sync`'s watermark tables in a MySQL/MariaDB source (its row
 /// changes carry the initial copy's watermarks through the binary log).
 pub const WATERMARK_TABLE_PREFIX: &str = "seaway_watermarks_";
+/// A sync both ways' conflict log, in each side (one row per conflict a stream decided).
+pub const CONFLICT_TABLE: &str = "seaway_sync_conflicts";
+/// The prefix of a sync both ways' version tables, one per stream in the side it writes
+/// (the version of rows whose version is not their writer's commit time).
+pub const VERSION_TABLE_PREFIX: &str = "seaway_versions_";
 
 /// Whether a table is seaway's own bookkeeping (the ledger, the sync position, the
-/// workers' fence, a sync's change or watermark table), never part of a schema it reads,
+/// workers' fence, a sync's change or watermark table, a sync both ways' conflict log
+/// and version tables), never part of a schema it reads,
 /// compares or copies.
 pub fn is_own_table(name: &str) -> bool {
     name == LEDGER_TABLE
         || name == SYNC_TABLE
         || name == FENCE_TABLE
+        || name == CONFLICT_TABLE
         || name.starts_with(CHANGE_TABLE_PREFIX)
         || name.starts_with(WATERMARK_TABLE_PREFIX)
+        || name.starts_with(VERSION_TABLE_PREFIX)
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -3,5 +3,7 @@
 
 pub use crate::engine::connect::*;
 pub use crate::engine::mysql::connect::{MYSQL_SQL_MODE, pool as mysql};
-pub use crate::engine::postgres::connect::{pool as postgres, pool_with as postgres_with};
+pub use crate::engine::postgres::connect::{
+    pool as postgres, pool_with as postgres_with, session as postgres_session,
+};
 pub use crate::engine::sqlite::connect::{read_only as sqlite, writable as sqlite_writable};

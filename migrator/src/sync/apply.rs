@@ -15,6 +15,7 @@
 use super::change::{Change, Op, Position, Values};
 use super::fold::{Fold, Writes};
 use super::position::{self, Advance, Copy};
+use super::receive::Receiver;
 use crate::rows::apply_mask;
 use crate::rows::plan::{TablePlan, Target};
 use crate::rows::write::{Tx, WriteError, Writer, Written};
@@ -106,6 +107,14 @@ pub struct Applier<'a> {
     pub copy: Copy,
     pub counts: Vec<TableCounts>,
     scrub: Box<dyn Fn(&str) -> String + Send + Sync + 'a>,
+    /// A stream of a sync both ways: its receiving end, which judges each key's changes
+    /// against what the side it writes into holds (`receive.rs`), once the initial copy
+    /// is done.
+    pub receiver: Option<Receiver>,
+    /// Where the destination's log position is asked when not through `writer` (a
+    /// stream both ways: `writer` is its one applying session, busy while a batch is
+    /// open).
+    pub marks: Option<&'a Writer>,
 }
 
 impl std::fmt::Debug for Applier<'_> {
@@ -159,6 +168,8 @@ impl<'a> Applier<'a> {
             unflushed: VecDeque::new(),
             last_mark: None,
             copy,
+            receiver: None,
+            marks: None,
             counts: routes
                 .iter()
                 .map(|r| TableCounts {
@@ -172,7 +183,10 @@ impl<'a> Applier<'a> {
 
     /// Whether a batch is open (changes applied but not committed).
     pub fn pending(&self) -> bool {
-        self.tx.is_some() || self.run.is_some() || self.commit.is_some()
+        self.tx.is_some()
+            || self.run.is_some()
+            || self.commit.is_some()
+            || self.receiver.as_ref().is_some_and(|r| r.run().is_some())
     }
 
     /// Changes in the open batch.
@@ -202,6 +216,9 @@ impl<'a> Applier<'a> {
     /// Applies one change (after the table's masks) in the open batch.
     pub async fn change(&mut self, change: Change) -> Result<(), ApplyError> {
         self.changes += 1;
+        if self.copy.done && self.receiver.is_some() {
+            return self.receive(change).await;
+        }
         let route = &self.routes[change.table];
         let old_key = change
             .old_key
@@ -226,6 +243,63 @@ impl<'a> Applier<'a> {
             }
         }
         self.flush_if_full().await
+    }
+
+    /// A change of a stream both ways, gathered by the receiving end; its run is written
+    /// when another table's change comes or it is full.
+    async fn receive(&mut self, change: Change) -> Result<(), ApplyError> {
+        // Changes gathered one way before the copy finished go first.
+        self.flush().await?;
+        let table = change.table;
+        if self
+            .receiver
+            .as_ref()
+            .and_then(Receiver::run)
+            .is_some_and(|(t, n)| t != table || n >= RUN_ROWS)
+        {
+            self.flush_received().await?;
+        }
+        let routes = self.routes;
+        let route = &routes[table];
+        let txn = usize::try_from(self.transactions).unwrap_or(usize::MAX);
+        if let Some(r) = self.receiver.as_mut() {
+            r.take(
+                change,
+                txn,
+                |row| {
+                    route
+                        .plan
+                        .targets
+                        .iter()
+                        .zip(row)
+                        .filter(|(t, _)| t.is_key)
+                        .map(|(_, v)| v.clone())
+                        .collect()
+                },
+                |key| route.key_for_writer(key),
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes the receiving end's run into the open transaction.
+    async fn flush_received(&mut self) -> Result<(), ApplyError> {
+        if self.receiver.as_ref().and_then(Receiver::run).is_none() {
+            return Ok(());
+        }
+        self.open().await?;
+        let plans: Vec<&TablePlan> = self.routes.iter().map(|r| &r.plan).collect();
+        let (Some(tx), Some(r)) = (self.tx.as_mut(), self.receiver.as_mut()) else {
+            return Ok(());
+        };
+        let table = r.run().map_or(0, |(t, _)| t);
+        let (written, deleted, _) = r.flush(tx, &plans).await.map_err(|e| ApplyError::Write {
+            table: plans[table].name.clone(),
+            reason: (self.scrub)(&e.to_string()),
+        })?;
+        self.counts[table].written += written;
+        self.counts[table].deleted += deleted;
+        Ok(())
     }
 
     /// Adds rows the initial copy read (a chunk, at its high watermark).
@@ -340,6 +414,9 @@ impl<'a> Applier<'a> {
     /// A source transaction committed: it joins the batch.
     pub fn commit_seen(&mut self, position: Position, commit_micros: i64) {
         self.transactions += 1;
+        if let Some(r) = self.receiver.as_mut() {
+            r.committed(commit_micros);
+        }
         self.started.get_or_insert_with(Instant::now);
         self.commit = Some((position, commit_micros));
     }
@@ -348,6 +425,7 @@ impl<'a> Applier<'a> {
     /// was reached, or `None` when the batch held no source commit.
     pub async fn commit(&mut self) -> Result<Option<Committed>, ApplyError> {
         self.flush().await?;
+        self.flush_received().await?;
         let Some((position, commit_micros)) = self.commit.take() else {
             return Ok(None);
         };
@@ -360,6 +438,21 @@ impl<'a> Applier<'a> {
             return Ok(None);
         };
         let span = tracing::info_span!("sync_batch", transactions, changes, position = %position);
+        if let Some(r) = self.receiver.as_mut() {
+            let plans: Vec<&TablePlan> = self.routes.iter().map(|r| &r.plan).collect();
+            // An error drops the transaction, which rolls it back.
+            let settled = r
+                .settle(&mut tx, &plans)
+                .await
+                .map_err(|e| ApplyError::Write {
+                    table: "(the batch's conflicts)".into(),
+                    reason: (self.scrub)(&e.to_string()),
+                })?;
+            for (table, written, deleted) in settled {
+                self.counts[table].written += written;
+                self.counts[table].deleted += deleted;
+            }
+        }
         position::write(
             &mut tx,
             &self.name,
@@ -408,7 +501,8 @@ impl<'a> Applier<'a> {
         }
         self.last_mark = Some(Instant::now());
         let marks = self
-            .writer
+            .marks
+            .unwrap_or(self.writer)
             .log_marks()
             .await
             .map_err(|e| self.destination(&e))?;
@@ -445,6 +539,9 @@ impl<'a> Applier<'a> {
     /// Abandons the open batch (on error or stop before a commit was seen).
     pub async fn abandon(&mut self) {
         self.run = None;
+        if let Some(r) = self.receiver.as_mut() {
+            r.abandon();
+        }
         self.commit = None;
         self.changes = 0;
         self.transactions = 0;

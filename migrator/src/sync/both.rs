@@ -2,19 +2,23 @@
 //! before anything starts, and each table's conflict rules as the resolver
 //! (`resolve.rs`) takes them.
 //!
-//! Built so far: the resolver and its rules, and the refusals: a table with a `mask:` or
-//! a `where:` filter (it would lose data on the way back), and every pair of engines
-//! whose two streams (loop prevention by origin, per-key versions, the conflict log) are
-//! not built yet. No pair is built yet, so a sync both ways is refused naming the pair
-//! (docs/architecture.md, "Both ways", says what each pair needs).
+//! Built: PostgreSQL<->PostgreSQL (`both_run.rs`: two streams, each `stream::run_once` with a
+//! [`BothStream`], its receiving end in `receive.rs`). Refused: a table with a `mask:` or
+//! a `where:` filter (it would lose data on the way back), and every other pair of
+//! engines, naming what it lacks (docs/architecture.md, "Both ways").
 
+use super::apply::Route;
 use super::error::SyncError;
+use super::options::BothStream;
+use super::receive::{Receiving, TableRules};
 use super::resolve::{Rule, Rules, Side, VersionOrder};
+use crate::engine::postgres::both as pg;
 use crate::rows::plan::TablePlan;
+use crate::rows::source::Source;
 use crate::rows::values::Family;
 use seaway_codegen::config::sync::{ColumnRule, Conflicts, Direction, SyncSide};
 use seaway_codegen::config::{Config, Mapping, Naming, Pattern, TableFilter};
-use seaway_codegen::model::{Column, Dialect};
+use seaway_codegen::model::{Column, Dialect, Schema};
 use std::collections::BTreeMap;
 
 /// Whether a pair of engines can be synced both ways in this build.
@@ -28,12 +32,11 @@ pub enum Pair {
 /// The pair `source` -> `destination` both ways. Every arm names both engines, so a new
 /// engine or a pair built later is decided here and nowhere else.
 pub fn pair(source: Dialect, destination: Dialect) -> Pair {
-    const PG: &str = "two logical replication streams with replication origins so that neither captures what the other applied, the per-key version table and the conflict log";
     const MY: &str = "a marker row written in each applied transaction so that the other stream's binlog capture skips it, the per-key version table and the conflict log";
     const LITE: &str = "a marker the capture triggers recognise so that the other stream skips what it applied, the per-key version table and the conflict log";
     match source {
         Dialect::Postgres => match destination {
-            Dialect::Postgres => Pair::NotBuilt(PG),
+            Dialect::Postgres => Pair::Built,
             Dialect::Mysql => Pair::NotBuilt(MY),
             Dialect::Sqlite => Pair::NotBuilt(LITE),
         },
@@ -327,10 +330,11 @@ mod tests {
     }
 
     #[test]
-    fn every_pair_is_refused_until_built() {
+    fn only_postgresql_both_ways_is_built_and_every_other_pair_is_refused() {
         for s in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
             for d in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
-                assert!(matches!(pair(s, d), Pair::NotBuilt(_)), "{s} -> {d}");
+                let built = s == Dialect::Postgres && d == Dialect::Postgres;
+                assert_eq!(matches!(pair(s, d), Pair::Built), built, "{s} -> {d}");
             }
         }
     }
@@ -386,4 +390,108 @@ mod tests {
             "{e}"
         );
     }
+}
+
+/// Why preparing a stream's receiving end failed.
+#[derive(Debug)]
+pub enum Failed {
+    Sync(SyncError),
+    Sql(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Failed {
+    fn from(e: sqlx::Error) -> Failed {
+        Failed::Sql(e)
+    }
+}
+
+/// A stream's receiving end: its origin created (where missing) in the side it writes
+/// into, with the version table and the conflict log, and each route's rules in the
+/// way there's names and column order. `actual` is the receiving side's schema.
+pub async fn receiving(
+    stream: &BothStream,
+    routes: &[Route],
+    actual: &Schema,
+    setup: &super::capture::Setup,
+    receiving_side: &Source,
+    config: &Config,
+) -> Result<Receiving, Failed> {
+    let Some(pool) = receiving_side.postgres() else {
+        return Err(Failed::Sync(SyncError::Unsupported {
+            table: String::new(),
+            what: "a sync both ways receives into PostgreSQL only so far".into(),
+        }));
+    };
+    let origin = pg::ensure_origin(pool, &stream.origin).await?;
+    let versions = pg::version_table(setup.name());
+    pg::ensure_tables(pool, &versions).await?;
+    let mut tables = Vec::with_capacity(routes.len());
+    for route in routes {
+        let here = &route.plan;
+        let forward = match stream.side {
+            Side::Destination => here,
+            Side::Source => stream
+                .forward
+                .iter()
+                .find(|p| p.name == here.source_table)
+                .ok_or_else(|| {
+                    Failed::Sync(SyncError::Unsupported {
+                        table: here.source_table.clone(),
+                        what: "the way back has a table the way there does not".into(),
+                    })
+                })?,
+        };
+        let from_source = forward
+            .targets
+            .iter()
+            .map(|t| match stream.side {
+                Side::Destination => here.targets.iter().position(|h| h.name == t.name),
+                Side::Source => here.src_cols.iter().position(|c| c.name == t.name),
+            })
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| {
+                Failed::Sync(SyncError::Unsupported {
+                    table: forward.source_table.clone(),
+                    what: "its columns differ between the two sides; make both sides' columns the same (`codegen diff` and `migrator apply`), then start again".into(),
+                })
+            })?;
+        let table = actual.tables.get(&here.name).ok_or_else(|| {
+            Failed::Sync(SyncError::Unsupported {
+                table: here.name.clone(),
+                what: "the receiving side lacks the table".into(),
+            })
+        })?;
+        let columns = here
+            .targets
+            .iter()
+            .map(|t| table.column(&t.name).cloned())
+            .collect::<Option<Vec<Column>>>()
+            .ok_or_else(|| {
+                Failed::Sync(SyncError::Unsupported {
+                    table: here.name.clone(),
+                    what: "the receiving side lacks a column of the plan".into(),
+                })
+            })?;
+        let conflicts = config
+            .sync
+            .tables
+            .get(&forward.source_table)
+            .cloned()
+            .unwrap_or_default();
+        tables.push(TableRules {
+            source_table: forward.source_table.clone(),
+            source_columns: forward.src_cols.iter().map(|c| c.name.clone()).collect(),
+            rules: rules(&forward.source_table, &conflicts, &forward.src_cols)
+                .map_err(Failed::Sync)?,
+            from_source,
+            columns,
+        });
+    }
+    Ok(Receiving {
+        side: stream.side,
+        stream: setup.name().to_string(),
+        origin,
+        versions,
+        tables,
+    })
 }

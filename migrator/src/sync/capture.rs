@@ -194,13 +194,16 @@ pub enum Capture {
 
 impl Capture {
     /// Opens the stream; `source` is the plain connection to the same source (its
-    /// catalog is read when a relation changes under the stream).
+    /// catalog is read when a relation changes under the stream). `skip_origin`: a sync
+    /// both ways, the origin of the other stream's applying session, whose transactions
+    /// are dropped (only PostgreSQL sources sync both ways so far: `both::pair`).
     pub async fn open(
         setup: &Setup,
         source: &Source,
         selection: &Selection,
         known: Vec<Vec<String>>,
         resume: Option<&Position>,
+        skip_origin: Option<&str>,
     ) -> Result<Capture, SyncError> {
         match setup {
             Setup::Postgres { conn, names } => Ok(Capture::Postgres(Box::new(
@@ -211,6 +214,7 @@ impl Capture {
                     selection,
                     known,
                     resume,
+                    skip_origin,
                 )
                 .await?,
             ))),

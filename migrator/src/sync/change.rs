@@ -50,6 +50,10 @@ pub struct Change {
     /// The key before the change, in key order (delete; an update that changed the key).
     /// `None` when the key did not change.
     pub old_key: Option<Values>,
+    /// The whole row before the change (update, delete), in plan order, where the
+    /// source sends it (PostgreSQL with `REPLICA IDENTITY FULL`); a sync both ways
+    /// detects conflicts by it (`detect.rs`). `None` where the capture has no old image.
+    pub old_row: Option<Values>,
 }
 
 /// A position in the source's change stream, as the engine writes it (PostgreSQL: the
@@ -123,6 +127,9 @@ pub struct Selection {
     /// `transfer.zero_dates`, applied to rows from a source that stores zero dates
     /// (MySQL/MariaDB) as transfer applies it.
     pub zero_dates: ZeroDates,
+    /// Changes must carry the whole row before them (`Change::old_row`): a stream of a
+    /// sync both ways, which detects conflicts by it.
+    pub old_rows: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -38,6 +38,34 @@ pub struct Status {
     pub source_kind: &'static str,
     /// What the engine says of it, where a slot's or a change table's words do not fit.
     pub source_note: Option<String>,
+    /// A stream of a sync both ways: the conflicts its log holds (in the side it writes
+    /// into).
+    pub conflicts: Option<i64>,
+}
+
+/// Where a sync stands: one stream, or the two of a sync both ways with the measured
+/// offset between the two servers' clocks (which `last_write_wins` compares).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Overview {
+    pub streams: Vec<Status>,
+    /// The destination's clock minus the source's, in milliseconds (each read in one
+    /// round trip and placed at its middle).
+    pub clock_offset_ms: Option<f64>,
+}
+
+impl std::fmt::Display for Overview {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for s in &self.streams {
+            write!(f, "{s}")?;
+        }
+        if let Some(ms) = self.clock_offset_ms {
+            writeln!(
+                f,
+                "clock offset: the destination's clock is {ms:+.1} ms from the source's (last_write_wins compares commit times from both; docs/config.md says what skew does)"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Display for Status {
@@ -66,6 +94,14 @@ impl std::fmt::Display for Status {
         }
         if let Some(b) = self.behind {
             writeln!(f, "  behind: {b} {} not yet confirmed", self.behind_unit)?;
+        }
+        if let Some(c) = self.conflicts {
+            writeln!(
+                f,
+                "  conflicts: {c} decided (listed in {} in `{}`)",
+                seaway_codegen::diff::CONFLICT_TABLE,
+                self.destination
+            )?;
         }
         if !self.copy_done {
             writeln!(
@@ -106,12 +142,67 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// Reads the destination's row and the source's slot.
-pub async fn status(config: &Config) -> Result<Status, SyncError> {
+/// Whether the config (or `--both`) asks for a sync both ways.
+fn both_ways(config: &Config, both: bool) -> bool {
+    both || config.sync.direction == seaway_codegen::config::sync::Direction::Both
+}
+
+/// Reads the destination's row and the source's slot (both ways: of each stream, with
+/// the conflicts each decided and the clocks' offset).
+pub async fn status(config: &Config, both: bool) -> Result<Overview, SyncError> {
     let source_conn = config.source_connection();
     let dest_conn = config
         .destination_connection("sync status")
         .map_err(seaway_codegen::stage::StageError::from)?;
+    if !both_ways(config, both) {
+        return Ok(Overview {
+            streams: vec![stream_status(source_conn, dest_conn, false).await?],
+            clock_offset_ms: None,
+        });
+    }
+    Ok(Overview {
+        streams: vec![
+            stream_status(source_conn, dest_conn, true).await?,
+            stream_status(dest_conn, source_conn, true).await?,
+        ],
+        clock_offset_ms: clock_offset(source_conn, dest_conn).await?,
+    })
+}
+
+/// The destination's clock minus the source's (PostgreSQL sides), in milliseconds.
+async fn clock_offset(
+    source_conn: &seaway_codegen::config::Connection,
+    dest_conn: &seaway_codegen::config::Connection,
+) -> Result<Option<f64>, SyncError> {
+    let mut offsets = Vec::new();
+    for conn in [source_conn, dest_conn] {
+        let side = Source::open(conn).await?;
+        let Some(pool) = side.postgres() else {
+            side.close().await;
+            return Ok(None);
+        };
+        // A first read opens the connection; the second is timed.
+        let _ = crate::engine::postgres::both::clock(pool).await;
+        let before = super::apply::now_micros();
+        let at = crate::engine::postgres::both::clock(pool).await;
+        let after = super::apply::now_micros();
+        side.close().await;
+        let at = at.map_err(|e| SyncError::Source {
+            connection: conn.name.clone(),
+            what: "reading the server's clock".into(),
+            reason: conn.url.scrub(&e.to_string()),
+        })?;
+        offsets.push(at - (before + after) / 2);
+    }
+    Ok(Some((offsets[1] - offsets[0]) as f64 / 1000.0))
+}
+
+/// One stream's status.
+async fn stream_status(
+    source_conn: &seaway_codegen::config::Connection,
+    dest_conn: &seaway_codegen::config::Connection,
+    both: bool,
+) -> Result<Status, SyncError> {
     let setup = Setup::of(source_conn, dest_conn).await?;
     let source = Source::open(source_conn).await?;
     let slot: SourceState = setup.slot(&source).await?;
@@ -127,6 +218,18 @@ pub async fn status(config: &Config) -> Result<Status, SyncError> {
             reason: dest_conn.url.scrub(&e.to_string()),
         })?
         .unwrap_or_default();
+    let conflicts = match (both, dest.postgres()) {
+        (true, Some(pool)) => Some(
+            crate::engine::postgres::both::conflict_count(pool, &name)
+                .await
+                .map_err(|e| SyncError::Destination {
+                    destination: dest_conn.name.clone(),
+                    what: "counting the conflicts".into(),
+                    reason: dest_conn.url.scrub(&e.to_string()),
+                })?,
+        ),
+        _ => None,
+    };
     dest.close().await;
     let now = super::apply::now_micros();
     Ok(Status {
@@ -149,17 +252,34 @@ pub async fn status(config: &Config) -> Result<Status, SyncError> {
         source_position: slot.current,
         source_kind: slot.kind,
         source_note: slot.note,
+        conflicts,
     })
 }
 
 /// Removes the sync's slot and publication from the source and its row from the
-/// destination; returns what was removed.
-pub async fn remove(config: &Config) -> Result<Vec<String>, SyncError> {
+/// destination (both ways: each stream's, with its origin and version table); returns
+/// what was removed.
+pub async fn remove(config: &Config, both: bool) -> Result<Vec<String>, SyncError> {
     let source_conn = config.source_connection();
     let dest_conn = config
         .destination_connection("sync drop")
         .map_err(seaway_codegen::stage::StageError::from)?;
+    let mut dropped = remove_stream(source_conn, dest_conn, both).await?;
+    if both_ways(config, both) {
+        dropped.extend(remove_stream(dest_conn, source_conn, true).await?);
+    }
+    Ok(dropped)
+}
+
+/// Removes one stream's slot, publication, position row and, both ways, its origin and
+/// version table in the side it writes into.
+async fn remove_stream(
+    source_conn: &seaway_codegen::config::Connection,
+    dest_conn: &seaway_codegen::config::Connection,
+    both: bool,
+) -> Result<Vec<String>, SyncError> {
     let setup = Setup::of(source_conn, dest_conn).await?;
+    let name = setup.name().to_string();
     let source = Source::open(source_conn).await?;
     let mut dropped = setup.remove(&source).await?;
     source.close().await;
@@ -175,7 +295,35 @@ pub async fn remove(config: &Config) -> Result<Vec<String>, SyncError> {
     writer.close().await;
     setup.close().await;
     if forgot {
-        dropped.push(format!("the position row in {}", position::TABLE));
+        dropped.push(format!(
+            "the position row of {} in {} of `{}`",
+            name,
+            position::TABLE,
+            dest_conn.name
+        ));
+    }
+    if both {
+        let dest = Source::open(dest_conn).await?;
+        if let Some(pool) = dest.postgres() {
+            use crate::engine::postgres::both as pg;
+            let failed = |e: sqlx::Error| SyncError::Destination {
+                destination: dest_conn.name.clone(),
+                what: "removing the stream's origin and version table".into(),
+                reason: dest_conn.url.scrub(&e.to_string()),
+            };
+            let origin = pg::origin_name(&name);
+            if pg::drop_origin(pool, &origin).await.map_err(failed)? {
+                dropped.push(format!(
+                    "replication origin {origin} in `{}`",
+                    dest_conn.name
+                ));
+            }
+            let versions = pg::version_table(&name);
+            if pg::drop_versions(pool, &versions).await.map_err(failed)? {
+                dropped.push(format!("version table {versions} in `{}`", dest_conn.name));
+            }
+        }
+        dest.close().await;
     }
     Ok(dropped)
 }

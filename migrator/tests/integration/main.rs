@@ -30,6 +30,7 @@ mod shared_runs;
 mod support;
 mod sync;
 mod sync_both;
+mod sync_both_live;
 mod sync_mysql;
 #[path = "../../../codegen/tests/integration/test_db.rs"]
 mod test_db;

@@ -1359,6 +1359,8 @@ impl Decoder<'_> {
                     row: Some(row),
                     unchanged,
                     old_key: old_key.filter(|k| *k != new_key),
+                    // Filled when a sync both ways with a MariaDB side is built.
+                    old_row: None,
                 }
             }
             (Op::Delete, _) | (Op::Insert | Op::Update, None) => Change {
@@ -1367,6 +1369,7 @@ impl Decoder<'_> {
                 row: None,
                 unchanged: Vec::new(),
                 old_key,
+                old_row: None,
             },
         };
         Ok(change)

@@ -167,8 +167,21 @@ pub async fn check(
             fix: format!("ALTER ROLE {} REPLICATION;", quote(&user)),
         });
     }
+    if selection.old_rows {
+        let on: String = sqlx::query_scalar("SELECT current_setting('track_commit_timestamp')")
+            .fetch_one(pool)
+            .await
+            .map_err(e("reading track_commit_timestamp"))?;
+        if on != "on" {
+            return Err(setting(
+                "track_commit_timestamp",
+                on,
+                "a sync both ways orders two versions of a row by the commit time of the transaction that wrote each; ALTER SYSTEM SET track_commit_timestamp = on; (or `track_commit_timestamp = on` in postgresql.conf), then restart the server".into(),
+            ));
+        }
+    }
     for table in &selection.tables {
-        replica_identity(pool, conn, table).await?;
+        replica_identity(pool, conn, table, selection.old_rows).await?;
     }
     Ok(())
 }
@@ -181,6 +194,7 @@ async fn replica_identity(
     pool: &sqlx::PgPool,
     conn: &Connection,
     table: &crate::sync::change::SelectedTable,
+    old_rows: bool,
 ) -> Result<(), SyncError> {
     let name = qualified(conn, &table.source_table);
     // The replica identity, and the columns of the index it uses (the primary key by
@@ -213,6 +227,9 @@ async fn replica_identity(
     };
     match ident.as_str() {
         "f" => Ok(()),
+        _ if old_rows => Err(refuse(
+            "it is synced both ways, and a change must carry the whole row as it was before, so that the side receiving it can tell whether it changed the row meanwhile (a conflict)".into(),
+        )),
         _ if table.filter.is_some() => Err(refuse(
             "it has a `where:` filter, which PostgreSQL evaluates on the old row of updates and deletes, so the old row must carry every column".into(),
         )),
@@ -449,6 +466,17 @@ pub struct PgCapture {
     resume: Lsn,
     /// The current transaction is one of those: its events are dropped.
     skipping: bool,
+    /// A sync both ways: the replication origin of the other stream's applying session.
+    /// A transaction carrying it is what that stream applied here, and is dropped whole
+    /// (loop prevention: a change makes one round).
+    skip_origin: Option<String>,
+    /// The current transaction carries `skip_origin`.
+    echo: bool,
+    /// A `Begin` not yet passed on: pgoutput sends a transaction's `Origin` right after
+    /// its `Begin`, so the `Begin` waits for the first event that is passed on.
+    begin: Option<String>,
+    /// An event to return before reading the stream again (the one after a `Begin`).
+    queued: Option<Event>,
 }
 
 impl std::fmt::Debug for PgCapture {
@@ -518,6 +546,10 @@ fn replication_config(
     .with_wakeup_interval(Duration::from_secs(1)))
 }
 
+/// pgoutput's mark of an old tuple that is the whole row (`REPLICA IDENTITY FULL`), not
+/// only the key (`K`).
+const WHOLE_OLD_ROW: char = 'O';
+
 /// Parses a stored position (an LSN like `0/16B3748`).
 pub fn parse_position(position: &Position) -> Option<Lsn> {
     Lsn::parse(&position.0).ok()
@@ -535,6 +567,7 @@ impl PgCapture {
         selection: &Selection,
         known: Vec<Vec<String>>,
         resume: Option<&Position>,
+        skip_origin: Option<&str>,
     ) -> Result<PgCapture, SyncError> {
         let start = resume.and_then(parse_position).unwrap_or(Lsn::ZERO);
         let config = replication_config(conn, names, start)?;
@@ -555,6 +588,10 @@ impl PgCapture {
             schema: schema_of(conn),
             resume: start,
             skipping: false,
+            skip_origin: skip_origin.map(str::to_string),
+            echo: false,
+            begin: None,
+            queued: None,
         })
     }
 
@@ -568,6 +605,9 @@ impl PgCapture {
 
     /// The next event, waiting at most `wait` (`None`: nothing came in time).
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Event>, SyncError> {
+        if let Some(event) = self.queued.take() {
+            return Ok(Some(event));
+        }
         loop {
             let received = match tokio::time::timeout(wait, self.client.recv()).await {
                 Err(_) => return Ok(None),
@@ -583,7 +623,21 @@ impl PgCapture {
                 });
             };
             if let Some(event) = self.translate(event).await? {
-                return Ok(Some(event));
+                return Ok(Some(self.passed_on(event)));
+            }
+        }
+    }
+
+    /// `event`, or the `Begin` held back for it (`event` then comes next).
+    fn passed_on(&mut self, event: Event) -> Event {
+        match (&event, self.begin.take()) {
+            (Event::Change(_) | Event::Watermark { .. } | Event::Commit { .. }, Some(xid)) => {
+                self.queued = Some(event);
+                Event::Begin { xid }
+            }
+            (_, begin) => {
+                self.begin = begin;
+                event
             }
         }
     }
@@ -596,9 +650,9 @@ impl PgCapture {
                 // Commit records before the resume position belong to transactions the
                 // destination already holds (its position is just past their commit).
                 self.skipping = !self.resume.is_zero() && final_lsn < self.resume;
-                (!self.skipping).then(|| Event::Begin {
-                    xid: xid.to_string(),
-                })
+                self.echo = false;
+                self.begin = (!self.skipping).then(|| xid.to_string());
+                None
             }
             ReplicationEvent::Commit {
                 end_lsn,
@@ -606,6 +660,12 @@ impl PgCapture {
                 ..
             } => {
                 let skipped = std::mem::take(&mut self.skipping);
+                if std::mem::take(&mut self.echo) {
+                    // What the other stream applied: nothing of it is passed on, and
+                    // the keepalives that follow carry the stream past it.
+                    self.begin = None;
+                    return Ok(None);
+                }
                 (!skipped).then(|| Event::Commit {
                     position: Position(end_lsn.to_string()),
                     commit_micros: commit_time_micros + PG_EPOCH_MICROS,
@@ -624,7 +684,7 @@ impl PgCapture {
             }
             ReplicationEvent::Message {
                 prefix, content, ..
-            } if prefix == MESSAGE_PREFIX && !self.skipping => {
+            } if prefix == MESSAGE_PREFIX && !self.skipping && !self.echo => {
                 let text = String::from_utf8_lossy(&content);
                 let mut parts = text.rsplitn(3, ':');
                 let (chunk, mark, slot) = (parts.next(), parts.next(), parts.next());
@@ -673,35 +733,46 @@ impl PgCapture {
             );
             return Ok(None);
         }
-        if self.skipping {
+        if let LogicalReplicationMessage::Origin { origin_name, .. } = &message {
+            self.echo = self.skip_origin.as_deref() == Some(origin_name.as_str());
+            return Ok(None);
+        }
+        if self.skipping || self.echo {
             return Ok(None);
         }
         Ok(match message {
             LogicalReplicationMessage::Insert { relation_id, tuple } => {
-                self.change(relation_id, Op::Insert, Some(&tuple), None)
+                self.change(relation_id, Op::Insert, Some(&tuple), None, false)
                     .await?
             }
             LogicalReplicationMessage::Update {
                 relation_id,
                 old_tuple,
                 new_tuple,
-                ..
+                key_type,
             } => {
                 self.change(
                     relation_id,
                     Op::Update,
                     Some(&new_tuple),
                     old_tuple.as_ref(),
+                    key_type == Some(WHOLE_OLD_ROW),
                 )
                 .await?
             }
             LogicalReplicationMessage::Delete {
                 relation_id,
                 old_tuple,
-                ..
+                key_type,
             } => {
-                self.change(relation_id, Op::Delete, None, Some(&old_tuple))
-                    .await?
+                self.change(
+                    relation_id,
+                    Op::Delete,
+                    None,
+                    Some(&old_tuple),
+                    key_type == WHOLE_OLD_ROW,
+                )
+                .await?
             }
             LogicalReplicationMessage::Truncate { relation_ids, .. } => {
                 let tables: Vec<String> = relation_ids
@@ -777,6 +848,7 @@ impl PgCapture {
         op: Op,
         new: Option<&TupleData>,
         old: Option<&TupleData>,
+        old_whole: bool,
     ) -> Result<Option<Event>, SyncError> {
         let Some(described) = self.relations.get(&relation_id) else {
             return Err(SyncError::Stream {
@@ -841,6 +913,7 @@ impl PgCapture {
         let key_of =
             |row: &Values| -> Values { table.key.iter().map(|&k| row[k].clone()).collect() };
         let old_row = old.map(values).transpose()?.map(|(row, _)| row);
+        let whole_old_row = old_row.clone().filter(|_| old_whole);
         let change = match op {
             Op::Insert | Op::Update => {
                 let Some(new) = new else { return Ok(None) };
@@ -859,6 +932,7 @@ impl PgCapture {
                     row: Some(row),
                     unchanged,
                     old_key,
+                    old_row: whole_old_row,
                 }
             }
             Op::Delete => Change {
@@ -867,6 +941,7 @@ impl PgCapture {
                 row: None,
                 unchanged: Vec::new(),
                 old_key: old_row.as_ref().map(key_of),
+                old_row: whole_old_row,
             },
         };
         Ok(Some(Event::Change(change)))

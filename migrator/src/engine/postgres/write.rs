@@ -337,7 +337,7 @@ fn value_type(native: &str) -> String {
 /// seaway_in(c1, ...)`: rows sent as one text array per column (parameters `first`..),
 /// each value cast to its column's type. One statement text whatever the number of rows,
 /// so the server parses and plans it once per connection.
-fn unnest_select(targets: &[&Target], first: usize) -> String {
+pub(super) fn unnest_select(targets: &[&Target], first: usize) -> String {
     let names: Vec<String> = (1..=targets.len()).map(|i| format!("c{i}")).collect();
     let casts: Vec<String> = targets
         .iter()
@@ -358,7 +358,7 @@ fn unnest_select(targets: &[&Target], first: usize) -> String {
 /// Binds `rows` (canonical text, in `targets` order, of the positions `columns`) as one
 /// text array per column, each value in PostgreSQL's input syntax.
 /// A value that needs no conversion is borrowed, not copied.
-fn bind_columns<'q>(
+pub(super) fn bind_columns<'q>(
     mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     targets: &[Target],
     columns: &[usize],
@@ -426,7 +426,7 @@ fn statement(
 
 /// The key condition `(k1, k2) IN (SELECT ... FROM unnest(...))` over `keys` (the key
 /// targets' values, in targets order), parameters from `$1`.
-fn key_in_unnest(targets: &[Target]) -> String {
+pub(super) fn key_in_unnest(targets: &[Target]) -> String {
     let key_targets: Vec<&Target> = targets.iter().filter(|t| t.is_key).collect();
     let columns: Vec<String> = key_targets
         .iter()
@@ -545,7 +545,7 @@ async fn count_keys(
 
 /// The key targets alone, and their positions among themselves (keys arrive as the key
 /// targets' values only).
-fn key_only(targets: &[Target]) -> (Vec<Target>, Vec<usize>) {
+pub(super) fn key_only(targets: &[Target]) -> (Vec<Target>, Vec<usize>) {
     let key_targets: Vec<Target> = targets.iter().filter(|t| t.is_key).cloned().collect();
     let columns = (0..key_targets.len()).collect();
     (key_targets, columns)

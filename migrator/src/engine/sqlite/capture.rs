@@ -394,6 +394,9 @@ impl LiteCapture {
             row,
             unchanged: Vec::new(),
             old_key,
+            // The triggers record the key only; a sync both ways with a SQLite side
+            // needs the old row too.
+            old_row: None,
         })))
     }
 

@@ -53,6 +53,28 @@ impl Writer {
 
     /// Establishes up to `n` pooled connections at once (see `Source::warm`); SQLite's
     /// single connection is left alone.
+    /// A writer of one session that runs `setup` as it connects (a sync both ways'
+    /// applying session, under the stream's replication origin). Only PostgreSQL
+    /// destinations are asked for one (`sync::both::pair` refuses the others), so the
+    /// other engines open a plain writer and leave `setup` unused.
+    pub async fn open_session(
+        conn: &seaway_codegen::config::Connection,
+        setup: String,
+    ) -> Result<Writer, seaway_codegen::inspect::ConnectError> {
+        use seaway_codegen::inspect::connect;
+        match conn.url.dialect() {
+            Dialect::Postgres => Ok(Writer::Postgres(postgres::PgWriter(
+                connect::postgres_session(
+                    conn,
+                    &seaway_codegen::engine::postgres::search_path_of(conn),
+                    setup,
+                )
+                .await?,
+            ))),
+            Dialect::Mysql | Dialect::Sqlite => Writer::open(conn).await,
+        }
+    }
+
     pub async fn warm(&self, n: usize) {
         match self {
             Writer::Postgres(w) => crate::rows::source::warm(&w.0, n).await,
@@ -332,6 +354,15 @@ impl std::fmt::Debug for Tx {
 }
 
 impl Tx {
+    /// The PostgreSQL connection of the transaction, for statements only a PostgreSQL
+    /// side runs (a sync both ways: `engine/postgres/both.rs`).
+    pub fn postgres(&mut self) -> Option<&mut sqlx::PgConnection> {
+        match self {
+            Tx::Postgres(tx) => Some(&mut *tx),
+            Tx::Mysql(..) | Tx::Sqlite(_) => None,
+        }
+    }
+
     fn dialect(&self) -> Dialect {
         match self {
             Tx::Postgres(_) => Dialect::Postgres,

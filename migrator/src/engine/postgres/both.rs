@@ -1,0 +1,354 @@
+//! A PostgreSQL side of a sync both ways (`sync/both.rs`, `sync/receive.rs`):
+//! - the replication origin each stream's applying session runs under, so that the
+//!   other stream's capture drops what this one applied (pgoutput marks the
+//!   transactions of a session with an origin);
+//! - the rows a batch is about to change, read locked, with who wrote each and when
+//!   (`pg_xact_commit_timestamp_origin`, which needs `track_commit_timestamp`);
+//! - the stream's version table: the version of a row the stream wrote as the outcome
+//!   of a conflict, whose commit time is the stream's, not the version it carries;
+//! - the conflict log (`seaway_sync_conflicts`).
+//!
+//! Every statement here runs in the stream's apply transaction, so a crash loses or
+//! keeps the rows, their versions, the log and the position together.
+
+use super::write::{bind_columns, key_in_unnest, key_only};
+use crate::rows::plan::Target;
+use crate::rows::read::{quote, select_expr};
+use crate::sync::change::Values;
+use seaway_codegen::diff::{CONFLICT_TABLE, VERSION_TABLE_PREFIX};
+use seaway_codegen::model::{Column, Dialect};
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// The origin a stream's applying session runs under (the stream's slot name, with a
+/// suffix: origins and slots are separate namespaces, but one name per stream reads
+/// best in `pg_replication_origin`).
+pub fn origin_name(slot: &str) -> String {
+    format!("{slot}_origin")
+}
+
+/// The stream's version table.
+pub fn version_table(slot: &str) -> String {
+    format!(
+        "{VERSION_TABLE_PREFIX}{}",
+        slot.trim_start_matches("seaway_")
+    )
+}
+
+/// Creates origin `name` where it does not exist; returns its id, which
+/// `pg_xact_commit_timestamp_origin` reports for the transactions it applied.
+pub async fn ensure_origin(pool: &sqlx::PgPool, name: &str) -> Result<i64, sqlx::Error> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT roident::bigint FROM pg_replication_origin WHERE roname = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+    match found {
+        Some(id) => Ok(id),
+        None => {
+            sqlx::query_scalar("SELECT pg_replication_origin_create($1)::bigint")
+                .bind(name)
+                .fetch_one(pool)
+                .await
+        }
+    }
+}
+
+/// Drops origin `name`; whether there was one.
+pub async fn drop_origin(pool: &sqlx::PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT roname FROM pg_replication_origin WHERE roname = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+    if found.is_none() {
+        return Ok(false);
+    }
+    sqlx::query("SELECT pg_replication_origin_drop($1)")
+        .bind(name)
+        .execute(pool)
+        .await?;
+    Ok(true)
+}
+
+/// The statement each connection of the applying session runs first: from then on, its
+/// transactions carry the origin.
+pub fn origin_setup(name: &str) -> String {
+    format!(
+        "SELECT pg_replication_origin_session_setup('{}')",
+        name.replace('\'', "''")
+    )
+}
+
+/// Creates the stream's version table and the conflict log where missing.
+pub async fn ensure_tables(pool: &sqlx::PgPool, versions: &str) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} (tbl text NOT NULL, key text NOT NULL, version bigint NOT NULL, xid bigint NOT NULL, PRIMARY KEY (tbl, key)); \
+         CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, stream text NOT NULL, tbl text NOT NULL, key text NOT NULL, \
+           source_version text, destination_version text, rule text NOT NULL, winner text NOT NULL, at timestamptz NOT NULL DEFAULT now())",
+        quote(Dialect::Postgres, versions),
+        quote(Dialect::Postgres, CONFLICT_TABLE),
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Drops the stream's version table; whether there was one. The conflict log stays:
+/// it is the record of what was decided.
+pub async fn drop_versions(pool: &sqlx::PgPool, versions: &str) -> Result<bool, sqlx::Error> {
+    let existed: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(quote(Dialect::Postgres, versions))
+        .fetch_one(pool)
+        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS {}",
+        quote(Dialect::Postgres, versions)
+    )))
+    .execute(pool)
+    .await?;
+    Ok(existed)
+}
+
+/// A row the receiving side holds for a key of the batch.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// Canonical text, in targets order.
+    pub row: Values,
+    /// Written by this stream's applying session (its origin).
+    pub ours: bool,
+    /// The commit time of the transaction that wrote it (Unix microseconds); `None`
+    /// when the server has none (written before `track_commit_timestamp` was on, or
+    /// earlier in this very transaction).
+    pub micros: Option<i64>,
+    /// The writing transaction's id (32 bits, as `xmin`).
+    pub xmin: i64,
+}
+
+/// The rows `table` holds for `keys` (key targets' values in targets order), locked
+/// until the transaction ends, by key. `columns` are the table's columns in targets
+/// order (each read as canonical text); `origin` is the stream's origin id.
+pub async fn held(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    targets: &[Target],
+    columns: &[Column],
+    keys: &[Values],
+    origin: i64,
+) -> Result<HashMap<Values, Held>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (key_targets, key_columns) = key_only(targets);
+    let origin_param = key_targets.len() + 1;
+    let sql = format!(
+        "SELECT {}, (pg_xact_commit_timestamp_origin(xmin)).roident::bigint = ${origin_param} AS seaway_ours, \
+         (EXTRACT(EPOCH FROM (pg_xact_commit_timestamp_origin(xmin)).timestamp) * 1000000)::bigint AS seaway_micros, \
+         xmin::text::bigint AS seaway_xmin \
+         FROM {} WHERE {} FOR UPDATE",
+        columns
+            .iter()
+            .map(|c| select_expr(Dialect::Postgres, c))
+            .collect::<Vec<_>>()
+            .join(", "),
+        quote(Dialect::Postgres, table),
+        key_in_unnest(targets),
+    );
+    let borrowed: Vec<Vec<Option<&str>>> = keys
+        .iter()
+        .map(|k| k.iter().map(|v| v.as_deref()).collect())
+        .collect();
+    let rows = bind_columns(
+        sqlx::query(sqlx::AssertSqlSafe(sql)),
+        &key_targets,
+        &key_columns,
+        &borrowed,
+    )
+    .bind(origin)
+    .fetch_all(&mut *conn)
+    .await?;
+    let n = columns.len();
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let mut row = Vec::with_capacity(n);
+        for i in 0..n {
+            row.push(r.try_get::<Option<String>, _>(i)?);
+        }
+        let key: Values = targets
+            .iter()
+            .zip(&row)
+            .filter(|(t, _)| t.is_key)
+            .map(|(_, v)| v.clone())
+            .collect();
+        out.insert(
+            key,
+            Held {
+                row,
+                ours: r.try_get::<Option<bool>, _>(n)?.unwrap_or(false),
+                micros: r.try_get(n + 1)?,
+                xmin: r.try_get(n + 2)?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The versions the stream recorded for `keys` of `table` (key text, as
+/// [`key_text`] spells it): key -> (version, writing transaction's 32-bit id).
+pub async fn versions(
+    conn: &mut sqlx::PgConnection,
+    versions: &str,
+    table: &str,
+    keys: &[String],
+) -> Result<HashMap<String, (i64, i64)>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT key, version, xid FROM {} WHERE tbl = $1 AND key = ANY($2)",
+        quote(Dialect::Postgres, versions)
+    );
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(table)
+        .bind(keys)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().map(|(k, v, x)| (k, (v, x))).collect())
+}
+
+/// Records `entries` (key text, version) of `table` as written by this transaction.
+pub async fn write_versions(
+    conn: &mut sqlx::PgConnection,
+    versions: &str,
+    table: &str,
+    entries: &[(String, i64)],
+) -> Result<(), sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO {} (tbl, key, version, xid) \
+         SELECT $1, k, v, txid_current() % 4294967296 FROM unnest($2::text[], $3::bigint[]) AS u(k, v) \
+         ON CONFLICT (tbl, key) DO UPDATE SET version = EXCLUDED.version, xid = EXCLUDED.xid",
+        quote(Dialect::Postgres, versions)
+    );
+    let (keys, values): (Vec<&str>, Vec<i64>) =
+        entries.iter().map(|(k, v)| (k.as_str(), *v)).unzip();
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(table)
+        .bind(keys)
+        .bind(values)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// One conflict as the log holds it (versions as JSON text).
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub table: String,
+    pub key: String,
+    pub source_version: String,
+    pub destination_version: String,
+    pub rule: &'static str,
+    pub winner: &'static str,
+}
+
+/// Appends `conflicts`, decided by stream `stream`, to the conflict log.
+pub async fn log_conflicts(
+    conn: &mut sqlx::PgConnection,
+    stream: &str,
+    conflicts: &[Logged],
+) -> Result<(), sqlx::Error> {
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO {} (stream, tbl, key, source_version, destination_version, rule, winner) \
+         SELECT $1, t, k, s, d, r, w FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(t, k, s, d, r, w)",
+        quote(Dialect::Postgres, CONFLICT_TABLE)
+    );
+    let col = |f: fn(&Logged) -> &str| -> Vec<&str> { conflicts.iter().map(f).collect() };
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(stream)
+        .bind(col(|c| &c.table))
+        .bind(col(|c| &c.key))
+        .bind(col(|c| &c.source_version))
+        .bind(col(|c| &c.destination_version))
+        .bind(col(|c| c.rule))
+        .bind(col(|c| c.winner))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Conflicts the log holds for `stream` (0 when there is no log yet).
+pub async fn conflict_count(pool: &sqlx::PgPool, stream: &str) -> Result<i64, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(CONFLICT_TABLE)
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(0);
+    }
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {} WHERE stream = $1",
+        quote(Dialect::Postgres, CONFLICT_TABLE)
+    )))
+    .bind(stream)
+    .fetch_one(pool)
+    .await
+}
+
+/// The server's clock now (Unix microseconds).
+pub async fn clock(pool: &sqlx::PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::bigint")
+        .fetch_one(pool)
+        .await
+}
+
+/// Inserts `rows` (canonical text, targets order) whose keys `table` did not hold when
+/// they were read, leaving alone any that a local write inserted since (the read could
+/// not lock a row that did not exist); returns how many were inserted.
+pub async fn insert_missing(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    targets: &[Target],
+    rows: &[Values],
+) -> Result<u64, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let all: Vec<&Target> = targets.iter().collect();
+    let keys: Vec<String> = targets
+        .iter()
+        .filter(|t| t.is_key)
+        .map(|t| quote(Dialect::Postgres, &t.name))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {} ({}) {} ON CONFLICT ({}) DO NOTHING",
+        quote(Dialect::Postgres, table),
+        targets
+            .iter()
+            .map(|t| quote(Dialect::Postgres, &t.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+        super::write::unnest_select(&all, 1),
+        keys.join(", ")
+    );
+    let borrowed: Vec<Vec<Option<&str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|v| v.as_deref()).collect())
+        .collect();
+    let columns: Vec<usize> = (0..targets.len()).collect();
+    Ok(bind_columns(
+        sqlx::query(sqlx::AssertSqlSafe(sql)),
+        targets,
+        &columns,
+        &borrowed,
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}

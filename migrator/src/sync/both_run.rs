@@ -1,0 +1,134 @@
+//! A sync both ways, run: the way there and the way back, each one stream
+//! (`stream::run_once`) with its [`BothStream`], until stopped or either fails.
+
+use super::both::way_back;
+use super::error::SyncError;
+use super::options::{BothStream, Options, Progress, Report};
+use super::resolve::Side;
+use crate::engine::postgres::both as pg;
+use crate::rows::plan::{self, TablePlan};
+use seaway_codegen::config::Config;
+use std::future::Future;
+
+/// One of the two streams, until `stopped` says so; an error tells the other to stop.
+async fn one_stream(
+    config: &Config,
+    opts: &Options,
+    stream: &BothStream,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    stopping: &tokio::sync::watch::Sender<bool>,
+    progress: &std::cell::RefCell<&mut dyn FnMut(Progress<'_>)>,
+) -> (Result<(), SyncError>, Option<Report>) {
+    let until = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    tokio::pin!(until);
+    let mut report = None;
+    let mut tell = |p: Progress<'_>| (progress.borrow_mut())(p);
+    let result = super::stream::run_once(
+        config,
+        opts,
+        Some(stream),
+        &mut until,
+        &mut tell,
+        &mut report,
+    )
+    .await;
+    if result.is_err() {
+        let _ = stopping.send(true);
+    }
+    (result, report)
+}
+
+/// Runs a sync both ways until `stop` resolves or either stream fails (which stops the
+/// other): the way there (source to destination, with the initial copy unless
+/// `--no-copy`) and the way back (destination to source, from now), each applying under
+/// its own replication origin and dropping what the other applied. The report is the
+/// way there's, with the way back's in `way_back`.
+pub async fn run(
+    config: &Config,
+    opts: &Options,
+    stop: impl Future<Output = ()>,
+    on_progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Report, SyncError> {
+    let source = config.source_connection();
+    let destination = config
+        .destination_connection("sync")
+        .map_err(SyncError::BothWaysConfig)?;
+    let stage = seaway_codegen::stage::prepare(config, "sync").await?;
+    let prepared = plan::Prepared {
+        dest_conn: stage.destination,
+        source_schema: stage.source,
+        desired: stage.desired,
+    };
+    let forward: Vec<TablePlan> = super::stream::routes(&prepared, config)?
+        .into_iter()
+        .map(|r| r.plan)
+        .collect();
+    let back = way_back(config, &forward.iter().collect::<Vec<_>>())?;
+    let there_slot = crate::engine::postgres::capture::names(source, destination).slot;
+    let back_slot = crate::engine::postgres::capture::names(destination, source).slot;
+    let there = BothStream {
+        side: Side::Destination,
+        origin: pg::origin_name(&there_slot),
+        skip_origin: pg::origin_name(&back_slot),
+        forward: forward.clone(),
+    };
+    let back_stream = BothStream {
+        side: Side::Source,
+        origin: pg::origin_name(&back_slot),
+        skip_origin: pg::origin_name(&there_slot),
+        forward,
+    };
+    let back_opts = Options {
+        copy: false,
+        both: false,
+        ..opts.clone()
+    };
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let progress = std::cell::RefCell::new(on_progress);
+    let both = async {
+        tokio::join!(
+            one_stream(config, opts, &there, stopped.clone(), &stopping, &progress),
+            one_stream(
+                &back,
+                &back_opts,
+                &back_stream,
+                stopped.clone(),
+                &stopping,
+                &progress
+            )
+        )
+    };
+    tokio::pin!(both);
+    tokio::pin!(stop);
+    let ((r1, there_report), (r2, back_report)) = tokio::select! {
+        done = &mut both => done,
+        () = &mut stop => {
+            let _ = stopping.send(true);
+            both.await
+        }
+    };
+    for r in [r1, r2] {
+        match r {
+            Ok(()) => {}
+            Err(SyncError::ColumnAdded { table, column }) => {
+                return Err(SyncError::SchemaChange {
+                    table,
+                    change: format!(
+                        "column `{column}` is on one side only; a sync both ways does not add columns itself yet: add it to the other side too (`codegen diff` and `migrator apply` one way), then start the sync again"
+                    ),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let missing = || SyncError::Destination {
+        destination: String::new(),
+        what: "the run".into(),
+        reason: "ended without a report".into(),
+    };
+    let mut report = there_report.ok_or_else(missing)?;
+    report.way_back = Some(Box::new(back_report.ok_or_else(missing)?));
+    Ok(report)
+}

@@ -1,0 +1,564 @@
+//! The receiving end of one stream of a sync both ways: what the stream does with the
+//! changes it carries into a side that is itself written to (docs/architecture.md,
+//! "Both ways").
+//!
+//! A batch's changes are gathered per key, as `fold.rs` gathers them one way, but each
+//! key keeps the row the sender held *before* its first change in the batch (the old
+//! image, `REPLICA IDENTITY FULL`). Before a run of one table is written, the rows the
+//! receiving side holds for its keys are read, locked until the batch commits, and each
+//! key is judged by `detect::check`:
+//! - the receiving side holds what the sender changed: the change is applied;
+//! - it holds the change's end state already: nothing is written;
+//! - it changed the row too (a conflict): the key waits for the batch's end, when the
+//!   commit times of its source transactions are known, and `resolve::resolve_at`
+//!   decides the row both sides keep. The receiving side's version of the row is the
+//!   commit time of the transaction that wrote it (`pg_xact_commit_timestamp_origin`);
+//!   where this stream wrote it as the outcome of an earlier conflict, the version
+//!   recorded then in the stream's version table; where this stream wrote it as a plain
+//!   change, that change came from the same sender before this one, so this one is the
+//!   later. Every conflict is logged, in the same transaction.
+//!
+//! Only a PostgreSQL side receives both ways so far (`both::pair`).
+
+use super::change::{Change, Op, Values};
+use super::detect::{self, Verdict};
+use super::resolve::{self, Edit, Rules, Side};
+use crate::engine::postgres::both::{self as pg, Held, Logged};
+use crate::rows::plan::TablePlan;
+use crate::rows::values::{Family, comparable};
+use crate::rows::write::{Tx, WriteError, Written};
+use seaway_codegen::model::Column;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// One table as the receiving end judges its changes.
+#[derive(Debug, Clone)]
+pub struct TableRules {
+    /// The table's name at the sync's source (the config's name), in the log.
+    pub source_table: String,
+    /// The source's column names, in source order (the resolver's order), in the log.
+    pub source_columns: Vec<String>,
+    /// The table's conflict rules, columns in source order.
+    pub rules: Rules,
+    /// For each source-order position, the position in this stream's rows (the way
+    /// back's plan orders columns as the destination does).
+    pub from_source: Vec<usize>,
+    /// The receiving table's columns, in this stream's targets order (read back as
+    /// canonical text).
+    pub columns: Vec<Column>,
+}
+
+/// What a stream both ways needs at its receiving end.
+#[derive(Debug, Clone)]
+pub struct Receiving {
+    /// The side this stream writes into.
+    pub side: Side,
+    /// The stream's name (its slot's), in the log.
+    pub stream: String,
+    /// The stream's replication origin id at the receiving server.
+    pub origin: i64,
+    /// The stream's version table.
+    pub versions: String,
+    /// Per route, in route order.
+    pub tables: Vec<TableRules>,
+}
+
+/// A conflict as `--report` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conflict {
+    pub stream: String,
+    pub table: String,
+    pub key: String,
+    pub rule: &'static str,
+    pub winner: &'static str,
+}
+
+/// The row before a key's first change in the batch, as the sender held it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Before {
+    /// The sender did not hold the key (an insert).
+    Absent,
+    Row(Values),
+    /// An update or delete whose old image did not come.
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+struct KeyEdit {
+    before: Before,
+    /// The row after the key's last change, targets order; `None`: deleted.
+    end: Option<Values>,
+    /// The batch's source transaction of the last change (index into `commits`).
+    txn: usize,
+}
+
+/// A key whose arriving change conflicts with what the receiving side holds.
+#[derive(Debug, Clone)]
+struct Waiting {
+    table: usize,
+    key: Values,
+    end: Option<Values>,
+    txn: usize,
+    held: Option<Held>,
+}
+
+/// Why receiving failed: the destination's error.
+pub type Failed = WriteError;
+
+/// The receiving side's PostgreSQL connection (`both::pair` builds no other yet).
+fn postgres(tx: &mut Tx) -> Result<&mut sqlx::PgConnection, WriteError> {
+    tx.postgres().ok_or_else(|| {
+        WriteError::Declined("a sync both ways receives into PostgreSQL only".into())
+    })
+}
+
+/// One table's keys gathered so far: the table, each key with its edit in order of
+/// first change, and where each key is in that list.
+type Run = (usize, Vec<(Values, KeyEdit)>, HashMap<Values, usize>);
+
+/// The receiving end's state for the open batch.
+#[derive(Debug)]
+pub struct Receiver {
+    pub settings: Receiving,
+    run: Option<Run>,
+    waiting: Vec<Waiting>,
+    waiting_at: HashMap<(usize, Values), usize>,
+    commits: Vec<i64>,
+    /// Conflicts decided in this run of `sync` (the newest [`KEPT`]), and how many.
+    pub conflicts: Vec<Conflict>,
+    pub conflict_count: u64,
+}
+
+/// Conflicts kept for `--report` (the log in the database holds them all).
+const KEPT: usize = 1_000;
+
+/// The key of a row or key as the log spells it: a JSON array of canonical text.
+pub fn key_text(key: &Values) -> String {
+    serde_json::to_string(key).unwrap_or_default()
+}
+
+impl Receiver {
+    pub fn new(settings: Receiving) -> Receiver {
+        Receiver {
+            settings,
+            run: None,
+            waiting: Vec::new(),
+            waiting_at: HashMap::new(),
+            commits: Vec::new(),
+            conflicts: Vec::new(),
+            conflict_count: 0,
+        }
+    }
+
+    /// The table of the run being gathered, and its keys.
+    pub fn run(&self) -> Option<(usize, usize)> {
+        self.run.as_ref().map(|(t, keys, _)| (*t, keys.len()))
+    }
+
+    /// A source transaction of the batch committed at `micros`.
+    pub fn committed(&mut self, micros: i64) {
+        self.commits.push(micros);
+    }
+
+    /// Forgets the open batch (rolled back).
+    pub fn abandon(&mut self) {
+        self.run = None;
+        self.waiting.clear();
+        self.waiting_at.clear();
+        self.commits.clear();
+    }
+
+    /// Gathers `change` of the batch's source transaction `txn`; `key_of` gives a
+    /// row's key and `writer_key` turns a plan-order key into the writer's order.
+    pub fn take(
+        &mut self,
+        change: Change,
+        txn: usize,
+        key_of: impl Fn(&Values) -> Values,
+        writer_key: impl Fn(&Values) -> Values,
+    ) {
+        let table = change.table;
+        let (_, keys, at) = self
+            .run
+            .get_or_insert_with(|| (table, Vec::new(), HashMap::new()));
+        let mut put = |key: Values, before: Before, end: Option<Values>| match at.get(&key) {
+            Some(&i) => {
+                keys[i].1.end = end;
+                keys[i].1.txn = txn;
+            }
+            None => {
+                at.insert(key.clone(), keys.len());
+                keys.push((key, KeyEdit { before, end, txn }));
+            }
+        };
+        let before = match (change.op, change.old_row) {
+            (Op::Insert, _) => Before::Absent,
+            (Op::Update | Op::Delete, Some(old)) => Before::Row(old),
+            (Op::Update | Op::Delete, None) => Before::Unknown,
+        };
+        match (change.op, change.row) {
+            (Op::Insert | Op::Update, Some(row)) => {
+                let key = key_of(&row);
+                if let Some(old) = change.old_key.map(|k| writer_key(&k))
+                    && old != key
+                {
+                    // A key change: the old key is deleted, the new one inserted.
+                    put(old, before, None);
+                    put(key, Before::Absent, Some(row));
+                } else {
+                    put(key, before, Some(row));
+                }
+            }
+            (Op::Delete, _) | (Op::Insert | Op::Update, None) => {
+                if let Some(key) = change.old_key.map(|k| writer_key(&k)) {
+                    put(key, before, None);
+                }
+            }
+        }
+    }
+
+    /// Writes the gathered run into `tx`: the keys whose changes apply, and the
+    /// conflicting ones kept for [`Receiver::settle`]. Returns the destination's counts.
+    pub async fn flush(
+        &mut self,
+        tx: &mut Tx,
+        plans: &[&TablePlan],
+    ) -> Result<(Written, u64, usize), Failed> {
+        let Some((table, keys, _)) = self.run.take() else {
+            return Ok((Written::default(), 0, 0));
+        };
+        let plan = plans[table];
+        let rules = &self.settings.tables[table];
+        let mut fresh = Vec::new();
+        for (key, edit) in keys {
+            match self.waiting_at.get(&(table, key.clone())) {
+                // Still in conflict: the receiving side's row is locked and unchanged;
+                // the arriving side's end state moves on.
+                Some(&i) => {
+                    self.waiting[i].end = edit.end;
+                    self.waiting[i].txn = edit.txn;
+                }
+                None => fresh.push((key, edit)),
+            }
+        }
+        let lookup: Vec<Values> = fresh.iter().map(|(k, _)| k.clone()).collect();
+        let conn = postgres(tx)?;
+        let held = pg::held(
+            conn,
+            &plan.name,
+            &plan.targets,
+            &rules.columns,
+            &lookup,
+            self.settings.origin,
+        )
+        .await?;
+        let families: Vec<Family> = plan.targets.iter().map(|t| Family::of(&t.ty)).collect();
+        let mut deletes = Vec::new();
+        let mut rows = Vec::new();
+        // Rows for keys the receiving side did not hold when read: inserted only where
+        // still missing, since no lock could hold a row that did not exist.
+        let mut new_rows: Vec<(Values, Values, usize)> = Vec::new();
+        for (key, edit) in fresh {
+            // The sender's changes in the batch left the key as they found it (inserted
+            // then deleted, or changed and changed back): nothing of the sender's
+            // reaches the other side, so there is nothing to apply and nothing to
+            // conflict with. Judged on its own, an insert then delete would delete a row
+            // the receiving side inserted meanwhile, which the sender is about to
+            // receive and keep.
+            let unchanged = match (&edit.before, &edit.end) {
+                (Before::Absent, None) => true,
+                (Before::Row(b), Some(e)) => {
+                    comparable_row(&families, b) == comparable_row(&families, e)
+                }
+                (Before::Absent | Before::Row(_) | Before::Unknown, _) => false,
+            };
+            if unchanged {
+                continue;
+            }
+            let current = held.get(&key);
+            let op = match (&edit.before, &edit.end) {
+                (Before::Absent, _) => Op::Insert,
+                (_, None) => Op::Delete,
+                (_, Some(_)) => Op::Update,
+            };
+            let old = match &edit.before {
+                Before::Row(r) => Some(comparable_row(&families, r)),
+                Before::Absent | Before::Unknown => None,
+            };
+            let verdict = detect::check(
+                op,
+                old.as_ref(),
+                edit.end
+                    .as_ref()
+                    .map(|r| comparable_row(&families, r))
+                    .as_ref(),
+                current.map(|h| comparable_row(&families, &h.row)).as_ref(),
+            );
+            match verdict {
+                Verdict::Apply => match (edit.end, current) {
+                    (Some(row), Some(_)) => rows.push(row),
+                    (Some(row), None) => new_rows.push((key, row, edit.txn)),
+                    (None, _) => deletes.push(key),
+                },
+                Verdict::Held => {}
+                Verdict::Conflict => {
+                    self.waiting_at
+                        .insert((table, key.clone()), self.waiting.len());
+                    self.waiting.push(Waiting {
+                        table,
+                        key,
+                        end: edit.end,
+                        txn: edit.txn,
+                        held: current.cloned(),
+                    });
+                }
+            }
+        }
+        let deleted = if deletes.is_empty() {
+            0
+        } else {
+            tx.delete_keys(&plan.name, &plan.targets, &deletes).await?
+        };
+        let mut written = if rows.is_empty() {
+            Written::default()
+        } else {
+            tx.upsert(&plan.name, &plan.targets, &rows).await?
+        };
+        if !new_rows.is_empty() {
+            let sent: Vec<Values> = new_rows.iter().map(|(_, r, _)| r.clone()).collect();
+            let inserted =
+                pg::insert_missing(postgres(tx)?, &plan.name, &plan.targets, &sent).await?;
+            written += Written::inserted(inserted);
+            if inserted < sent.len() as u64 {
+                // A local write inserted some of the keys since they were read: each is
+                // now locked, and a conflict where it differs from the arriving row.
+                let keys: Vec<Values> = new_rows.iter().map(|(k, _, _)| k.clone()).collect();
+                let now = pg::held(
+                    postgres(tx)?,
+                    &plan.name,
+                    &plan.targets,
+                    &rules.columns,
+                    &keys,
+                    self.settings.origin,
+                )
+                .await?;
+                for (key, row, txn) in new_rows {
+                    let Some(h) = now.get(&key) else { continue };
+                    if comparable_row(&families, &h.row) == comparable_row(&families, &row) {
+                        continue;
+                    }
+                    self.waiting_at
+                        .insert((table, key.clone()), self.waiting.len());
+                    self.waiting.push(Waiting {
+                        table,
+                        key,
+                        end: Some(row),
+                        txn,
+                        held: Some(h.clone()),
+                    });
+                }
+            }
+        }
+        Ok((written, deleted, table))
+    }
+
+    /// Decides the batch's conflicts, now that every source transaction's commit time
+    /// is known, writes what each decided, records the versions of the rows written and
+    /// logs each conflict. Returns the destination's counts per table.
+    pub async fn settle(
+        &mut self,
+        tx: &mut Tx,
+        plans: &[&TablePlan],
+    ) -> Result<Vec<(usize, Written, u64)>, Failed> {
+        let commits = std::mem::take(&mut self.commits);
+        let waiting = std::mem::take(&mut self.waiting);
+        self.waiting_at.clear();
+        if waiting.is_empty() {
+            return Ok(Vec::new());
+        }
+        let side = self.settings.side;
+        let mut out = Vec::new();
+        let mut logged = Vec::new();
+        // Grouped by table, each in the order its conflicts arose.
+        let mut tables: Vec<usize> = waiting.iter().map(|w| w.table).collect();
+        tables.dedup();
+        tables.sort_unstable();
+        tables.dedup();
+        for table in tables {
+            let plan = plans[table];
+            let rules = &self.settings.tables[table];
+            let families: Vec<Family> = plan.targets.iter().map(|t| Family::of(&t.ty)).collect();
+            let mine: Vec<&Waiting> = waiting.iter().filter(|w| w.table == table).collect();
+            let conn = postgres(tx)?;
+            let recorded = pg::versions(
+                conn,
+                &self.settings.versions,
+                &rules.source_table,
+                &mine
+                    .iter()
+                    .filter(|w| w.held.as_ref().is_some_and(|h| h.ours))
+                    .map(|w| key_text(&w.key))
+                    .collect::<Vec<_>>(),
+            )
+            .await?;
+            let mut deletes = Vec::new();
+            let mut rows = Vec::new();
+            let mut new_rows = Vec::new();
+            let mut versions = Vec::new();
+            for w in mine {
+                let arriving = Edit {
+                    op: match &w.end {
+                        Some(r) => resolve::Op::Upsert(to_source(&rules.from_source, r)),
+                        None => resolve::Op::Delete,
+                    },
+                    commit_micros: commits
+                        .get(w.txn)
+                        .or(commits.last())
+                        .copied()
+                        .unwrap_or(i64::MIN),
+                };
+                let here = Edit {
+                    op: match &w.held {
+                        Some(h) => resolve::Op::Upsert(to_source(&rules.from_source, &h.row)),
+                        None => resolve::Op::Delete,
+                    },
+                    commit_micros: match &w.held {
+                        None => i64::MIN,
+                        Some(h) if h.ours => recorded
+                            .get(&key_text(&w.key))
+                            .filter(|(_, xid)| *xid == h.xmin)
+                            .map_or(i64::MIN, |(v, _)| *v),
+                        Some(h) => h.micros.unwrap_or(i64::MIN),
+                    },
+                };
+                let decided = resolve::resolve_at(&rules.rules, side, &here, &arriving);
+                let end = decided
+                    .row
+                    .as_ref()
+                    .map(|r| from_source(&rules.from_source, r));
+                let same = match (&end, &w.held) {
+                    (None, None) => true,
+                    (Some(e), Some(h)) => {
+                        comparable_row(&families, e) == comparable_row(&families, &h.row)
+                    }
+                    _ => false,
+                };
+                if !same {
+                    match end {
+                        Some(row) => {
+                            versions.push((
+                                key_text(&w.key),
+                                here.commit_micros.max(arriving.commit_micros),
+                            ));
+                            if w.held.is_some() {
+                                rows.push(row);
+                            } else {
+                                new_rows.push(row);
+                            }
+                        }
+                        None => deletes.push(w.key.clone()),
+                    }
+                }
+                let (source_edit, destination_edit) = match side {
+                    Side::Source => (&here, &arriving),
+                    Side::Destination => (&arriving, &here),
+                };
+                let key = key_text(&w.key);
+                logged.push(Logged {
+                    table: rules.source_table.clone(),
+                    key: key.clone(),
+                    source_version: version_json(&rules.source_columns, source_edit),
+                    destination_version: version_json(&rules.source_columns, destination_edit),
+                    rule: decided.decided.as_str(),
+                    winner: decided.winner.as_str(),
+                });
+                self.conflict_count += 1;
+                if self.conflicts.len() >= KEPT {
+                    self.conflicts.remove(0);
+                }
+                self.conflicts.push(Conflict {
+                    stream: self.settings.stream.clone(),
+                    table: rules.source_table.clone(),
+                    key,
+                    rule: decided.decided.as_str(),
+                    winner: decided.winner.as_str(),
+                });
+            }
+            let deleted = if deletes.is_empty() {
+                0
+            } else {
+                tx.delete_keys(&plan.name, &plan.targets, &deletes).await?
+            };
+            let mut written = if rows.is_empty() {
+                Written::default()
+            } else {
+                tx.upsert(&plan.name, &plan.targets, &rows).await?
+            };
+            // A key the receiving side had deleted: a local insert since then stands
+            // (it travels to the other side as a change of its own).
+            written += Written::inserted(
+                pg::insert_missing(postgres(tx)?, &plan.name, &plan.targets, &new_rows).await?,
+            );
+            pg::write_versions(
+                postgres(tx)?,
+                &self.settings.versions,
+                &rules.source_table,
+                &versions,
+            )
+            .await?;
+            out.push((table, written, deleted));
+        }
+        pg::log_conflicts(postgres(tx)?, &self.settings.stream, &logged).await?;
+        Ok(out)
+    }
+}
+
+/// A row in the comparable form of each target's family (`rows::values::comparable`),
+/// so that equal rows read from the change stream and from the table compare equal.
+fn comparable_row(families: &[Family], row: &Values) -> Values {
+    row.iter()
+        .zip(families)
+        .map(|(v, f)| v.as_deref().map(|v| comparable(*f, v)))
+        .collect()
+}
+
+/// A row of this stream's order in source order.
+fn to_source(from_source: &[usize], row: &Values) -> Values {
+    from_source.iter().map(|&i| row[i].clone()).collect()
+}
+
+/// A source-order row in this stream's order.
+fn from_source(from_source: &[usize], row: &Values) -> Values {
+    let mut out = vec![None; row.len()];
+    for (s, &i) in from_source.iter().enumerate() {
+        out[i] = row[s].clone();
+    }
+    out
+}
+
+/// One side's version of a key, as the log keeps it: the operation, the row by column
+/// name, and the commit time it was ordered by.
+fn version_json(columns: &[String], edit: &Edit) -> String {
+    let row = match &edit.op {
+        resolve::Op::Delete => serde_json::Value::Null,
+        resolve::Op::Upsert(r) => serde_json::Value::Object(
+            columns
+                .iter()
+                .zip(r)
+                .map(|(c, v)| {
+                    (
+                        c.clone(),
+                        v.clone()
+                            .map_or(serde_json::Value::Null, serde_json::Value::String),
+                    )
+                })
+                .collect(),
+        ),
+    };
+    serde_json::json!({
+        "op": match edit.op { resolve::Op::Delete => "delete", resolve::Op::Upsert(_) => "upsert" },
+        "row": row,
+        "commit_micros": (edit.commit_micros != i64::MIN).then_some(edit.commit_micros),
+    })
+    .to_string()
+}
