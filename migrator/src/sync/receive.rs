@@ -314,16 +314,7 @@ impl Receiver {
                 }
             }
         }
-        let deleted = if deletes.is_empty() {
-            0
-        } else {
-            tx.delete_keys(&plan.name, &plan.targets, &deletes).await?
-        };
-        let mut written = if rows.is_empty() {
-            Written::default()
-        } else {
-            tx.upsert(&plan.name, &plan.targets, &rows).await?
-        };
+        let (mut written, deleted) = write(tx, plan, &deletes, &rows).await?;
         if !new_rows.is_empty() {
             let sent: Vec<Values> = new_rows.iter().map(|(_, r, _)| r.clone()).collect();
             let inserted =
@@ -484,16 +475,7 @@ impl Receiver {
                     winner: decided.winner.as_str(),
                 });
             }
-            let deleted = if deletes.is_empty() {
-                0
-            } else {
-                tx.delete_keys(&plan.name, &plan.targets, &deletes).await?
-            };
-            let mut written = if rows.is_empty() {
-                Written::default()
-            } else {
-                tx.upsert(&plan.name, &plan.targets, &rows).await?
-            };
+            let (mut written, deleted) = write(tx, plan, &deletes, &rows).await?;
             // A key the receiving side had deleted: a local insert since then stands
             // (it travels to the other side as a change of its own).
             written += Written::inserted(
@@ -511,6 +493,27 @@ impl Receiver {
         pg::log_conflicts(postgres(tx)?, &self.settings.stream, &logged).await?;
         Ok(out)
     }
+}
+
+/// Deletes `deletes` and upserts `rows` (keys and rows the receiving side holds, locked);
+/// the destination's counts.
+async fn write(
+    tx: &mut Tx,
+    plan: &TablePlan,
+    deletes: &[Values],
+    rows: &[Values],
+) -> Result<(Written, u64), WriteError> {
+    let deleted = if deletes.is_empty() {
+        0
+    } else {
+        tx.delete_keys(&plan.name, &plan.targets, deletes).await?
+    };
+    let written = if rows.is_empty() {
+        Written::default()
+    } else {
+        tx.upsert(&plan.name, &plan.targets, rows).await?
+    };
+    Ok((written, deleted))
 }
 
 /// A row in the comparable form of each target's family (`rows::values::comparable`),

@@ -264,8 +264,9 @@ pub async fn remove(config: &Config, both: bool) -> Result<Vec<String>, SyncErro
     let dest_conn = config
         .destination_connection("sync drop")
         .map_err(seaway_codegen::stage::StageError::from)?;
+    let both = both_ways(config, both);
     let mut dropped = remove_stream(source_conn, dest_conn, both).await?;
-    if both_ways(config, both) {
+    if both {
         dropped.extend(remove_stream(dest_conn, source_conn, true).await?);
     }
     Ok(dropped)

@@ -277,6 +277,27 @@ async fn both_ways_one_change_makes_one_round_and_two_writers_converge() {
         "{}",
         status.stdout
     );
+    // `sync drop` removes both streams, their replication origins (which live in the
+    // cluster, not in a database) included.
+    let dropped = support::run_migrator(&pair.config, &["sync", "drop"]);
+    assert_ok("sync drop", &dropped);
+    let origins: Vec<&str> = dropped
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("dropped replication origin "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(origins.len(), 2, "{}", dropped.stdout);
+    for origin in origins {
+        assert_eq!(
+            a.count(&format!(
+                "SELECT count(*) FROM pg_replication_origin WHERE roname = '{origin}'"
+            ))
+            .await,
+            0,
+            "sync drop left origin {origin}"
+        );
+    }
     for db in [wa, wb, a, b] {
         db.close().await;
     }
