@@ -262,22 +262,104 @@ impl<'a> Applier<'a> {
         let routes = self.routes;
         let route = &routes[table];
         let txn = usize::try_from(self.transactions).unwrap_or(usize::MAX);
+        let key_of = |row: &Values| -> Values {
+            route
+                .plan
+                .targets
+                .iter()
+                .zip(row)
+                .filter(|(t, _)| t.is_key)
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        let Some(r) = self.receiver.as_mut() else {
+            return Ok(());
+        };
+        let Some(change) = r.take(change, txn, key_of, |key| route.key_for_writer(key)) else {
+            return Ok(());
+        };
+        // Its key waits in the run as the other side's decision: the run is written
+        // first, and the change starts the next.
+        self.flush_received().await?;
+        match self
+            .receiver
+            .as_mut()
+            .map(|r| r.take(change, txn, key_of, |key| route.key_for_writer(key)))
+        {
+            Some(Some(_)) => Err(ApplyError::Destination(
+                "a change could not join an empty run (a bug in sync's receiving end)".into(),
+            )),
+            Some(None) | None => Ok(()),
+        }
+    }
+
+    /// Conflicts the other stream of a sync both ways decided, for the side this stream
+    /// writes into (`receive.rs`); nothing for a stream one way.
+    pub async fn told(&mut self, told: super::change::Told) -> Result<(), ApplyError> {
+        self.flush().await?;
+        let routes = self.routes;
+        for d in told.decisions {
+            let route = &routes[d.table];
+            let Some(image) = d
+                .row
+                .as_ref()
+                .or_else(|| d.expected.iter().flatten().next())
+            else {
+                continue;
+            };
+            let key: super::change::Values = route
+                .plan
+                .targets
+                .iter()
+                .zip(image)
+                .filter(|(t, _)| t.is_key)
+                .map(|(_, v)| v.clone())
+                .collect();
+            if self
+                .receiver
+                .as_ref()
+                .and_then(Receiver::run)
+                .is_some_and(|(t, n)| t != d.table || n >= RUN_ROWS)
+                || self
+                    .receiver
+                    .as_ref()
+                    .is_some_and(|r| r.holds(d.table, &key))
+            {
+                self.flush_received().await?;
+            }
+            if let Some(r) = self.receiver.as_mut() {
+                r.take_resolved(d, key);
+            }
+        }
+        for d in told.reconsider {
+            let Some(r) = self.receiver.as_ref() else {
+                break;
+            };
+            let row = d.row.as_ref().map(|row| r.stream_order(d.table, row));
+            // A key the other side deleted comes as a row of its key in `expected`.
+            let named = match (&row, d.expected.first()) {
+                (Some(row), _) => row.clone(),
+                (None, Some(Some(key_row))) => r.stream_order(d.table, key_row),
+                (None, _) => continue,
+            };
+            let key: super::change::Values = routes[d.table]
+                .plan
+                .targets
+                .iter()
+                .zip(&named)
+                .filter(|(t, _)| t.is_key)
+                .map(|(_, v)| v.clone())
+                .collect();
+            if r.run().is_some_and(|(t, n)| t != d.table || n >= RUN_ROWS) || r.holds(d.table, &key)
+            {
+                self.flush_received().await?;
+            }
+            if let Some(r) = self.receiver.as_mut() {
+                r.take_reconsider(d, row, key);
+            }
+        }
         if let Some(r) = self.receiver.as_mut() {
-            r.take(
-                change,
-                txn,
-                |row| {
-                    route
-                        .plan
-                        .targets
-                        .iter()
-                        .zip(row)
-                        .filter(|(t, _)| t.is_key)
-                        .map(|(_, v)| v.clone())
-                        .collect()
-                },
-                |key| route.key_for_writer(key),
-            );
+            r.seen(told.seen);
         }
         Ok(())
     }

@@ -425,6 +425,32 @@ pub async fn receiving(
     let origin = pg::ensure_origin(pool, &stream.origin).await?;
     let versions = pg::version_table(setup.name());
     pg::ensure_tables(pool, &versions).await?;
+    // The side that does not decide records its own deletes, and how far the deciding
+    // side had seen its changes (from the time it started, on a first run).
+    let seen = match stream.tell {
+        Some(_) => 0,
+        None => {
+            let keyed: Vec<(String, Vec<String>)> = routes
+                .iter()
+                .map(|r| {
+                    (
+                        r.plan.name.clone(),
+                        r.plan
+                            .targets
+                            .iter()
+                            .filter(|t| t.is_key)
+                            .map(|t| t.name.clone())
+                            .collect(),
+                    )
+                })
+                .collect();
+            pg::ensure_tombstones(pool, setup.name(), &keyed).await?;
+            match pg::read_seen(pool, &versions).await? {
+                Some(seen) => seen,
+                None => pg::clock(pool).await?,
+            }
+        }
+    };
     let mut tables = Vec::with_capacity(routes.len());
     for route in routes {
         let here = &route.plan;
@@ -485,6 +511,7 @@ pub async fn receiving(
                 .map_err(Failed::Sync)?,
             from_source,
             columns,
+            here_table: here.name.clone(),
         });
     }
     Ok(Receiving {
@@ -492,6 +519,9 @@ pub async fn receiving(
         stream: setup.name().to_string(),
         origin,
         versions,
+        tell: stream.tell.clone(),
+        ask: stream.ask.clone(),
+        seen,
         tables,
     })
 }

@@ -72,12 +72,16 @@ pub async fn run(
         side: Side::Destination,
         origin: pg::origin_name(&there_slot),
         skip_origin: pg::origin_name(&back_slot),
+        tell: None,
+        ask: Some(back_slot.clone()),
         forward: forward.clone(),
     };
     let back_stream = BothStream {
         side: Side::Source,
         origin: pg::origin_name(&back_slot),
         skip_origin: pg::origin_name(&there_slot),
+        tell: Some(there_slot.clone()),
+        ask: None,
         forward,
     };
     let back_opts = Options {

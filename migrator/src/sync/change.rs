@@ -92,6 +92,51 @@ pub enum Event {
     Idle {
         position: Option<Position>,
     },
+    /// A sync both ways: what the other stream told this one through the source's log
+    /// (`receive.rs`).
+    Told(Told),
+}
+
+/// What the stream that decides conflicts tells the other with each batch it applies:
+/// how far the deciding side has now seen the other side's changes (the commit time of
+/// the last one applied: the deciding side's changes after this point were made
+/// knowing them), and the conflicts it decided.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Told {
+    #[serde(rename = "s")]
+    pub seen: i64,
+    #[serde(rename = "d")]
+    pub decisions: Vec<Resolved>,
+    /// Sent by the side that does not decide, to the deciding one: keys whose arriving
+    /// change it left alone because it had changed them too (`row`: what it holds, in
+    /// the way there's column order). The deciding side decides each against what it
+    /// holds and tells the outcome back: a change it judged before this side's own
+    /// change reached it would otherwise go undecided.
+    #[serde(rename = "r", default)]
+    pub reconsider: Vec<Resolved>,
+}
+
+/// One conflict's outcome as the deciding side sends it to the other: where the other
+/// side still holds one of `expected` (its own edit, which the decision was made
+/// against, or the deciding side's row then, which its stream may have carried over
+/// since), it takes `row` (`None`: the key is deleted). Rows are in the selection's
+/// column order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Resolved {
+    /// The table, as an index into the tables the capture was opened for.
+    #[serde(skip)]
+    pub table: usize,
+    /// The source table's name (how the message names it).
+    #[serde(rename = "t")]
+    pub table_name: String,
+    #[serde(rename = "e")]
+    pub expected: Vec<Option<Values>>,
+    #[serde(rename = "r")]
+    pub row: Option<Values>,
+    /// Sent the other way (`Told::reconsider`): the commit time of `row` (or of its
+    /// delete) where the side that sends it has one.
+    #[serde(rename = "m", default)]
+    pub micros: Option<i64>,
 }
 
 /// The two watermarks around the read of one copy chunk (DBLog).

@@ -83,6 +83,12 @@ pub struct BothStream {
     pub origin: String,
     /// The other stream's origin: what the capture drops.
     pub skip_origin: String,
+    /// The side that decides conflicts (the source, receiving on the way back) sends
+    /// its decisions to the other stream, named here (its slot).
+    pub tell: Option<String>,
+    /// The other side asks the deciding side's stream, named here, to decide keys it
+    /// left alone.
+    pub ask: Option<String>,
     /// The way there's plans (source names and column order, which the conflict rules
     /// and the log use for both streams).
     pub forward: Vec<TablePlan>,

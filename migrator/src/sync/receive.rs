@@ -46,6 +46,8 @@ pub struct TableRules {
     /// The receiving table's columns, in this stream's targets order (read back as
     /// canonical text).
     pub columns: Vec<Column>,
+    /// The receiving table's name (how the other stream's capture names it).
+    pub here_table: String,
 }
 
 /// What a stream both ways needs at its receiving end.
@@ -59,6 +61,14 @@ pub struct Receiving {
     pub origin: i64,
     /// The stream's version table.
     pub versions: String,
+    /// The side that decides conflicts (the source: its stream receives the
+    /// destination's changes) tells the other stream, named here, what it decided.
+    pub tell: Option<String>,
+    /// The other side (the one that does not decide): how far the deciding side had
+    /// seen its changes, as stored by the last run (`Told::seen`).
+    pub seen: i64,
+    /// The other side: the deciding side's stream (its slot), asked to reconsider keys.
+    pub ask: Option<String>,
     /// Per route, in route order.
     pub tables: Vec<TableRules>,
 }
@@ -81,6 +91,12 @@ enum Before {
     Row(Values),
     /// An update or delete whose old image did not come.
     Unknown,
+    /// A conflict the other side decided: its outcome is taken where this side still
+    /// holds one of these rows (`None`: lacks the key), what it was decided against.
+    Decided(Vec<Option<Values>>),
+    /// The other side left this key alone because it changed it too: decided here
+    /// against what this side holds, the other side's version committed at this time.
+    Reconsider(Option<i64>),
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +106,8 @@ struct KeyEdit {
     end: Option<Values>,
     /// The batch's source transaction of the last change (index into `commits`).
     txn: usize,
+    /// How far the sender had seen this side's changes when it made the first change.
+    seen: i64,
 }
 
 /// A key whose arriving change conflicts with what the receiving side holds.
@@ -100,6 +118,9 @@ struct Waiting {
     end: Option<Values>,
     txn: usize,
     held: Option<Held>,
+    /// The arriving version's commit time when it is not its source transaction's (a
+    /// key the other side asks to have reconsidered).
+    micros: Option<Option<i64>>,
 }
 
 /// Why receiving failed: the destination's error.
@@ -127,6 +148,14 @@ pub struct Receiver {
     /// Conflicts decided in this run of `sync` (the newest [`KEPT`]), and how many.
     pub conflicts: Vec<Conflict>,
     pub conflict_count: u64,
+    /// How far the deciding side had seen this side's changes, at the point of the
+    /// stream read so far; whether it moved in the open batch.
+    seen: i64,
+    seen_moved: bool,
+    /// `seen` as of the last committed batch (a rolled-back batch's messages come again).
+    seen_committed: i64,
+    /// Keys to ask the deciding side to reconsider, with this batch.
+    asking: Vec<super::change::Resolved>,
 }
 
 /// Conflicts kept for `--report` (the log in the database holds them all).
@@ -140,19 +169,71 @@ pub fn key_text(key: &Values) -> String {
 impl Receiver {
     pub fn new(settings: Receiving) -> Receiver {
         Receiver {
-            settings,
             run: None,
             waiting: Vec::new(),
             waiting_at: HashMap::new(),
             commits: Vec::new(),
             conflicts: Vec::new(),
             conflict_count: 0,
+            seen: settings.seen,
+            // Stored at the first batch: a first run starts from the time it started.
+            seen_moved: true,
+            seen_committed: settings.seen,
+            asking: Vec::new(),
+            settings,
         }
     }
 
     /// The table of the run being gathered, and its keys.
     pub fn run(&self) -> Option<(usize, usize)> {
         self.run.as_ref().map(|(t, keys, _)| (*t, keys.len()))
+    }
+
+    /// The deciding side has now seen this side's changes committed up to `micros`.
+    pub fn seen(&mut self, micros: i64) {
+        if micros > self.seen {
+            self.seen = micros;
+            self.seen_moved = true;
+        }
+    }
+
+    /// Asks the deciding side to decide a key this side left alone (`current`: what
+    /// this side holds, `micros`: when it wrote it).
+    /// `key_row`: the key at its columns, the others NULL (how a deleted key is named).
+    fn ask(&mut self, table: usize, current: Option<&Held>, micros: Option<i64>, key_row: Values) {
+        let rules = &self.settings.tables[table];
+        self.asking.push(super::change::Resolved {
+            table: 0,
+            table_name: rules.here_table.clone(),
+            expected: vec![Some(to_source(&rules.from_source, &key_row))],
+            row: current.map(|h| to_source(&rules.from_source, &h.row)),
+            micros,
+        });
+    }
+
+    /// Whether the run being gathered holds `key` of `table`.
+    pub fn holds(&self, table: usize, key: &Values) -> bool {
+        self.run
+            .as_ref()
+            .is_some_and(|(t, _, at)| *t == table && at.contains_key(key))
+    }
+
+    /// Gathers a conflict the other side decided (`key` from its row).
+    pub fn take_resolved(&mut self, decided: super::change::Resolved, key: Values) {
+        let table = decided.table;
+        let (_, keys, at) = self
+            .run
+            .get_or_insert_with(|| (table, Vec::new(), HashMap::new()));
+        at.insert(key.clone(), keys.len());
+        keys.push((
+            key,
+            KeyEdit {
+                before: Before::Decided(decided.expected),
+                end: decided.row,
+                txn: 0,
+                seen: self.seen,
+            },
+        ));
     }
 
     /// A source transaction of the batch committed at `micros`.
@@ -166,18 +247,67 @@ impl Receiver {
         self.waiting.clear();
         self.waiting_at.clear();
         self.commits.clear();
+        self.seen = self.seen_committed;
+        self.asking.clear();
+    }
+
+    /// A row of the way there's column order in this stream's order.
+    pub fn stream_order(&self, table: usize, row: &Values) -> Values {
+        from_source(&self.settings.tables[table].from_source, row)
+    }
+
+    /// Gathers a key the other side asks to have decided (`row` in this stream's order).
+    pub fn take_reconsider(
+        &mut self,
+        asked: super::change::Resolved,
+        row: Option<Values>,
+        key: Values,
+    ) {
+        let table = asked.table;
+        let seen = self.seen;
+        let (_, keys, at) = self
+            .run
+            .get_or_insert_with(|| (table, Vec::new(), HashMap::new()));
+        at.insert(key.clone(), keys.len());
+        keys.push((
+            key,
+            KeyEdit {
+                before: Before::Reconsider(asked.micros),
+                end: row,
+                txn: 0,
+                seen,
+            },
+        ));
     }
 
     /// Gathers `change` of the batch's source transaction `txn`; `key_of` gives a
     /// row's key and `writer_key` turns a plan-order key into the writer's order.
+    /// Returns the change untaken when it cannot join the run: its key waits there as
+    /// the other side's decision (or request), which a change must not be folded into;
+    /// the caller writes the run, then gives it again.
     pub fn take(
         &mut self,
         change: Change,
         txn: usize,
         key_of: impl Fn(&Values) -> Values,
         writer_key: impl Fn(&Values) -> Values,
-    ) {
+    ) -> Option<Change> {
         let table = change.table;
+        let seen = self.seen;
+        if let Some((t, keys, at)) = &self.run
+            && *t == table
+        {
+            let mut touched = change.old_key.iter().map(&writer_key).collect::<Vec<_>>();
+            touched.extend(change.row.iter().map(&key_of));
+            let special = touched.iter().any(|k| {
+                at.get(k).is_some_and(|&i| {
+                    matches!(keys[i].1.before, Before::Decided(_) | Before::Reconsider(_))
+                })
+            });
+            if special {
+                return Some(change);
+            }
+        }
         let (_, keys, at) = self
             .run
             .get_or_insert_with(|| (table, Vec::new(), HashMap::new()));
@@ -188,7 +318,15 @@ impl Receiver {
             }
             None => {
                 at.insert(key.clone(), keys.len());
-                keys.push((key, KeyEdit { before, end, txn }));
+                keys.push((
+                    key,
+                    KeyEdit {
+                        before,
+                        end,
+                        txn,
+                        seen,
+                    },
+                ));
             }
         };
         let before = match (change.op, change.old_row) {
@@ -215,6 +353,7 @@ impl Receiver {
                 }
             }
         }
+        None
     }
 
     /// Writes the gathered run into `tx`: the keys whose changes apply, and the
@@ -228,7 +367,8 @@ impl Receiver {
             return Ok((Written::default(), 0, 0));
         };
         let plan = plans[table];
-        let rules = &self.settings.tables[table];
+        // Cloned: `self` is changed while they are in use.
+        let columns = self.settings.tables[table].columns.clone();
         let mut fresh = Vec::new();
         for (key, edit) in keys {
             match self.waiting_at.get(&(table, key.clone())) {
@@ -237,6 +377,12 @@ impl Receiver {
                 Some(&i) => {
                     self.waiting[i].end = edit.end;
                     self.waiting[i].txn = edit.txn;
+                    self.waiting[i].micros = match edit.before {
+                        Before::Reconsider(m) => Some(m),
+                        Before::Absent | Before::Row(_) | Before::Unknown | Before::Decided(_) => {
+                            None
+                        }
+                    };
                 }
                 None => fresh.push((key, edit)),
             }
@@ -247,12 +393,36 @@ impl Receiver {
             conn,
             &plan.name,
             &plan.targets,
-            &rules.columns,
+            &columns,
             &lookup,
             self.settings.origin,
         )
         .await?;
         let families: Vec<Family> = plan.targets.iter().map(|t| Family::of(&t.ty)).collect();
+        let key_row = |key: &Values| -> Values {
+            let mut row = vec![None; plan.targets.len()];
+            let at = plan.targets.iter().enumerate().filter(|(_, t)| t.is_key);
+            for ((i, _), v) in at.zip(key) {
+                row[i] = v.clone();
+            }
+            row
+        };
+        // The side that does not decide leaves to the deciding side any change made
+        // without seeing this side's own change of the key (its row committed, or its
+        // delete, after what the sender had seen of this side): the deciding side
+        // receives this side's change and decides the two together, as a conflict.
+        // Judged by the old image alone, a key this side deleted would take an insert
+        // the deciding side then overrules.
+        let deleted_here = if self.settings.tell.is_none() {
+            let absent: Vec<String> = fresh
+                .iter()
+                .filter(|(k, _)| !held.contains_key(k))
+                .map(|(k, _)| key_text(k))
+                .collect();
+            pg::tombstones(postgres(tx)?, &self.settings.stream, &plan.name, &absent).await?
+        } else {
+            HashMap::new()
+        };
         let mut deletes = Vec::new();
         let mut rows = Vec::new();
         // Rows for keys the receiving side did not hold when read: inserted only where
@@ -270,20 +440,75 @@ impl Receiver {
                 (Before::Row(b), Some(e)) => {
                     comparable_row(&families, b) == comparable_row(&families, e)
                 }
-                (Before::Absent | Before::Row(_) | Before::Unknown, _) => false,
+                (
+                    Before::Absent
+                    | Before::Row(_)
+                    | Before::Unknown
+                    | Before::Decided(_)
+                    | Before::Reconsider(_),
+                    _,
+                ) => false,
             };
             if unchanged {
                 continue;
             }
             let current = held.get(&key);
+            if let Before::Reconsider(micros) = edit.before {
+                let same = current.map(|h| comparable_row(&families, &h.row))
+                    == edit.end.as_ref().map(|e| comparable_row(&families, e));
+                if !same {
+                    self.waiting_at
+                        .insert((table, key.clone()), self.waiting.len());
+                    self.waiting.push(Waiting {
+                        table,
+                        key,
+                        end: edit.end,
+                        txn: edit.txn,
+                        held: current.cloned(),
+                        micros: Some(micros),
+                    });
+                }
+                continue;
+            }
+            if let Before::Decided(expected) = &edit.before {
+                // Taken where this side still holds what the decision was made against;
+                // a change made here since is on its way to the deciding side, which
+                // decides again.
+                let now = current.map(|h| comparable_row(&families, &h.row));
+                if expected
+                    .iter()
+                    .any(|e| now == e.as_ref().map(|e| comparable_row(&families, e)))
+                    && now != edit.end.as_ref().map(|e| comparable_row(&families, e))
+                {
+                    match (edit.end, current) {
+                        (Some(row), Some(_)) => rows.push(row),
+                        (Some(row), None) => new_rows.push((key, row, edit.txn)),
+                        (None, _) => deletes.push(key),
+                    }
+                }
+                continue;
+            }
             let op = match (&edit.before, &edit.end) {
                 (Before::Absent, _) => Op::Insert,
                 (_, None) => Op::Delete,
                 (_, Some(_)) => Op::Update,
             };
+            if self.settings.tell.is_none() {
+                let here = match current {
+                    Some(h) if !h.ours => h.micros,
+                    Some(_) => None,
+                    None => deleted_here.get(&key_text(&key)).copied(),
+                };
+                if here.is_some_and(|t| t > edit.seen) {
+                    self.ask(table, current, here, key_row(&key));
+                    continue;
+                }
+            }
             let old = match &edit.before {
                 Before::Row(r) => Some(comparable_row(&families, r)),
-                Before::Absent | Before::Unknown => None,
+                Before::Absent | Before::Unknown | Before::Decided(_) | Before::Reconsider(_) => {
+                    None
+                }
             };
             let verdict = detect::check(
                 op,
@@ -301,6 +526,19 @@ impl Receiver {
                     (None, _) => deletes.push(key),
                 },
                 Verdict::Held => {}
+                // The destination's end leaves every conflict to the source's, which
+                // sees both edits with the source's current row: one side deciding is
+                // what makes both end the same (each deciding alone, the two can pair
+                // different edits of a key, e.g. a delete here and the re-insert that
+                // followed it there). The destination's own edit is on its way there.
+                Verdict::Conflict if self.settings.tell.is_none() => {
+                    let here = match current {
+                        Some(h) if !h.ours => h.micros,
+                        Some(_) => None,
+                        None => deleted_here.get(&key_text(&key)).copied(),
+                    };
+                    self.ask(table, current, here, key_row(&key));
+                }
                 Verdict::Conflict => {
                     self.waiting_at
                         .insert((table, key.clone()), self.waiting.len());
@@ -310,6 +548,7 @@ impl Receiver {
                         end: edit.end,
                         txn: edit.txn,
                         held: current.cloned(),
+                        micros: None,
                     });
                 }
             }
@@ -328,7 +567,7 @@ impl Receiver {
                     postgres(tx)?,
                     &plan.name,
                     &plan.targets,
-                    &rules.columns,
+                    &columns,
                     &keys,
                     self.settings.origin,
                 )
@@ -346,6 +585,7 @@ impl Receiver {
                         end: Some(row),
                         txn,
                         held: Some(h.clone()),
+                        micros: None,
                     });
                 }
             }
@@ -364,12 +604,10 @@ impl Receiver {
         let commits = std::mem::take(&mut self.commits);
         let waiting = std::mem::take(&mut self.waiting);
         self.waiting_at.clear();
-        if waiting.is_empty() {
-            return Ok(Vec::new());
-        }
         let side = self.settings.side;
         let mut out = Vec::new();
         let mut logged = Vec::new();
+        let mut told = Vec::new();
         // Grouped by table, each in the order its conflicts arose.
         let mut tables: Vec<usize> = waiting.iter().map(|w| w.table).collect();
         tables.dedup();
@@ -402,11 +640,14 @@ impl Receiver {
                         Some(r) => resolve::Op::Upsert(to_source(&rules.from_source, r)),
                         None => resolve::Op::Delete,
                     },
-                    commit_micros: commits
-                        .get(w.txn)
-                        .or(commits.last())
-                        .copied()
-                        .unwrap_or(i64::MIN),
+                    commit_micros: match w.micros {
+                        Some(m) => m.unwrap_or(i64::MIN),
+                        None => commits
+                            .get(w.txn)
+                            .or(commits.last())
+                            .copied()
+                            .unwrap_or(i64::MIN),
+                    },
                 };
                 let here = Edit {
                     op: match &w.held {
@@ -450,6 +691,21 @@ impl Receiver {
                         None => deletes.push(w.key.clone()),
                     }
                 }
+                // The other side is told every decision: it holds its own edit, or this
+                // side's row if this stream's other half carried it there since.
+                if self.settings.tell.is_some() {
+                    let side_row = |op: &resolve::Op| match op {
+                        resolve::Op::Upsert(r) => Some(r.clone()),
+                        resolve::Op::Delete => None,
+                    };
+                    told.push(super::change::Resolved {
+                        table: 0,
+                        table_name: rules.source_table.clone(),
+                        expected: vec![side_row(&arriving.op), side_row(&here.op)],
+                        row: decided.row.clone(),
+                        micros: None,
+                    });
+                }
                 let (source_edit, destination_edit) = match side {
                     Side::Source => (&here, &arriving),
                     Side::Destination => (&arriving, &here),
@@ -491,6 +747,36 @@ impl Receiver {
             out.push((table, written, deleted));
         }
         pg::log_conflicts(postgres(tx)?, &self.settings.stream, &logged).await?;
+        match (&self.settings.tell, commits.last()) {
+            (Some(to), Some(&seen)) => {
+                let told = super::change::Told {
+                    seen,
+                    decisions: told,
+                    reconsider: Vec::new(),
+                };
+                let text = serde_json::to_string(&told)
+                    .map_err(|e| WriteError::Declined(format!("encoding the decisions: {e}")))?;
+                pg::send_told(postgres(tx)?, to, &text).await?;
+            }
+            (Some(_), None) => {}
+            (None, _) => {
+                if std::mem::take(&mut self.seen_moved) {
+                    pg::write_seen(postgres(tx)?, &self.settings.versions, self.seen).await?;
+                }
+                self.seen_committed = self.seen;
+                let asking = std::mem::take(&mut self.asking);
+                if let (Some(to), false) = (&self.settings.ask, asking.is_empty()) {
+                    let told = super::change::Told {
+                        seen: 0,
+                        decisions: Vec::new(),
+                        reconsider: asking,
+                    };
+                    let text = serde_json::to_string(&told)
+                        .map_err(|e| WriteError::Declined(format!("encoding the keys: {e}")))?;
+                    pg::send_told(postgres(tx)?, to, &text).await?;
+                }
+            }
+        }
         Ok(out)
     }
 }

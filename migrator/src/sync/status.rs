@@ -323,6 +323,13 @@ async fn remove_stream(
             if pg::drop_versions(pool, &versions).await.map_err(failed)? {
                 dropped.push(format!("version table {versions} in `{}`", dest_conn.name));
             }
+            if pg::drop_tombstones(pool, &name).await.map_err(failed)? {
+                dropped.push(format!(
+                    "the delete trigger and table {} in `{}`",
+                    pg::tombstone_table(&name),
+                    dest_conn.name
+                ));
+            }
         }
         dest.close().await;
     }

@@ -329,6 +329,7 @@ async fn stream(
                     commit(capture, applier, report).await?;
                 }
             }
+            Some(Event::Told(told)) => applier.told(told).await?,
             Some(Event::Idle { position }) => {
                 if !in_transaction {
                     if applier.pending() {

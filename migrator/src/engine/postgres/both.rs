@@ -20,6 +20,25 @@ use seaway_codegen::model::{Column, Dialect};
 use sqlx::Row;
 use std::collections::HashMap;
 
+/// The logical message prefix of a sync both ways' decided conflicts (the deciding
+/// stream's apply transaction emits them; the other stream's capture reads them).
+pub const RESOLVED_PREFIX: &str = "seaway_resolved";
+
+/// Sends `told` (JSON: `change::Told`) to stream `to` through the log, in this
+/// transaction.
+pub async fn send_told(
+    conn: &mut sqlx::PgConnection,
+    to: &str,
+    told: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_logical_emit_message(true, $1, $2)")
+        .bind(RESOLVED_PREFIX)
+        .bind(format!("{to}\n{told}"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// The origin a stream's applying session runs under (the stream's slot name, with a
 /// suffix: origins and slots are separate namespaces, but one name per stream reads
 /// best in `pg_replication_origin`).
@@ -351,4 +370,124 @@ pub async fn insert_missing(
     .execute(&mut *conn)
     .await?
     .rows_affected())
+}
+
+/// The stream's tombstone table: the keys the side it writes into deleted itself (its
+/// application, not the stream), each with the deleting transaction as its `xmin`, so
+/// the commit time of a delete outlives the row (`receive.rs` asks whether the other
+/// side had seen it).
+pub fn tombstone_table(slot: &str) -> String {
+    format!("{}_deleted", version_table(slot))
+}
+
+/// The trigger (and its function) that fills the tombstone table.
+fn tombstone_trigger(slot: &str) -> String {
+    format!("{}_tombstone", slot)
+}
+
+/// Creates the tombstone table, its function, and an `AFTER DELETE` trigger on each of
+/// `tables` (name, key targets in targets order) that records a delete made by any
+/// session but the stream's own (which runs under a replication origin).
+pub async fn ensure_tombstones(
+    pool: &sqlx::PgPool,
+    slot: &str,
+    tables: &[(String, Vec<String>)],
+) -> Result<(), sqlx::Error> {
+    let store = quote(Dialect::Postgres, &tombstone_table(slot));
+    let function = quote(Dialect::Postgres, &tombstone_trigger(slot));
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS {store} (tbl text NOT NULL, key text NOT NULL, PRIMARY KEY (tbl, key)); \
+         CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $seaway$ \
+         BEGIN \
+           IF pg_replication_origin_session_is_setup() THEN RETURN NULL; END IF; \
+           INSERT INTO {store} (tbl, key) \
+             SELECT TG_TABLE_NAME, json_agg(to_jsonb(OLD) ->> a.c ORDER BY a.n)::text \
+             FROM unnest(TG_ARGV) WITH ORDINALITY AS a(c, n) \
+           ON CONFLICT (tbl, key) DO UPDATE SET key = EXCLUDED.key; \
+           RETURN NULL; \
+         END $seaway$;"
+    );
+    for (table, keys) in tables {
+        let args: Vec<String> = keys
+            .iter()
+            .map(|k| format!("'{}'", k.replace('\'', "''")))
+            .collect();
+        sql.push_str(&format!(
+            " CREATE OR REPLACE TRIGGER {function} AFTER DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {function}({});",
+            quote(Dialect::Postgres, table),
+            args.join(", ")
+        ));
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Removes the triggers, the function and the tombstone table; whether there were any.
+pub async fn drop_tombstones(pool: &sqlx::PgPool, slot: &str) -> Result<bool, sqlx::Error> {
+    let function = tombstone_trigger(slot);
+    let existed: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = $1)")
+            .bind(&function)
+            .fetch_one(pool)
+            .await?;
+    // Dropping the function drops the triggers that call it.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP FUNCTION IF EXISTS {} CASCADE; DROP TABLE IF EXISTS {}",
+        quote(Dialect::Postgres, &function),
+        quote(Dialect::Postgres, &tombstone_table(slot))
+    )))
+    .execute(pool)
+    .await?;
+    Ok(existed)
+}
+
+/// The commit times of the local deletes recorded for `keys` (key text) of `table`.
+pub async fn tombstones(
+    conn: &mut sqlx::PgConnection,
+    slot: &str,
+    table: &str,
+    keys: &[String],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT key, (EXTRACT(EPOCH FROM pg_xact_commit_timestamp(xmin)) * 1000000)::bigint FROM {} WHERE tbl = $1 AND key = ANY($2)",
+        quote(Dialect::Postgres, &tombstone_table(slot))
+    );
+    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(table)
+        .bind(keys)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(k, t)| Some((k, t?)))
+        .collect())
+}
+
+/// The key under which the version table keeps how far the other side had seen this
+/// side's changes (`Told::seen`), so a restart resumes with it.
+const SEEN: &str = "";
+
+/// The stored `seen` of the stream.
+pub async fn read_seen(pool: &sqlx::PgPool, versions: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM {} WHERE tbl = $1 AND key = $1",
+        quote(Dialect::Postgres, versions)
+    )))
+    .bind(SEEN)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Stores `seen`, in the apply transaction.
+pub async fn write_seen(
+    conn: &mut sqlx::PgConnection,
+    versions: &str,
+    seen: i64,
+) -> Result<(), sqlx::Error> {
+    write_versions(conn, versions, SEEN, &[(SEEN.to_string(), seen)]).await
 }

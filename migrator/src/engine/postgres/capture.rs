@@ -17,6 +17,9 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
+// A sync both ways' decided conflicts come in the deciding stream's own transaction: the
+// capture passes them on though it drops the rest of that transaction.
+use super::both::RESOLVED_PREFIX;
 use crate::rows::values::Family;
 use crate::sync::change::{Change, Event, Mark, Op, Position, Selection, Values};
 use crate::sync::error::SyncError;
@@ -472,6 +475,8 @@ pub struct PgCapture {
     skip_origin: Option<String>,
     /// The current transaction carries `skip_origin`.
     echo: bool,
+    /// Something of the current transaction was passed on (its `Commit` then is too).
+    passed: bool,
     /// A `Begin` not yet passed on: pgoutput sends a transaction's `Origin` right after
     /// its `Begin`, so the `Begin` waits for the first event that is passed on.
     begin: Option<String>,
@@ -590,6 +595,7 @@ impl PgCapture {
             skipping: false,
             skip_origin: skip_origin.map(str::to_string),
             echo: false,
+            passed: false,
             begin: None,
             queued: None,
         })
@@ -631,7 +637,11 @@ impl PgCapture {
     /// `event`, or the `Begin` held back for it (`event` then comes next).
     fn passed_on(&mut self, event: Event) -> Event {
         match (&event, self.begin.take()) {
-            (Event::Change(_) | Event::Watermark { .. } | Event::Commit { .. }, Some(xid)) => {
+            (
+                Event::Change(_) | Event::Watermark { .. } | Event::Commit { .. } | Event::Told(_),
+                Some(xid),
+            ) => {
+                self.passed = true;
                 self.queued = Some(event);
                 Event::Begin { xid }
             }
@@ -651,6 +661,7 @@ impl PgCapture {
                 // destination already holds (its position is just past their commit).
                 self.skipping = !self.resume.is_zero() && final_lsn < self.resume;
                 self.echo = false;
+                self.passed = false;
                 self.begin = (!self.skipping).then(|| xid.to_string());
                 None
             }
@@ -660,7 +671,8 @@ impl PgCapture {
                 ..
             } => {
                 let skipped = std::mem::take(&mut self.skipping);
-                if std::mem::take(&mut self.echo) {
+                let passed = std::mem::take(&mut self.passed);
+                if std::mem::take(&mut self.echo) && !passed {
                     // What the other stream applied: nothing of it is passed on, and
                     // the keepalives that follow carry the stream past it.
                     self.begin = None;
@@ -691,6 +703,34 @@ impl PgCapture {
                 match (slot, mark.and_then(Mark::parse), chunk.map(str::parse)) {
                     (Some(s), Some(mark), Some(Ok(chunk))) if s == self.slot => {
                         Some(Event::Watermark { mark, chunk })
+                    }
+                    _ => None,
+                }
+            }
+            ReplicationEvent::Message {
+                prefix, content, ..
+            } if prefix == RESOLVED_PREFIX && !self.skipping => {
+                let text = String::from_utf8_lossy(&content);
+                match text.split_once('\n') {
+                    Some((slot, decisions)) if slot == self.slot => {
+                        let mut told: crate::sync::change::Told =
+                            serde_json::from_str(decisions).map_err(|e| SyncError::Stream {
+                                connection: self.slot.clone(),
+                                reason: format!("an undecodable message of the other stream: {e}"),
+                            })?;
+                        let selection = &self.selection;
+                        let known = |d: &mut crate::sync::change::Resolved| match selection
+                            .index(&d.table_name)
+                        {
+                            Some(t) => {
+                                d.table = t;
+                                true
+                            }
+                            None => false,
+                        };
+                        told.decisions.retain_mut(known);
+                        told.reconsider.retain_mut(known);
+                        Some(Event::Told(told))
                     }
                     _ => None,
                 }

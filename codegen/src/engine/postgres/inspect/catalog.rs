@@ -198,18 +198,20 @@ order by 1"#;
 /// Objects seaway reports and does not carry: functions and procedures (not an
 /// extension's), triggers (not the clones on partitions), sequences no column owns,
 /// extensions installed in the schema, rewrite rules and row-level security policies.
+/// seaway's own (a sync both ways' delete trigger and its function, named `seaway_...`)
+/// are bookkeeping, like its tables (`diff::is_own_table`), and not reported.
 const OBJECTS: &str = r#"
 select case p.prokind when 'p' then 'procedure' else 'function' end as kind,
        p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as name,
        null::text as table_name
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-where n.nspname = $1
+where n.nspname = $1 and p.proname not like 'seaway\_%'
   and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass
                   and d.objid = p.oid and d.deptype = 'e')
 union all
 select 'trigger', t.tgname::text, c.relname::text
 from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
-where n.nspname = $1 and not t.tgisinternal and t.tgparentid = 0
+where n.nspname = $1 and not t.tgisinternal and t.tgparentid = 0 and t.tgname not like 'seaway\_%'
 union all
 select 'sequence', c.relname::text, null
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
