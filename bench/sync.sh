@@ -36,7 +36,10 @@
 #   BENCH_SYNC_TXN="1 10"     changes per source transaction; each pair runs once per value
 #   BENCH_SYNC_SECONDS=30     seconds of load per phase
 #   BENCH_SYNC_ROWS=100000    rows loaded before the run (updates and deletes pick among them)
-#   BENCH_SYNC_PAIRS="pg-pg pg-my my-pg"   phases to run
+#   BENCH_SYNC_PAIRS="pg-pg pg-my my-pg pg-both"   phases to run; pg-both is a sync
+#                             both ways between two PostgreSQL databases, each side
+#                             writing BENCH_SYNC_BOTH_RATE (5000; a list runs each)
+#                             changes/s, p95 per way
 #   BENCH_SYNC_STEPS=""       also a step-up: PostgreSQL->PostgreSQL beside the anchor at
 #                             these rates (e.g. "5000 10000 15000"), BENCH_SYNC_STEP_SECONDS
 #                             (15) each, with the last BENCH_SYNC_TXN, until sync's p95 is over 100 ms or its catch-up
@@ -55,7 +58,8 @@ cd "$ROOT"
 RATE=${BENCH_SYNC_RATE:-10000}
 SECS=${BENCH_SYNC_SECONDS:-30}
 ROWS=${BENCH_SYNC_ROWS:-100000}
-PAIRS=${BENCH_SYNC_PAIRS:-pg-pg pg-my my-pg}
+PAIRS=${BENCH_SYNC_PAIRS:-pg-pg pg-my my-pg pg-both}
+BOTH_RATE=${BENCH_SYNC_BOTH_RATE:-5000}
 TXNS=${BENCH_SYNC_TXN:-1 10}
 CLIENTS=8
 STEPS=${BENCH_SYNC_STEPS:-}
@@ -380,8 +384,109 @@ end_phase() { # DIR: stops the phase's consumers and drops what they made; keeps
   (cd "$1" && "$MIGRATOR" sync drop >/dev/null 2>&1) || true
 }
 
+# phase_both RATE SECS TXN: a sync both ways between the source database and a fresh one
+# (`sync.direction: both`), each side committing RATE changes/s to its own half of the
+# keys (a monolith and a service each owning their rows: no conflicts, so latency is the
+# streams' own). Each side stamps a row with its clock when the sync applies it (the
+# trigger asks whether the session runs under a replication origin, as sync's applying
+# session does; a local write clears the stamp), so each way's latency is measured on
+# the side it arrives at. Appends one result line per way to $WORK/rows.
+phase_both() {
+  local rate=$1 secs=$2 txn=$3 dir="$WORK/pg-both-$1-$3" a=$SRC b=$PGDST
+  mkdir -p "$dir"
+  log "pg-both: $rate changes/s on each side, $txn per transaction, for $secs s"
+  [[ $(pgval -d postgres -c "SHOW track_commit_timestamp") == on ]] ||
+    { echo "| pg-both | $txn | $rate | not measured: track_commit_timestamp is off (bash .ci/capture-settings turns it on) | | | | | | | | |" | tee -a "$WORK/rows"; return 1; }
+  fresh_pg_db "$b"
+  local stamp="CREATE OR REPLACE FUNCTION stamp_both() RETURNS trigger AS \$\$ BEGIN
+      NEW.applied_at := CASE WHEN pg_replication_origin_session_is_setup() THEN clock_timestamp() AT TIME ZONE 'UTC' END;
+      RETURN NEW; END \$\$ LANGUAGE plpgsql;
+    CREATE OR REPLACE TRIGGER stamp BEFORE INSERT OR UPDATE ON bench_events FOR EACH ROW EXECUTE FUNCTION stamp_both();
+    ALTER TABLE bench_events REPLICA IDENTITY FULL;"
+  pg -d "$a" -c "ALTER TABLE bench_events ADD COLUMN IF NOT EXISTS applied_at timestamp(6)" -c "$stamp"
+  printf 'connections:\n  a: { url: "%s" }\n  b: { url: "%s" }\nsource: a\ndestination: b\ntables:\n  include: [bench_events]\nsync:\n  direction: both\n' \
+    "postgres://$PGUSER@$PGHOST:$PGPORT/$a" "postgres://$PGUSER@$PGHOST:$PGPORT/$b" >"$dir/seaway.yaml"
+  (cd "$dir" && "$CODEGEN" diff >/dev/null 2>&1 && "$MIGRATOR" apply >/dev/null)
+  pg -d "$b" -c "$stamp" -c "CREATE SEQUENCE IF NOT EXISTS bench_ids START 1000000000"
+  (cd "$dir" && exec "$MIGRATOR" sync --report report.json >sync.out 2>sync.err) &
+  CONSUMER=$!
+  local want
+  want=$(count pg "$a")
+  if ! wait_rows pg "$b" "$want" 300 "$CONSUMER"; then
+    echo "| pg-both | $txn | $rate | not measured: $(grep -m1 -i error "$dir/sync.err" | cut -c1-160) | | | | | | | | |" | tee -a "$WORK/rows"
+    end_phase "$dir"
+    return 1
+  fi
+  # The destination's inserts take keys from 10^9 up, past any an earlier phase's
+  # destination inserted (the copy brought those back).
+  pgval -d "$b" -c "SELECT setval('bench_ids', greatest(1000000000, (SELECT coalesce(max(id), 0) + 1 FROM bench_events)))" >/dev/null
+  # Each side's generator: the side's half of the loaded keys for updates and deletes.
+  local half=$((ROWS / 2)) per=$((ROWS / 2 / CLIENTS)) side off db
+  for side in a b; do
+    if [[ $side == a ]]; then off=0; else off=$half; fi
+    mkdir -p "$WORK/both-$side"
+    {
+      echo "BEGIN;"
+      echo "INSERT INTO bench_events (id, v) SELECT nextval('bench_ids'), 1 FROM generate_series(1, $(((txn * 5 + 5) / 10)));"
+      printf "UPDATE bench_events SET v = v + 1, changed_at = clock_timestamp() AT TIME ZONE 'UTC' WHERE id = ANY (ARRAY(SELECT %d + 1 + :client_id + %d * floor(random() * %d)::bigint FROM generate_series(1, %d)));\n" "$off" "$CLIENTS" "$per" "$(((txn * 4 + 5) / 10))"
+      printf "DELETE FROM bench_events WHERE id = ANY (ARRAY(SELECT %d + 1 + :client_id + %d * floor(random() * %d)::bigint FROM generate_series(1, %d)));\n" "$off" "$CLIENTS" "$per" "$((txn - (txn * 5 + 5) / 10 - (txn * 4 + 5) / 10))"
+      echo "COMMIT;"
+    } >"$WORK/both-$side/txn.sql"
+  done
+  local started ended cpu0 cpu1 m0 m1
+  started=$(pgval -d "$a" -c "SELECT clock_timestamp() AT TIME ZONE 'UTC'")
+  cpu0=$(cpu_ticks "$CONSUMER") m0=$(busy_ticks)
+  pgbench -n -d "$a" -c "$CLIENTS" -j 1 -R "$((rate / txn))" -T "$secs" -f "$WORK/both-a/txn.sql" >"$dir/load-a.out" 2>&1 &
+  local gen_a=$!
+  pgbench -n -d "$b" -c "$CLIENTS" -j 1 -R "$((rate / txn))" -T "$secs" -f "$WORK/both-b/txn.sql" >"$dir/load-b.out" 2>&1 || true
+  wait "$gen_a" || true
+  cpu1=$(cpu_ticks "$CONSUMER") m1=$(busy_ticks)
+  ended=$(pgval -d "$a" -c "SELECT clock_timestamp() AT TIME ZONE 'UTC'")
+  local busy
+  busy=$(awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " "); if (y[2] > x[2]) printf "%.0f%%", 100 * (y[1] - x[1]) / (y[2] - x[2]); else print "?" }')
+  # Caught up when both sides hold the same rows (count and sum of v), watched from the
+  # end of the load.
+  local t0 catchup="over 600" sa sb
+  t0=$(date +%s.%N)
+  while :; do
+    sa=$(pgval -d "$a" -c "SELECT count(*) || ':' || coalesce(sum(v), 0) FROM bench_events")
+    sb=$(pgval -d "$b" -c "SELECT count(*) || ':' || coalesce(sum(v), 0) FROM bench_events")
+    if [[ $sa == "$sb" ]]; then
+      catchup=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
+      break
+    fi
+    awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { exit !(a - b > 600) }' && break
+    sleep 0.05
+  done
+  local way from to lat delivered tps
+  for way in "a b" "b a"; do
+    read -r from to <<<"$way"
+    # The side's own changes: its table's counts hold the other side's, applied by
+    # sync, too, so the generator's transactions are counted instead.
+    tps=$(grep -E '^tps' "$dir/load-$from.out" | head -1 | sed -E 's/tps = ([0-9]+).*/\1/')
+    delivered=$((${tps:-0} * txn))
+    [[ -n $tps ]] || echo "the generator on $from did not run: $(tail -3 "$dir/load-$from.out" | tr '\n' ' ')" >&2
+    pgval -d "$([[ $to == a ]] && echo "$a" || echo "$b")" -c "SELECT extract(epoch FROM applied_at - changed_at) * 1000 FROM bench_events WHERE applied_at IS NOT NULL AND changed_at BETWEEN '$started' AND '$ended'" >"$dir/$from$to.ms"
+    lat=$(grep -v '^$' "$dir/$from$to.ms" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "no rows | | |"; exit }
+        split("0.5 0.95 0.99", q, " ");
+        for (i = 1; i <= 3; i++) { k = int(q[i] * NR + 0.999999); if (k < 1) k = 1; r[i] = v[k] }
+        printf "%.1f | %.1f | %.1f | %.1f", r[1], r[2], r[3], v[NR] }')
+    echo "| pg-both, $([[ $from == a ]] && echo "source to destination" || echo "destination to source") | $txn | $rate | $delivered | ${tps:-?} | $lat | $catchup | $(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" -v s="$secs" 'BEGIN { printf "%.2f", (b - a) / hz / s }') | $busy |" | tee -a "$WORK/rows"
+  done
+  end_phase "$dir"
+  pg -d "$a" -c "DROP TRIGGER IF EXISTS stamp ON bench_events" -c "DROP FUNCTION IF EXISTS stamp_both()" \
+    -c "ALTER TABLE bench_events DROP COLUMN IF EXISTS applied_at" -c "ALTER TABLE bench_events REPLICA IDENTITY DEFAULT" >/dev/null
+}
+
 : >"$WORK/rows"
 for pair in $PAIRS; do
+  if [[ $pair == pg-both ]]; then
+    for rate in $BOTH_RATE; do
+      phase_both "$rate" "$SECS" "${TXNS##* }" || true
+    done
+    continue
+  fi
   for txn in $TXNS; do
     phase "$pair" "$RATE" "$SECS" "$txn" || true
   done
