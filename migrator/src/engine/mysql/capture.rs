@@ -1316,6 +1316,16 @@ impl Decoder<'_> {
         let t = self.selected.table;
         let table = &self.selection.tables[t];
         let old_values = old.map(|r| self.values(r, before)).transpose()?;
+        // The whole row before the change, where the before image holds every column
+        // (`binlog_row_image = FULL`): what a sync both ways detects conflicts by.
+        let old_row: Option<Values> = old_values
+            .as_ref()
+            .and_then(|o| o.iter().cloned().collect::<Option<Values>>())
+            .and_then(|mut row| {
+                clear_zero_dates(self.selection.zero_dates, &table.columns, &mut row)
+                    .ok()
+                    .map(|()| row)
+            });
         let key_of = |row: &[Option<Option<String>>]| -> Result<Values, SyncError> {
             table
                 .key
@@ -1359,8 +1369,7 @@ impl Decoder<'_> {
                     row: Some(row),
                     unchanged,
                     old_key: old_key.filter(|k| *k != new_key),
-                    // Filled when a sync both ways with a MariaDB side is built.
-                    old_row: None,
+                    old_row,
                 }
             }
             (Op::Delete, _) | (Op::Insert | Op::Update, None) => Change {
@@ -1369,7 +1378,7 @@ impl Decoder<'_> {
                 row: None,
                 unchanged: Vec::new(),
                 old_key,
-                old_row: None,
+                old_row,
             },
         };
         Ok(change)
