@@ -500,6 +500,61 @@ async fn both_ways_forced_conflicts_end_as_each_rule_says_on_both_sides() {
         "the conflict logs list exactly the keys both sides wrote"
     );
     verify_both_ways(&pair);
+    // `sync drop` removes the destination's delete trigger with the rest.
+    let dropped = support::run_migrator(&pair.config, &["sync", "drop"]);
+    assert_ok("sync drop", &dropped);
+    assert!(
+        dropped.stdout.contains("the delete trigger"),
+        "{}",
+        dropped.stdout
+    );
+    assert_eq!(
+        b.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'seaway%'")
+            .await,
+        0,
+        "sync drop left a trigger"
+    );
     a.close().await;
     b.close().await;
+}
+
+/// Both ways, a table whose replica identity is its key alone is refused before anything
+/// is created, naming the table and the statement that fixes it: a change must carry the
+/// whole row as it was, for the receiving side to tell whether it changed the row too.
+#[tokio::test]
+async fn both_ways_refuses_a_table_without_full_replica_identity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = "CREATE TABLE plain (id bigint PRIMARY KEY, v text);";
+    let Some(pair) = pair(
+        "identity",
+        schema,
+        "INSERT INTO plain VALUES (1, 'one');",
+        "",
+        dir.path(),
+    )
+    .await
+    else {
+        return;
+    };
+    let _dropped = Dropped(pair.config.clone());
+    let out = support::run_migrator(&pair.config, &["sync"]);
+    assert_eq!(out.code, Some(2), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("table `plain`")
+            && out.stderr.contains("synced both ways")
+            && out.stderr.contains("REPLICA IDENTITY FULL"),
+        "{}",
+        out.stderr
+    );
+    let mut a = Db::connect(Engine::Postgres, &pair.a).await;
+    assert_eq!(
+        a.count(&format!(
+            "SELECT count(*) FROM pg_replication_slots WHERE database = '{}'",
+            pair.a.rsplit('/').next().unwrap_or_default()
+        ))
+        .await,
+        0,
+        "a refused sync created a slot"
+    );
+    a.close().await;
 }
