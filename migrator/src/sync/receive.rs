@@ -220,7 +220,18 @@ impl Receiver {
 
     /// Gathers a conflict the other side decided (`key` from its row).
     pub fn take_resolved(&mut self, decided: super::change::Resolved, key: Values) {
-        let table = decided.table;
+        self.take_message(
+            decided.table,
+            key,
+            Before::Decided(decided.expected),
+            decided.row,
+        );
+    }
+
+    /// A key the other stream's message names, as the run's last entry (the caller
+    /// wrote the run first where it held the key).
+    fn take_message(&mut self, table: usize, key: Values, before: Before, end: Option<Values>) {
+        let seen = self.seen;
         let (_, keys, at) = self
             .run
             .get_or_insert_with(|| (table, Vec::new(), HashMap::new()));
@@ -228,10 +239,10 @@ impl Receiver {
         keys.push((
             key,
             KeyEdit {
-                before: Before::Decided(decided.expected),
-                end: decided.row,
+                before,
+                end,
                 txn: 0,
-                seen: self.seen,
+                seen,
             },
         ));
     }
@@ -263,21 +274,7 @@ impl Receiver {
         row: Option<Values>,
         key: Values,
     ) {
-        let table = asked.table;
-        let seen = self.seen;
-        let (_, keys, at) = self
-            .run
-            .get_or_insert_with(|| (table, Vec::new(), HashMap::new()));
-        at.insert(key.clone(), keys.len());
-        keys.push((
-            key,
-            KeyEdit {
-                before: Before::Reconsider(asked.micros),
-                end: row,
-                txn: 0,
-                seen,
-            },
-        ));
+        self.take_message(asked.table, key, Before::Reconsider(asked.micros), row);
     }
 
     /// Gathers `change` of the batch's source transaction `txn`; `key_of` gives a
