@@ -298,6 +298,10 @@ impl<'a> Applier<'a> {
     pub async fn told(&mut self, told: super::change::Told) -> Result<(), ApplyError> {
         self.flush().await?;
         let routes = self.routes;
+        // The decisions were made having seen this side up to `told.seen`.
+        if let Some(r) = self.receiver.as_mut() {
+            r.seen(told.seen);
+        }
         for d in told.decisions {
             let route = &routes[d.table];
             let Some(image) = d
@@ -357,9 +361,6 @@ impl<'a> Applier<'a> {
             if let Some(r) = self.receiver.as_mut() {
                 r.take_reconsider(d, row, key);
             }
-        }
-        if let Some(r) = self.receiver.as_mut() {
-            r.seen(told.seen);
         }
         Ok(())
     }

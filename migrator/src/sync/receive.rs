@@ -468,13 +468,22 @@ impl Receiver {
                 continue;
             }
             if let Before::Decided(expected) = &edit.before {
-                // Taken where this side still holds what the decision was made against;
-                // a change made here since is on its way to the deciding side, which
-                // decides again.
+                // Taken where this side holds what the decision was made against, or
+                // holds nothing of its own the deciding side had not seen when it
+                // decided (what it holds came from the deciding side); a change made
+                // here since is on its way to the deciding side, which decides again.
                 let now = current.map(|h| comparable_row(&families, &h.row));
-                if expected
-                    .iter()
-                    .any(|e| now == e.as_ref().map(|e| comparable_row(&families, e)))
+                let unseen_here = match current {
+                    Some(h) if !h.ours => h.micros.is_some_and(|t| t > edit.seen),
+                    Some(_) => false,
+                    None => deleted_here
+                        .get(&key_text(&key))
+                        .is_some_and(|&t| t > edit.seen),
+                };
+                if (!unseen_here
+                    || expected
+                        .iter()
+                        .any(|e| now == e.as_ref().map(|e| comparable_row(&families, e))))
                     && now != edit.end.as_ref().map(|e| comparable_row(&families, e))
                 {
                     match (edit.end, current) {
