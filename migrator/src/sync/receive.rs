@@ -454,9 +454,7 @@ impl Receiver {
                 let same = current.map(|h| comparable_row(&families, &h.row))
                     == edit.end.as_ref().map(|e| comparable_row(&families, e));
                 if !same {
-                    self.waiting_at
-                        .insert((table, key.clone()), self.waiting.len());
-                    self.waiting.push(Waiting {
+                    self.wait(Waiting {
                         table,
                         key,
                         end: edit.end,
@@ -473,13 +471,8 @@ impl Receiver {
                 // decided (what it holds came from the deciding side); a change made
                 // here since is on its way to the deciding side, which decides again.
                 let now = current.map(|h| comparable_row(&families, &h.row));
-                let unseen_here = match current {
-                    Some(h) if !h.ours => h.micros.is_some_and(|t| t > edit.seen),
-                    Some(_) => false,
-                    None => deleted_here
-                        .get(&key_text(&key))
-                        .is_some_and(|&t| t > edit.seen),
-                };
+                let unseen_here =
+                    local_edit(current, &deleted_here, &key).is_some_and(|t| t > edit.seen);
                 if (!unseen_here
                     || expected
                         .iter()
@@ -500,11 +493,7 @@ impl Receiver {
                 (_, Some(_)) => Op::Update,
             };
             if self.settings.tell.is_none() {
-                let here = match current {
-                    Some(h) if !h.ours => h.micros,
-                    Some(_) => None,
-                    None => deleted_here.get(&key_text(&key)).copied(),
-                };
+                let here = local_edit(current, &deleted_here, &key);
                 if here.is_some_and(|t| t > edit.seen) {
                     self.ask(table, current, here, key_row(&key));
                     continue;
@@ -538,17 +527,11 @@ impl Receiver {
                 // different edits of a key, e.g. a delete here and the re-insert that
                 // followed it there). The destination's own edit is on its way there.
                 Verdict::Conflict if self.settings.tell.is_none() => {
-                    let here = match current {
-                        Some(h) if !h.ours => h.micros,
-                        Some(_) => None,
-                        None => deleted_here.get(&key_text(&key)).copied(),
-                    };
+                    let here = local_edit(current, &deleted_here, &key);
                     self.ask(table, current, here, key_row(&key));
                 }
                 Verdict::Conflict => {
-                    self.waiting_at
-                        .insert((table, key.clone()), self.waiting.len());
-                    self.waiting.push(Waiting {
+                    self.wait(Waiting {
                         table,
                         key,
                         end: edit.end,
@@ -583,9 +566,7 @@ impl Receiver {
                     if comparable_row(&families, &h.row) == comparable_row(&families, &row) {
                         continue;
                     }
-                    self.waiting_at
-                        .insert((table, key.clone()), self.waiting.len());
-                    self.waiting.push(Waiting {
+                    self.wait(Waiting {
                         table,
                         key,
                         end: Some(row),
@@ -597,6 +578,13 @@ impl Receiver {
             }
         }
         Ok((written, deleted, table))
+    }
+
+    /// Keeps a conflicting key for the batch's end.
+    fn wait(&mut self, waiting: Waiting) {
+        self.waiting_at
+            .insert((waiting.table, waiting.key.clone()), self.waiting.len());
+        self.waiting.push(waiting);
     }
 
     /// Decides the batch's conflicts, now that every source transaction's commit time
@@ -806,6 +794,21 @@ async fn write(
         tx.upsert(&plan.name, &plan.targets, rows).await?
     };
     Ok((written, deleted))
+}
+
+/// When this side last changed the key itself, where that is known: the commit time of
+/// its row when a local session wrote it (not this stream), or of its delete (kept by
+/// the delete trigger) when it no longer holds the key.
+fn local_edit(
+    current: Option<&Held>,
+    deleted_here: &HashMap<String, i64>,
+    key: &Values,
+) -> Option<i64> {
+    match current {
+        Some(h) if !h.ours => h.micros,
+        Some(_) => None,
+        None => deleted_here.get(&key_text(key)).copied(),
+    }
 }
 
 /// A row in the comparable form of each target's family (`rows::values::comparable`),
