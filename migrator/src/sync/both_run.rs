@@ -55,6 +55,34 @@ pub async fn run(
     let destination = config
         .destination_connection("sync")
         .map_err(SyncError::BothWaysConfig)?;
+    // Each side takes the other's changes under a replication origin: a role that may
+    // not use them is refused before either stream starts (or creates anything).
+    for conn in [source, destination] {
+        let side = crate::rows::source::Source::open(conn).await?;
+        let lacking = match side.postgres() {
+            Some(pool) => pg::lacks_origin_rights(pool).await,
+            None => Ok(None),
+        };
+        side.close().await;
+        let lacking = lacking.map_err(|e| SyncError::Source {
+            connection: conn.name.clone(),
+            what: "reading the role's rights on replication origins".into(),
+            reason: conn.url.scrub(&e.to_string()),
+        })?;
+        if let Some(role) = lacking {
+            return Err(SyncError::BothWaysPrivilege {
+                connection: conn.name.clone(),
+                endpoint: conn.url.endpoint().unwrap_or("?").to_string(),
+                what: format!(
+                    "role `{role}` may not use replication origins, under which a sync both ways applies the other side's changes there"
+                ),
+                fix: format!(
+                    "GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), pg_replication_origin_session_setup(text), pg_replication_origin_drop(text) TO \"{}\"; (as a superuser), or connect as a superuser",
+                    role.replace('"', "\"\"")
+                ),
+            });
+        }
+    }
     let stage = seaway_codegen::stage::prepare(config, "sync").await?;
     let prepared = plan::Prepared {
         dest_conn: stage.destination,

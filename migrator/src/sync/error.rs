@@ -47,6 +47,16 @@ pub enum SyncError {
         what: String,
         fix: String,
     },
+    /// A side of a sync both ways whose role lacks a right the sync needs there.
+    #[error(
+        "`{connection}` at {endpoint} cannot take part in a sync both ways: {what}. Fix: {fix}"
+    )]
+    BothWaysPrivilege {
+        connection: String,
+        endpoint: String,
+        what: String,
+        fix: String,
+    },
     #[error("table `{table}` cannot be synced: {why}. Fix: {fix}")]
     ReplicaIdentity {
         table: String,

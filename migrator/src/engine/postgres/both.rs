@@ -491,3 +491,17 @@ pub async fn write_seen(
 ) -> Result<(), sqlx::Error> {
     write_versions(conn, versions, SEEN, &[(SEEN.to_string(), seen)]).await
 }
+
+/// Whether the session's role may create, use and drop replication origins (only
+/// superusers may, unless granted): `Some(role)` when it may not.
+pub async fn lacks_origin_rights(pool: &sqlx::PgPool) -> Result<Option<String>, sqlx::Error> {
+    let (user, may): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text, \
+         has_function_privilege('pg_replication_origin_create(text)', 'EXECUTE') \
+         AND has_function_privilege('pg_replication_origin_session_setup(text)', 'EXECUTE') \
+         AND has_function_privilege('pg_replication_origin_drop(text)', 'EXECUTE')",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok((!may).then_some(user))
+}
