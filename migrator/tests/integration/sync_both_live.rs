@@ -618,9 +618,9 @@ async fn both_ways_refuses_a_role_that_may_not_use_replication_origins() {
     assert!(
         out.stderr.contains("`src`")
             && out.stderr.contains("replication origins")
-            && out.stderr.contains(&format!(
-                "GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text)"
-            ))
+            && out
+                .stderr
+                .contains("GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text)")
             && !out.stderr.contains("S3cret-pw"),
         "{}",
         out.stderr
