@@ -56,6 +56,17 @@ impl Route {
         Route { plan, key_order }
     }
 
+    /// A row's key (its values in `targets` order), as the writers take keys.
+    fn key_of(&self, row: &Values) -> Values {
+        self.plan
+            .targets
+            .iter()
+            .zip(row)
+            .filter(|(t, _)| t.is_key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     /// A key in plan key order, as the writers take it (key targets in `targets` order).
     fn key_for_writer(&self, key: &[Option<String>]) -> Values {
         self.key_order.iter().map(|&i| key[i].clone()).collect()
@@ -262,16 +273,7 @@ impl<'a> Applier<'a> {
         let routes = self.routes;
         let route = &routes[table];
         let txn = usize::try_from(self.transactions).unwrap_or(usize::MAX);
-        let key_of = |row: &Values| -> Values {
-            route
-                .plan
-                .targets
-                .iter()
-                .zip(row)
-                .filter(|(t, _)| t.is_key)
-                .map(|(_, v)| v.clone())
-                .collect()
-        };
+        let key_of = |row: &Values| route.key_of(row);
         let Some(r) = self.receiver.as_mut() else {
             return Ok(());
         };
@@ -311,14 +313,7 @@ impl<'a> Applier<'a> {
             else {
                 continue;
             };
-            let key: super::change::Values = route
-                .plan
-                .targets
-                .iter()
-                .zip(image)
-                .filter(|(t, _)| t.is_key)
-                .map(|(_, v)| v.clone())
-                .collect();
+            let key = route.key_of(image);
             if self
                 .receiver
                 .as_ref()
@@ -346,14 +341,7 @@ impl<'a> Applier<'a> {
                 (None, Some(Some(key_row))) => r.stream_order(d.table, key_row),
                 (None, _) => continue,
             };
-            let key: super::change::Values = routes[d.table]
-                .plan
-                .targets
-                .iter()
-                .zip(&named)
-                .filter(|(t, _)| t.is_key)
-                .map(|(_, v)| v.clone())
-                .collect();
+            let key = routes[d.table].key_of(&named);
             if r.run().is_some_and(|(t, n)| t != d.table || n >= RUN_ROWS) || r.holds(d.table, &key)
             {
                 self.flush_received().await?;
@@ -413,18 +401,11 @@ impl<'a> Applier<'a> {
 
     /// A row after the table's masks, with its key in writer order.
     fn masked_row(&self, table: usize, mut row: Values) -> (Values, Values) {
-        let plan = &self.routes[table].plan;
-        for (v, mask) in row.iter_mut().zip(&plan.masks) {
+        let route = &self.routes[table];
+        for (v, mask) in row.iter_mut().zip(&route.plan.masks) {
             apply_mask(v, *mask, self.config);
         }
-        let key = plan
-            .targets
-            .iter()
-            .zip(&row)
-            .filter(|(t, _)| t.is_key)
-            .map(|(_, v)| v.clone())
-            .collect();
-        (key, row)
+        (route.key_of(&row), row)
     }
 
     /// The run `table`'s change joins: the current one, or a new one after the current
