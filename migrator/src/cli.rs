@@ -235,6 +235,11 @@ pub enum Command {
         /// `where:` filter, and for the pairs of engines not built yet.
         #[arg(long)]
         both: bool,
+        /// Both ways: run one stream and hold the other, `there` (source to destination)
+        /// or `back`. The held stream's changes, and the decisions the running one sends
+        /// it, wait in its source's log until a run without `--hold` releases it.
+        #[arg(long, value_enum, value_name = "WAY")]
+        hold: Option<HoldWay>,
     },
     /// Move traffic between the monolith and a generated service through HAProxy's admin
     /// socket (`codegen route` writes the config; `routing:` in seaway.yaml).
@@ -242,6 +247,15 @@ pub enum Command {
         #[command(subcommand)]
         action: RouteAction,
     },
+}
+
+/// One stream of a sync both ways (`--hold`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum HoldWay {
+    /// Source to destination.
+    There,
+    /// Destination to source.
+    Back,
 }
 
 #[derive(Debug, Subcommand)]

@@ -279,6 +279,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             chunk_size,
             report,
             both,
+            hold,
         } => {
             sync(
                 &config,
@@ -287,6 +288,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 chunk_size,
                 report.as_deref(),
                 both,
+                hold,
             )
             .await
         }
@@ -440,6 +442,7 @@ async fn sync(
     chunk_size: usize,
     report: Option<&std::path::Path>,
     both: bool,
+    hold: Option<cli::HoldWay>,
 ) -> anyhow::Result<ExitCode> {
     use seaway_migrator::sync::{self, Progress};
     match action {
@@ -459,10 +462,23 @@ async fn sync(
         }
         None => {}
     }
+    if hold.is_some()
+        && !both
+        && config.sync.direction != seaway_codegen::config::sync::Direction::Both
+    {
+        anyhow::bail!(
+            "`--hold` holds one stream of a sync both ways, and {} syncs one way; add `--both`, or set `sync.direction: both` in it",
+            config.path.display()
+        );
+    }
     let opts = sync::Options {
         copy: !no_copy,
         chunk_size: chunk_size.max(1),
         both,
+        hold: hold.map(|w| match w {
+            cli::HoldWay::There => sync::Way::There,
+            cli::HoldWay::Back => sync::Way::Back,
+        }),
         ..sync::Options::default()
     };
     let stop = stop_signal()?;

@@ -87,6 +87,15 @@ impl Source {
         }
     }
 
+    /// The pool, when the source is SQLite (a sync both ways reads its own tables
+    /// there).
+    pub fn sqlite(&self) -> Option<&sqlx::SqlitePool> {
+        match self {
+            Source::Sqlite(p) => Some(p),
+            Source::Postgres(_) | Source::Mysql(_) => None,
+        }
+    }
+
     /// The pool, when the source is MySQL/MariaDB (sync's capture reads its settings and
     /// catalog through it).
     pub fn mysql(&self) -> Option<&sqlx::MySqlPool> {

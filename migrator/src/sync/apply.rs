@@ -464,11 +464,19 @@ impl<'a> Applier<'a> {
     }
     async fn open(&mut self) -> Result<(), ApplyError> {
         if self.tx.is_none() {
-            let tx = self
+            let mut tx = self
                 .writer
                 .begin_deferred()
                 .await
                 .map_err(|e| self.destination(&e))?;
+            // A stream both ways marks its transaction first, where the side's engine
+            // needs a mark to tell its writes from the application's (`side::begin`).
+            if let Some(r) = self.receiver.as_ref() {
+                r.begin(&mut tx).await.map_err(|e| ApplyError::Write {
+                    table: "(the sync's marker)".into(),
+                    reason: (self.scrub)(&e.to_string()),
+                })?;
+            }
             self.tx = Some(tx);
             self.started.get_or_insert_with(Instant::now);
         }
@@ -479,7 +487,7 @@ impl<'a> Applier<'a> {
     pub fn commit_seen(&mut self, position: Position, commit_micros: i64) {
         self.transactions += 1;
         if let Some(r) = self.receiver.as_mut() {
-            r.committed(commit_micros);
+            r.committed(commit_micros, &position);
         }
         self.started.get_or_insert_with(Instant::now);
         self.commit = Some((position, commit_micros));

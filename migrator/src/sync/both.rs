@@ -2,22 +2,25 @@
 //! before anything starts, and each table's conflict rules as the resolver
 //! (`resolve.rs`) takes them.
 //!
-//! Built: PostgreSQL<->PostgreSQL (`both_run.rs`: two streams, each `stream::run_once` with a
-//! [`BothStream`], its receiving end in `receive.rs`). Refused: a table with a `mask:` or
+//! Built: PostgreSQL and SQLite on either side (`both_run.rs`: two streams, each
+//! `stream::run_once` with a [`BothStream`], its receiving end in `receive.rs`, the
+//! side's statements in `side.rs`). Refused: a table with a `mask:` or
 //! a `where:` filter (it would lose data on the way back), and every other pair of
 //! engines, naming what it lacks (docs/architecture.md, "Both ways").
 
 use super::apply::Route;
 use super::error::SyncError;
 use super::options::BothStream;
-use super::receive::{Receiving, TableRules};
+use super::receive::{Order, Receiving, TableRules};
 use super::resolve::{Rule, Rules, Side, VersionOrder};
+use super::side_types::version_table;
 use crate::engine::postgres::both as pg;
+use crate::engine::sqlite::both as lite;
 use crate::rows::plan::TablePlan;
 use crate::rows::source::Source;
 use crate::rows::values::Family;
 use seaway_codegen::config::sync::{ColumnRule, Conflicts, Direction, SyncSide};
-use seaway_codegen::config::{Config, Mapping, Naming, Pattern, TableFilter};
+use seaway_codegen::config::{Config, Connection, Mapping, Naming, Pattern, TableFilter};
 use seaway_codegen::model::{Column, Dialect, Schema};
 use std::collections::BTreeMap;
 
@@ -32,20 +35,14 @@ pub enum Pair {
 /// The pair `source` -> `destination` both ways. Every arm names both engines, so a new
 /// engine or a pair built later is decided here and nowhere else.
 pub fn pair(source: Dialect, destination: Dialect) -> Pair {
-    const MY: &str = "a marker row written in each applied transaction so that the other stream's binlog capture skips it, the per-key version table and the conflict log";
-    const LITE: &str = "a marker the capture triggers recognise so that the other stream skips what it applied, the per-key version table and the conflict log";
+    const MY: &str = "a MySQL/MariaDB side: a marker row written in each applied transaction so that the other stream's binlog capture skips it, local edit times kept by triggers, the messages between the streams as rows in the binlog, the per-key version table and the conflict log";
     match source {
-        Dialect::Postgres => match destination {
-            Dialect::Postgres => Pair::Built,
+        Dialect::Postgres | Dialect::Sqlite => match destination {
+            Dialect::Postgres | Dialect::Sqlite => Pair::Built,
             Dialect::Mysql => Pair::NotBuilt(MY),
-            Dialect::Sqlite => Pair::NotBuilt(LITE),
         },
         Dialect::Mysql => match destination {
-            Dialect::Postgres | Dialect::Mysql => Pair::NotBuilt(MY),
-            Dialect::Sqlite => Pair::NotBuilt(LITE),
-        },
-        Dialect::Sqlite => match destination {
-            Dialect::Postgres | Dialect::Mysql | Dialect::Sqlite => Pair::NotBuilt(LITE),
+            Dialect::Postgres | Dialect::Mysql | Dialect::Sqlite => Pair::NotBuilt(MY),
         },
     }
 }
@@ -330,10 +327,10 @@ mod tests {
     }
 
     #[test]
-    fn only_postgresql_both_ways_is_built_and_every_other_pair_is_refused() {
+    fn pairs_without_a_mysql_side_are_built_and_the_others_refused() {
         for s in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
             for d in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
-                let built = s == Dialect::Postgres && d == Dialect::Postgres;
+                let built = s != Dialect::Mysql && d != Dialect::Mysql;
                 assert_eq!(matches!(pair(s, d), Pair::Built), built, "{s} -> {d}");
             }
         }
@@ -414,42 +411,82 @@ pub async fn receiving(
     actual: &Schema,
     setup: &super::capture::Setup,
     receiving_side: &Source,
+    receiving_conn: &Connection,
     config: &Config,
 ) -> Result<Receiving, Failed> {
-    let Some(pool) = receiving_side.postgres() else {
-        return Err(Failed::Sync(SyncError::Unsupported {
-            table: String::new(),
-            what: "a sync both ways receives into PostgreSQL only so far".into(),
-        }));
-    };
-    let origin = pg::ensure_origin(pool, &stream.origin).await?;
-    let versions = pg::version_table(setup.name());
-    pg::ensure_tables(pool, &versions).await?;
-    // The side that does not decide records its own deletes, and how far the deciding
-    // side had seen its changes (from the time it started, on a first run).
-    let seen = match stream.tell {
-        Some(_) => 0,
-        None => {
-            let keyed: Vec<(String, Vec<String>)> = routes
-                .iter()
-                .map(|r| {
-                    (
-                        r.plan.name.clone(),
-                        r.plan
-                            .targets
-                            .iter()
-                            .filter(|t| t.is_key)
-                            .map(|t| t.name.clone())
-                            .collect(),
-                    )
-                })
-                .collect();
-            pg::ensure_tombstones(pool, setup.name(), &keyed).await?;
-            match pg::read_seen(pool, &versions).await? {
-                Some(seen) => seen,
-                None => pg::clock(pool).await?,
-            }
+    let name = setup.name();
+    let versions = version_table(name);
+    let deciding = stream.tell.is_some();
+    // The side that does not decide needs how far the deciding side had seen its
+    // changes (from where its change order stands now, on a first run).
+    let (origin, seen) = match receiving_conn.url.dialect() {
+        Dialect::Postgres => {
+            let Some(pool) = receiving_side.postgres() else {
+                return Err(Failed::Sync(SyncError::Unsupported {
+                    table: String::new(),
+                    what: "the receiving side is not a PostgreSQL connection".into(),
+                }));
+            };
+            let origin = pg::ensure_origin(pool, &stream.origin).await?;
+            pg::ensure_tables(pool, &versions).await?;
+            let seen = if deciding {
+                0
+            } else {
+                // It records its own deletes (a row's commit time goes with the row).
+                let keyed: Vec<(String, Vec<String>)> = routes
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.plan.name.clone(),
+                            r.plan
+                                .targets
+                                .iter()
+                                .filter(|t| t.is_key)
+                                .map(|t| t.name.clone())
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                pg::ensure_tombstones(pool, name, &keyed).await?;
+                match pg::read_seen(pool, &versions).await? {
+                    Some(seen) => seen,
+                    None => pg::clock(pool).await?,
+                }
+            };
+            (origin, seen)
         }
+        Dialect::Sqlite => {
+            let pool = seaway_codegen::inspect::connect::sqlite_writable(receiving_conn, false)
+                .await
+                .map_err(|e| Failed::Sync(e.into()))?;
+            let seen = async {
+                let mut conn = pool.acquire().await?;
+                lite::ensure_tables(&mut conn, name).await?;
+                let seen = match (&stream.ask, lite::read_seen(&mut conn, &versions).await?) {
+                    (_, Some(seen)) => seen,
+                    (Some(other), None) if !deciding => {
+                        lite::change_order(&mut conn, other).await?
+                    }
+                    (_, None) => 0,
+                };
+                Ok::<i64, sqlx::Error>(seen)
+            }
+            .await;
+            pool.close().await;
+            (0, seen?)
+        }
+        Dialect::Mysql => {
+            return Err(Failed::Sync(SyncError::Unsupported {
+                table: String::new(),
+                what: "a sync both ways does not write into MySQL/MariaDB yet".into(),
+            }));
+        }
+    };
+    let source_order = match setup {
+        super::capture::Setup::Postgres { .. } | super::capture::Setup::Mysql { .. } => {
+            Order::CommitTime
+        }
+        super::capture::Setup::Sqlite { .. } => Order::Sequence,
     };
     let mut tables = Vec::with_capacity(routes.len());
     for route in routes {
@@ -516,8 +553,9 @@ pub async fn receiving(
     }
     Ok(Receiving {
         side: stream.side,
-        stream: setup.name().to_string(),
+        stream: name.to_string(),
         origin,
+        source_order,
         versions,
         tell: stream.tell.clone(),
         ask: stream.ask.clone(),

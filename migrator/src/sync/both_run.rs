@@ -3,8 +3,9 @@
 
 use super::both::way_back;
 use super::error::SyncError;
-use super::options::{BothStream, Options, Progress, Report};
+use super::options::{BothStream, Options, Progress, Report, Way};
 use super::resolve::Side;
+use super::side_types::origin_name;
 use crate::engine::postgres::both as pg;
 use crate::rows::plan::{self, TablePlan};
 use seaway_codegen::config::Config;
@@ -94,21 +95,23 @@ pub async fn run(
         .map(|r| r.plan)
         .collect();
     let back = way_back(config, &forward.iter().collect::<Vec<_>>())?;
-    let there_slot = crate::engine::postgres::capture::names(source, destination).slot;
-    let back_slot = crate::engine::postgres::capture::names(destination, source).slot;
+    let there_name = super::capture::stream_name(source, destination);
+    let back_name = super::capture::stream_name(destination, source);
     let there = BothStream {
         side: Side::Destination,
-        origin: pg::origin_name(&there_slot),
-        skip_origin: pg::origin_name(&back_slot),
+        origin: origin_name(&there_name),
+        skip_origin: origin_name(&back_name),
+        other: back_name.clone(),
         tell: None,
-        ask: Some(back_slot.clone()),
+        ask: Some(back_name.clone()),
         forward: forward.clone(),
     };
     let back_stream = BothStream {
         side: Side::Source,
-        origin: pg::origin_name(&back_slot),
-        skip_origin: pg::origin_name(&there_slot),
-        tell: Some(there_slot.clone()),
+        origin: origin_name(&back_name),
+        skip_origin: origin_name(&there_name),
+        other: there_name.clone(),
+        tell: Some(there_name.clone()),
         ask: None,
         forward,
     };
@@ -119,17 +122,39 @@ pub async fn run(
     };
     let (stopping, stopped) = tokio::sync::watch::channel(false);
     let progress = std::cell::RefCell::new(on_progress);
+    // A held stream is not run: it ends at once with an empty report of its own.
+    let held = |way: Way, name: &str, from: &str, to: &str| {
+        (opts.hold == Some(way)).then(|| Report::held(name, from, to))
+    };
+    let held_there = held(Way::There, &there_name, &source.name, &destination.name);
+    let held_back = held(Way::Back, &back_name, &destination.name, &source.name);
     let both = async {
         tokio::join!(
-            one_stream(config, opts, &there, stopped.clone(), &stopping, &progress),
-            one_stream(
-                &back,
-                &back_opts,
-                &back_stream,
-                stopped.clone(),
-                &stopping,
-                &progress
-            )
+            async {
+                match held_there.clone() {
+                    Some(r) => (Ok(()), Some(r)),
+                    None => {
+                        one_stream(config, opts, &there, stopped.clone(), &stopping, &progress)
+                            .await
+                    }
+                }
+            },
+            async {
+                match held_back.clone() {
+                    Some(r) => (Ok(()), Some(r)),
+                    None => {
+                        one_stream(
+                            &back,
+                            &back_opts,
+                            &back_stream,
+                            stopped.clone(),
+                            &stopping,
+                            &progress,
+                        )
+                        .await
+                    }
+                }
+            }
         )
     };
     tokio::pin!(both);

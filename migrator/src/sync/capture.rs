@@ -53,33 +53,37 @@ fn pg_pool<'s>(source: &'s Source, conn: &Connection) -> Result<&'s sqlx::PgPool
     })
 }
 
+/// The name of the sync from `source_conn` into `dest_conn` (`Setup::name`), without
+/// opening anything: its slot's, change table's or watermark table's.
+pub fn stream_name(source_conn: &Connection, dest_conn: &Connection) -> String {
+    let slot = pg::names(source_conn, dest_conn).slot;
+    let prefixed = |prefix: &str| format!("{prefix}{}", slot.trim_start_matches("seaway_"));
+    match source_conn.url.dialect() {
+        Dialect::Postgres => slot,
+        Dialect::Sqlite => prefixed(seaway_codegen::diff::CHANGE_TABLE_PREFIX),
+        Dialect::Mysql => prefixed(seaway_codegen::diff::WATERMARK_TABLE_PREFIX),
+    }
+}
+
 impl Setup {
     /// The setup for a sync from `source_conn` into `dest_conn`, without checking the
     /// source (`sync status`, `sync drop`).
     pub async fn of(source_conn: &Connection, dest_conn: &Connection) -> Result<Setup, SyncError> {
         let dialect = source_conn.url.dialect();
-        let names = pg::names(source_conn, dest_conn);
+        let name = stream_name(source_conn, dest_conn);
         match dialect {
             Dialect::Postgres => Ok(Setup::Postgres {
                 conn: source_conn.clone(),
-                names,
+                names: pg::names(source_conn, dest_conn),
             }),
             Dialect::Sqlite => Ok(Setup::Sqlite {
                 conn: source_conn.clone(),
                 pool: seaway_codegen::inspect::connect::sqlite_writable(source_conn, false).await?,
-                name: format!(
-                    "{}{}",
-                    seaway_codegen::diff::CHANGE_TABLE_PREFIX,
-                    names.slot.trim_start_matches("seaway_")
-                ),
+                name,
             }),
             Dialect::Mysql => Ok(Setup::Mysql {
                 conn: source_conn.clone(),
-                name: format!(
-                    "{}{}",
-                    seaway_codegen::diff::WATERMARK_TABLE_PREFIX,
-                    names.slot.trim_start_matches("seaway_")
-                ),
+                name,
             }),
         }
     }

@@ -116,6 +116,32 @@ pub struct Told {
     pub reconsider: Vec<Resolved>,
 }
 
+impl Told {
+    /// A message `text` (`<stream>\n<JSON>`) as stream `me` reads it: `None` when it is
+    /// another stream's; each table named as an index into `selection` (a table the
+    /// stream does not carry is left out).
+    pub fn addressed(text: &str, me: &str, selection: &Selection) -> Result<Option<Told>, String> {
+        let Some((to, json)) = text.split_once('\n') else {
+            return Ok(None);
+        };
+        if to != me {
+            return Ok(None);
+        }
+        let mut told: Told = serde_json::from_str(json)
+            .map_err(|e| format!("an undecodable message of the other stream: {e}"))?;
+        let known = |d: &mut Resolved| match selection.index(&d.table_name) {
+            Some(t) => {
+                d.table = t;
+                true
+            }
+            None => false,
+        };
+        told.decisions.retain_mut(known);
+        told.reconsider.retain_mut(known);
+        Ok(Some(told))
+    }
+}
+
 /// One conflict's outcome as the deciding side sends it to the other: where the other
 /// side still holds one of `expected` (its own edit, which the decision was made
 /// against, or the deciding side's row then, which its stream may have carried over
@@ -175,6 +201,10 @@ pub struct Selection {
     /// Changes must carry the whole row before them (`Change::old_row`): a stream of a
     /// sync both ways, which detects conflicts by it.
     pub old_rows: bool,
+    /// A stream of a sync both ways: the other stream's name, which writes into this
+    /// source (a SQLite source's triggers skip what it applies and record the keys the
+    /// application changed; `engine/sqlite/both.rs`).
+    pub incoming: Option<String>,
 }
 
 #[derive(Debug, Clone)]

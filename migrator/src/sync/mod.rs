@@ -22,6 +22,8 @@ pub mod options;
 pub mod position;
 pub mod receive;
 pub mod resolve;
+mod side;
+pub mod side_types;
 pub mod slot;
 pub mod source_url;
 pub mod status;
@@ -29,7 +31,7 @@ mod stream;
 
 pub use error::SyncError;
 
-pub use options::{BothStream, Options, Progress, Report};
+pub use options::{BothStream, Options, Progress, Report, Way};
 use seaway_codegen::config::Config;
 use std::future::Future;
 
@@ -53,6 +55,7 @@ pub async fn run(
         both::check(config)?;
         return both_run::run(config, opts, stop, on_progress).await;
     }
+
     tokio::pin!(stop);
     let mut done: Option<Report> = None;
     loop {

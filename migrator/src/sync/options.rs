@@ -30,6 +30,19 @@ pub struct Options {
     /// Both ways (`--both`; also `sync.direction: both` in the config): checked by
     /// `both::check`, which refuses what is not built.
     pub both: bool,
+    /// Both ways: one stream held (not run) while the other runs (`--hold`). Its
+    /// changes wait in its source's log, and so do the messages the running stream
+    /// sends it, so releasing it (running both again) goes on where it stopped.
+    pub hold: Option<Way>,
+}
+
+/// One of the two streams of a sync both ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    /// Source to destination.
+    There,
+    /// Destination to source.
+    Back,
 }
 
 impl Default for Options {
@@ -41,6 +54,7 @@ impl Default for Options {
             batch_wait: Duration::from_millis(50),
             eager_within: Duration::from_millis(10),
             both: false,
+            hold: None,
         }
     }
 }
@@ -72,6 +86,35 @@ pub struct Report {
     /// A sync both ways: the report of the way back (this one is the way there).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub way_back: Option<Box<Report>>,
+    /// A stream of a sync both ways that was held (`--hold`): it did not run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
+}
+
+impl Report {
+    /// The report of a stream that was held (`--hold`) from `source` into
+    /// `destination`: nothing done.
+    pub fn held(name: &str, source: &str, destination: &str) -> Report {
+        Report {
+            source: source.to_string(),
+            destination: destination.to_string(),
+            name: name.to_string(),
+            transactions: 0,
+            changes: 0,
+            changes_per_second: 0.0,
+            copied: 0,
+            copy_done: false,
+            position: None,
+            lag_ms: None,
+            max_lag_ms: None,
+            seconds: 0.0,
+            tables: Vec::new(),
+            conflicts: 0,
+            conflict_log: Vec::new(),
+            way_back: None,
+            held: true,
+        }
+    }
 }
 
 /// What makes a stream one of the two of a sync both ways.
@@ -83,6 +126,9 @@ pub struct BothStream {
     pub origin: String,
     /// The other stream's origin: what the capture drops.
     pub skip_origin: String,
+    /// The other stream's name (its slot's or change table's): it writes into this
+    /// stream's source.
+    pub other: String,
     /// The side that decides conflicts (the source, receiving on the way back) sends
     /// its decisions to the other stream, named here (its slot).
     pub tell: Option<String>,

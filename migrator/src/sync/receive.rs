@@ -18,12 +18,15 @@
 //!   change, that change came from the same sender before this one, so this one is the
 //!   later. Every conflict is logged, in the same transaction.
 //!
-//! Only a PostgreSQL side receives both ways so far (`both::pair`).
+//! The statements that read and record all this run on the side's engine
+//! (`side.rs`): PostgreSQL and SQLite sides so far (`both::pair`).
 
-use super::change::{Change, Op, Values};
+use super::change::{Change, Op, Position, Values};
 use super::detect::{self, Verdict};
 use super::resolve::{self, Edit, Rules, Side};
-use crate::engine::postgres::both::{self as pg, Held, Logged};
+use super::side::{self, Stream};
+pub use super::side_types::key_text;
+use super::side_types::{Deleted, Held, Logged};
 use crate::rows::plan::TablePlan;
 use crate::rows::values::{Family, comparable};
 use crate::rows::write::{Tx, WriteError, Written};
@@ -57,8 +60,11 @@ pub struct Receiving {
     pub side: Side,
     /// The stream's name (its slot's), in the log.
     pub stream: String,
-    /// The stream's replication origin id at the receiving server.
+    /// The stream's replication origin id at the receiving server (PostgreSQL).
     pub origin: i64,
+    /// How the sending side orders its changes: the scale of `seen` that this stream,
+    /// when it decides, tells the other.
+    pub source_order: Order,
     /// The stream's version table.
     pub versions: String,
     /// The side that decides conflicts (the source: its stream receives the
@@ -126,11 +132,16 @@ struct Waiting {
 /// Why receiving failed: the destination's error.
 pub type Failed = WriteError;
 
-/// The receiving side's PostgreSQL connection (`both::pair` builds no other yet).
-fn postgres(tx: &mut Tx) -> Result<&mut sqlx::PgConnection, WriteError> {
-    tx.postgres().ok_or_else(|| {
-        WriteError::Declined("a sync both ways receives into PostgreSQL only".into())
-    })
+/// Where a side's change stands in that side's own order of changes: what `Told::seen`
+/// counts, and what a row's local edit is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// PostgreSQL: the commit time (its log is in commit order, and every row carries
+    /// its writer's commit time).
+    CommitTime,
+    /// SQLite: the change table's sequence, the stream's position (one writer at a time,
+    /// so sequence order is commit order; its clock has only milliseconds).
+    Sequence,
 }
 
 /// One table's keys gathered so far: the table, each key with its edit in order of
@@ -145,6 +156,8 @@ pub struct Receiver {
     waiting: Vec<Waiting>,
     waiting_at: HashMap<(usize, Values), usize>,
     commits: Vec<i64>,
+    /// The batch's last source transaction in the sender's order (`Order`).
+    last_order: Option<i64>,
     /// Conflicts decided in this run of `sync` (the newest [`KEPT`]), and how many.
     pub conflicts: Vec<Conflict>,
     pub conflict_count: u64,
@@ -161,11 +174,6 @@ pub struct Receiver {
 /// Conflicts kept for `--report` (the log in the database holds them all).
 const KEPT: usize = 1_000;
 
-/// The key of a row or key as the log spells it: a JSON array of canonical text.
-pub fn key_text(key: &Values) -> String {
-    serde_json::to_string(key).unwrap_or_default()
-}
-
 impl Receiver {
     pub fn new(settings: Receiving) -> Receiver {
         Receiver {
@@ -173,6 +181,7 @@ impl Receiver {
             waiting: Vec::new(),
             waiting_at: HashMap::new(),
             commits: Vec::new(),
+            last_order: None,
             conflicts: Vec::new(),
             conflict_count: 0,
             seen: settings.seen,
@@ -198,7 +207,7 @@ impl Receiver {
     }
 
     /// Asks the deciding side to decide a key this side left alone (`current`: what
-    /// this side holds, `micros`: when it wrote it).
+    /// this side holds, `micros`: when this side's application wrote it).
     /// `key_row`: the key at its columns, the others NULL (how a deleted key is named).
     fn ask(&mut self, table: usize, current: Option<&Held>, micros: Option<i64>, key_row: Values) {
         let rules = &self.settings.tables[table];
@@ -247,9 +256,28 @@ impl Receiver {
         ));
     }
 
-    /// A source transaction of the batch committed at `micros`.
-    pub fn committed(&mut self, micros: i64) {
+    /// A source transaction of the batch committed at `micros`; the stream resumes
+    /// after `position`.
+    pub fn committed(&mut self, micros: i64, position: &Position) {
         self.commits.push(micros);
+        self.last_order = match self.settings.source_order {
+            Order::CommitTime => Some(micros),
+            Order::Sequence => position.0.parse().ok().or(self.last_order),
+        };
+    }
+
+    /// The stream as the side's statements name it.
+    fn stream(&self) -> Stream<'_> {
+        Stream {
+            name: &self.settings.stream,
+            versions: &self.settings.versions,
+            origin: self.settings.origin,
+        }
+    }
+
+    /// Opens the stream's work in a new apply transaction (`side::begin`).
+    pub async fn begin(&self, tx: &mut Tx) -> Result<(), Failed> {
+        side::begin(tx, &self.stream()).await
     }
 
     /// Forgets the open batch (rolled back).
@@ -258,6 +286,7 @@ impl Receiver {
         self.waiting.clear();
         self.waiting_at.clear();
         self.commits.clear();
+        self.last_order = None;
         self.seen = self.seen_committed;
         self.asking.clear();
     }
@@ -385,16 +414,7 @@ impl Receiver {
             }
         }
         let lookup: Vec<Values> = fresh.iter().map(|(k, _)| k.clone()).collect();
-        let conn = postgres(tx)?;
-        let held = pg::held(
-            conn,
-            &plan.name,
-            &plan.targets,
-            &columns,
-            &lookup,
-            self.settings.origin,
-        )
-        .await?;
+        let held = side::held(tx, &self.stream(), plan, &columns, &lookup).await?;
         let families: Vec<Family> = plan.targets.iter().map(|t| Family::of(&t.ty)).collect();
         let key_row = |key: &Values| -> Values {
             let mut row = vec![None; plan.targets.len()];
@@ -411,12 +431,12 @@ impl Receiver {
         // Judged by the old image alone, a key this side deleted would take an insert
         // the deciding side then overrules.
         let deleted_here = if self.settings.tell.is_none() {
-            let absent: Vec<String> = fresh
+            let absent: Vec<Values> = fresh
                 .iter()
                 .filter(|(k, _)| !held.contains_key(k))
-                .map(|(k, _)| key_text(k))
+                .map(|(k, _)| k.clone())
                 .collect();
-            pg::tombstones(postgres(tx)?, &self.settings.stream, &plan.name, &absent).await?
+            side::deleted(tx, &self.stream(), &plan.name, &absent).await?
         } else {
             HashMap::new()
         };
@@ -471,8 +491,8 @@ impl Receiver {
                 // decided (what it holds came from the deciding side); a change made
                 // here since is on its way to the deciding side, which decides again.
                 let now = current.map(|h| comparable_row(&families, &h.row));
-                let unseen_here =
-                    local_edit(current, &deleted_here, &key).is_some_and(|t| t > edit.seen);
+                let unseen_here = local_edit(current, &deleted_here, &key)
+                    .is_some_and(|(order, _)| order > edit.seen);
                 if (!unseen_here
                     || expected
                         .iter()
@@ -492,12 +512,12 @@ impl Receiver {
                 (_, None) => Op::Delete,
                 (_, Some(_)) => Op::Update,
             };
-            if self.settings.tell.is_none() {
-                let here = local_edit(current, &deleted_here, &key);
-                if here.is_some_and(|t| t > edit.seen) {
-                    self.ask(table, current, here, key_row(&key));
-                    continue;
-                }
+            if self.settings.tell.is_none()
+                && let Some((order, micros)) = local_edit(current, &deleted_here, &key)
+                && order > edit.seen
+            {
+                self.ask(table, current, micros, key_row(&key));
+                continue;
             }
             let old = match &edit.before {
                 Before::Row(r) => Some(comparable_row(&families, r)),
@@ -527,7 +547,7 @@ impl Receiver {
                 // different edits of a key, e.g. a delete here and the re-insert that
                 // followed it there). The destination's own edit is on its way there.
                 Verdict::Conflict if self.settings.tell.is_none() => {
-                    let here = local_edit(current, &deleted_here, &key);
+                    let here = local_edit(current, &deleted_here, &key).and_then(|(_, m)| m);
                     self.ask(table, current, here, key_row(&key));
                 }
                 Verdict::Conflict => {
@@ -543,24 +563,19 @@ impl Receiver {
             }
         }
         let (mut written, deleted) = write(tx, plan, &deletes, &rows).await?;
+        let mut plain: Vec<Values> = deletes;
+        plain.extend(rows.iter().map(|r| plan_key(plan, r)));
+        plain.extend(new_rows.iter().map(|(k, _, _)| k.clone()));
+        side::wrote_plainly(tx, &self.stream(), &plan.name, &plain).await?;
         if !new_rows.is_empty() {
             let sent: Vec<Values> = new_rows.iter().map(|(_, r, _)| r.clone()).collect();
-            let inserted =
-                pg::insert_missing(postgres(tx)?, &plan.name, &plan.targets, &sent).await?;
+            let inserted = side::insert_missing(tx, &plan.name, &plan.targets, &sent).await?;
             written += Written::inserted(inserted);
             if inserted < sent.len() as u64 {
                 // A local write inserted some of the keys since they were read: each is
                 // now locked, and a conflict where it differs from the arriving row.
                 let keys: Vec<Values> = new_rows.iter().map(|(k, _, _)| k.clone()).collect();
-                let now = pg::held(
-                    postgres(tx)?,
-                    &plan.name,
-                    &plan.targets,
-                    &columns,
-                    &keys,
-                    self.settings.origin,
-                )
-                .await?;
+                let now = side::held(tx, &self.stream(), plan, &columns, &keys).await?;
                 for (key, row, txn) in new_rows {
                     let Some(h) = now.get(&key) else { continue };
                     if comparable_row(&families, &h.row) == comparable_row(&families, &row) {
@@ -612,10 +627,14 @@ impl Receiver {
             let rules = &self.settings.tables[table];
             let families: Vec<Family> = plan.targets.iter().map(|t| Family::of(&t.ty)).collect();
             let mine: Vec<&Waiting> = waiting.iter().filter(|w| w.table == table).collect();
-            let conn = postgres(tx)?;
-            let recorded = pg::versions(
-                conn,
-                &self.settings.versions,
+            let stream = Stream {
+                name: &self.settings.stream,
+                versions: &self.settings.versions,
+                origin: self.settings.origin,
+            };
+            let recorded = side::versions(
+                tx,
+                &stream,
                 &rules.source_table,
                 &mine
                     .iter()
@@ -729,20 +748,14 @@ impl Receiver {
             // A key the receiving side had deleted: a local insert since then stands
             // (it travels to the other side as a change of its own).
             written += Written::inserted(
-                pg::insert_missing(postgres(tx)?, &plan.name, &plan.targets, &new_rows).await?,
+                side::insert_missing(tx, &plan.name, &plan.targets, &new_rows).await?,
             );
-            pg::write_versions(
-                postgres(tx)?,
-                &self.settings.versions,
-                &rules.source_table,
-                &versions,
-            )
-            .await?;
+            side::write_versions(tx, &stream, &rules.source_table, &versions).await?;
             out.push((table, written, deleted));
         }
-        pg::log_conflicts(postgres(tx)?, &self.settings.stream, &logged).await?;
-        match (&self.settings.tell, commits.last()) {
-            (Some(to), Some(&seen)) => {
+        side::log_conflicts(tx, &self.stream(), &logged).await?;
+        match (&self.settings.tell, self.last_order.take()) {
+            (Some(to), Some(seen)) => {
                 let told = super::change::Told {
                     seen,
                     decisions: told,
@@ -750,12 +763,12 @@ impl Receiver {
                 };
                 let text = serde_json::to_string(&told)
                     .map_err(|e| WriteError::Declined(format!("encoding the decisions: {e}")))?;
-                pg::send_told(postgres(tx)?, to, &text).await?;
+                side::send_told(tx, to, &text).await?;
             }
             (Some(_), None) => {}
             (None, _) => {
                 if std::mem::take(&mut self.seen_moved) {
-                    pg::write_seen(postgres(tx)?, &self.settings.versions, self.seen).await?;
+                    side::write_seen(tx, &self.stream(), self.seen).await?;
                 }
                 self.seen_committed = self.seen;
                 let asking = std::mem::take(&mut self.asking);
@@ -767,10 +780,11 @@ impl Receiver {
                     };
                     let text = serde_json::to_string(&told)
                         .map_err(|e| WriteError::Declined(format!("encoding the keys: {e}")))?;
-                    pg::send_told(postgres(tx)?, to, &text).await?;
+                    side::send_told(tx, to, &text).await?;
                 }
             }
         }
+        side::end(tx, &self.stream()).await?;
         Ok(out)
     }
 }
@@ -796,19 +810,29 @@ async fn write(
     Ok((written, deleted))
 }
 
-/// When this side last changed the key itself, where that is known: the commit time of
-/// its row when a local session wrote it (not this stream), or of its delete (kept by
-/// the delete trigger) when it no longer holds the key.
+/// When this side's application last changed the key, where that is known: its place
+/// in the side's change order (`Order`) and its time, for the row when the application
+/// wrote it (not this stream), or for its delete when the side no longer holds the key.
 fn local_edit(
     current: Option<&Held>,
-    deleted_here: &HashMap<String, i64>,
+    deleted_here: &HashMap<Values, Deleted>,
     key: &Values,
-) -> Option<i64> {
+) -> Option<(i64, Option<i64>)> {
     match current {
-        Some(h) if !h.ours => h.micros,
+        Some(h) if !h.ours => h.edit.map(|e| (e, h.micros)),
         Some(_) => None,
-        None => deleted_here.get(&key_text(key)).copied(),
+        None => deleted_here.get(key).map(|d| (d.edit, Some(d.micros))),
     }
+}
+
+/// The key of a row in targets order (the writer's key order).
+fn plan_key(plan: &TablePlan, row: &Values) -> Values {
+    plan.targets
+        .iter()
+        .zip(row)
+        .filter(|(t, _)| t.is_key)
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 /// A row in the comparable form of each target's family (`rows::values::comparable`),

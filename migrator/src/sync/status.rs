@@ -6,6 +6,7 @@ use super::capture::Setup;
 use super::capture::SourceState;
 use super::error::SyncError;
 use super::position::{self, Stored};
+use super::side_types::{origin_name, tombstone_table, version_table};
 use crate::rows::source::Source;
 use crate::rows::write::Writer;
 use seaway_codegen::config::Config;
@@ -169,7 +170,19 @@ pub async fn status(config: &Config, both: bool) -> Result<Overview, SyncError> 
     })
 }
 
-/// The destination's clock minus the source's (PostgreSQL sides), in milliseconds.
+/// A side's clock now (Unix microseconds): the server's, or for SQLite this machine's
+/// as its triggers read it; `None` for an engine with no side both ways.
+async fn side_clock(side: &Source) -> Option<Result<i64, sqlx::Error>> {
+    if let Some(pool) = side.postgres() {
+        return Some(crate::engine::postgres::both::clock(pool).await);
+    }
+    if let Some(pool) = side.sqlite() {
+        return Some(crate::engine::sqlite::both::clock(pool).await);
+    }
+    None
+}
+
+/// The destination's clock minus the source's, in milliseconds.
 async fn clock_offset(
     source_conn: &seaway_codegen::config::Connection,
     dest_conn: &seaway_codegen::config::Connection,
@@ -177,14 +190,13 @@ async fn clock_offset(
     let mut offsets = Vec::new();
     for conn in [source_conn, dest_conn] {
         let side = Source::open(conn).await?;
-        let Some(pool) = side.postgres() else {
+        // A first read opens the connection; the second is timed.
+        if side_clock(&side).await.is_none() {
             side.close().await;
             return Ok(None);
-        };
-        // A first read opens the connection; the second is timed.
-        let _ = crate::engine::postgres::both::clock(pool).await;
+        }
         let before = super::apply::now_micros();
-        let at = crate::engine::postgres::both::clock(pool).await;
+        let at = side_clock(&side).await.unwrap_or(Ok(0));
         let after = super::apply::now_micros();
         side.close().await;
         let at = at.map_err(|e| SyncError::Source {
@@ -218,18 +230,20 @@ async fn stream_status(
             reason: dest_conn.url.scrub(&e.to_string()),
         })?
         .unwrap_or_default();
-    let conflicts = match (both, dest.postgres()) {
-        (true, Some(pool)) => Some(
-            crate::engine::postgres::both::conflict_count(pool, &name)
-                .await
-                .map_err(|e| SyncError::Destination {
-                    destination: dest_conn.name.clone(),
-                    what: "counting the conflicts".into(),
-                    reason: dest_conn.url.scrub(&e.to_string()),
-                })?,
-        ),
+    let counted = match (both, dest.postgres(), dest.sqlite()) {
+        (true, Some(pool), _) => {
+            Some(crate::engine::postgres::both::conflict_count(pool, &name).await)
+        }
+        (true, None, Some(pool)) => {
+            Some(crate::engine::sqlite::both::conflict_count(pool, &name).await)
+        }
         _ => None,
     };
+    let conflicts = counted.transpose().map_err(|e| SyncError::Destination {
+        destination: dest_conn.name.clone(),
+        what: "counting the conflicts".into(),
+        reason: dest_conn.url.scrub(&e.to_string()),
+    })?;
     dest.close().await;
     let now = super::apply::now_micros();
     Ok(Status {
@@ -312,26 +326,43 @@ async fn remove_stream(
                 what: "removing the stream's origin and version table".into(),
                 reason: dest_conn.url.scrub(&e.to_string()),
             };
-            let origin = pg::origin_name(&name);
+            let origin = origin_name(&name);
             if pg::drop_origin(pool, &origin).await.map_err(failed)? {
                 dropped.push(format!(
                     "replication origin {origin} in `{}`",
                     dest_conn.name
                 ));
             }
-            let versions = pg::version_table(&name);
+            let versions = version_table(&name);
             if pg::drop_versions(pool, &versions).await.map_err(failed)? {
                 dropped.push(format!("version table {versions} in `{}`", dest_conn.name));
             }
             if pg::drop_tombstones(pool, &name).await.map_err(failed)? {
                 dropped.push(format!(
                     "the delete trigger and table {} in `{}`",
-                    pg::tombstone_table(&name),
+                    tombstone_table(&name),
                     dest_conn.name
                 ));
             }
         }
+        let lite = dest.sqlite().is_some();
         dest.close().await;
+        if lite {
+            let failed = |e: sqlx::Error| SyncError::Destination {
+                destination: dest_conn.name.clone(),
+                what: "removing the stream's tables".into(),
+                reason: dest_conn.url.scrub(&e.to_string()),
+            };
+            let pool = seaway_codegen::inspect::connect::sqlite_writable(dest_conn, false).await?;
+            let removed = crate::engine::sqlite::both::drop_tables(&pool, &name).await;
+            pool.close().await;
+            dropped.extend(
+                removed
+                    .map_err(failed)?
+                    .into_iter()
+                    .map(|d| format!("{d} in `{}`", dest_conn.name)),
+            );
+        }
     }
     Ok(dropped)
 }

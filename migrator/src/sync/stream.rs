@@ -40,6 +40,7 @@ fn selection(routes: &[Route], config: &Config) -> Selection {
     Selection {
         zero_dates: config.zero_dates,
         old_rows: false,
+        incoming: None,
         tables: routes
             .iter()
             .map(|r| SelectedTable {
@@ -104,6 +105,7 @@ pub(crate) async fn run_once(
     let routes = routes(&prepared, config)?;
     let mut selection = selection(&routes, config);
     selection.old_rows = both.is_some();
+    selection.incoming = both.map(|b| b.other.clone());
     let known: Vec<Vec<String>> = routes
         .iter()
         .map(|r| {
@@ -127,12 +129,20 @@ pub(crate) async fn run_once(
     let (writer, marks, receiving) = match both {
         None => (Writer::open(dest_conn).await?, None, None),
         Some(b) => {
-            let receiving = both::receiving(b, &routes, &stage_actual, &setup, &dest_read, config)
-                .await
-                .map_err(|e| match e {
-                    both::Failed::Sync(e) => e,
-                    both::Failed::Sql(e) => dest_err("preparing the sync both ways", e),
-                })?;
+            let receiving = both::receiving(
+                b,
+                &routes,
+                &stage_actual,
+                &setup,
+                &dest_read,
+                dest_conn,
+                config,
+            )
+            .await
+            .map_err(|e| match e {
+                both::Failed::Sync(e) => e,
+                both::Failed::Sql(e) => dest_err("preparing the sync both ways", e),
+            })?;
             (
                 Writer::open_session(
                     dest_conn,
@@ -217,6 +227,7 @@ pub(crate) async fn run_once(
         conflicts: 0,
         conflict_log: Vec::new(),
         way_back: None,
+        held: false,
     };
     let result = stream(
         &mut capture,

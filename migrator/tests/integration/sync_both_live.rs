@@ -4,10 +4,11 @@
 //! - two writers, one per side, update overlapping keys at random at once; once both
 //!   stop and each side's last write has reached the other, `verify` is clean in both
 //!   directions;
-//! - a forced conflict per rule: the sync is stopped, both sides change the same keys
-//!   (the destination after the source, so the test knows which write is the later),
-//!   the sync starts again; each key ends as the test computes from its own writes, and
-//!   the conflict logs of the two sides list exactly those keys.
+//! - a forced conflict per rule: one stream is held (`--hold`) while the other runs,
+//!   both sides change the same keys in an order the test knows (the later write made
+//!   before the earlier can reach its side), the held stream is released; each key ends
+//!   as the test computes from its own writes, and the conflict logs of the two sides
+//!   list exactly those keys.
 
 use crate::convergence::database;
 use crate::support::{self, Db, Engine};
@@ -450,20 +451,35 @@ async fn both_ways_forced_conflicts_end_as_each_rule_says_on_both_sides() {
     let (code, output) = running.stop("TERM");
     assert_eq!(code, Some(0), "{output}");
 
-    // Held: both sides write the same keys, in an order the test knows.
+    // One stream held, the other running: both sides write the same keys, in an order
+    // the test knows, the later write made before the earlier one can reach its side.
+    // The source writing first, the way there is held: the destination's later write
+    // reaches the source, which decides the conflict then.
+    let mut running = Running::start(&pair.config, &["--hold", "there"], dir.path(), 2);
     for table in tables {
-        for (key, s, d, source_first) in CASES {
-            if source_first {
-                write(&mut a, "source", table, key, s).await;
-                write(&mut b, "destination", table, key, d).await;
-            } else {
-                write(&mut b, "destination", table, key, d).await;
-                write(&mut a, "source", table, key, s).await;
-            }
+        for (key, s, d, _) in CASES.iter().filter(|c| c.3) {
+            write(&mut a, "source", table, *key, *s).await;
+            write(&mut b, "destination", table, *key, *d).await;
         }
     }
+    one_way(&mut b, &mut a, &mut running, "t_lww", 1_100).await;
+    let (code, output) = running.stop("TERM");
+    assert_eq!(code, Some(0), "{output}");
+    // The destination writing first, the way back is held: the source's later write
+    // reaches the destination, which leaves it to the source.
+    let mut running = Running::start(&pair.config, &["--hold", "back"], dir.path(), 3);
+    for table in tables {
+        for (key, s, d, _) in CASES.iter().filter(|c| !c.3) {
+            write(&mut b, "destination", table, *key, *d).await;
+            write(&mut a, "source", table, *key, *s).await;
+        }
+    }
+    one_way(&mut a, &mut b, &mut running, "t_lww", 1_200).await;
+    let (code, output) = running.stop("TERM");
+    assert_eq!(code, Some(0), "{output}");
 
-    let mut running = Running::start(&pair.config, &[], dir.path(), 2);
+    // Released: both streams run.
+    let mut running = Running::start(&pair.config, &[], dir.path(), 4);
     caught_up(&mut a, &mut b, &mut running, "t_lww", 2_000).await;
     caught_up(&mut a, &mut b, &mut running, "t_lww", 2_010).await;
     let (code, output) = running.stop("TERM");

@@ -15,7 +15,8 @@ use super::write::{bind_columns, key_in_unnest, key_only};
 use crate::rows::plan::Target;
 use crate::rows::read::{quote, select_expr};
 use crate::sync::change::Values;
-use seaway_codegen::diff::{CONFLICT_TABLE, VERSION_TABLE_PREFIX};
+use crate::sync::side_types::{Deleted, Held, Logged, tombstone_table};
+use seaway_codegen::diff::CONFLICT_TABLE;
 use seaway_codegen::model::{Column, Dialect};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -37,21 +38,6 @@ pub async fn send_told(
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-/// The origin a stream's applying session runs under (the stream's slot name, with a
-/// suffix: origins and slots are separate namespaces, but one name per stream reads
-/// best in `pg_replication_origin`).
-pub fn origin_name(slot: &str) -> String {
-    format!("{slot}_origin")
-}
-
-/// The stream's version table.
-pub fn version_table(slot: &str) -> String {
-    format!(
-        "{VERSION_TABLE_PREFIX}{}",
-        slot.trim_start_matches("seaway_")
-    )
 }
 
 /// Creates origin `name` where it does not exist; returns its id, which
@@ -130,21 +116,6 @@ pub async fn drop_versions(pool: &sqlx::PgPool, versions: &str) -> Result<bool, 
     Ok(existed)
 }
 
-/// A row the receiving side holds for a key of the batch.
-#[derive(Debug, Clone)]
-pub struct Held {
-    /// Canonical text, in targets order.
-    pub row: Values,
-    /// Written by this stream's applying session (its origin).
-    pub ours: bool,
-    /// The commit time of the transaction that wrote it (Unix microseconds); `None`
-    /// when the server has none (written before `track_commit_timestamp` was on, or
-    /// earlier in this very transaction).
-    pub micros: Option<i64>,
-    /// The writing transaction's id (32 bits, as `xmin`).
-    pub xmin: i64,
-}
-
 /// The rows `table` holds for `keys` (key targets' values in targets order), locked
 /// until the transaction ends, by key. `columns` are the table's columns in targets
 /// order (each read as canonical text); `origin` is the stream's origin id.
@@ -200,12 +171,16 @@ pub async fn held(
             .filter(|(t, _)| t.is_key)
             .map(|(_, v)| v.clone())
             .collect();
+        // A row's place in this side's change order is its commit time: the scale of
+        // `Told::seen` from a PostgreSQL side.
+        let micros: Option<i64> = r.try_get(n + 1)?;
         out.insert(
             key,
             Held {
                 row,
                 ours: r.try_get::<Option<bool>, _>(n)?.unwrap_or(false),
-                micros: r.try_get(n + 1)?,
+                micros,
+                edit: micros,
                 xmin: r.try_get(n + 2)?,
             },
         );
@@ -261,17 +236,6 @@ pub async fn write_versions(
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-/// One conflict as the log holds it (versions as JSON text).
-#[derive(Debug, Clone)]
-pub struct Logged {
-    pub table: String,
-    pub key: String,
-    pub source_version: String,
-    pub destination_version: String,
-    pub rule: &'static str,
-    pub winner: &'static str,
 }
 
 /// Appends `conflicts`, decided by stream `stream`, to the conflict log.
@@ -372,14 +336,6 @@ pub async fn insert_missing(
     .rows_affected())
 }
 
-/// The stream's tombstone table: the keys the side it writes into deleted itself (its
-/// application, not the stream), each with the deleting transaction as its `xmin`, so
-/// the commit time of a delete outlives the row (`receive.rs` asks whether the other
-/// side had seen it).
-pub fn tombstone_table(slot: &str) -> String {
-    format!("{}_deleted", version_table(slot))
-}
-
 /// The trigger (and its function) that fills the tombstone table.
 fn tombstone_trigger(slot: &str) -> String {
     format!("{}_tombstone", slot)
@@ -449,7 +405,7 @@ pub async fn tombstones(
     slot: &str,
     table: &str,
     keys: &[String],
-) -> Result<HashMap<String, i64>, sqlx::Error> {
+) -> Result<HashMap<String, Deleted>, sqlx::Error> {
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
@@ -464,7 +420,16 @@ pub async fn tombstones(
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(k, t)| Some((k, t?)))
+        .filter_map(|(k, t)| {
+            let micros = t?;
+            Some((
+                k,
+                Deleted {
+                    edit: micros,
+                    micros,
+                },
+            ))
+        })
         .collect())
 }
 
@@ -481,15 +446,6 @@ pub async fn read_seen(pool: &sqlx::PgPool, versions: &str) -> Result<Option<i64
     .bind(SEEN)
     .fetch_optional(pool)
     .await
-}
-
-/// Stores `seen`, in the apply transaction.
-pub async fn write_seen(
-    conn: &mut sqlx::PgConnection,
-    versions: &str,
-    seen: i64,
-) -> Result<(), sqlx::Error> {
-    write_versions(conn, versions, SEEN, &[(SEEN.to_string(), seen)]).await
 }
 
 /// Whether the session's role may create, use and drop replication origins (only

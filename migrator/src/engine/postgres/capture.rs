@@ -711,29 +711,12 @@ impl PgCapture {
                 prefix, content, ..
             } if prefix == RESOLVED_PREFIX && !self.skipping => {
                 let text = String::from_utf8_lossy(&content);
-                match text.split_once('\n') {
-                    Some((slot, decisions)) if slot == self.slot => {
-                        let mut told: crate::sync::change::Told =
-                            serde_json::from_str(decisions).map_err(|e| SyncError::Stream {
-                                connection: self.slot.clone(),
-                                reason: format!("an undecodable message of the other stream: {e}"),
-                            })?;
-                        let selection = &self.selection;
-                        let known = |d: &mut crate::sync::change::Resolved| match selection
-                            .index(&d.table_name)
-                        {
-                            Some(t) => {
-                                d.table = t;
-                                true
-                            }
-                            None => false,
-                        };
-                        told.decisions.retain_mut(known);
-                        told.reconsider.retain_mut(known);
-                        Some(Event::Told(told))
-                    }
-                    _ => None,
-                }
+                crate::sync::change::Told::addressed(&text, &self.slot, &self.selection)
+                    .map_err(|reason| SyncError::Stream {
+                        connection: self.slot.clone(),
+                        reason,
+                    })?
+                    .map(Event::Told)
             }
             ReplicationEvent::Message { .. } => None,
             ReplicationEvent::KeepAlive { wal_end, .. } => Some(Event::Idle {

@@ -16,8 +16,11 @@
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
+use super::both::NOW_MICROS;
 use crate::rows::read::{quote as quote_in, select_expr};
-use crate::sync::change::{Change, Event, Mark, Op, Position, SelectedTable, Selection, Values};
+use crate::sync::change::{
+    Change, Event, Mark, Op, Position, SelectedTable, Selection, Told, Values,
+};
 use crate::sync::error::SyncError;
 use crate::sync::slot::SourceState;
 use seaway_codegen::config::Connection;
@@ -42,9 +45,6 @@ fn source_error(conn: &Connection, what: &str, e: sqlx::Error) -> SyncError {
         reason: conn.url.scrub(&e.to_string()),
     }
 }
-
-/// The trigger's clock, in Unix microseconds (SQLite's `now` has milliseconds).
-const NOW_MICROS: &str = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)";
 
 /// Refuses what triggers cannot carry: a `where:` filter (arbitrary SQL over the table,
 /// which a change row cannot be checked against).
@@ -78,8 +78,10 @@ fn image(side: &str, columns: &[&seaway_codegen::model::Column]) -> String {
     )
 }
 
-/// The triggers of one table: name and statement each.
-fn triggers(name: &str, table: &SelectedTable) -> Vec<(String, String)> {
+/// The triggers of one table: name and statement each. A sync both ways (`incoming`:
+/// the stream that writes into this source) records the whole old row too, skips what
+/// that stream applies, and keeps the keys' local edits (`both.rs`).
+fn triggers(name: &str, table: &SelectedTable, incoming: Option<&str>) -> Vec<(String, String)> {
     let columns: Vec<&seaway_codegen::model::Column> = table.columns.iter().collect();
     let key: Vec<&seaway_codegen::model::Column> =
         table.key.iter().map(|&i| &table.columns[i]).collect();
@@ -91,15 +93,36 @@ fn triggers(name: &str, table: &SelectedTable) -> Vec<(String, String)> {
         ("d", "DELETE", "D", None, Some("OLD")),
     ] {
         let trigger = format!("{name}_{}_{suffix}", table.source_table);
-        let row = row.map_or("NULL".to_string(), |side| image(side, &columns));
-        let old = old.map_or("NULL".to_string(), |side| image(side, &key));
+        let image_of = |side: Option<&str>, of: &[&seaway_codegen::model::Column]| {
+            side.map_or("NULL".to_string(), |side| image(side, of))
+        };
+        let (new_row, old_key) = (image_of(row, &columns), image_of(old, &key));
+        let body = match incoming {
+            None => format!(
+                "INSERT INTO {} (tbl, op, row, old_key, at) VALUES ('{t}', '{op}', {new_row}, {old_key}, {NOW_MICROS});",
+                quote(name)
+            ),
+            Some(incoming) => {
+                let keys: Vec<String> = [row, old]
+                    .into_iter()
+                    .flatten()
+                    .map(|side| image(side, &key))
+                    .collect();
+                format!(
+                    "INSERT INTO {} (tbl, op, row, old_key, old_row, at) SELECT '{t}', '{op}', {new_row}, {old_key}, {}, {NOW_MICROS} WHERE {};{}",
+                    quote(name),
+                    image_of(old, &columns),
+                    super::both::capture_condition(incoming),
+                    super::both::trigger_statements(incoming, name, &table.source_table, &keys)
+                )
+            }
+        };
         out.push((
             trigger.clone(),
             format!(
-                "CREATE TRIGGER {} AFTER {event} ON {} BEGIN INSERT INTO {} (tbl, op, row, old_key, at) VALUES ('{t}', '{op}', {row}, {old}, {NOW_MICROS}); END",
+                "CREATE TRIGGER {} AFTER {event} ON {} BEGIN {body} END",
                 quote(&trigger),
                 quote(&table.source_table),
-                quote(name)
             ),
         ));
     }
@@ -122,12 +145,34 @@ pub async fn prepare(
         .begin()
         .await
         .map_err(|e| source_error(conn, "opening the source for writing", e))?;
-    let mut statements = vec![format!(
-        "CREATE TABLE IF NOT EXISTS {} (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, op TEXT NOT NULL, row TEXT, old_key TEXT, at INTEGER NOT NULL)",
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE IF NOT EXISTS {} (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, op TEXT NOT NULL, row TEXT, old_key TEXT, at INTEGER NOT NULL, old_row TEXT)",
         quote(name)
-    )];
+    )))
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| source_error(conn, "creating the change table", e))?;
+    // A change table from before the old row was recorded gains its column.
+    let has_old_row: bool =
+        sqlx::query_scalar("SELECT count(*) > 0 FROM pragma_table_info(?) WHERE name = 'old_row'")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| source_error(conn, "reading the change table's columns", e))?;
+    let mut statements = Vec::new();
+    if !has_old_row {
+        statements.push(format!(
+            "ALTER TABLE {} ADD COLUMN old_row TEXT",
+            quote(name)
+        ));
+    }
+    if let Some(incoming) = &selection.incoming {
+        super::both::ensure_tables(&mut tx, incoming)
+            .await
+            .map_err(|e| source_error(conn, "creating the sync both ways' tables", e))?;
+    }
     for table in &selection.tables {
-        for (trigger, create) in triggers(name, table) {
+        for (trigger, create) in triggers(name, table, selection.incoming.as_deref()) {
             statements.push(format!("DROP TRIGGER IF EXISTS {}", quote(&trigger)));
             statements.push(create);
         }
@@ -309,31 +354,56 @@ impl LiteCapture {
             .map_err(|e| source_error(&self.conn, "clearing applied changes", e))?;
             self.deleted = self.confirmed;
         }
-        type Row = (i64, String, String, Option<String>, Option<String>, i64);
+        type Row = (
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+            Option<String>,
+        );
         let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT seq, tbl, op, row, old_key, at FROM {table} WHERE seq > ? ORDER BY seq LIMIT {READ_ROWS}"
+            "SELECT seq, tbl, op, row, old_key, at, old_row FROM {table} WHERE seq > ? ORDER BY seq LIMIT {READ_ROWS}"
         )))
         .bind(self.last)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| source_error(&self.conn, "reading the change table", e))?;
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        let Some(last) = rows.last() else {
             return Ok(());
         };
-        let (first_seq, last_seq, at) = (first.0, last.0, last.5);
-        self.pending.push_back(Event::Begin {
-            xid: format!("seq {first_seq}"),
-        });
-        for (_, tbl, op, row, old_key, _) in rows {
-            if let Some(event) = self.event(&tbl, &op, row, old_key)? {
+        self.last = last.0;
+        // A sync both ways orders versions by their time: each moment the trigger's
+        // clock read is a transaction of its own (a read of one moment is, one way).
+        let both = self.selection.incoming.is_some();
+        let mut open: Option<i64> = None;
+        let mut at_seq = 0;
+        for (seq, tbl, op, row, old_key, at, old_row) in rows {
+            if open.is_some_and(|t| both && t != at) {
+                self.pending.push_back(Event::Commit {
+                    position: Position(at_seq.to_string()),
+                    commit_micros: open.unwrap_or(at),
+                });
+                open = None;
+            }
+            if open.is_none() {
+                self.pending.push_back(Event::Begin {
+                    xid: format!("seq {seq}"),
+                });
+            }
+            open = Some(at);
+            at_seq = seq;
+            if let Some(event) = self.event(&tbl, &op, row, old_key, old_row)? {
                 self.pending.push_back(event);
             }
         }
-        self.pending.push_back(Event::Commit {
-            position: Position(last_seq.to_string()),
-            commit_micros: at,
-        });
-        self.last = last_seq;
+        if let Some(at) = open {
+            self.pending.push_back(Event::Commit {
+                position: Position(at_seq.to_string()),
+                commit_micros: at,
+            });
+        }
         Ok(())
     }
 
@@ -344,7 +414,18 @@ impl LiteCapture {
         op: &str,
         row: Option<String>,
         old_key: Option<String>,
+        old_row: Option<String>,
     ) -> Result<Option<Event>, SyncError> {
+        if op == "M" {
+            // A message of the other stream of a sync both ways (`both::send_told`).
+            let text = row.unwrap_or_default();
+            return Told::addressed(&text, &self.name, &self.selection)
+                .map(|told| told.map(Event::Told))
+                .map_err(|reason| SyncError::Stream {
+                    connection: self.conn.name.clone(),
+                    reason,
+                });
+        }
         if op == "W" {
             let text = row.unwrap_or_default();
             let (mark, chunk) = text.split_once(':').unwrap_or_default();
@@ -380,6 +461,7 @@ impl LiteCapture {
             }
         };
         let row = parse(row)?;
+        let old_row = parse(old_row)?;
         let mut old_key = parse(old_key)?;
         if let (Some(r), Some(old)) = (&row, &old_key) {
             let key = &self.selection.tables[table].key;
@@ -394,9 +476,8 @@ impl LiteCapture {
             row,
             unchanged: Vec::new(),
             old_key,
-            // The triggers record the key only; a sync both ways with a SQLite side
-            // needs the old row too.
-            old_row: None,
+            // Recorded for a sync both ways only.
+            old_row,
         })))
     }
 

@@ -58,7 +58,7 @@ impl std::ops::DerefMut for Turn<'_> {
     }
 }
 
-fn placeholder(t: &Target) -> &'static str {
+pub(crate) fn placeholder(t: &Target) -> &'static str {
     match (Family::of(&t.ty), t.source) {
         (Family::Bytes, Family::Bytes | Family::Bit) => "unhex(?)",
         _ => "?",
@@ -79,7 +79,7 @@ pub(crate) fn input(t: &Target, v: &str) -> Option<String> {
 }
 
 /// Binds one canonical value, converted for SQLite ([`input`]).
-fn bind<'q>(
+pub(crate) fn bind<'q>(
     query: Query<'q, Sqlite, SqliteArguments>,
     t: &Target,
     v: Option<&str>,
@@ -310,6 +310,28 @@ async fn send(
         changed += query.execute(&mut *conn).await?.rows_affected();
     }
     Ok(changed)
+}
+
+/// Inserts `rows` (distinct keys) where the table lacks their key, leaving any row it
+/// holds alone, on an open connection; returns the rows inserted (a sync both ways: keys
+/// the side did not hold when read, which its application may have inserted since).
+pub(crate) async fn insert_missing(
+    conn: &mut sqlx::SqliteConnection,
+    table: &str,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<u64, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let keys: Vec<String> = targets
+        .iter()
+        .filter(|t| t.is_key)
+        .map(|t| quote(Dialect::Sqlite, &t.name))
+        .collect();
+    let tail = format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", "));
+    let insert = MultiRowInsert::new(Dialect::Sqlite, table, targets, placeholder, tail);
+    send(conn, &insert, targets, rows).await
 }
 
 /// Plain multi-row inserts on an open connection, in one transaction (a savepoint

@@ -1,0 +1,203 @@
+//! The side a stream of a sync both ways writes into, by engine: every statement the
+//! receiving end (`receive.rs`) runs in the stream's apply transaction besides the
+//! writes themselves, dispatched to `engine/<name>/both.rs`. Every match names every
+//! engine, so a new side is decided here (`both::pair` refuses a pair before any of
+//! this runs, so an engine without a home answers with an error, never silently).
+
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
+use super::change::Values;
+use super::side_types::{Deleted, Held, Logged, key_text};
+use crate::engine::postgres::both as pg;
+use crate::engine::sqlite::both as lite;
+use crate::rows::plan::{TablePlan, Target};
+use crate::rows::write::{Tx, WriteError};
+use seaway_codegen::model::Column;
+use std::collections::HashMap;
+
+/// What the side's statements need to know of the stream.
+#[derive(Debug, Clone)]
+pub struct Stream<'a> {
+    /// The stream's name (its slot's or change table's).
+    pub name: &'a str,
+    /// Its version table here.
+    pub versions: &'a str,
+    /// Its replication origin's id here (PostgreSQL).
+    pub origin: i64,
+}
+
+fn not_built() -> WriteError {
+    WriteError::Declined(
+        "a sync both ways does not write into MySQL/MariaDB yet (both::pair refuses it)".into(),
+    )
+}
+
+/// Opens the stream's work in a new apply transaction (SQLite: its marker, the
+/// transaction's first write; PostgreSQL's session carries its origin already).
+pub async fn begin(tx: &mut Tx, stream: &Stream<'_>) -> Result<(), WriteError> {
+    match tx {
+        Tx::Postgres(_) => Ok(()),
+        Tx::Sqlite(t) => Ok(lite::begin_applying(t, stream.name).await?),
+        Tx::Mysql(..) => Err(not_built()),
+    }
+}
+
+/// Closes the stream's work before the commit (SQLite: removes its marker).
+pub async fn end(tx: &mut Tx, stream: &Stream<'_>) -> Result<(), WriteError> {
+    match tx {
+        Tx::Postgres(_) => Ok(()),
+        Tx::Sqlite(t) => Ok(lite::end_applying(t, stream.name).await?),
+        Tx::Mysql(..) => Err(not_built()),
+    }
+}
+
+/// The rows `plan`'s table holds for `keys`, locked until the transaction ends, with
+/// who wrote each last and when.
+pub async fn held(
+    tx: &mut Tx,
+    stream: &Stream<'_>,
+    plan: &TablePlan,
+    columns: &[Column],
+    keys: &[Values],
+) -> Result<HashMap<Values, Held>, WriteError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    match tx {
+        Tx::Postgres(t) => {
+            Ok(pg::held(t, &plan.name, &plan.targets, columns, keys, stream.origin).await?)
+        }
+        Tx::Sqlite(t) => {
+            Ok(lite::held(t, stream.name, &plan.name, &plan.targets, columns, keys).await?)
+        }
+        Tx::Mysql(..) => Err(not_built()),
+    }
+}
+
+/// The keys among `keys` the side's application deleted, with where and when.
+pub async fn deleted(
+    tx: &mut Tx,
+    stream: &Stream<'_>,
+    table: &str,
+    keys: &[Values],
+) -> Result<HashMap<Values, Deleted>, WriteError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    match tx {
+        Tx::Postgres(t) => {
+            let texts: Vec<String> = keys.iter().map(key_text).collect();
+            let found = pg::tombstones(t, stream.name, table, &texts).await?;
+            Ok(keys
+                .iter()
+                .zip(&texts)
+                .filter_map(|(k, text)| found.get(text).map(|d| (k.clone(), *d)))
+                .collect())
+        }
+        Tx::Sqlite(t) => Ok(lite::deleted(t, stream.name, table, keys).await?),
+        Tx::Mysql(..) => Err(not_built()),
+    }
+}
+
+/// The versions the stream recorded for `keys` (key text) of `table`: key ->
+/// (version, the recording transaction's id where rows carry one, else 0).
+pub async fn versions(
+    tx: &mut Tx,
+    stream: &Stream<'_>,
+    table: &str,
+    keys: &[String],
+) -> Result<HashMap<String, (i64, i64)>, WriteError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    match tx {
+        Tx::Postgres(t) => Ok(pg::versions(t, stream.versions, table, keys).await?),
+        Tx::Sqlite(t) => Ok(lite::versions(t, stream.versions, table, keys).await?),
+        Tx::Mysql(..) => Err(not_built()),
+    }
+}
+
+/// Records the versions of rows written as conflicts' outcomes.
+pub async fn write_versions(
+    tx: &mut Tx,
+    stream: &Stream<'_>,
+    table: &str,
+    entries: &[(String, i64)],
+) -> Result<(), WriteError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Postgres(t) => Ok(pg::write_versions(t, stream.versions, table, entries).await?),
+        Tx::Sqlite(t) => Ok(lite::write_versions(t, stream.versions, table, entries).await?),
+        Tx::Mysql(..) => Err(not_built()),
+    }
+}
+
+/// The stream wrote `keys` of `table` plainly: a version recorded for them no longer
+/// holds (PostgreSQL tells by the row's `xmin`, so nothing is written there).
+pub async fn wrote_plainly(
+    tx: &mut Tx,
+    stream: &Stream<'_>,
+    table: &str,
+    keys: &[Values],
+) -> Result<(), WriteError> {
+    match tx {
+        Tx::Postgres(_) => Ok(()),
+        Tx::Sqlite(t) => {
+            let texts: Vec<String> = keys.iter().map(key_text).collect();
+            Ok(lite::forget_versions(t, stream.versions, table, &texts).await?)
+        }
+        Tx::Mysql(..) => Err(not_built()),
+    }
+}
+
+/// Appends conflicts to the side's log.
+pub async fn log_conflicts(
+    tx: &mut Tx,
+    stream: &Stream<'_>,
+    logged: &[Logged],
+) -> Result<(), WriteError> {
+    if logged.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Postgres(t) => Ok(pg::log_conflicts(t, stream.name, logged).await?),
+        Tx::Sqlite(t) => Ok(lite::log_conflicts(t, stream.name, logged).await?),
+        Tx::Mysql(..) => Err(not_built()),
+    }
+}
+
+/// Sends a message (`change::Told`, as JSON) to the stream `to`, whose capture reads
+/// this side, in order with this transaction's changes.
+pub async fn send_told(tx: &mut Tx, to: &str, text: &str) -> Result<(), WriteError> {
+    match tx {
+        Tx::Postgres(t) => Ok(pg::send_told(t, to, text).await?),
+        Tx::Sqlite(t) => Ok(lite::send_told(t, to, text).await?),
+        Tx::Mysql(..) => Err(not_built()),
+    }
+}
+
+/// Stores how far the deciding side has seen this side's changes.
+pub async fn write_seen(tx: &mut Tx, stream: &Stream<'_>, seen: i64) -> Result<(), WriteError> {
+    write_versions(tx, stream, "", &[(String::new(), seen)]).await
+}
+
+/// Inserts rows whose keys the table did not hold when read, leaving alone any a
+/// local write inserted since; how many were inserted.
+pub async fn insert_missing(
+    tx: &mut Tx,
+    table: &str,
+    targets: &[Target],
+    rows: &[Values],
+) -> Result<u64, WriteError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    match tx {
+        Tx::Postgres(t) => Ok(pg::insert_missing(t, table, targets, rows).await?),
+        Tx::Sqlite(t) => Ok(lite::insert_missing(t, table, targets, rows).await?),
+        Tx::Mysql(..) => Err(not_built()),
+    }
+}

@@ -1,0 +1,349 @@
+//! `migrator sync` both ways with a SQLite side, live, for each pair: PostgreSQL to
+//! SQLite, SQLite to PostgreSQL and SQLite to SQLite (PostgreSQL<->PostgreSQL is
+//! `sync_both_live.rs`):
+//! - one change on each side makes exactly one round: applied once on the other side,
+//!   never echoed back (a trigger on each side logs every write the table takes);
+//! - two writers, one per side, change overlapping keys at random at once; once both
+//!   stop and each side's last write has reached the other, `verify` is clean in both
+//!   directions;
+//! - `sync drop` leaves nothing of the sync in either side but the conflict log.
+
+use crate::convergence::database;
+use crate::support::{self, Db, Engine};
+use crate::sync::{CATCH_UP, Running, STEP, assert_ok, project_with};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Runs `sync drop` when dropped, so that a PostgreSQL side's slot and origin (which
+/// live in the cluster, not in a database) go also when a test fails.
+struct Dropped(PathBuf);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        let _ = support::run_migrator(&self.0, &["sync", "drop"]);
+    }
+}
+
+fn schema(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Postgres => {
+            "CREATE TABLE accounts (id bigint PRIMARY KEY, owner text NOT NULL, balance bigint, note text);
+             ALTER TABLE accounts REPLICA IDENTITY FULL;"
+        }
+        Engine::Sqlite => {
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance INTEGER, note TEXT);"
+        }
+        Engine::Mysql => unreachable!("no MySQL/MariaDB side both ways yet"),
+    }
+}
+
+/// 200 rows, in SQL both engines take.
+const LOAD: &str = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 200)
+INSERT INTO accounts (id, owner, balance) SELECT i, 'owner ' || i, i * 3 FROM s;";
+
+/// A trigger that logs every write `accounts` takes, in a table sync does not carry.
+fn audit(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Postgres => {
+            "CREATE TABLE audit_writes (id bigint NOT NULL, op text NOT NULL);
+             CREATE FUNCTION audit_log() RETURNS trigger AS $$
+             BEGIN
+               INSERT INTO audit_writes VALUES (COALESCE(NEW.id, OLD.id), TG_OP);
+               RETURN NULL;
+             END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER audit_log AFTER INSERT OR UPDATE OR DELETE ON accounts
+               FOR EACH ROW EXECUTE FUNCTION audit_log();"
+        }
+        Engine::Sqlite => {
+            "CREATE TABLE audit_writes (id INTEGER NOT NULL, op TEXT NOT NULL);
+             CREATE TRIGGER audit_i AFTER INSERT ON accounts BEGIN INSERT INTO audit_writes VALUES (NEW.id, 'INSERT'); END;
+             CREATE TRIGGER audit_u AFTER UPDATE ON accounts BEGIN INSERT INTO audit_writes VALUES (NEW.id, 'UPDATE'); END;
+             CREATE TRIGGER audit_d AFTER DELETE ON accounts BEGIN INSERT INTO audit_writes VALUES (OLD.id, 'DELETE'); END;"
+        }
+        Engine::Mysql => unreachable!("no MySQL/MariaDB side both ways yet"),
+    }
+}
+
+fn tag(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Postgres => "pg",
+        Engine::Sqlite => "lite",
+        Engine::Mysql => "my",
+    }
+}
+
+struct Pair {
+    a: crate::support::TestDb,
+    b: crate::support::TestDb,
+    config: PathBuf,
+    /// The same two databases the other way round, for `verify` of the way back.
+    reversed: PathBuf,
+}
+
+/// Side `a` (engine `ea`) loaded, side `b` given the same table by `codegen diff` and
+/// `migrator apply`, each with its audit trigger; synced both ways, `accounts` only.
+async fn pair(ea: Engine, eb: Engine, dir: &Path) -> Option<Pair> {
+    let case = format!("{}_{}", tag(ea), tag(eb));
+    let a = database(
+        ea,
+        &format!("seaway_test_pair_{case}_a"),
+        Some(&format!("{}{LOAD}{}", schema(ea), audit(ea))),
+        dir,
+    )
+    .await?;
+    let b = database(eb, &format!("seaway_test_pair_{case}_b"), None, dir).await?;
+    let config = project_with(
+        &a,
+        &b,
+        dir,
+        "tables:\n  include: [accounts]\nsync:\n  direction: both\n",
+    )
+    .await;
+    let mut dest = Db::connect(eb, &b).await;
+    if eb == Engine::Postgres {
+        dest.execute("ALTER TABLE accounts REPLICA IDENTITY FULL")
+            .await;
+    }
+    dest.execute(audit(eb)).await;
+    dest.close().await;
+    let reversed = dir.join("reversed.yaml");
+    std::fs::write(
+        &reversed,
+        format!(
+            "connections:\n  src: {{ url: \"{}\" }}\n  dst: {{ url: \"{}\" }}\nsource: dst\ndestination: src\ntables:\n  include: [accounts]\n",
+            &*a, &*b
+        ),
+    )
+    .expect("reversed config");
+    Some(Pair {
+        a,
+        b,
+        config,
+        reversed,
+    })
+}
+
+/// Polls (bounded) until `db` answers `sql` with a count of at least one.
+async fn wait_until(db: &mut Db, running: &mut Running, sql: &str) {
+    let started = Instant::now();
+    while db.count(sql).await == 0 {
+        running.assert_running();
+        assert!(
+            started.elapsed() < CATCH_UP,
+            "not within {CATCH_UP:?}: {sql}\n{}",
+            running.output()
+        );
+        tokio::time::sleep(STEP).await;
+    }
+}
+
+/// Writes marker row `id` on `from` and waits for it on `to`.
+async fn one_way(from: &mut Db, to: &mut Db, running: &mut Running, id: i64) {
+    from.execute(&format!(
+        "INSERT INTO accounts (id, owner) VALUES ({id}, 'marker')"
+    ))
+    .await;
+    wait_until(
+        to,
+        running,
+        &format!("SELECT count(*) FROM accounts WHERE id = {id}"),
+    )
+    .await;
+}
+
+/// A marker each way: after both, each stream has applied (or dropped as an echo)
+/// everything written before.
+async fn caught_up(a: &mut Db, b: &mut Db, running: &mut Running, marker: i64) {
+    one_way(a, b, running, marker).await;
+    one_way(b, a, running, marker + 1).await;
+}
+
+/// A small deterministic generator (xorshift), so a failure can be replayed.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// `writes` random inserts, updates and deletes on keys 1..=40, in SQL both engines
+/// take.
+async fn writer(db: &mut Db, side: &str, seed: u64, writes: usize) {
+    let mut dice = Dice(seed);
+    for n in 0..writes {
+        let id = 1 + dice.roll(40);
+        let sql = match dice.roll(10) {
+            0..=1 => format!(
+                "INSERT INTO accounts (id, owner, balance) VALUES ({id}, '{side} {n}', {n}) ON CONFLICT (id) DO NOTHING"
+            ),
+            2..=7 => format!(
+                "UPDATE accounts SET balance = balance + {}, note = '{side} {n}' WHERE id = {id}",
+                dice.roll(100)
+            ),
+            _ => format!("DELETE FROM accounts WHERE id = {id}"),
+        };
+        db.execute(&sql).await;
+    }
+}
+
+/// What of seaway's is left in a side after `sync drop`: its tables and triggers but
+/// the position table, the conflict log and the migration ledger.
+async fn leftovers(db: &mut Db, engine: Engine) -> Option<String> {
+    match engine {
+        Engine::Sqlite => {
+            db.text(
+                "SELECT group_concat(name, ', ') FROM sqlite_master WHERE name LIKE 'seaway%' AND name NOT IN ('seaway_sync', 'seaway_sync_conflicts', 'seaway_migrations')",
+            )
+            .await
+        }
+        Engine::Postgres => {
+            db.text(
+                "SELECT string_agg(n, ', ') FROM (
+                   SELECT tablename::text AS n FROM pg_tables WHERE tablename LIKE 'seaway%' AND tablename NOT IN ('seaway_sync', 'seaway_sync_conflicts', 'seaway_migrations')
+                   UNION ALL SELECT tgname::text FROM pg_trigger WHERE tgname LIKE 'seaway%') AS left_over",
+            )
+            .await
+        }
+        Engine::Mysql => unreachable!("no MySQL/MariaDB side both ways yet"),
+    }
+}
+
+async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(pair) = pair(ea, eb, dir.path()).await else {
+        return;
+    };
+    let _dropped = Dropped(pair.config.clone());
+    let mut a = Db::connect(ea, &pair.a).await;
+    let mut b = Db::connect(eb, &pair.b).await;
+
+    let mut running = Running::start(&pair.config, &[], dir.path(), 1);
+    running.wait_for_output("initial copy done");
+    wait_until(
+        &mut b,
+        &mut running,
+        "SELECT count(*) FROM accounts WHERE id = 200",
+    )
+    .await;
+
+    // One round: a change on each side, each applied once on the other and not echoed.
+    a.execute("DELETE FROM audit_writes").await;
+    b.execute("DELETE FROM audit_writes").await;
+    a.execute("INSERT INTO accounts (id, owner) VALUES (100001, 'made on the source')")
+        .await;
+    b.execute("UPDATE accounts SET note = 'made on the destination' WHERE id = 7")
+        .await;
+    caught_up(&mut a, &mut b, &mut running, 100_010).await;
+    // Once more: each side's stream has passed what the other applied for the markers.
+    caught_up(&mut a, &mut b, &mut running, 100_020).await;
+    for (db, side) in [(&mut a, "source"), (&mut b, "destination")] {
+        for id in [100_001, 7, 100_010, 100_011] {
+            let mut took = Vec::new();
+            for op in ["INSERT", "UPDATE", "DELETE"] {
+                let n = db
+                    .count(&format!(
+                        "SELECT count(*) FROM audit_writes WHERE id = {id} AND op = '{op}'"
+                    ))
+                    .await;
+                took.extend(std::iter::repeat_n(op, usize::try_from(n).unwrap_or(0)));
+            }
+            assert_eq!(
+                took.len(),
+                1,
+                "the {side} took key {id} once (made there or applied), not an echo: {took:?}\n{}",
+                running.output()
+            );
+        }
+        assert_eq!(
+            db.text("SELECT note FROM accounts WHERE id = 7")
+                .await
+                .as_deref(),
+            Some("made on the destination"),
+            "{side}"
+        );
+        assert_eq!(
+            db.count("SELECT count(*) FROM seaway_sync_conflicts").await,
+            0,
+            "no conflict at the {side} from changes made on one side only"
+        );
+    }
+
+    // Rounds of two writers at once on overlapping keys, each ending with both sides
+    // caught up and equal.
+    let (mut wa, mut wb) = (
+        Db::connect(ea, &pair.a).await,
+        Db::connect(eb, &pair.b).await,
+    );
+    for (round, seeds) in [
+        (0, (0x9e37_79b9_7f4a_7c15, 0xd1b5_4a32_d192_ed03)),
+        (1, (0x94d0_49bb_1331_11eb, 0xbf58_476d_1ce4_e5b9)),
+    ] {
+        tokio::join!(
+            writer(&mut wa, "source", seeds.0, 300),
+            writer(&mut wb, "destination", seeds.1, 300)
+        );
+        let marker = 100_100 + round * 20;
+        caught_up(&mut a, &mut b, &mut running, marker).await;
+        caught_up(&mut a, &mut b, &mut running, marker + 10).await;
+        assert_ok(
+            "verify, source to destination",
+            &support::run_migrator(&pair.config, &["verify"]),
+        );
+        assert_ok(
+            "verify, destination to source",
+            &support::run_migrator(&pair.reversed, &["verify"]),
+        );
+    }
+    let (code, output) = running.stop("TERM");
+    assert_eq!(code, Some(0), "{output}");
+    let conflicts = a.count("SELECT count(*) FROM seaway_sync_conflicts").await
+        + b.count("SELECT count(*) FROM seaway_sync_conflicts").await;
+    eprintln!("{conflicts} conflicts decided");
+    assert!(
+        conflicts > 0,
+        "the writers' overlapping keys made conflicts:\n{output}"
+    );
+
+    let status = support::run_migrator(&pair.config, &["sync", "status"]);
+    assert_ok("sync status", &status);
+    assert!(
+        status.stdout.matches("applied through").count() == 2
+            && status.stdout.contains("conflicts:")
+            && status.stdout.contains("clock offset"),
+        "{}",
+        status.stdout
+    );
+    assert_ok(
+        "sync drop",
+        &support::run_migrator(&pair.config, &["sync", "drop"]),
+    );
+    for (db, engine, side) in [(&mut a, ea, "source"), (&mut b, eb, "destination")] {
+        assert_eq!(
+            leftovers(db, engine).await,
+            None,
+            "sync drop left a table or trigger of the sync in the {side}"
+        );
+    }
+    for db in [wa, wb, a, b] {
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn both_ways_postgres_to_sqlite_makes_one_round_and_converges() {
+    one_round_and_two_writers(Engine::Postgres, Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn both_ways_sqlite_to_postgres_makes_one_round_and_converges() {
+    one_round_and_two_writers(Engine::Sqlite, Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn both_ways_sqlite_to_sqlite_makes_one_round_and_converges() {
+    one_round_and_two_writers(Engine::Sqlite, Engine::Sqlite).await;
+}
