@@ -32,6 +32,7 @@ mod sync;
 mod sync_both;
 mod sync_both_live;
 mod sync_both_pairs;
+mod sync_both_rules;
 mod sync_mysql;
 #[path = "../../../codegen/tests/integration/test_db.rs"]
 mod test_db;

@@ -64,7 +64,7 @@ fn audit(engine: Engine) -> &'static str {
     }
 }
 
-fn tag(engine: Engine) -> &'static str {
+pub(crate) fn tag(engine: Engine) -> &'static str {
     match engine {
         Engine::Postgres => "pg",
         Engine::Sqlite => "lite",
@@ -72,45 +72,65 @@ fn tag(engine: Engine) -> &'static str {
     }
 }
 
-struct Pair {
-    a: crate::support::TestDb,
-    b: crate::support::TestDb,
-    config: PathBuf,
+/// Two databases synced both ways.
+pub(crate) struct Pair {
+    pub(crate) a: crate::support::TestDb,
+    pub(crate) b: crate::support::TestDb,
+    pub(crate) config: PathBuf,
     /// The same two databases the other way round, for `verify` of the way back.
-    reversed: PathBuf,
+    pub(crate) reversed: PathBuf,
 }
 
-/// Side `a` (engine `ea`) loaded, side `b` given the same table by `codegen diff` and
-/// `migrator apply`, each with its audit trigger; synced both ways, `accounts` only.
-async fn pair(ea: Engine, eb: Engine, dir: &Path) -> Option<Pair> {
-    let case = format!("{}_{}", tag(ea), tag(eb));
-    let a = database(
-        ea,
-        &format!("seaway_test_pair_{case}_a"),
-        Some(&format!("{}{LOAD}{}", schema(ea), audit(ea))),
-        dir,
-    )
-    .await?;
-    let b = database(eb, &format!("seaway_test_pair_{case}_b"), None, dir).await?;
+impl Pair {
+    /// `verify` clean in both directions.
+    pub(crate) fn verify_both_ways(&self) {
+        assert_ok(
+            "verify, source to destination",
+            &support::run_migrator(&self.config, &["verify"]),
+        );
+        assert_ok(
+            "verify, destination to source",
+            &support::run_migrator(&self.reversed, &["verify"]),
+        );
+    }
+}
+
+/// Side `a` (engine `ea`) made by `sql`, side `b` given the same `tables` by `codegen
+/// diff` and `migrator apply` (`REPLICA IDENTITY FULL` where it is PostgreSQL); synced
+/// both ways, `tables` only, with `sync_extra` under `sync:`.
+pub(crate) async fn pair_of(
+    ea: Engine,
+    eb: Engine,
+    case: &str,
+    sql: &str,
+    tables: &[&str],
+    sync_extra: &str,
+    dir: &Path,
+) -> Option<Pair> {
+    let case = format!("{case}_{}_{}", tag(ea), tag(eb));
+    let a = database(ea, &format!("seaway_test_{case}_a"), Some(sql), dir).await?;
+    let b = database(eb, &format!("seaway_test_{case}_b"), None, dir).await?;
+    let include = format!("tables:\n  include: [{}]\n", tables.join(", "));
     let config = project_with(
         &a,
         &b,
         dir,
-        "tables:\n  include: [accounts]\nsync:\n  direction: both\n",
+        &format!("{include}sync:\n  direction: both\n{sync_extra}"),
     )
     .await;
-    let mut dest = Db::connect(eb, &b).await;
     if eb == Engine::Postgres {
-        dest.execute("ALTER TABLE accounts REPLICA IDENTITY FULL")
-            .await;
+        let mut dest = Db::connect(eb, &b).await;
+        for table in tables {
+            dest.execute(&format!("ALTER TABLE {table} REPLICA IDENTITY FULL"))
+                .await;
+        }
+        dest.close().await;
     }
-    dest.execute(audit(eb)).await;
-    dest.close().await;
     let reversed = dir.join("reversed.yaml");
     std::fs::write(
         &reversed,
         format!(
-            "connections:\n  src: {{ url: \"{}\" }}\n  dst: {{ url: \"{}\" }}\nsource: dst\ndestination: src\ntables:\n  include: [accounts]\n",
+            "connections:\n  src: {{ url: \"{}\" }}\n  dst: {{ url: \"{}\" }}\nsource: dst\ndestination: src\n{include}",
             &*a, &*b
         ),
     )
@@ -123,8 +143,26 @@ async fn pair(ea: Engine, eb: Engine, dir: &Path) -> Option<Pair> {
     })
 }
 
+/// `accounts` loaded on side `a`, with an audit trigger on each side.
+async fn pair(ea: Engine, eb: Engine, dir: &Path) -> Option<Pair> {
+    let pair = pair_of(
+        ea,
+        eb,
+        "pair",
+        &format!("{}{LOAD}{}", schema(ea), audit(ea)),
+        &["accounts"],
+        "",
+        dir,
+    )
+    .await?;
+    let mut dest = Db::connect(eb, &pair.b).await;
+    dest.execute(audit(eb)).await;
+    dest.close().await;
+    Some(pair)
+}
+
 /// Polls (bounded) until `db` answers `sql` with a count of at least one.
-async fn wait_until(db: &mut Db, running: &mut Running, sql: &str) {
+pub(crate) async fn wait_until(db: &mut Db, running: &mut Running, sql: &str) {
     let started = Instant::now();
     while db.count(sql).await == 0 {
         running.assert_running();
@@ -137,25 +175,37 @@ async fn wait_until(db: &mut Db, running: &mut Running, sql: &str) {
     }
 }
 
-/// Writes marker row `id` on `from` and waits for it on `to`.
-async fn one_way(from: &mut Db, to: &mut Db, running: &mut Running, id: i64) {
+/// Writes marker row `id` of `table` on `from` and waits for it on `to`.
+pub(crate) async fn one_way(
+    from: &mut Db,
+    to: &mut Db,
+    running: &mut Running,
+    table: &str,
+    id: i64,
+) {
     from.execute(&format!(
-        "INSERT INTO accounts (id, owner) VALUES ({id}, 'marker')"
+        "INSERT INTO {table} (id, owner) VALUES ({id}, 'marker')"
     ))
     .await;
     wait_until(
         to,
         running,
-        &format!("SELECT count(*) FROM accounts WHERE id = {id}"),
+        &format!("SELECT count(*) FROM {table} WHERE id = {id}"),
     )
     .await;
 }
 
 /// A marker each way: after both, each stream has applied (or dropped as an echo)
 /// everything written before.
-async fn caught_up(a: &mut Db, b: &mut Db, running: &mut Running, marker: i64) {
-    one_way(a, b, running, marker).await;
-    one_way(b, a, running, marker + 1).await;
+pub(crate) async fn caught_up(
+    a: &mut Db,
+    b: &mut Db,
+    running: &mut Running,
+    table: &str,
+    marker: i64,
+) {
+    one_way(a, b, running, table, marker).await;
+    one_way(b, a, running, table, marker + 1).await;
 }
 
 /// A small deterministic generator (xorshift), so a failure can be replayed.
@@ -192,7 +242,7 @@ async fn writer(db: &mut Db, side: &str, seed: u64, writes: usize) {
 
 /// What of seaway's is left in a side after `sync drop`: its tables and triggers but
 /// the position table, the conflict log and the migration ledger.
-async fn leftovers(db: &mut Db, engine: Engine) -> Option<String> {
+pub(crate) async fn leftovers(db: &mut Db, engine: Engine) -> Option<String> {
     match engine {
         Engine::Sqlite => {
             db.text(
@@ -237,9 +287,9 @@ async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
         .await;
     b.execute("UPDATE accounts SET note = 'made on the destination' WHERE id = 7")
         .await;
-    caught_up(&mut a, &mut b, &mut running, 100_010).await;
+    caught_up(&mut a, &mut b, &mut running, "accounts", 100_010).await;
     // Once more: each side's stream has passed what the other applied for the markers.
-    caught_up(&mut a, &mut b, &mut running, 100_020).await;
+    caught_up(&mut a, &mut b, &mut running, "accounts", 100_020).await;
     for (db, side) in [(&mut a, "source"), (&mut b, "destination")] {
         for id in [100_001, 7, 100_010, 100_011] {
             let mut took = Vec::new();
@@ -287,16 +337,9 @@ async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
             writer(&mut wb, "destination", seeds.1, 300)
         );
         let marker = 100_100 + round * 20;
-        caught_up(&mut a, &mut b, &mut running, marker).await;
-        caught_up(&mut a, &mut b, &mut running, marker + 10).await;
-        assert_ok(
-            "verify, source to destination",
-            &support::run_migrator(&pair.config, &["verify"]),
-        );
-        assert_ok(
-            "verify, destination to source",
-            &support::run_migrator(&pair.reversed, &["verify"]),
-        );
+        caught_up(&mut a, &mut b, &mut running, "accounts", marker).await;
+        caught_up(&mut a, &mut b, &mut running, "accounts", marker + 10).await;
+        pair.verify_both_ways();
     }
     let (code, output) = running.stop("TERM");
     assert_eq!(code, Some(0), "{output}");
