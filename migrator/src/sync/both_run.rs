@@ -11,21 +11,43 @@ use crate::rows::plan::{self, TablePlan};
 use seaway_codegen::config::Config;
 use std::future::Future;
 
+/// How one stream waits for the other and tells it that it streams.
+struct Order<'a> {
+    /// Sent `true` once this stream streams (its capture is in place).
+    streaming: Option<&'a tokio::sync::watch::Sender<bool>>,
+    /// Waited for (`true`) before this stream starts.
+    after: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
 /// One of the two streams, until `stopped` says so; an error tells the other to stop.
 async fn one_stream(
     config: &Config,
     opts: &Options,
     stream: &BothStream,
-    mut stopped: tokio::sync::watch::Receiver<bool>,
+    stopped: tokio::sync::watch::Receiver<bool>,
     stopping: &tokio::sync::watch::Sender<bool>,
     progress: &std::cell::RefCell<&mut dyn FnMut(Progress<'_>)>,
+    order: Order<'_>,
 ) -> (Result<(), SyncError>, Option<Report>) {
+    if let Some(mut after) = order.after {
+        let mut stop = stopped.clone();
+        tokio::select! {
+            _ = after.wait_for(|s| *s) => {}
+            _ = stop.wait_for(|s| *s) => return (Ok(()), None),
+        }
+    }
+    let mut stopped = stopped;
     let until = async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
     tokio::pin!(until);
     let mut report = None;
-    let mut tell = |p: Progress<'_>| (progress.borrow_mut())(p);
+    let mut tell = |p: Progress<'_>| {
+        if let (Progress::Started { .. }, Some(s)) = (&p, order.streaming) {
+            let _ = s.send(true);
+        }
+        (progress.borrow_mut())(p)
+    };
     let result = super::stream::run_once(
         config,
         opts,
@@ -124,18 +146,32 @@ pub async fn run(
     let progress = std::cell::RefCell::new(on_progress);
     // A held stream is not run: it ends at once with an empty report of its own.
     let held = |way: Way, name: &str, from: &str, to: &str| {
-        (opts.hold == Some(way)).then(|| Report::held(name, from, to))
+        (opts.hold == Some(way)).then(|| Report::idle(name, from, to, true))
     };
     let held_there = held(Way::There, &there_name, &source.name, &destination.name);
     let held_back = held(Way::Back, &back_name, &destination.name, &source.name);
+    // The way there starts once the way back streams: the destination's changes are
+    // captured from then on, so none made after the copy (or while it runs) is missed.
+    let (back_streaming, back_started) = tokio::sync::watch::channel(held_back.is_some());
     let both = async {
         tokio::join!(
             async {
                 match held_there.clone() {
                     Some(r) => (Ok(()), Some(r)),
                     None => {
-                        one_stream(config, opts, &there, stopped.clone(), &stopping, &progress)
-                            .await
+                        one_stream(
+                            config,
+                            opts,
+                            &there,
+                            stopped.clone(),
+                            &stopping,
+                            &progress,
+                            Order {
+                                streaming: None,
+                                after: Some(back_started.clone()),
+                            },
+                        )
+                        .await
                     }
                 }
             },
@@ -150,6 +186,10 @@ pub async fn run(
                             stopped.clone(),
                             &stopping,
                             &progress,
+                            Order {
+                                streaming: Some(&back_streaming),
+                                after: None,
+                            },
                         )
                         .await
                     }
@@ -185,7 +225,9 @@ pub async fn run(
         what: "the run".into(),
         reason: "ended without a report".into(),
     };
-    let mut report = there_report.ok_or_else(missing)?;
+    // Stopped before the way back streamed, the way there never started.
+    let mut report = there_report
+        .unwrap_or_else(|| Report::idle(&there_name, &source.name, &destination.name, false));
     report.way_back = Some(Box::new(back_report.ok_or_else(missing)?));
     Ok(report)
 }

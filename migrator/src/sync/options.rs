@@ -92,9 +92,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// The report of a stream that was held (`--hold`) from `source` into
-    /// `destination`: nothing done.
-    pub fn held(name: &str, source: &str, destination: &str) -> Report {
+    /// The report of a stream from `source` into `destination` that did nothing: held
+    /// (`--hold`), or stopped before it started.
+    pub fn idle(name: &str, source: &str, destination: &str, held: bool) -> Report {
         Report {
             source: source.to_string(),
             destination: destination.to_string(),
@@ -112,7 +112,7 @@ impl Report {
             conflicts: 0,
             conflict_log: Vec::new(),
             way_back: None,
-            held: true,
+            held,
         }
     }
 }

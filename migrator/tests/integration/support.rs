@@ -265,6 +265,20 @@ pub enum Db {
 }
 
 impl Db {
+    /// `execute` for a writer racing another connection: on SQLite in one `BEGIN
+    /// IMMEDIATE` transaction, which waits for the write lock, where an autocommit
+    /// statement that read first can fail at once ("database is locked") when another
+    /// connection wrote since its read began.
+    pub async fn write(&mut self, sql: &str) {
+        match self {
+            Db::Lite(_) => {
+                self.execute(&format!("BEGIN IMMEDIATE; {sql}; COMMIT"))
+                    .await
+            }
+            Db::Pg(_) | Db::My(_) => self.execute(sql).await,
+        }
+    }
+
     pub async fn execute(&mut self, sql: &str) {
         let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()));
         match self {

@@ -183,7 +183,7 @@ pub(crate) async fn one_way(
     table: &str,
     id: i64,
 ) {
-    from.execute(&format!(
+    from.write(&format!(
         "INSERT INTO {table} (id, owner) VALUES ({id}, 'marker')"
     ))
     .await;
@@ -236,7 +236,7 @@ async fn writer(db: &mut Db, side: &str, seed: u64, writes: usize) {
             ),
             _ => format!("DELETE FROM accounts WHERE id = {id}"),
         };
-        db.execute(&sql).await;
+        db.write(&sql).await;
     }
 }
 
@@ -281,11 +281,11 @@ async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
     .await;
 
     // One round: a change on each side, each applied once on the other and not echoed.
-    a.execute("DELETE FROM audit_writes").await;
-    b.execute("DELETE FROM audit_writes").await;
-    a.execute("INSERT INTO accounts (id, owner) VALUES (100001, 'made on the source')")
+    a.write("DELETE FROM audit_writes").await;
+    b.write("DELETE FROM audit_writes").await;
+    a.write("INSERT INTO accounts (id, owner) VALUES (100001, 'made on the source')")
         .await;
-    b.execute("UPDATE accounts SET note = 'made on the destination' WHERE id = 7")
+    b.write("UPDATE accounts SET note = 'made on the destination' WHERE id = 7")
         .await;
     caught_up(&mut a, &mut b, &mut running, "accounts", 100_010).await;
     // Once more: each side's stream has passed what the other applied for the markers.

@@ -147,7 +147,7 @@ fn expected(
 
 async fn write(db: &mut Db, side: &str, table: &str, key: i64, did: Did) {
     let (owner, email, login) = written(side, key);
-    db.execute(&match did {
+    db.write(&match did {
         Did::Update => format!(
             "UPDATE {table} SET owner = '{owner}', email = '{email}', last_login = '{login}' WHERE id = {key}"
         ),

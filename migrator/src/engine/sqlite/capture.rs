@@ -138,11 +138,12 @@ pub async fn prepare(
     selection: &Selection,
 ) -> Result<bool, SyncError> {
     let existed = status(pool, conn, name).await?.exists;
-    // The transaction's first statement writes, so it takes the write lock at once
-    // (waiting for the application's writers); a read first would have to upgrade its
-    // lock, which SQLite refuses with "database is locked" instead of waiting.
+    // IMMEDIATE: the transaction takes the write lock at once (waiting for the
+    // application's writers and the other stream of a sync both ways); a deferred one
+    // would read the schema first and have to upgrade its lock, which SQLite refuses
+    // with "database is locked" instead of waiting when another connection wrote since.
     let mut tx = pool
-        .begin()
+        .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(|e| source_error(conn, "opening the source for writing", e))?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(

@@ -279,7 +279,10 @@ impl Writer {
         Ok(match self {
             Writer::Postgres(w) => Tx::Postgres(w.0.begin().await?),
             Writer::Mysql(w) => Tx::Mysql(w.pool.begin().await?, w.limits.clone()),
-            Writer::Sqlite(w) => Tx::Sqlite(w.pool.begin().await?),
+            // IMMEDIATE: the transaction takes the write lock as it begins, waiting for
+            // other writers, where a deferred one that read first would fail at once
+            // ("database is locked") when another connection wrote since its read.
+            Writer::Sqlite(w) => Tx::Sqlite(w.pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
 
