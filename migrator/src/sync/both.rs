@@ -14,6 +14,7 @@ use super::options::BothStream;
 use super::receive::{Order, Receiving, TableRules};
 use super::resolve::{Rule, Rules, Side, VersionOrder};
 use super::side_types::version_table;
+use crate::engine::mysql::both as my;
 use crate::engine::postgres::both as pg;
 use crate::engine::sqlite::both as lite;
 use crate::rows::plan::TablePlan;
@@ -35,15 +36,25 @@ pub enum Pair {
 /// The pair `source` -> `destination` both ways. Every arm names both engines, so a new
 /// engine or a pair built later is decided here and nowhere else.
 pub fn pair(source: Dialect, destination: Dialect) -> Pair {
-    const MY: &str = "a MySQL/MariaDB side: a marker row written in each applied transaction so that the other stream's binlog capture skips it, local edit times kept by triggers, the messages between the streams as rows in the binlog, the per-key version table and the conflict log";
+    const MY_MY: &str = "one side whose changes have an order the other side can compare with how far it was seen (a MySQL/MariaDB side decides every conflict of its pair, and two cannot both decide)";
     match source {
         Dialect::Postgres | Dialect::Sqlite => match destination {
-            Dialect::Postgres | Dialect::Sqlite => Pair::Built,
-            Dialect::Mysql => Pair::NotBuilt(MY),
+            Dialect::Postgres | Dialect::Sqlite | Dialect::Mysql => Pair::Built,
         },
         Dialect::Mysql => match destination {
-            Dialect::Postgres | Dialect::Mysql | Dialect::Sqlite => Pair::NotBuilt(MY),
+            Dialect::Postgres | Dialect::Sqlite => Pair::Built,
+            Dialect::Mysql => Pair::NotBuilt(MY_MY),
         },
+    }
+}
+
+/// Which side decides every conflict of a pair: the source, unless the destination is
+/// MySQL/MariaDB (a MySQL side has no change order the other side could compare by;
+/// `engine/mysql/both.rs`).
+pub fn decider(destination: Dialect) -> Side {
+    match destination {
+        Dialect::Mysql => Side::Destination,
+        Dialect::Postgres | Dialect::Sqlite => Side::Source,
     }
 }
 
@@ -327,10 +338,10 @@ mod tests {
     }
 
     #[test]
-    fn pairs_without_a_mysql_side_are_built_and_the_others_refused() {
+    fn every_pair_is_built_but_mysql_with_mysql() {
         for s in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
             for d in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
-                let built = s != Dialect::Mysql && d != Dialect::Mysql;
+                let built = !(s == Dialect::Mysql && d == Dialect::Mysql);
                 assert_eq!(matches!(pair(s, d), Pair::Built), built, "{s} -> {d}");
             }
         }
@@ -476,10 +487,33 @@ pub async fn receiving(
             (0, seen?)
         }
         Dialect::Mysql => {
-            return Err(Failed::Sync(SyncError::Unsupported {
-                table: String::new(),
-                what: "a sync both ways does not write into MySQL/MariaDB yet".into(),
-            }));
+            let Some(pool) = receiving_side.mysql() else {
+                return Err(Failed::Sync(SyncError::Unsupported {
+                    table: String::new(),
+                    what: "the receiving side is not a MySQL/MariaDB connection".into(),
+                }));
+            };
+            // It decides every conflict of its pair, so it keeps no `seen`; triggers
+            // record its application's changes.
+            let mut conn = pool.acquire().await?;
+            my::ensure_tables(&mut conn, name, &stream.other).await?;
+            for route in routes {
+                let table = actual.tables.get(&route.plan.name).ok_or_else(|| {
+                    Failed::Sync(SyncError::Unsupported {
+                        table: route.plan.name.clone(),
+                        what: "the receiving side lacks the table".into(),
+                    })
+                })?;
+                let key: Vec<&Column> = route
+                    .plan
+                    .targets
+                    .iter()
+                    .filter(|t| t.is_key)
+                    .filter_map(|t| table.column(&t.name))
+                    .collect();
+                my::ensure_triggers(&mut conn, name, &route.plan.name, &key).await?;
+            }
+            (0, 0)
         }
     };
     let source_order = match setup {

@@ -36,31 +36,69 @@ async fn one_stream(
             _ = stop.wait_for(|s| *s) => return (Ok(()), None),
         }
     }
-    let mut stopped = stopped;
+    let mut watching = stopped.clone();
     let until = async move {
-        let _ = stopped.wait_for(|s| *s).await;
+        let _ = watching.wait_for(|s| *s).await;
     };
     tokio::pin!(until);
-    let mut report = None;
     let mut tell = |p: Progress<'_>| {
         if let (Progress::Started { .. }, Some(s)) = (&p, order.streaming) {
             let _ = s.send(true);
         }
         (progress.borrow_mut())(p)
     };
-    let result = super::stream::run_once(
-        config,
-        opts,
-        Some(stream),
-        &mut until,
-        &mut tell,
-        &mut report,
-    )
-    .await;
-    if result.is_err() {
-        let _ = stopping.send(true);
+    let mut retries = 0;
+    loop {
+        let mut report = None;
+        let started = std::time::Instant::now();
+        let result = super::stream::run_once(
+            config,
+            opts,
+            Some(stream),
+            &mut until,
+            &mut tell,
+            &mut report,
+        )
+        .await;
+        // A side both ways is written by its application too, so its server may pick
+        // the stream's transaction as a deadlock's victim: the batch was rolled back
+        // whole, and the stream starts again from the position it stored.
+        if let Err(e) = &result
+            && transient(e)
+            && !*stopped.borrow()
+        {
+            retries = if started.elapsed() > RETRY_WINDOW {
+                1
+            } else {
+                retries + 1
+            };
+            if retries <= MAX_RETRIES {
+                tracing::warn!(stream = %stream.other, "retrying after: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * retries)).await;
+                continue;
+            }
+        }
+        if result.is_err() {
+            let _ = stopping.send(true);
+        }
+        return (result, report);
     }
-    (result, report)
+}
+
+/// Consecutive restarts after transient errors (each within [`RETRY_WINDOW`] of the
+/// last) before the stream gives up.
+const MAX_RETRIES: u64 = 20;
+const RETRY_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether the error is a deadlock or lock wait the server resolved by rolling the
+/// stream's transaction back (MySQL/MariaDB 1213 and 1205, PostgreSQL 40P01 and
+/// 40001): nothing was applied, and trying again is what the server asks. Told by the
+/// server's code in the message, which is all the stream's error keeps of it.
+fn transient(e: &SyncError) -> bool {
+    let text = e.to_string();
+    ["1213 (40001)", "1205 (HY000)", "40P01", "(code: 40001)"]
+        .iter()
+        .any(|code| text.contains(code))
 }
 
 /// Runs a sync both ways until `stop` resolves or either stream fails (which stops the
@@ -119,13 +157,15 @@ pub async fn run(
     let back = way_back(config, &forward.iter().collect::<Vec<_>>())?;
     let there_name = super::capture::stream_name(source, destination);
     let back_name = super::capture::stream_name(destination, source);
+    // The stream into the deciding side decides, and tells the other; the other asks.
+    let there_decides = super::both::decider(destination.url.dialect()) == Side::Destination;
     let there = BothStream {
         side: Side::Destination,
         origin: origin_name(&there_name),
         skip_origin: origin_name(&back_name),
         other: back_name.clone(),
-        tell: None,
-        ask: Some(back_name.clone()),
+        tell: there_decides.then(|| back_name.clone()),
+        ask: (!there_decides).then(|| back_name.clone()),
         forward: forward.clone(),
     };
     let back_stream = BothStream {
@@ -133,8 +173,8 @@ pub async fn run(
         origin: origin_name(&back_name),
         skip_origin: origin_name(&there_name),
         other: there_name.clone(),
-        tell: Some(there_name.clone()),
-        ask: None,
+        tell: (!there_decides).then(|| there_name.clone()),
+        ask: there_decides.then(|| there_name.clone()),
         forward,
     };
     let back_opts = Options {

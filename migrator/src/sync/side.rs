@@ -1,14 +1,14 @@
 //! The side a stream of a sync both ways writes into, by engine: every statement the
 //! receiving end (`receive.rs`) runs in the stream's apply transaction besides the
 //! writes themselves, dispatched to `engine/<name>/both.rs`. Every match names every
-//! engine, so a new side is decided here (`both::pair` refuses a pair before any of
-//! this runs, so an engine without a home answers with an error, never silently).
+//! engine, so a new side is decided here.
 
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
 
 use super::change::Values;
 use super::side_types::{Deleted, Held, Logged, key_text};
+use crate::engine::mysql::both as my;
 use crate::engine::postgres::both as pg;
 use crate::engine::sqlite::both as lite;
 use crate::rows::plan::{TablePlan, Target};
@@ -27,10 +27,13 @@ pub struct Stream<'a> {
     pub origin: i64,
 }
 
-fn not_built() -> WriteError {
-    WriteError::Declined(
-        "a sync both ways does not write into MySQL/MariaDB yet (both::pair refuses it)".into(),
-    )
+/// What a MySQL/MariaDB side is never asked: it decides every conflict of its pair
+/// (`engine/mysql/both.rs` says why), and only the side that does not decide records
+/// its deletes and how far the other had seen it.
+fn deciding_only(what: &str) -> WriteError {
+    WriteError::Declined(format!(
+        "a MySQL/MariaDB side of a sync both ways decides its conflicts and keeps no {what} (a bug in both_run's choice of the deciding stream)"
+    ))
 }
 
 /// Opens the stream's work in a new apply transaction (SQLite: its marker, the
@@ -39,7 +42,7 @@ pub async fn begin(tx: &mut Tx, stream: &Stream<'_>) -> Result<(), WriteError> {
     match tx {
         Tx::Postgres(_) => Ok(()),
         Tx::Sqlite(t) => Ok(lite::begin_applying(t, stream.name).await?),
-        Tx::Mysql(..) => Err(not_built()),
+        Tx::Mysql(t, _) => Ok(my::begin_applying(t, stream.name).await?),
     }
 }
 
@@ -48,7 +51,7 @@ pub async fn end(tx: &mut Tx, stream: &Stream<'_>) -> Result<(), WriteError> {
     match tx {
         Tx::Postgres(_) => Ok(()),
         Tx::Sqlite(t) => Ok(lite::end_applying(t, stream.name).await?),
-        Tx::Mysql(..) => Err(not_built()),
+        Tx::Mysql(t, _) => Ok(my::end_applying(t, stream.name).await?),
     }
 }
 
@@ -71,7 +74,9 @@ pub async fn held(
         Tx::Sqlite(t) => {
             Ok(lite::held(t, stream.name, &plan.name, &plan.targets, columns, keys).await?)
         }
-        Tx::Mysql(..) => Err(not_built()),
+        Tx::Mysql(t, _) => {
+            Ok(my::held(t, stream.name, &plan.name, &plan.targets, columns, keys).await?)
+        }
     }
 }
 
@@ -96,7 +101,7 @@ pub async fn deleted(
                 .collect())
         }
         Tx::Sqlite(t) => Ok(lite::deleted(t, stream.name, table, keys).await?),
-        Tx::Mysql(..) => Err(not_built()),
+        Tx::Mysql(..) => Err(deciding_only("record of its deletes")),
     }
 }
 
@@ -114,7 +119,7 @@ pub async fn versions(
     match tx {
         Tx::Postgres(t) => Ok(pg::versions(t, stream.versions, table, keys).await?),
         Tx::Sqlite(t) => Ok(lite::versions(t, stream.versions, table, keys).await?),
-        Tx::Mysql(..) => Err(not_built()),
+        Tx::Mysql(t, _) => Ok(my::versions(t, stream.versions, table, keys).await?),
     }
 }
 
@@ -131,7 +136,7 @@ pub async fn write_versions(
     match tx {
         Tx::Postgres(t) => Ok(pg::write_versions(t, stream.versions, table, entries).await?),
         Tx::Sqlite(t) => Ok(lite::write_versions(t, stream.versions, table, entries).await?),
-        Tx::Mysql(..) => Err(not_built()),
+        Tx::Mysql(t, _) => Ok(my::write_versions(t, stream.versions, table, entries).await?),
     }
 }
 
@@ -149,7 +154,10 @@ pub async fn wrote_plainly(
             let texts: Vec<String> = keys.iter().map(key_text).collect();
             Ok(lite::forget_versions(t, stream.versions, table, &texts).await?)
         }
-        Tx::Mysql(..) => Err(not_built()),
+        Tx::Mysql(t, _) => {
+            let texts: Vec<String> = keys.iter().map(key_text).collect();
+            Ok(my::forget_versions(t, stream.versions, table, &texts).await?)
+        }
     }
 }
 
@@ -165,7 +173,7 @@ pub async fn log_conflicts(
     match tx {
         Tx::Postgres(t) => Ok(pg::log_conflicts(t, stream.name, logged).await?),
         Tx::Sqlite(t) => Ok(lite::log_conflicts(t, stream.name, logged).await?),
-        Tx::Mysql(..) => Err(not_built()),
+        Tx::Mysql(t, _) => Ok(my::log_conflicts(t, stream.name, logged).await?),
     }
 }
 
@@ -175,13 +183,18 @@ pub async fn send_told(tx: &mut Tx, to: &str, text: &str) -> Result<(), WriteErr
     match tx {
         Tx::Postgres(t) => Ok(pg::send_told(t, to, text).await?),
         Tx::Sqlite(t) => Ok(lite::send_told(t, to, text).await?),
-        Tx::Mysql(..) => Err(not_built()),
+        Tx::Mysql(t, _) => Ok(my::send_told(t, to, text).await?),
     }
 }
 
 /// Stores how far the deciding side has seen this side's changes.
 pub async fn write_seen(tx: &mut Tx, stream: &Stream<'_>, seen: i64) -> Result<(), WriteError> {
-    write_versions(tx, stream, "", &[(String::new(), seen)]).await
+    match tx {
+        Tx::Postgres(_) | Tx::Sqlite(_) => {
+            write_versions(tx, stream, "", &[(String::new(), seen)]).await
+        }
+        Tx::Mysql(..) => Err(deciding_only("record of how far the other side saw it")),
+    }
 }
 
 /// Inserts rows whose keys the table did not hold when read, leaving alone any a
@@ -198,6 +211,6 @@ pub async fn insert_missing(
     match tx {
         Tx::Postgres(t) => Ok(pg::insert_missing(t, table, targets, rows).await?),
         Tx::Sqlite(t) => Ok(lite::insert_missing(t, table, targets, rows).await?),
-        Tx::Mysql(..) => Err(not_built()),
+        Tx::Mysql(t, limits) => my::insert_missing(t, limits, table, targets, rows).await,
     }
 }

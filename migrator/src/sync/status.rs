@@ -179,6 +179,9 @@ async fn side_clock(side: &Source) -> Option<Result<i64, sqlx::Error>> {
     if let Some(pool) = side.sqlite() {
         return Some(crate::engine::sqlite::both::clock(pool).await);
     }
+    if let Some(pool) = side.mysql() {
+        return Some(crate::engine::mysql::both::clock(pool).await);
+    }
     None
 }
 
@@ -230,12 +233,15 @@ async fn stream_status(
             reason: dest_conn.url.scrub(&e.to_string()),
         })?
         .unwrap_or_default();
-    let counted = match (both, dest.postgres(), dest.sqlite()) {
-        (true, Some(pool), _) => {
+    let counted = match (both, dest.postgres(), dest.sqlite(), dest.mysql()) {
+        (true, Some(pool), _, _) => {
             Some(crate::engine::postgres::both::conflict_count(pool, &name).await)
         }
-        (true, None, Some(pool)) => {
+        (true, None, Some(pool), _) => {
             Some(crate::engine::sqlite::both::conflict_count(pool, &name).await)
+        }
+        (true, None, None, Some(pool)) => {
+            Some(crate::engine::mysql::both::conflict_count(pool, &name).await)
         }
         _ => None,
     };
@@ -344,6 +350,21 @@ async fn remove_stream(
                     dest_conn.name
                 ));
             }
+        }
+        if let Some(pool) = dest.mysql() {
+            let other = super::capture::stream_name(dest_conn, source_conn);
+            let removed = crate::engine::mysql::both::drop_all(pool, &name, &other)
+                .await
+                .map_err(|e| SyncError::Destination {
+                    destination: dest_conn.name.clone(),
+                    what: "removing the stream's triggers and tables".into(),
+                    reason: dest_conn.url.scrub(&e.to_string()),
+                })?;
+            dropped.extend(
+                removed
+                    .into_iter()
+                    .map(|d| format!("{d} in `{}`", dest_conn.name)),
+            );
         }
         let lite = dest.sqlite().is_some();
         dest.close().await;

@@ -269,13 +269,34 @@ impl Db {
     /// IMMEDIATE` transaction, which waits for the write lock, where an autocommit
     /// statement that read first can fail at once ("database is locked") when another
     /// connection wrote since its read began.
+    /// On MySQL/MariaDB, a statement the server picks as a deadlock's victim (it
+    /// rolled it back whole) is sent again, as an application must.
     pub async fn write(&mut self, sql: &str) {
         match self {
             Db::Lite(_) => {
                 self.execute(&format!("BEGIN IMMEDIATE; {sql}; COMMIT"))
                     .await
             }
-            Db::Pg(_) | Db::My(_) => self.execute(sql).await,
+            Db::Pg(_) => self.execute(sql).await,
+            Db::My(c) => {
+                let mut attempts = 0;
+                loop {
+                    let result = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                        .execute(&mut *c)
+                        .await;
+                    match result {
+                        Err(sqlx::Error::Database(e))
+                            if e.code().as_deref() == Some("40001") && attempts < 20 =>
+                        {
+                            attempts += 1;
+                        }
+                        other => {
+                            other.expect("test statement");
+                            return;
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -1,6 +1,5 @@
-//! `migrator sync` both ways with a SQLite side, live, for each pair: PostgreSQL to
-//! SQLite, SQLite to PostgreSQL and SQLite to SQLite (PostgreSQL<->PostgreSQL is
-//! `sync_both_live.rs`):
+//! `migrator sync` both ways, live, for each pair of sides built but
+//! PostgreSQL<->PostgreSQL (which is `sync_both_live.rs`):
 //! - one change on each side makes exactly one round: applied once on the other side,
 //!   never echoed back (a trigger on each side logs every write the table takes);
 //! - two writers, one per side, change overlapping keys at random at once; once both
@@ -33,13 +32,26 @@ fn schema(engine: Engine) -> &'static str {
         Engine::Sqlite => {
             "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance INTEGER, note TEXT);"
         }
-        Engine::Mysql => unreachable!("no MySQL/MariaDB side both ways yet"),
+        Engine::Mysql => {
+            "CREATE TABLE accounts (id BIGINT PRIMARY KEY, owner VARCHAR(100) NOT NULL, balance BIGINT, note VARCHAR(200));"
+        }
     }
 }
 
-/// 200 rows, in SQL both engines take.
-const LOAD: &str = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 200)
-INSERT INTO accounts (id, owner, balance) SELECT i, 'owner ' || i, i * 3 FROM s;";
+/// 200 rows.
+fn load(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Postgres | Engine::Sqlite => {
+            "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 200)
+             INSERT INTO accounts (id, owner, balance) SELECT i, 'owner ' || i, i * 3 FROM s;"
+        }
+        Engine::Mysql => {
+            "INSERT INTO accounts (id, owner, balance)
+             WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 200)
+             SELECT i, CONCAT('owner ', i), i * 3 FROM s;"
+        }
+    }
+}
 
 /// A trigger that logs every write `accounts` takes, in a table sync does not carry.
 fn audit(engine: Engine) -> &'static str {
@@ -60,7 +72,12 @@ fn audit(engine: Engine) -> &'static str {
              CREATE TRIGGER audit_u AFTER UPDATE ON accounts BEGIN INSERT INTO audit_writes VALUES (NEW.id, 'UPDATE'); END;
              CREATE TRIGGER audit_d AFTER DELETE ON accounts BEGIN INSERT INTO audit_writes VALUES (OLD.id, 'DELETE'); END;"
         }
-        Engine::Mysql => unreachable!("no MySQL/MariaDB side both ways yet"),
+        Engine::Mysql => {
+            "CREATE TABLE audit_writes (id BIGINT NOT NULL, op VARCHAR(10) NOT NULL);
+             CREATE TRIGGER audit_i AFTER INSERT ON accounts FOR EACH ROW INSERT INTO audit_writes VALUES (NEW.id, 'INSERT');
+             CREATE TRIGGER audit_u AFTER UPDATE ON accounts FOR EACH ROW INSERT INTO audit_writes VALUES (NEW.id, 'UPDATE');
+             CREATE TRIGGER audit_d AFTER DELETE ON accounts FOR EACH ROW INSERT INTO audit_writes VALUES (OLD.id, 'DELETE');"
+        }
     }
 }
 
@@ -149,7 +166,7 @@ async fn pair(ea: Engine, eb: Engine, dir: &Path) -> Option<Pair> {
         ea,
         eb,
         "pair",
-        &format!("{}{LOAD}{}", schema(ea), audit(ea)),
+        &format!("{}{}{}", schema(ea), load(ea), audit(ea)),
         &["accounts"],
         "",
         dir,
@@ -220,16 +237,20 @@ impl Dice {
     }
 }
 
-/// `writes` random inserts, updates and deletes on keys 1..=40, in SQL both engines
-/// take.
-async fn writer(db: &mut Db, side: &str, seed: u64, writes: usize) {
+/// `writes` random inserts, updates and deletes on keys 1..=40.
+async fn writer(db: &mut Db, engine: Engine, side: &str, seed: u64, writes: usize) {
     let mut dice = Dice(seed);
     for n in 0..writes {
         let id = 1 + dice.roll(40);
         let sql = match dice.roll(10) {
-            0..=1 => format!(
-                "INSERT INTO accounts (id, owner, balance) VALUES ({id}, '{side} {n}', {n}) ON CONFLICT (id) DO NOTHING"
-            ),
+            0..=1 => match engine {
+                Engine::Mysql => format!(
+                    "INSERT IGNORE INTO accounts (id, owner, balance) VALUES ({id}, '{side} {n}', {n})"
+                ),
+                Engine::Postgres | Engine::Sqlite => format!(
+                    "INSERT INTO accounts (id, owner, balance) VALUES ({id}, '{side} {n}', {n}) ON CONFLICT (id) DO NOTHING"
+                ),
+            },
             2..=7 => format!(
                 "UPDATE accounts SET balance = balance + {}, note = '{side} {n}' WHERE id = {id}",
                 dice.roll(100)
@@ -258,7 +279,14 @@ pub(crate) async fn leftovers(db: &mut Db, engine: Engine) -> Option<String> {
             )
             .await
         }
-        Engine::Mysql => unreachable!("no MySQL/MariaDB side both ways yet"),
+        Engine::Mysql => {
+            db.text(
+                "SELECT GROUP_CONCAT(n SEPARATOR ', ') FROM (
+                   SELECT TABLE_NAME AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'seaway%' AND TABLE_NAME NOT IN ('seaway_sync', 'seaway_sync_conflicts', 'seaway_migrations')
+                   UNION ALL SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE 'seaway%') AS left_over",
+            )
+            .await
+        }
     }
 }
 
@@ -333,8 +361,8 @@ async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
         (1, (0x94d0_49bb_1331_11eb, 0xbf58_476d_1ce4_e5b9)),
     ] {
         tokio::join!(
-            writer(&mut wa, "source", seeds.0, 300),
-            writer(&mut wb, "destination", seeds.1, 300)
+            writer(&mut wa, ea, "source", seeds.0, 300),
+            writer(&mut wb, eb, "destination", seeds.1, 300)
         );
         let marker = 100_100 + round * 20;
         caught_up(&mut a, &mut b, &mut running, "accounts", marker).await;
@@ -389,4 +417,24 @@ async fn both_ways_sqlite_to_postgres_makes_one_round_and_converges() {
 #[tokio::test]
 async fn both_ways_sqlite_to_sqlite_makes_one_round_and_converges() {
     one_round_and_two_writers(Engine::Sqlite, Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn both_ways_postgres_to_mariadb_makes_one_round_and_converges() {
+    one_round_and_two_writers(Engine::Postgres, Engine::Mysql).await;
+}
+
+#[tokio::test]
+async fn both_ways_mariadb_to_postgres_makes_one_round_and_converges() {
+    one_round_and_two_writers(Engine::Mysql, Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn both_ways_sqlite_to_mariadb_makes_one_round_and_converges() {
+    one_round_and_two_writers(Engine::Sqlite, Engine::Mysql).await;
+}
+
+#[tokio::test]
+async fn both_ways_mariadb_to_sqlite_makes_one_round_and_converges() {
+    one_round_and_two_writers(Engine::Mysql, Engine::Sqlite).await;
 }

@@ -35,12 +35,19 @@ fn schema(engine: Engine) -> String {
                 Engine::Sqlite => format!(
                     "CREATE TABLE {t} (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, email TEXT, last_login TEXT);\n"
                 ),
-                Engine::Mysql => unreachable!("no MySQL/MariaDB side both ways yet"),
+                Engine::Mysql => format!(
+                    "CREATE TABLE {t} (id BIGINT PRIMARY KEY, owner VARCHAR(100) NOT NULL, email VARCHAR(100), last_login VARCHAR(100));\n"
+                ),
             };
-            format!(
-                "{create}WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 10) \
-                 INSERT INTO {t} SELECT i, 'owner ' || i, 'email ' || i, 'login ' || i FROM s;\n"
-            )
+            let rows = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 10)";
+            match engine {
+                Engine::Mysql => format!(
+                    "{create}INSERT INTO {t} {rows} SELECT i, CONCAT('owner ', i), CONCAT('email ', i), CONCAT('login ', i) FROM s;\n"
+                ),
+                Engine::Postgres | Engine::Sqlite => format!(
+                    "{create}{rows} INSERT INTO {t} SELECT i, 'owner ' || i, 'email ' || i, 'login ' || i FROM s;\n"
+                ),
+            }
         })
         .collect()
 }
@@ -69,7 +76,9 @@ async fn logged(db: &mut Db, engine: Engine) -> BTreeSet<String> {
         Engine::Sqlite => {
             "SELECT COALESCE(group_concat(DISTINCT tbl || ' ' || key), '') FROM seaway_sync_conflicts"
         }
-        Engine::Mysql => unreachable!("no MySQL/MariaDB side both ways yet"),
+        Engine::Mysql => {
+            "SELECT COALESCE(GROUP_CONCAT(DISTINCT CONCAT(tbl, ' ', `key`)), '') FROM seaway_sync_conflicts"
+        }
     };
     db.text(sql)
         .await
@@ -159,7 +168,7 @@ async fn write(db: &mut Db, side: &str, table: &str, key: i64, did: Did) {
 async fn row(db: &mut Db, table: &str, key: i64) -> Option<(String, String, String)> {
     let found = db
         .text(&format!(
-            "SELECT COALESCE((SELECT owner || '|' || email || '|' || last_login FROM {table} WHERE id = {key}), '(deleted)')"
+            "SELECT COALESCE((SELECT CONCAT(owner, '|', email, '|', last_login) FROM {table} WHERE id = {key}), '(deleted)')"
         ))
         .await
         .expect("a row or the word");
@@ -289,4 +298,19 @@ async fn both_ways_forced_conflicts_end_as_each_rule_says_sqlite_to_postgres() {
 #[tokio::test]
 async fn both_ways_forced_conflicts_end_as_each_rule_says_sqlite_to_sqlite() {
     forced_conflicts(Engine::Sqlite, Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn both_ways_forced_conflicts_end_as_each_rule_says_postgres_to_mariadb() {
+    forced_conflicts(Engine::Postgres, Engine::Mysql).await;
+}
+
+#[tokio::test]
+async fn both_ways_forced_conflicts_end_as_each_rule_says_mariadb_to_postgres() {
+    forced_conflicts(Engine::Mysql, Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn both_ways_forced_conflicts_end_as_each_rule_says_mariadb_to_sqlite() {
+    forced_conflicts(Engine::Mysql, Engine::Sqlite).await;
 }

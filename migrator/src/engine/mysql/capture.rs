@@ -39,8 +39,12 @@
 mod ddl;
 mod values;
 
-use crate::sync::change::{Change, Event, Mark, Op, Position, Selection, Values, clear_zero_dates};
+use super::both::inbox_table;
+use crate::sync::change::{
+    Change, Event, Mark, Op, Position, Selection, Told, Values, clear_zero_dates,
+};
 use crate::sync::error::SyncError;
+use crate::sync::side_types::applying_table;
 use crate::sync::slot::SourceState;
 use crate::sync::source_url;
 use ddl::Statement;
@@ -605,6 +609,15 @@ enum Mapped {
         mark: usize,
         chunk: usize,
     },
+    /// A sync both ways: the marker table of the other stream, which writes into this
+    /// source; a transaction that writes it is that stream's, and its changes are not
+    /// carried back (`both.rs`).
+    Marker,
+    /// A sync both ways: this stream's inbox, the other stream's messages to it (the
+    /// `body` column's position).
+    Inbox {
+        body: usize,
+    },
     Selected(Box<Selected>),
 }
 
@@ -656,6 +669,9 @@ pub struct MyCapture {
     /// The current transaction's GTID, and (MySQL) its commit time in microseconds.
     gtid: Option<String>,
     commit_micros: Option<i64>,
+    /// The current transaction is the other stream's of a sync both ways (it wrote its
+    /// marker): its changes are dropped, its messages are not.
+    echo: bool,
 }
 
 impl std::fmt::Debug for MyCapture {
@@ -766,6 +782,7 @@ impl MyCapture {
             pending: VecDeque::new(),
             in_transaction: false,
             begun: false,
+            echo: false,
             described: false,
             gtid: None,
             commit_micros: None,
@@ -929,6 +946,7 @@ impl MyCapture {
         let begun = self.begun;
         self.in_transaction = false;
         self.begun = false;
+        self.echo = false;
         if !begun {
             self.gtid = None;
             return;
@@ -1044,6 +1062,19 @@ impl MyCapture {
                 (Some(mark), Some(chunk)) => Mapped::Watermarks { mark, chunk },
                 _ => Mapped::Other,
             }
+        } else if self
+            .selection
+            .incoming
+            .as_deref()
+            .is_some_and(|incoming| table == applying_table(incoming))
+        {
+            Mapped::Marker
+        } else if self.selection.incoming.is_some() && table == inbox_table(&self.name) {
+            let names = self.column_names(tme, &table)?;
+            match names.iter().position(|c| c == "body") {
+                Some(body) => Mapped::Inbox { body },
+                None => Mapped::Other,
+            }
         } else if let Some(t) = self.selection.index(&table) {
             Mapped::Selected(Box::new(self.selected(t, tme, &table).await?))
         } else {
@@ -1140,8 +1171,14 @@ impl MyCapture {
                 self.stream_error(format!("rows of table id {id} came before its table map"))
             );
         };
-        if matches!(mapped, Mapped::Other) {
-            return Ok(());
+        match mapped {
+            Mapped::Other => return Ok(()),
+            Mapped::Marker => {
+                self.echo = true;
+                return Ok(());
+            }
+            Mapped::Selected(_) if self.echo => return Ok(()),
+            Mapped::Watermarks { .. } | Mapped::Inbox { .. } | Mapped::Selected(_) => {}
         }
         let Some(tme) = self.stream.get_tme(id) else {
             return Err(
@@ -1174,7 +1211,17 @@ impl MyCapture {
                 self.stream_error(format!("an undecodable row of `{}`: {e}", tme.table_name()))
             })?;
             match mapped {
-                Mapped::Other => {}
+                Mapped::Other | Mapped::Marker => {}
+                Mapped::Inbox { body } => {
+                    // The insert carries the message; the delete that follows it, nothing.
+                    if op == Op::Insert
+                        && let Some(text) = text_of(new.as_ref(), &after, *body)
+                        && let Some(told) = Told::addressed(&text, &self.name, &self.selection)
+                            .map_err(|reason| self.stream_error(reason))?
+                    {
+                        out.push(Event::Told(told));
+                    }
+                }
                 Mapped::Watermarks { mark, chunk } => {
                     if let Some(event) = watermark_of(new.as_ref(), &after, *mark, *chunk) {
                         out.push(event);
@@ -1216,6 +1263,17 @@ fn image(bits: Option<&[bool]>, width: usize) -> Vec<Option<usize>> {
             })
         })
         .collect()
+}
+
+/// A text value of a row (`p`: its table-map position), if it has one.
+fn text_of(row: Option<&BinlogRow>, after: &[Option<usize>], p: usize) -> Option<String> {
+    use mysql_async::Value;
+    use mysql_async::binlog::value::BinlogValue;
+    let k = after.get(p).copied().flatten()?;
+    match row?.as_ref(k)? {
+        BinlogValue::Value(Value::Bytes(b)) => String::from_utf8(b.clone()).ok(),
+        BinlogValue::Value(_) | BinlogValue::Jsonb(_) | BinlogValue::JsonDiff(_) => None,
+    }
 }
 
 /// A watermark row's mark and chunk, if it is one.

@@ -1,6 +1,7 @@
 //! MySQL/MariaDB's home in migrator: the same files as every engine's (`engine/mod.rs`).
 
 pub mod apply;
+pub mod both;
 pub mod capture;
 pub mod hash;
 pub mod read;

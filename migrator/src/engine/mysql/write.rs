@@ -177,7 +177,7 @@ impl MyWriter {
 const MAX_LOADS: usize = 8;
 
 /// A key parameter in a presence check: keys are few and small, so bytes go as hex.
-fn key_placeholder(_n: usize, t: &Target) -> String {
+pub(crate) fn key_placeholder(_n: usize, t: &Target) -> String {
     match (Family::of(&t.ty), t.source) {
         (Family::Bytes, Family::Bytes) | (Family::Other, Family::Other) => "UNHEX(?)".into(),
         _ => placeholder(t).into(),
@@ -186,7 +186,7 @@ fn key_placeholder(_n: usize, t: &Target) -> String {
 
 /// Binds one value: bytes as binary, everything else as canonical text converted for
 /// MySQL.
-fn bind<'q>(
+pub(crate) fn bind<'q>(
     query: Query<'q, MySql, MySqlArguments>,
     t: &Target,
     v: Option<&str>,
@@ -381,23 +381,65 @@ async fn merge(
             .await?
             .rows_affected()
     };
-    let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
-    let scols: Vec<String> = targets
-        .iter()
-        .map(|t| format!("s.{}", q(&t.name)))
-        .collect();
-    let sql = format!(
-        "INSERT INTO {t} ({}) SELECT {} FROM seaway_stage AS s WHERE NOT EXISTS (SELECT 1 FROM {t} AS d WHERE {joined})",
-        cols.join(", "),
-        scols.join(", "),
-        t = q(table),
-    );
-    let inserted = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+    let inserted = sqlx::raw_sql(sqlx::AssertSqlSafe(insert_new(table, targets)))
         .execute(&mut *tx)
         .await?
         .rows_affected();
     tx.commit().await?;
     Ok((inserted, updated))
+}
+
+/// The statement that inserts the staged rows whose key `table` lacks.
+fn insert_new(table: &str, targets: &[Target]) -> String {
+    let q = |n: &str| quote(Dialect::Mysql, n);
+    let joined: Vec<String> = targets
+        .iter()
+        .filter(|t| t.is_key)
+        .map(|t| format!("d.{0} = s.{0}", q(&t.name)))
+        .collect();
+    let cols: Vec<String> = targets.iter().map(|t| q(&t.name)).collect();
+    let scols: Vec<String> = targets
+        .iter()
+        .map(|t| format!("s.{}", q(&t.name)))
+        .collect();
+    format!(
+        "INSERT INTO {t} ({}) SELECT {} FROM seaway_stage AS s WHERE NOT EXISTS (SELECT 1 FROM {t} AS d WHERE {})",
+        cols.join(", "),
+        scols.join(", "),
+        joined.join(" AND "),
+        t = q(table),
+    )
+}
+
+/// Inserts `rows` (distinct keys) where `table` lacks their key, leaving any row it
+/// holds alone (no trigger fires for it), on an open connection inside the caller's
+/// transaction; returns the rows inserted (a sync both ways: keys the side did not hold
+/// when read, which its application may have inserted since).
+pub(crate) async fn insert_missing(
+    conn: &mut sqlx::MySqlConnection,
+    limits: &Limits,
+    table: &str,
+    targets: &[Target],
+    rows: &[Vec<Option<String>>],
+) -> Result<u64, WriteError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let staged = stage(conn, limits, table, targets, rows).await;
+    let inserted = match staged {
+        Ok(()) => sqlx::raw_sql(sqlx::AssertSqlSafe(insert_new(table, targets)))
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(WriteError::from),
+        Err(e) => Err(e),
+    };
+    let dropped = sqlx::raw_sql("DROP TEMPORARY TABLE IF EXISTS seaway_stage")
+        .execute(&mut *conn)
+        .await;
+    let inserted = inserted?;
+    dropped?;
+    Ok(inserted)
 }
 
 /// "The held value equals the staged one", exactly: NULL-safe (`<=>`), and strings

@@ -48,7 +48,7 @@ UPDATE seaway_migrations SET finished_at = clock_timestamp(), duration_ms = $1, 
 
 -- stage: diff
 SELECT "pg_type"."typname", "pg_enum"."enumlabel" FROM "pg_catalog"."pg_type" INNER JOIN "pg_catalog"."pg_enum" ON "pg_enum"."enumtypid" = "pg_type"."oid" INNER JOIN "pg_catalog"."pg_namespace" ON "pg_namespace"."oid" = "pg_type"."typnamespace" WHERE "pg_namespace"."nspname" = $1 ORDER BY "pg_type"."typname" ASC, "pg_enum"."enumsortorder" ASC, "pg_enum"."enumlabel" ASC
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT CHARACTER_SET_NAME, DEFAULT_COLLATE_NAME FROM information_schema.CHARACTER_SETS
 SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE, CAST(DATETIME_PRECISION AS SIGNED), CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, GENERATION_EXPRESSION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION
 SELECT TABLE_NAME, CONSTRAINT_NAME, LEVEL, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? ORDER BY TABLE_NAME, CONSTRAINT_NAME
@@ -76,7 +76,7 @@ select t.relname::text as table_name, i.relname::text as name, ix.indisunique as
 select t.typname::text as name, format_type(t.typbasetype, t.typtypmod) as base, t.typnotnull as not_null, t.typdefault as default_expr, array(select k.conname::text from pg_constraint k where k.contypid = t.oid and k.contype = 'c' order by k.conname) as check_names, array(select pg_get_constraintdef(k.oid) from pg_constraint k where k.contypid = t.oid and k.contype = 'c' order by k.conname) as check_defs from pg_type t join pg_namespace n on n.oid = t.typnamespace where n.nspname = $1 and t.typtype = 'd' and not exists (select 1 from pg_depend d where d.classid = 'pg_type'::regclass and d.objid = t.oid and d.deptype = 'e') order by 1
 
 -- stage: introspect
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT CHARACTER_SET_NAME, DEFAULT_COLLATE_NAME FROM information_schema.CHARACTER_SETS
 SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE, CAST(DATETIME_PRECISION AS SIGNED), CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, GENERATION_EXPRESSION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION
 SELECT TABLE_NAME, CONSTRAINT_NAME, LEVEL, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? ORDER BY TABLE_NAME, CONSTRAINT_NAME
@@ -110,7 +110,7 @@ INSERT INTO chunks (run, tbl, idx, lo, hi, lo_key, hi_key) VALUES (?, ?, ?, ?, ?
 INSERT INTO runs (source, destination, started_at) VALUES (?, ?, datetime('now')) RETURNING id
 PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;
 SELECT "pg_type"."typname", "pg_enum"."enumlabel" FROM "pg_catalog"."pg_type" INNER JOIN "pg_catalog"."pg_enum" ON "pg_enum"."enumtypid" = "pg_type"."oid" INNER JOIN "pg_catalog"."pg_namespace" ON "pg_namespace"."oid" = "pg_type"."typnamespace" WHERE "pg_namespace"."nspname" = $1 ORDER BY "pg_type"."typname" ASC, "pg_enum"."enumsortorder" ASC, "pg_enum"."enumlabel" ASC
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT 1 FROM "Album" WHERE "AlbumId" > 0 LIMIT 1
 SELECT 1 FROM "Artist" WHERE "ArtistId" > 0 LIMIT 1
 SELECT 1 FROM "Customer" WHERE "CustomerId" > 0 LIMIT 1
@@ -245,7 +245,7 @@ PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;
 SELECT "PlaylistId"::text, "TrackId"::text, "PlaylistId"::text, "TrackId"::text FROM "PlaylistTrack" ORDER BY "PlaylistTrack"."PlaylistId", "PlaylistTrack"."TrackId" LIMIT 5001
 SELECT "PlaylistId"::text, "TrackId"::text, "PlaylistId"::text, "TrackId"::text FROM "PlaylistTrack" WHERE ("PlaylistId", "TrackId") > (CAST($1 AS integer), CAST($2 AS integer)) ORDER BY "PlaylistTrack"."PlaylistId", "PlaylistTrack"."TrackId" LIMIT 5001
 SELECT "pg_type"."typname", "pg_enum"."enumlabel" FROM "pg_catalog"."pg_type" INNER JOIN "pg_catalog"."pg_enum" ON "pg_enum"."enumtypid" = "pg_type"."oid" INNER JOIN "pg_catalog"."pg_namespace" ON "pg_namespace"."oid" = "pg_type"."typnamespace" WHERE "pg_namespace"."nspname" = $1 ORDER BY "pg_type"."typname" ASC, "pg_enum"."enumsortorder" ASC, "pg_enum"."enumlabel" ASC
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT 1 FROM "Album" LIMIT 1
 SELECT 1 FROM "Artist" LIMIT 1
 SELECT 1 FROM "Customer" LIMIT 1
@@ -377,7 +377,7 @@ INSERT INTO chunks (run, tbl, idx, lo, hi, lo_key, hi_key) VALUES (?, ?, ?, ?, ?
 INSERT INTO runs (source, destination, started_at) VALUES (?, ?, datetime('now')) RETURNING id
 PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;
 SELECT "pg_type"."typname", "pg_enum"."enumlabel" FROM "pg_catalog"."pg_type" INNER JOIN "pg_catalog"."pg_enum" ON "pg_enum"."enumtypid" = "pg_type"."oid" INNER JOIN "pg_catalog"."pg_namespace" ON "pg_namespace"."oid" = "pg_type"."typnamespace" WHERE "pg_namespace"."nspname" = $1 ORDER BY "pg_type"."typname" ASC, "pg_enum"."enumsortorder" ASC, "pg_enum"."enumlabel" ASC
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT 1 FROM "Album" LIMIT 1
 SELECT 1 FROM "Album" WHERE "AlbumId" > 0 LIMIT 1
 SELECT 1 FROM "Artist" LIMIT 1
@@ -491,7 +491,7 @@ select t.typname::text as name, format_type(t.typbasetype, t.typtypmod) as base,
 -- stage: verify
 SELECT "PlaylistId"::text, "TrackId"::text, "PlaylistId"::text, "TrackId"::text FROM "PlaylistTrack" ORDER BY "PlaylistTrack"."PlaylistId", "PlaylistTrack"."TrackId" LIMIT 20000
 SELECT "pg_type"."typname", "pg_enum"."enumlabel" FROM "pg_catalog"."pg_type" INNER JOIN "pg_catalog"."pg_enum" ON "pg_enum"."enumtypid" = "pg_type"."oid" INNER JOIN "pg_catalog"."pg_namespace" ON "pg_namespace"."oid" = "pg_type"."typnamespace" WHERE "pg_namespace"."nspname" = $1 ORDER BY "pg_type"."typname" ASC, "pg_enum"."enumsortorder" ASC, "pg_enum"."enumlabel" ASC
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT CAST(AVG_ROW_LENGTH AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?
 SELECT CAST(MIN("AlbumId") AS TEXT), CAST(MAX("AlbumId") AS TEXT) FROM "Album"
 SELECT CAST(MIN("ArtistId") AS TEXT), CAST(MAX("ArtistId") AS TEXT) FROM "Artist"

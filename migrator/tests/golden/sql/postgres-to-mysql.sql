@@ -46,7 +46,7 @@ UPDATE seaway_migrations SET statements_done = ? WHERE version = ? AND section =
 
 -- stage: diff
 SELECT "pg_type"."typname", "pg_enum"."enumlabel" FROM "pg_catalog"."pg_type" INNER JOIN "pg_catalog"."pg_enum" ON "pg_enum"."enumtypid" = "pg_type"."oid" INNER JOIN "pg_catalog"."pg_namespace" ON "pg_namespace"."oid" = "pg_type"."typnamespace" WHERE "pg_namespace"."nspname" = $1 ORDER BY "pg_type"."typname" ASC, "pg_enum"."enumsortorder" ASC, "pg_enum"."enumlabel" ASC
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT CHARACTER_SET_NAME, DEFAULT_COLLATE_NAME FROM information_schema.CHARACTER_SETS
 SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE, CAST(DATETIME_PRECISION AS SIGNED), CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, GENERATION_EXPRESSION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION
 SELECT TABLE_NAME, CONSTRAINT_NAME, LEVEL, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? ORDER BY TABLE_NAME, CONSTRAINT_NAME
@@ -142,7 +142,7 @@ SELECT "playlist_id"::text, "track_id"::text FROM (SELECT "playlist_id", "track_
 SELECT "playlist_id"::text, "track_id"::text, "playlist_id"::text, "track_id"::text FROM "playlist_track" ORDER BY "playlist_track"."playlist_id", "playlist_track"."track_id" LIMIT 5000
 SELECT "playlist_id"::text, "track_id"::text, "playlist_id"::text, "track_id"::text FROM "playlist_track" WHERE ("playlist_id", "track_id") > (CAST($1 AS integer), CAST($2 AS integer)) ORDER BY "playlist_track"."playlist_id", "playlist_track"."track_id" LIMIT 5000
 SELECT "track_id"::text, "name"::text, "album_id"::text, "media_type_id"::text, "genre_id"::text, "composer"::text, "milliseconds"::text, "bytes"::text, "unit_price"::text, "track_id"::text FROM "track" WHERE "track_id" > 0 ORDER BY "track"."track_id" LIMIT 5000
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT 1 FROM `album` WHERE `album_id` > 0 LIMIT 1
 SELECT 1 FROM `artist` WHERE `artist_id` > 0 LIMIT 1
 SELECT 1 FROM `customer` WHERE `customer_id` > 0 LIMIT 1
@@ -241,7 +241,7 @@ SELECT "pg_type"."typname", "pg_enum"."enumlabel" FROM "pg_catalog"."pg_type" IN
 SELECT "playlist_id"::text, "track_id"::text FROM (SELECT "playlist_id", "track_id", row_number() OVER (ORDER BY "playlist_id", "track_id") AS seaway_rn FROM "playlist_track") AS seaway_keys WHERE seaway_rn % 100000 = 0 ORDER BY seaway_keys."playlist_id", seaway_keys."track_id"
 SELECT "playlist_id"::text, "track_id"::text, "playlist_id"::text, "track_id"::text FROM "playlist_track" ORDER BY "playlist_track"."playlist_id", "playlist_track"."track_id" LIMIT 5001
 SELECT "playlist_id"::text, "track_id"::text, "playlist_id"::text, "track_id"::text FROM "playlist_track" WHERE ("playlist_id", "track_id") > (CAST($1 AS integer), CAST($2 AS integer)) ORDER BY "playlist_track"."playlist_id", "playlist_track"."track_id" LIMIT 5001
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT 1 FROM `album` LIMIT 1
 SELECT 1 FROM `artist` LIMIT 1
 SELECT 1 FROM `customer` LIMIT 1
@@ -361,7 +361,7 @@ SELECT "playlist_id"::text, "name"::text FROM "playlist" WHERE "playlist_id" > 0
 SELECT "playlist_id"::text, "track_id"::text FROM "playlist_track"
 SELECT "playlist_id"::text, "track_id"::text FROM (SELECT "playlist_id", "track_id", row_number() OVER (ORDER BY "playlist_id", "track_id") AS seaway_rn FROM "playlist_track") AS seaway_keys WHERE seaway_rn % 100000 = 0 ORDER BY seaway_keys."playlist_id", seaway_keys."track_id"
 SELECT "track_id"::text, "name"::text, "album_id"::text, "media_type_id"::text, "genre_id"::text, "composer"::text, "milliseconds"::text, "bytes"::text, "unit_price"::text FROM "track" WHERE "track_id" > 0
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT 1 FROM `album` LIMIT 1
 SELECT 1 FROM `album` WHERE `album_id` > 0 LIMIT 1
 SELECT 1 FROM `artist` LIMIT 1
@@ -441,7 +441,7 @@ select t.typname::text as name, format_type(t.typbasetype, t.typtypmod) as base,
 SELECT "pg_type"."typname", "pg_enum"."enumlabel" FROM "pg_catalog"."pg_type" INNER JOIN "pg_catalog"."pg_enum" ON "pg_enum"."enumtypid" = "pg_type"."oid" INNER JOIN "pg_catalog"."pg_namespace" ON "pg_namespace"."oid" = "pg_type"."typnamespace" WHERE "pg_namespace"."nspname" = $1 ORDER BY "pg_type"."typname" ASC, "pg_enum"."enumsortorder" ASC, "pg_enum"."enumlabel" ASC
 SELECT "playlist_id"::text, "track_id"::text FROM (SELECT "playlist_id", "track_id", row_number() OVER (ORDER BY "playlist_id", "track_id") AS seaway_rn FROM "playlist_track") AS seaway_keys WHERE seaway_rn % 10000 = 0 ORDER BY seaway_keys."playlist_id", seaway_keys."track_id"
 SELECT "playlist_id"::text, "track_id"::text, "playlist_id"::text, "track_id"::text FROM "playlist_track" ORDER BY "playlist_track"."playlist_id", "playlist_track"."track_id" LIMIT 20000
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT CAST(MIN("album_id") AS TEXT), CAST(MAX("album_id") AS TEXT) FROM "album"
 SELECT CAST(MIN("artist_id") AS TEXT), CAST(MAX("artist_id") AS TEXT) FROM "artist"
 SELECT CAST(MIN("customer_id") AS TEXT), CAST(MAX("customer_id") AS TEXT) FROM "customer"

@@ -91,7 +91,7 @@ PRAGMA table_xinfo('Playlist')
 PRAGMA table_xinfo('PlaylistTrack')
 PRAGMA table_xinfo('Track')
 SELECT "name" FROM "sqlite_master" WHERE "type" = ? AND "name" <> ?
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT * FROM "sqlite_master" WHERE "name" = ?
 SELECT ? FROM "sqlite_master" WHERE "type" = ? AND "name" = ? AND "sql" LIKE ?
 SELECT CHARACTER_SET_NAME, DEFAULT_COLLATE_NAME FROM information_schema.CHARACTER_SETS
@@ -254,7 +254,7 @@ PRAGMA table_xinfo('Playlist')
 PRAGMA table_xinfo('PlaylistTrack')
 PRAGMA table_xinfo('Track')
 SELECT "name" FROM "sqlite_master" WHERE "type" = ? AND "name" <> ?
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT * FROM "sqlite_master" WHERE "name" = ?
 SELECT 1 FROM `Album` WHERE `AlbumId` > 0 LIMIT 1
 SELECT 1 FROM `Artist` WHERE `ArtistId` > 0 LIMIT 1
@@ -403,7 +403,7 @@ PRAGMA table_xinfo('Playlist')
 PRAGMA table_xinfo('PlaylistTrack')
 PRAGMA table_xinfo('Track')
 SELECT "name" FROM "sqlite_master" WHERE "type" = ? AND "name" <> ?
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT * FROM "sqlite_master" WHERE "name" = ?
 SELECT 1 FROM `Album` LIMIT 1
 SELECT 1 FROM `Artist` LIMIT 1
@@ -573,7 +573,7 @@ PRAGMA table_xinfo('Playlist')
 PRAGMA table_xinfo('PlaylistTrack')
 PRAGMA table_xinfo('Track')
 SELECT "name" FROM "sqlite_master" WHERE "type" = ? AND "name" <> ?
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT * FROM "sqlite_master" WHERE "name" = ?
 SELECT 1 FROM `Album` LIMIT 1
 SELECT 1 FROM `Album` WHERE `AlbumId` > 0 LIMIT 1
@@ -705,7 +705,7 @@ PRAGMA table_xinfo('Playlist')
 PRAGMA table_xinfo('PlaylistTrack')
 PRAGMA table_xinfo('Track')
 SELECT "name" FROM "sqlite_master" WHERE "type" = ? AND "name" <> ?
-SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
+SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\_%' UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?
 SELECT * FROM "sqlite_master" WHERE "name" = ?
 SELECT ? FROM "sqlite_master" WHERE "type" = ? AND "name" = ? AND "sql" LIKE ?
 SELECT CASE WHEN typeof("AlbumId") = 'real' THEN CASE WHEN CAST(printf('%!.15g', "AlbumId") AS REAL) = "AlbumId" THEN printf('%!.15g', "AlbumId") WHEN CAST(printf('%!.16g', "AlbumId") AS REAL) = "AlbumId" THEN printf('%!.16g', "AlbumId") ELSE printf('%!.17g', "AlbumId") END ELSE CAST("AlbumId" AS TEXT) END, CAST("Title" AS TEXT), CASE WHEN typeof("ArtistId") = 'real' THEN CASE WHEN CAST(printf('%!.15g', "ArtistId") AS REAL) = "ArtistId" THEN printf('%!.15g', "ArtistId") WHEN CAST(printf('%!.16g', "ArtistId") AS REAL) = "ArtistId" THEN printf('%!.16g', "ArtistId") ELSE printf('%!.17g', "ArtistId") END ELSE CAST("ArtistId" AS TEXT) END, CASE WHEN typeof("AlbumId") = 'real' THEN CASE WHEN CAST(printf('%!.15g', "AlbumId") AS REAL) = "AlbumId" THEN printf('%!.15g', "AlbumId") WHEN CAST(printf('%!.16g', "AlbumId") AS REAL) = "AlbumId" THEN printf('%!.16g', "AlbumId") ELSE printf('%!.17g', "AlbumId") END ELSE CAST("AlbumId" AS TEXT) END FROM "Album" ORDER BY "Album"."AlbumId" LIMIT 20000

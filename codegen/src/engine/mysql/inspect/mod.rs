@@ -303,8 +303,10 @@ impl Catalog {
             cat.views.insert(name, definition);
         }
 
+        // Seaway's own triggers (a sync both ways' local-edit triggers, `seaway_...`) are
+        // bookkeeping, like its tables (`diff::is_own_table`), and not reported.
         let sql = "SELECT 'trigger', TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS \
-                   WHERE TRIGGER_SCHEMA = ? \
+                   WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'seaway\\_%' \
                    UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, NULL FROM information_schema.ROUTINES \
                    WHERE ROUTINE_SCHEMA = ? \
                    UNION ALL SELECT 'event', EVENT_NAME, NULL FROM information_schema.EVENTS \

@@ -222,7 +222,12 @@ async fn read(conn: &Connection, pool: &SqlitePool) -> Result<Introspection, Ins
             },
         );
     }
-    for trigger in master.iter().filter(|m| m.kind == "trigger") {
+    // Seaway's own triggers (sync's change capture, `seaway_...`) are bookkeeping, like
+    // its tables (`diff::is_own_table`), and not reported.
+    for trigger in master
+        .iter()
+        .filter(|m| m.kind == "trigger" && !m.name.starts_with("seaway_"))
+    {
         schema.objects.push(SchemaObject {
             kind: ObjectKind::Trigger,
             name: trigger.name.clone(),

@@ -1,0 +1,466 @@
+//! A MySQL/MariaDB side of a sync both ways (`sync/side.rs` dispatches here, as to
+//! `engine/postgres/both.rs` and `engine/sqlite/both.rs`; docs/architecture.md, "Both
+//! ways"). The server keeps no origin, no per-row commit time and no commit order a
+//! row could be compared by, so:
+//! - **this side decides every conflict** of the pair (`both_run.rs` makes the stream
+//!   into it the deciding one, whichever side is the source): the other side's check of
+//!   "changed after what the deciding side had seen" needs its own change order, which a
+//!   MySQL side cannot give (a binlog position is not visible from a row, and a time or
+//!   counter taken in a trigger is not in commit order);
+//! - **loop prevention by a marker**: the stream writing into this side inserts a row
+//!   into its marker table first in every apply transaction (and deletes it before the
+//!   commit, so no other session sees it); the row is the transaction's first event in
+//!   the binary log, and the other stream's capture drops the transaction's changes
+//!   (`capture.rs`);
+//! - **local edits by triggers**: an `AFTER` trigger on each synced table records, per
+//!   key the side's application changed, the trigger's clock in microseconds (the
+//!   version `last_write_wins` compares), and forgets the key under the marker (the
+//!   stream wrote it last);
+//! - **messages** from the stream writing here to the other stream are rows of an inbox
+//!   table the other stream's capture reads in the binary log (inserted and deleted in
+//!   the same transaction);
+//! - versions of conflicts' outcomes, forgotten when the stream writes a key plainly;
+//!   the conflict log.
+
+// Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
+#![deny(clippy::wildcard_enum_match_arm)]
+
+use super::write::{Limits, bind, key_placeholder};
+use crate::rows::plan::Target;
+use crate::sync::change::Values;
+use crate::sync::side_types::{Held, Logged, applying_table, edits_table, version_table};
+use seaway_codegen::diff::CONFLICT_TABLE;
+use seaway_codegen::engine::quote_ident;
+use seaway_codegen::model::{Column, Dialect};
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// The triggers' clock: Unix microseconds.
+pub const NOW_MICROS: &str = "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)";
+
+/// Keys per locked read.
+const KEYS_PER_READ: usize = 2_000;
+
+fn quote(name: &str) -> String {
+    quote_ident(Dialect::Mysql, name)
+}
+
+/// The inbox of stream `to` (whose capture reads this side): the other stream's
+/// messages to it.
+pub fn inbox_table(to: &str) -> String {
+    format!("{}_inbox", version_table(to))
+}
+
+/// A key column exactly as written (a binary collation: keys are compared as bytes).
+const KEY_TEXT: &str = "VARCHAR(700) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
+
+/// Creates the tables of the stream `incoming` writing into this side (version table,
+/// edits, marker), the inbox of the other stream `other` (whose capture reads this
+/// side), and the conflict log, where missing.
+pub async fn ensure_tables(
+    conn: &mut sqlx::MySqlConnection,
+    incoming: &str,
+    other: &str,
+) -> Result<(), sqlx::Error> {
+    for sql in [
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (tbl VARCHAR(64) NOT NULL, `key` {KEY_TEXT}, version BIGINT NOT NULL, PRIMARY KEY (tbl, `key`)) ENGINE=InnoDB",
+            quote(&version_table(incoming))
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (tbl VARCHAR(64) NOT NULL, `key` {KEY_TEXT}, at BIGINT NOT NULL, PRIMARY KEY (tbl, `key`)) ENGINE=InnoDB",
+            quote(&edits_table(incoming))
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (applying INT NOT NULL) ENGINE=InnoDB",
+            quote(&applying_table(incoming))
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, body LONGTEXT NOT NULL) ENGINE=InnoDB",
+            quote(&inbox_table(other))
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, stream VARCHAR(64) NOT NULL, tbl VARCHAR(64) NOT NULL, \
+             `key` TEXT NOT NULL, source_version LONGTEXT, destination_version LONGTEXT, rule VARCHAR(32) NOT NULL, winner VARCHAR(32) NOT NULL, \
+             at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB",
+            quote(CONFLICT_TABLE)
+        ),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A trigger's name: short (MySQL allows 64 characters) and the same for the same
+/// stream, table and event.
+fn trigger_name(incoming: &str, table: &str, event: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{incoming}\n{table}").as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("seaway_edit_{hex}_{event}")
+}
+
+/// `JSON_ARRAY(<canonical text of each key column of row side>)`.
+fn key_image(side: &str, key: &[&Column]) -> String {
+    let read = crate::engine::of(Dialect::Mysql);
+    let exprs: Vec<String> = key
+        .iter()
+        .map(|c| read.select_expr(&format!("{side}.{}", quote(&c.name)), c))
+        .collect();
+    format!("JSON_ARRAY({})", exprs.join(", "))
+}
+
+/// (Re)creates the local-edit triggers of stream `incoming` on `table` (`key`: its key
+/// columns in key order).
+pub async fn ensure_triggers(
+    conn: &mut sqlx::MySqlConnection,
+    incoming: &str,
+    table: &str,
+    key: &[&Column],
+) -> Result<(), sqlx::Error> {
+    let edits = quote(&edits_table(incoming));
+    let marker = quote(&applying_table(incoming));
+    let t = table.replace('\'', "''");
+    for (event, sides) in [
+        ("INSERT", &["NEW"][..]),
+        ("UPDATE", &["NEW", "OLD"][..]),
+        ("DELETE", &["OLD"][..]),
+    ] {
+        let name = trigger_name(incoming, table, &event[..1].to_lowercase());
+        let keys: Vec<String> = sides.iter().map(|s| key_image(s, key)).collect();
+        let values: Vec<String> = keys
+            .iter()
+            .map(|k| format!("('{t}', {k}, {NOW_MICROS})"))
+            .collect();
+        let body = format!(
+            "IF EXISTS (SELECT 1 FROM {marker}) THEN \
+               DELETE FROM {edits} WHERE tbl = '{t}' AND `key` IN ({}); \
+             ELSE \
+               INSERT INTO {edits} (tbl, `key`, at) VALUES {} ON DUPLICATE KEY UPDATE at = VALUES(at); \
+             END IF;",
+            keys.join(", "),
+            values.join(", ")
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP TRIGGER IF EXISTS {}",
+            quote(&name)
+        )))
+        .execute(&mut *conn)
+        .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE TRIGGER {} AFTER {event} ON {} FOR EACH ROW BEGIN {body} END",
+            quote(&name),
+            quote(table)
+        )))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Marks the open transaction as the stream's: its first write (the first event of
+/// the transaction in the binary log).
+pub async fn begin_applying(
+    conn: &mut sqlx::MySqlConnection,
+    incoming: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {} (applying) VALUES (1)",
+        quote(&applying_table(incoming))
+    )))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes the marker before the commit, so no other session ever sees it.
+pub async fn end_applying(
+    conn: &mut sqlx::MySqlConnection,
+    incoming: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {}",
+        quote(&applying_table(incoming))
+    )))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The rows `table` holds for `keys`, locked until the transaction ends, by key, with
+/// the time of the application's last change of each (none: the stream wrote it last,
+/// or the initial copy did).
+pub async fn held(
+    conn: &mut sqlx::MySqlConnection,
+    incoming: &str,
+    table: &str,
+    targets: &[Target],
+    columns: &[Column],
+    keys: &[Values],
+) -> Result<HashMap<Values, Held>, sqlx::Error> {
+    let key_targets: Vec<&Target> = targets.iter().filter(|t| t.is_key).collect();
+    let qt = quote(table);
+    let read = crate::engine::of(Dialect::Mysql);
+    let exprs: Vec<String> = columns
+        .iter()
+        .map(|c| read.select_expr(&format!("{qt}.{}", quote(&c.name)), c))
+        .collect();
+    let key_columns: Vec<&Column> = targets
+        .iter()
+        .zip(columns)
+        .filter(|(t, _)| t.is_key)
+        .map(|(_, c)| c)
+        .collect();
+    let one = format!(
+        "({})",
+        key_targets
+            .iter()
+            .map(|t| format!("{qt}.{} = {}", quote(&t.name), key_placeholder(0, t)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    );
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(KEYS_PER_READ) {
+        let sql = format!(
+            "SELECT {}, e.at FROM {qt} LEFT JOIN {} AS e ON e.tbl = ? AND e.`key` = {} WHERE {} FOR UPDATE",
+            exprs.join(", "),
+            quote(&edits_table(incoming)),
+            key_image(&qt, &key_columns),
+            vec![one.as_str(); chunk.len()].join(" OR ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(table);
+        for key in chunk {
+            for (t, v) in key_targets.iter().zip(key) {
+                query = bind(query, t, v.as_deref());
+            }
+        }
+        let n = columns.len();
+        for r in query.fetch_all(&mut *conn).await? {
+            let mut row = Vec::with_capacity(n);
+            for i in 0..n {
+                row.push(r.try_get::<Option<String>, _>(i)?);
+            }
+            let micros: Option<i64> = r.try_get(n)?;
+            let key: Values = targets
+                .iter()
+                .zip(&row)
+                .filter(|(t, _)| t.is_key)
+                .map(|(_, v)| v.clone())
+                .collect();
+            out.insert(
+                key,
+                Held {
+                    row,
+                    ours: micros.is_none(),
+                    micros,
+                    edit: micros,
+                    xmin: 0,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The versions the stream recorded for `keys` (key text) of `table`: key -> (version, 0).
+pub async fn versions(
+    conn: &mut sqlx::MySqlConnection,
+    versions: &str,
+    table: &str,
+    keys: &[String],
+) -> Result<HashMap<String, (i64, i64)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT version FROM {} WHERE tbl = ? AND `key` = ?",
+        quote(versions)
+    );
+    let mut out = HashMap::new();
+    for key in keys {
+        let found: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(table)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(v) = found {
+            out.insert(key.clone(), (v, 0));
+        }
+    }
+    Ok(out)
+}
+
+/// Records `entries` (key text, version) of `table`.
+pub async fn write_versions(
+    conn: &mut sqlx::MySqlConnection,
+    versions: &str,
+    table: &str,
+    entries: &[(String, i64)],
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO {} (tbl, `key`, version) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE version = VALUES(version)",
+        quote(versions)
+    );
+    for (key, version) in entries {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(table)
+            .bind(key)
+            .bind(version)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Forgets the versions of `keys` (key text) of `table`: the stream wrote them plainly.
+pub async fn forget_versions(
+    conn: &mut sqlx::MySqlConnection,
+    versions: &str,
+    table: &str,
+    keys: &[String],
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "DELETE FROM {} WHERE tbl = ? AND `key` = ?",
+        quote(versions)
+    );
+    for key in keys {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(table)
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Appends `conflicts`, decided by stream `stream`, to the conflict log.
+pub async fn log_conflicts(
+    conn: &mut sqlx::MySqlConnection,
+    stream: &str,
+    conflicts: &[Logged],
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO {} (stream, tbl, `key`, source_version, destination_version, rule, winner) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        quote(CONFLICT_TABLE)
+    );
+    for c in conflicts {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(stream)
+            .bind(&c.table)
+            .bind(&c.key)
+            .bind(&c.source_version)
+            .bind(&c.destination_version)
+            .bind(c.rule)
+            .bind(c.winner)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Conflicts the log holds for `stream` (0 when there is no log yet).
+pub async fn conflict_count(pool: &sqlx::MySqlPool, stream: &str) -> Result<i64, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+    )
+    .bind(CONFLICT_TABLE)
+    .fetch_one(pool)
+    .await?;
+    if !exists {
+        return Ok(0);
+    }
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM {} WHERE stream = ?",
+        quote(CONFLICT_TABLE)
+    )))
+    .bind(stream)
+    .fetch_one(pool)
+    .await
+}
+
+/// Sends `told` (JSON: `change::Told`) to stream `to`, whose capture reads this side's
+/// binary log, in this transaction: a row of its inbox, deleted again at once (the log
+/// keeps the insert).
+pub async fn send_told(
+    conn: &mut sqlx::MySqlConnection,
+    to: &str,
+    told: &str,
+) -> Result<(), sqlx::Error> {
+    let inbox = quote(&inbox_table(to));
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {inbox} (body) VALUES (?)"
+    )))
+    .bind(format!("{to}\n{told}"))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {inbox} WHERE id = LAST_INSERT_ID()"
+    )))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts `rows` whose keys `table` did not hold when read; how many were inserted.
+pub async fn insert_missing(
+    conn: &mut sqlx::MySqlConnection,
+    limits: &Limits,
+    table: &str,
+    targets: &[Target],
+    rows: &[Values],
+) -> Result<u64, crate::rows::write::WriteError> {
+    super::write::insert_missing(conn, limits, table, targets, rows).await
+}
+
+/// The server's clock now (Unix microseconds), as its triggers read it.
+pub async fn clock(pool: &sqlx::MySqlPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT {NOW_MICROS}")))
+        .fetch_one(pool)
+        .await
+}
+
+/// Drops the stream `incoming`'s triggers and tables here, and the inbox of `other`
+/// (the conflict log stays: it is the record of what was decided); what was there.
+pub async fn drop_all(
+    pool: &sqlx::MySqlPool,
+    incoming: &str,
+    other: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut dropped = Vec::new();
+    let edits = edits_table(incoming);
+    let triggers: Vec<String> = sqlx::query_scalar(
+        "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() \
+         AND TRIGGER_NAME LIKE 'seaway\\_edit\\_%' AND ACTION_STATEMENT LIKE CONCAT('%', ?, '%')",
+    )
+    .bind(&edits)
+    .fetch_all(pool)
+    .await?;
+    for t in triggers {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP TRIGGER IF EXISTS {}",
+            quote(&t)
+        )))
+        .execute(pool)
+        .await?;
+        dropped.push(format!("trigger {t}"));
+    }
+    for (what, name) in [
+        ("version table", version_table(incoming)),
+        ("edits table", edits),
+        ("applying marker", applying_table(incoming)),
+        ("inbox", inbox_table(other)),
+    ] {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+        )
+        .bind(&name)
+        .fetch_one(pool)
+        .await?;
+        if exists {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE {}", quote(&name))))
+                .execute(pool)
+                .await?;
+            dropped.push(format!("{what} {name}"));
+        }
+    }
+    Ok(dropped)
+}
