@@ -36,25 +36,29 @@ pub enum Pair {
 /// The pair `source` -> `destination` both ways. Every arm names both engines, so a new
 /// engine or a pair built later is decided here and nowhere else.
 pub fn pair(source: Dialect, destination: Dialect) -> Pair {
-    const MY_MY: &str = "one side whose changes have an order the other side can compare with how far it was seen (a MySQL/MariaDB side decides every conflict of its pair, and two cannot both decide)";
     match source {
         Dialect::Postgres | Dialect::Sqlite => match destination {
             Dialect::Postgres | Dialect::Sqlite | Dialect::Mysql => Pair::Built,
         },
         Dialect::Mysql => match destination {
-            Dialect::Postgres | Dialect::Sqlite => Pair::Built,
-            Dialect::Mysql => Pair::NotBuilt(MY_MY),
+            Dialect::Postgres | Dialect::Sqlite | Dialect::Mysql => Pair::Built,
         },
     }
 }
 
 /// Which side decides every conflict of a pair: the source, unless the destination is
-/// MySQL/MariaDB (a MySQL side has no change order the other side could compare by;
-/// `engine/mysql/both.rs`).
-pub fn decider(destination: Dialect) -> Side {
-    match destination {
-        Dialect::Mysql => Side::Destination,
-        Dialect::Postgres | Dialect::Sqlite => Side::Source,
+/// MySQL/MariaDB and the source is not. A MySQL side's change order is its binary log's
+/// (GTIDs), which only the stream reading that log sees (`edit_order.rs`); a side with
+/// its own order the other can compare by (PostgreSQL's commit times, SQLite's change
+/// sequence) is better asked, and between two MySQL sides the source decides.
+pub fn decider(source: Dialect, destination: Dialect) -> Side {
+    match (source, destination) {
+        (Dialect::Postgres | Dialect::Sqlite, Dialect::Mysql) => Side::Destination,
+        (Dialect::Mysql, Dialect::Mysql)
+        | (
+            Dialect::Postgres | Dialect::Mysql | Dialect::Sqlite,
+            Dialect::Postgres | Dialect::Sqlite,
+        ) => Side::Source,
     }
 }
 
@@ -338,10 +342,10 @@ mod tests {
     }
 
     #[test]
-    fn every_pair_is_built_but_mysql_with_mysql() {
+    fn every_pair_is_built() {
         for s in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
             for d in [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite] {
-                let built = !(s == Dialect::Mysql && d == Dialect::Mysql);
+                let built = true;
                 assert_eq!(matches!(pair(s, d), Pair::Built), built, "{s} -> {d}");
             }
         }
@@ -493,8 +497,8 @@ pub async fn receiving(
                     what: "the receiving side is not a MySQL/MariaDB connection".into(),
                 }));
             };
-            // It decides every conflict of its pair, so it keeps no `seen`; triggers
-            // record its application's changes.
+            // Triggers record its application's changes; where it does not decide (two
+            // MySQL sides), how far the deciding side had seen them is kept too.
             let mut conn = pool.acquire().await?;
             my::ensure_tables(&mut conn, name, &stream.other).await?;
             for route in routes {
@@ -513,13 +517,24 @@ pub async fn receiving(
                     .collect();
                 my::ensure_triggers(&mut conn, name, &route.plan.name, &key).await?;
             }
-            (0, 0)
+            let seen = if deciding {
+                0
+            } else {
+                match my::read_seen(&mut conn, &versions).await? {
+                    Some(seen) => seen,
+                    None => my::commit_order(&mut conn).await?,
+                }
+            };
+            (0, seen)
         }
     };
+    // The stream into a MySQL side that does not decide looks its edits up in the
+    // order the other stream reads them in.
+    let edit_order = (receiving_conn.url.dialect() == Dialect::Mysql && !deciding)
+        .then(|| stream.edit_order.clone());
     let source_order = match setup {
-        super::capture::Setup::Postgres { .. } | super::capture::Setup::Mysql { .. } => {
-            Order::CommitTime
-        }
+        super::capture::Setup::Postgres { .. } => Order::CommitTime,
+        super::capture::Setup::Mysql { .. } => Order::Gtid,
         super::capture::Setup::Sqlite { .. } => Order::Sequence,
     };
     let mut tables = Vec::with_capacity(routes.len());
@@ -590,6 +605,7 @@ pub async fn receiving(
         stream: name.to_string(),
         origin,
         source_order,
+        edit_order,
         versions,
         tell: stream.tell.clone(),
         ask: stream.ask.clone(),

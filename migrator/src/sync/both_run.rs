@@ -158,7 +158,9 @@ pub async fn run(
     let there_name = super::capture::stream_name(source, destination);
     let back_name = super::capture::stream_name(destination, source);
     // The stream into the deciding side decides, and tells the other; the other asks.
-    let there_decides = super::both::decider(destination.url.dialect()) == Side::Destination;
+    let there_decides =
+        super::both::decider(source.url.dialect(), destination.url.dialect()) == Side::Destination;
+    let edit_order = std::sync::Arc::new(super::edit_order::EditOrder::default());
     let there = BothStream {
         side: Side::Destination,
         origin: origin_name(&there_name),
@@ -166,6 +168,7 @@ pub async fn run(
         other: back_name.clone(),
         tell: there_decides.then(|| back_name.clone()),
         ask: (!there_decides).then(|| back_name.clone()),
+        edit_order: edit_order.clone(),
         forward: forward.clone(),
     };
     let back_stream = BothStream {
@@ -175,6 +178,7 @@ pub async fn run(
         other: there_name.clone(),
         tell: (!there_decides).then(|| there_name.clone()),
         ask: there_decides.then(|| there_name.clone()),
+        edit_order,
         forward,
     };
     let back_opts = Options {

@@ -16,6 +16,7 @@ pub mod change;
 mod copy;
 pub mod described;
 pub mod detect;
+pub mod edit_order;
 pub mod error;
 mod fold;
 pub mod options;

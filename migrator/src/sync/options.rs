@@ -129,6 +129,9 @@ pub struct BothStream {
     /// The other stream's name (its slot's or change table's): it writes into this
     /// stream's source.
     pub other: String,
+    /// Shared by the two streams: a MySQL/MariaDB side's local edits in its commit
+    /// order, recorded by the stream reading that side, read by the one writing it.
+    pub edit_order: std::sync::Arc<super::edit_order::EditOrder>,
     /// The side that decides conflicts (the source, receiving on the way back) sends
     /// its decisions to the other stream, named here (its slot).
     pub tell: Option<String>,

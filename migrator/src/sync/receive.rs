@@ -65,6 +65,9 @@ pub struct Receiving {
     /// How the sending side orders its changes: the scale of `seen` that this stream,
     /// when it decides, tells the other.
     pub source_order: Order,
+    /// A MySQL/MariaDB side that does not decide: its local edits in its commit order,
+    /// as the other stream reads them (`edit_order.rs`).
+    pub edit_order: Option<std::sync::Arc<super::edit_order::EditOrder>>,
     /// The stream's version table.
     pub versions: String,
     /// The side that decides conflicts (the source: its stream receives the
@@ -142,6 +145,9 @@ pub enum Order {
     /// SQLite: the change table's sequence, the stream's position (one writer at a time,
     /// so sequence order is commit order; its clock has only milliseconds).
     Sequence,
+    /// MySQL/MariaDB: the GTID's sequence number in the position (the binary log is in
+    /// commit order; a row carries no commit time).
+    Gtid,
 }
 
 /// One table's keys gathered so far: the table, each key with its edit in order of
@@ -263,6 +269,12 @@ impl Receiver {
         self.last_order = match self.settings.source_order {
             Order::CommitTime => Some(micros),
             Order::Sequence => position.0.parse().ok().or(self.last_order),
+            Order::Gtid => position
+                .0
+                .rsplit(' ')
+                .next()
+                .and_then(crate::engine::mysql::both::gtid_seq)
+                .or(self.last_order),
         };
     }
 
@@ -272,6 +284,7 @@ impl Receiver {
             name: &self.settings.stream,
             versions: &self.settings.versions,
             origin: self.settings.origin,
+            edit_order: self.settings.edit_order.as_deref(),
         }
     }
 
@@ -436,7 +449,7 @@ impl Receiver {
                 .filter(|(k, _)| !held.contains_key(k))
                 .map(|(k, _)| k.clone())
                 .collect();
-            side::deleted(tx, &self.stream(), &plan.name, &absent).await?
+            side::deleted(tx, &self.stream(), plan, &columns, &absent).await?
         } else {
             HashMap::new()
         };
@@ -631,6 +644,7 @@ impl Receiver {
                 name: &self.settings.stream,
                 versions: &self.settings.versions,
                 origin: self.settings.origin,
+                edit_order: self.settings.edit_order.as_deref(),
             };
             let recorded = side::versions(
                 tx,

@@ -7,6 +7,7 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 use super::change::Values;
+use super::edit_order::EditOrder;
 use super::side_types::{Deleted, Held, Logged, key_text};
 use crate::engine::mysql::both as my;
 use crate::engine::postgres::both as pg;
@@ -25,11 +26,13 @@ pub struct Stream<'a> {
     pub versions: &'a str,
     /// Its replication origin's id here (PostgreSQL).
     pub origin: i64,
+    /// A MySQL/MariaDB side that does not decide: where its local edits stand in its
+    /// commit order (`edit_order.rs`).
+    pub edit_order: Option<&'a EditOrder>,
 }
 
-/// What a MySQL/MariaDB side is never asked: it decides every conflict of its pair
-/// (`engine/mysql/both.rs` says why), and only the side that does not decide records
-/// its deletes and how far the other had seen it.
+/// What a MySQL/MariaDB side that decides is never asked: only the side that does not
+/// decide records its deletes' order and how far the other had seen it.
 fn deciding_only(what: &str) -> WriteError {
     WriteError::Declined(format!(
         "a MySQL/MariaDB side of a sync both ways decides its conflicts and keeps no {what} (a bug in both_run's choice of the deciding stream)"
@@ -74,9 +77,16 @@ pub async fn held(
         Tx::Sqlite(t) => {
             Ok(lite::held(t, stream.name, &plan.name, &plan.targets, columns, keys).await?)
         }
-        Tx::Mysql(t, _) => {
-            Ok(my::held(t, stream.name, &plan.name, &plan.targets, columns, keys).await?)
-        }
+        Tx::Mysql(t, _) => Ok(my::held(
+            t,
+            stream.name,
+            stream.edit_order,
+            &plan.name,
+            &plan.targets,
+            columns,
+            keys,
+        )
+        .await?),
     }
 }
 
@@ -84,12 +94,14 @@ pub async fn held(
 pub async fn deleted(
     tx: &mut Tx,
     stream: &Stream<'_>,
-    table: &str,
+    plan: &TablePlan,
+    columns: &[Column],
     keys: &[Values],
 ) -> Result<HashMap<Values, Deleted>, WriteError> {
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
+    let table = plan.name.as_str();
     match tx {
         Tx::Postgres(t) => {
             let texts: Vec<String> = keys.iter().map(key_text).collect();
@@ -101,7 +113,12 @@ pub async fn deleted(
                 .collect())
         }
         Tx::Sqlite(t) => Ok(lite::deleted(t, stream.name, table, keys).await?),
-        Tx::Mysql(..) => Err(deciding_only("record of its deletes")),
+        Tx::Mysql(t, _) => match stream.edit_order {
+            Some(order) => {
+                Ok(my::deleted(t, stream.name, order, table, &plan.targets, columns, keys).await?)
+            }
+            None => Err(deciding_only("record of its deletes")),
+        },
     }
 }
 
@@ -191,6 +208,9 @@ pub async fn send_told(tx: &mut Tx, to: &str, text: &str) -> Result<(), WriteErr
 pub async fn write_seen(tx: &mut Tx, stream: &Stream<'_>, seen: i64) -> Result<(), WriteError> {
     match tx {
         Tx::Postgres(_) | Tx::Sqlite(_) => {
+            write_versions(tx, stream, "", &[(String::new(), seen)]).await
+        }
+        Tx::Mysql(..) if stream.edit_order.is_some() => {
             write_versions(tx, stream, "", &[(String::new(), seen)]).await
         }
         Tx::Mysql(..) => Err(deciding_only("record of how far the other side saw it")),

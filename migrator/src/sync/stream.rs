@@ -41,6 +41,7 @@ fn selection(routes: &[Route], config: &Config) -> Selection {
         zero_dates: config.zero_dates,
         old_rows: false,
         incoming: None,
+        edit_order: None,
         tables: routes
             .iter()
             .map(|r| SelectedTable {
@@ -106,6 +107,11 @@ pub(crate) async fn run_once(
     let mut selection = selection(&routes, config);
     selection.old_rows = both.is_some();
     selection.incoming = both.map(|b| b.other.clone());
+    // The stream that decides reads the side that does not: where that side is MySQL,
+    // its capture places the side's local edits in its commit order (`edit_order.rs`).
+    selection.edit_order = both
+        .filter(|b| b.tell.is_some())
+        .map(|b| b.edit_order.clone());
     let known: Vec<Vec<String>> = routes
         .iter()
         .map(|r| {

@@ -438,3 +438,8 @@ async fn both_ways_sqlite_to_mariadb_makes_one_round_and_converges() {
 async fn both_ways_mariadb_to_sqlite_makes_one_round_and_converges() {
     one_round_and_two_writers(Engine::Mysql, Engine::Sqlite).await;
 }
+
+#[tokio::test]
+async fn both_ways_mariadb_to_mariadb_makes_one_round_and_converges() {
+    one_round_and_two_writers(Engine::Mysql, Engine::Mysql).await;
+}

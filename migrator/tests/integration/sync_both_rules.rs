@@ -314,3 +314,8 @@ async fn both_ways_forced_conflicts_end_as_each_rule_says_mariadb_to_postgres() 
 async fn both_ways_forced_conflicts_end_as_each_rule_says_mariadb_to_sqlite() {
     forced_conflicts(Engine::Mysql, Engine::Sqlite).await;
 }
+
+#[tokio::test]
+async fn both_ways_forced_conflicts_end_as_each_rule_says_mariadb_to_mariadb() {
+    forced_conflicts(Engine::Mysql, Engine::Mysql).await;
+}

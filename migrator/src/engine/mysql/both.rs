@@ -28,7 +28,8 @@
 use super::write::{Limits, bind, key_placeholder};
 use crate::rows::plan::Target;
 use crate::sync::change::Values;
-use crate::sync::side_types::{Held, Logged, applying_table, edits_table, version_table};
+use crate::sync::edit_order::EditOrder;
+use crate::sync::side_types::{Deleted, Held, Logged, applying_table, edits_table, version_table};
 use seaway_codegen::diff::CONFLICT_TABLE;
 use seaway_codegen::engine::quote_ident;
 use seaway_codegen::model::{Column, Dialect};
@@ -68,7 +69,7 @@ pub async fn ensure_tables(
             quote(&version_table(incoming))
         ),
         format!(
-            "CREATE TABLE IF NOT EXISTS {} (tbl VARCHAR(64) NOT NULL, `key` {KEY_TEXT}, at BIGINT NOT NULL, PRIMARY KEY (tbl, `key`)) ENGINE=InnoDB",
+            "CREATE TABLE IF NOT EXISTS {} (tbl VARCHAR(64) NOT NULL, `key` {KEY_TEXT}, at BIGINT NOT NULL, token BIGINT UNSIGNED NOT NULL, PRIMARY KEY (tbl, `key`)) ENGINE=InnoDB",
             quote(&edits_table(incoming))
         ),
         format!(
@@ -132,13 +133,13 @@ pub async fn ensure_triggers(
         let keys: Vec<String> = sides.iter().map(|s| key_image(s, key)).collect();
         let values: Vec<String> = keys
             .iter()
-            .map(|k| format!("('{t}', {k}, {NOW_MICROS})"))
+            .map(|k| format!("('{t}', {k}, {NOW_MICROS}, UUID_SHORT())"))
             .collect();
         let body = format!(
             "IF EXISTS (SELECT 1 FROM {marker}) THEN \
                DELETE FROM {edits} WHERE tbl = '{t}' AND `key` IN ({}); \
              ELSE \
-               INSERT INTO {edits} (tbl, `key`, at) VALUES {} ON DUPLICATE KEY UPDATE at = VALUES(at); \
+               INSERT INTO {edits} (tbl, `key`, at, token) VALUES {} ON DUPLICATE KEY UPDATE at = VALUES(at), token = VALUES(token); \
              END IF;",
             keys.join(", "),
             values.join(", ")
@@ -189,12 +190,25 @@ pub async fn end_applying(
     Ok(())
 }
 
+/// Where a local edit stands in the side's commit order (`Told::seen`'s scale): its
+/// transaction's GTID sequence number where the stream reading this side's log has
+/// read it, else after anything seen (`i64::MAX`). Without `order` (this side decides)
+/// the edit's time.
+fn edit_order(order: Option<&EditOrder>, table: &str, key: &str, token: u64, at: i64) -> i64 {
+    match order {
+        Some(o) => o.order_of(table, key, token).unwrap_or(i64::MAX),
+        None => at,
+    }
+}
+
 /// The rows `table` holds for `keys`, locked until the transaction ends, by key, with
 /// the time of the application's last change of each (none: the stream wrote it last,
-/// or the initial copy did).
+/// or the initial copy did) and, where this side does not decide (`order`), where that
+/// change stands in its commit order.
 pub async fn held(
     conn: &mut sqlx::MySqlConnection,
     incoming: &str,
+    order: Option<&EditOrder>,
     table: &str,
     targets: &[Target],
     columns: &[Column],
@@ -224,7 +238,7 @@ pub async fn held(
     let mut out = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(KEYS_PER_READ) {
         let sql = format!(
-            "SELECT {}, e.at FROM {qt} LEFT JOIN {} AS e ON e.tbl = ? AND e.`key` = {} WHERE {} FOR UPDATE",
+            "SELECT {}, e.at, e.token, e.`key` FROM {qt} LEFT JOIN {} AS e ON e.tbl = ? AND e.`key` = {} WHERE {} FOR UPDATE",
             exprs.join(", "),
             quote(&edits_table(incoming)),
             key_image(&qt, &key_columns),
@@ -243,6 +257,17 @@ pub async fn held(
                 row.push(r.try_get::<Option<String>, _>(i)?);
             }
             let micros: Option<i64> = r.try_get(n)?;
+            let token: Option<u64> = r.try_get(n + 1)?;
+            let edit_key: Option<String> = r.try_get(n + 2)?;
+            let edit = micros.map(|at| {
+                edit_order(
+                    order,
+                    table,
+                    edit_key.as_deref().unwrap_or_default(),
+                    token.unwrap_or_default(),
+                    at,
+                )
+            });
             let key: Values = targets
                 .iter()
                 .zip(&row)
@@ -255,13 +280,128 @@ pub async fn held(
                     row,
                     ours: micros.is_none(),
                     micros,
-                    edit: micros,
+                    edit,
                     xmin: 0,
                 },
             );
         }
     }
     Ok(out)
+}
+
+/// The local edits recorded for `keys` (key targets' values) of `table` the side no
+/// longer holds (its application deleted them), by key: where each stands in the
+/// side's commit order (`order`) and when.
+pub async fn deleted(
+    conn: &mut sqlx::MySqlConnection,
+    incoming: &str,
+    order: &EditOrder,
+    table: &str,
+    targets: &[Target],
+    columns: &[Column],
+    keys: &[Values],
+) -> Result<HashMap<Values, Deleted>, sqlx::Error> {
+    let key_targets: Vec<&Target> = targets.iter().filter(|t| t.is_key).collect();
+    let key_columns: Vec<&Column> = targets
+        .iter()
+        .zip(columns)
+        .filter(|(t, _)| t.is_key)
+        .map(|(_, c)| c)
+        .collect();
+    // The key's JSON as the triggers wrote it: the same expressions over a row of the
+    // key's values, converted as the table's columns would hold them.
+    let picked: Vec<String> = key_targets
+        .iter()
+        .zip(&key_columns)
+        .map(|(t, c)| {
+            format!(
+                "CAST({} AS {}) AS {}",
+                key_placeholder(0, t),
+                cast_type(c),
+                quote(&c.name)
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT e.at, e.token, e.`key` FROM (SELECT {}) AS k JOIN {} AS e ON e.tbl = ? AND e.`key` = {}",
+        picked.join(", "),
+        quote(&edits_table(incoming)),
+        key_image("k", &key_columns)
+    );
+    let mut out = HashMap::new();
+    for key in keys {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+        for (t, v) in key_targets.iter().zip(key) {
+            query = bind(query, t, v.as_deref());
+        }
+        if let Some(r) = query.bind(table).fetch_optional(&mut *conn).await? {
+            let (at, token, k): (i64, u64, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            out.insert(
+                key.clone(),
+                Deleted {
+                    edit: edit_order(Some(order), table, &k, token, at),
+                    micros: at,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The type a key value is cast to so that it reads as the column does.
+fn cast_type(c: &Column) -> String {
+    let native = c.native.to_ascii_lowercase();
+    if native.contains("int") {
+        if native.contains("unsigned") {
+            "UNSIGNED".into()
+        } else {
+            "SIGNED".into()
+        }
+    } else if native.starts_with("decimal") || native.starts_with("numeric") {
+        c.native.to_uppercase().replace("NUMERIC", "DECIMAL")
+    } else if native.starts_with("datetime") || native.starts_with("timestamp") {
+        "DATETIME(6)".into()
+    } else if native.starts_with("date") {
+        "DATE".into()
+    } else if native.contains("binary") || native.contains("blob") {
+        "BINARY".into()
+    } else {
+        "CHAR CHARACTER SET utf8mb4".into()
+    }
+}
+
+/// The stored `seen` of the stream (version table key '').
+pub async fn read_seen(
+    conn: &mut sqlx::MySqlConnection,
+    versions: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM {} WHERE tbl = '' AND `key` = ''",
+        quote(versions)
+    )))
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// Where the server's commit order stands now: the sequence number of the last GTID its
+/// binary log holds (domain 0, or the first listed): a first run's `seen`.
+pub async fn commit_order(conn: &mut sqlx::MySqlConnection) -> Result<i64, sqlx::Error> {
+    let pos: Option<String> = sqlx::query_scalar("SELECT @@gtid_binlog_pos")
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(pos.as_deref().and_then(gtid_seq).unwrap_or(0))
+}
+
+/// The sequence number of a MariaDB GTID (`domain-server-seq`), or of the first of a
+/// list of them.
+pub fn gtid_seq(gtid: &str) -> Option<i64> {
+    gtid.split(',')
+        .next()?
+        .trim()
+        .rsplit('-')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The versions the stream recorded for `keys` (key text) of `table`: key -> (version, 0).

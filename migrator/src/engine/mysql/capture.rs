@@ -44,7 +44,7 @@ use crate::sync::change::{
     Change, Event, Mark, Op, Position, Selection, Told, Values, clear_zero_dates,
 };
 use crate::sync::error::SyncError;
-use crate::sync::side_types::applying_table;
+use crate::sync::side_types::{applying_table, edits_table};
 use crate::sync::slot::SourceState;
 use crate::sync::source_url;
 use ddl::Statement;
@@ -618,6 +618,14 @@ enum Mapped {
     Inbox {
         body: usize,
     },
+    /// A sync both ways between two MySQL sides: the other stream's edits table in this
+    /// source, whose rows (its triggers') place this side's local edits in its commit
+    /// order (`sync/edit_order.rs`): the `tbl`, `key` and `token` columns' positions.
+    Edits {
+        tbl: usize,
+        key: usize,
+        token: usize,
+    },
     Selected(Box<Selected>),
 }
 
@@ -1069,6 +1077,19 @@ impl MyCapture {
             .is_some_and(|incoming| table == applying_table(incoming))
         {
             Mapped::Marker
+        } else if self.selection.edit_order.is_some()
+            && self
+                .selection
+                .incoming
+                .as_deref()
+                .is_some_and(|incoming| table == edits_table(incoming))
+        {
+            let names = self.column_names(tme, &table)?;
+            let at = |n: &str| names.iter().position(|c| c == n);
+            match (at("tbl"), at("key"), at("token")) {
+                (Some(tbl), Some(key), Some(token)) => Mapped::Edits { tbl, key, token },
+                _ => Mapped::Other,
+            }
         } else if self.selection.incoming.is_some() && table == inbox_table(&self.name) {
             let names = self.column_names(tme, &table)?;
             match names.iter().position(|c| c == "body") {
@@ -1177,8 +1198,11 @@ impl MyCapture {
                 self.echo = true;
                 return Ok(());
             }
-            Mapped::Selected(_) if self.echo => return Ok(()),
-            Mapped::Watermarks { .. } | Mapped::Inbox { .. } | Mapped::Selected(_) => {}
+            Mapped::Selected(_) | Mapped::Edits { .. } if self.echo => return Ok(()),
+            Mapped::Watermarks { .. }
+            | Mapped::Inbox { .. }
+            | Mapped::Edits { .. }
+            | Mapped::Selected(_) => {}
         }
         let Some(tme) = self.stream.get_tme(id) else {
             return Err(
@@ -1212,6 +1236,21 @@ impl MyCapture {
             })?;
             match mapped {
                 Mapped::Other | Mapped::Marker => {}
+                Mapped::Edits { tbl, key, token } => {
+                    if op != Op::Delete
+                        && let (Some(order), Some(seq)) = (
+                            &self.selection.edit_order,
+                            self.gtid.as_deref().and_then(super::both::gtid_seq),
+                        )
+                        && let (Some(t), Some(k), Some(n)) = (
+                            text_of(new.as_ref(), &after, *tbl),
+                            text_of(new.as_ref(), &after, *key),
+                            uint_of(new.as_ref(), &after, *token),
+                        )
+                    {
+                        order.record(&t, &k, n, seq);
+                    }
+                }
                 Mapped::Inbox { body } => {
                     // The insert carries the message; the delete that follows it, nothing.
                     if op == Op::Insert
@@ -1263,6 +1302,19 @@ fn image(bits: Option<&[bool]>, width: usize) -> Vec<Option<usize>> {
             })
         })
         .collect()
+}
+
+/// An unsigned integer value of a row (`p`: its table-map position), if it has one.
+fn uint_of(row: Option<&BinlogRow>, after: &[Option<usize>], p: usize) -> Option<u64> {
+    use mysql_async::Value;
+    use mysql_async::binlog::value::BinlogValue;
+    let k = after.get(p).copied().flatten()?;
+    match row?.as_ref(k)? {
+        BinlogValue::Value(Value::UInt(u)) => Some(*u),
+        // An unsigned 64-bit column's value may come as the signed one of its bits.
+        BinlogValue::Value(Value::Int(i)) => Some(u64::from_ne_bytes(i.to_ne_bytes())),
+        BinlogValue::Value(_) | BinlogValue::Jsonb(_) | BinlogValue::JsonDiff(_) => None,
+    }
 }
 
 /// A text value of a row (`p`: its table-map position), if it has one.
