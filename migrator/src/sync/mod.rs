@@ -24,6 +24,7 @@ pub mod position;
 pub mod receive;
 pub mod resolve;
 mod side;
+mod side_tables;
 pub mod side_types;
 pub mod slot;
 pub mod source_url;

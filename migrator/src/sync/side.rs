@@ -8,6 +8,7 @@
 
 use super::change::Values;
 use super::edit_order::EditOrder;
+use super::side_tables;
 use super::side_types::{Deleted, Held, Logged, key_text};
 use crate::engine::mysql::both as my;
 use crate::engine::postgres::both as pg;
@@ -135,8 +136,9 @@ pub async fn versions(
     }
     match tx {
         Tx::Postgres(t) => Ok(pg::versions(t, stream.versions, table, keys).await?),
-        Tx::Sqlite(t) => Ok(lite::versions(t, stream.versions, table, keys).await?),
-        Tx::Mysql(t, _) => Ok(my::versions(t, stream.versions, table, keys).await?),
+        Tx::Sqlite(_) | Tx::Mysql(..) => {
+            Ok(side_tables::versions(tx, stream.versions, table, keys).await?)
+        }
     }
 }
 
@@ -152,8 +154,9 @@ pub async fn write_versions(
     }
     match tx {
         Tx::Postgres(t) => Ok(pg::write_versions(t, stream.versions, table, entries).await?),
-        Tx::Sqlite(t) => Ok(lite::write_versions(t, stream.versions, table, entries).await?),
-        Tx::Mysql(t, _) => Ok(my::write_versions(t, stream.versions, table, entries).await?),
+        Tx::Sqlite(_) | Tx::Mysql(..) => {
+            Ok(side_tables::write_versions(tx, stream.versions, table, entries).await?)
+        }
     }
 }
 
@@ -167,13 +170,9 @@ pub async fn wrote_plainly(
 ) -> Result<(), WriteError> {
     match tx {
         Tx::Postgres(_) => Ok(()),
-        Tx::Sqlite(t) => {
+        Tx::Sqlite(_) | Tx::Mysql(..) => {
             let texts: Vec<String> = keys.iter().map(key_text).collect();
-            Ok(lite::forget_versions(t, stream.versions, table, &texts).await?)
-        }
-        Tx::Mysql(t, _) => {
-            let texts: Vec<String> = keys.iter().map(key_text).collect();
-            Ok(my::forget_versions(t, stream.versions, table, &texts).await?)
+            Ok(side_tables::forget_versions(tx, stream.versions, table, &texts).await?)
         }
     }
 }
@@ -189,8 +188,9 @@ pub async fn log_conflicts(
     }
     match tx {
         Tx::Postgres(t) => Ok(pg::log_conflicts(t, stream.name, logged).await?),
-        Tx::Sqlite(t) => Ok(lite::log_conflicts(t, stream.name, logged).await?),
-        Tx::Mysql(t, _) => Ok(my::log_conflicts(t, stream.name, logged).await?),
+        Tx::Sqlite(_) | Tx::Mysql(..) => {
+            Ok(side_tables::log_conflicts(tx, stream.name, logged).await?)
+        }
     }
 }
 

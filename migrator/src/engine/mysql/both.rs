@@ -32,7 +32,7 @@ use super::write::{Limits, bind, key_placeholder};
 use crate::rows::plan::Target;
 use crate::sync::change::Values;
 use crate::sync::edit_order::EditOrder;
-use crate::sync::side_types::{Deleted, Held, Logged, applying_table, edits_table, version_table};
+use crate::sync::side_types::{Deleted, Held, applying_table, edits_table, version_table};
 use seaway_codegen::diff::CONFLICT_TABLE;
 use seaway_codegen::engine::quote_ident;
 use seaway_codegen::model::{Column, Dialect};
@@ -405,99 +405,6 @@ pub fn gtid_seq(gtid: &str) -> Option<i64> {
         .next()?
         .parse()
         .ok()
-}
-
-/// The versions the stream recorded for `keys` (key text) of `table`: key -> (version, 0).
-pub async fn versions(
-    conn: &mut sqlx::MySqlConnection,
-    versions: &str,
-    table: &str,
-    keys: &[String],
-) -> Result<HashMap<String, (i64, i64)>, sqlx::Error> {
-    let sql = format!(
-        "SELECT version FROM {} WHERE tbl = ? AND `key` = ?",
-        quote(versions)
-    );
-    let mut out = HashMap::new();
-    for key in keys {
-        let found: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(table)
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(v) = found {
-            out.insert(key.clone(), (v, 0));
-        }
-    }
-    Ok(out)
-}
-
-/// Records `entries` (key text, version) of `table`.
-pub async fn write_versions(
-    conn: &mut sqlx::MySqlConnection,
-    versions: &str,
-    table: &str,
-    entries: &[(String, i64)],
-) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO {} (tbl, `key`, version) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE version = VALUES(version)",
-        quote(versions)
-    );
-    for (key, version) in entries {
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(table)
-            .bind(key)
-            .bind(version)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Forgets the versions of `keys` (key text) of `table`: the stream wrote them plainly.
-pub async fn forget_versions(
-    conn: &mut sqlx::MySqlConnection,
-    versions: &str,
-    table: &str,
-    keys: &[String],
-) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "DELETE FROM {} WHERE tbl = ? AND `key` = ?",
-        quote(versions)
-    );
-    for key in keys {
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(table)
-            .bind(key)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Appends `conflicts`, decided by stream `stream`, to the conflict log.
-pub async fn log_conflicts(
-    conn: &mut sqlx::MySqlConnection,
-    stream: &str,
-    conflicts: &[Logged],
-) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO {} (stream, tbl, `key`, source_version, destination_version, rule, winner) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        quote(CONFLICT_TABLE)
-    );
-    for c in conflicts {
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(stream)
-            .bind(&c.table)
-            .bind(&c.key)
-            .bind(&c.source_version)
-            .bind(&c.destination_version)
-            .bind(c.rule)
-            .bind(c.winner)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Conflicts the log holds for `stream` (0 when there is no log yet).

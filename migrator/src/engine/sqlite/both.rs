@@ -21,7 +21,7 @@ use super::write::{bind, placeholder};
 use crate::rows::plan::Target;
 use crate::rows::read::quote as quote_in;
 use crate::sync::change::Values;
-use crate::sync::side_types::{Deleted, Held, Logged, applying_table, edits_table, version_table};
+use crate::sync::side_types::{Deleted, Held, applying_table, edits_table, version_table};
 use seaway_codegen::diff::CONFLICT_TABLE;
 use seaway_codegen::model::{Column, Dialect};
 use sqlx::Row;
@@ -52,7 +52,7 @@ pub async fn ensure_tables(
          CREATE TABLE IF NOT EXISTS {} (tbl TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (tbl, key)); \
          CREATE TABLE IF NOT EXISTS {} (applying INTEGER NOT NULL); \
          CREATE TABLE IF NOT EXISTS {} (id INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, tbl TEXT NOT NULL, key TEXT NOT NULL, \
-           source_version TEXT, destination_version TEXT, rule TEXT NOT NULL, winner TEXT NOT NULL, at INTEGER NOT NULL)",
+           source_version TEXT, destination_version TEXT, rule TEXT NOT NULL, winner TEXT NOT NULL, at INTEGER NOT NULL DEFAULT ({NOW_MICROS}))",
         quote(&version_table(incoming)),
         quote(&edits_table(incoming)),
         quote(&applying_table(incoming)),
@@ -234,100 +234,6 @@ pub async fn deleted(
         }
     }
     Ok(out)
-}
-
-/// The versions the stream recorded for `keys` (key text) of `table`: key -> (version,
-/// 0).
-pub async fn versions(
-    conn: &mut sqlx::SqliteConnection,
-    versions: &str,
-    table: &str,
-    keys: &[String],
-) -> Result<HashMap<String, (i64, i64)>, sqlx::Error> {
-    let sql = format!(
-        "SELECT version FROM {} WHERE tbl = ? AND key = ?",
-        quote(versions)
-    );
-    let mut out = HashMap::new();
-    for key in keys {
-        let found: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(table)
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(v) = found {
-            out.insert(key.clone(), (v, 0));
-        }
-    }
-    Ok(out)
-}
-
-/// Records `entries` (key text, version) of `table`.
-pub async fn write_versions(
-    conn: &mut sqlx::SqliteConnection,
-    versions: &str,
-    table: &str,
-    entries: &[(String, i64)],
-) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO {} (tbl, key, version) VALUES (?, ?, ?) ON CONFLICT (tbl, key) DO UPDATE SET version = excluded.version",
-        quote(versions)
-    );
-    for (key, version) in entries {
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(table)
-            .bind(key)
-            .bind(version)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Forgets the versions of `keys` (key text) of `table`: the stream wrote them plainly,
-/// so their version is the change's, not a conflict's outcome. (PostgreSQL needs no
-/// such step: a version holds only while the row's `xmin` is the transaction that
-/// recorded it.)
-pub async fn forget_versions(
-    conn: &mut sqlx::SqliteConnection,
-    versions: &str,
-    table: &str,
-    keys: &[String],
-) -> Result<(), sqlx::Error> {
-    let sql = format!("DELETE FROM {} WHERE tbl = ? AND key = ?", quote(versions));
-    for key in keys {
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(table)
-            .bind(key)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Appends `conflicts`, decided by stream `stream`, to the conflict log.
-pub async fn log_conflicts(
-    conn: &mut sqlx::SqliteConnection,
-    stream: &str,
-    conflicts: &[Logged],
-) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO {} (stream, tbl, key, source_version, destination_version, rule, winner, at) VALUES (?, ?, ?, ?, ?, ?, ?, {NOW_MICROS})",
-        quote(CONFLICT_TABLE)
-    );
-    for c in conflicts {
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(stream)
-            .bind(&c.table)
-            .bind(&c.key)
-            .bind(&c.source_version)
-            .bind(&c.destination_version)
-            .bind(c.rule)
-            .bind(c.winner)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Conflicts the log holds for `stream` (0 when there is no log yet).

@@ -1,0 +1,140 @@
+//! The version table and the conflict log of a SQLite or MySQL/MariaDB side of a sync
+//! both ways, in SQL both engines take (`side.rs` calls it for those two; PostgreSQL's
+//! home sends a batch's rows as arrays instead: `engine/postgres/both.rs`). Each side
+//! creates the tables in its own types (`engine/<name>/both.rs`, `ensure_tables`).
+//! Statements run one row at a time: a batch's conflicts and decided rows are few.
+
+use super::side_types::Logged;
+use crate::rows::read::quote;
+use crate::rows::write::Statements;
+use seaway_codegen::diff::CONFLICT_TABLE;
+use std::collections::HashMap;
+
+/// `key`, quoted: a reserved word in MySQL.
+fn key_column(t: &impl Statements) -> String {
+    quote(t.engine(), "key")
+}
+
+/// The versions the stream recorded for `keys` (key text) of `table`: key -> (version,
+/// 0: these engines' rows carry no transaction id, so a version is forgotten when the
+/// stream writes the key plainly instead).
+pub async fn versions(
+    tx: &mut impl Statements,
+    versions: &str,
+    table: &str,
+    keys: &[String],
+) -> Result<HashMap<String, (i64, i64)>, sqlx::Error> {
+    let d = tx.engine();
+    let engine = crate::engine::of(d);
+    let sql = format!(
+        "SELECT {} FROM {} WHERE tbl = {} AND {} = {}",
+        engine.as_text("version"),
+        quote(d, versions),
+        engine.param(1),
+        key_column(tx),
+        engine.param(2)
+    );
+    let mut out = HashMap::new();
+    for key in keys {
+        let rows = tx.texts(&sql, &[table.to_string(), key.clone()]).await?;
+        if let Some(v) = rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .and_then(|v| v.parse().ok())
+        {
+            out.insert(key.clone(), (v, 0));
+        }
+    }
+    Ok(out)
+}
+
+/// Records `entries` (key text, version) of `table`: each key's row replaced.
+pub async fn write_versions(
+    tx: &mut impl Statements,
+    versions: &str,
+    table: &str,
+    entries: &[(String, i64)],
+) -> Result<(), sqlx::Error> {
+    let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
+    forget_versions(tx, versions, table, &keys).await?;
+    let d = tx.engine();
+    let engine = crate::engine::of(d);
+    let sql = format!(
+        "INSERT INTO {} (tbl, {}, version) VALUES ({}, {}, {})",
+        quote(d, versions),
+        key_column(tx),
+        engine.param(1),
+        engine.param(2),
+        engine.key_param(3, "BIGINT")
+    );
+    for (key, version) in entries {
+        tx.execute(
+            &sql,
+            &[
+                Some(table.to_string()),
+                Some(key.clone()),
+                Some(version.to_string()),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Forgets the versions of `keys` (key text) of `table`: the stream wrote them plainly,
+/// so their version is the change's, not a conflict's outcome.
+pub async fn forget_versions(
+    tx: &mut impl Statements,
+    versions: &str,
+    table: &str,
+    keys: &[String],
+) -> Result<(), sqlx::Error> {
+    let d = tx.engine();
+    let engine = crate::engine::of(d);
+    let sql = format!(
+        "DELETE FROM {} WHERE tbl = {} AND {} = {}",
+        quote(d, versions),
+        engine.param(1),
+        key_column(tx),
+        engine.param(2)
+    );
+    for key in keys {
+        tx.execute(&sql, &[Some(table.to_string()), Some(key.clone())])
+            .await?;
+    }
+    Ok(())
+}
+
+/// Appends `conflicts`, decided by stream `stream`, to the conflict log (its time is
+/// the column's default: the server's clock).
+pub async fn log_conflicts(
+    tx: &mut impl Statements,
+    stream: &str,
+    conflicts: &[Logged],
+) -> Result<(), sqlx::Error> {
+    let d = tx.engine();
+    let engine = crate::engine::of(d);
+    let params: Vec<String> = (1..=7).map(|n| engine.param(n)).collect();
+    let sql = format!(
+        "INSERT INTO {} (stream, tbl, {}, source_version, destination_version, rule, winner) VALUES ({})",
+        quote(d, CONFLICT_TABLE),
+        key_column(tx),
+        params.join(", ")
+    );
+    for c in conflicts {
+        tx.execute(
+            &sql,
+            &[
+                Some(stream.to_string()),
+                Some(c.table.clone()),
+                Some(c.key.clone()),
+                Some(c.source_version.clone()),
+                Some(c.destination_version.clone()),
+                Some(c.rule.to_string()),
+                Some(c.winner.to_string()),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
