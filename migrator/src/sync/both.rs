@@ -463,7 +463,9 @@ pub async fn receiving(
                     })
                     .collect();
                 pg::ensure_tombstones(pool, name, &keyed).await?;
-                match pg::read_seen(pool, &versions).await? {
+                match super::side_tables::read_seen(receiving_side, Dialect::Postgres, &versions)
+                    .await?
+                {
                     Some(seen) => seen,
                     None => pg::clock(pool).await?,
                 }
@@ -477,7 +479,10 @@ pub async fn receiving(
             let seen = async {
                 let mut conn = pool.acquire().await?;
                 lite::ensure_tables(&mut conn, name).await?;
-                let seen = match (&stream.ask, lite::read_seen(&mut conn, &versions).await?) {
+                let stored =
+                    super::side_tables::read_seen(receiving_side, Dialect::Sqlite, &versions)
+                        .await?;
+                let seen = match (&stream.ask, stored) {
                     (_, Some(seen)) => seen,
                     (Some(other), None) if !deciding => {
                         lite::change_order(&mut conn, other).await?
@@ -520,7 +525,9 @@ pub async fn receiving(
             let seen = if deciding {
                 0
             } else {
-                match my::read_seen(&mut conn, &versions).await? {
+                match super::side_tables::read_seen(receiving_side, Dialect::Mysql, &versions)
+                    .await?
+                {
                     Some(seen) => seen,
                     None => my::commit_order(&mut conn).await?,
                 }

@@ -117,7 +117,7 @@ pub async fn read(
 }
 
 /// Each engine's "no such table" message.
-fn is_missing_table(message: &str) -> bool {
+pub(crate) fn is_missing_table(message: &str) -> bool {
     message.contains("does not exist")
         || message.contains("doesn't exist")
         || message.contains("no such table")

@@ -45,8 +45,7 @@ fn deciding_only(what: &str) -> WriteError {
 pub async fn begin(tx: &mut Tx, stream: &Stream<'_>) -> Result<(), WriteError> {
     match tx {
         Tx::Postgres(_) => Ok(()),
-        Tx::Sqlite(t) => Ok(lite::begin_applying(t, stream.name).await?),
-        Tx::Mysql(t, _) => Ok(my::begin_applying(t, stream.name).await?),
+        Tx::Sqlite(_) | Tx::Mysql(..) => Ok(side_tables::begin_applying(tx, stream.name).await?),
     }
 }
 
@@ -54,8 +53,7 @@ pub async fn begin(tx: &mut Tx, stream: &Stream<'_>) -> Result<(), WriteError> {
 pub async fn end(tx: &mut Tx, stream: &Stream<'_>) -> Result<(), WriteError> {
     match tx {
         Tx::Postgres(_) => Ok(()),
-        Tx::Sqlite(t) => Ok(lite::end_applying(t, stream.name).await?),
-        Tx::Mysql(t, _) => Ok(my::end_applying(t, stream.name).await?),
+        Tx::Sqlite(_) | Tx::Mysql(..) => Ok(side_tables::end_applying(tx, stream.name).await?),
     }
 }
 

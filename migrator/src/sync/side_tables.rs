@@ -4,10 +4,12 @@
 //! creates the tables in its own types (`engine/<name>/both.rs`, `ensure_tables`).
 //! Statements run one row at a time: a batch's conflicts and decided rows are few.
 
-use super::side_types::Logged;
+use super::side_types::{Logged, applying_table};
 use crate::rows::read::quote;
+use crate::rows::source::Source;
 use crate::rows::write::Statements;
 use seaway_codegen::diff::CONFLICT_TABLE;
+use seaway_codegen::model::Dialect;
 use std::collections::HashMap;
 
 /// `key`, quoted: a reserved word in MySQL.
@@ -137,4 +139,66 @@ pub async fn log_conflicts(
         .await?;
     }
     Ok(())
+}
+
+/// Marks the open transaction as the stream `incoming`'s (SQLite, MySQL: its marker
+/// row, the transaction's first write; `engine/<name>/both.rs` says what sees it).
+pub async fn begin_applying(tx: &mut impl Statements, incoming: &str) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO {} (applying) VALUES (1)",
+        quote(tx.engine(), &applying_table(incoming))
+    );
+    tx.execute(&sql, &[]).await.map(drop)
+}
+
+/// Removes the marker before the commit, so no other session ever sees it.
+pub async fn end_applying(tx: &mut impl Statements, incoming: &str) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "DELETE FROM {}",
+        quote(tx.engine(), &applying_table(incoming))
+    );
+    tx.execute(&sql, &[]).await.map(drop)
+}
+
+/// The stored `seen` of the stream (its version table's row '', ''), on any engine.
+pub async fn read_seen(
+    side: &Source,
+    dialect: Dialect,
+    versions: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE tbl = '' AND {} = ''",
+        crate::engine::of(dialect).as_text("version"),
+        quote(dialect, versions),
+        quote(dialect, "key")
+    );
+    let rows = side.rows(&sql, &[]).await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .and_then(|v| v.parse().ok()))
+}
+
+/// Conflicts the log holds for `stream` (0 when there is no log yet), on any engine.
+pub async fn conflict_count(
+    side: &Source,
+    dialect: Dialect,
+    stream: &str,
+) -> Result<i64, sqlx::Error> {
+    let engine = crate::engine::of(dialect);
+    let sql = format!(
+        "SELECT {} FROM {} WHERE stream = {}",
+        engine.as_text("count(*)"),
+        quote(dialect, CONFLICT_TABLE),
+        engine.param(1)
+    );
+    match side.rows(&sql, &[stream.to_string()]).await {
+        Ok(rows) => Ok(rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)),
+        Err(sqlx::Error::Database(e)) if super::position::is_missing_table(e.message()) => Ok(0),
+        Err(e) => Err(e),
+    }
 }

@@ -233,17 +233,10 @@ async fn stream_status(
             reason: dest_conn.url.scrub(&e.to_string()),
         })?
         .unwrap_or_default();
-    let counted = match (both, dest.postgres(), dest.sqlite(), dest.mysql()) {
-        (true, Some(pool), _, _) => {
-            Some(crate::engine::postgres::both::conflict_count(pool, &name).await)
-        }
-        (true, None, Some(pool), _) => {
-            Some(crate::engine::sqlite::both::conflict_count(pool, &name).await)
-        }
-        (true, None, None, Some(pool)) => {
-            Some(crate::engine::mysql::both::conflict_count(pool, &name).await)
-        }
-        _ => None,
+    let counted = if both {
+        Some(super::side_tables::conflict_count(&dest, dest_conn.url.dialect(), &name).await)
+    } else {
+        None
     };
     let conflicts = counted.transpose().map_err(|e| SyncError::Destination {
         destination: dest_conn.name.clone(),

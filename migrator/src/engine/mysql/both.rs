@@ -164,35 +164,6 @@ pub async fn ensure_triggers(
     Ok(())
 }
 
-/// Marks the open transaction as the stream's: its first write (the first event of
-/// the transaction in the binary log).
-pub async fn begin_applying(
-    conn: &mut sqlx::MySqlConnection,
-    incoming: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO {} (applying) VALUES (1)",
-        quote(&applying_table(incoming))
-    )))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Removes the marker before the commit, so no other session ever sees it.
-pub async fn end_applying(
-    conn: &mut sqlx::MySqlConnection,
-    incoming: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DELETE FROM {}",
-        quote(&applying_table(incoming))
-    )))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 /// Where a local edit stands in the side's commit order (`Told::seen`'s scale): its
 /// transaction's GTID sequence number where the stream reading this side's log has
 /// read it, else after anything seen (`i64::MAX`). Without `order` (this side decides)
@@ -373,19 +344,6 @@ fn cast_type(c: &Column) -> String {
     }
 }
 
-/// The stored `seen` of the stream (version table key '').
-pub async fn read_seen(
-    conn: &mut sqlx::MySqlConnection,
-    versions: &str,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT version FROM {} WHERE tbl = '' AND `key` = ''",
-        quote(versions)
-    )))
-    .fetch_optional(&mut *conn)
-    .await
-}
-
 /// Where the server's commit order stands now: the sequence number of the last GTID its
 /// binary log holds (domain 0, or the first listed): a first run's `seen`.
 pub async fn commit_order(conn: &mut sqlx::MySqlConnection) -> Result<i64, sqlx::Error> {
@@ -405,26 +363,6 @@ pub fn gtid_seq(gtid: &str) -> Option<i64> {
         .next()?
         .parse()
         .ok()
-}
-
-/// Conflicts the log holds for `stream` (0 when there is no log yet).
-pub async fn conflict_count(pool: &sqlx::MySqlPool, stream: &str) -> Result<i64, sqlx::Error> {
-    let exists: bool = sqlx::query_scalar(
-        "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
-    )
-    .bind(CONFLICT_TABLE)
-    .fetch_one(pool)
-    .await?;
-    if !exists {
-        return Ok(0);
-    }
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM {} WHERE stream = ?",
-        quote(CONFLICT_TABLE)
-    )))
-    .bind(stream)
-    .fetch_one(pool)
-    .await
 }
 
 /// Sends `told` (JSON: `change::Told`) to stream `to`, whose capture reads this side's

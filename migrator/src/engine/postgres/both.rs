@@ -266,24 +266,6 @@ pub async fn log_conflicts(
     Ok(())
 }
 
-/// Conflicts the log holds for `stream` (0 when there is no log yet).
-pub async fn conflict_count(pool: &sqlx::PgPool, stream: &str) -> Result<i64, sqlx::Error> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(CONFLICT_TABLE)
-        .fetch_one(pool)
-        .await?;
-    if !exists {
-        return Ok(0);
-    }
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM {} WHERE stream = $1",
-        quote(Dialect::Postgres, CONFLICT_TABLE)
-    )))
-    .bind(stream)
-    .fetch_one(pool)
-    .await
-}
-
 /// The server's clock now (Unix microseconds).
 pub async fn clock(pool: &sqlx::PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::bigint")
@@ -431,21 +413,6 @@ pub async fn tombstones(
             ))
         })
         .collect())
-}
-
-/// The key under which the version table keeps how far the other side had seen this
-/// side's changes (`Told::seen`), so a restart resumes with it.
-const SEEN: &str = "";
-
-/// The stored `seen` of the stream.
-pub async fn read_seen(pool: &sqlx::PgPool, versions: &str) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT version FROM {} WHERE tbl = $1 AND key = $1",
-        quote(Dialect::Postgres, versions)
-    )))
-    .bind(SEEN)
-    .fetch_optional(pool)
-    .await
 }
 
 /// Whether the session's role may create, use and drop replication origins (only

@@ -94,35 +94,6 @@ pub fn capture_condition(incoming: &str) -> String {
     )
 }
 
-/// Marks the open transaction as the stream's (its first statement, which takes the
-/// write lock).
-pub async fn begin_applying(
-    conn: &mut sqlx::SqliteConnection,
-    incoming: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO {} (applying) VALUES (1)",
-        quote(&applying_table(incoming))
-    )))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Removes the marker before the commit, so no other session ever sees it.
-pub async fn end_applying(
-    conn: &mut sqlx::SqliteConnection,
-    incoming: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DELETE FROM {}",
-        quote(&applying_table(incoming))
-    )))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 /// `key1 = ? AND key2 = ?` ORed for `n` keys.
 fn key_match(key_targets: &[&Target], n: usize) -> String {
     let one = format!(
@@ -236,26 +207,6 @@ pub async fn deleted(
     Ok(out)
 }
 
-/// Conflicts the log holds for `stream` (0 when there is no log yet).
-pub async fn conflict_count(pool: &sqlx::SqlitePool, stream: &str) -> Result<i64, sqlx::Error> {
-    let exists: bool = sqlx::query_scalar(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?",
-    )
-    .bind(CONFLICT_TABLE)
-    .fetch_one(pool)
-    .await?;
-    if !exists {
-        return Ok(0);
-    }
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM {} WHERE stream = ?",
-        quote(CONFLICT_TABLE)
-    )))
-    .bind(stream)
-    .fetch_one(pool)
-    .await
-}
-
 /// Sends `told` (JSON: `change::Told`) to stream `to`, whose change table is in this
 /// side (its name is the stream's), in this transaction: a row the capture reads in
 /// order with the changes around it.
@@ -272,19 +223,6 @@ pub async fn send_told(
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// The stored `seen` of the stream (version table key '').
-pub async fn read_seen(
-    conn: &mut sqlx::SqliteConnection,
-    versions: &str,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT version FROM {} WHERE tbl = '' AND key = ''",
-        quote(versions)
-    )))
-    .fetch_optional(&mut *conn)
-    .await
 }
 
 /// Where the side's change order stands now: the last sequence of the change table
