@@ -1,11 +1,11 @@
-//! `migrator sync` both ways, live, for each pair of sides built but
-//! PostgreSQL<->PostgreSQL (which is `sync_both_live.rs`):
+//! `migrator sync` both ways, live, for every pair of engines, in both orders:
 //! - one change on each side makes exactly one round: applied once on the other side,
 //!   never echoed back (a trigger on each side logs every write the table takes);
 //! - two writers, one per side, change overlapping keys at random at once; once both
 //!   stop and each side's last write has reached the other, `verify` is clean in both
 //!   directions;
-//! - `sync drop` leaves nothing of the sync in either side but the conflict log.
+//! - `sync status` shows both streams, and `sync drop` leaves nothing of the sync in
+//!   either side (nor a PostgreSQL side's replication origin) but the conflict log.
 
 use crate::convergence::database;
 use crate::support::{self, Db, Engine};
@@ -388,10 +388,8 @@ async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
         "{}",
         status.stdout
     );
-    assert_ok(
-        "sync drop",
-        &support::run_migrator(&pair.config, &["sync", "drop"]),
-    );
+    let dropped = support::run_migrator(&pair.config, &["sync", "drop"]);
+    assert_ok("sync drop", &dropped);
     for (db, engine, side) in [(&mut a, ea, "source"), (&mut b, eb, "destination")] {
         assert_eq!(
             leftovers(db, engine).await,
@@ -399,9 +397,38 @@ async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
             "sync drop left a table or trigger of the sync in the {side}"
         );
     }
+    // A PostgreSQL side's replication origin lives in the cluster, not the database.
+    let origins: Vec<&str> = dropped
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("dropped replication origin "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let pg_sides = [ea, eb].iter().filter(|e| **e == Engine::Postgres).count();
+    assert_eq!(origins.len(), pg_sides, "{}", dropped.stdout);
+    for origin in origins {
+        let db = if ea == Engine::Postgres {
+            &mut a
+        } else {
+            &mut b
+        };
+        assert_eq!(
+            db.count(&format!(
+                "SELECT count(*) FROM pg_replication_origin WHERE roname = '{origin}'"
+            ))
+            .await,
+            0,
+            "sync drop left origin {origin}"
+        );
+    }
     for db in [wa, wb, a, b] {
         db.close().await;
     }
+}
+
+#[tokio::test]
+async fn both_ways_postgres_to_postgres_makes_one_round_and_converges() {
+    one_round_and_two_writers(Engine::Postgres, Engine::Postgres).await;
 }
 
 #[tokio::test]
