@@ -202,3 +202,26 @@ pub async fn conflict_count(
         Err(e) => Err(e),
     }
 }
+
+/// Drops those of `tables` (what each is, its name) that exist; what was there.
+pub async fn drop_tables(
+    tx: &mut impl Statements,
+    tables: &[(&'static str, String)],
+) -> Result<Vec<String>, sqlx::Error> {
+    let d = tx.engine();
+    let mut dropped = Vec::new();
+    for (what, name) in tables {
+        let probe = format!("SELECT 1 FROM {} WHERE 1 = 0", quote(d, name));
+        match tx.texts(&probe, &[]).await {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if super::position::is_missing_table(e.message()) => {
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        tx.execute(&format!("DROP TABLE {}", quote(d, name)), &[])
+            .await?;
+        dropped.push(format!("{what} {name}"));
+    }
+    Ok(dropped)
+}

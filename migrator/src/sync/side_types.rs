@@ -4,6 +4,7 @@
 //! circle.
 
 use super::change::Values;
+use crate::rows::plan::Target;
 use seaway_codegen::diff::VERSION_TABLE_PREFIX;
 
 /// A row the receiving side holds for a key of the batch.
@@ -83,4 +84,25 @@ pub fn edits_table(stream: &str) -> String {
 /// which the side's triggers see (SQLite has no session a trigger could ask).
 pub fn applying_table(stream: &str) -> String {
     format!("{}_applying", version_table(stream))
+}
+
+/// The first columns of a result row, one per target, as canonical text (the locked
+/// read selects them so), and the key among them in targets order.
+pub fn text_row<R>(r: &R, targets: &[Target]) -> Result<(Values, Values), sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut row = Vec::with_capacity(targets.len());
+    for i in 0..targets.len() {
+        row.push(r.try_get::<Option<String>, _>(i)?);
+    }
+    let key = targets
+        .iter()
+        .zip(&row)
+        .filter(|(t, _)| t.is_key)
+        .map(|(_, v)| v.clone())
+        .collect();
+    Ok((row, key))
 }

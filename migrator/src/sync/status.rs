@@ -10,6 +10,7 @@ use super::side_types::{origin_name, tombstone_table, version_table};
 use crate::rows::source::Source;
 use crate::rows::write::Writer;
 use seaway_codegen::config::Config;
+use seaway_codegen::model::Dialect;
 
 /// Where a sync stands.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -344,39 +345,44 @@ async fn remove_stream(
                 ));
             }
         }
-        if let Some(pool) = dest.mysql() {
-            let other = super::capture::stream_name(dest_conn, source_conn);
-            let removed = crate::engine::mysql::both::drop_all(pool, &name, &other)
-                .await
-                .map_err(|e| SyncError::Destination {
-                    destination: dest_conn.name.clone(),
-                    what: "removing the stream's triggers and tables".into(),
-                    reason: dest_conn.url.scrub(&e.to_string()),
-                })?;
-            dropped.extend(
-                removed
-                    .into_iter()
-                    .map(|d| format!("{d} in `{}`", dest_conn.name)),
-            );
-        }
-        let lite = dest.sqlite().is_some();
+        // A SQLite or MySQL side keeps tables (and MySQL triggers) of its own.
+        let failed = |e: sqlx::Error| SyncError::Destination {
+            destination: dest_conn.name.clone(),
+            what: "removing the stream's triggers and tables".into(),
+            reason: dest_conn.url.scrub(&e.to_string()),
+        };
+        let other = super::capture::stream_name(dest_conn, source_conn);
+        let (triggers, tables) = match dest_conn.url.dialect() {
+            Dialect::Postgres => (Vec::new(), Vec::new()),
+            Dialect::Sqlite => (Vec::new(), crate::engine::sqlite::both::own_tables(&name)),
+            Dialect::Mysql => match dest.mysql() {
+                Some(pool) => (
+                    crate::engine::mysql::both::drop_triggers(pool, &name)
+                        .await
+                        .map_err(failed)?,
+                    crate::engine::mysql::both::own_tables(&name, &other),
+                ),
+                None => (Vec::new(), Vec::new()),
+            },
+        };
         dest.close().await;
-        if lite {
-            let failed = |e: sqlx::Error| SyncError::Destination {
-                destination: dest_conn.name.clone(),
-                what: "removing the stream's tables".into(),
-                reason: dest_conn.url.scrub(&e.to_string()),
-            };
-            let pool = seaway_codegen::inspect::connect::sqlite_writable(dest_conn, false).await?;
-            let removed = crate::engine::sqlite::both::drop_tables(&pool, &name).await;
-            pool.close().await;
-            dropped.extend(
-                removed
-                    .map_err(failed)?
-                    .into_iter()
-                    .map(|d| format!("{d} in `{}`", dest_conn.name)),
+        let mut removed = triggers;
+        if !tables.is_empty() {
+            let writer = Writer::open(dest_conn).await?;
+            let mut tx = writer.begin().await.map_err(failed)?;
+            removed.extend(
+                super::side_tables::drop_tables(&mut tx, &tables)
+                    .await
+                    .map_err(failed)?,
             );
+            tx.commit().await.map_err(failed)?;
+            writer.close().await;
         }
+        dropped.extend(
+            removed
+                .into_iter()
+                .map(|d| format!("{d} in `{}`", dest_conn.name)),
+        );
     }
     Ok(dropped)
 }

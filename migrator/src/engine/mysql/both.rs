@@ -32,7 +32,9 @@ use super::write::{Limits, bind, key_placeholder};
 use crate::rows::plan::Target;
 use crate::sync::change::Values;
 use crate::sync::edit_order::EditOrder;
-use crate::sync::side_types::{Deleted, Held, applying_table, edits_table, version_table};
+use crate::sync::side_types::{
+    Deleted, Held, applying_table, edits_table, text_row, version_table,
+};
 use seaway_codegen::diff::CONFLICT_TABLE;
 use seaway_codegen::engine::quote_ident;
 use seaway_codegen::model::{Column, Dialect};
@@ -226,10 +228,7 @@ pub async fn held(
         }
         let n = columns.len();
         for r in query.fetch_all(&mut *conn).await? {
-            let mut row = Vec::with_capacity(n);
-            for i in 0..n {
-                row.push(r.try_get::<Option<String>, _>(i)?);
-            }
+            let (row, key) = text_row(&r, targets)?;
             let micros: Option<i64> = r.try_get(n)?;
             let token: Option<u64> = r.try_get(n + 1)?;
             let edit_key: Option<String> = r.try_get(n + 2)?;
@@ -242,12 +241,6 @@ pub async fn held(
                     at,
                 )
             });
-            let key: Values = targets
-                .iter()
-                .zip(&row)
-                .filter(|(t, _)| t.is_key)
-                .map(|(_, v)| v.clone())
-                .collect();
             out.insert(
                 key,
                 Held {
@@ -406,22 +399,19 @@ pub async fn clock(pool: &sqlx::MySqlPool) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// Drops the stream `incoming`'s triggers and tables here, and the inbox of `other`
-/// (the conflict log stays: it is the record of what was decided); what was there.
-pub async fn drop_all(
+/// Drops the stream `incoming`'s local-edit triggers here; what was there.
+pub async fn drop_triggers(
     pool: &sqlx::MySqlPool,
     incoming: &str,
-    other: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let mut dropped = Vec::new();
-    let edits = edits_table(incoming);
     let triggers: Vec<String> = sqlx::query_scalar(
         "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() \
          AND TRIGGER_NAME LIKE 'seaway\\_edit\\_%' AND ACTION_STATEMENT LIKE CONCAT('%', ?, '%')",
     )
-    .bind(&edits)
+    .bind(edits_table(incoming))
     .fetch_all(pool)
     .await?;
+    let mut dropped = Vec::new();
     for t in triggers {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DROP TRIGGER IF EXISTS {}",
@@ -431,24 +421,16 @@ pub async fn drop_all(
         .await?;
         dropped.push(format!("trigger {t}"));
     }
-    for (what, name) in [
+    Ok(dropped)
+}
+
+/// The tables the stream `incoming` keeps here, and the inbox of `other` (the conflict
+/// log stays: it is the record of what was decided), each with what it is.
+pub fn own_tables(incoming: &str, other: &str) -> Vec<(&'static str, String)> {
+    vec![
         ("version table", version_table(incoming)),
-        ("edits table", edits),
+        ("edits table", edits_table(incoming)),
         ("applying marker", applying_table(incoming)),
         ("inbox", inbox_table(other)),
-    ] {
-        let exists: bool = sqlx::query_scalar(
-            "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
-        )
-        .bind(&name)
-        .fetch_one(pool)
-        .await?;
-        if exists {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE {}", quote(&name))))
-                .execute(pool)
-                .await?;
-            dropped.push(format!("{what} {name}"));
-        }
-    }
-    Ok(dropped)
+    ]
 }

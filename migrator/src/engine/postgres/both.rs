@@ -15,7 +15,7 @@ use super::write::{bind_columns, key_in_unnest, key_only};
 use crate::rows::plan::Target;
 use crate::rows::read::{quote, select_expr};
 use crate::sync::change::Values;
-use crate::sync::side_types::{Deleted, Held, Logged, tombstone_table};
+use crate::sync::side_types::{Deleted, Held, Logged, text_row, tombstone_table};
 use seaway_codegen::diff::CONFLICT_TABLE;
 use seaway_codegen::model::{Column, Dialect};
 use sqlx::Row;
@@ -161,16 +161,7 @@ pub async fn held(
     let n = columns.len();
     let mut out = HashMap::with_capacity(rows.len());
     for r in rows {
-        let mut row = Vec::with_capacity(n);
-        for i in 0..n {
-            row.push(r.try_get::<Option<String>, _>(i)?);
-        }
-        let key: Values = targets
-            .iter()
-            .zip(&row)
-            .filter(|(t, _)| t.is_key)
-            .map(|(_, v)| v.clone())
-            .collect();
+        let (row, key) = text_row(&r, targets)?;
         // A row's place in this side's change order is its commit time: the scale of
         // `Told::seen` from a PostgreSQL side.
         let micros: Option<i64> = r.try_get(n + 1)?;

@@ -21,7 +21,9 @@ use super::write::{bind, placeholder};
 use crate::rows::plan::Target;
 use crate::rows::read::quote as quote_in;
 use crate::sync::change::Values;
-use crate::sync::side_types::{Deleted, Held, applying_table, edits_table, version_table};
+use crate::sync::side_types::{
+    Deleted, Held, applying_table, edits_table, text_row, version_table,
+};
 use seaway_codegen::diff::CONFLICT_TABLE;
 use seaway_codegen::model::{Column, Dialect};
 use sqlx::Row;
@@ -150,18 +152,9 @@ pub async fn held(
         }
         let n = columns.len();
         for r in query.fetch_all(&mut *conn).await? {
-            let mut row = Vec::with_capacity(n);
-            for i in 0..n {
-                row.push(r.try_get::<Option<String>, _>(i)?);
-            }
+            let (row, key) = text_row(&r, targets)?;
             let edit: Option<i64> = r.try_get(n)?;
             let micros: Option<i64> = r.try_get(n + 1)?;
-            let key: Values = targets
-                .iter()
-                .zip(&row)
-                .filter(|(t, _)| t.is_key)
-                .map(|(_, v)| v.clone())
-                .collect();
             out.insert(
                 key,
                 Held {
@@ -257,30 +250,12 @@ pub async fn clock(pool: &sqlx::SqlitePool) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// Drops the stream `incoming`'s tables here (the conflict log stays: it is the record
-/// of what was decided); what was there.
-pub async fn drop_tables(
-    pool: &sqlx::SqlitePool,
-    incoming: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    let mut dropped = Vec::new();
-    for (what, name) in [
+/// The tables the stream `incoming` keeps here (the conflict log stays: it is the
+/// record of what was decided), each with what it is.
+pub fn own_tables(incoming: &str) -> Vec<(&'static str, String)> {
+    vec![
         ("version table", version_table(incoming)),
         ("edits table", edits_table(incoming)),
         ("applying marker", applying_table(incoming)),
-    ] {
-        let exists: bool = sqlx::query_scalar(
-            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?",
-        )
-        .bind(&name)
-        .fetch_one(pool)
-        .await?;
-        if exists {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE {}", quote(&name))))
-                .execute(pool)
-                .await?;
-            dropped.push(format!("{what} {name}"));
-        }
-    }
-    Ok(dropped)
+    ]
 }
