@@ -199,8 +199,9 @@ pub enum Capture {
 impl Capture {
     /// Opens the stream; `source` is the plain connection to the same source (its
     /// catalog is read when a relation changes under the stream). `skip_origin`: a sync
-    /// both ways, the origin of the other stream's applying session, whose transactions
-    /// are dropped (only PostgreSQL sources sync both ways so far: `both::pair`).
+    /// both ways from PostgreSQL, the origin of the other stream's applying session,
+    /// whose transactions are dropped (SQLite and MySQL sources tell them by a marker
+    /// row the selection names: `Selection::incoming`).
     pub async fn open(
         setup: &Setup,
         source: &Source,

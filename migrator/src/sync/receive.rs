@@ -19,7 +19,7 @@
 //!   later. Every conflict is logged, in the same transaction.
 //!
 //! The statements that read and record all this run on the side's engine
-//! (`side.rs`): PostgreSQL and SQLite sides so far (`both::pair`).
+//! (`side.rs`), for every engine.
 
 use super::change::{Change, Op, Position, Values};
 use super::detect::{self, Verdict};
