@@ -106,12 +106,74 @@ fn transient(e: &SyncError) -> bool {
 /// `--no-copy`) and the way back (destination to source, from now), each applying under
 /// its own replication origin and dropping what the other applied. The report is the
 /// way there's, with the way back's in `way_back`.
+///
+/// A column added to a selected table at the source stops both streams; it is planned
+/// and applied to the destination as one way (`sync::evolve`), and both start again with
+/// it. A column added at the destination only is refused: the source is where the
+/// schema is planned (its snapshot and migrations), and it reaches the destination from
+/// there.
 pub async fn run(
     config: &Config,
     opts: &Options,
     stop: impl Future<Output = ()>,
     on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Report, SyncError> {
+    tokio::pin!(stop);
+    let mut done: Option<Report> = None;
+    loop {
+        match run_pair(config, opts, &mut stop, on_progress).await? {
+            Ran::Stopped(report) => {
+                let mut report = *report;
+                if let Some(earlier) = done {
+                    let back = report.way_back.take();
+                    let earlier_back = earlier.way_back.clone();
+                    report = super::merged(Some(earlier), report);
+                    report.way_back = match (earlier_back, back) {
+                        (Some(e), Some(b)) => Some(Box::new(super::merged(Some(*e), *b))),
+                        (e, b) => b.or(e),
+                    };
+                }
+                return Ok(report);
+            }
+            Ran::SourceColumn {
+                table,
+                column,
+                report,
+            } => {
+                let migration = super::evolve(config, &table, &column).await?;
+                (on_progress)(Progress::SchemaApplied {
+                    table: &table,
+                    column: &column,
+                    migration: &migration,
+                });
+                done = Some(match done {
+                    Some(earlier) => super::merged(Some(earlier), *report),
+                    None => *report,
+                });
+            }
+        }
+    }
+}
+
+/// How one run of the two streams ended.
+enum Ran {
+    /// Stopped: the way there's report, with the way back's in `way_back`.
+    Stopped(Box<Report>),
+    /// A column was added at the source: both streams stopped for it.
+    SourceColumn {
+        table: String,
+        column: String,
+        report: Box<Report>,
+    },
+}
+
+/// The two streams once, until `stop`, an error, or a column added at the source.
+async fn run_pair(
+    config: &Config,
+    opts: &Options,
+    stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    on_progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Ran, SyncError> {
     let source = config.source_connection();
     let destination = config
         .destination_connection("sync")
@@ -242,36 +304,32 @@ pub async fn run(
         )
     };
     tokio::pin!(both);
-    tokio::pin!(stop);
     let ((r1, there_report), (r2, back_report)) = tokio::select! {
         done = &mut both => done,
-        () = &mut stop => {
+        () = &mut *stop => {
             let _ = stopping.send(true);
             both.await
         }
     };
-    for r in [r1, r2] {
-        match r {
-            Ok(()) => {}
-            Err(SyncError::ColumnAdded { table, column }) => {
-                return Err(SyncError::SchemaChange {
-                    table,
-                    change: format!(
-                        "column `{column}` is on one side only; a sync both ways does not add columns itself yet: add it to the other side too (`codegen diff` and `migrator apply` one way), then start the sync again"
-                    ),
-                });
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    let missing = || SyncError::Destination {
-        destination: String::new(),
-        what: "the run".into(),
-        reason: "ended without a report".into(),
-    };
     // Stopped before the way back streamed, the way there never started.
     let mut report = there_report
         .unwrap_or_else(|| Report::idle(&there_name, &source.name, &destination.name, false));
-    report.way_back = Some(Box::new(back_report.ok_or_else(missing)?));
-    Ok(report)
+    report.way_back = Some(Box::new(back_report.unwrap_or_else(|| {
+        Report::idle(&back_name, &destination.name, &source.name, false)
+    })));
+    match (r1, r2) {
+        (Err(e), _) | (_, Err(e)) if !matches!(e, SyncError::ColumnAdded { .. }) => Err(e),
+        (_, Err(SyncError::ColumnAdded { table, column })) => Err(SyncError::SchemaChange {
+            table,
+            change: format!(
+                "column `{column}` was added at the destination only; in a sync both ways the source is where the schema is planned: add it at the source (its migration), and sync carries it to the destination, or drop it at the destination, then start the sync again"
+            ),
+        }),
+        (Err(SyncError::ColumnAdded { table, column }), _) => Ok(Ran::SourceColumn {
+            table,
+            column,
+            report: Box::new(report),
+        }),
+        _ => Ok(Ran::Stopped(Box::new(report))),
+    }
 }

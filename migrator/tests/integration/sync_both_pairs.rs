@@ -470,3 +470,106 @@ async fn both_ways_mariadb_to_sqlite_makes_one_round_and_converges() {
 async fn both_ways_mariadb_to_mariadb_makes_one_round_and_converges() {
     one_round_and_two_writers(Engine::Mysql, Engine::Mysql).await;
 }
+
+/// A column added at the source during a sync both ways reaches the destination (its
+/// migration planned and applied as one way), and both ways carry its values after.
+async fn column_added_at_the_source(eb: Engine) {
+    let ea = Engine::Postgres;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(pair) = pair(ea, eb, dir.path()).await else {
+        return;
+    };
+    let _dropped = Dropped(pair.config.clone());
+    let mut a = Db::connect(ea, &pair.a).await;
+    let mut b = Db::connect(eb, &pair.b).await;
+    let mut running = Running::start(&pair.config, &[], dir.path(), 1);
+    running.wait_for_output("initial copy done");
+    wait_until(
+        &mut b,
+        &mut running,
+        "SELECT count(*) FROM accounts WHERE id = 200",
+    )
+    .await;
+
+    a.write("ALTER TABLE accounts ADD COLUMN color varchar(20) DEFAULT 'red'")
+        .await;
+    a.write("INSERT INTO accounts (id, owner, color) VALUES (100500, 'colored', 'blue')")
+        .await;
+    // The row comes after the column: the stream stops for it, and the destination
+    // has the column before the row is applied.
+    wait_until(
+        &mut b,
+        &mut running,
+        "SELECT count(*) FROM accounts WHERE id = 100500",
+    )
+    .await;
+    assert_eq!(
+        b.text("SELECT color FROM accounts WHERE id = 100500")
+            .await
+            .as_deref(),
+        Some("blue"),
+        "{}",
+        running.output()
+    );
+    b.write("UPDATE accounts SET color = 'green' WHERE id = 7")
+        .await;
+    wait_until(
+        &mut a,
+        &mut running,
+        "SELECT count(*) FROM accounts WHERE id = 7 AND color = 'green'",
+    )
+    .await;
+    let (code, output) = running.stop("TERM");
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("column `color` added to `accounts`"),
+        "{output}"
+    );
+    pair.verify_both_ways();
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn both_ways_a_column_added_at_the_source_reaches_postgres_and_comes_back() {
+    column_added_at_the_source(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn both_ways_a_column_added_at_the_source_reaches_sqlite_and_comes_back() {
+    column_added_at_the_source(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn both_ways_a_column_added_at_the_source_reaches_mariadb_and_comes_back() {
+    column_added_at_the_source(Engine::Mysql).await;
+}
+
+/// A column added at the destination only stops a sync both ways with an error naming
+/// it and where to add it instead (the source, where the schema is planned).
+#[tokio::test]
+async fn both_ways_a_column_added_at_the_destination_only_is_refused_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(pair) = pair(Engine::Postgres, Engine::Postgres, dir.path()).await else {
+        return;
+    };
+    let _dropped = Dropped(pair.config.clone());
+    let mut a = Db::connect(Engine::Postgres, &pair.a).await;
+    let mut b = Db::connect(Engine::Postgres, &pair.b).await;
+    let mut running = Running::start(&pair.config, &[], dir.path(), 1);
+    running.wait_for_output("initial copy done");
+    // Streaming both ways: a marker has crossed each way.
+    caught_up(&mut a, &mut b, &mut running, "accounts", 100_010).await;
+    b.write("ALTER TABLE accounts ADD COLUMN flag text").await;
+    b.write("UPDATE accounts SET flag = 'local' WHERE id = 3")
+        .await;
+    let (code, output) = running.wait_exit();
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains("column `flag` was added at the destination only")
+            && output.contains("add it at the source"),
+        "{output}"
+    );
+    a.close().await;
+    b.close().await;
+}
