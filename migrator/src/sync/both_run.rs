@@ -127,9 +127,9 @@ pub async fn run(
                 if let Some(earlier) = done {
                     let back = report.way_back.take();
                     let earlier_back = earlier.way_back.clone();
-                    report = super::merged(Some(earlier), report);
+                    report = super::evolve::merged(Some(earlier), report);
                     report.way_back = match (earlier_back, back) {
-                        (Some(e), Some(b)) => Some(Box::new(super::merged(Some(*e), *b))),
+                        (Some(e), Some(b)) => Some(Box::new(super::evolve::merged(Some(*e), *b))),
                         (e, b) => b.or(e),
                     };
                 }
@@ -140,14 +140,14 @@ pub async fn run(
                 column,
                 report,
             } => {
-                let migration = super::evolve(config, &table, &column).await?;
+                let migration = super::evolve::evolve(config, &table, &column).await?;
                 (on_progress)(Progress::SchemaApplied {
                     table: &table,
                     column: &column,
                     migration: &migration,
                 });
                 done = Some(match done {
-                    Some(earlier) => super::merged(Some(earlier), *report),
+                    Some(earlier) => super::evolve::merged(Some(earlier), *report),
                     None => *report,
                 });
             }

@@ -18,6 +18,7 @@ pub mod described;
 pub mod detect;
 pub mod edit_order;
 pub mod error;
+mod evolve;
 mod fold;
 pub mod options;
 pub mod position;
@@ -65,9 +66,9 @@ pub async fn run(
         match stream::run_once(config, opts, None, &mut stop, on_progress, &mut report).await {
             Err(SyncError::ColumnAdded { table, column }) => {
                 if let Some(r) = report {
-                    done = Some(merged(done, r));
+                    done = Some(evolve::merged(done, r));
                 }
-                let migration = evolve(config, &table, &column).await?;
+                let migration = evolve::evolve(config, &table, &column).await?;
                 on_progress(Progress::SchemaApplied {
                     table: &table,
                     column: &column,
@@ -81,76 +82,8 @@ pub async fn run(
                     what: "the run".into(),
                     reason: "ended without a report".into(),
                 })?;
-                return Ok(merged(done, report));
+                return Ok(evolve::merged(done, report));
             }
         }
     }
-}
-
-/// `earlier`'s counts added to `later`'s (runs before a schema change restarted the
-/// stream).
-fn merged(earlier: Option<Report>, mut later: Report) -> Report {
-    let Some(earlier) = earlier else {
-        return later;
-    };
-    later.transactions += earlier.transactions;
-    later.changes += earlier.changes;
-    later.copied += earlier.copied;
-    later.seconds += earlier.seconds;
-    later.changes_per_second = if later.seconds > 0.0 {
-        later.changes as f64 / later.seconds
-    } else {
-        0.0
-    };
-    later.conflicts += earlier.conflicts;
-    later.max_lag_ms = match (earlier.max_lag_ms, later.max_lag_ms) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
-    for t in earlier.tables {
-        match later.tables.iter_mut().find(|l| l.table == t.table) {
-            Some(l) => {
-                l.written += t.written;
-                l.deleted += t.deleted;
-                l.copied += t.copied;
-            }
-            None => later.tables.push(t),
-        }
-    }
-    later
-}
-
-/// Plans and applies the destination's side of a column added at the source, as
-/// `codegen diff` then `migrator apply` would (the migration file is written beside the
-/// others); returns the migration's name. Refuses when diff plans nothing for it.
-async fn evolve(config: &Config, table: &str, column: &str) -> Result<String, SyncError> {
-    let refuse = |why: String| SyncError::SchemaChange {
-        table: table.to_string(),
-        change: format!("column `{column}` was added at the source, and {why}"),
-    };
-    let outcome = seaway_codegen::migrations::next::next(config)
-        .await
-        .map_err(|e| refuse(format!("planning it failed: {e}")))?;
-    let Some(name) = outcome.migration_name.clone() else {
-        let skipped: Vec<String> = outcome.skipped.iter().map(|d| d.to_string()).collect();
-        return Err(refuse(format!(
-            "`codegen diff` plans no change for it{}",
-            if skipped.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", skipped.join("; "))
-            }
-        )));
-    };
-    seaway_codegen::snapshot_io::write_all(&outcome.files)
-        .map_err(|e| refuse(format!("writing the migration failed: {e}")))?;
-    let options = crate::apply::ApplyOptions {
-        sections: crate::apply::SectionChoice::All,
-        dry_run: false,
-        lock_timeout: None,
-    };
-    crate::apply::apply(config, &options, &mut |_| {})
-        .await
-        .map_err(|e| refuse(format!("applying migration {name} failed: {e}")))?;
-    Ok(name)
 }
