@@ -46,22 +46,6 @@ pub fn pair(source: Dialect, destination: Dialect) -> Pair {
     }
 }
 
-/// Which side decides every conflict of a pair: the source, unless the destination is
-/// MySQL/MariaDB and the source is not. A MySQL side's change order is its binary log's
-/// (GTIDs), which only the stream reading that log sees (`edit_order.rs`); a side with
-/// its own order the other can compare by (PostgreSQL's commit times, SQLite's change
-/// sequence) is better asked, and between two MySQL sides the source decides.
-pub fn decider(source: Dialect, destination: Dialect) -> Side {
-    match (source, destination) {
-        (Dialect::Postgres | Dialect::Sqlite, Dialect::Mysql) => Side::Destination,
-        (Dialect::Mysql, Dialect::Mysql)
-        | (
-            Dialect::Postgres | Dialect::Mysql | Dialect::Sqlite,
-            Dialect::Postgres | Dialect::Sqlite,
-        ) => Side::Source,
-    }
-}
-
 /// Everything a sync both ways checks before it opens a connection: the tables' maps
 /// (no mask, no filter) and the pair of engines.
 pub fn check(config: &Config) -> Result<(), SyncError> {
@@ -502,8 +486,8 @@ pub async fn receiving(
                     what: "the receiving side is not a MySQL/MariaDB connection".into(),
                 }));
             };
-            // Triggers record its application's changes; where it does not decide (two
-            // MySQL sides), how far the deciding side had seen them is kept too.
+            // Triggers record its application's changes; where it does not decide (it is
+            // the destination), how far the source had seen them is kept too.
             let mut conn = pool.acquire().await?;
             my::ensure_tables(&mut conn, name, &stream.other).await?;
             for route in routes {

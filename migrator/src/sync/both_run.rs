@@ -219,17 +219,16 @@ async fn run_pair(
     let back = way_back(config, &forward.iter().collect::<Vec<_>>())?;
     let there_name = super::capture::stream_name(source, destination);
     let back_name = super::capture::stream_name(destination, source);
-    // The stream into the deciding side decides, and tells the other; the other asks.
-    let there_decides =
-        super::both::decider(source.url.dialect(), destination.url.dialect()) == Side::Destination;
+    // The source decides (the way back, which receives the destination's changes,
+    // tells the way there); the destination asks.
     let edit_order = std::sync::Arc::new(super::edit_order::EditOrder::default());
     let there = BothStream {
         side: Side::Destination,
         origin: origin_name(&there_name),
         skip_origin: origin_name(&back_name),
         other: back_name.clone(),
-        tell: there_decides.then(|| back_name.clone()),
-        ask: (!there_decides).then(|| back_name.clone()),
+        tell: None,
+        ask: Some(back_name.clone()),
         edit_order: edit_order.clone(),
         forward: forward.clone(),
     };
@@ -238,8 +237,8 @@ async fn run_pair(
         origin: origin_name(&back_name),
         skip_origin: origin_name(&there_name),
         other: there_name.clone(),
-        tell: (!there_decides).then(|| there_name.clone()),
-        ask: there_decides.then(|| there_name.clone()),
+        tell: Some(there_name.clone()),
+        ask: None,
         edit_order,
         forward,
     };

@@ -205,7 +205,7 @@ pub struct Selection {
     /// source (a SQLite source's triggers skip what it applies and record the keys the
     /// application changed; `engine/sqlite/both.rs`).
     pub incoming: Option<String>,
-    /// A sync both ways between two MySQL/MariaDB sides: where this source's local
+    /// A sync both ways from a MySQL/MariaDB destination (this stream's source): where its local
     /// edits stand in its commit order, as its capture reads them (`edit_order.rs`).
     pub edit_order: Option<std::sync::Arc<super::edit_order::EditOrder>>,
 }

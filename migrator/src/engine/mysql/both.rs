@@ -2,14 +2,12 @@
 //! `engine/postgres/both.rs` and `engine/sqlite/both.rs`; docs/architecture.md, "Both
 //! ways"). The server keeps no origin, no per-row commit time and no commit order a
 //! row could be compared by, so:
-//! - **this side decides every conflict** of a pair with PostgreSQL or SQLite
-//!   (`both::decider` makes the stream into it the deciding one, whichever side is the
-//!   source): the other side's check of "changed after what the deciding side had seen"
-//!   needs a change order a row can be compared by, which a MySQL side cannot give (a
-//!   binlog position is not visible from a row, and a time or counter taken in a trigger
-//!   is not in commit order). Between two MySQL sides the destination defers, and its
-//!   edits are placed in its GTID order by the stream that reads its log
-//!   (`sync/edit_order.rs`: each edit's row carries a token for that);
+//! - **its change order is its binary log's**: as a destination it does not decide
+//!   (the source does), and the source's check of "changed after what it had seen"
+//!   needs the local edits in commit order, which a row cannot give (a binlog position
+//!   is not visible from a row, and a time or counter taken in a trigger is not in
+//!   commit order); the stream reading this side's log places each edit (its row in the
+//!   edits table carries a token) in GTID order (`sync/edit_order.rs`);
 //! - **loop prevention by a marker**: the stream writing into this side inserts a row
 //!   into its marker table first in every apply transaction (and deletes it before the
 //!   commit, so no other session sees it); the row is the transaction's first event in

@@ -618,7 +618,7 @@ enum Mapped {
     Inbox {
         body: usize,
     },
-    /// A sync both ways between two MySQL sides: the other stream's edits table in this
+    /// A sync both ways into a MySQL destination: the other stream's edits table in this
     /// source, whose rows (its triggers') place this side's local edits in its commit
     /// order (`sync/edit_order.rs`): the `tbl`, `key` and `token` columns' positions.
     Edits {
