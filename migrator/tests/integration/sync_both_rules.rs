@@ -319,3 +319,8 @@ async fn both_ways_forced_conflicts_end_as_each_rule_says_mariadb_to_sqlite() {
 async fn both_ways_forced_conflicts_end_as_each_rule_says_mariadb_to_mariadb() {
     forced_conflicts(Engine::Mysql, Engine::Mysql).await;
 }
+
+#[tokio::test]
+async fn both_ways_forced_conflicts_end_as_each_rule_says_sqlite_to_mariadb() {
+    forced_conflicts(Engine::Sqlite, Engine::Mysql).await;
+}
