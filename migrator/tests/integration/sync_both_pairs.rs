@@ -161,11 +161,12 @@ pub(crate) async fn pair_of(
 }
 
 /// `accounts` loaded on side `a`, with an audit trigger on each side.
-async fn pair(ea: Engine, eb: Engine, dir: &Path) -> Option<Pair> {
+/// `case` names the test's databases (tests run at once).
+async fn pair(ea: Engine, eb: Engine, case: &str, dir: &Path) -> Option<Pair> {
     let pair = pair_of(
         ea,
         eb,
-        "pair",
+        case,
         &format!("{}{}{}", schema(ea), load(ea), audit(ea)),
         &["accounts"],
         "",
@@ -290,16 +291,23 @@ pub(crate) async fn leftovers(db: &mut Db, engine: Engine) -> Option<String> {
     }
 }
 
-async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let Some(pair) = pair(ea, eb, dir.path()).await else {
-        return;
-    };
-    let _dropped = Dropped(pair.config.clone());
-    let mut a = Db::connect(ea, &pair.a).await;
-    let mut b = Db::connect(eb, &pair.b).await;
+/// A pair synced both ways and running, the copy done: its sync, and a connection to
+/// each side.
+struct Synced {
+    pair: Pair,
+    _dropped: Dropped,
+    a: Db,
+    b: Db,
+    running: Running,
+}
 
-    let mut running = Running::start(&pair.config, &[], dir.path(), 1);
+/// [`pair`], with the sync started and its initial copy arrived.
+async fn synced(ea: Engine, eb: Engine, case: &str, dir: &Path) -> Option<Synced> {
+    let pair = pair(ea, eb, case, dir).await?;
+    let dropped = Dropped(pair.config.clone());
+    let a = Db::connect(ea, &pair.a).await;
+    let mut b = Db::connect(eb, &pair.b).await;
+    let mut running = Running::start(&pair.config, &[], dir, 1);
     running.wait_for_output("initial copy done");
     wait_until(
         &mut b,
@@ -307,6 +315,27 @@ async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
         "SELECT count(*) FROM accounts WHERE id = 200",
     )
     .await;
+    Some(Synced {
+        pair,
+        _dropped: dropped,
+        a,
+        b,
+        running,
+    })
+}
+
+async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(Synced {
+        pair,
+        _dropped,
+        mut a,
+        mut b,
+        mut running,
+    }) = synced(ea, eb, "pair", dir.path()).await
+    else {
+        return;
+    };
 
     // One round: a change on each side, each applied once on the other and not echoed.
     a.write("DELETE FROM audit_writes").await;
@@ -474,22 +503,17 @@ async fn both_ways_mariadb_to_mariadb_makes_one_round_and_converges() {
 /// A column added at the source during a sync both ways reaches the destination (its
 /// migration planned and applied as one way), and both ways carry its values after.
 async fn column_added_at_the_source(eb: Engine) {
-    let ea = Engine::Postgres;
     let dir = tempfile::tempdir().expect("tempdir");
-    let Some(pair) = pair(ea, eb, dir.path()).await else {
+    let Some(Synced {
+        pair,
+        _dropped,
+        mut a,
+        mut b,
+        mut running,
+    }) = synced(Engine::Postgres, eb, "column", dir.path()).await
+    else {
         return;
     };
-    let _dropped = Dropped(pair.config.clone());
-    let mut a = Db::connect(ea, &pair.a).await;
-    let mut b = Db::connect(eb, &pair.b).await;
-    let mut running = Running::start(&pair.config, &[], dir.path(), 1);
-    running.wait_for_output("initial copy done");
-    wait_until(
-        &mut b,
-        &mut running,
-        "SELECT count(*) FROM accounts WHERE id = 200",
-    )
-    .await;
 
     a.write("ALTER TABLE accounts ADD COLUMN color varchar(20) DEFAULT 'red'")
         .await;
@@ -550,14 +574,22 @@ async fn both_ways_a_column_added_at_the_source_reaches_mariadb_and_comes_back()
 #[tokio::test]
 async fn both_ways_a_column_added_at_the_destination_only_is_refused_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let Some(pair) = pair(Engine::Postgres, Engine::Postgres, dir.path()).await else {
+    let Some(Synced {
+        pair: _pair,
+        _dropped,
+        mut a,
+        mut b,
+        mut running,
+    }) = synced(
+        Engine::Postgres,
+        Engine::Postgres,
+        "local_column",
+        dir.path(),
+    )
+    .await
+    else {
         return;
     };
-    let _dropped = Dropped(pair.config.clone());
-    let mut a = Db::connect(Engine::Postgres, &pair.a).await;
-    let mut b = Db::connect(Engine::Postgres, &pair.b).await;
-    let mut running = Running::start(&pair.config, &[], dir.path(), 1);
-    running.wait_for_output("initial copy done");
     // Streaming both ways: a marker has crossed each way.
     caught_up(&mut a, &mut b, &mut running, "accounts", 100_010).await;
     b.write("ALTER TABLE accounts ADD COLUMN flag text").await;
