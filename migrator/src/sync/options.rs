@@ -92,8 +92,8 @@ pub struct Report {
 }
 
 impl Report {
-    /// The report of a stream from `source` into `destination` that did nothing: held
-    /// (`--hold`), or stopped before it started.
+    /// The report of a stream from `source` into `destination` before it did anything
+    /// (and of one held by `--hold`, or stopped before it started).
     pub fn idle(name: &str, source: &str, destination: &str, held: bool) -> Report {
         Report {
             source: source.to_string(),

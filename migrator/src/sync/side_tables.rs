@@ -83,8 +83,13 @@ pub async fn write_versions(
     Ok(())
 }
 
+/// Keys per statement where keys are listed.
+const KEYS_PER_STATEMENT: usize = 500;
+
 /// Forgets the versions of `keys` (key text) of `table`: the stream wrote them plainly,
-/// so their version is the change's, not a conflict's outcome.
+/// so their version is the change's, not a conflict's outcome. Called for every run a
+/// stream writes, so the keys go [`KEYS_PER_STATEMENT`] at a time, not one per
+/// statement.
 pub async fn forget_versions(
     tx: &mut impl Statements,
     versions: &str,
@@ -93,16 +98,19 @@ pub async fn forget_versions(
 ) -> Result<(), sqlx::Error> {
     let d = tx.engine();
     let engine = crate::engine::of(d);
-    let sql = format!(
-        "DELETE FROM {} WHERE tbl = {} AND {} = {}",
-        quote(d, versions),
-        engine.param(1),
-        key_column(tx),
-        engine.param(2)
-    );
-    for key in keys {
-        tx.execute(&sql, &[Some(table.to_string()), Some(key.clone())])
-            .await?;
+    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| engine.param(i + 2)).collect();
+        let sql = format!(
+            "DELETE FROM {} WHERE tbl = {} AND {} IN ({})",
+            quote(d, versions),
+            engine.param(1),
+            key_column(tx),
+            marks.join(", ")
+        );
+        let mut params = Vec::with_capacity(chunk.len() + 1);
+        params.push(Some(table.to_string()));
+        params.extend(chunk.iter().map(|k| Some(k.clone())));
+        tx.execute(&sql, &params).await?;
     }
     Ok(())
 }

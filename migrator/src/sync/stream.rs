@@ -216,25 +216,9 @@ pub(crate) async fn run_once(
     );
     applier.marks = marks.as_ref();
     applier.receiver = receiving.map(receive::Receiver::new);
-    let mut report = Report {
-        source: source_conn.name.clone(),
-        destination: dest_conn.name.clone(),
-        name: name.clone(),
-        transactions: 0,
-        changes: 0,
-        changes_per_second: 0.0,
-        copied: 0,
-        copy_done: stored.copy.done,
-        position: stored.position.as_ref().map(|p| p.0.clone()),
-        lag_ms: None,
-        max_lag_ms: None,
-        seconds: 0.0,
-        tables: Vec::new(),
-        conflicts: 0,
-        conflict_log: Vec::new(),
-        way_back: None,
-        held: false,
-    };
+    let mut report = Report::idle(&name, &source_conn.name, &dest_conn.name, false);
+    report.copy_done = stored.copy.done;
+    report.position = stored.position.as_ref().map(|p| p.0.clone());
     let result = stream(
         &mut capture,
         &mut applier,
