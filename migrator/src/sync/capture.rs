@@ -6,11 +6,12 @@
 
 use super::change::{Event, Mark, Position, Selection};
 use super::error::SyncError;
+use super::read_view::ReadView;
 pub use super::slot::SourceState;
 use crate::engine::mysql::capture::{self as my, MyCapture};
 use crate::engine::postgres::capture::{self as pg, PgCapture};
 use crate::engine::sqlite::capture::{self as lite, LiteCapture};
-use crate::rows::source::Source;
+use crate::rows::source::{Rows, Source};
 use seaway_codegen::config::Connection;
 use seaway_codegen::model::Dialect;
 use std::time::Duration;
@@ -177,6 +178,33 @@ impl Setup {
             Setup::Mysql { conn, name } => {
                 my::watermark(my_pool(source, conn)?, conn, name, mark, chunk).await
             }
+        }
+    }
+
+    /// Reads one chunk of the initial copy (`sql` with text `params`), with what the
+    /// read saw of the source's transactions (`read_view.rs` says why PostgreSQL needs
+    /// its snapshot and the others do not).
+    pub async fn read_chunk(
+        &self,
+        source: &Source,
+        sql: &str,
+        params: &[String],
+        what: &str,
+    ) -> Result<(Rows, ReadView), SyncError> {
+        let failed = |conn: &Connection, e: sqlx::Error| SyncError::Source {
+            connection: conn.name.clone(),
+            what: what.to_string(),
+            reason: conn.url.scrub(&e.to_string()),
+        };
+        match self {
+            Setup::Postgres { conn, .. } => pg::read_chunk(pg_pool(source, conn)?, sql, params)
+                .await
+                .map_err(|e| failed(conn, e)),
+            Setup::Sqlite { conn, .. } | Setup::Mysql { conn, .. } => source
+                .rows(sql, params)
+                .await
+                .map(|rows| (rows, ReadView::StreamOrder))
+                .map_err(|e| failed(conn, e)),
         }
     }
 

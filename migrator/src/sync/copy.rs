@@ -14,6 +14,12 @@
 //! after. A row whose last change the stream already applied is held exactly, and the
 //! upsert leaves it alone (no second write, no trigger).
 //!
+//! Where the source makes transactions visible out of stream order (PostgreSQL), the
+//! read also returns the snapshot it saw (`read_view.rs`): a streamed transaction the
+//! read did not see takes its keys out of the chunk even before the low mark, and a
+//! transaction the stream already delivered must be visible to the read (else the chunk
+//! is read again).
+//!
 //! Chunks are read one at a time; the copy's progress (table, last key) is stored with
 //! the position, so a restart continues with the next chunk. Watermarks carry a number
 //! unique to the run, so marks of an interrupted run, met again in the stream, are
@@ -24,6 +30,7 @@ use super::capture::Setup;
 use super::change::{Change, Mark, Values, clear_zero_dates};
 use super::error::SyncError;
 use super::position;
+use super::read_view::ReadView;
 use crate::rows::read::{self, Page};
 use crate::rows::source::Source;
 use seaway_codegen::config::ZeroDates;
@@ -42,6 +49,11 @@ pub struct Copy {
     chunk: Option<Chunk>,
     /// `transfer.zero_dates`, for rows of a source that stores zero dates.
     zero_dates: ZeroDates,
+    /// The source transaction the stream is in (its Begin's id).
+    xid: Option<String>,
+    /// Transactions the stream delivered since the last chunk was read: the next read
+    /// must see them all.
+    delivered: Vec<String>,
 }
 
 /// What the copy needs of a route.
@@ -67,6 +79,8 @@ struct Chunk {
     /// The last key read, where the next chunk starts (`None`: the table is done).
     last: Option<Values>,
     low_seen: bool,
+    /// What the read saw of the source's transactions.
+    view: ReadView,
 }
 
 impl Copy {
@@ -107,6 +121,8 @@ impl Copy {
             next_id: u64::try_from(super::apply::now_micros()).unwrap_or(1),
             chunk: None,
             zero_dates,
+            xid: None,
+            delivered: Vec::new(),
         }
     }
 
@@ -118,14 +134,15 @@ impl Copy {
         let id = self.next_id;
         self.next_id += 1;
         setup.watermark(source, Mark::Low, id).await?;
-        let (table, rows, last) = match self.todo.first() {
+        let (table, rows, last, view) = match self.todo.first() {
             Some(&t) => {
-                let (rows, last) = self.read(t, source).await?;
-                (t, rows, last)
+                let (rows, last, view) = self.read_seeing_delivered(t, setup, source).await?;
+                (t, rows, last, view)
             }
             // Nothing left: an empty chunk whose high mark records the copy as done.
-            None => (usize::MAX, Vec::new(), None),
+            None => (usize::MAX, Vec::new(), None, ReadView::StreamOrder),
         };
+        self.delivered.clear();
         setup.watermark(source, Mark::High, id).await?;
         let by_key = match self.tables.get(table) {
             Some(info) => rows
@@ -147,8 +164,44 @@ impl Copy {
             by_key,
             last,
             low_seen: false,
+            view,
         });
         Ok(())
+    }
+
+    /// Reads the next page of table `t`, again while the read does not see a
+    /// transaction the stream already delivered: its commit is in the source's log but
+    /// the source has not made it visible yet (`read_view.rs`), which takes moments.
+    async fn read_seeing_delivered(
+        &self,
+        t: usize,
+        setup: &Setup,
+        source: &Source,
+    ) -> Result<(Vec<Values>, Option<Values>, ReadView), SyncError> {
+        const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+        let started = std::time::Instant::now();
+        loop {
+            let (rows, last, view) = self.read(t, setup, source).await?;
+            let Some(unseen) = self.delivered.iter().find(|x| !view.saw(x)) else {
+                return Ok((rows, last, view));
+            };
+            if started.elapsed() > PATIENCE {
+                return Err(SyncError::Source {
+                    connection: self.tables[t].source_table.clone(),
+                    what: format!(
+                        "reading a chunk of `{}` for the initial copy",
+                        self.tables[t].source_table
+                    ),
+                    reason: format!(
+                        "source transaction {unseen} arrived in the change stream but is \
+                         still not visible to a new read after {PATIENCE:?}; the source is \
+                         not making committed transactions visible (check for a stalled \
+                         backend), then run sync again: it resumes at this chunk"
+                    ),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
     }
 
     /// Reads the next page of table `t` after the last key; returns its rows and its
@@ -156,8 +209,9 @@ impl Copy {
     async fn read(
         &self,
         t: usize,
+        setup: &Setup,
         source: &Source,
-    ) -> Result<(Vec<Values>, Option<Values>), SyncError> {
+    ) -> Result<(Vec<Values>, Option<Values>, ReadView), SyncError> {
         let info = &self.tables[t];
         let dialect = match source {
             Source::Postgres(_) => seaway_codegen::model::Dialect::Postgres,
@@ -185,17 +239,11 @@ impl Copy {
             .flatten()
             .map(|v| v.clone().unwrap_or_default())
             .collect();
-        let mut rows = source
-            .rows(&query.sql, &params)
-            .await
-            .map_err(|e| SyncError::Source {
-                connection: info.source_table.clone(),
-                what: format!(
-                    "reading a chunk of `{}` for the initial copy",
-                    info.source_table
-                ),
-                reason: e.to_string(),
-            })?;
+        let what = format!(
+            "reading a chunk of `{}` for the initial copy",
+            info.source_table
+        );
+        let (mut rows, view) = setup.read_chunk(source, &query.sql, &params, &what).await?;
         let full = rows.len() >= self.chunk_size;
         let last = rows.last().map(|r| r[query.width..].to_vec());
         let zero_dates = crate::engine::of(dialect).holds_zero_dates();
@@ -210,15 +258,25 @@ impl Copy {
                 })?;
             }
         }
-        Ok((rows, if full { last } else { None }))
+        Ok((rows, if full { last } else { None }, view))
     }
 
-    /// A change seen in the stream: between the marks, its keys leave the chunk.
+    /// The stream entered source transaction `xid`.
+    pub fn begin(&mut self, xid: &str) {
+        self.xid = Some(xid.to_string());
+        self.delivered.push(xid.to_string());
+    }
+
+    /// A change seen in the stream: between the marks, or before them when the read did
+    /// not see its transaction, its keys leave the chunk.
     pub fn seen(&mut self, change: &Change) {
         let Some(chunk) = self.chunk.as_mut() else {
             return;
         };
-        if !chunk.low_seen || chunk.table != change.table {
+        if chunk.table != change.table {
+            return;
+        }
+        if !chunk.low_seen && self.xid.as_deref().is_some_and(|x| chunk.view.saw(x)) {
             return;
         }
         let Some(info) = self.tables.get(chunk.table) else {

@@ -22,6 +22,7 @@ mod evolve;
 mod fold;
 pub mod options;
 pub mod position;
+pub mod read_view;
 pub mod receive;
 pub mod resolve;
 mod side;

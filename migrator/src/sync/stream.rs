@@ -302,7 +302,12 @@ async fn stream(
                     confirm(capture, applier, false).await?;
                 }
             }
-            Some(Event::Begin { .. }) => in_transaction = true,
+            Some(Event::Begin { xid }) => {
+                in_transaction = true;
+                if let Some(c) = copy.as_mut() {
+                    c.begin(&xid);
+                }
+            }
             Some(Event::Change(change)) => {
                 if let Some(c) = copy.as_mut() {
                     c.seen(&change);

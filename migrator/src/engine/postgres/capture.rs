@@ -23,6 +23,7 @@ use super::both::RESOLVED_PREFIX;
 use crate::rows::values::Family;
 use crate::sync::change::{Change, Event, Mark, Op, Position, Selection, Values};
 use crate::sync::error::SyncError;
+use crate::sync::read_view::ReadView;
 use crate::sync::slot::SourceState;
 use crate::sync::source_url;
 use pg_walstream::protocol::{LogicalReplicationMessage, LogicalReplicationParser, TupleData};
@@ -343,6 +344,31 @@ pub async fn watermark(
         .await
         .map_err(|e| source_error(conn, "writing a watermark", e))?;
     Ok(())
+}
+
+/// Reads one chunk of the initial copy with the snapshot it was read in: PostgreSQL
+/// makes a transaction visible only after its commit record is in the WAL, so the
+/// stream may carry before the low mark a transaction this read did not see
+/// (`sync/read_view.rs`).
+pub async fn read_chunk(
+    pool: &sqlx::PgPool,
+    sql: &str,
+    params: &[String],
+) -> Result<(crate::rows::source::Rows, ReadView), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    // The first statement takes the snapshot the page is read in.
+    let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+        .fetch_one(&mut *tx)
+        .await?;
+    let rows = crate::rows::source::fetch(&mut *tx, sql, params).await?;
+    tx.commit().await?;
+    let view = ReadView::parse_pg_snapshot(&snapshot).ok_or_else(|| {
+        sqlx::Error::Protocol(format!("unreadable pg_current_snapshot(): {snapshot}"))
+    })?;
+    Ok((rows, view))
 }
 
 /// The slot's state, for `sync status`: whether a session holds it, and the WAL the
