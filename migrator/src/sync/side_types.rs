@@ -45,6 +45,26 @@ pub struct Logged {
     pub winner: &'static str,
 }
 
+/// Keys to look up in one statement each `per`, as rows of a literal table that name
+/// each key by its place in `keys` (`row(i)`, joined by `sep`): the answers map back to
+/// the keys by that number, whatever form the side stores a key in.
+pub fn numbered_keys<'k>(
+    keys: &'k [Values],
+    per: usize,
+    row: impl Fn(usize) -> String,
+    sep: &str,
+) -> Vec<(String, &'k [Values])> {
+    let per = per.max(1);
+    keys.chunks(per)
+        .enumerate()
+        .map(|(n, chunk)| {
+            let first = n * per;
+            let rows: Vec<String> = (first..first + chunk.len()).map(&row).collect();
+            (rows.join(sep), chunk)
+        })
+        .collect()
+}
+
 /// The key of a row or key as the version tables and the log spell it: a JSON array
 /// of canonical text.
 pub fn key_text(key: &Values) -> String {

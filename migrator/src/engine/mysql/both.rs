@@ -31,7 +31,7 @@ use crate::rows::plan::Target;
 use crate::sync::change::Values;
 use crate::sync::edit_order::EditOrder;
 use crate::sync::side_types::{
-    Deleted, Held, applying_table, edits_table, text_row, version_table,
+    Deleted, Held, applying_table, edits_table, numbered_keys, text_row, version_table,
 };
 use seaway_codegen::diff::CONFLICT_TABLE;
 use seaway_codegen::engine::quote_ident;
@@ -274,33 +274,39 @@ pub async fn deleted(
         .map(|(_, c)| c)
         .collect();
     // The key's JSON as the triggers wrote it: the same expressions over a row of the
-    // key's values, converted as the table's columns would hold them.
-    let picked: Vec<String> = key_targets
-        .iter()
-        .zip(&key_columns)
-        .map(|(t, c)| {
+    // key's values, converted as the table's columns would hold them; `i` names the key
+    // in `keys`. One statement per KEYS_PER_READ keys.
+    let picked = |i: usize| -> String {
+        let mut out = vec![format!("{i} AS i")];
+        out.extend(key_targets.iter().zip(&key_columns).map(|(t, c)| {
             format!(
                 "CAST({} AS {}) AS {}",
                 key_placeholder(0, t),
                 cast_type(c),
                 quote(&c.name)
             )
-        })
-        .collect();
-    let sql = format!(
-        "SELECT e.at, e.token, e.`key` FROM (SELECT {}) AS k JOIN {} AS e ON e.tbl = ? AND e.`key` = {}",
-        picked.join(", "),
-        quote(&edits_table(incoming)),
-        key_image("k", &key_columns)
-    );
+        }));
+        format!("SELECT {}", out.join(", "))
+    };
     let mut out = HashMap::new();
-    for key in keys {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
-        for (t, v) in key_targets.iter().zip(key) {
-            query = bind(query, t, v.as_deref());
+    for (numbered, chunk) in numbered_keys(keys, KEYS_PER_READ, picked, " UNION ALL ") {
+        let sql = format!(
+            "SELECT k.i, e.at, e.token, e.`key` FROM ({numbered}) AS k JOIN {} AS e ON e.tbl = ? AND e.`key` = {}",
+            quote(&edits_table(incoming)),
+            key_image("k", &key_columns)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for key in chunk {
+            for (t, v) in key_targets.iter().zip(key) {
+                query = bind(query, t, v.as_deref());
+            }
         }
-        if let Some(r) = query.bind(table).fetch_optional(&mut *conn).await? {
-            let (at, token, k): (i64, u64, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        for r in query.bind(table).fetch_all(&mut *conn).await? {
+            let (i, at, token, k): (i64, i64, u64, String) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            let Some(key) = usize::try_from(i).ok().and_then(|i| keys.get(i)) else {
+                continue;
+            };
             out.insert(
                 key.clone(),
                 Deleted {

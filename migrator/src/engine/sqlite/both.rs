@@ -22,7 +22,7 @@ use crate::rows::plan::Target;
 use crate::rows::read::quote as quote_in;
 use crate::sync::change::Values;
 use crate::sync::side_types::{
-    Deleted, Held, applying_table, edits_table, text_row, version_table,
+    Deleted, Held, applying_table, edits_table, numbered_keys, text_row, version_table,
 };
 use seaway_codegen::diff::CONFLICT_TABLE;
 use seaway_codegen::model::{Column, Dialect};
@@ -178,23 +178,25 @@ pub async fn deleted(
     table: &str,
     keys: &[Values],
 ) -> Result<HashMap<Values, Deleted>, sqlx::Error> {
+    // The key's values as the triggers wrote them (canonical text); `i` names the key in
+    // `keys`. One statement per PARAMS bound values.
+    let width = keys.first().map_or(0, Vec::len);
+    let one = |i: usize| format!("({i}, json_array({}))", vec!["?"; width].join(", "));
+    let per = (PARAMS / width.max(1)).max(1);
     let mut out = HashMap::new();
-    let sql = format!(
-        "SELECT seq, at FROM {} WHERE tbl = ? AND key = json_array({})",
-        quote(&edits_table(incoming)),
-        // The key's values as the triggers wrote them: canonical text.
-        keys.first()
-            .map(|k| vec!["?"; k.len()].join(", "))
-            .unwrap_or_default()
-    );
-    for key in keys {
-        let mut query =
-            sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql.clone())).bind(table);
-        for v in key {
+    for (numbered, chunk) in numbered_keys(keys, per, one, ", ") {
+        let sql = format!(
+            "WITH k(i, key) AS (VALUES {numbered}) SELECT k.i, e.seq, e.at FROM k JOIN {} AS e ON e.tbl = ? AND e.key = k.key",
+            quote(&edits_table(incoming)),
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64, i64)>(sqlx::AssertSqlSafe(sql));
+        for v in chunk.iter().flatten() {
             query = query.bind(v.clone());
         }
-        if let Some((edit, micros)) = query.fetch_optional(&mut *conn).await? {
-            out.insert(key.clone(), Deleted { edit, micros });
+        for (i, edit, micros) in query.bind(table).fetch_all(&mut *conn).await? {
+            if let Some(key) = usize::try_from(i).ok().and_then(|i| keys.get(i)) {
+                out.insert(key.clone(), Deleted { edit, micros });
+            }
         }
     }
     Ok(out)
