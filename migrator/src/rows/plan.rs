@@ -168,6 +168,8 @@ pub struct Prepared<'c> {
     pub dest_conn: &'c seaway_codegen::config::Connection,
     pub source_schema: Schema,
     pub desired: Desired,
+    /// The destination as it is.
+    pub actual: Schema,
 }
 
 /// Reads the source, builds the desired destination model and checks the destination
@@ -186,6 +188,7 @@ pub async fn prepare<'c>(
             dest_conn: stage.destination,
             source_schema: stage.source,
             desired: stage.desired,
+            actual: stage.actual,
         },
         missing,
     ))

@@ -24,6 +24,15 @@ impl std::fmt::Debug for Source {
 pub type Rows = Vec<Vec<Option<String>>>;
 
 impl Source {
+    /// The engine this source is.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Source::Postgres(_) => Dialect::Postgres,
+            Source::Mysql(_) => Dialect::Mysql,
+            Source::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
     pub async fn open(conn: &Connection) -> Result<Source, ConnectError> {
         Ok(match conn.url.dialect() {
             Dialect::Postgres => {

@@ -211,6 +211,7 @@ async fn run_pair(
         dest_conn: stage.destination,
         source_schema: stage.source,
         desired: stage.desired,
+        actual: stage.actual,
     };
     let forward: Vec<TablePlan> = super::stream::routes(&prepared, config)?
         .into_iter()

@@ -73,6 +73,11 @@ pub enum SyncError {
     Stream { connection: String, reason: String },
     #[error("table `{table}`: {what}")]
     Unsupported { table: String, what: String },
+    /// A circle of foreign keys the destination enforces blocks the initial copy.
+    #[error("{0}")]
+    ForeignKeyCycle(String),
+    #[error(transparent)]
+    Blocked(#[from] crate::rows::order::BlockedError),
     #[error("table `{table}` changed at the source during sync: {change}")]
     SchemaChange { table: String, change: String },
     /// A column was added to a selected table at the source: `run` applies it to the

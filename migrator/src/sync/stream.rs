@@ -95,11 +95,11 @@ pub(crate) async fn run_once(
             });
         }
     }
-    let stage_actual = stage.actual;
     let prepared = plan::Prepared {
         dest_conn: stage.destination,
         source_schema: stage.source,
         desired: stage.desired,
+        actual: stage.actual,
     };
     let dest_conn = prepared.dest_conn;
     let source_conn = config.source_connection();
@@ -123,6 +123,13 @@ pub(crate) async fn run_once(
         })
         .collect();
     let source = Source::open(source_conn).await?;
+    if opts.copy
+        && let Some(cycle) = crate::rows::order::blocked_first_load(&prepared, &source).await?
+    {
+        return Err(SyncError::ForeignKeyCycle(
+            cycle.refusal(&dest_conn.name, dest_conn.url.dialect()),
+        ));
+    }
     let setup = capture::Setup::check(source_conn, dest_conn, &source, &selection).await?;
     let dest_read = Source::open(dest_conn).await?;
     let dest_err = |what: &str, e: sqlx::Error| SyncError::Destination {
@@ -138,7 +145,7 @@ pub(crate) async fn run_once(
             let receiving = both::receiving(
                 b,
                 &routes,
-                &stage_actual,
+                &prepared.actual,
                 &setup,
                 &dest_read,
                 dest_conn,

@@ -216,6 +216,11 @@ pub enum TransferError {
         "destination `{destination}` lacks table(s) {tables}; run `just apply` (at least `--section pre-data`) first"
     )]
     MissingTables { destination: String, tables: String },
+    /// A circle of foreign keys the destination enforces blocks a first load.
+    #[error("{0}")]
+    ForeignKeyCycle(String),
+    #[error(transparent)]
+    Blocked(#[from] crate::rows::order::BlockedError),
     #[error(
         "table `{table}`: the destination refused a row ({reason}); stopped because of --on-error stop"
     )]
@@ -293,21 +298,26 @@ pub async fn transfer(
     };
     let (prepared, opened, early_reader) =
         futures_util::join!(plan::prepare(config, "transfer"), open_data, open_reader);
-    let (
-        plan::Prepared {
-            dest_conn,
-            source_schema,
-            desired,
-        },
-        missing,
-    ) = prepared?;
+    let (prepared, missing) = prepared?;
     if let Some(tables) = missing {
         return Err(TransferError::MissingTables {
-            destination: dest_conn.name.clone(),
+            destination: prepared.dest_conn.name.clone(),
             tables,
         });
     }
     let (source, writer) = opened?;
+    if let Some(cycle) = crate::rows::order::blocked_first_load(&prepared, &source).await? {
+        return Err(TransferError::ForeignKeyCycle(cycle.refusal(
+            &prepared.dest_conn.name,
+            prepared.dest_conn.url.dialect(),
+        )));
+    }
+    let plan::Prepared {
+        dest_conn,
+        source_schema,
+        desired,
+        ..
+    } = prepared;
     let writer = match writer {
         Some(w) => w,
         None => Writer::open(dest_conn).await?,

@@ -150,6 +150,11 @@ async fn share(
         plans.push(plan);
     }
     let source = Source::open(config.source_connection()).await?;
+    if let Some(cycle) = crate::rows::order::blocked_first_load(&prepared, &source).await? {
+        return Err(TransferError::ForeignKeyCycle(
+            cycle.refusal(&dest_conn.name, dest_conn.url.dialect()),
+        ));
+    }
     let writer = Writer::open(dest_conn).await?;
     // Two runs of one transfer started at once must find one run and one job: the run
     // is opened (resumed or started) and its job planned under a lock of the pair.

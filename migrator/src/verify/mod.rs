@@ -127,6 +127,7 @@ pub async fn verify(
             dest_conn,
             source_schema,
             desired,
+            ..
         },
         missing,
     ) = prepared?;

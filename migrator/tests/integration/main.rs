@@ -13,6 +13,7 @@ mod deploy;
 mod extras;
 mod failures;
 mod fidelity;
+mod fk_cycle;
 mod incremental;
 mod interrupted;
 mod lease;
