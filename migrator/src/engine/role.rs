@@ -38,6 +38,10 @@ pub trait Write: Sync {
     /// `INSERT` of one row into `table` (`columns` and `values` already SQL) that does
     /// nothing when a row with the same primary key is there already.
     fn insert_if_missing(&self, table: &str, columns: &str, values: &str) -> String;
+    /// Whether seaway's writer sessions have the destination check foreign keys as rows
+    /// land: then tables that reference each other in a circle cannot be loaded in any
+    /// order once the constraints exist (`rows::order::blocked_first_load`).
+    fn checks_foreign_keys_on_load(&self) -> bool;
 }
 
 /// Range checksums (`engine/<name>/hash.rs`).

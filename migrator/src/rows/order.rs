@@ -129,6 +129,9 @@ pub async fn blocked_first_load(
     prepared: &super::plan::Prepared<'_>,
     source: &super::source::Source,
 ) -> Result<Option<Cycle>, BlockedError> {
+    if !crate::engine::of(prepared.dest_conn.url.dialect()).checks_foreign_keys_on_load() {
+        return Ok(None);
+    }
     let tables: BTreeSet<String> = prepared.desired.schema.tables.keys().cloned().collect();
     let found = cycles(&tables, &prepared.actual);
     if found.is_empty() {
@@ -173,22 +176,10 @@ pub enum BlockedError {
 }
 
 impl Cycle {
-    /// The one-paragraph refusal of a first load into `destination` (of engine
-    /// `dialect`) this circle blocks.
-    pub fn refusal(&self, destination: &str, dialect: seaway_codegen::model::Dialect) -> String {
-        use seaway_codegen::model::Dialect;
-        let fix = match dialect {
-            Dialect::Postgres | Dialect::Mysql => {
-                "Load the data before the foreign keys: on a new destination run `migrator apply --section pre-data`, then this command, then `migrator apply --section post-data`; on one that already has the constraints, drop one of those listed for the first load and add it back after"
-            }
-            // SQLite declares foreign keys inside CREATE TABLE: there is no later section
-            // to add them in.
-            Dialect::Sqlite => {
-                "SQLite declares foreign keys inside its tables, so they cannot be added after the load: take one of the listed REFERENCES clauses out of the destination's reviewed migration (generated/migrations/) before applying it to a new file, load, and keep the reference checked by the application"
-            }
-        };
+    /// The one-paragraph refusal of a first load into `destination` this circle blocks.
+    pub fn refusal(&self, destination: &str) -> String {
         format!(
-            "tables {} of destination `{destination}` reference each other through foreign keys it already enforces ({}), and one of them holds no rows there yet, so no order of loading them satisfies every constraint; nothing was written. {fix}",
+            "tables {} of destination `{destination}` reference each other through foreign keys it already enforces ({}), and one of them holds no rows there yet, so no order of loading them satisfies every constraint; nothing was written. Load the data before the foreign keys: on a new destination run `migrator apply --section pre-data`, then this command, then `migrator apply --section post-data`; on one that already has the constraints, drop one of those listed for the first load and add it back after",
             self.tables
                 .iter()
                 .map(|t| format!("`{t}`"))

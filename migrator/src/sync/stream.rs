@@ -126,9 +126,7 @@ pub(crate) async fn run_once(
     if opts.copy
         && let Some(cycle) = crate::rows::order::blocked_first_load(&prepared, &source).await?
     {
-        return Err(SyncError::ForeignKeyCycle(
-            cycle.refusal(&dest_conn.name, dest_conn.url.dialect()),
-        ));
+        return Err(SyncError::ForeignKeyCycle(cycle.refusal(&dest_conn.name)));
     }
     let setup = capture::Setup::check(source_conn, dest_conn, &source, &selection).await?;
     let dest_read = Source::open(dest_conn).await?;

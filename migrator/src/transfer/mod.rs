@@ -307,10 +307,9 @@ pub async fn transfer(
     }
     let (source, writer) = opened?;
     if let Some(cycle) = crate::rows::order::blocked_first_load(&prepared, &source).await? {
-        return Err(TransferError::ForeignKeyCycle(cycle.refusal(
-            &prepared.dest_conn.name,
-            prepared.dest_conn.url.dialect(),
-        )));
+        return Err(TransferError::ForeignKeyCycle(
+            cycle.refusal(&prepared.dest_conn.name),
+        ));
     }
     let plan::Prepared {
         dest_conn,

@@ -152,7 +152,7 @@ async fn share(
     let source = Source::open(config.source_connection()).await?;
     if let Some(cycle) = crate::rows::order::blocked_first_load(&prepared, &source).await? {
         return Err(TransferError::ForeignKeyCycle(
-            cycle.refusal(&dest_conn.name, dest_conn.url.dialect()),
+            cycle.refusal(&dest_conn.name),
         ));
     }
     let writer = Writer::open(dest_conn).await?;

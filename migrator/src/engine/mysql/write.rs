@@ -488,4 +488,8 @@ impl crate::engine::role::Write for super::Mysql {
     fn insert_if_missing(&self, table: &str, columns: &str, values: &str) -> String {
         format!("INSERT IGNORE INTO {table} ({columns}) VALUES ({values})")
     }
+
+    fn checks_foreign_keys_on_load(&self) -> bool {
+        true
+    }
 }

@@ -646,6 +646,10 @@ impl crate::engine::role::Write for super::Postgres {
     fn insert_if_missing(&self, table: &str, columns: &str, values: &str) -> String {
         format!("INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING")
     }
+
+    fn checks_foreign_keys_on_load(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

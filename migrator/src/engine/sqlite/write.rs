@@ -367,4 +367,12 @@ impl crate::engine::role::Write for super::Sqlite {
     fn insert_if_missing(&self, table: &str, columns: &str, values: &str) -> String {
         format!("INSERT OR IGNORE INTO {table} ({columns}) VALUES ({values})")
     }
+
+    /// The writer opens the file with `foreign_keys` off (codegen's
+    /// `engine::sqlite::connect::writable`), as SQLite's own dumps load: the
+    /// constraints are declared inside the tables, so there is no later section to add
+    /// them in.
+    fn checks_foreign_keys_on_load(&self) -> bool {
+        false
+    }
 }
