@@ -30,6 +30,18 @@ fn fk_shape(fk: &ForeignKey) -> FkShape<'_> {
     )
 }
 
+/// Whether `table` already links `fk`'s columns to the same referenced columns (with
+/// whatever actions: the parent's own declaration wins over the children's), or holds a
+/// constraint under `name`, the name the lifted key would take.
+fn parent_has(table: &crate::model::Table, fk: &ForeignKey, name: &str) -> bool {
+    table.foreign_keys.iter().any(|f| {
+        f.name == name
+            || (f.columns == fk.columns
+                && f.references == fk.references
+                && f.referenced_columns == fk.referenced_columns)
+    })
+}
+
 /// What makes two indexes the same index, whatever their names.
 type IndexShape<'a> = (&'a [IndexPart], bool, Option<&'a str>, Option<&'a str>);
 
@@ -81,17 +93,10 @@ fn lift_partitions(schema: &mut Schema, parent: &str) {
         for p in &mut table.partitions {
             p.foreign_keys.retain(|f| fk_shape(f) != fk_shape(fk));
         }
-        if !table
-            .foreign_keys
-            .iter()
-            .any(|f| fk_shape(f) == fk_shape(fk))
-        {
-            let columns: Vec<IndexPart> =
-                fk.columns.iter().cloned().map(IndexPart::Column).collect();
-            table.foreign_keys.push(ForeignKey {
-                name: default_name(parent, &columns, "fkey"),
-                ..fk.clone()
-            });
+        let columns: Vec<IndexPart> = fk.columns.iter().cloned().map(IndexPart::Column).collect();
+        let name = default_name(parent, &columns, "fkey");
+        if !parent_has(table, fk, &name) {
+            table.foreign_keys.push(ForeignKey { name, ..fk.clone() });
         }
     }
     for ix in first.indexes.iter().filter(|i| !i.unique) {
@@ -105,15 +110,13 @@ fn lift_partitions(schema: &mut Schema, parent: &str) {
         for p in &mut table.partitions {
             p.indexes.retain(|i| index_shape(i) != index_shape(ix));
         }
+        let name = default_name(parent, &ix.columns, "idx");
         if !table
             .indexes
             .iter()
-            .any(|i| index_shape(i) == index_shape(ix))
+            .any(|i| i.name == name || index_shape(i) == index_shape(ix))
         {
-            table.indexes.push(Index {
-                name: default_name(parent, &ix.columns, "idx"),
-                ..ix.clone()
-            });
+            table.indexes.push(Index { name, ..ix.clone() });
         }
     }
 }
@@ -152,29 +155,20 @@ fn lift_children(schema: &mut Schema, parent: &str) {
         return;
     };
     for fk in fks {
-        if !table
-            .foreign_keys
-            .iter()
-            .any(|f| fk_shape(f) == fk_shape(&fk))
-        {
-            let columns: Vec<IndexPart> =
-                fk.columns.iter().cloned().map(IndexPart::Column).collect();
-            table.foreign_keys.push(ForeignKey {
-                name: default_name(parent, &columns, "fkey"),
-                ..fk
-            });
+        let columns: Vec<IndexPart> = fk.columns.iter().cloned().map(IndexPart::Column).collect();
+        let name = default_name(parent, &columns, "fkey");
+        if !parent_has(table, &fk, &name) {
+            table.foreign_keys.push(ForeignKey { name, ..fk });
         }
     }
     for ix in indexes {
+        let name = default_name(parent, &ix.columns, "idx");
         if !table
             .indexes
             .iter()
-            .any(|i| index_shape(i) == index_shape(&ix))
+            .any(|i| i.name == name || index_shape(i) == index_shape(&ix))
         {
-            table.indexes.push(Index {
-                name: default_name(parent, &ix.columns, "idx"),
-                ..ix
-            });
+            table.indexes.push(Index { name, ..ix });
         }
     }
 }
@@ -278,5 +272,36 @@ mod tests {
             2,
             "children keep theirs"
         );
+    }
+
+    #[test]
+    fn a_key_the_parent_declares_itself_is_not_added_again_from_its_children() {
+        // jOOQ's sakila: `payment` declares its keys with actions, its inheritance
+        // children the same keys without; one key per link, the parent's.
+        let mut schema = Schema::new(Dialect::Postgres, "public");
+        let own = ForeignKey {
+            on_delete: ReferentialAction::Restrict,
+            on_update: ReferentialAction::Cascade,
+            ..fk("payment_customer_id_fkey", "customer_id", "customer")
+        };
+        schema.tables.insert(
+            "payment".into(),
+            Table {
+                foreign_keys: vec![own.clone()],
+                ..Table::default()
+            },
+        );
+        for child in ["payment_a", "payment_b"] {
+            schema.tables.insert(
+                child.into(),
+                Table {
+                    inherits: vec!["payment".into()],
+                    foreign_keys: vec![fk(&format!("{child}_customer"), "customer_id", "customer")],
+                    ..Table::default()
+                },
+            );
+        }
+        lift(&mut schema);
+        assert_eq!(schema.tables["payment"].foreign_keys, vec![own]);
     }
 }
