@@ -101,15 +101,58 @@ pub(crate) struct Pair {
 impl Pair {
     /// `verify` clean in both directions.
     pub(crate) fn verify_both_ways(&self) {
-        assert_ok(
-            "verify, source to destination",
-            &support::run_migrator(&self.config, &["verify"]),
-        );
-        assert_ok(
-            "verify, destination to source",
-            &support::run_migrator(&self.reversed, &["verify"]),
-        );
+        if let Err(failed) = self.verified_both_ways() {
+            panic!("{failed}");
+        }
     }
+
+    /// `verify` in both directions: the first that is not clean, as the failure text.
+    fn verified_both_ways(&self) -> Result<(), String> {
+        for (what, config) in [
+            ("source to destination", &self.config),
+            ("destination to source", &self.reversed),
+        ] {
+            let out = support::run_migrator(config, &["verify"]);
+            if !out.ok {
+                return Err(format!("verify, {what}: {}\n{}", out.stdout, out.stderr));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Each side's conflict log, one line per conflict, for a failure's text.
+async fn conflict_logs(a: &mut Db, ea: Engine, b: &mut Db, eb: Engine) -> String {
+    let mut out = String::new();
+    for (db, engine, side) in [(a, ea, "source"), (b, eb, "destination")] {
+        let line = match engine {
+            Engine::Postgres => {
+                "concat_ws(' ', stream, key, rule, winner, source_version, destination_version)"
+            }
+            Engine::Mysql => {
+                "CONCAT_WS(' ', stream, `key`, rule, winner, source_version, destination_version)"
+            }
+            Engine::Sqlite => {
+                "stream || ' ' || key || ' ' || rule || ' ' || winner || ' ' || coalesce(source_version, '-') || ' ' || coalesce(destination_version, '-')"
+            }
+        };
+        let all = match engine {
+            Engine::Postgres => {
+                format!("SELECT string_agg({line}, E'\\n') FROM seaway_sync_conflicts")
+            }
+            Engine::Mysql => {
+                format!("SELECT GROUP_CONCAT({line} SEPARATOR '\\n') FROM seaway_sync_conflicts")
+            }
+            Engine::Sqlite => {
+                format!("SELECT group_concat({line}, char(10)) FROM seaway_sync_conflicts")
+            }
+        };
+        out.push_str(&format!(
+            "conflicts at the {side}:\n{}\n",
+            db.text(&all).await.unwrap_or_default()
+        ));
+    }
+    out
 }
 
 /// Side `a` (engine `ea`) made by `sql`, side `b` given the same `tables` by `codegen
@@ -396,7 +439,13 @@ async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
         let marker = 100_100 + round * 20;
         caught_up(&mut a, &mut b, &mut running, "accounts", marker).await;
         caught_up(&mut a, &mut b, &mut running, "accounts", marker + 10).await;
-        pair.verify_both_ways();
+        if let Err(failed) = pair.verified_both_ways() {
+            let logs = conflict_logs(&mut a, ea, &mut b, eb).await;
+            panic!(
+                "round {round}: {failed}\n{logs}\nsync:\n{}",
+                running.output()
+            );
+        }
     }
     let (code, output) = running.stop("TERM");
     assert_eq!(code, Some(0), "{output}");
