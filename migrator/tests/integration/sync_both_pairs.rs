@@ -155,6 +155,37 @@ async fn conflict_logs(a: &mut Db, ea: Engine, b: &mut Db, eb: Engine) -> String
     out
 }
 
+/// Each side's writes of the keys a failed verify names (`key (N)`), in the order its
+/// audit trigger logged them, for a failure's text.
+async fn audit_of_keys(failed: &str, a: &mut Db, ea: Engine, b: &mut Db, eb: Engine) -> String {
+    let keys: Vec<i64> = failed
+        .split("key (")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next()?.parse().ok())
+        .collect();
+    let mut out = String::new();
+    for key in keys {
+        for (db, engine, side) in [(&mut *a, ea, "source"), (&mut *b, eb, "destination")] {
+            let sql = match engine {
+                Engine::Postgres => format!(
+                    "SELECT string_agg(op, ',' ORDER BY ctid) FROM audit_writes WHERE id = {key}"
+                ),
+                Engine::Mysql => format!(
+                    "SELECT GROUP_CONCAT(op SEPARATOR ',') FROM audit_writes WHERE id = {key}"
+                ),
+                Engine::Sqlite => format!(
+                    "SELECT group_concat(op, ',') FROM (SELECT op FROM audit_writes WHERE id = {key} ORDER BY rowid)"
+                ),
+            };
+            out.push_str(&format!(
+                "key {key} at the {side}: {}\n",
+                db.text(&sql).await.unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
 /// Side `a` (engine `ea`) made by `sql`, side `b` given the same `tables` by `codegen
 /// diff` and `migrator apply` (`REPLICA IDENTITY FULL` where it is PostgreSQL); synced
 /// both ways, `tables` only, with `sync_extra` under `sync:`.
@@ -441,8 +472,9 @@ async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
         caught_up(&mut a, &mut b, &mut running, "accounts", marker + 10).await;
         if let Err(failed) = pair.verified_both_ways() {
             let logs = conflict_logs(&mut a, ea, &mut b, eb).await;
+            let audit = audit_of_keys(&failed, &mut a, ea, &mut b, eb).await;
             panic!(
-                "round {round}: {failed}\n{logs}\nsync:\n{}",
+                "round {round}: {failed}\n{logs}\n{audit}\nsync:\n{}",
                 running.output()
             );
         }
