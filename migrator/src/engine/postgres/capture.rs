@@ -506,6 +506,8 @@ pub struct PgCapture {
     /// A `Begin` not yet passed on: pgoutput sends a transaction's `Origin` right after
     /// its `Begin`, so the `Begin` waits for the first event that is passed on.
     begin: Option<String>,
+    /// The id of the transaction being read: the catalog is read only once it sees it.
+    xid: Option<u32>,
     /// An event to return before reading the stream again (the one after a `Begin`).
     queued: Option<Event>,
 }
@@ -623,6 +625,7 @@ impl PgCapture {
             echo: false,
             passed: false,
             begin: None,
+            xid: None,
             queued: None,
         })
     }
@@ -689,6 +692,7 @@ impl PgCapture {
                 self.echo = false;
                 self.passed = false;
                 self.begin = (!self.skipping).then(|| xid.to_string());
+                self.xid = Some(xid);
                 None
             }
             ReplicationEvent::Commit {
@@ -858,6 +862,11 @@ impl PgCapture {
                 columns: Vec::new(),
             });
         };
+        // A description that differs from the columns sync started with is checked
+        // against the catalog (dropped or added), once the catalog sees this transaction.
+        if described.columns != self.known[t] {
+            self.catalog_sees_transaction().await?;
+        }
         let columns = crate::sync::described::positions(
             name,
             &self.selection.tables[t],
@@ -888,6 +897,40 @@ impl PgCapture {
             connection: self.slot.clone(),
             reason: format!("reading the source's catalog for `{table}`.`{column}`: {e}"),
         })
+    }
+
+    /// Waits until the source's catalog sees the transaction being read. The stream
+    /// carries a transaction once its commit is in the WAL, a moment before it may be
+    /// visible (`sync/read_view.rs`): a catalog read then would still show a column the
+    /// transaction dropped (its rows taken for rows written before the column was added)
+    /// or lack one it added (leaving `diff` nothing to plan).
+    async fn catalog_sees_transaction(&self) -> Result<(), SyncError> {
+        const PATIENCE: Duration = Duration::from_secs(30);
+        let Some(xid) = self.xid else {
+            return Ok(());
+        };
+        let started = std::time::Instant::now();
+        loop {
+            let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+                .fetch_one(&self.catalog)
+                .await
+                .map_err(|e| SyncError::Stream {
+                    connection: self.slot.clone(),
+                    reason: format!("reading the source's snapshot: {e}"),
+                })?;
+            if ReadView::parse_pg_snapshot(&snapshot).is_none_or(|v| v.saw(&xid.to_string())) {
+                return Ok(());
+            }
+            if started.elapsed() > PATIENCE {
+                return Err(SyncError::Stream {
+                    connection: self.slot.clone(),
+                    reason: format!(
+                        "source transaction {xid} arrived in the change stream but is still not visible to the catalog after {PATIENCE:?}; the source is not making committed transactions visible (check for a stalled backend)"
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// A row change on relation `relation_id`, in the change model.
