@@ -53,30 +53,33 @@ fn load(engine: Engine) -> &'static str {
     }
 }
 
-/// A trigger that logs every write `accounts` takes, in a table sync does not carry.
+/// A trigger that logs every write `accounts` takes, in a table sync does not carry:
+/// the key, the operation, and which write it was (the note or owner the row took, or
+/// had for a delete), for a failure's text.
 fn audit(engine: Engine) -> &'static str {
     match engine {
         Engine::Postgres => {
-            "CREATE TABLE audit_writes (id bigint NOT NULL, op text NOT NULL);
+            "CREATE TABLE audit_writes (id bigint NOT NULL, op text NOT NULL, what text, seq bigserial);
              CREATE FUNCTION audit_log() RETURNS trigger AS $$
              BEGIN
-               INSERT INTO audit_writes VALUES (COALESCE(NEW.id, OLD.id), TG_OP);
+               INSERT INTO audit_writes (id, op, what) VALUES (COALESCE(NEW.id, OLD.id), TG_OP,
+                 COALESCE(NEW.note, NEW.owner, 'was ' || COALESCE(OLD.note, OLD.owner)));
                RETURN NULL;
              END $$ LANGUAGE plpgsql;
              CREATE TRIGGER audit_log AFTER INSERT OR UPDATE OR DELETE ON accounts
                FOR EACH ROW EXECUTE FUNCTION audit_log();"
         }
         Engine::Sqlite => {
-            "CREATE TABLE audit_writes (id INTEGER NOT NULL, op TEXT NOT NULL);
-             CREATE TRIGGER audit_i AFTER INSERT ON accounts BEGIN INSERT INTO audit_writes VALUES (NEW.id, 'INSERT'); END;
-             CREATE TRIGGER audit_u AFTER UPDATE ON accounts BEGIN INSERT INTO audit_writes VALUES (NEW.id, 'UPDATE'); END;
-             CREATE TRIGGER audit_d AFTER DELETE ON accounts BEGIN INSERT INTO audit_writes VALUES (OLD.id, 'DELETE'); END;"
+            "CREATE TABLE audit_writes (id INTEGER NOT NULL, op TEXT NOT NULL, what TEXT);
+             CREATE TRIGGER audit_i AFTER INSERT ON accounts BEGIN INSERT INTO audit_writes VALUES (NEW.id, 'INSERT', COALESCE(NEW.note, NEW.owner)); END;
+             CREATE TRIGGER audit_u AFTER UPDATE ON accounts BEGIN INSERT INTO audit_writes VALUES (NEW.id, 'UPDATE', COALESCE(NEW.note, NEW.owner)); END;
+             CREATE TRIGGER audit_d AFTER DELETE ON accounts BEGIN INSERT INTO audit_writes VALUES (OLD.id, 'DELETE', 'was ' || COALESCE(OLD.note, OLD.owner)); END;"
         }
         Engine::Mysql => {
-            "CREATE TABLE audit_writes (id BIGINT NOT NULL, op VARCHAR(10) NOT NULL);
-             CREATE TRIGGER audit_i AFTER INSERT ON accounts FOR EACH ROW INSERT INTO audit_writes VALUES (NEW.id, 'INSERT');
-             CREATE TRIGGER audit_u AFTER UPDATE ON accounts FOR EACH ROW INSERT INTO audit_writes VALUES (NEW.id, 'UPDATE');
-             CREATE TRIGGER audit_d AFTER DELETE ON accounts FOR EACH ROW INSERT INTO audit_writes VALUES (OLD.id, 'DELETE');"
+            "CREATE TABLE audit_writes (id BIGINT NOT NULL, op VARCHAR(10) NOT NULL, what VARCHAR(100), seq BIGINT AUTO_INCREMENT PRIMARY KEY);
+             CREATE TRIGGER audit_i AFTER INSERT ON accounts FOR EACH ROW INSERT INTO audit_writes (id, op, what) VALUES (NEW.id, 'INSERT', COALESCE(NEW.note, NEW.owner));
+             CREATE TRIGGER audit_u AFTER UPDATE ON accounts FOR EACH ROW INSERT INTO audit_writes (id, op, what) VALUES (NEW.id, 'UPDATE', COALESCE(NEW.note, NEW.owner));
+             CREATE TRIGGER audit_d AFTER DELETE ON accounts FOR EACH ROW INSERT INTO audit_writes (id, op, what) VALUES (OLD.id, 'DELETE', CONCAT('was ', COALESCE(OLD.note, OLD.owner)));"
         }
     }
 }
@@ -168,13 +171,13 @@ async fn audit_of_keys(failed: &str, a: &mut Db, ea: Engine, b: &mut Db, eb: Eng
         for (db, engine, side) in [(&mut *a, ea, "source"), (&mut *b, eb, "destination")] {
             let sql = match engine {
                 Engine::Postgres => format!(
-                    "SELECT string_agg(op, ',' ORDER BY ctid) FROM audit_writes WHERE id = {key}"
+                    "SELECT string_agg(op || ':' || COALESCE(what, ''), ', ' ORDER BY seq) FROM audit_writes WHERE id = {key}"
                 ),
                 Engine::Mysql => format!(
-                    "SELECT GROUP_CONCAT(op SEPARATOR ',') FROM audit_writes WHERE id = {key}"
+                    "SELECT GROUP_CONCAT(CONCAT(op, ':', COALESCE(what, '')) ORDER BY seq SEPARATOR ', ') FROM audit_writes WHERE id = {key}"
                 ),
                 Engine::Sqlite => format!(
-                    "SELECT group_concat(op, ',') FROM (SELECT op FROM audit_writes WHERE id = {key} ORDER BY rowid)"
+                    "SELECT group_concat(op || ':' || COALESCE(what, ''), ', ') FROM (SELECT op, what FROM audit_writes WHERE id = {key} ORDER BY rowid)"
                 ),
             };
             out.push_str(&format!(
