@@ -420,6 +420,12 @@ impl OwnMariadb {
         };
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
+        // A temp folder of its own, so the test server's temporary files never share a
+        // folder with the machine's MariaDB's (which has crashed while freeing an on-disk
+        // temporary table in /tmp during the suite; the cause is not known, and this only
+        // rules the test server out).
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("the test server's temp folder");
         let user: &[&str] = if is_root() { &["--user=mysql"] } else { &[] };
         if is_root() {
             let ok = Command::new("chown")
@@ -430,6 +436,7 @@ impl OwnMariadb {
             assert!(ok, "chown the test server's folder to mysql");
         }
         let out = Command::new(&install)
+            .env("TMPDIR", &tmp)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
@@ -447,8 +454,10 @@ impl OwnMariadb {
             .expect("a free port")
             .port();
         let child = Command::new(&server)
+            .env("TMPDIR", &tmp)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--socket={}", dir.path().join("sock").display()))
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
             .arg(format!(
