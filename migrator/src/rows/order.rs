@@ -128,6 +128,7 @@ pub fn cycles(tables: &BTreeSet<String>, actual: &Schema) -> Vec<Cycle> {
 pub async fn blocked_first_load(
     prepared: &super::plan::Prepared<'_>,
     source: &super::source::Source,
+    source_conn: &seaway_codegen::config::Connection,
 ) -> Result<Option<Cycle>, BlockedError> {
     if !crate::engine::of(prepared.dest_conn.url.dialect()).checks_foreign_keys_on_load() {
         return Ok(None);
@@ -138,30 +139,45 @@ pub async fn blocked_first_load(
         return Ok(None);
     }
     let dest = super::source::Source::open(prepared.dest_conn).await?;
-    let mut blocked = None;
-    'cycles: for cycle in found {
+    let blocked = first_blocked(prepared, found, source, source_conn, &dest).await;
+    dest.close().await;
+    blocked
+}
+
+/// The first of `found` with a table the destination (`dest`) holds no row of while
+/// the source has some.
+async fn first_blocked(
+    prepared: &super::plan::Prepared<'_>,
+    found: Vec<Cycle>,
+    source: &super::source::Source,
+    source_conn: &seaway_codegen::config::Connection,
+    dest: &super::source::Source,
+) -> Result<Option<Cycle>, BlockedError> {
+    let read_failed = |conn: &seaway_codegen::config::Connection, table: &str, e: sqlx::Error| {
+        BlockedError::Read {
+            connection: conn.name.clone(),
+            table: table.to_string(),
+            reason: conn.url.scrub(&e.to_string()),
+        }
+    };
+    for cycle in found {
         for t in &cycle.tables {
             let Some(origin) = prepared.desired.origins.get(t) else {
                 continue;
             };
-            let empty_here = !holds_rows(&dest, t).await.map_err(|e| BlockedError::Read {
-                table: t.clone(),
-                reason: prepared.dest_conn.url.scrub(&e.to_string()),
-            })?;
-            let source_rows = holds_rows(source, &origin.source_table)
+            let empty_here = !holds_rows(dest, t)
                 .await
-                .map_err(|e| BlockedError::Read {
-                    table: origin.source_table.clone(),
-                    reason: e.to_string(),
-                })?;
-            if empty_here && source_rows {
-                blocked = Some(cycle);
-                break 'cycles;
+                .map_err(|e| read_failed(prepared.dest_conn, t, e))?;
+            if empty_here
+                && holds_rows(source, &origin.source_table)
+                    .await
+                    .map_err(|e| read_failed(source_conn, &origin.source_table, e))?
+            {
+                return Ok(Some(cycle));
             }
         }
     }
-    dest.close().await;
-    Ok(blocked)
+    Ok(None)
 }
 
 /// Why [`blocked_first_load`] could not tell.
@@ -170,9 +186,13 @@ pub enum BlockedError {
     #[error(transparent)]
     Connect(#[from] seaway_codegen::inspect::ConnectError),
     #[error(
-        "checking for foreign keys that block a first load: reading whether `{table}` holds rows: {reason}"
+        "checking for foreign keys that block a first load: reading whether `{table}` of connection `{connection}` holds rows: {reason}"
     )]
-    Read { table: String, reason: String },
+    Read {
+        connection: String,
+        table: String,
+        reason: String,
+    },
 }
 
 impl Cycle {

@@ -122,19 +122,7 @@ pub async fn run(
     let mut done: Option<Report> = None;
     loop {
         match run_pair(config, opts, &mut stop, on_progress).await? {
-            Ran::Stopped(report) => {
-                let mut report = *report;
-                if let Some(earlier) = done {
-                    let back = report.way_back.take();
-                    let earlier_back = earlier.way_back.clone();
-                    report = super::evolve::merged(Some(earlier), report);
-                    report.way_back = match (earlier_back, back) {
-                        (Some(e), Some(b)) => Some(Box::new(super::evolve::merged(Some(*e), *b))),
-                        (e, b) => b.or(e),
-                    };
-                }
-                return Ok(report);
-            }
+            Ran::Stopped(report) => return Ok(merged_both(done, *report)),
             Ran::SourceColumn {
                 table,
                 column,
@@ -146,13 +134,24 @@ pub async fn run(
                     column: &column,
                     migration: &migration,
                 });
-                done = Some(match done {
-                    Some(earlier) => super::evolve::merged(Some(earlier), *report),
-                    None => *report,
-                });
+                done = Some(merged_both(done, *report));
             }
         }
     }
+}
+
+/// `earlier`'s counts added to `later`'s, the way back's (`way_back`) too.
+fn merged_both(earlier: Option<Report>, mut later: Report) -> Report {
+    let Some(mut earlier) = earlier else {
+        return later;
+    };
+    let back = match (earlier.way_back.take(), later.way_back.take()) {
+        (Some(e), Some(l)) => Some(Box::new(super::evolve::merged(Some(*e), *l))),
+        (e, l) => l.or(e),
+    };
+    let mut report = super::evolve::merged(Some(earlier), later);
+    report.way_back = back;
+    report
 }
 
 /// How one run of the two streams ended.

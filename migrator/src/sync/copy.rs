@@ -30,7 +30,7 @@ use super::capture::Setup;
 use super::change::{Change, Mark, Values, clear_zero_dates};
 use super::error::SyncError;
 use super::position;
-use super::read_view::ReadView;
+use super::read_view::{self, ReadView};
 use crate::rows::read::{self, Page};
 use crate::rows::source::Source;
 use seaway_codegen::config::ZeroDates;
@@ -52,8 +52,10 @@ pub struct Copy {
     /// The source transaction the stream is in (its Begin's id).
     xid: Option<String>,
     /// Transactions the stream delivered since the last chunk was read: the next read
-    /// must see them all.
-    delivered: Vec<String>,
+    /// must see them all. Kept only while the source's reads come with a snapshot
+    /// (`tracks`), as 4-byte ids: a stream far behind delivers many between two reads.
+    delivered: Vec<u32>,
+    tracks: bool,
 }
 
 /// What the copy needs of a route.
@@ -123,6 +125,7 @@ impl Copy {
             zero_dates,
             xid: None,
             delivered: Vec::new(),
+            tracks: true,
         }
     }
 
@@ -143,6 +146,8 @@ impl Copy {
             None => (usize::MAX, Vec::new(), None, ReadView::StreamOrder),
         };
         self.delivered.clear();
+        // A source whose reads see everything in stream order has nothing to track.
+        self.tracks = !matches!(view, ReadView::StreamOrder);
         setup.watermark(source, Mark::High, id).await?;
         let by_key = match self.tables.get(table) {
             Some(info) => rows
@@ -178,30 +183,19 @@ impl Copy {
         setup: &Setup,
         source: &Source,
     ) -> Result<(Vec<Values>, Option<Values>, ReadView), SyncError> {
-        const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
-        let started = std::time::Instant::now();
-        loop {
+        let read = read_view::read_seeing(&self.delivered, || async {
             let (rows, last, view) = self.read(t, setup, source).await?;
-            let Some(unseen) = self.delivered.iter().find(|x| !view.saw(x)) else {
-                return Ok((rows, last, view));
-            };
-            if started.elapsed() > PATIENCE {
-                return Err(SyncError::Source {
-                    connection: self.tables[t].source_table.clone(),
-                    what: format!(
-                        "reading a chunk of `{}` for the initial copy",
-                        self.tables[t].source_table
-                    ),
-                    reason: format!(
-                        "source transaction {unseen} arrived in the change stream but is \
-                         still not visible to a new read after {PATIENCE:?}; the source is \
-                         not making committed transactions visible (check for a stalled \
-                         backend), then run sync again: it resumes at this chunk"
-                    ),
-                });
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
+            Ok::<_, SyncError>(((rows, last, view.clone()), view))
+        })
+        .await?;
+        read.map_err(|xid| SyncError::Source {
+            connection: self.tables[t].source_table.clone(),
+            what: format!(
+                "reading a chunk of `{}` for the initial copy",
+                self.tables[t].source_table
+            ),
+            reason: read_view::still_unseen(xid),
+        })
     }
 
     /// Reads the next page of table `t` after the last key; returns its rows and its
@@ -264,7 +258,11 @@ impl Copy {
     /// The stream entered source transaction `xid`.
     pub fn begin(&mut self, xid: &str) {
         self.xid = Some(xid.to_string());
-        self.delivered.push(xid.to_string());
+        if self.tracks
+            && let Ok(id) = xid.parse::<u32>()
+        {
+            self.delivered.push(id);
+        }
     }
 
     /// A change seen in the stream: between the marks, or before them when the read did

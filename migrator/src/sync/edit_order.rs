@@ -1,8 +1,9 @@
 //! Where a MySQL/MariaDB destination's local edits stand in its commit order, for a sync
 //! both ways (the source decides, and asks whether the destination changed a key after
 //! what it had seen: docs/architecture.md, "The source decides, for every pair"). A row
-//! cannot tell when its transaction committed, but the binary log can: the stream that reads the side's log (the way back) sees each local
-//! edit's row in the side's edits table (a trigger's, with a token unique per edit) inside
+//! cannot tell when its transaction committed, but the binary log can: the stream that
+//! reads the side's log (the way back) sees each local edit's row in the side's edits
+//! table (a trigger's, with a token unique per edit) inside
 //! its transaction, whose GTID sequence number is the side's commit order. It records
 //! them here; the stream writing into that side (the way there, in the same process)
 //! looks up the edit it finds in the edits table. An edit not recorded (not read yet, or

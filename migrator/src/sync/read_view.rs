@@ -57,14 +57,19 @@ impl ReadView {
     pub fn saw(&self, xid: &str) -> bool {
         match self {
             ReadView::StreamOrder => true,
+            ReadView::Snapshot { .. } => xid.parse::<u32>().is_ok_and(|x| self.saw_xid(x)),
+        }
+    }
+
+    /// [`ReadView::saw`], for a PostgreSQL transaction id.
+    pub fn saw_xid(&self, xid: u32) -> bool {
+        match self {
+            ReadView::StreamOrder => true,
             ReadView::Snapshot {
                 xmin,
                 xmax,
                 running,
             } => {
-                let Ok(xid) = xid.parse::<u32>() else {
-                    return false;
-                };
                 // Transaction ids wrap around: compare by distance, as PostgreSQL does.
                 if precedes(xid, *xmin) {
                     true
@@ -76,6 +81,38 @@ impl ReadView {
             }
         }
     }
+}
+
+/// How long a transaction the stream delivered may stay invisible to a new read before
+/// sync gives up: its commit is in the WAL, and making it visible takes moments.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs `read` (a read and the view it was made in) again, a moment later, while its
+/// view misses one of `xids`, transactions the stream already delivered. Returns the
+/// read, or the transaction still unseen after [`PATIENCE`] (`Ok(Err(xid))`).
+pub async fn read_seeing<T, E, F, Fut>(xids: &[u32], mut read: F) -> Result<Result<T, u32>, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(T, ReadView), E>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        let (value, view) = read().await?;
+        let Some(&unseen) = xids.iter().find(|&&x| !view.saw_xid(x)) else {
+            return Ok(Ok(value));
+        };
+        if started.elapsed() > PATIENCE {
+            return Ok(Err(unseen));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+/// Why a read gave up on transaction `xid` ([`read_seeing`]), for an error.
+pub fn still_unseen(xid: u32) -> String {
+    format!(
+        "source transaction {xid} arrived in the change stream but is still not visible to a new read after {PATIENCE:?}; the source is not making committed transactions visible (check for a stalled backend), then run sync again: it resumes where it stopped"
+    )
 }
 
 /// The 32-bit transaction id of a 64-bit `xid8` (epoch left out).
@@ -134,5 +171,27 @@ mod tests {
     #[test]
     fn stream_order_engines_saw_everything() {
         assert!(ReadView::StreamOrder.saw("anything"));
+    }
+
+    #[tokio::test]
+    async fn a_read_is_made_again_until_its_view_sees_the_delivered_transactions() {
+        let views = [
+            ReadView::parse_pg_snapshot("100:110:105").expect("parses"),
+            ReadView::parse_pg_snapshot("100:111:").expect("parses"),
+        ];
+        let mut reads = 0;
+        let got = read_seeing(&[105, 107], || {
+            reads += 1;
+            let view = views[(reads - 1).min(1)].clone();
+            async move { Ok::<_, ()>((reads, view)) }
+        })
+        .await
+        .expect("no read error");
+        assert_eq!(got, Ok(2), "the first view missed 105: read again");
+        let stream_ordered =
+            read_seeing(&[1], || async { Ok::<_, ()>(((), ReadView::StreamOrder)) })
+                .await
+                .expect("no read error");
+        assert_eq!(stream_ordered, Ok(()));
     }
 }

@@ -124,7 +124,8 @@ pub(crate) async fn run_once(
         .collect();
     let source = Source::open(source_conn).await?;
     if opts.copy
-        && let Some(cycle) = crate::rows::order::blocked_first_load(&prepared, &source).await?
+        && let Some(cycle) =
+            crate::rows::order::blocked_first_load(&prepared, &source, source_conn).await?
     {
         return Err(SyncError::ForeignKeyCycle(cycle.refusal(&dest_conn.name)));
     }

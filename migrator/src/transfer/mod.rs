@@ -306,7 +306,10 @@ pub async fn transfer(
         });
     }
     let (source, writer) = opened?;
-    if let Some(cycle) = crate::rows::order::blocked_first_load(&prepared, &source).await? {
+    if let Some(cycle) =
+        crate::rows::order::blocked_first_load(&prepared, &source, config.source_connection())
+            .await?
+    {
         return Err(TransferError::ForeignKeyCycle(
             cycle.refusal(&prepared.dest_conn.name),
         ));

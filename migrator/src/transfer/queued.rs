@@ -150,7 +150,10 @@ async fn share(
         plans.push(plan);
     }
     let source = Source::open(config.source_connection()).await?;
-    if let Some(cycle) = crate::rows::order::blocked_first_load(&prepared, &source).await? {
+    if let Some(cycle) =
+        crate::rows::order::blocked_first_load(&prepared, &source, config.source_connection())
+            .await?
+    {
         return Err(TransferError::ForeignKeyCycle(
             cycle.refusal(&dest_conn.name),
         ));

@@ -355,9 +355,8 @@ pub async fn read_chunk(
     sql: &str,
     params: &[String],
 ) -> Result<(crate::rows::source::Rows, ReadView), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .await?;
     // The first statement takes the snapshot the page is read in.
     let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
@@ -905,32 +904,26 @@ impl PgCapture {
     /// transaction dropped (its rows taken for rows written before the column was added)
     /// or lack one it added (leaving `diff` nothing to plan).
     async fn catalog_sees_transaction(&self) -> Result<(), SyncError> {
-        const PATIENCE: Duration = Duration::from_secs(30);
         let Some(xid) = self.xid else {
             return Ok(());
         };
-        let started = std::time::Instant::now();
-        loop {
-            let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+        let snapshot = || async {
+            let text: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
                 .fetch_one(&self.catalog)
                 .await
                 .map_err(|e| SyncError::Stream {
                     connection: self.slot.clone(),
                     reason: format!("reading the source's snapshot: {e}"),
                 })?;
-            if ReadView::parse_pg_snapshot(&snapshot).is_none_or(|v| v.saw(&xid.to_string())) {
-                return Ok(());
-            }
-            if started.elapsed() > PATIENCE {
-                return Err(SyncError::Stream {
-                    connection: self.slot.clone(),
-                    reason: format!(
-                        "source transaction {xid} arrived in the change stream but is still not visible to the catalog after {PATIENCE:?}; the source is not making committed transactions visible (check for a stalled backend)"
-                    ),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+            let view = ReadView::parse_pg_snapshot(&text).unwrap_or(ReadView::StreamOrder);
+            Ok::<_, SyncError>(((), view))
+        };
+        crate::sync::read_view::read_seeing(&[xid], snapshot)
+            .await?
+            .map_err(|xid| SyncError::Stream {
+                connection: self.slot.clone(),
+                reason: crate::sync::read_view::still_unseen(xid),
+            })
     }
 
     /// A row change on relation `relation_id`, in the change model.
