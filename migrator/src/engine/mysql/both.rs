@@ -97,13 +97,22 @@ pub async fn ensure_tables(
     Ok(())
 }
 
-/// A trigger's name: short (MySQL allows 64 characters) and the same for the same
-/// stream, table and event.
-fn trigger_name(incoming: &str, table: &str, event: &str) -> String {
+/// The first part of the names of stream `incoming`'s triggers on `table`: short
+/// (MySQL allows 64 characters) and the same for the same stream and table.
+fn trigger_prefix(incoming: &str, table: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(format!("{incoming}\n{table}").as_bytes());
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("seaway_edit_{hex}_{event}")
+    format!("seaway_edit_{hex}")
+}
+
+/// A trigger's name: its stream and table's prefix, then a digest of its body and its
+/// event, so that a trigger whose body changes gets a new name.
+fn trigger_name(prefix: &str, body: &str, event: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body.as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}_{event}")
 }
 
 /// `JSON_ARRAY(<canonical text of each key column of row side>)`.
@@ -116,8 +125,17 @@ fn key_image(side: &str, key: &[&Column]) -> String {
     format!("JSON_ARRAY({})", exprs.join(", "))
 }
 
-/// (Re)creates the local-edit triggers of stream `incoming` on `table` (`key`: its key
-/// columns in key order).
+/// Installs the local-edit triggers of stream `incoming` on `table` (`key`: its key
+/// columns in key order) where they are missing or out of date.
+///
+/// Never dropped and created again in place: MySQL/MariaDB DDL commits at once, so
+/// between a `DROP TRIGGER` and its `CREATE` the application's writes would go
+/// unrecorded, and each stream's restart (after a deadlock, say) would open that gap
+/// while the application writes. An edit missed there reads as the stream's own write,
+/// and a decision of the deciding side would then overwrite it. So a trigger is named
+/// by its body, created if missing, and an older one of the same stream and table is
+/// dropped only once its replacement is in place (for that moment both record the
+/// edit, which is the same write twice).
 pub async fn ensure_triggers(
     conn: &mut sqlx::MySqlConnection,
     incoming: &str,
@@ -127,12 +145,22 @@ pub async fn ensure_triggers(
     let edits = quote(&edits_table(incoming));
     let marker = quote(&applying_table(incoming));
     let t = table.replace('\'', "''");
+    let prefix = trigger_prefix(incoming, table);
+    let existing: Vec<String> = sqlx::query_scalar(
+        "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() \
+         AND EVENT_OBJECT_TABLE = ? AND LEFT(TRIGGER_NAME, CHAR_LENGTH(?)) = ?",
+    )
+    .bind(table)
+    .bind(&prefix)
+    .bind(&prefix)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut wanted = Vec::new();
     for (event, sides) in [
         ("INSERT", &["NEW"][..]),
         ("UPDATE", &["NEW", "OLD"][..]),
         ("DELETE", &["OLD"][..]),
     ] {
-        let name = trigger_name(incoming, table, &event[..1].to_lowercase());
         let keys: Vec<String> = sides.iter().map(|s| key_image(s, key)).collect();
         let values: Vec<String> = keys
             .iter()
@@ -147,16 +175,22 @@ pub async fn ensure_triggers(
             keys.join(", "),
             values.join(", ")
         );
+        let name = trigger_name(&prefix, &body, &event[..1].to_lowercase());
+        if !existing.contains(&name) {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "CREATE TRIGGER {} AFTER {event} ON {} FOR EACH ROW BEGIN {body} END",
+                quote(&name),
+                quote(table)
+            )))
+            .execute(&mut *conn)
+            .await?;
+        }
+        wanted.push(name);
+    }
+    for old in existing.iter().filter(|e| !wanted.contains(e)) {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DROP TRIGGER IF EXISTS {}",
-            quote(&name)
-        )))
-        .execute(&mut *conn)
-        .await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "CREATE TRIGGER {} AFTER {event} ON {} FOR EACH ROW BEGIN {body} END",
-            quote(&name),
-            quote(table)
+            quote(old)
         )))
         .execute(&mut *conn)
         .await?;
