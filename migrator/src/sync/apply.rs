@@ -310,6 +310,7 @@ impl<'a> Applier<'a> {
                 .row
                 .as_ref()
                 .or_else(|| d.expected.iter().flatten().next())
+                .or(d.key.as_ref())
             else {
                 continue;
             };

@@ -163,6 +163,12 @@ pub struct Resolved {
     /// delete) where the side that sends it has one.
     #[serde(rename = "m", default)]
     pub micros: Option<i64>,
+    /// The key, as a row of its values with the other columns NULL: how a decision
+    /// names its key when neither side held a row (both deleted, as the deciding side
+    /// saw them). The other side may hold a row by then all the same (its own insert,
+    /// which the deciding side had received before it decided), and must be told.
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Values>,
 }
 
 /// The two watermarks around the read of one copy chunk (DBLog).
@@ -257,4 +263,54 @@ pub fn clear_zero_dates(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(key: Option<Values>) -> Resolved {
+        Resolved {
+            table: 0,
+            table_name: "accounts".into(),
+            expected: vec![None, None],
+            row: None,
+            micros: None,
+            key,
+        }
+    }
+
+    #[test]
+    fn a_decision_with_no_row_on_either_side_still_names_its_key() {
+        let told = Told {
+            seen: 7,
+            decisions: vec![decision(Some(vec![Some("8".into()), None]))],
+            reconsider: Vec::new(),
+        };
+        let text = serde_json::to_string(&told).unwrap();
+        let back: Told = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, told, "{text}");
+        assert_eq!(
+            back.decisions[0].key.as_deref(),
+            Some(&[Some("8".to_string()), None][..])
+        );
+    }
+
+    #[test]
+    fn a_message_without_keys_reads_as_before() {
+        // A message of an earlier build (no `k`), and one this build writes without a
+        // key: the same text.
+        let old = r#"{"s":1,"d":[{"t":"accounts","e":[null,null],"r":null}]}"#;
+        let told: Told = serde_json::from_str(old).unwrap();
+        assert_eq!(told.decisions, vec![decision(None)]);
+        assert_eq!(
+            serde_json::to_string(&Told {
+                seen: 1,
+                decisions: vec![decision(None)],
+                reconsider: Vec::new(),
+            })
+            .unwrap(),
+            r#"{"s":1,"d":[{"t":"accounts","e":[null,null],"r":null,"m":null}],"r":[]}"#
+        );
+    }
 }

@@ -223,6 +223,7 @@ impl Receiver {
             expected: vec![Some(to_source(&rules.from_source, &key_row))],
             row: current.map(|h| to_source(&rules.from_source, &h.row)),
             micros,
+            key: None,
         });
     }
 
@@ -429,14 +430,7 @@ impl Receiver {
         let lookup: Vec<Values> = fresh.iter().map(|(k, _)| k.clone()).collect();
         let held = side::held(tx, &self.stream(), plan, &columns, &lookup).await?;
         let families: Vec<Family> = plan.targets.iter().map(|t| Family::of(&t.ty)).collect();
-        let key_row = |key: &Values| -> Values {
-            let mut row = vec![None; plan.targets.len()];
-            let at = plan.targets.iter().enumerate().filter(|(_, t)| t.is_key);
-            for ((i, _), v) in at.zip(key) {
-                row[i] = v.clone();
-            }
-            row
-        };
+        let key_row = |key: &Values| key_row(plan, key);
         // The side that does not decide leaves to the deciding side any change made
         // without seeing this side's own change of the key (its row committed, or its
         // delete, after what the sender had seen of this side): the deciding side
@@ -731,6 +725,7 @@ impl Receiver {
                         expected: vec![side_row(&arriving.op), side_row(&here.op)],
                         row: decided.row.clone(),
                         micros: None,
+                        key: Some(to_source(&rules.from_source, &key_row(plan, &w.key))),
                     });
                 }
                 let (source_edit, destination_edit) = match side {
@@ -837,6 +832,17 @@ fn local_edit(
         Some(_) => None,
         None => deleted_here.get(key).map(|d| (d.edit, Some(d.micros))),
     }
+}
+
+/// A key (targets order) as a row of `plan`'s targets: its values at the key columns,
+/// the others NULL.
+fn key_row(plan: &TablePlan, key: &Values) -> Values {
+    let mut row = vec![None; plan.targets.len()];
+    let at = plan.targets.iter().enumerate().filter(|(_, t)| t.is_key);
+    for ((i, _), v) in at.zip(key) {
+        row[i] = v.clone();
+    }
+    row
 }
 
 /// The key of a row in targets order (the writer's key order).

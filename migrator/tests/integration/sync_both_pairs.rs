@@ -627,15 +627,22 @@ async fn column_added_at_the_source(eb: Engine) {
         "SELECT count(*) FROM accounts WHERE id = 7 AND color = 'green'",
     )
     .await;
-    let (code, output) = running.stop("TERM");
-    assert_eq!(code, Some(0), "{output}");
+    let output = stop_and_compare(running, &pair, a, b).await;
     assert!(
         output.contains("column `color` added to `accounts`"),
         "{output}"
     );
+}
+
+/// Stops the sync (it exits cleanly), checks that both sides hold the same rows and
+/// closes the connections; the sync's output.
+async fn stop_and_compare(running: Running, pair: &Pair, a: Db, b: Db) -> String {
+    let (code, output) = running.stop("TERM");
+    assert_eq!(code, Some(0), "{output}");
     pair.verify_both_ways();
     a.close().await;
     b.close().await;
+    output
 }
 
 #[tokio::test]
@@ -688,4 +695,73 @@ async fn both_ways_a_column_added_at_the_destination_only_is_refused_naming_it()
     );
     a.close().await;
     b.close().await;
+}
+
+/// The local-edit triggers of a MariaDB side, each with when it was created.
+async fn edit_triggers(db: &mut Db) -> Option<String> {
+    db.text(
+        "SELECT GROUP_CONCAT(CONCAT(TRIGGER_NAME, ' ', CREATED) ORDER BY TRIGGER_NAME SEPARATOR ', ')
+         FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE 'seaway\\_edit\\_%'",
+    )
+    .await
+}
+
+/// A restart of sync (a stop, or a stream started again after a deadlock) leaves a
+/// MariaDB side's local-edit triggers as they are: dropped and created again, they
+/// would miss the application's writes in between, each of which would then read as the
+/// stream's own write and be overwritten by an older decision of the source.
+#[tokio::test]
+async fn both_ways_a_restart_leaves_the_mariadb_sides_edit_triggers_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(Synced {
+        pair,
+        _dropped,
+        mut a,
+        mut b,
+        running,
+    }) = synced(Engine::Postgres, Engine::Mysql, "triggers", dir.path()).await
+    else {
+        return;
+    };
+    let before = edit_triggers(&mut b).await.unwrap_or_default();
+    assert_eq!(
+        before.matches("seaway_edit_").count(),
+        3,
+        "one trigger per event: {before}"
+    );
+    let (code, output) = running.stop("TERM");
+    assert_eq!(code, Some(0), "{output}");
+    let mut running = Running::start(&pair.config, &[], dir.path(), 2);
+    caught_up(&mut a, &mut b, &mut running, "accounts", 100_010).await;
+    assert_eq!(
+        edit_triggers(&mut b).await.unwrap_or_default(),
+        before,
+        "the restart replaced the triggers:\n{}",
+        running.output()
+    );
+    // They still record the side's own edits, and a change made there reaches the
+    // source.
+    b.write("UPDATE accounts SET note = 'after the restart' WHERE id = 7")
+        .await;
+    let edits = b
+        .text(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'seaway\\_versions\\_%\\_edits'",
+        )
+        .await
+        .expect("the stream's edits table");
+    assert_eq!(
+        b.count(&format!(
+            "SELECT count(*) FROM `{edits}` WHERE tbl = 'accounts' AND `key` = '[\"7\"]'"
+        ))
+        .await,
+        1,
+        "the edit of key 7 is recorded in {edits}"
+    );
+    wait_until(
+        &mut a,
+        &mut running,
+        "SELECT count(*) FROM accounts WHERE id = 7 AND note = 'after the restart'",
+    )
+    .await;
+    stop_and_compare(running, &pair, a, b).await;
 }
