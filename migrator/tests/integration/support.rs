@@ -424,9 +424,13 @@ impl Db {
             Engine::Mysql => Db::My(sqlx::MySqlConnection::connect(url).await.expect("connect")),
             Engine::Sqlite => {
                 let path = url.strip_prefix("sqlite://").expect("a sqlite:// URL");
+                // A writer waits for the lock as long as sync may take to catch up on a
+                // loaded machine (sqlx's default is 5 s), as an application would be
+                // configured to.
                 let opts = sqlx::sqlite::SqliteConnectOptions::new()
                     .filename(path)
-                    .create_if_missing(true);
+                    .create_if_missing(true)
+                    .busy_timeout(Duration::from_secs(30));
                 Db::Lite(
                     sqlx::SqliteConnection::connect_with(&opts)
                         .await
