@@ -412,6 +412,16 @@ impl Receiver {
         let mut fresh = Vec::new();
         for (key, edit) in keys {
             match self.waiting_at.get(&(table, key.clone())) {
+                // A request to decide the key after a change of it in this batch: the
+                // request holds what the other side had when its stream read the key,
+                // and every change of it that side had committed by then, or commits
+                // before the request's own commit, comes ahead of the request. So the
+                // change waiting here is at least as new, and the request's row may
+                // be older (an insert committed between the read and the commit):
+                // decided on that, the other side's newer edit would be lost.
+                Some(&i)
+                    if matches!(edit.before, Before::Reconsider(_))
+                        && self.waiting[i].micros.is_none() => {}
                 // Still in conflict: the receiving side's row is locked and unchanged;
                 // the arriving side's end state moves on.
                 Some(&i) => {
