@@ -503,19 +503,31 @@ impl Receiver {
                 continue;
             }
             if let Before::Decided(expected) = &edit.before {
-                // Taken where this side holds what the decision was made against, or
-                // holds nothing of its own the deciding side had not seen when it
-                // decided (what it holds came from the deciding side); a change made
-                // here since is on its way to the deciding side, which decides again.
                 let now = current.map(|h| comparable_row(&families, &h.row));
-                let unseen_here = local_edit(current, &deleted_here, &key)
-                    .is_some_and(|(order, _)| order > edit.seen);
-                if (!unseen_here
-                    || expected
-                        .iter()
-                        .any(|e| now == e.as_ref().map(|e| comparable_row(&families, e))))
-                    && now != edit.end.as_ref().map(|e| comparable_row(&families, e))
-                {
+                if now == edit.end.as_ref().map(|e| comparable_row(&families, e)) {
+                    continue;
+                }
+                let held_then = expected
+                    .iter()
+                    .any(|e| now == e.as_ref().map(|e| comparable_row(&families, e)));
+                let take = match local_edit(current, &deleted_here, &key) {
+                    // This side holds what the decision was made against.
+                    _ if held_then => true,
+                    // Its own edit: taken where the deciding side had seen it when it
+                    // decided; one made since is on its way there, to be decided again.
+                    Some((order, _)) => order <= edit.seen,
+                    // A row the deciding side's stream wrote here (or none), which the
+                    // decision was not made against: a change of the deciding side's
+                    // own that its read for the decision missed (a key it did not hold
+                    // then, inserted before the decision committed), or one the stream
+                    // carried over since. Which, this side cannot tell: the deciding
+                    // side is asked to send what it holds now.
+                    None => {
+                        self.ask(table, current, None, key_row(&key));
+                        false
+                    }
+                };
+                if take {
                     match (edit.end, current) {
                         (Some(row), Some(_)) => rows.push(row),
                         (Some(row), None) => new_rows.push((key, row, edit.txn)),
@@ -694,7 +706,22 @@ impl Receiver {
                         Some(h) => h.micros.unwrap_or(i64::MIN),
                     },
                 };
-                let decided = resolve::resolve_at(&rules.rules, side, &here, &arriving);
+                // Asked about a key the other side holds nothing of its own for (a row
+                // this side's stream wrote there, or none): there is no conflict, and
+                // what this side holds stands.
+                let settled = w.micros == Some(None);
+                let decided = if settled {
+                    resolve::Resolution {
+                        row: match &here.op {
+                            resolve::Op::Upsert(r) => Some(r.clone()),
+                            resolve::Op::Delete => None,
+                        },
+                        winner: resolve::Winner::of(side),
+                        decided: resolve::Decided::Priority,
+                    }
+                } else {
+                    resolve::resolve_at(&rules.rules, side, &here, &arriving)
+                };
                 let end = decided
                     .row
                     .as_ref()
@@ -737,6 +764,9 @@ impl Receiver {
                         micros: None,
                         key: Some(to_source(&rules.from_source, &key_row(plan, &w.key))),
                     });
+                }
+                if settled {
+                    continue;
                 }
                 let (source_edit, destination_edit) = match side {
                     Side::Source => (&here, &arriving),

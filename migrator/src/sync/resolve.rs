@@ -142,7 +142,7 @@ impl Winner {
         }
     }
 
-    fn of(side: Side) -> Winner {
+    pub fn of(side: Side) -> Winner {
         match side {
             Side::Source => Winner::Source,
             Side::Destination => Winner::Destination,

@@ -465,6 +465,8 @@ async fn one_round_and_two_writers(ea: Engine, eb: Engine) {
     for (round, seeds) in [
         (0, (0x9e37_79b9_7f4a_7c15, 0xd1b5_4a32_d192_ed03)),
         (1, (0x94d0_49bb_1331_11eb, 0xbf58_476d_1ce4_e5b9)),
+        (2, (0x2545_f491_4f6c_dd1d, 0x9fb2_1c65_1e98_df25)),
+        (3, (0xc2b2_ae3d_27d4_eb4f, 0x1656_67b1_9e37_79f9)),
     ] {
         tokio::join!(
             writer(&mut wa, ea, "source", seeds.0, 300),
