@@ -92,13 +92,21 @@ const RETRY_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Whether the error is a deadlock or lock wait the server resolved by rolling the
 /// stream's transaction back (MySQL/MariaDB 1213 and 1205, PostgreSQL 40P01 and
-/// 40001): nothing was applied, and trying again is what the server asks. Told by the
-/// server's code in the message, which is all the stream's error keeps of it.
+/// 40001, SQLite's "busy" 5 and 517, which it answers at once where waiting could
+/// deadlock): nothing was applied, and trying again is what the server asks. Told by
+/// the server's code in the message, which is all the stream's error keeps of it.
 fn transient(e: &SyncError) -> bool {
     let text = e.to_string();
-    ["1213 (40001)", "1205 (HY000)", "40P01", "(code: 40001)"]
-        .iter()
-        .any(|code| text.contains(code))
+    [
+        "1213 (40001)",
+        "1205 (HY000)",
+        "40P01",
+        "(code: 40001)",
+        "(code: 5)",
+        "(code: 517)",
+    ]
+    .iter()
+    .any(|code| text.contains(code))
 }
 
 /// Runs a sync both ways until `stop` resolves or either stream fails (which stops the
@@ -330,5 +338,36 @@ async fn run_pair(
             report: Box::new(report),
         }),
         _ => Ok(Ran::Stopped(Box::new(report))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream_error(reason: &str) -> SyncError {
+        SyncError::Stream {
+            connection: "`dst`".into(),
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn lock_refusals_are_tried_again_and_other_errors_are_not() {
+        for reason in [
+            "error returned from database: 1213 (40001): Deadlock found when trying to get lock",
+            "error returned from database: (code: 5) database is locked",
+            "error returned from database: (code: 517) database is locked",
+            "error returned from database: 40P01: deadlock detected",
+        ] {
+            assert!(transient(&stream_error(reason)), "{reason}");
+        }
+        for reason in [
+            "error returned from database: (code: 19) UNIQUE constraint failed",
+            "error returned from database: (code: 50) something else",
+            "error returned from database: 1146 (42S02): Table 'x' doesn't exist",
+        ] {
+            assert!(!transient(&stream_error(reason)), "{reason}");
+        }
     }
 }

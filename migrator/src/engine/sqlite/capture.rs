@@ -346,14 +346,21 @@ impl LiteCapture {
     async fn read(&mut self) -> Result<(), SyncError> {
         let table = quote(&self.name);
         if self.confirmed > self.deleted {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
+            let cleared = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE seq <= ?"
             )))
             .bind(self.confirmed)
             .execute(&self.pool)
-            .await
-            .map_err(|e| source_error(&self.conn, "clearing applied changes", e))?;
-            self.deleted = self.confirmed;
+            .await;
+            match cleared {
+                Ok(_) => self.deleted = self.confirmed,
+                // Housekeeping, tried again at the next read: SQLite answers "busy" at
+                // once, without waiting, where waiting could deadlock (a rollback
+                // journal's reader that would write while another writer waits for
+                // the readers to leave).
+                Err(e) if busy(&e) => {}
+                Err(e) => return Err(source_error(&self.conn, "clearing applied changes", e)),
+            }
         }
         type Row = (
             i64,
@@ -485,4 +492,10 @@ impl LiteCapture {
     pub async fn close(self) {
         self.pool.close().await;
     }
+}
+
+/// Whether SQLite refused for a lock another connection holds (`SQLITE_BUSY`, also its
+/// `BUSY_SNAPSHOT` form).
+fn busy(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c == "5" || c == "517"))
 }
