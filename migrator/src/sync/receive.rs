@@ -709,23 +709,16 @@ impl Receiver {
                 // Asked about a key the other side holds nothing of its own for (a row
                 // this side's stream wrote there, or none): there is no conflict, and
                 // what this side holds stands.
-                let settled = w.micros == Some(None);
-                let decided = if settled {
-                    resolve::Resolution {
-                        row: match &here.op {
-                            resolve::Op::Upsert(r) => Some(r.clone()),
-                            resolve::Op::Delete => None,
-                        },
-                        winner: resolve::Winner::of(side),
-                        decided: resolve::Decided::Priority,
-                    }
-                } else {
-                    resolve::resolve_at(&rules.rules, side, &here, &arriving)
+                let decided = (w.micros != Some(None))
+                    .then(|| resolve::resolve_at(&rules.rules, side, &here, &arriving));
+                let after = match &decided {
+                    Some(d) => d.row.clone(),
+                    None => match &here.op {
+                        resolve::Op::Upsert(r) => Some(r.clone()),
+                        resolve::Op::Delete => None,
+                    },
                 };
-                let end = decided
-                    .row
-                    .as_ref()
-                    .map(|r| from_source(&rules.from_source, r));
+                let end = after.as_ref().map(|r| from_source(&rules.from_source, r));
                 let same = match (&end, &w.held) {
                     (None, None) => true,
                     (Some(e), Some(h)) => {
@@ -760,14 +753,14 @@ impl Receiver {
                         table: 0,
                         table_name: rules.source_table.clone(),
                         expected: vec![side_row(&arriving.op), side_row(&here.op)],
-                        row: decided.row.clone(),
+                        row: after.clone(),
                         micros: None,
                         key: Some(to_source(&rules.from_source, &key_row(plan, &w.key))),
                     });
                 }
-                if settled {
+                let Some(decided) = decided else {
                     continue;
-                }
+                };
                 let (source_edit, destination_edit) = match side {
                     Side::Source => (&here, &arriving),
                     Side::Destination => (&arriving, &here),

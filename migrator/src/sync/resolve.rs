@@ -142,7 +142,7 @@ impl Winner {
         }
     }
 
-    pub fn of(side: Side) -> Winner {
+    fn of(side: Side) -> Winner {
         match side {
             Side::Source => Winner::Source,
             Side::Destination => Winner::Destination,
