@@ -343,10 +343,15 @@ async fn stream(
             }
             Some(Event::Told(told)) => applier.told(told).await?,
             Some(Event::Idle { position }) => {
-                if !in_transaction {
-                    if applier.pending() {
-                        commit(capture, applier, report).await?;
-                    } else if applier.undurable() {
+                // A heartbeat does not end an open batch: the walsender sends one each
+                // time it has sent all the log written so far, that is after nearly
+                // every source transaction under a steady load, and those heartbeats
+                // sit in the backlog between the transactions. Committing at each made
+                // batches of one source transaction exactly when the stream was behind,
+                // and it never caught up. The batch is committed as any other: when
+                // nothing more is ready, or it is full or old enough.
+                if !in_transaction && !applier.pending() {
+                    if applier.undurable() {
                         confirm(capture, applier, false).await?;
                     } else if let Some(p) = position {
                         // Nothing of ours before it is unapplied or not yet durable: the

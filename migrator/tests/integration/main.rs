@@ -30,6 +30,7 @@ mod serve_harness;
 mod shared_runs;
 mod support;
 mod sync;
+mod sync_batching;
 mod sync_both;
 mod sync_both_live;
 mod sync_both_pairs;
