@@ -261,19 +261,26 @@ pub(crate) async fn drop_leaves_nothing(config: &Path, source: &mut Db, what: &s
 
 /// Polls (bounded) until the destination holds the row with key `id` in `items`.
 pub(crate) async fn wait_for_row(dst: &mut Db, running: &mut Running, id: i64) {
+    let sql = format!("SELECT count(*) FROM items WHERE id = {id}");
+    wait_for_count(dst, running, &sql, 1, &format!("item {id}")).await;
+}
+
+/// Polls (bounded) until the count `sql` reads in the destination reaches `want`,
+/// failing with `what` and sync's output if it does not within [`CATCH_UP`] or sync
+/// ends.
+pub(crate) async fn wait_for_count(
+    dst: &mut Db,
+    running: &mut Running,
+    sql: &str,
+    want: i64,
+    what: &str,
+) {
     let started = Instant::now();
-    loop {
-        if dst
-            .count(&format!("SELECT count(*) FROM items WHERE id = {id}"))
-            .await
-            > 0
-        {
-            return;
-        }
+    while dst.count(sql).await < want {
         running.assert_running();
         assert!(
             started.elapsed() < CATCH_UP,
-            "the destination did not receive item {id} within {CATCH_UP:?}:\n{}",
+            "the destination did not receive {what} within {CATCH_UP:?}:\n{}",
             running.output()
         );
         tokio::time::sleep(STEP).await;
@@ -463,22 +470,15 @@ pub(crate) async fn exactly_once_across_kills(
         ))
         .await;
     let mut running = Running::start(config, &["--no-copy"], dir, 20);
-    let started = Instant::now();
-    while dest
-        .count(&format!(
-            "SELECT count(*) FROM applied_probe WHERE id = {marker}"
-        ))
-        .await
-        == 0
-    {
-        running.assert_running();
-        assert!(
-            started.elapsed() < CATCH_UP,
-            "after the kills:\n{}",
-            running.output()
-        );
-        tokio::time::sleep(STEP).await;
-    }
+    let sql = format!("SELECT count(*) FROM applied_probe WHERE id = {marker}");
+    wait_for_count(
+        dest,
+        &mut running,
+        &sql,
+        1,
+        "the marker row after the kills",
+    )
+    .await;
     let (code, output) = running.stop("TERM");
     assert_eq!(code, Some(0), "{output}");
     let doubles = dest

@@ -9,8 +9,7 @@
 
 use crate::convergence::database;
 use crate::support::{Db, Engine};
-use crate::sync::{CATCH_UP, Running, STEP, project_with};
-use std::time::Instant;
+use crate::sync::{Running, project_with, wait_for_count};
 
 /// Source transactions committed one by one while the destination is slow.
 const WRITES: i64 = 200;
@@ -56,16 +55,8 @@ async fn a_backlog_behind_a_slow_destination_is_applied_in_batches_of_many_trans
             .execute(&format!("INSERT INTO ticks (id, n) VALUES ({id}, 0)"))
             .await;
     }
-    let started = Instant::now();
-    while dest.count("SELECT count(*) FROM ticks").await < WRITES {
-        running.assert_running();
-        assert!(
-            started.elapsed() < CATCH_UP,
-            "the destination did not catch up:\n{}",
-            running.output()
-        );
-        tokio::time::sleep(STEP).await;
-    }
+    let sql = "SELECT count(*) FROM ticks";
+    wait_for_count(&mut dest, &mut running, sql, WRITES, "every source write").await;
     let (code, output) = running.stop("TERM");
     assert_eq!(code, Some(0), "{output}");
 
