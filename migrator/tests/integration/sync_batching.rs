@@ -60,12 +60,15 @@ async fn a_backlog_behind_a_slow_destination_is_applied_in_batches_of_many_trans
     let (code, output) = running.stop("TERM");
     assert_eq!(code, Some(0), "{output}");
 
-    // Rows written by one destination transaction share its id (`xmin`).
+    // Rows written by one destination transaction share its id (`xmin`). Here 2-3
+    // destination transactions take all 200 (200 when heartbeats ended batches); half
+    // leaves room for a loaded machine, where the source writes slower and the batches
+    // gather fewer transactions each.
     let batches = dest
         .count("SELECT count(DISTINCT xmin::text) FROM ticks")
         .await;
     assert!(
-        batches * 4 <= WRITES,
+        batches * 2 <= WRITES,
         "{WRITES} source transactions took {batches} destination transactions: a backlog was not gathered into batches\n{output}"
     );
     let out = crate::support::run_migrator(&config, &["sync", "drop"]);
