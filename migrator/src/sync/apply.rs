@@ -105,6 +105,9 @@ pub struct Applier<'a> {
     run: Option<Fold>,
     /// The last source commit in the batch, and its commit time.
     commit: Option<(Position, i64)>,
+    /// The latest the batch's last source commit can have been, by the source's clock
+    /// (its commit time plus the clock's step, less one microsecond).
+    latest_commit: i64,
     changes: u64,
     transactions: u64,
     started: Option<Instant>,
@@ -172,6 +175,7 @@ impl<'a> Applier<'a> {
             tx: None,
             run: None,
             commit: None,
+            latest_commit: 0,
             changes: 0,
             transactions: 0,
             started: None,
@@ -210,12 +214,16 @@ impl<'a> Applier<'a> {
         self.started.map(|s| s.elapsed()).unwrap_or_default()
     }
 
-    /// How long ago the batch's newest source transaction committed at the source (its
-    /// clock against ours); zero without one.
+    /// How long ago, at least, the batch's newest source transaction committed at the
+    /// source (its clock against ours); zero without one. At least: a source whose clock
+    /// gives whole seconds (MariaDB) may have committed up to a second after the time it
+    /// gives, and taking that time as the commit's would make every batch look late (and
+    /// wait for more, `Options::eager_within`) when the stream is not.
     pub fn behind(&self) -> std::time::Duration {
-        self.commit
-            .as_ref()
-            .and_then(|(_, micros)| u64::try_from(now_micros() - micros).ok())
+        if self.commit.is_none() {
+            return std::time::Duration::ZERO;
+        }
+        u64::try_from(now_micros() - self.latest_commit)
             .map(std::time::Duration::from_micros)
             .unwrap_or_default()
     }
@@ -485,13 +493,14 @@ impl<'a> Applier<'a> {
     }
 
     /// A source transaction committed: it joins the batch.
-    pub fn commit_seen(&mut self, position: Position, commit_micros: i64) {
+    pub fn commit_seen(&mut self, position: Position, commit_micros: i64, clock_step_micros: i64) {
         self.transactions += 1;
         if let Some(r) = self.receiver.as_mut() {
             r.committed(commit_micros, &position);
         }
         self.started.get_or_insert_with(Instant::now);
         self.commit = Some((position, commit_micros));
+        self.latest_commit = commit_micros.saturating_add(clock_step_micros.max(1) - 1);
     }
 
     /// Commits the batch with the position of its last source transaction. Returns what

@@ -81,6 +81,10 @@ pub enum Event {
     Commit {
         position: Position,
         commit_micros: i64,
+        /// How finely the source's clock gave the commit time: it committed within
+        /// `clock_step_micros` after `commit_micros` (1 where the source gives
+        /// microseconds; MariaDB's binary log gives whole seconds).
+        clock_step_micros: i64,
     },
     /// A watermark `sync` wrote into the source's own stream (copy handover: the low or
     /// high mark of chunk `chunk`), seen where the source committed it.

@@ -332,9 +332,10 @@ async fn stream(
             Some(Event::Commit {
                 position,
                 commit_micros,
+                clock_step_micros,
             }) => {
                 in_transaction = false;
-                applier.commit_seen(position, commit_micros);
+                applier.commit_seen(position, commit_micros, clock_step_micros);
                 if applier.batch_changes() >= opts.batch_changes
                     || applier.batch_age() >= opts.batch_wait
                 {

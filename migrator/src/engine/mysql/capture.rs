@@ -75,6 +75,9 @@ const FL_PREPARED_XA: u8 = 64;
 /// The replica capability that makes MariaDB send its GTID events (instead of turning
 /// them into `BEGIN` queries).
 const MARIA_SLAVE_CAPABILITY_GTID: u8 = 4;
+/// The shortest wait for the binary log's next event (`MyCapture::next`).
+const READY_GRACE: Duration = Duration::from_millis(1);
+
 /// How often an idle source sends a heartbeat, in nanoseconds.
 const HEARTBEAT_NANOS: u64 = 1_000_000_000;
 
@@ -814,6 +817,12 @@ impl MyCapture {
     /// least one event is read, then `None` once `wait` has passed, and sync commits the
     /// batch in hand while the source writes only other tables.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Event>, SyncError> {
+        // "Is more ready now?" (no wait) is asked of the socket only after the runtime's
+        // I/O driver had a turn: it marks the socket readable only when it polls, and
+        // a read asked before then finds nothing though the server has sent the next
+        // events. Answering "nothing" then made sync commit a batch for each
+        // transaction while the binary log had more waiting.
+        let wait = wait.max(READY_GRACE);
         let deadline = tokio::time::Instant::now() + wait;
         let mut first = true;
         loop {
@@ -960,16 +969,19 @@ impl MyCapture {
             return;
         }
         let gtid = self.gtid.take();
-        let micros = self
-            .commit_micros
-            .take()
-            .unwrap_or(i64::from(timestamp) * 1_000_000);
+        // MySQL's GTID event carries the commit time in microseconds; MariaDB's binary
+        // log has only the event header's, in whole seconds.
+        let (micros, clock_step_micros) = match self.commit_micros.take() {
+            Some(micros) => (micros, 1),
+            None => (i64::from(timestamp) * 1_000_000, 1_000_000),
+        };
         self.pending.push_back(Event::Commit {
             position: Position(match gtid {
                 Some(g) => format!("{}:{log_pos} {g}", self.file),
                 None => format!("{}:{log_pos}", self.file),
             }),
             commit_micros: micros,
+            clock_step_micros,
         });
     }
 

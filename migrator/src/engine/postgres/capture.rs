@@ -710,6 +710,7 @@ impl PgCapture {
                 (!skipped).then(|| Event::Commit {
                     position: Position(end_lsn.to_string()),
                     commit_micros: commit_time_micros + PG_EPOCH_MICROS,
+                    clock_step_micros: 1,
                 })
             }
             ReplicationEvent::XLogData { data, .. } => {

@@ -31,6 +31,9 @@ use std::time::{Duration, Instant};
 /// Changes read at once (one destination transaction at most).
 const READ_ROWS: i64 = 5_000;
 
+/// The trigger's clock (`NOW_MICROS`, from `julianday('now')`) moves in milliseconds.
+const TRIGGER_CLOCK_STEP: i64 = 1_000;
+
 /// How often an idle change table is read again.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -392,6 +395,7 @@ impl LiteCapture {
                 self.pending.push_back(Event::Commit {
                     position: Position(at_seq.to_string()),
                     commit_micros: open.unwrap_or(at),
+                    clock_step_micros: TRIGGER_CLOCK_STEP,
                 });
                 open = None;
             }
@@ -410,6 +414,7 @@ impl LiteCapture {
             self.pending.push_back(Event::Commit {
                 position: Position(at_seq.to_string()),
                 commit_micros: at,
+                clock_step_micros: TRIGGER_CLOCK_STEP,
             });
         }
         Ok(())
