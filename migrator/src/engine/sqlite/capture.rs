@@ -361,7 +361,7 @@ impl LiteCapture {
                 // once, without waiting, where waiting could deadlock (a rollback
                 // journal's reader that would write while another writer waits for
                 // the readers to leave).
-                Err(e) if busy(&e) => {}
+                Err(e) if crate::apply::lock::sqlite_busy(&e) => {}
                 Err(e) => return Err(source_error(&self.conn, "clearing applied changes", e)),
             }
         }
@@ -497,10 +497,4 @@ impl LiteCapture {
     pub async fn close(self) {
         self.pool.close().await;
     }
-}
-
-/// Whether SQLite refused for a lock another connection holds (`SQLITE_BUSY`, also its
-/// `BUSY_SNAPSHOT` form).
-fn busy(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c == "5" || c == "517"))
 }
