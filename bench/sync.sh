@@ -8,13 +8,13 @@
 # MariaDB->PostgreSQL. In a phase with a PostgreSQL source the anchor follows the same
 # source beside sync (the same commits, the same moment: on a machine shared with other
 # work, figures from different minutes are not comparable), so each ratio is within one
-# phase. Each phase copies the source table into fresh destinations, then a load
+# phase; with BENCH_SYNC_ANCHOR=apart the anchor has a phase of its own just before. Each phase copies the source table into fresh destinations, then a load
 # generator commits transactions at a fixed rate (open loop: pgbench -R for a PostgreSQL
 # source, sysbench --rate for MariaDB) to `bench_events`: inserts, updates and deletes
 # (5:4:1), each row carrying its statement's clock (`changed_at`). A transaction holds
 # BENCH_SYNC_TXN changes: 1 is one single-statement transaction per change (the commit
 # follows the clock within microseconds); 10 is 5 inserts, 4 updates and 1 delete in one
-# transaction of three multi-row statements, as OLTP transactions change several rows (a
+# transaction, as OLTP transactions change several rows (a
 # change's latency then also holds the rest of its transaction, well under a
 # millisecond). Each of the 8 clients updates and deletes only its own rows (id modulo
 # 8), so multi-row transactions never deadlock one another. The rate delivered is what
@@ -32,14 +32,20 @@
 # whole machine was.
 #
 # Environment:
-#   BENCH_SYNC_RATE=10000     changes per second asked of the generator
+#   BENCH_SYNC_RATE=10500     changes per second asked of the generator: a little over
+#                             the 10,000 of the target, as an update or delete of a row
+#                             deleted earlier (or twice in one transaction) changes nothing
 #   BENCH_SYNC_TXN="1 10"     changes per source transaction; each pair runs once per value
 #   BENCH_SYNC_SECONDS=30     seconds of load per phase
-#   BENCH_SYNC_ROWS=100000    rows loaded before the run (updates and deletes pick among them)
+#   BENCH_SYNC_ROWS=1000000   rows loaded before the run (updates and deletes pick among
+#                             them; a million keeps the share already deleted small)
 #   BENCH_SYNC_PAIRS="pg-pg pg-my my-pg pg-both"   phases to run; pg-both is a sync
 #                             both ways between two PostgreSQL databases, each side
 #                             writing BENCH_SYNC_BOTH_RATE (5000; a list runs each)
 #                             changes/s, p95 per way
+#   BENCH_SYNC_ANCHOR=beside  the anchor follows the same load as sync at the same
+#                             moment; apart: the anchor alone on the load, then sync
+#                             alone on an equal one (a machine with few cores)
 #   BENCH_SYNC_STEPS=""       also a step-up: PostgreSQL->PostgreSQL beside the anchor at
 #                             these rates (e.g. "5000 10000 15000"), BENCH_SYNC_STEP_SECONDS
 #                             (15) each, with the last BENCH_SYNC_TXN, until sync's p95 is over 100 ms or its catch-up
@@ -55,14 +61,16 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/bench/lib.sh"
 cd "$ROOT"
 
-RATE=${BENCH_SYNC_RATE:-10000}
+RATE=${BENCH_SYNC_RATE:-10500}
 SECS=${BENCH_SYNC_SECONDS:-30}
-ROWS=${BENCH_SYNC_ROWS:-100000}
+ROWS=${BENCH_SYNC_ROWS:-1000000}
 PAIRS=${BENCH_SYNC_PAIRS:-pg-pg pg-my my-pg pg-both}
 BOTH_RATE=${BENCH_SYNC_BOTH_RATE:-5000}
 TXNS=${BENCH_SYNC_TXN:-1 10}
 CLIENTS=8
 STEPS=${BENCH_SYNC_STEPS:-}
+ANCHOR=${BENCH_SYNC_ANCHOR:-beside}
+[[ $ANCHOR == beside || $ANCHOR == apart ]] || die "BENCH_SYNC_ANCHOR is $ANCHOR: beside (the anchor on the same load at the same moment) or apart (each alone, one after the other)"
 STEP_SECS=${BENCH_SYNC_STEP_SECONDS:-15}
 PROFILE=${BENCH_PROFILE:-release}
 REPORT=${BENCH_REPORT:-${CARGO_TARGET_DIR:-$ROOT/target}/bench/sync.md}
@@ -128,11 +136,31 @@ if [[ " $PAIRS " == *" my-pg "* ]]; then
   my "$MYSRC" -e "CREATE TABLE bench_events (id bigint PRIMARY KEY AUTO_INCREMENT, v integer NOT NULL, changed_at datetime(6) NOT NULL);
     INSERT INTO bench_events (id, v, changed_at) SELECT seq, 0, UTC_TIMESTAMP(6) FROM seq_1_to_$ROWS;"
 fi
+# pg_txn_sql N OFFSET PER: a pgbench script of one transaction of N changes, as one
+# statement (a data-modifying WITH, so one round trip): round(N/2) inserts, round(0.4 N)
+# updates and the rest deletes, the updates and deletes among client c's own rows
+# OFFSET + 1 + c + CLIENTS k (k < PER). One statement rather than BEGIN, three
+# statements and COMMIT: the source's WAL is the same (one transaction of N changes), but
+# the generator and its backends need about a fifth of the round trips, which on a small
+# machine is CPU taken from the consumers being measured.
+pg_txn_sql() {
+  local n=$1 off=$2 per=$3 ni nu nd
+  ni=$(((n * 5 + 5) / 10)) nu=$(((n * 4 + 5) / 10))
+  ((ni + nu <= n)) || nu=$((n - ni))
+  nd=$((n - ni - nu))
+  local ids="ARRAY(SELECT $off + 1 + :client_id + $CLIENTS * floor(random() * $per)::bigint FROM generate_series(1, %d))"
+  printf "WITH ins AS (INSERT INTO bench_events (id, v) SELECT nextval('bench_ids'), 1 FROM generate_series(1, %d) RETURNING 1)" "$ni"
+  # shellcheck disable=SC2059
+  ((nu == 0)) || printf ", upd AS (UPDATE bench_events SET v = v + 1, changed_at = clock_timestamp() AT TIME ZONE 'UTC' WHERE id = ANY ($ids) RETURNING 1)" "$nu"
+  # shellcheck disable=SC2059
+  ((nd == 0)) || printf ", del AS (DELETE FROM bench_events WHERE id = ANY ($ids) RETURNING 1)" "$nd"
+  echo " SELECT (SELECT count(*) FROM ins)$( ((nu == 0)) || echo " + (SELECT count(*) FROM upd)")$( ((nd == 0)) || echo " + (SELECT count(*) FROM del)");"
+}
 # load_scripts N: the generator's scripts for N changes per transaction, in $WORK/load-N
 # (pgbench scripts for a PostgreSQL source, load.lua for sysbench): with N = 1 one
-# single-statement transaction per change, drawn 5:4:1; otherwise one transaction of
-# round(N/2) inserts (one multi-row INSERT), round(0.4 N) updates and the rest deletes
-# (one UPDATE and one DELETE each over an array of ids). Client c (0-based) updates and
+# single-statement transaction per change, drawn 5:4:1; otherwise pg_txn_sql's one
+# statement, or for sysbench a transaction of one multi-row INSERT, one UPDATE and one
+# DELETE over lists of ids. Client c (0-based) updates and
 # deletes only ids 1 + c + CLIENTS k of the loaded rows: no two transactions wait on each
 # other's rows, so none deadlocks.
 load_scripts() {
@@ -155,16 +183,7 @@ DELETE FROM bench_events WHERE id = :id;
 SQL
     PG_LOAD=(-f "$dir/insert.sql@5" -f "$dir/update.sql@4" -f "$dir/delete.sql@1")
   else
-    local ids="ARRAY(SELECT 1 + :client_id + $CLIENTS * floor(random() * $per)::bigint FROM generate_series(1, %d))"
-    {
-      echo "BEGIN;"
-      echo "INSERT INTO bench_events (id, v) SELECT nextval('bench_ids'), 1 FROM generate_series(1, $ni);"
-      # shellcheck disable=SC2059
-      ((nu == 0)) || printf "UPDATE bench_events SET v = v + 1, changed_at = clock_timestamp() AT TIME ZONE 'UTC' WHERE id = ANY ($ids);\n" "$nu"
-      # shellcheck disable=SC2059
-      ((nd == 0)) || printf "DELETE FROM bench_events WHERE id = ANY ($ids);\n" "$nd"
-      echo "COMMIT;"
-    } >"$dir/txn.sql"
+    pg_txn_sql "$n" 0 "$per" >"$dir/txn.sql"
     PG_LOAD=(-f "$dir/txn.sql")
   fi
   cat >"$dir/load.lua" <<LUA
@@ -258,13 +277,14 @@ stamp() { # KIND DB: the destination's stamping trigger
   if [[ $1 == pg ]]; then pg -d "$2" -c "$STAMP_PG"; else my "$2" -e "$STAMP_MY"; fi
 }
 
-# phase PAIR RATE SECS TXN: the sync pair, and beside it on the same load the anchor
-# (native replication from the same PostgreSQL source; a MariaDB source has none), TXN
-# changes per source transaction; appends a result line per consumer to $WORK/rows. Sets
-# P95 and CATCHUP (the sync pair's).
+# phase PAIR RATE SECS TXN [WHO]: the consumers WHO (both: the sync pair and beside it
+# on the same load the anchor, native replication from the same PostgreSQL source; sync
+# or native: that one alone), TXN changes per source transaction; a MariaDB source has no
+# anchor. Appends a result line per consumer to $WORK/rows. Sets P95 and CATCHUP (the
+# sync pair's).
 phase() {
-  local pair=$1 rate=$2 secs=$3 txn=$4 src_kind=pg dst_kind=pg dst=$PGDST src_db=$SRC src_url dst_url
-  local dir="$WORK/$pair-$rate-$txn"
+  local pair=$1 rate=$2 secs=$3 txn=$4 who=${5:-both} src_kind=pg dst_kind=pg dst=$PGDST src_db=$SRC src_url dst_url
+  local dir="$WORK/$pair-$rate-$txn-$who"
   mkdir -p "$dir"
   case $pair in
     pg-pg) ;;
@@ -272,19 +292,30 @@ phase() {
     my-pg) src_kind=my src_db=$MYSRC ;;
     *) die "unknown pair $pair (BENCH_SYNC_PAIRS: pg-pg pg-my my-pg)" ;;
   esac
-  log "$pair$([[ $src_kind == pg ]] && echo " and native replication"): $rate changes/s, $txn per transaction, for $secs s"
-  if [[ $dst_kind == pg ]]; then fresh_pg_db "$dst"; else my -e "DROP DATABASE IF EXISTS $dst; CREATE DATABASE $dst"; fi
-  local my_url="mysql://$BENCH_MY_USER${BENCH_MY_PASSWORD:+:$BENCH_MY_PASSWORD}@$BENCH_MY_HOST:$BENCH_MY_PORT"
-  if [[ $src_kind == pg ]]; then src_url="postgres://$PGUSER@$PGHOST:$PGPORT/$SRC"; else src_url="$my_url/$MYSRC"; fi
-  if [[ $dst_kind == pg ]]; then dst_url="postgres://$PGUSER@$PGHOST:$PGPORT/$dst"; else dst_url="$my_url/$dst"; fi
-  printf 'connections:\n  src: { url: "%s" }\n  dst: { url: "%s" }\nsource: src\ndestination: dst\ntables:\n  include: [bench_events]\n' \
-    "$src_url" "$dst_url" >"$dir/seaway.yaml"
-  (cd "$dir" && "$CODEGEN" diff >/dev/null 2>&1 && "$MIGRATOR" apply >/dev/null)
-  stamp "$dst_kind" "$dst"
-  (cd "$dir" && exec "$MIGRATOR" sync --report report.json >sync.out 2>sync.err) &
-  CONSUMER=$!
+  [[ $src_kind == pg ]] || who=sync
+  local label
+  case $who in
+    both) label="$pair and native replication beside it" ;;
+    sync) label="$pair alone" ;;
+    native) label="native replication alone" ;;
+    *) die "unknown consumers $who" ;;
+  esac
+  log "$label: $rate changes/s, $txn per transaction, for $secs s"
+  CONSUMER=""
+  if [[ $who != native ]]; then
+    if [[ $dst_kind == pg ]]; then fresh_pg_db "$dst"; else my -e "DROP DATABASE IF EXISTS $dst; CREATE DATABASE $dst"; fi
+    local my_url="mysql://$BENCH_MY_USER${BENCH_MY_PASSWORD:+:$BENCH_MY_PASSWORD}@$BENCH_MY_HOST:$BENCH_MY_PORT"
+    if [[ $src_kind == pg ]]; then src_url="postgres://$PGUSER@$PGHOST:$PGPORT/$SRC"; else src_url="$my_url/$MYSRC"; fi
+    if [[ $dst_kind == pg ]]; then dst_url="postgres://$PGUSER@$PGHOST:$PGPORT/$dst"; else dst_url="$my_url/$dst"; fi
+    printf 'connections:\n  src: { url: "%s" }\n  dst: { url: "%s" }\nsource: src\ndestination: dst\ntables:\n  include: [bench_events]\n' \
+      "$src_url" "$dst_url" >"$dir/seaway.yaml"
+    (cd "$dir" && "$CODEGEN" diff >/dev/null 2>&1 && "$MIGRATOR" apply >/dev/null)
+    stamp "$dst_kind" "$dst"
+    (cd "$dir" && exec "$MIGRATOR" sync --report report.json >sync.out 2>sync.err) &
+    CONSUMER=$!
+  fi
   local anchor=""
-  if [[ $src_kind == pg ]]; then
+  if [[ $who != sync ]]; then
     anchor=$NATIVE
     # The same table, subscribed natively. The slot is created first: a subscription to
     # a publication on its own cluster hangs at CREATE otherwise.
@@ -297,7 +328,7 @@ phase() {
   fi
   local want
   want=$(count "$src_kind" "$src_db")
-  if ! wait_rows "$dst_kind" "$dst" "$want" 300 "$CONSUMER"; then
+  if [[ -n $CONSUMER ]] && ! wait_rows "$dst_kind" "$dst" "$want" 300 "$CONSUMER"; then
     echo "| $pair | $txn | $rate | not measured: $(grep -m1 -i error "$dir/sync.err" | cut -c1-160) | | | | | | | | |" | tee -a "$WORK/rows"
     end_phase "$dir"
     return 1
@@ -313,7 +344,7 @@ phase() {
   cpu0=$(cpu_ticks "$CONSUMER") ncpu0=$(cpu_ticks "${native_pid:-0}") m0=$(busy_ticks)
   # The generator is asked for RATE/TXN transactions a second.
   if [[ $src_kind == pg ]]; then
-    pgbench -n -d "$SRC" -c "$CLIENTS" -j 2 -R "$((rate / txn))" -T "$secs" "${PG_LOAD[@]}" >"$out" 2>&1 || true
+    pgbench -n -M prepared -d "$SRC" -c "$CLIENTS" -j 2 -R "$((rate / txn))" -T "$secs" "${PG_LOAD[@]}" >"$out" 2>&1 || true
   else
     sysbench --db-driver=mysql --mysql-host="$BENCH_MY_HOST" --mysql-port="$BENCH_MY_PORT" --mysql-user="$BENCH_MY_USER" \
       ${BENCH_MY_PASSWORD:+--mysql-password="$BENCH_MY_PASSWORD"} --mysql-db="$MYSRC" \
@@ -336,7 +367,7 @@ phase() {
   # The catch-up of both consumers, watched together from the end of the load.
   local t0 names name kind db c0 c1 lat line
   declare -A caught=()
-  names="$([[ -n $anchor ]] && echo native) $pair"
+  names="$([[ -n $anchor ]] && echo native) $([[ -n $CONSUMER ]] && echo "$pair")"
   t0=$(date +%s.%N)
   while :; do
     for name in $names; do
@@ -345,7 +376,9 @@ phase() {
       [[ $(count "$kind" "$db" 2>/dev/null) == "$want" ]] &&
         caught[$name]=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
     done
-    [[ -n ${caught[$pair]:-} && ( -z $anchor || -n ${caught[native]:-} ) ]] && break
+    local all=1
+    for name in $names; do [[ -n ${caught[$name]:-} ]] || all=""; done
+    [[ -z $all ]] || break
     awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { exit !(a - b > 600) }' && break
     sleep 0.05
   done
@@ -375,6 +408,19 @@ phase() {
     fi
   done
   end_phase "$dir"
+}
+# measure PAIR RATE SECS TXN: one pair's figures and the anchor's on the same load:
+# beside it at the same moment (BENCH_SYNC_ANCHOR=beside), or apart, the anchor alone
+# just before sync alone (apart: on a small machine two consumers and the generator
+# share the cores, so neither's figures are those it would have on its own). Returns
+# sync's phase's status.
+measure() {
+  if [[ $ANCHOR == apart && $1 != my-pg ]]; then
+    phase "$@" native || true
+    phase "$@" sync
+  else
+    phase "$@" both
+  fi
 }
 end_phase() { # DIR: stops the phase's consumers and drops what they made; keeps sync's output
   stop_consumer
@@ -425,20 +471,14 @@ phase_both() {
   for side in a b; do
     if [[ $side == a ]]; then off=0; else off=$half; fi
     mkdir -p "$WORK/both-$side"
-    {
-      echo "BEGIN;"
-      echo "INSERT INTO bench_events (id, v) SELECT nextval('bench_ids'), 1 FROM generate_series(1, $(((txn * 5 + 5) / 10)));"
-      printf "UPDATE bench_events SET v = v + 1, changed_at = clock_timestamp() AT TIME ZONE 'UTC' WHERE id = ANY (ARRAY(SELECT %d + 1 + :client_id + %d * floor(random() * %d)::bigint FROM generate_series(1, %d)));\n" "$off" "$CLIENTS" "$per" "$(((txn * 4 + 5) / 10))"
-      printf "DELETE FROM bench_events WHERE id = ANY (ARRAY(SELECT %d + 1 + :client_id + %d * floor(random() * %d)::bigint FROM generate_series(1, %d)));\n" "$off" "$CLIENTS" "$per" "$((txn - (txn * 5 + 5) / 10 - (txn * 4 + 5) / 10))"
-      echo "COMMIT;"
-    } >"$WORK/both-$side/txn.sql"
+    pg_txn_sql "$txn" "$off" "$per" >"$WORK/both-$side/txn.sql"
   done
   local started ended cpu0 cpu1 m0 m1
   started=$(pgval -d "$a" -c "SELECT clock_timestamp() AT TIME ZONE 'UTC'")
   cpu0=$(cpu_ticks "$CONSUMER") m0=$(busy_ticks)
-  pgbench -n -d "$a" -c "$CLIENTS" -j 1 -R "$((rate / txn))" -T "$secs" -f "$WORK/both-a/txn.sql" >"$dir/load-a.out" 2>&1 &
+  pgbench -n -M prepared -d "$a" -c "$CLIENTS" -j 1 -R "$((rate / txn))" -T "$secs" -f "$WORK/both-a/txn.sql" >"$dir/load-a.out" 2>&1 &
   local gen_a=$!
-  pgbench -n -d "$b" -c "$CLIENTS" -j 1 -R "$((rate / txn))" -T "$secs" -f "$WORK/both-b/txn.sql" >"$dir/load-b.out" 2>&1 || true
+  pgbench -n -M prepared -d "$b" -c "$CLIENTS" -j 1 -R "$((rate / txn))" -T "$secs" -f "$WORK/both-b/txn.sql" >"$dir/load-b.out" 2>&1 || true
   wait "$gen_a" || true
   cpu1=$(cpu_ticks "$CONSUMER") m1=$(busy_ticks)
   ended=$(pgval -d "$a" -c "SELECT clock_timestamp() AT TIME ZONE 'UTC'")
@@ -488,7 +528,7 @@ for pair in $PAIRS; do
     continue
   fi
   for txn in $TXNS; do
-    phase "$pair" "$RATE" "$SECS" "$txn" || true
+    measure "$pair" "$RATE" "$SECS" "$txn" || true
   done
 done
 # The step-up: PostgreSQL->PostgreSQL beside the anchor at rising rates, until sync's p95
@@ -499,7 +539,7 @@ if [[ -n $STEPS ]]; then
   for rate in $STEPS; do
     P95="" CATCHUP=""
     : >"$WORK/rows"
-    phase pg-pg "$rate" "$STEP_SECS" "${TXNS##* }" || break
+    measure pg-pg "$rate" "$STEP_SECS" "${TXNS##* }" || break
     cat "$WORK/rows" >>"$WORK/steps"
     awk -v p="$P95" -v c="$CATCHUP" 'BEGIN { exit !(p != "" && p + 0 <= 100 && c != "over 600" && c + 0 <= 1) }' || break
   done
@@ -514,7 +554,7 @@ ratios() { # FILE: each sync row's p50/p95/p99/max over the native row of its ph
       print line " |"; have = 0 }' "$1"
 }
 {
-  echo "### bench-sync: $(date -u +%F) ($PROFILE build, $(git rev-parse --short HEAD)), $RATE changes/s for $SECS s per pair, $TXNS change(s) per transaction"
+  echo "### bench-sync: $(date -u +%F) ($PROFILE build, $(git rev-parse --short HEAD)), $RATE changes/s for $SECS s per pair, $TXNS change(s) per transaction, the anchor $ANCHOR"
   echo
   echo "| consumer | changes/txn | changes/s asked | changes/s done | txn/s done | p50 ms | p95 ms | p99 ms | max ms | catch-up s | consumer CPU (cores) | machine busy |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -525,7 +565,7 @@ ratios() { # FILE: each sync row's p50/p95/p99/max over the native row of its ph
   ratios "$WORK/rows"
   if [[ -s $WORK/steps ]]; then
     echo
-    echo "Step-up, PostgreSQL->PostgreSQL beside native replication ($STEP_SECS s per rate; stops at the first rate where sync's p95 is over 100 ms or its catch-up over 1 s):"
+    echo "Step-up, PostgreSQL->PostgreSQL $([[ $ANCHOR == apart ]] && echo "and native replication, each alone" || echo "beside native replication") ($STEP_SECS s per rate; stops at the first rate where sync's p95 is over 100 ms or its catch-up over 1 s):"
     echo
     echo "| consumer | changes/txn | changes/s asked | changes/s done | txn/s done | p50 ms | p95 ms | p99 ms | max ms | catch-up s | consumer CPU (cores) | machine busy |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
