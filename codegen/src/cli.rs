@@ -90,6 +90,7 @@ where
     F: std::future::Future<Output = anyhow::Result<std::process::ExitCode>>,
 {
     use std::io::IsTerminal;
+    crate::engine::connect::crypto_provider();
     // The pool's own warnings (a connection that failed its on-release ping after the
     // server dropped it) repeat an error the statement already returned, worded for
     // sqlx's developers: they stay out of the user's output unless SEAWAY_LOG asks.

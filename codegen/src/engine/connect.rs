@@ -17,6 +17,22 @@ use std::time::Duration;
 /// legitimately slow, and a warning on stderr would read like an error.
 pub(crate) const SLOW_STATEMENT: Duration = Duration::from_secs(5);
 
+/// Makes ring the process's TLS crypto provider, once, before any TLS connection.
+///
+/// rustls is built with two providers here: ring, which sqlx, mysql_async and reqwest are
+/// set up for, and aws-lc-rs, which the replication client's TLS (pgwire-replication)
+/// brings with rustls's default features. With two, rustls cannot pick the process's
+/// default, and a client that asks it for one (mysql_async; sqlx when it checks a
+/// certificate but not the host name) would panic mid-connect. Every path that opens a
+/// connection calls this first; calls after the first do nothing.
+pub fn crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error means a provider is already installed: the process's own choice stands.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("connection `{connection}`: cannot reach {engine} at {endpoint}: {reason}")]
@@ -138,6 +154,7 @@ pub(crate) async fn open<DB: sqlx::Database>(
     pool: sqlx::pool::PoolOptions<DB>,
     opts: <DB::Connection as sqlx::Connection>::Options,
 ) -> Result<sqlx::Pool<DB>, ConnectError> {
+    crypto_provider();
     let pool = pool
         .acquire_timeout(conn.connect_timeout)
         .connect_lazy_with(opts.clone());

@@ -561,6 +561,7 @@ fn replica_opts(conn: &Connection) -> Result<mysql_async::Opts, SyncError> {
         what: "reading the URL for the binary log connection".into(),
         reason,
     };
+    seaway_codegen::engine::connect::crypto_provider();
     let url = source_url::parse(conn, "binary log connection")?;
     let decode = source_url::decoded;
     let query: HashMap<String, String> = url

@@ -28,6 +28,7 @@ pub struct Mysql;
 /// back to plain only when the server offers no TLS at all ([`Tls::Preferred`]: the
 /// caller retries with [`without_tls`]).
 pub fn native_opts(conn: &Connection) -> Result<(mysql_async::OptsBuilder, Tls), String> {
+    seaway_codegen::engine::connect::crypto_provider();
     let raw = conn.url.expose();
     let sqlx_opts =
         MySqlConnectOptions::from_str(raw).map_err(|e| conn.url.scrub(&e.to_string()))?;

@@ -520,19 +520,19 @@ impl std::fmt::Debug for PgCapture {
 }
 
 /// The replication connection's settings from the connection's URL (host, port, user,
-/// password, database, `sslmode`).
+/// password, database, and TLS as libpq and sqlx read them).
 ///
-/// The replication connection is plain TCP (passwords go by SCRAM or MD5, never in
-/// clear): pgwire-replication's TLS feature brings rustls's aws-lc-rs provider next to
-/// the ring one sqlx uses, a second C crypto build with which rustls can no longer pick a
-/// default provider. A source that requires TLS (`sslmode=require`, `verify-ca`,
-/// `verify-full`) is refused by name rather than connected to in clear.
+/// TLS follows the URL's `sslmode` as sqlx's own connections to the same source do:
+/// `disable` plain; `allow`, `prefer` (the default) encrypted when the server offers it;
+/// `require` encrypted, the certificate unchecked (checked against `sslrootcert` when the
+/// URL names one, as libpq does); `verify-ca` checked against `sslrootcert` (or the
+/// Mozilla roots); `verify-full` the host name too. `sslcert` and `sslkey` present a
+/// client certificate. Passwords go by SCRAM or MD5, never in clear.
 fn replication_config(
     conn: &Connection,
     names: &Names,
     start: Lsn,
 ) -> Result<ReplicationConfig, SyncError> {
-    use pgwire_replication::TlsConfig;
     let bad = |reason: String| SyncError::Source {
         connection: conn.name.clone(),
         what: "reading the URL for the replication connection".into(),
@@ -548,18 +548,8 @@ fn replication_config(
     let database = decode(url.path().trim_start_matches('/'));
     let host = url.host_str().unwrap_or("localhost").to_string();
     let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
-    match query.get("sslmode").map(String::as_str) {
-        Some("disable" | "allow" | "prefer") | None => {}
-        Some(mode @ ("require" | "verify-ca" | "verify-full")) => {
-            return Err(SyncError::Source {
-                connection: conn.name.clone(),
-                what: format!("sslmode={mode}"),
-                reason: "sync's replication connection cannot use TLS yet; sync from a source reached without TLS (sslmode=prefer or disable, e.g. over a private network or an SSH tunnel)".into(),
-            });
-        }
-        Some(other) => return Err(bad(format!("sslmode={other} is not a PostgreSQL sslmode"))),
-    }
-    let tls = TlsConfig::disabled();
+    let tls = tls_config(&query).map_err(bad)?;
+    seaway_codegen::engine::connect::crypto_provider();
     Ok(ReplicationConfig::new(
         host,
         user,
@@ -576,6 +566,67 @@ fn replication_config(
     // Applied positions reach the source within a second of their destination commit.
     .with_status_interval(Duration::from_secs(1))
     .with_wakeup_interval(Duration::from_secs(1)))
+}
+
+/// The replication connection's TLS from the URL's `sslmode`, `sslrootcert`, `sslcert`
+/// and `sslkey` (see [`replication_config`]); the error names the parameter at fault.
+fn tls_config(query: &HashMap<String, String>) -> Result<pgwire_replication::TlsConfig, String> {
+    use pgwire_replication::{SslMode, TlsConfig};
+    // libpq's `sslrootcert=system`: the platform's roots, here the Mozilla ones.
+    let root = query
+        .get("sslrootcert")
+        .filter(|r| r.as_str() != "system")
+        .map(std::path::PathBuf::from);
+    if let Some(path) = &root
+        && !path.is_file()
+    {
+        return Err(format!(
+            "sslrootcert={} is not a readable file; give the path of the PEM file of the CA that signed the server's certificate",
+            path.display()
+        ));
+    }
+    let mode = match query.get("sslmode").map(String::as_str) {
+        Some("disable") => SslMode::Disable,
+        Some("allow" | "prefer") | None => SslMode::Prefer,
+        // libpq checks a `require` connection's certificate when it has a root to check
+        // it against.
+        Some("require") if root.is_some() => SslMode::VerifyCa,
+        Some("require") => SslMode::Require,
+        Some("verify-ca") => SslMode::VerifyCa,
+        Some("verify-full") => SslMode::VerifyFull,
+        Some(other) => {
+            return Err(format!(
+                "sslmode={other} is not a PostgreSQL sslmode (disable, allow, prefer, require, verify-ca, verify-full)"
+            ));
+        }
+    };
+    let tls = TlsConfig {
+        mode,
+        ca_pem_path: root,
+        ..TlsConfig::default()
+    };
+    match (query.get("sslcert"), query.get("sslkey")) {
+        (Some(cert), Some(key)) => Ok(tls.with_client_cert(cert, key)),
+        (None, None) => Ok(tls),
+        (Some(_), None) => Err("sslcert is set without sslkey; give both (the client certificate and its private key) or neither".into()),
+        (None, Some(_)) => Err("sslkey is set without sslcert; give both (the client certificate and its private key) or neither".into()),
+    }
+}
+
+/// The replication client's error, with what fixes it where TLS is at fault (its
+/// handshake runs as the stream starts, so the error comes from the stream).
+fn stream_reason(e: &pgwire_replication::PgWireError) -> String {
+    let text = e.to_string();
+    let hint = if text.contains("not valid for name") {
+        "the server's certificate does not name the host in the URL: connect by a name it carries (sync's replication client checks the name under sslmode=verify-ca too), or set sslmode=require to encrypt without checking the certificate"
+    } else if text.contains("UnknownIssuer") {
+        "the server's certificate is not signed by the CA in sslrootcert (or, without one, by a Mozilla root): set sslrootcert to the PEM file of the CA your server's certificate comes from"
+    } else if text.contains("does not support TLS") {
+        "the server offers no TLS: turn ssl on in its postgresql.conf, or set sslmode=prefer (or disable) in the URL"
+    } else {
+        return text;
+    };
+    format!("{text}; {hint}")
 }
 
 /// pgoutput's mark of an old tuple that is the whole row (`REPLICA IDENTITY FULL`), not
@@ -607,7 +658,7 @@ impl PgCapture {
             .await
             .map_err(|e| SyncError::Stream {
                 connection: conn.name.clone(),
-                reason: conn.url.scrub(&e.to_string()),
+                reason: conn.url.scrub(&stream_reason(&e)),
             })?;
         Ok(PgCapture {
             client,
@@ -647,7 +698,7 @@ impl PgCapture {
                 Err(_) => return Ok(None),
                 Ok(r) => r.map_err(|e| SyncError::Stream {
                     connection: self.slot.clone(),
-                    reason: e.to_string(),
+                    reason: stream_reason(&e),
                 })?,
             };
             let Some(event) = received else {
@@ -1169,6 +1220,62 @@ fn parse_array(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tls(pairs: &[(&str, &str)]) -> Result<pgwire_replication::TlsConfig, String> {
+        tls_config(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_replication_connection_takes_tls_from_the_url_as_libpq_does() {
+        use pgwire_replication::SslMode;
+        assert_eq!(tls(&[]).map(|t| t.mode), Ok(SslMode::Prefer));
+        assert_eq!(
+            tls(&[("sslmode", "allow")]).map(|t| t.mode),
+            Ok(SslMode::Prefer)
+        );
+        assert_eq!(
+            tls(&[("sslmode", "disable")]).map(|t| t.mode),
+            Ok(SslMode::Disable)
+        );
+        assert_eq!(
+            tls(&[("sslmode", "require")]).map(|t| t.mode),
+            Ok(SslMode::Require)
+        );
+        let root = tempfile::NamedTempFile::new().expect("root file");
+        let root_path = root.path().display().to_string();
+        // `require` with a root checks the chain, as libpq does.
+        let t = tls(&[("sslmode", "require"), ("sslrootcert", &root_path)]).expect("tls");
+        assert_eq!(t.mode, SslMode::VerifyCa);
+        assert_eq!(t.ca_pem_path.as_deref(), Some(root.path()));
+        let t = tls(&[("sslmode", "verify-full"), ("sslrootcert", "system")]).expect("tls");
+        assert_eq!((t.mode, t.ca_pem_path), (SslMode::VerifyFull, None));
+        let t = tls(&[
+            ("sslmode", "verify-ca"),
+            ("sslcert", "c.pem"),
+            ("sslkey", "k.pem"),
+        ])
+        .expect("tls");
+        assert!(t.is_mtls());
+    }
+
+    #[test]
+    fn bad_tls_parameters_are_named() {
+        let err = tls(&[("sslmode", "required")]).expect_err("not an sslmode");
+        assert!(err.contains("sslmode=required"), "{err}");
+        let err = tls(&[
+            ("sslmode", "verify-ca"),
+            ("sslrootcert", "/nonexistent/ca.pem"),
+        ])
+        .expect_err("missing root");
+        assert!(err.contains("sslrootcert=/nonexistent/ca.pem"), "{err}");
+        let err = tls(&[("sslcert", "c.pem")]).expect_err("cert without key");
+        assert!(err.contains("sslkey"), "{err}");
+    }
 
     fn col(ty: NeutralType) -> Column {
         Column {
