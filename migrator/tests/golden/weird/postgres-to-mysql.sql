@@ -6,6 +6,9 @@
 -- add table "group by"
 CREATE TABLE `group by` ( `from` int NOT NULL, `order` int NOT NULL, PRIMARY KEY (`from`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- add table "natural key"
+CREATE TABLE `natural key` ( `region` bigint NOT NULL, `code` varchar(20) NOT NULL, `label` longtext NULL, PRIMARY KEY (`region`, `code`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 -- add table "order"
 CREATE TABLE `order` ( `select` int NOT NULL, `a "quoted" col` varchar(20) NOT NULL DEFAULT 'it\'s', `spaced name` longtext NULL, `ünïcödé` decimal(8,2) NULL, `MixedCase` tinyint(1) NOT NULL DEFAULT TRUE, PRIMARY KEY (`select`) ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 

@@ -6,6 +6,9 @@
 -- add table "group by"
 CREATE TABLE "group by" ( "from" integer NOT NULL, "order" integer NOT NULL, PRIMARY KEY ("from") );
 
+-- add table "natural key"
+CREATE TABLE "natural key" ( "region" bigint NOT NULL, "code" character varying(20) NOT NULL, "label" text NULL, PRIMARY KEY ("region", "code") );
+
 -- add table "order"
 CREATE TABLE "order" ( "select" integer NOT NULL, "a ""quoted"" col" character varying(20) NOT NULL DEFAULT E'it\'s', "spaced name" text NULL, "ünïcödé" numeric(8,2) NULL, "MixedCase" boolean NOT NULL DEFAULT TRUE, PRIMARY KEY ("select") );
 

@@ -6,6 +6,9 @@
 -- add table "group by"
 CREATE TABLE "group by" ( "from" INTEGER NOT NULL, "order" INTEGER NOT NULL, PRIMARY KEY ("from"), FOREIGN KEY ("order") REFERENCES "order" ("select") ON DELETE NO ACTION ON UPDATE NO ACTION );
 
+-- add table "natural key"
+CREATE TABLE "natural key" ( "region" BIGINT NOT NULL, "code" VARCHAR(20) NOT NULL, "label" TEXT NULL, PRIMARY KEY ("region", "code") );
+
 -- add table "order"
 CREATE TABLE "order" ( "select" INTEGER NOT NULL, "a ""quoted"" col" VARCHAR(20) NOT NULL DEFAULT 'it''s', "spaced name" TEXT NULL, "ünïcödé" NUMERIC(8,2) NULL, "MixedCase" BOOLEAN NOT NULL DEFAULT TRUE, PRIMARY KEY ("select") );
 

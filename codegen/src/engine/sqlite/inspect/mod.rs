@@ -488,7 +488,11 @@ fn column(
             types::neutral_type(&declared)
         },
         native: declared,
-        nullable: c.notnull == 0 && !is_rowid,
+        // A key column is NOT NULL in the model whatever its declaration: SQLite lets a key
+        // other than the rowid hold NULL (a bug it keeps for old databases), every other
+        // engine and its own WITHOUT ROWID tables do not, and a key read as nullable would
+        // plan "allow NULL" in the key at every later diff, which PostgreSQL refuses.
+        nullable: c.notnull == 0 && c.pk == 0 && !is_rowid,
         default: c.dflt_value.as_deref().map(types::classify_default),
         identity,
         generated,
