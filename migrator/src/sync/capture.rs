@@ -256,6 +256,7 @@ impl Capture {
                 conn,
                 name,
                 selection,
+                known,
                 resume,
             )))),
             Setup::Mysql { conn, name } => Ok(Capture::Mysql(Box::new(

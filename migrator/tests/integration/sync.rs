@@ -782,8 +782,9 @@ pub(crate) enum Added {
 /// A column added to a source table is planned and applied to the destination as
 /// `codegen diff` and `migrator apply` would, and its values arrive (rows written before
 /// and after the change); verify is clean. A column then dropped at the source stops
-/// the sync with an error naming it. `from` is the source engine (PostgreSQL or
-/// MariaDB).
+/// the sync with an error naming it. `from` is the source engine (PostgreSQL, MariaDB,
+/// or SQLite, whose changes the triggers wrote between the `ALTER` and their re-creation
+/// lack the column until sync refreshes those rows).
 pub(crate) async fn added_column_arrives(from: Engine, to: Engine, when: Added) {
     let dir = tempfile::tempdir().expect("tempdir");
     // The source's table, and how a dropped column is named when sync stops.
@@ -793,10 +794,16 @@ pub(crate) async fn added_column_arrives(from: Engine, to: Engine, when: Added) 
             "CREATE TABLE items (id bigint PRIMARY KEY, name varchar(100) NOT NULL); INSERT INTO items SELECT seq, CONCAT('item ', seq) FROM seq_1_to_100;",
             "DROP COLUMN color",
         ),
-        Engine::Postgres | Engine::Sqlite => (
+        Engine::Postgres => (
             "",
             "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL); INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 100) AS i;",
             "column `color` is gone from the source",
+        ),
+        // SQLite itself refuses to drop a column its triggers name.
+        Engine::Sqlite => (
+            "_lite",
+            "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL); WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 100) INSERT INTO items SELECT i, 'item ' || i FROM s;",
+            "",
         ),
     };
     let Some(src) = database(
@@ -887,6 +894,15 @@ pub(crate) async fn added_column_arrives(from: Engine, to: Engine, when: Added) 
     );
     let out = support::run_migrator(&config, &["verify"]);
     assert_ok("verify after the added column", &out);
+    if from == Engine::Sqlite {
+        assert_ok(
+            "sync drop",
+            &support::run_migrator(&config, &["sync", "drop"]),
+        );
+        dest.close().await;
+        source.close().await;
+        return;
+    }
     // A dropped column is a change sync does not carry: it stops and names it.
     let mut running = Running::start(&config, &[], dir.path(), 3);
     running.wait_for_output("streaming");
@@ -921,6 +937,16 @@ async fn sync_applies_a_column_added_at_a_postgres_source_into_postgres() {
 #[tokio::test]
 async fn sync_applies_a_column_added_at_a_postgres_source_into_sqlite() {
     added_column_arrives(Engine::Postgres, Engine::Sqlite, Added::Streaming).await;
+}
+
+#[tokio::test]
+async fn sync_applies_a_column_added_at_a_sqlite_source() {
+    added_column_arrives(Engine::Sqlite, Engine::Postgres, Added::Streaming).await;
+}
+
+#[tokio::test]
+async fn sync_applies_a_column_added_at_a_stopped_sqlite_source_then_replays_older_changes() {
+    added_column_arrives(Engine::Sqlite, Engine::Sqlite, Added::Stopped).await;
 }
 
 #[tokio::test]

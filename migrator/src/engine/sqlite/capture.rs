@@ -132,6 +132,45 @@ fn triggers(name: &str, table: &SelectedTable, incoming: Option<&str>) -> Vec<(S
     out
 }
 
+/// A column added to a table while sync ran is missing from the changes its old triggers
+/// wrote between the `ALTER` and the triggers' re-creation (their rows are shorter than
+/// the table's columns now): an update made then, of the new column too, would arrive
+/// without it. Run as the triggers are re-created, under the same write lock, this
+/// writes the current whole row of every key such a change names (keys deleted since
+/// have their delete in the stream), as an update after them: the stream applies the
+/// short changes as partial ones, then these, then what the new triggers record.
+fn refresh(name: &str, table: &SelectedTable) -> String {
+    const ROW: &str = "seaway_row";
+    let columns: Vec<&seaway_codegen::model::Column> = table.columns.iter().collect();
+    let key: Vec<&seaway_codegen::model::Column> =
+        table.key.iter().map(|&i| &table.columns[i]).collect();
+    // A short change's key, rebuilt as the triggers build a key image: its values are
+    // the same canonical JSON values, at the key's positions of the row.
+    let short_key: Vec<String> = table
+        .key
+        .iter()
+        .map(|&i| format!("json_extract(row, '$[{i}]')"))
+        .collect();
+    format!(
+        "INSERT INTO {changes} (tbl, op, row, old_key, at) SELECT '{t}', 'U', {whole}, NULL, {NOW_MICROS} FROM {source} AS {ROW} \
+         WHERE EXISTS (SELECT 1 {short}) AND {key_image} IN (SELECT json_array({short_key}) {short})",
+        changes = quote(name),
+        t = table.source_table.replace('\'', "''"),
+        whole = image(ROW, &columns),
+        source = quote(&table.source_table),
+        key_image = image(ROW, &key),
+        short_key = short_key.join(", "),
+        // The table is only scanned when a short change is there (SQLite tests a term
+        // that names no row of the scan once, before it).
+        short = format!(
+            "FROM {} WHERE tbl = '{}' AND row IS NOT NULL AND json_array_length(row) < {}",
+            quote(name),
+            table.source_table.replace('\'', "''"),
+            columns.len()
+        ),
+    )
+}
+
 /// Creates the change table if missing and (re)creates each selected table's triggers
 /// (so they follow the tables' columns); whether the change table is new.
 pub async fn prepare(
@@ -179,6 +218,9 @@ pub async fn prepare(
         for (trigger, create) in triggers(name, table, selection.incoming.as_deref()) {
             statements.push(format!("DROP TRIGGER IF EXISTS {}", quote(&trigger)));
             statements.push(create);
+        }
+        if selection.incoming.is_none() {
+            statements.push(refresh(name, table));
         }
     }
     for sql in statements {
@@ -296,6 +338,10 @@ pub struct LiteCapture {
     confirmed: i64,
     deleted: i64,
     pending: VecDeque<Event>,
+    /// Each selected table's columns at the source when sync started.
+    known: Vec<Vec<String>>,
+    /// The source's `schema_version` when its tables were last checked against `known`.
+    schema_version: Option<i64>,
 }
 
 impl LiteCapture {
@@ -304,6 +350,7 @@ impl LiteCapture {
         conn: &Connection,
         name: &str,
         selection: &Selection,
+        known: Vec<Vec<String>>,
         resume: Option<&Position>,
     ) -> LiteCapture {
         let last = resume.and_then(|p| p.0.parse().ok()).unwrap_or(0);
@@ -316,6 +363,8 @@ impl LiteCapture {
             confirmed: last,
             deleted: 0,
             pending: VecDeque::new(),
+            known,
+            schema_version: None,
         }
     }
 
@@ -381,6 +430,9 @@ impl LiteCapture {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| source_error(&self.conn, "reading the change table", e))?;
+        // After the read: a schema unchanged now was unchanged when the rows were
+        // written, so none of them lacks a column the table has.
+        self.check_schema().await?;
         let Some(last) = rows.last() else {
             return Ok(());
         };
@@ -421,6 +473,36 @@ impl LiteCapture {
     }
 
     /// One change row as an event.
+    /// Whether a selected table gained a column since sync started (its triggers do not
+    /// record it): `SyncError::ColumnAdded`, so the destination is migrated and the
+    /// stream restarts with triggers that do (`prepare`). Asked of the catalog only when
+    /// the source's `schema_version` moved, and at the first read.
+    async fn check_schema(&mut self) -> Result<(), SyncError> {
+        let version: i64 = sqlx::query_scalar("PRAGMA schema_version")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| source_error(&self.conn, "reading the schema version", e))?;
+        if self.schema_version == Some(version) {
+            return Ok(());
+        }
+        for (table, known) in self.selection.tables.iter().zip(&self.known) {
+            let columns: Vec<String> =
+                sqlx::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
+                    .bind(&table.source_table)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| source_error(&self.conn, "reading a table's columns", e))?;
+            if let Some(added) = columns.into_iter().find(|c| !known.contains(c)) {
+                return Err(SyncError::ColumnAdded {
+                    table: table.source_table.clone(),
+                    column: added,
+                });
+            }
+        }
+        self.schema_version = Some(version);
+        Ok(())
+    }
+
     fn event(
         &self,
         tbl: &str,
@@ -473,8 +555,9 @@ impl LiteCapture {
                 });
             }
         };
-        let row = parse(row)?;
-        let old_row = parse(old_row)?;
+        let width = self.selection.tables[table].columns.len();
+        let (row, unchanged) = self.widened(parse(row)?, width)?;
+        let (old_row, _) = self.widened(parse(old_row)?, width)?;
         let mut old_key = parse(old_key)?;
         if let (Some(r), Some(old)) = (&row, &old_key) {
             let key = &self.selection.tables[table].key;
@@ -487,11 +570,37 @@ impl LiteCapture {
             table,
             op,
             row,
-            unchanged: Vec::new(),
+            unchanged,
             old_key,
             // Recorded for a sync both ways only.
             old_row,
         })))
+    }
+
+    /// A recorded row as wide as the table's columns now: one its triggers wrote before
+    /// a column was added (the columns are added last) lacks the new ones, which come as
+    /// unchanged (the destination keeps what it holds; `refresh` brings their values).
+    fn widened(
+        &self,
+        row: Option<Values>,
+        width: usize,
+    ) -> Result<(Option<Values>, Vec<usize>), SyncError> {
+        let Some(mut row) = row else {
+            return Ok((None, Vec::new()));
+        };
+        if row.len() > width {
+            return Err(SyncError::Stream {
+                connection: self.conn.name.clone(),
+                reason: format!(
+                    "change table {}: a row of {} values for a table of {width} columns",
+                    self.name,
+                    row.len()
+                ),
+            });
+        }
+        let unchanged = (row.len()..width).collect();
+        row.resize(width, None);
+        Ok((Some(row), unchanged))
     }
 
     pub async fn close(self) {
