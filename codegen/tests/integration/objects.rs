@@ -32,6 +32,11 @@ async fn postgres_objects_are_seen_and_partition_keys_lifted() {
     assert_eq!(
         objects(&s),
         vec![
+            (
+                ObjectKind::Function,
+                "customer_label(c customer)".into(),
+                None
+            ),
             (ObjectKind::Function, "rental_stamp()".into(), None),
             (
                 ObjectKind::Procedure,
@@ -55,6 +60,11 @@ async fn postgres_objects_are_seen_and_partition_keys_lifted() {
     assert_eq!(
         s.views["customer_payments"].depends_on,
         ["customer", "payment"]
+    );
+    // A view that calls the schema's own function names it among what it reads.
+    assert_eq!(
+        s.views["customer_labels"].depends_on,
+        ["customer", "function customer_label(c customer)"]
     );
     assert!(s.views["payment_counts"].materialized);
     assert!(!s.views["customer_payments"].materialized);

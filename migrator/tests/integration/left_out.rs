@@ -16,6 +16,9 @@ use seaway_codegen::config::Config;
 fn expected(from: Engine, to: Engine) -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&str, &str)> = match from {
         Engine::Postgres => vec![
+            // It calls the schema's own function, which no destination gets.
+            ("D301", "customer_labels"),
+            ("D303", "customer_label(c customer)"),
             ("D303", "forget_rentals(IN before date)"),
             ("D303", "rental_stamp()"),
             ("D304", "rental.rental_stamp"),

@@ -168,7 +168,12 @@ from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm')
 order by 1"#;
 
-/// What each view and materialized view reads, from the dependencies of its rewrite rule.
+/// What each view and materialized view reads, from the dependencies of its rewrite rule:
+/// the schema's tables and views, and its own functions (not an extension's), named
+/// `function name(arguments)` as `objects:` names them. seaway never carries a function,
+/// so a view that calls one (pagila's and sakila's `actor_info` use their own
+/// `group_concat` aggregate) is left out and reported, rather than failing the
+/// destination's post-data section.
 const VIEW_DEPENDS: &str = r#"
 select distinct v.relname::text as view_name, d.relname::text as depends_on
 from pg_class v
@@ -179,6 +184,18 @@ join pg_depend dep on dep.objid = r.oid and dep.classid = 'pg_rewrite'::regclass
 join pg_class d on d.oid = dep.refobjid and d.relnamespace = v.relnamespace
                 and d.relkind in ('r', 'p', 'v', 'm', 'f')
 where n.nspname = $1 and v.relkind in ('v', 'm') and d.oid <> v.oid
+union
+select v.relname::text,
+       'function ' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+from pg_class v
+join pg_namespace n on n.oid = v.relnamespace
+join pg_rewrite r on r.ev_class = v.oid
+join pg_depend dep on dep.objid = r.oid and dep.classid = 'pg_rewrite'::regclass
+                   and dep.refclassid = 'pg_proc'::regclass
+join pg_proc p on p.oid = dep.refobjid and p.pronamespace = v.relnamespace
+where n.nspname = $1 and v.relkind in ('v', 'm')
+  and not exists (select 1 from pg_depend e where e.classid = 'pg_proc'::regclass
+                  and e.objid = p.oid and e.deptype = 'e')
 order by 1, 2"#;
 
 /// Domains of the schema (not an extension's), with their check constraints.
