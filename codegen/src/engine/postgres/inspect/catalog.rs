@@ -175,25 +175,26 @@ order by 1"#;
 /// `group_concat` aggregate) is left out and reported, rather than failing the
 /// destination's post-data section.
 const VIEW_DEPENDS: &str = r#"
-select distinct v.relname::text as view_name, d.relname::text as depends_on
-from pg_class v
-join pg_namespace n on n.oid = v.relnamespace
-join pg_rewrite r on r.ev_class = v.oid
-join pg_depend dep on dep.objid = r.oid and dep.classid = 'pg_rewrite'::regclass
-                   and dep.refclassid = 'pg_class'::regclass
-join pg_class d on d.oid = dep.refobjid and d.relnamespace = v.relnamespace
+with deps as (
+    select v.oid as view_oid, v.relname::text as view_name, v.relnamespace,
+           dep.refclassid, dep.refobjid
+    from pg_class v
+    join pg_namespace n on n.oid = v.relnamespace
+    join pg_rewrite r on r.ev_class = v.oid
+    join pg_depend dep on dep.objid = r.oid and dep.classid = 'pg_rewrite'::regclass
+    where n.nspname = $1 and v.relkind in ('v', 'm')
+)
+select distinct deps.view_name, d.relname::text as depends_on
+from deps
+join pg_class d on d.oid = deps.refobjid and d.relnamespace = deps.relnamespace
                 and d.relkind in ('r', 'p', 'v', 'm', 'f')
-where n.nspname = $1 and v.relkind in ('v', 'm') and d.oid <> v.oid
+where deps.refclassid = 'pg_class'::regclass and d.oid <> deps.view_oid
 union
-select v.relname::text,
+select deps.view_name,
        'function ' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')'
-from pg_class v
-join pg_namespace n on n.oid = v.relnamespace
-join pg_rewrite r on r.ev_class = v.oid
-join pg_depend dep on dep.objid = r.oid and dep.classid = 'pg_rewrite'::regclass
-                   and dep.refclassid = 'pg_proc'::regclass
-join pg_proc p on p.oid = dep.refobjid and p.pronamespace = v.relnamespace
-where n.nspname = $1 and v.relkind in ('v', 'm')
+from deps
+join pg_proc p on p.oid = deps.refobjid and p.pronamespace = deps.relnamespace
+where deps.refclassid = 'pg_proc'::regclass
   and not exists (select 1 from pg_depend e where e.classid = 'pg_proc'::regclass
                   and e.objid = p.oid and e.deptype = 'e')
 order by 1, 2"#;
