@@ -526,8 +526,12 @@ impl std::fmt::Debug for PgCapture {
 /// `disable` plain; `allow`, `prefer` (the default) encrypted when the server offers it;
 /// `require` encrypted, the certificate unchecked (checked against `sslrootcert` when the
 /// URL names one, as libpq does); `verify-ca` checked against `sslrootcert` (or the
-/// Mozilla roots); `verify-full` the host name too. `sslcert` and `sslkey` present a
-/// client certificate. Passwords go by SCRAM or MD5, never in clear.
+/// Mozilla roots); `verify-full` the host name too. The replication client checks the
+/// host name under `verify-ca` as well (pgwire-replication 0.5 lets a mismatch through
+/// only under an error rustls no longer gives), so a checked certificate must name the
+/// host in the URL. `sslcert` and `sslkey` present a client certificate. The password
+/// goes as the server's `pg_hba.conf` asks (SCRAM, MD5, or in clear for `password`, as
+/// with libpq): only a checked certificate keeps it from a server in the middle.
 fn replication_config(
     conn: &Connection,
     names: &Names,
@@ -572,19 +576,7 @@ fn replication_config(
 /// and `sslkey` (see [`replication_config`]); the error names the parameter at fault.
 fn tls_config(query: &HashMap<String, String>) -> Result<pgwire_replication::TlsConfig, String> {
     use pgwire_replication::{SslMode, TlsConfig};
-    // libpq's `sslrootcert=system`: the platform's roots, here the Mozilla ones.
-    let root = query
-        .get("sslrootcert")
-        .filter(|r| r.as_str() != "system")
-        .map(std::path::PathBuf::from);
-    if let Some(path) = &root
-        && !path.is_file()
-    {
-        return Err(format!(
-            "sslrootcert={} is not a readable file; give the path of the PEM file of the CA that signed the server's certificate",
-            path.display()
-        ));
-    }
+    let root = query.get("sslrootcert").map(std::path::PathBuf::from);
     let mode = match query.get("sslmode").map(String::as_str) {
         Some("disable") => SslMode::Disable,
         Some("allow" | "prefer") | None => SslMode::Prefer,
@@ -600,6 +592,16 @@ fn tls_config(query: &HashMap<String, String>) -> Result<pgwire_replication::Tls
             ));
         }
     };
+    // The root is read only where a certificate is checked, as libpq reads it.
+    let root = root.filter(|_| mode.verifies_certificate());
+    if let Some(path) = &root
+        && !path.is_file()
+    {
+        return Err(format!(
+            "sslrootcert={} is not a readable file; give the path of the PEM file of the CA that signed the server's certificate",
+            path.display()
+        ));
+    }
     let tls = TlsConfig {
         mode,
         ca_pem_path: root,
@@ -618,7 +620,7 @@ fn tls_config(query: &HashMap<String, String>) -> Result<pgwire_replication::Tls
 fn stream_reason(e: &pgwire_replication::PgWireError) -> String {
     let text = e.to_string();
     let hint = if text.contains("not valid for name") {
-        "the server's certificate does not name the host in the URL: connect by a name it carries (sync's replication client checks the name under sslmode=verify-ca too), or set sslmode=require to encrypt without checking the certificate"
+        "the server's certificate does not name the host in the URL: connect by a name it carries (sync's replication client checks the name whenever it checks the certificate: sslmode=verify-ca, and require with sslrootcert), or set sslmode=require without sslrootcert to encrypt without checking the certificate"
     } else if text.contains("UnknownIssuer") {
         "the server's certificate is not signed by the CA in sslrootcert (or, without one, by a Mozilla root): set sslrootcert to the PEM file of the CA your server's certificate comes from"
     } else if text.contains("does not support TLS") {
@@ -1252,8 +1254,15 @@ mod tests {
         let t = tls(&[("sslmode", "require"), ("sslrootcert", &root_path)]).expect("tls");
         assert_eq!(t.mode, SslMode::VerifyCa);
         assert_eq!(t.ca_pem_path.as_deref(), Some(root.path()));
-        let t = tls(&[("sslmode", "verify-full"), ("sslrootcert", "system")]).expect("tls");
+        let t = tls(&[("sslmode", "verify-full")]).expect("tls");
         assert_eq!((t.mode, t.ca_pem_path), (SslMode::VerifyFull, None));
+        // A root that nothing checks against is not read.
+        let t = tls(&[
+            ("sslmode", "prefer"),
+            ("sslrootcert", "/nonexistent/ca.pem"),
+        ])
+        .expect("tls");
+        assert_eq!((t.mode, t.ca_pem_path), (SslMode::Prefer, None));
         let t = tls(&[
             ("sslmode", "verify-ca"),
             ("sslcert", "c.pem"),

@@ -49,6 +49,19 @@ fn source_error(conn: &Connection, what: &str, e: sqlx::Error) -> SyncError {
     }
 }
 
+/// A column added at a SQLite source of a sync both ways, with changes its old triggers
+/// wrote since the `ALTER`: not carried yet. Those changes lack the column, and the
+/// receiving end, which judges whole rows against what the other side holds, cannot take
+/// a partial one. (Without such changes the column is carried as one way.)
+fn both_ways_column(table: &str, column: &str) -> SyncError {
+    SyncError::SchemaChange {
+        table: table.to_string(),
+        change: format!(
+            "column `{column}` was added at this SQLite source while a sync both ways ran, and the changes written before sync saw it lack the column, which a sync both ways cannot apply yet; stop writing to the table, run `just sync drop`, then `just diff`, `just apply` and `just transfer`, and start the sync again"
+        ),
+    }
+}
+
 /// Refuses what triggers cannot carry: a `where:` filter (arbitrary SQL over the table,
 /// which a change row cannot be checked against).
 pub fn check(selection: &Selection) -> Result<(), SyncError> {
@@ -555,9 +568,8 @@ impl LiteCapture {
                 });
             }
         };
-        let width = self.selection.tables[table].columns.len();
-        let (row, unchanged) = self.widened(parse(row)?, width)?;
-        let (old_row, _) = self.widened(parse(old_row)?, width)?;
+        let (row, unchanged) = self.widened(table, parse(row)?)?;
+        let (old_row, _) = self.widened(table, parse(old_row)?)?;
         let mut old_key = parse(old_key)?;
         if let (Some(r), Some(old)) = (&row, &old_key) {
             let key = &self.selection.tables[table].key;
@@ -580,14 +592,23 @@ impl LiteCapture {
     /// A recorded row as wide as the table's columns now: one its triggers wrote before
     /// a column was added (the columns are added last) lacks the new ones, which come as
     /// unchanged (the destination keeps what it holds; `refresh` brings their values).
+    /// A sync both ways refuses such a row (`both_ways_column`): its receiving end judges
+    /// whole rows.
     fn widened(
         &self,
+        table: usize,
         row: Option<Values>,
-        width: usize,
     ) -> Result<(Option<Values>, Vec<usize>), SyncError> {
         let Some(mut row) = row else {
             return Ok((None, Vec::new()));
         };
+        let selected = &self.selection.tables[table];
+        let width = selected.columns.len();
+        if self.selection.incoming.is_some()
+            && let Some(added) = selected.columns.get(row.len())
+        {
+            return Err(both_ways_column(&selected.source_table, &added.name));
+        }
         if row.len() > width {
             return Err(SyncError::Stream {
                 connection: self.conn.name.clone(),
