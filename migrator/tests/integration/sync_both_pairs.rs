@@ -699,6 +699,40 @@ async fn both_ways_a_column_added_at_the_destination_only_is_refused_naming_it()
     b.close().await;
 }
 
+/// A column added at a SQLite source of a sync both ways, with a change written in the
+/// same transaction (`Db::write` wraps the two in one), so before sync can see the
+/// column: that change lacks it, which the receiving end cannot judge, so sync stops
+/// naming the column and the way out rather than writing NULL into it at the other side.
+#[tokio::test]
+async fn both_ways_a_column_added_at_a_sqlite_source_with_changes_before_sync_saw_it_stops_naming_it()
+ {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(Synced {
+        pair: _pair,
+        _dropped,
+        mut a,
+        mut b,
+        mut running,
+    }) = synced(Engine::Sqlite, Engine::Postgres, "lite_column", dir.path()).await
+    else {
+        return;
+    };
+    caught_up(&mut a, &mut b, &mut running, "accounts", 100_010).await;
+    a.write(
+        "ALTER TABLE accounts ADD COLUMN flag text DEFAULT 'none'; UPDATE accounts SET flag = 'set' WHERE id = 3",
+    )
+    .await;
+    let (code, output) = running.wait_exit();
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains("column `flag` was added at this SQLite source")
+            && output.contains("just sync drop"),
+        "{output}"
+    );
+    a.close().await;
+    b.close().await;
+}
+
 /// The local-edit triggers of a MariaDB side, each with when it was created.
 async fn edit_triggers(db: &mut Db) -> Option<String> {
     db.text(
