@@ -489,19 +489,28 @@ async fn sync(
             created,
             position,
             copying,
-        } => eprintln!(
-            "sync {name}: {}{}; streaming (SIGINT or SIGTERM stops it)",
-            match (created, position) {
-                (true, _) => format!("{kind} created"),
-                (false, Some(p)) => format!("resuming after {p}"),
-                (false, None) => format!("resuming from the {kind}'s start"),
-            },
-            if copying {
-                ", initial copy running"
-            } else {
-                ""
+            held,
+        } => {
+            eprintln!(
+                "sync {name}: {}{}; streaming (SIGINT or SIGTERM stops it)",
+                match (created, position) {
+                    (true, _) => format!("{kind} created"),
+                    (false, Some(p)) => format!("resuming after {p}"),
+                    (false, None) => format!("resuming from the {kind}'s start"),
+                },
+                if copying {
+                    ", initial copy running"
+                } else {
+                    ""
+                }
+            );
+            if !held.is_empty() {
+                eprintln!(
+                    "note: {} already held rows: the initial copy writes the source's rows over them, but a row the source no longer has stays; once the copy is done, `migrator verify --repair --delete-extra` removes such rows (or start from empty tables)",
+                    held.join(", ")
+                );
             }
-        ),
+        }
         Progress::Tick(r) => eprintln!(
             "sync {}: {} transactions, {} changes{}{}",
             r.name,

@@ -154,6 +154,11 @@ pub enum Progress<'a> {
         created: bool,
         position: Option<&'a str>,
         copying: bool,
+        /// Destination tables that already held rows as a new initial copy began: the
+        /// copy writes the source's rows over theirs, and rows the source no longer has
+        /// stay (as in DBLog's and Debezium's snapshots) until verify's repair removes
+        /// them.
+        held: &'a [String],
     },
     /// A few seconds' worth of progress.
     Tick(&'a Report),

@@ -202,12 +202,20 @@ pub(crate) async fn run_once(
         both.map(|b| b.skip_origin.as_str()),
     )
     .await?;
+    let held = if !stored.copy.done && stored.copy.table.is_none() {
+        held_tables(&writer, &routes)
+            .await
+            .map_err(|e| dest_err("looking for rows in the destination's tables", e))?
+    } else {
+        Vec::new()
+    };
     on_progress(Progress::Started {
         name: &name,
         kind: setup.kind(),
         created,
         position: stored.position.as_ref().map(|p| p.0.as_str()),
         copying: !stored.copy.done,
+        held: &held,
     });
     let mut copy = (!stored.copy.done)
         .then(|| copy::Copy::resume(&routes, &stored.copy, opts.chunk_size, config.zero_dates));
@@ -262,6 +270,17 @@ pub(crate) async fn run_once(
     source.close().await;
     *out = Some(report);
     result
+}
+
+/// The destination tables that hold rows, of those the copy writes.
+async fn held_tables(writer: &Writer, routes: &[Route]) -> Result<Vec<String>, sqlx::Error> {
+    let mut held = Vec::new();
+    for route in routes {
+        if !writer.is_empty(&route.plan.name).await? {
+            held.push(route.plan.name.clone());
+        }
+    }
+    Ok(held)
 }
 
 /// The loop: events in, batches out, chunks of the copy in between.

@@ -35,6 +35,7 @@ mod sync_both;
 mod sync_both_live;
 mod sync_both_pairs;
 mod sync_both_rules;
+mod sync_held;
 mod sync_mysql;
 mod sync_tls;
 #[path = "../../../codegen/tests/integration/test_db.rs"]
