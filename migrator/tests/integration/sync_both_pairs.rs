@@ -688,12 +688,12 @@ async fn both_ways_a_column_added_at_the_destination_only_is_refused_naming_it()
     b.write("ALTER TABLE accounts ADD COLUMN flag text").await;
     b.write("UPDATE accounts SET flag = 'local' WHERE id = 3")
         .await;
-    let (code, output) = running.wait_exit();
-    assert_eq!(code, Some(2), "{output}");
-    assert!(
-        output.contains("column `flag` was added at the destination only")
-            && output.contains("add it at the source"),
-        "{output}"
+    stops_naming(
+        running,
+        &[
+            "column `flag` was added at the destination only",
+            "add it at the source",
+        ],
     );
     a.close().await;
     b.close().await;
@@ -722,15 +722,22 @@ async fn both_ways_a_column_added_at_a_sqlite_source_with_changes_before_sync_sa
         "ALTER TABLE accounts ADD COLUMN flag text DEFAULT 'none'; UPDATE accounts SET flag = 'set' WHERE id = 3",
     )
     .await;
-    let (code, output) = running.wait_exit();
-    assert_eq!(code, Some(2), "{output}");
-    assert!(
-        output.contains("column `flag` was added at this SQLite source")
-            && output.contains("just sync drop"),
-        "{output}"
+    stops_naming(
+        running,
+        &[
+            "column `flag` was added at this SQLite source",
+            "just sync drop",
+        ],
     );
     a.close().await;
     b.close().await;
+}
+
+/// Waits for sync to stop on an error (exit code 2) whose text holds each of `needles`.
+fn stops_naming(running: Running, needles: &[&str]) {
+    let (code, output) = running.wait_exit();
+    assert_eq!(code, Some(2), "{output}");
+    assert!(needles.iter().all(|n| output.contains(n)), "{output}");
 }
 
 /// The local-edit triggers of a MariaDB side, each with when it was created.
