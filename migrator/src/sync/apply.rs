@@ -382,6 +382,39 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 
+    /// The tables' routes, in load order (a table after those its keys point to).
+    pub fn routes(&self) -> &[Route] {
+        self.routes
+    }
+
+    /// A `TRUNCATE` of `tables` at the source, in the open batch: the run in hand is
+    /// written, then each destination table emptied, those loaded last first (a table
+    /// before the tables its keys point to, which the source truncated with it).
+    pub async fn truncate(&mut self, tables: &[usize]) -> Result<(), ApplyError> {
+        self.flush().await?;
+        self.open().await?;
+        self.changes += 1;
+        let mut order = tables.to_vec();
+        order.sort_unstable_by(|a, b| b.cmp(a));
+        order.dedup();
+        for table in order {
+            let Some(tx) = self.tx.as_mut() else {
+                return Ok(());
+            };
+            let plan = &self.routes[table].plan;
+            let sql = format!(
+                "DELETE FROM {}",
+                crate::rows::read::quote(tx.engine(), &plan.name)
+            );
+            let deleted = tx.execute(&sql, &[]).await.map_err(|e| ApplyError::Write {
+                table: plan.name.clone(),
+                reason: (self.scrub)(&e.to_string()),
+            })?;
+            self.counts[table].deleted += deleted;
+        }
+        Ok(())
+    }
+
     /// Adds rows the initial copy read (a chunk, at its high watermark).
     pub async fn copied(&mut self, table: usize, rows: Vec<Values>) -> Result<(), ApplyError> {
         for row in rows {

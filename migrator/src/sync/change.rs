@@ -86,6 +86,11 @@ pub enum Event {
         /// microseconds; MariaDB's binary log gives whole seconds).
         clock_step_micros: i64,
     },
+    /// `TRUNCATE` of these selected tables (indexes, as `Change::table`) in the open
+    /// transaction: the destination's tables are emptied in the batch, in its order.
+    Truncate {
+        tables: Vec<usize>,
+    },
     /// A watermark `sync` wrote into the source's own stream (copy handover: the low or
     /// high mark of chunk `chunk`), seen where the source committed it.
     Watermark {

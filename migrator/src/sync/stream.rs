@@ -362,6 +362,21 @@ async fn stream(
                 }
             }
             Some(Event::Told(told)) => applier.told(told).await?,
+            Some(Event::Truncate { tables }) => {
+                // During the copy a chunk read before the TRUNCATE could land after it;
+                // a sync both ways judges rows, not whole tables.
+                if copy.is_some() || applier.receiver.is_some() {
+                    let names: Vec<&str> = tables
+                        .iter()
+                        .map(|&t| applier.routes()[t].plan.source_table.as_str())
+                        .collect();
+                    return Err(SyncError::Unsupported {
+                        table: names.join(", "),
+                        what: "TRUNCATE at the source during the initial copy or in a sync both ways, which sync does not carry (one way, after the copy, it does). Truncate the destination's table(s) too, then run `migrator sync drop` and start sync again (its initial copy brings every table as the source holds it)".into(),
+                    });
+                }
+                applier.truncate(&tables).await?;
+            }
             Some(Event::Idle { position }) => {
                 // A heartbeat does not end an open batch: the walsender sends one each
                 // time it has sent all the log written so far, that is after nearly

@@ -38,6 +38,7 @@ mod sync_both_rules;
 mod sync_held;
 mod sync_mysql;
 mod sync_tls;
+mod sync_truncate;
 #[path = "../../../codegen/tests/integration/test_db.rs"]
 mod test_db;
 mod transfer;

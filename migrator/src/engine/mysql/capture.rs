@@ -30,8 +30,9 @@
 //!   to the destination, then the stream restarts), one the selection has and the map
 //!   lacks was either dropped (the sync stops, naming it) or added after the change was
 //!   written (a resumed stream replaying older changes; the destination keeps its value).
-//!   `TRUNCATE`, `DROP`/`RENAME TABLE` and non-additive `ALTER TABLE`s of a selected
-//!   table stop sync with an error naming the table and the statement.
+//!   `DROP`/`RENAME TABLE` and non-additive `ALTER TABLE`s of a selected table stop sync
+//!   with an error naming the table and the statement; a `TRUNCATE` of selected tables
+//!   is a transaction of its own in the stream (`Event::Truncate`).
 
 // Every match on `Dialect` names every engine (docs/architecture.md, "Adding an engine").
 #![deny(clippy::wildcard_enum_match_arm)]
@@ -1015,12 +1016,18 @@ impl MyCapture {
         let statement: String = head.chars().take(200).collect();
         match ddl::classify(head) {
             Statement::Truncate(tables) => {
-                let hit: Vec<String> = tables.iter().filter_map(selected).collect();
+                let hit: Vec<usize> = tables
+                    .iter()
+                    .filter_map(selected)
+                    .filter_map(|t| self.selection.index(&t))
+                    .collect();
                 if !hit.is_empty() {
-                    return Err(SyncError::Unsupported {
-                        table: hit.join(", "),
-                        what: "TRUNCATE at the source; sync does not carry it. Truncate the destination's table too, then run `migrator sync drop` and start sync again (its initial copy brings every table as the source holds it)".into(),
-                    });
+                    // DDL commits on its own: a transaction of its own in the stream,
+                    // which resumes past the statement.
+                    self.begin();
+                    self.pending.push_back(Event::Truncate { tables: hit });
+                    self.commit(log_pos, timestamp);
+                    return Ok(());
                 }
             }
             Statement::Gone(tables) => {

@@ -881,22 +881,16 @@ impl PgCapture {
                 .await?
             }
             LogicalReplicationMessage::Truncate { relation_ids, .. } => {
-                let tables: Vec<String> = relation_ids
+                // Every table one TRUNCATE empties comes in one message (those of its
+                // CASCADE too), so the set is closed under the foreign keys between them.
+                let tables: Vec<usize> = relation_ids
                     .iter()
                     .filter_map(|id| {
                         let d = self.relations.get(id)?;
                         (d.namespace == self.schema).then(|| self.selection.index(&d.name))?
                     })
-                    .map(|t| self.selection.tables[t].source_table.clone())
                     .collect();
-                if tables.is_empty() {
-                    None
-                } else {
-                    return Err(SyncError::Unsupported {
-                        table: tables.join(", "),
-                        what: "TRUNCATE at the source; sync does not carry it yet. Truncate the destination's table(s) too, then restart sync".into(),
-                    });
-                }
+                (!tables.is_empty()).then_some(Event::Truncate { tables })
             }
             _ => None,
         })
