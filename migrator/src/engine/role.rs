@@ -42,6 +42,11 @@ pub trait Write: Sync {
     /// land: then tables that reference each other in a circle cannot be loaded in any
     /// order once the constraints exist (`rows::order::blocked_first_load`).
     fn checks_foreign_keys_on_load(&self) -> bool;
+    /// The statements that empty `tables` (quoted names, a table before those its keys
+    /// point to) inside the open transaction whatever foreign keys join them, cycles and
+    /// self-references included (sync's `TRUNCATE`), and a statement to run after them
+    /// whether or not they succeeded (a session setting put back).
+    fn empty_tables(&self, tables: &[String]) -> (Vec<String>, Option<String>);
 }
 
 /// Range checksums (`engine/<name>/hash.rs`).

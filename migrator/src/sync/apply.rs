@@ -388,8 +388,9 @@ impl<'a> Applier<'a> {
     }
 
     /// A `TRUNCATE` of `tables` at the source, in the open batch: the run in hand is
-    /// written, then each destination table emptied, those loaded last first (a table
-    /// before the tables its keys point to, which the source truncated with it).
+    /// written, then the destination's tables emptied together, in the engine's way
+    /// that holds whatever foreign keys join them (`engine::role::Write::empty_tables`),
+    /// each counted as deleted what it held.
     pub async fn truncate(&mut self, tables: &[usize]) -> Result<(), ApplyError> {
         self.flush().await?;
         self.open().await?;
@@ -397,20 +398,46 @@ impl<'a> Applier<'a> {
         let mut order = tables.to_vec();
         order.sort_unstable_by(|a, b| b.cmp(a));
         order.dedup();
-        for table in order {
-            let Some(tx) = self.tx.as_mut() else {
-                return Ok(());
-            };
-            let plan = &self.routes[table].plan;
-            let sql = format!(
-                "DELETE FROM {}",
-                crate::rows::read::quote(tx.engine(), &plan.name)
+        let routes = self.routes;
+        let Some(tx) = self.tx.as_mut() else {
+            return Ok(());
+        };
+        let failed = |e: sqlx::Error| ApplyError::Write {
+            table: order
+                .iter()
+                .map(|&t| routes[t].plan.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            reason: (self.scrub)(&e.to_string()),
+        };
+        let mut held = Vec::with_capacity(order.len());
+        for &table in &order {
+            held.push(
+                tx.row_count(&routes[table].plan.name)
+                    .await
+                    .map_err(&failed)?,
             );
-            let deleted = tx.execute(&sql, &[]).await.map_err(|e| ApplyError::Write {
-                table: plan.name.clone(),
-                reason: (self.scrub)(&e.to_string()),
-            })?;
-            self.counts[table].deleted += deleted;
+        }
+        let d = tx.engine();
+        let names: Vec<String> = order
+            .iter()
+            .map(|&t| crate::rows::read::quote(d, &routes[t].plan.name))
+            .collect();
+        let (statements, restore) = crate::engine::of(d).empty_tables(&names);
+        let mut emptied = Ok(());
+        for sql in &statements {
+            if let Err(e) = tx.execute(sql, &[]).await {
+                emptied = Err(e);
+                break;
+            }
+        }
+        if let Some(restore) = restore {
+            let restored = tx.execute(&restore, &[]).await;
+            emptied = emptied.and(restored.map(|_| ()));
+        }
+        emptied.map_err(failed)?;
+        for (&table, n) in order.iter().zip(held) {
+            self.counts[table].deleted += n;
         }
         Ok(())
     }

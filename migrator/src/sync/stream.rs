@@ -192,6 +192,16 @@ pub(crate) async fn run_once(
             .unwrap_or_default(),
     };
     dest_read.close().await;
+    // Asked before the capture opens (its stream would wait unread meanwhile), and only
+    // for a sync that has never applied anything: later, a table may hold what sync
+    // itself wrote.
+    let held = if stored.position.is_none() && !stored.copy.done {
+        held_tables(&writer, &routes)
+            .await
+            .map_err(|e| dest_err("looking for rows in the destination's tables", e))?
+    } else {
+        Vec::new()
+    };
     let created = setup.prepare(&source, &selection).await?;
     let mut capture = Capture::open(
         &setup,
@@ -202,13 +212,6 @@ pub(crate) async fn run_once(
         both.map(|b| b.skip_origin.as_str()),
     )
     .await?;
-    let held = if !stored.copy.done && stored.copy.table.is_none() {
-        held_tables(&writer, &routes)
-            .await
-            .map_err(|e| dest_err("looking for rows in the destination's tables", e))?
-    } else {
-        Vec::new()
-    };
     on_progress(Progress::Started {
         name: &name,
         kind: setup.kind(),

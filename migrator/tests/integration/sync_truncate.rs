@@ -1,7 +1,9 @@
 //! A `TRUNCATE` at a PostgreSQL source during sync is carried once the initial copy is
-//! done: `TRUNCATE parent CASCADE` empties the child too, and the destination empties
-//! both in the stream's order, the child first (its foreign key is enforced there),
-//! before the rows written after it. verify is clean after.
+//! done: `TRUNCATE parent, staff CASCADE` empties the child too, and the destination
+//! empties them in the stream's order, after the rows written before it in the same
+//! transaction and before those written after, whatever foreign keys join them (the
+//! child's, enforced there, and `staff`'s reference to itself, which InnoDB checks row
+//! by row: deleting its rows in key order fails there). verify is clean after.
 
 use crate::convergence::{database, tag};
 use crate::support::{self, Db, Engine};
@@ -16,7 +18,9 @@ async fn truncate_is_carried_into(to: Engine) {
             "CREATE TABLE parent (id bigint PRIMARY KEY, name text NOT NULL);
              CREATE TABLE child (id bigint PRIMARY KEY, parent_id bigint NOT NULL REFERENCES parent (id));
              INSERT INTO parent SELECT i, 'p' || i FROM generate_series(1, 50) AS i;
-             INSERT INTO child SELECT i, 1 + i % 50 FROM generate_series(1, 200) AS i;",
+             INSERT INTO child SELECT i, 1 + i % 50 FROM generate_series(1, 200) AS i;
+             CREATE TABLE staff (id bigint PRIMARY KEY, manager_id bigint REFERENCES staff (id));
+             INSERT INTO staff VALUES (1, NULL), (2, 1), (3, 2);",
         ),
         dir.path(),
     )
@@ -44,7 +48,7 @@ async fn truncate_is_carried_into(to: Engine) {
 
     source
         .execute(
-            "BEGIN; INSERT INTO parent VALUES (51, 'p51'); TRUNCATE parent CASCADE;
+            "BEGIN; INSERT INTO parent VALUES (51, 'p51'); TRUNCATE parent, staff CASCADE;
              INSERT INTO parent VALUES (1000, 'after'); INSERT INTO child VALUES (1000, 1000); COMMIT;",
         )
         .await;
@@ -60,6 +64,15 @@ async fn truncate_is_carried_into(to: Engine) {
     assert_eq!(
         dest.count("SELECT count(*) FROM parent").await,
         1,
+        "{output}"
+    );
+    assert_eq!(
+        dest.count("SELECT count(*) FROM staff").await,
+        0,
+        "{output}"
+    );
+    assert!(
+        output.contains("staff: 3 inserted, 0 updated, 0 unchanged, 3 deleted"),
         "{output}"
     );
     assert_ok("verify", &support::run_migrator(&config, &["verify"]));

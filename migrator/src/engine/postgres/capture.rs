@@ -719,7 +719,11 @@ impl PgCapture {
     fn passed_on(&mut self, event: Event) -> Event {
         match (&event, self.begin.take()) {
             (
-                Event::Change(_) | Event::Watermark { .. } | Event::Commit { .. } | Event::Told(_),
+                Event::Change(_)
+                | Event::Truncate { .. }
+                | Event::Watermark { .. }
+                | Event::Commit { .. }
+                | Event::Told(_),
                 Some(xid),
             ) => {
                 self.passed = true;
@@ -883,13 +887,23 @@ impl PgCapture {
             LogicalReplicationMessage::Truncate { relation_ids, .. } => {
                 // Every table one TRUNCATE empties comes in one message (those of its
                 // CASCADE too), so the set is closed under the foreign keys between them.
-                let tables: Vec<usize> = relation_ids
-                    .iter()
-                    .filter_map(|id| {
-                        let d = self.relations.get(id)?;
-                        (d.namespace == self.schema).then(|| self.selection.index(&d.name))?
-                    })
-                    .collect();
+                let mut tables = Vec::new();
+                for id in &relation_ids {
+                    // pgoutput describes each relation before its first use in a stream.
+                    let Some(d) = self.relations.get(id) else {
+                        return Err(SyncError::Stream {
+                            connection: self.slot.clone(),
+                            reason: format!(
+                                "a TRUNCATE names relation {id}, which the stream did not describe first"
+                            ),
+                        });
+                    };
+                    if d.namespace == self.schema
+                        && let Some(t) = self.selection.index(&d.name)
+                    {
+                        tables.push(t);
+                    }
+                }
                 (!tables.is_empty()).then_some(Event::Truncate { tables })
             }
             _ => None,

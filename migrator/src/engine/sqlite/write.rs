@@ -375,4 +375,12 @@ impl crate::engine::role::Write for super::Sqlite {
     fn checks_foreign_keys_on_load(&self) -> bool {
         false
     }
+
+    /// Plain deletes: the writer's connections have `foreign_keys` off.
+    fn empty_tables(&self, tables: &[String]) -> (Vec<String>, Option<String>) {
+        (
+            tables.iter().map(|t| format!("DELETE FROM {t}")).collect(),
+            None,
+        )
+    }
 }

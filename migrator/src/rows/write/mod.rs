@@ -570,6 +570,20 @@ impl Tx {
         }
     }
 
+    /// How many rows `table` holds, as this transaction sees it.
+    pub async fn row_count(&mut self, table: &str) -> Result<u64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {}",
+            crate::rows::read::quote(self.dialect(), table)
+        ));
+        let n: i64 = match self {
+            Tx::Postgres(tx) => sqlx::query_scalar(sql).fetch_one(&mut **tx).await?,
+            Tx::Mysql(tx, _) => sqlx::query_scalar(sql).fetch_one(&mut **tx).await?,
+            Tx::Sqlite(tx) => sqlx::query_scalar(sql).fetch_one(&mut **tx).await?,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// The destination's engine.
     pub fn engine(&self) -> Dialect {
         self.dialect()
