@@ -443,12 +443,13 @@ impl LiteCapture {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| source_error(&self.conn, "reading the change table", e))?;
-        // After the read: a schema unchanged now was unchanged when the rows were
-        // written, so none of them lacks a column the table has.
-        self.check_schema().await?;
         let Some(last) = rows.last() else {
             return Ok(());
         };
+        // After the read, and only when it found rows (not at every idle poll): a
+        // schema unchanged now was unchanged when the rows were written, so none of
+        // them lacks a column the table has.
+        self.check_schema().await?;
         self.last = last.0;
         // A sync both ways orders versions by their time: each moment the trigger's
         // clock read is a transaction of its own (a read of one moment is, one way).
@@ -489,7 +490,7 @@ impl LiteCapture {
     /// Whether a selected table gained a column since sync started (its triggers do not
     /// record it): `SyncError::ColumnAdded`, so the destination is migrated and the
     /// stream restarts with triggers that do (`prepare`). Asked of the catalog only when
-    /// the source's `schema_version` moved, and at the first read.
+    /// the source's `schema_version` moved, and at the first read that finds rows.
     async fn check_schema(&mut self) -> Result<(), SyncError> {
         let version: i64 = sqlx::query_scalar("PRAGMA schema_version")
             .fetch_one(&self.pool)
